@@ -1,0 +1,94 @@
+// What the core needs from the outside world. Interfaces only: adapters in src/net,
+// src/storage and tests implement them. The core imports no Deno.* and no node:*.
+
+/** A byte stream to one peer (a TCP socket in production, a pipe in tests). */
+export interface Connection {
+  /** Peer address for logs, e.g. "127.0.0.1:51234". */
+  readonly remote: string;
+  /**
+   * The next chunk received, or null once the peer closed. Each chunk is a fresh buffer
+   * the caller may keep (no copy needed); chunks may split or join PDUs arbitrarily.
+   */
+  read(): Promise<Uint8Array | null>;
+  /** Writes all bytes in one write (one or more whole PDUs). Rejects if the socket is gone. */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Closes the socket; pending reads resolve null. Safe to call twice. */
+  close(): void;
+}
+
+/** Opens outgoing connections (C-MOVE sub-associations, the SCU helpers). */
+export interface Connector {
+  connect(host: string, port: number, timeoutMs: number): Promise<Connection>;
+}
+
+export type LogLevel = "error" | "warn" | "info" | "debug";
+
+/** One line per event; fields hold assoc id, peer AE/address. No PHI at info level. */
+export interface Logger {
+  log(level: LogLevel, message: string, fields?: Record<string, unknown>): void;
+}
+
+/** Attributes of one stored object that the index keeps (values decoded to Unicode). */
+export interface InstanceRecord {
+  // Patient
+  patientId: string;
+  patientName: string;
+  patientBirthDate: string;
+  patientSex: string;
+  otherPatientIds: string;
+  // Study
+  studyInstanceUid: string;
+  studyDate: string;
+  studyTime: string;
+  accessionNumber: string;
+  studyId: string;
+  studyDescription: string;
+  referringPhysicianName: string;
+  // Series
+  seriesInstanceUid: string;
+  modality: string;
+  seriesNumber: string;
+  seriesDescription: string;
+  bodyPartExamined: string;
+  seriesDate: string;
+  seriesTime: string;
+  // Instance
+  sopInstanceUid: string;
+  sopClassUid: string;
+  instanceNumber: string;
+  transferSyntaxUid: string;
+  specificCharacterSet: string;
+}
+
+/** What is known of an incoming C-STORE before its dataset arrives. */
+export interface IncomingObject {
+  assocId: string;
+  callingAeTitle: string;
+  /** From the command's Affected SOP Class/Instance UID. */
+  sopClassUid: string;
+  sopInstanceUid: string;
+  /** The negotiated transfer syntax of the presentation context. */
+  transferSyntaxUid: string;
+}
+
+export type CommitResult = "stored" | "duplicate-ignored" | "duplicate-rejected";
+
+/** Receives one object's dataset bytes as they arrive, then commits or discards it. */
+export interface ObjectWriter {
+  /** Appends dataset bytes (exactly as received). */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Makes the object durable and indexed; resolves only once it would survive power loss. */
+  commit(record: InstanceRecord): Promise<CommitResult>;
+  /** Discards everything written; leaves nothing behind. */
+  abort(): Promise<void>;
+}
+
+/** Where objects live (journal + Part 10 files); implemented in src/storage. */
+export interface ObjectStore {
+  /** Free bytes on the storage volume. */
+  freeBytes(): Promise<number>;
+  /** Starts receiving an object. One writer at a time per association. */
+  begin(incoming: IncomingObject): Promise<ObjectWriter>;
+  /** The association is over: its journal segment takes no more records. */
+  endAssociation(assocId: string): Promise<void>;
+}
