@@ -1,0 +1,508 @@
+// config.toml -> typed Config. One schema for every key: defaults, types, ranges. Every
+// refusal is a ConfigError whose one-line message names the file, the line and the key.
+
+import { parse, TomlError } from "smol-toml";
+import type { LogLevel } from "./core/ports.ts";
+
+export interface ServerConfig {
+  aeTitle: string;
+  bind: string;
+  port: number;
+  maxAssociations: number;
+  /** Offered to peers as our Maximum Length Received (PS3.8 D.1). */
+  maxPduLength: number;
+  accept: "any" | "known";
+  checkCalledAe: boolean;
+  idleTimeoutS: number;
+  artimTimeoutS: number;
+  implementationClassUid: string;
+  implementationVersionName: string;
+}
+
+export interface StorageConfig {
+  /** As written; a relative path resolves against the working directory at start-up. */
+  path: string;
+  sopClasses: "all" | string[];
+  duplicates: "overwrite" | "ignore" | "reject";
+  minFreeMb: number;
+  durability: "fsync" | "none";
+  /** 0 = keep forever. */
+  retentionDays: number;
+}
+
+export interface QueryConfig {
+  caseInsensitivePn: boolean;
+  /** 0 = unlimited. */
+  maxResults: number;
+}
+
+export interface HttpUser {
+  name: string;
+  passwordHash: string;
+}
+
+export interface HttpConfig {
+  enabled: boolean;
+  bind: string;
+  port: number;
+  users: HttpUser[];
+  metricsPublic: boolean;
+  allowAnonymousRemote: boolean;
+}
+
+export interface LogConfig {
+  level: LogLevel;
+  format: "text" | "json";
+}
+
+/** A remote AE: C-MOVE destination and, with `server.accept = "known"`, an allowed caller. */
+export interface KnownAe {
+  aeTitle: string;
+  host: string;
+  port: number;
+  maxAssociations: number;
+}
+
+export interface Config {
+  server: ServerConfig;
+  storage: StorageConfig;
+  query: QueryConfig;
+  http: HttpConfig;
+  log: LogConfig;
+  knownAe: KnownAe[];
+}
+
+export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
+  server: {
+    aeTitle: "MINIPACS",
+    bind: "0.0.0.0",
+    port: 4242,
+    maxAssociations: 50,
+    maxPduLength: 16384,
+    accept: "any",
+    checkCalledAe: true,
+    idleTimeoutS: 60,
+    artimTimeoutS: 30,
+    implementationClassUid: "1.2.276.0.7230010.3.0.3.6.4",
+    implementationVersionName: "MINIPACS_2_0",
+  },
+  storage: {
+    path: "./data",
+    sopClasses: "all",
+    duplicates: "overwrite",
+    minFreeMb: 1024,
+    durability: "fsync",
+    retentionDays: 0,
+  },
+  query: { caseInsensitivePn: true, maxResults: 0 },
+  http: {
+    enabled: true,
+    bind: "127.0.0.1",
+    port: 8080,
+    users: [],
+    metricsPublic: false,
+    allowAnonymousRemote: false,
+  },
+  log: { level: "info", format: "text" },
+  knownAe: [],
+});
+
+/** A refused configuration. `message` is one line: `file:line: key: what is wrong`. */
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly key: string,
+    readonly detail: string,
+    readonly line?: number,
+    readonly column?: number,
+  ) {
+    const where = file + (line ? `:${line}` : "") + (line && column ? `:${column}` : "");
+    super(`${where}: ${key ? `${key}: ` : ""}${detail}`);
+    this.name = "ConfigError";
+  }
+}
+
+// ---- value checks: each returns the typed value or throws Invalid with the reason ----
+
+class Invalid extends Error {}
+
+type Check = (value: unknown) => unknown;
+
+function show(v: unknown): string {
+  if (typeof v === "string") return JSON.stringify(v);
+  if (typeof v === "bigint" || typeof v === "number" || typeof v === "boolean") return String(v);
+  if (v instanceof Date) return "a date";
+  if (Array.isArray(v)) return "an array";
+  return "a table";
+}
+
+function int(min: number, max = Number.MAX_SAFE_INTEGER): Check {
+  const want = max === Number.MAX_SAFE_INTEGER
+    ? `an integer >= ${min}`
+    : `an integer from ${min} to ${max}`;
+  return (v) => {
+    if (typeof v !== "bigint" || v < BigInt(min) || v > BigInt(max)) {
+      throw new Invalid(`must be ${want}, got ${show(v)}`);
+    }
+    return Number(v);
+  };
+}
+
+const bool: Check = (v) => {
+  if (typeof v !== "boolean") throw new Invalid(`must be true or false, got ${show(v)}`);
+  return v;
+};
+
+function str(what = "a non-empty string"): Check {
+  return (v) => {
+    if (typeof v !== "string" || v.trim() === "") {
+      throw new Invalid(`must be ${what}, got ${show(v)}`);
+    }
+    return v;
+  };
+}
+
+function oneOf(...allowed: string[]): Check {
+  return (v) => {
+    if (typeof v !== "string" || !allowed.includes(v)) {
+      throw new Invalid(
+        `must be one of ${allowed.map((a) => `"${a}"`).join(", ")}, got ${show(v)}`,
+      );
+    }
+    return v;
+  };
+}
+
+// AE and SH values: the default repertoire (printable ASCII) without backslash (PS3.5 6.2).
+function shortText(what: string): Check {
+  return (v) => {
+    const s = typeof v === "string" ? v.trim() : "";
+    if (s.length < 1 || s.length > 16 || !/^[\x20-\x5b\x5d-\x7e]+$/.test(s)) {
+      throw new Invalid(
+        `must be ${what} of 1 to 16 printable ASCII characters without backslash, got ${show(v)}`,
+      );
+    }
+    return s;
+  };
+}
+
+const aeTitle = shortText("an AE title");
+
+// PS3.5 9.1: digits and dots, at most 64 characters.
+const uid: Check = (v) => {
+  if (typeof v !== "string" || v.length > 64 || !/^[0-9]+(\.[0-9]+)*$/.test(v)) {
+    throw new Invalid(`must be a UID (digits and dots, at most 64 characters), got ${show(v)}`);
+  }
+  return v;
+};
+
+const sopClasses: Check = (v) => {
+  if (v === "all") return v;
+  if (!Array.isArray(v) || v.length === 0) {
+    throw new Invalid(`must be "all" or a non-empty list of SOP Class UIDs, got ${show(v)}`);
+  }
+  return v.map((u, i) => {
+    try {
+      return uid(u);
+    } catch (e) {
+      throw new Invalid(`entry ${i} ${(e as Error).message}`);
+    }
+  });
+};
+
+// ---- the schema: section -> snake_case key -> [camelCase field, check]; order = output order ----
+
+type Fields = Record<string, [string, Check]>;
+
+const SERVER: Fields = {
+  ae_title: ["aeTitle", aeTitle],
+  bind: ["bind", str()],
+  port: ["port", int(0, 65535)],
+  max_associations: ["maxAssociations", int(1, 1000)],
+  max_pdu_length: ["maxPduLength", int(4096, 131072)],
+  accept: ["accept", oneOf("any", "known")],
+  check_called_ae: ["checkCalledAe", bool],
+  idle_timeout_s: ["idleTimeoutS", int(1, 86400)],
+  artim_timeout_s: ["artimTimeoutS", int(1, 3600)],
+  implementation_class_uid: ["implementationClassUid", uid],
+  implementation_version_name: ["implementationVersionName", shortText("a name")],
+};
+
+const STORAGE: Fields = {
+  path: ["path", str()],
+  sop_classes: ["sopClasses", sopClasses],
+  duplicates: ["duplicates", oneOf("overwrite", "ignore", "reject")],
+  min_free_mb: ["minFreeMb", int(0)],
+  durability: ["durability", oneOf("fsync", "none")],
+  retention_days: ["retentionDays", int(0)],
+};
+
+const QUERY: Fields = {
+  case_insensitive_pn: ["caseInsensitivePn", bool],
+  max_results: ["maxResults", int(0)],
+};
+
+const HTTP_USER: Fields = {
+  name: ["name", str()],
+  password_hash: ["passwordHash", str()],
+};
+
+const HTTP: Fields = {
+  enabled: ["enabled", bool],
+  bind: ["bind", str()],
+  port: ["port", int(0, 65535)],
+  users: ["users", (v) => v], // checked by tableArray() below
+  metrics_public: ["metricsPublic", bool],
+  allow_anonymous_remote: ["allowAnonymousRemote", bool],
+};
+
+const LOG: Fields = {
+  level: ["level", oneOf("error", "warn", "info", "debug")],
+  format: ["format", oneOf("text", "json")],
+};
+
+const KNOWN_AE: Fields = {
+  ae_title: ["aeTitle", aeTitle],
+  host: ["host", str()],
+  port: ["port", int(1, 65535)],
+  max_associations: ["maxAssociations", int(1, 64)],
+};
+
+const SECTIONS: Record<string, [keyof Config, Fields]> = {
+  server: ["server", SERVER],
+  storage: ["storage", STORAGE],
+  query: ["query", QUERY],
+  http: ["http", HTTP],
+  log: ["log", LOG],
+};
+
+// ---- parsing ----
+
+type Table = Record<string, unknown>;
+
+const isTable = (v: unknown): v is Table =>
+  typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date);
+
+/** Parses config text; throws ConfigError naming `file`, the line and the key. */
+export function parseConfig(text: string, file: string): Config {
+  let doc: Table;
+  try {
+    doc = parse(text, { integersAsBigInt: true });
+  } catch (e) {
+    if (e instanceof TomlError) {
+      const reason = e.message.split("\n")[0].replace(/^Invalid TOML document:\s*/, "");
+      throw new ConfigError(file, "", `TOML syntax error: ${reason}`, e.line, e.column);
+    }
+    throw e;
+  }
+  const fail = (key: string, detail: string): never => {
+    throw new ConfigError(file, key, detail, lineOf(text, key));
+  };
+
+  // Reads `table` against `fields`; absent keys take `defaults`, or are refused if required.
+  const section = (
+    table: unknown,
+    path: string,
+    fields: Fields,
+    defaults: Table,
+    required: string[] = [],
+  ): Table => {
+    if (!isTable(table)) return fail(path, `must be a table, got ${show(table)}`);
+    for (const key of Object.keys(table)) {
+      if (!(key in fields)) {
+        fail(`${path}.${key}`, `unknown key; known keys: ${Object.keys(fields).join(", ")}`);
+      }
+    }
+    const out: Table = {};
+    for (const [key, [field, check]] of Object.entries(fields)) {
+      const value = table[key];
+      if (value === undefined) {
+        if (required.includes(key)) fail(`${path}.${key}`, "is required");
+        out[field] = structuredClone(defaults[field]);
+        continue;
+      }
+      try {
+        out[field] = check(value);
+      } catch (e) {
+        if (!(e instanceof Invalid)) throw e;
+        fail(`${path}.${key}`, e.message);
+      }
+    }
+    return out;
+  };
+
+  // An array of tables ([[name]]) whose `unique` field must differ between entries (trimmed).
+  const tableArray = (
+    value: unknown,
+    path: string,
+    fields: Fields,
+    defaults: Table,
+    unique: string,
+  ): Table[] => {
+    if (value === undefined) return [];
+    if (!Array.isArray(value)) {
+      return fail(path, `must be an array of tables ([[${path}]]), got ${show(value)}`);
+    }
+    const seen = new Map<string, number>();
+    return value.map((entry, i) => {
+      const out = section(
+        entry,
+        `${path}[${i}]`,
+        fields,
+        defaults,
+        Object.keys(fields)
+          .filter((k) => !(fields[k][0] in defaults)),
+      );
+      const id = String(out[fields[unique][0]]).trim();
+      const first = seen.get(id);
+      if (first !== undefined) {
+        fail(
+          `${path}[${i}].${unique}`,
+          `duplicate ${JSON.stringify(id)}, also in ${path}[${first}]`,
+        );
+      }
+      seen.set(id, i);
+      return out;
+    });
+  };
+
+  const config: Table = {};
+  for (const name of Object.keys(doc)) {
+    if (!(name in SECTIONS) && name !== "known_ae") {
+      const what = isTable(doc[name]) || Array.isArray(doc[name])
+        ? "unknown section"
+        : "unknown key outside any [section]";
+      fail(name, `${what}; known sections: ${[...Object.keys(SECTIONS), "known_ae"].join(", ")}`);
+    }
+  }
+  for (const [name, [field, fields]] of Object.entries(SECTIONS)) {
+    const defaults = DEFAULT_CONFIG[field] as unknown as Table;
+    config[field] = section(doc[name] ?? {}, name, fields, defaults);
+  }
+  const http = config.http as Table;
+  const users = isTable(doc.http) ? doc.http.users : undefined;
+  http.users = tableArray(users, "http.users", HTTP_USER, {}, "name");
+  config.knownAe = tableArray(
+    doc.known_ae,
+    "known_ae",
+    KNOWN_AE,
+    { maxAssociations: 2 },
+    "ae_title",
+  );
+  return config as unknown as Config;
+}
+
+/** Reads and parses a config file; a missing or unreadable file is a ConfigError too. */
+export async function loadConfig(path: string): Promise<Config> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    const reason = e instanceof Deno.errors.NotFound ? "file not found" : (e as Error).message;
+    throw new ConfigError(path, "", `cannot read configuration: ${reason}`);
+  }
+  return parseConfig(text, path);
+}
+
+export interface Overrides {
+  port?: number;
+  aeTitle?: string;
+  storage?: string;
+}
+
+/** Returns a copy of `config` with command-line overrides applied and checked. */
+export function applyOverrides(config: Config, overrides: Overrides): Config {
+  const check = (flag: string, c: Check, v: unknown) => {
+    try {
+      return c(v);
+    } catch (e) {
+      if (!(e instanceof Invalid)) throw e;
+      throw new ConfigError("command line", flag, e.message);
+    }
+  };
+  const out = structuredClone(config);
+  if (overrides.port !== undefined) {
+    const port = Number.isInteger(overrides.port) ? BigInt(overrides.port) : overrides.port;
+    out.server.port = check("--port", int(0, 65535), port) as number;
+  }
+  if (overrides.aeTitle !== undefined) {
+    out.server.aeTitle = check("--ae-title", aeTitle, overrides.aeTitle) as string;
+  }
+  if (overrides.storage !== undefined) {
+    out.storage.path = check("--storage", str(), overrides.storage) as string;
+  }
+  return out;
+}
+
+/** The effective configuration as TOML (parseable again), password hashes shown as "***". */
+export function formatConfig(config: Config): string {
+  const value = (v: unknown): string =>
+    Array.isArray(v)
+      ? `[${v.map(value).join(", ")}]`
+      : typeof v === "string"
+      ? JSON.stringify(v)
+      : String(v);
+  const body = (fields: Fields, obj: object, skip: string[] = []) =>
+    Object.entries(fields)
+      .filter(([key]) => !skip.includes(key))
+      .map(([key, [field]]) => `${key} = ${value((obj as Table)[field])}\n`)
+      .join("");
+  let out = "";
+  for (const [name, [field, fields]] of Object.entries(SECTIONS)) {
+    const users = field === "http" ? config.http.users : [];
+    out += `[${name}]\n${body(fields, config[field], field === "http" ? ["users"] : [])}`;
+    if (field === "http" && users.length === 0) out += "users = []\n";
+    for (const user of users) {
+      out += `\n[[http.users]]\n${body(HTTP_USER, { ...user, passwordHash: "***" })}`;
+    }
+    out += "\n";
+  }
+  if (config.knownAe.length === 0) out += "# no [[known_ae]] entries\n";
+  for (const ae of config.knownAe) out += `[[known_ae]]\n${body(KNOWN_AE, ae)}\n`;
+  return out.trimEnd() + "\n";
+}
+
+// ---- where a key is written: best effort, for error messages ----
+
+/** The 1-based line where `key` (e.g. `known_ae[1].port`) or its nearest parent is written. */
+function lineOf(text: string, key: string): number | undefined {
+  const lines = new Map<string, number>();
+  const arrays = new Map<string, number>();
+  const norm = (k: string) =>
+    k.split(".").map((p) => p.trim().replace(/^["']|["']$/g, "")).join(".");
+  let prefix = "";
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    let path: string | undefined;
+    let m: RegExpExecArray | null;
+    if ((m = /^\[\[([^\]]+)\]\]/.exec(line))) {
+      const name = norm(m[1]);
+      const n = arrays.get(name) ?? 0;
+      arrays.set(name, n + 1);
+      path = prefix = `${name}[${n}]`;
+    } else if ((m = /^\[([^\]]+)\]/.exec(line))) {
+      path = prefix = norm(m[1]);
+    } else if ((m = /^([\w."' -]+?)\s*=/.exec(line))) {
+      path = prefix ? `${prefix}.${norm(m[1])}` : norm(m[1]);
+    }
+    if (path !== undefined && !lines.has(path)) lines.set(path, i + 1);
+  });
+  // Drop the last segment (`.name` or `[n]`) until a written key is found.
+  for (let k = key, prev = ""; k !== "" && k !== prev; prev = k, k = parentKey(k)) {
+    const line = lines.get(k);
+    if (line !== undefined) return line;
+  }
+  return undefined;
+}
+
+function parentKey(key: string): string {
+  return key.replace(/(\.[^.[\]]*|\[\d+\])$|^[^.[\]]*$/, "");
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,263 @@
+import assert from "node:assert/strict";
+import {
+  applyOverrides,
+  type Config,
+  ConfigError,
+  DEFAULT_CONFIG,
+  formatConfig,
+  loadConfig,
+  parseConfig,
+} from "../src/config.ts";
+
+const defaults = () => structuredClone(DEFAULT_CONFIG) as Config;
+
+/** Asserts that parsing `text` is refused with a message naming `key` (and `line` if given). */
+function refused(text: string, key: string, line?: number, detail?: RegExp): ConfigError {
+  try {
+    parseConfig(text, "test.toml");
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, `expected ConfigError, got ${e}`);
+    assert.equal(e.key, key);
+    assert.equal(e.file, "test.toml");
+    if (line !== undefined) assert.equal(e.line, line);
+    assert.ok(!e.message.includes("\n"), "message is one line");
+    assert.ok(e.message.startsWith(`test.toml${line ? `:${line}` : ""}`), e.message);
+    assert.ok(e.message.includes(key), e.message);
+    if (detail) assert.match(e.message, detail);
+    return e;
+  }
+  assert.fail(`config was accepted:\n${text}`);
+}
+
+Deno.test("parseConfig() of an empty file gives the defaults", () => {
+  assert.deepEqual(parseConfig("", "x.toml"), DEFAULT_CONFIG);
+});
+
+Deno.test("the shipped config.toml is the defaults plus the example VIEWER known AE", async () => {
+  const config = await loadConfig(new URL("../config.toml", import.meta.url).pathname);
+  const expected = defaults();
+  expected.knownAe = [{ aeTitle: "VIEWER", host: "127.0.0.1", port: 11112, maxAssociations: 2 }];
+  assert.deepEqual(config, expected);
+});
+
+Deno.test("parseConfig() reads every section into camelCase fields", () => {
+  const config = parseConfig(
+    `
+[server]
+ae_title = "PACS1"
+port = 11112
+accept = "known"
+check_called_ae = false
+[storage]
+path = "/var/lib/minipacs"
+sop_classes = ["1.2.840.10008.5.1.4.1.1.2"]
+duplicates = "reject"
+min_free_mb = 0
+durability = "none"
+retention_days = 365
+[query]
+case_insensitive_pn = false
+max_results = 500
+[http]
+enabled = false
+port = 0
+[[http.users]]
+name = "admin"
+password_hash = "scrypt$abc"
+[log]
+level = "debug"
+format = "json"
+[[known_ae]]
+ae_title = "CT1"
+host = "10.0.0.5"
+port = 104
+[[known_ae]]
+ae_title = "WS"
+host = "ws.local"
+port = 11112
+max_associations = 8
+`,
+    "x.toml",
+  );
+  assert.equal(config.server.aeTitle, "PACS1");
+  assert.equal(config.server.port, 11112);
+  assert.equal(config.server.accept, "known");
+  assert.equal(config.server.checkCalledAe, false);
+  assert.equal(config.server.maxPduLength, 16384, "unset keys keep their default");
+  assert.deepEqual(config.storage, {
+    path: "/var/lib/minipacs",
+    sopClasses: ["1.2.840.10008.5.1.4.1.1.2"],
+    duplicates: "reject",
+    minFreeMb: 0,
+    durability: "none",
+    retentionDays: 365,
+  });
+  assert.deepEqual(config.query, { caseInsensitivePn: false, maxResults: 500 });
+  assert.equal(config.http.enabled, false);
+  assert.equal(config.http.port, 0);
+  assert.deepEqual(config.http.users, [{ name: "admin", passwordHash: "scrypt$abc" }]);
+  assert.deepEqual(config.log, { level: "debug", format: "json" });
+  assert.deepEqual(config.knownAe, [
+    { aeTitle: "CT1", host: "10.0.0.5", port: 104, maxAssociations: 2 },
+    { aeTitle: "WS", host: "ws.local", port: 11112, maxAssociations: 8 },
+  ]);
+});
+
+Deno.test("parseConfig() accepts the range limits and trims AE titles", () => {
+  const config = parseConfig(
+    `[server]\nport = 65535\nmax_pdu_length = 4096\nae_title = " ABCDEFGHIJKLMNOP "\n`,
+    "x.toml",
+  );
+  assert.equal(config.server.port, 65535);
+  assert.equal(config.server.maxPduLength, 4096);
+  assert.equal(config.server.aeTitle, "ABCDEFGHIJKLMNOP");
+});
+
+Deno.test("parseConfig() refuses an unknown key, naming it and its line", () => {
+  const e = refused(`[server]\nport = 104\nprot = 104\n`, "server.prot", 3, /unknown key/);
+  assert.equal(e.message.split(": ")[0], "test.toml:3");
+});
+
+Deno.test("parseConfig() refuses an unknown section, naming its line", () => {
+  refused(`[server]\nport = 104\n\n[databse]\npath = "x"\n`, "databse", 4, /unknown section/);
+});
+
+Deno.test("parseConfig() refuses a wrong type", () => {
+  refused(`[server]\nport = "4242"\n`, "server.port", 2, /must be an integer.*got "4242"/);
+  refused(`[server]\nport = 4242.0\n`, "server.port", 2, /must be an integer/);
+  refused(`[server]\ncheck_called_ae = "yes"\n`, "server.check_called_ae", 2, /true or false/);
+  refused(`[storage]\npath = 5\n`, "storage.path", 2, /string/);
+  refused(`server = 5\n`, "server", 1, /must be a table/);
+  refused(`[known_ae]\nae_title = "X"\n`, "known_ae", 1, /array of tables/);
+});
+
+Deno.test("parseConfig() refuses an out-of-range value with the allowed range", () => {
+  const e = refused(`\n[server]\n\nport = 70000\n`, "server.port", 4);
+  assert.equal(
+    e.message,
+    "test.toml:4: server.port: must be an integer from 0 to 65535, got 70000",
+  );
+  refused(`[server]\nmax_associations = 0\n`, "server.max_associations", 2, /1 to 1000/);
+  refused(`[server]\nmax_pdu_length = 131073\n`, "server.max_pdu_length", 2);
+  refused(`[storage]\nmin_free_mb = -1\n`, "storage.min_free_mb", 2, />= 0/);
+  refused(`[http]\nport = -1\n`, "http.port", 2);
+});
+
+Deno.test("parseConfig() refuses a bad enum value, listing the allowed ones", () => {
+  refused(`[log]\nlevel = "verbose"\n`, "log.level", 2, /"error", "warn", "info", "debug"/);
+  refused(`[storage]\nduplicates = "keep"\n`, "storage.duplicates", 2, /"overwrite"/);
+  refused(`[server]\naccept = "all"\n`, "server.accept", 2);
+});
+
+Deno.test("parseConfig() refuses a bad UID", () => {
+  refused(`[server]\nimplementation_class_uid = "1.2.x"\n`, "server.implementation_class_uid", 2);
+  refused(`[storage]\nsop_classes = ["1.2.3", "abc"]\n`, "storage.sop_classes", 2, /entry 1/);
+  refused(`[storage]\nsop_classes = "some"\n`, "storage.sop_classes", 2);
+});
+
+Deno.test("parseConfig() refuses an AE title over 16 characters, empty or with a backslash", () => {
+  refused(`[server]\nae_title = "ABCDEFGHIJKLMNOPQ"\n`, "server.ae_title", 2, /1 to 16/);
+  refused(`[server]\nae_title = "   "\n`, "server.ae_title", 2);
+  refused(`[server]\nae_title = "A\\\\B"\n`, "server.ae_title", 2);
+  refused(
+    `[[known_ae]]\nae_title = "X"\nhost = "h"\nport = 1\n[[known_ae]]\nae_title = "WORKSTATION_NUMBER_1"\n`,
+    "known_ae[1].ae_title",
+    6,
+  );
+});
+
+Deno.test("parseConfig() refuses a duplicate known AE title (trimmed, case-sensitive)", () => {
+  const ae = (title: string) => `[[known_ae]]\nae_title = "${title}"\nhost = "h"\nport = 104\n`;
+  const e = refused(ae("VIEWER") + ae("CT") + ae("VIEWER "), "known_ae[2].ae_title", 10);
+  assert.match(e.message, /duplicate "VIEWER", also in known_ae\[0\]/);
+  assert.equal(parseConfig(ae("VIEWER") + ae("viewer"), "x").knownAe.length, 2);
+});
+
+Deno.test("parseConfig() refuses a known AE missing a required field, naming its block", () => {
+  refused(
+    `[[known_ae]]\nae_title = "A"\nhost = "h"\nport = 1\n\n[[known_ae]]\nae_title = "B"\nport = 104\n`,
+    "known_ae[1].host",
+    6,
+    /is required/,
+  );
+  refused(`[[known_ae]]\nae_title = "A"\nhost = "h"\nport = 0\n`, "known_ae[0].port", 4);
+});
+
+Deno.test("parseConfig() refuses bad or duplicate web users", () => {
+  refused(`[http]\n[[http.users]]\nname = "a"\n`, "http.users[0].password_hash", 2, /required/);
+  refused(
+    `[[http.users]]\nname = "a"\npassword_hash = "x"\n[[http.users]]\nname = "a"\npassword_hash = "y"\n`,
+    "http.users[1].name",
+    5,
+    /duplicate/,
+  );
+  refused(`[http]\nusers = [{ name = "a", password = "x" }]\n`, "http.users[0].password", 2);
+});
+
+Deno.test("parseConfig() reports a TOML syntax error with its line and column", () => {
+  const e = refused(`[server]\nport = 104\nbind = = "x"\n`, "", 3, /TOML syntax error/);
+  assert.equal(e.column, 8);
+  assert.ok(e.message.startsWith("test.toml:3:8: TOML syntax error"), e.message);
+});
+
+Deno.test("parseConfig() refuses a key given twice as a syntax error", () => {
+  refused(`[server]\nport = 1\nport = 2\n`, "", 3, /TOML syntax error/);
+});
+
+Deno.test("loadConfig() of a missing file is a ConfigError naming the file", async () => {
+  await assert.rejects(loadConfig("/nonexistent/minipacs.toml"), (e: unknown) => {
+    assert.ok(e instanceof ConfigError);
+    assert.match(
+      e.message,
+      /^\/nonexistent\/minipacs\.toml: cannot read configuration: file not found$/,
+    );
+    return true;
+  });
+});
+
+Deno.test("applyOverrides() replaces port, AE title and storage without touching the input", () => {
+  const base = defaults();
+  const out = applyOverrides(base, { port: 11112, aeTitle: "EDGE1", storage: "/srv/pacs" });
+  assert.equal(out.server.port, 11112);
+  assert.equal(out.server.aeTitle, "EDGE1");
+  assert.equal(out.storage.path, "/srv/pacs");
+  assert.deepEqual(base, DEFAULT_CONFIG);
+  assert.deepEqual(applyOverrides(base, {}), base);
+});
+
+Deno.test("applyOverrides() refuses invalid values naming the option", () => {
+  assert.throws(
+    () => applyOverrides(defaults(), { port: 70000 }),
+    /^ConfigError: command line: --port: must be an integer from 0 to 65535, got 70000$/,
+  );
+  assert.throws(
+    () => applyOverrides(defaults(), { aeTitle: "X".repeat(17) }),
+    /--ae-title: must be an AE title/,
+  );
+  assert.throws(() => applyOverrides(defaults(), { storage: "" }), /--storage/);
+});
+
+Deno.test("formatConfig() round-trips through parseConfig and masks password hashes", () => {
+  const config = defaults();
+  config.http.users = [{ name: "admin", passwordHash: "scrypt$secret" }];
+  config.knownAe = [{ aeTitle: "VIEWER", host: "127.0.0.1", port: 11112, maxAssociations: 3 }];
+  config.storage.sopClasses = ["1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4"];
+  config.storage.path = 'C:\\PACS "data"';
+  const text = formatConfig(config);
+  assert.ok(!text.includes("secret"), "hash is hidden");
+  assert.match(text, /password_hash = "\*\*\*"/);
+  assert.match(text, /^ae_title = "MINIPACS"$/m);
+  const back = parseConfig(text, "formatted");
+  assert.deepEqual(back, {
+    ...config,
+    http: { ...config.http, users: [{ name: "admin", passwordHash: "***" }] },
+  });
+  assert.deepEqual(parseConfig(formatConfig(defaults()), "formatted"), DEFAULT_CONFIG);
+});
+
+Deno.test("DEFAULT_CONFIG cannot be modified by accident", () => {
+  assert.throws(() => {
+    (DEFAULT_CONFIG.server as { port: number }).port = 1;
+  });
+  assert.equal(DEFAULT_CONFIG.server.port, 4242);
+});
