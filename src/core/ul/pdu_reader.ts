@@ -1,0 +1,147 @@
+// Resumable PDU framing: bytes arrive in arbitrary chunks, whole PDUs come out (PS3.8 9.3.1).
+
+import { decodePdu, PDU_HEADER_LENGTH } from "./pdu.ts";
+import { AbortReason, type Pdu, PduError, PduType } from "./pdu_types.ts";
+
+/** Largest A-ASSOCIATE-RQ/AC body we buffer; 128 contexts with many syntaxes fit easily. */
+export const MAX_ASSOCIATE_PDU_LENGTH = 1 << 20;
+/** Body length of A-ASSOCIATE-RJ, A-RELEASE-RQ/RP and A-ABORT (PS3.8 9.3.4, 9.3.6-9.3.8). */
+const FIXED_PDU_LENGTH = 4;
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Splits a byte stream into PDUs. Keeps the pushed chunks as they are and copies a PDU only
+ * when it spans chunks (once, into a buffer of its exact size); a PDU inside one chunk is
+ * decoded from a view, so its PDV data alias that chunk: do not reuse a chunk once pushed.
+ * A length is checked against its limit from the header alone, before any body is buffered.
+ * After an error the stream is out of frame: every later next() throws the same PduError.
+ */
+export class PduReader {
+  readonly #maxPduLength: number;
+  #chunks: Uint8Array[] = [];
+  /** Index of the first unread chunk and read offset inside it. */
+  #first = 0;
+  #offset = 0;
+  #buffered = 0;
+  /** Total size (header included) of the PDU whose header was read, or -1. */
+  #pending = -1;
+  #error: PduError | null = null;
+
+  /** maxPduLength: largest P-DATA-TF PDU length we accept (our Maximum Length Received); 0 = no limit. */
+  constructor(maxPduLength: number) {
+    this.#maxPduLength = maxPduLength;
+  }
+
+  /** Bytes received and not yet returned as a PDU. */
+  get bufferedBytes(): number {
+    return this.#buffered;
+  }
+
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0 || this.#error) return;
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+  }
+
+  /** The next whole PDU, or null until more bytes arrive. Throws PduError. */
+  next(): Pdu | null {
+    if (this.#error) throw this.#error;
+    try {
+      if (this.#pending < 0) {
+        if (this.#buffered < PDU_HEADER_LENGTH) return null;
+        this.#pending = PDU_HEADER_LENGTH + this.#checkHeader();
+      }
+      if (this.#buffered < this.#pending) return null;
+      const bytes = this.#take(this.#pending);
+      this.#pending = -1;
+      return decodePdu(bytes);
+    } catch (e) {
+      this.#error = e instanceof PduError ? e : new PduError(`PDU framing: ${String(e)}`);
+      throw this.#error;
+    }
+  }
+
+  /** Validates the buffered 6-byte header and returns the PDU length it announces. */
+  #checkHeader(): number {
+    const type = this.#peek(0);
+    const length = this.#peek(2) * 0x1000000 + (this.#peek(3) << 16) + (this.#peek(4) << 8) +
+      this.#peek(5);
+    switch (type) {
+      case PduType.AAssociateRq:
+      case PduType.AAssociateAc:
+        if (length > MAX_ASSOCIATE_PDU_LENGTH) {
+          throw new PduError(
+            `A-ASSOCIATE PDU length ${length} exceeds the limit ${MAX_ASSOCIATE_PDU_LENGTH}`,
+          );
+        }
+        return length;
+      case PduType.PDataTf:
+        if (this.#maxPduLength > 0 && length > this.#maxPduLength) {
+          throw new PduError(
+            `P-DATA-TF length ${length} exceeds the maximum length ${this.#maxPduLength}`,
+          );
+        }
+        return length;
+      case PduType.AAssociateRj:
+      case PduType.AReleaseRq:
+      case PduType.AReleaseRp:
+      case PduType.AAbort:
+        if (length !== FIXED_PDU_LENGTH) {
+          throw new PduError(`PDU type 0x0${type} must have length 4, not ${length}`);
+        }
+        return length;
+      default:
+        throw new PduError(
+          `unrecognized PDU type 0x${type.toString(16).padStart(2, "0")}`,
+          AbortReason.UnrecognizedPdu,
+        );
+    }
+  }
+
+  /** The buffered byte at position i (i < bufferedBytes). */
+  #peek(i: number): number {
+    let at = this.#offset + i;
+    for (let c = this.#first; c < this.#chunks.length; c++) {
+      const chunk = this.#chunks[c];
+      if (at < chunk.length) return chunk[at];
+      at -= chunk.length;
+    }
+    throw new PduError("PDU framing: peek past the buffered bytes");
+  }
+
+  /** Removes n buffered bytes (n <= bufferedBytes): a view if they lie in one chunk, else a copy. */
+  #take(n: number): Uint8Array {
+    const head = this.#chunks[this.#first];
+    if (head.length - this.#offset >= n) {
+      const view = head.subarray(this.#offset, this.#offset + n);
+      this.#advance(n);
+      return view;
+    }
+    const out = new Uint8Array(n);
+    let filled = 0;
+    while (filled < n) {
+      const chunk = this.#chunks[this.#first];
+      const k = Math.min(chunk.length - this.#offset, n - filled);
+      out.set(chunk.subarray(this.#offset, this.#offset + k), filled);
+      filled += k;
+      this.#advance(k);
+    }
+    return out;
+  }
+
+  /** Consumes k bytes of the first chunk (k <= what is left of it). */
+  #advance(k: number): void {
+    this.#offset += k;
+    this.#buffered -= k;
+    if (this.#offset < this.#chunks[this.#first].length) return;
+    this.#chunks[this.#first++] = EMPTY;
+    this.#offset = 0;
+    if (this.#first === this.#chunks.length) {
+      this.#chunks = [];
+      this.#first = 0;
+    } else if (this.#first >= 1024 && this.#first * 2 >= this.#chunks.length) {
+      this.#chunks = this.#chunks.slice(this.#first);
+      this.#first = 0;
+    }
+  }
+}
