@@ -1,0 +1,88 @@
+// The dataset that follows a DIMSE command, handed on chunk by chunk with backpressure:
+// the association's reader waits in push() until the service has taken the chunk, so a
+// slow disk slows the peer (TCP flow control) instead of filling memory.
+
+export class DatasetStream implements AsyncIterable<Uint8Array> {
+  #queue: Uint8Array[] = [];
+  #ended = false;
+  #cancelled = false;
+  #wakeConsumer: (() => void) | null = null;
+  #wakeProducer: (() => void) | null = null;
+  #bytes = 0;
+
+  /** Bytes pushed so far. */
+  get bytesReceived(): number {
+    return this.#bytes;
+  }
+
+  /** True once the consumer stopped reading (the rest is discarded). */
+  get cancelled(): boolean {
+    return this.#cancelled;
+  }
+
+  /** Adds a chunk; resolves when the consumer has room again (or stopped reading). */
+  async push(chunk: Uint8Array): Promise<void> {
+    this.#bytes += chunk.length;
+    if (this.#cancelled) return;
+    this.#queue.push(chunk);
+    this.#wake();
+    while (this.#queue.length > 1 && !this.#cancelled) {
+      await new Promise<void>((resolve) => (this.#wakeProducer = resolve));
+    }
+  }
+
+  /** No more chunks will come. */
+  end(): void {
+    this.#ended = true;
+    this.#wake();
+  }
+
+  /** The consumer gives up: later chunks are dropped, a waiting producer is released. */
+  cancel(): void {
+    this.#cancelled = true;
+    this.#queue = [];
+    this.#wakeProducer?.();
+    this.#wakeProducer = null;
+  }
+
+  #wake(): void {
+    this.#wakeConsumer?.();
+    this.#wakeConsumer = null;
+  }
+
+  /** Yields the chunks; a consumer that stops early must cancel() (the association does). */
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    while (true) {
+      const chunk = this.#queue.shift();
+      if (chunk) {
+        this.#wakeProducer?.();
+        this.#wakeProducer = null;
+        yield chunk;
+        continue;
+      }
+      if (this.#ended || this.#cancelled) return;
+      await new Promise<void>((resolve) => (this.#wakeConsumer = resolve));
+    }
+  }
+
+  /** Gathers the whole dataset (for small identifiers); throws past maxBytes. */
+  async collect(maxBytes: number): Promise<Uint8Array> {
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    for await (const chunk of this) {
+      total += chunk.length;
+      if (total > maxBytes) {
+        this.cancel();
+        throw new RangeError(`dataset larger than ${maxBytes} bytes`);
+      }
+      parts.push(chunk);
+    }
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,903 @@
+// One association, either role, driven by the PS3.8 9.2 state machine (fsm.ts): PDUs in,
+// events to the table, effects out. DIMSE messages are reassembled here and dispatched to
+// the services (acceptor) or to waiting requests (requestor and C-GET sub-operations).
+import { Command, CommandField, commandName, encodeCommand } from "../dimse/command.ts";
+import { concatBytes, DataPacker, packCommand } from "../dimse/data_packer.ts";
+import { DatasetStream } from "../dimse/dataset_stream.ts";
+import { MessageAssembler } from "../dimse/message_assembler.ts";
+import type { Connection, Logger } from "../ports.ts";
+import type {
+  AssociationInfo,
+  DimseResponse,
+  DimseService,
+  ServiceContext,
+} from "../services/service.ts";
+import { Effect, Event, EVENT_NAMES, State, transition } from "./fsm.ts";
+import { encodePdu } from "./pdu.ts";
+import { PduReader } from "./pdu_reader.ts";
+import {
+  AAbort,
+  AAssociateAc,
+  AAssociateRj,
+  AAssociateRq,
+  AbortReason,
+  AbortSource,
+  Pdu,
+  PduError,
+  PduType,
+} from "./pdu_types.ts";
+import {
+  AcceptedContext,
+  AcceptorPolicy,
+  negotiateAsAcceptor,
+  NegotiationOutcome,
+} from "./negotiation.ts";
+
+/** Largest identifier or response dataset gathered in memory (C-FIND identifiers...). */
+const MAX_GATHERED_DATASET = 16 * 1024 * 1024;
+
+export interface AssociationOptions {
+  id: string;
+  connection: Connection;
+  logger: Logger;
+  /** PS3.8 ARTIM timer. */
+  artimTimeoutMs: number;
+  /** An established association that stays silent this long (and runs nothing) is aborted. */
+  idleTimeoutMs: number;
+  /** Our Maximum Length Received. */
+  maxPduLength: number;
+}
+
+export type AssociationEnd = "released" | "rejected" | "aborted" | "closed";
+
+/** What the server wants to know while an association runs (status page, metrics). */
+export interface AssociationObserver {
+  accepted?(info: AssociationInfo): void;
+  rejected?(info: AssociationInfo, why: string): void;
+  operation?(info: AssociationInfo, service: string, status: number): void;
+  bytes?(received: number, sent: number): void;
+}
+
+interface PendingRequest {
+  resolve(r: DimseResponse): void;
+  reject(e: Error): void;
+}
+
+interface RunningRequest {
+  messageId: number;
+  abort: AbortController;
+}
+
+/** Base of both roles: the state machine, framing, DIMSE send/receive. */
+abstract class Association {
+  state: State = 1;
+  info: AssociationInfo;
+  contexts = new Map<number, AcceptedContext>();
+  peerMaxPduLength = 0;
+  /** Resolves when the transport is closed and the machine is back in Sta1. */
+  readonly finished: Promise<AssociationEnd>;
+  protected end: AssociationEnd = "closed";
+  protected readonly options: AssociationOptions;
+  protected readonly log: Logger;
+  #finish!: (end: AssociationEnd) => void;
+  #reader: PduReader;
+  #assembler = new MessageAssembler();
+  #artim: ReturnType<typeof setTimeout> | undefined;
+  #idle: ReturnType<typeof setTimeout> | undefined;
+  #outgoing: { rq?: AAssociateRq; ac?: AAssociateAc; rj?: AAssociateRj; abort?: AAbort } = {};
+  #writeChain: Promise<void> = Promise.resolve();
+  #nextMessageId = 1;
+  #pending = new Map<number, PendingRequest>();
+  #incoming: { stream: DatasetStream | null; command: Command; pcId: number } | null = null;
+  #responseData: Uint8Array[] = [];
+  #responseBytes = 0;
+  #closed = false;
+  protected busy = 0;
+
+  constructor(options: AssociationOptions, isRequestor: boolean) {
+    this.options = options;
+    this.log = options.logger;
+    this.isRequestor = isRequestor;
+    this.#reader = new PduReader(options.maxPduLength);
+    this.info = {
+      id: options.id,
+      callingAeTitle: "",
+      calledAeTitle: "",
+      remote: options.connection.remote,
+    };
+    this.finished = new Promise((resolve) => (this.#finish = resolve));
+  }
+
+  readonly isRequestor: boolean;
+
+  protected fields(): Record<string, unknown> {
+    const peer = this.isRequestor ? this.info.calledAeTitle : this.info.callingAeTitle;
+    return { assoc: this.info.id, peer: `${peer || "?"}@${this.info.remote}` };
+  }
+
+  // ---- the state machine ----
+
+  /** Feeds one event to the PS3.8 table and carries out the effects of its action. */
+  protected async fire(event: Event, pdu?: Pdu): Promise<void> {
+    const from = this.state;
+    const t = transition(from, event, this.isRequestor);
+    this.state = t.next;
+    if (t.action === "AA-1" || t.action === "AA-7" || t.action === "AA-8") {
+      if (event !== "Evt19" && event !== "Evt15") {
+        this.end = "aborted";
+        this.log.log(
+          "warn",
+          `association aborted: ${EVENT_NAMES[event]} not expected in Sta${from}`,
+          this.fields(),
+        );
+      }
+    } else if (event === "Evt18" && from === 2) {
+      this.log.log(
+        "warn",
+        "no A-ASSOCIATE-RQ before the ARTIM timer expired: closing",
+        this.fields(),
+      );
+    } else if (event === "Evt18") {
+      this.log.log("debug", "ARTIM timer expired: closing", this.fields());
+    }
+    for (const effect of t.effects) await this.#apply(effect, pdu);
+  }
+
+  async #apply(effect: Effect, pdu?: Pdu): Promise<void> {
+    switch (effect.kind) {
+      case "connect":
+        // The transport is given to us already connected: confirm at once (Evt2).
+        queueMicrotask(() => void this.fire("Evt2"));
+        return;
+      case "startArtim":
+        this.#stopArtim();
+        this.#artim = setTimeout(() => void this.fire("Evt18"), this.options.artimTimeoutMs);
+        return;
+      case "stopArtim":
+        this.#stopArtim();
+        return;
+      case "close":
+        this.#closeTransport();
+        return;
+      case "send":
+        await this.#sendNamed(effect.pdu);
+        return;
+      case "indicate":
+        await this.#indicate(effect.primitive, pdu);
+        return;
+    }
+  }
+
+  async #sendNamed(name: string): Promise<void> {
+    const o = this.#outgoing;
+    let pdu: Pdu | undefined;
+    switch (name) {
+      case "A-ASSOCIATE-RQ":
+        pdu = o.rq;
+        break;
+      case "A-ASSOCIATE-AC":
+        pdu = o.ac;
+        break;
+      case "A-ASSOCIATE-RJ":
+        pdu = o.rj;
+        break;
+      case "A-RELEASE-RQ":
+        pdu = { type: PduType.AReleaseRq };
+        break;
+      case "A-RELEASE-RP":
+        pdu = { type: PduType.AReleaseRp };
+        break;
+      case "A-ABORT":
+        pdu = o.abort ??
+          {
+            type: PduType.AAbort,
+            source: AbortSource.ServiceProvider,
+            reason: AbortReason.NotSpecified,
+          };
+        break;
+      case "P-DATA-TF":
+        return; // P-DATA bytes are written by sendMessage() itself (DT-1).
+    }
+    if (pdu) await this.#write(encodePdu(pdu));
+  }
+
+  async #indicate(primitive: string, pdu?: Pdu): Promise<void> {
+    switch (primitive) {
+      case "A-ASSOCIATE indication":
+        await this.onAssociateRq(pdu as AAssociateRq);
+        return;
+      case "A-ASSOCIATE confirmation (accept)":
+        this.onAssociateAc(pdu as AAssociateAc);
+        return;
+      case "A-ASSOCIATE confirmation (reject)":
+        this.onAssociateRj(pdu as AAssociateRj);
+        return;
+      case "P-DATA indication":
+        if (pdu?.type === PduType.PDataTf) await this.#onPData(pdu.pdvs);
+        return;
+      case "A-RELEASE indication":
+        this.log.log("info", "association release requested", this.fields());
+        await this.#whenIdle();
+        this.end = "released";
+        await this.fire("Evt14");
+        return;
+      case "A-RELEASE confirmation":
+        this.end = "released";
+        return;
+      case "A-ABORT indication":
+      case "A-P-ABORT indication": {
+        if (this.end !== "rejected" && this.end !== "released") this.end = "aborted";
+        const why = pdu?.type === PduType.AAbort
+          ? `peer sent A-ABORT (source ${pdu.source}, reason ${pdu.reason})`
+          : "connection lost or protocol error";
+        if (this.end === "aborted") {
+          this.log.log("warn", `association aborted: ${why}`, this.fields());
+        }
+        this.#failPending(new Error(`association aborted: ${why}`));
+        return;
+      }
+    }
+  }
+
+  #stopArtim(): void {
+    if (this.#artim !== undefined) clearTimeout(this.#artim);
+    this.#artim = undefined;
+  }
+
+  #closeTransport(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopArtim();
+    if (this.#idle !== undefined) clearTimeout(this.#idle);
+    this.options.connection.close();
+    this.#failPending(new Error("association closed"));
+    this.#incoming?.stream?.cancel();
+    for (const w of this.#idleWaiters.splice(0)) w();
+    this.onClosed();
+    this.#finish(this.end);
+  }
+
+  protected onClosed(): void {}
+
+  #resetIdle(): void {
+    if (this.#idle !== undefined) clearTimeout(this.#idle);
+    if (this.#closed || this.options.idleTimeoutMs <= 0) return;
+    this.#idle = setTimeout(() => {
+      if (this.busy > 0) return this.#resetIdle(); // a long move is not silence
+      if (this.state !== 6) return;
+      this.log.log("warn", "association idle too long: aborting", this.fields());
+      void this.abort(AbortSource.ServiceUser, AbortReason.NotSpecified);
+    }, this.options.idleTimeoutMs);
+  }
+
+  // ---- reading ----
+
+  /** Reads PDUs until the transport closes. */
+  protected async readLoop(): Promise<void> {
+    const conn = this.options.connection;
+    while (!this.#closed) {
+      let chunk: Uint8Array | null;
+      try {
+        chunk = await conn.read();
+      } catch {
+        chunk = null;
+      }
+      if (chunk === null) {
+        if (!this.#closed) {
+          if (this.state === 6 || this.state === 3 || this.state === 5) {
+            this.log.log("warn", "connection closed by peer without release", this.fields());
+          }
+          await this.fire("Evt17");
+          this.#closeTransport();
+        }
+        return;
+      }
+      this.observer?.bytes?.(chunk.length, 0);
+      this.#resetIdle();
+      this.#reader.push(chunk);
+      while (!this.#closed) {
+        let pdu: Pdu | null;
+        try {
+          pdu = this.#reader.next();
+        } catch (e) {
+          await this.#protocolError(e instanceof PduError ? e : new PduError(String(e)));
+          return;
+        }
+        if (!pdu) break;
+        await this.fire(eventOf(pdu), pdu);
+      }
+    }
+  }
+
+  observer?: AssociationObserver;
+
+  async #protocolError(e: PduError): Promise<void> {
+    this.log.log("warn", `protocol error: ${e.message}: aborting`, this.fields());
+    this.#outgoing.abort = {
+      type: PduType.AAbort,
+      source: AbortSource.ServiceProvider,
+      reason: e.reason,
+    };
+    this.end = "aborted";
+    await this.fire("Evt19");
+    // Stop listening to a peer that speaks garbage; ARTIM (or this) closes the socket.
+    this.#closeTransport();
+  }
+
+  async #onPData(pdvs: import("./pdu_types.ts").Pdv[]): Promise<void> {
+    for (const pdv of pdvs) {
+      if (!this.contexts.has(pdv.presentationContextId)) {
+        return this.#protocolError(
+          new PduError(
+            `PDV on presentation context ${pdv.presentationContextId}, which was not accepted`,
+            AbortReason.InvalidPduParameterValue,
+          ),
+        );
+      }
+      let events;
+      try {
+        events = this.#assembler.accept(pdv);
+      } catch (e) {
+        return this.#protocolError(
+          new PduError(`DIMSE: ${(e as Error).message}`, AbortReason.UnexpectedPduParameter),
+        );
+      }
+      for (const ev of events) {
+        if (ev.kind === "command") this.#onCommand(ev.pcId, ev.command, ev.hasDataset);
+        else await this.#onData(ev.chunk, ev.isLast);
+      }
+    }
+  }
+
+  #onCommand(pcId: number, command: Command, hasDataset: boolean): void {
+    const isResponse = (command.commandField & 0x8000) !== 0;
+    if (isResponse) {
+      this.#incoming = { stream: null, command, pcId };
+      this.#responseData = [];
+      this.#responseBytes = 0;
+      if (!hasDataset) this.#completeResponse();
+      return;
+    }
+    if (command.commandField === CommandField.CCancelRq) {
+      this.onCancel(command.messageIdBeingRespondedTo ?? -1);
+      return;
+    }
+    const stream = hasDataset ? new DatasetStream() : null;
+    this.#incoming = { stream, command, pcId };
+    this.enqueueRequest(pcId, command, stream);
+  }
+
+  async #onData(chunk: Uint8Array, isLast: boolean): Promise<void> {
+    const inc = this.#incoming;
+    if (!inc) return;
+    if (inc.stream) {
+      await inc.stream.push(chunk);
+      if (isLast) {
+        inc.stream.end();
+        this.#incoming = null;
+      }
+      return;
+    }
+    // A response's dataset (C-FIND identifier...): small, gathered.
+    this.#responseBytes += chunk.length;
+    if (this.#responseBytes <= MAX_GATHERED_DATASET) this.#responseData.push(chunk);
+    if (isLast) this.#completeResponse();
+  }
+
+  #completeResponse(): void {
+    const inc = this.#incoming!;
+    this.#incoming = null;
+    const id = inc.command.messageIdBeingRespondedTo ?? -1;
+    const dataset = this.#responseData.length ? concatBytes(this.#responseData) : null;
+    this.#responseData = [];
+    const waiting = this.#pending.get(id);
+    if (!waiting) {
+      this.log.log(
+        "warn",
+        `unexpected ${commandName(inc.command.commandField)} (message id ${id})`,
+        this.fields(),
+      );
+      return;
+    }
+    this.onResponse(id, { command: inc.command, dataset }, waiting);
+  }
+
+  /** A response arrived for one of our requests; final ones settle it. */
+  protected onResponse(id: number, response: DimseResponse, waiting: PendingRequest): void {
+    const status = response.command.status ?? 0;
+    if (status === 0xff00 || status === 0xff01) {
+      this.onPendingResponse(id, response);
+      return;
+    }
+    this.#pending.delete(id);
+    waiting.resolve(response);
+  }
+
+  protected onPendingResponse(_id: number, _response: DimseResponse): void {}
+
+  protected abstract enqueueRequest(
+    pcId: number,
+    command: Command,
+    stream: DatasetStream | null,
+  ): void;
+  protected onCancel(_messageId: number): void {}
+  protected abstract onAssociateRq(rq: AAssociateRq): Promise<void>;
+  protected onAssociateAc(_ac: AAssociateAc): void {}
+  protected onAssociateRj(_rj: AAssociateRj): void {}
+
+  #failPending(e: Error): void {
+    for (const p of this.#pending.values()) p.reject(e);
+    this.#pending.clear();
+  }
+
+  // ---- writing ----
+
+  #write(bytes: Uint8Array): Promise<void> {
+    const next = this.#writeChain.then(async () => {
+      if (this.#closed) throw new Error("association closed");
+      await this.options.connection.write(bytes);
+      this.observer?.bytes?.(0, bytes.length);
+    });
+    this.#writeChain = next.catch(() => {});
+    return next;
+  }
+
+  /** Serializes whole messages: fragments of two messages never interleave. */
+  #messageLock: Promise<void> = Promise.resolve();
+
+  /** Sends one DIMSE message (command, then the dataset if any) split to the peer's maximum. */
+  async sendMessage(
+    pcId: number,
+    command: Command,
+    dataset?: Uint8Array | AsyncIterable<Uint8Array>,
+  ): Promise<void> {
+    let release!: () => void;
+    const prev = this.#messageLock;
+    this.#messageLock = new Promise((r) => (release = r));
+    await prev;
+    try {
+      if (this.state !== 6 && this.state !== 8) throw new Error("association is not established");
+      const commandPdus = packCommand(pcId, encodeCommand(command), this.peerMaxPduLength);
+      if (dataset === undefined) {
+        await this.#write(concatBytes(commandPdus));
+        return;
+      }
+      const packer = new DataPacker(pcId, this.peerMaxPduLength);
+      if (dataset instanceof Uint8Array) {
+        // Small message: command and data in one write.
+        await this.#write(concatBytes([...commandPdus, ...packer.push(dataset), ...packer.end()]));
+        return;
+      }
+      await this.#write(concatBytes(commandPdus));
+      for await (const chunk of dataset) {
+        const pdus = packer.push(chunk);
+        if (pdus.length) await this.#write(concatBytes(pdus));
+      }
+      await this.#write(concatBytes(packer.end()));
+    } finally {
+      release();
+    }
+  }
+
+  /** Sends a request and resolves with its final response (pending ones go to onPendingResponse). */
+  async request(
+    pcId: number,
+    command: Command,
+    dataset?: Uint8Array | AsyncIterable<Uint8Array>,
+  ): Promise<DimseResponse> {
+    const messageId = command.messageId ?? this.#nextMessageId++;
+    if (this.#nextMessageId > 0xffff) this.#nextMessageId = 1;
+    const result = new Promise<DimseResponse>((resolve, reject) =>
+      this.#pending.set(messageId, { resolve, reject })
+    );
+    try {
+      await this.sendMessage(pcId, { ...command, messageId }, dataset);
+    } catch (e) {
+      this.#pending.delete(messageId);
+      throw e;
+    }
+    return await result;
+  }
+
+  /** A message id not yet used by this side. */
+  newMessageId(): number {
+    const id = this.#nextMessageId++;
+    if (this.#nextMessageId > 0xffff) this.#nextMessageId = 1;
+    return id;
+  }
+
+  #idleWaiters: (() => void)[] = [];
+
+  /** Counts a request being handled (the idle timer and A-RELEASE wait for it). */
+  protected beginWork(): void {
+    this.busy++;
+  }
+
+  protected endWork(): void {
+    this.busy--;
+    if (this.busy === 0) { for (const w of this.#idleWaiters.splice(0)) w(); }
+  }
+
+  /** Waits until no request is being handled. */
+  #whenIdle(): Promise<void> {
+    if (this.busy === 0 || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** A-ABORT from our side (Evt15). */
+  async abort(
+    source: number = AbortSource.ServiceUser,
+    reason: number = AbortReason.NotSpecified,
+  ): Promise<void> {
+    if (this.#closed) return;
+    this.#outgoing.abort = { type: PduType.AAbort, source, reason };
+    this.end = "aborted";
+    try {
+      await this.fire("Evt15");
+    } catch {
+      // the socket may be gone already
+    }
+    this.#closeTransport();
+  }
+
+  protected setOutgoing(o: { rq?: AAssociateRq; ac?: AAssociateAc; rj?: AAssociateRj }): void {
+    Object.assign(this.#outgoing, o);
+  }
+
+  protected get closed(): boolean {
+    return this.#closed;
+  }
+
+  protected closeNow(): void {
+    this.#closeTransport();
+  }
+}
+
+function eventOf(pdu: Pdu): Event {
+  switch (pdu.type) {
+    case PduType.AAssociateRq:
+      return "Evt6";
+    case PduType.AAssociateAc:
+      return "Evt3";
+    case PduType.AAssociateRj:
+      return "Evt4";
+    case PduType.PDataTf:
+      return "Evt10";
+    case PduType.AReleaseRq:
+      return "Evt12";
+    case PduType.AReleaseRp:
+      return "Evt13";
+    case PduType.AAbort:
+      return "Evt16";
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+
+export interface AcceptorOptions extends AssociationOptions {
+  /** Our policy for this request (called when the A-ASSOCIATE-RQ arrives). */
+  policy(rq: AAssociateRq): AcceptorPolicy;
+  services: readonly DimseService[];
+  observer?: AssociationObserver;
+}
+
+/** The acceptor (SCP) side: negotiates, then dispatches requests to the services. */
+export class AcceptorAssociation extends Association {
+  #options: AcceptorOptions;
+  #byCommand = new Map<number, DimseService>();
+  #queue: Promise<void> = Promise.resolve();
+  #running: RunningRequest | null = null;
+
+  constructor(options: AcceptorOptions) {
+    super(options, false);
+    this.#options = options;
+    this.observer = options.observer;
+    for (const s of options.services) for (const f of s.commandFields) this.#byCommand.set(f, s);
+  }
+
+  /** Runs the association to its end (Sta1 -Evt5-> Sta2 ... -> Sta1). */
+  async run(): Promise<AssociationEnd> {
+    await this.fire("Evt5");
+    await this.readLoop();
+    return await this.finished;
+  }
+
+  protected async onAssociateRq(rq: AAssociateRq): Promise<void> {
+    this.info.callingAeTitle = rq.callingAeTitle.trim();
+    this.info.calledAeTitle = rq.calledAeTitle.trim();
+    let outcome: NegotiationOutcome;
+    try {
+      outcome = negotiateAsAcceptor(rq, this.#options.policy(rq));
+    } catch (e) {
+      this.log.log("error", `negotiation failed: ${(e as Error).message}`, this.fields());
+      outcome = negotiateAsAcceptor(rq, { ...this.#options.policy(rq), overLimit: true });
+    }
+    if (!outcome.accepted) {
+      this.end = "rejected";
+      this.log.log("info", `association rejected: ${outcome.why}`, {
+        ...this.fields(),
+        called: this.info.calledAeTitle,
+      });
+      this.observer?.rejected?.(this.info, outcome.why);
+      this.setOutgoing({ rj: outcome.rj });
+      await this.fire("Evt8");
+      return;
+    }
+    this.contexts = outcome.contexts;
+    this.peerMaxPduLength = outcome.peerMaxPduLength;
+    this.setOutgoing({ ac: outcome.ac });
+    const accepted = [...outcome.contexts.values()].length;
+    this.log.log("info", "association accepted", {
+      ...this.fields(),
+      contexts: `${accepted}/${rq.presentationContexts.length}`,
+      peer_max_pdu: outcome.peerMaxPduLength,
+      impl: rq.userInformation.implementationVersionName ??
+        rq.userInformation.implementationClassUid,
+    });
+    this.observer?.accepted?.(this.info);
+    await this.fire("Evt7");
+  }
+
+  protected override enqueueRequest(
+    pcId: number,
+    command: Command,
+    stream: DatasetStream | null,
+  ): void {
+    this.beginWork();
+    this.#queue = this.#queue.then(() => this.#handle(pcId, command, stream)).finally(() => {
+      this.endWork();
+    });
+  }
+
+  protected override onCancel(messageId: number): void {
+    if (this.#running && this.#running.messageId === messageId) {
+      this.log.log("info", `C-CANCEL for message ${messageId}`, this.fields());
+      this.#running.abort.abort();
+    }
+  }
+
+  async #handle(pcId: number, command: Command, stream: DatasetStream | null): Promise<void> {
+    const context = this.contexts.get(pcId)!;
+    const service = this.#byCommand.get(command.commandField);
+    const messageId = command.messageId ?? 0;
+    const abort = new AbortController();
+    this.#running = { messageId, abort };
+    const ctx: ServiceContext = {
+      association: this.info,
+      logger: this.log,
+      cancelled: abort.signal,
+      contexts: () => this.contexts.values(),
+      send: (cmd, dataset) => this.sendMessage(pcId, cmd, dataset),
+      request: (id, cmd, dataset) => this.request(id, cmd, dataset),
+    };
+    try {
+      if (!service) {
+        this.log.log("warn", `unsupported ${commandName(command.commandField)}`, this.fields());
+        stream?.cancel();
+        await ctx.send({
+          commandField: command.commandField | 0x8000,
+          commandDataSetType: 0x0101,
+          messageIdBeingRespondedTo: messageId,
+          affectedSopClassUid: command.affectedSopClassUid ?? command.requestedSopClassUid,
+          status: 0x0211, // Unrecognized operation (PS3.7 C.5.x)
+        });
+        return;
+      }
+      await service.handle({ context, command, dataset: stream }, ctx);
+    } catch (e) {
+      stream?.cancel();
+      if (!this.closed) {
+        this.log.log(
+          "error",
+          `${service?.name ?? "dimse"} failed: ${(e as Error).message}`,
+          this.fields(),
+        );
+        await this.abort(AbortSource.ServiceProvider, AbortReason.NotSpecified);
+      }
+    } finally {
+      stream?.cancel();
+      this.#running = null;
+    }
+  }
+
+  protected override onClosed(): void {
+    const level = this.end === "released" || this.end === "rejected" ? "info" : "warn";
+    if (this.end === "released") this.log.log(level, "association released", this.fields());
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+
+export interface RequestorOptions extends AssociationOptions {
+  callingAeTitle: string;
+  calledAeTitle: string;
+  implementationClassUid: string;
+  implementationVersionName: string;
+  presentationContexts: { id: number; abstractSyntax: string; transferSyntaxes: string[] }[];
+  roleSelections?: { sopClassUid: string; scuRole: boolean; scpRole: boolean }[];
+  /** Handles requests the acceptor sends us (C-STORE sub-operations of a C-GET). */
+  services?: readonly DimseService[];
+}
+
+export class AssociationRejectedError extends Error {
+  constructor(readonly rj: AAssociateRj) {
+    super(`association rejected (result ${rj.result}, source ${rj.source}, reason ${rj.reason})`);
+    this.name = "AssociationRejectedError";
+  }
+}
+
+/** The requestor (SCU) side: C-MOVE sub-associations, the SCU helpers, tests. */
+export class RequestorAssociation extends Association {
+  #established!: { resolve(): void; reject(e: Error): void };
+  #pendingListeners = new Map<number, (r: DimseResponse) => void>();
+  #options: RequestorOptions;
+  #byCommand = new Map<number, DimseService>();
+  /** The A-ASSOCIATE-AC as received. */
+  ac?: AAssociateAc;
+
+  constructor(options: RequestorOptions) {
+    super(options, true);
+    this.#options = options;
+    for (const s of options.services ?? []) {
+      for (const f of s.commandFields) this.#byCommand.set(f, s);
+    }
+    this.info.callingAeTitle = options.callingAeTitle;
+    this.info.calledAeTitle = options.calledAeTitle;
+  }
+
+  /** Sends the A-ASSOCIATE-RQ and resolves once accepted; rejects with AssociationRejectedError. */
+  async open(): Promise<this> {
+    const o = this.#options;
+    const established = new Promise<void>((
+      resolve,
+      reject,
+    ) => (this.#established = { resolve, reject }));
+    this.setOutgoing({
+      rq: {
+        type: PduType.AAssociateRq,
+        protocolVersion: 1,
+        calledAeTitle: o.calledAeTitle,
+        callingAeTitle: o.callingAeTitle,
+        applicationContext: "1.2.840.10008.3.1.1.1",
+        presentationContexts: o.presentationContexts,
+        userInformation: {
+          maxLength: o.maxPduLength,
+          implementationClassUid: o.implementationClassUid,
+          implementationVersionName: o.implementationVersionName,
+          roleSelections: o.roleSelections ?? [],
+          extendedNegotiations: [],
+          commonExtendedNegotiations: [],
+          unknown: [],
+        },
+      },
+    });
+    void this.finished.then(() =>
+      this.#established.reject(
+        new Error("connection closed before the association was established"),
+      )
+    );
+    await this.fire("Evt1");
+    void this.readLoop();
+    await established;
+    return this;
+  }
+
+  protected override onAssociateAc(ac: AAssociateAc): void {
+    this.ac = ac;
+    this.peerMaxPduLength = ac.userInformation.maxLength;
+    const proposed = new Map(this.#options.presentationContexts.map((p) => [p.id, p]));
+    for (const pc of ac.presentationContexts) {
+      const p = proposed.get(pc.id);
+      if (pc.result !== 0 || !p) continue;
+      const role = this.#options.roleSelections?.find((r) => r.sopClassUid === p.abstractSyntax);
+      const reply = ac.userInformation.roleSelections.find((r) =>
+        r.sopClassUid === p.abstractSyntax
+      );
+      this.contexts.set(pc.id, {
+        id: pc.id,
+        abstractSyntax: p.abstractSyntax,
+        transferSyntax: pc.transferSyntax,
+        requestorIsScu: role ? !!reply?.scuRole : true,
+        requestorIsScp: role ? !!reply?.scpRole : false,
+      });
+    }
+    this.#established.resolve();
+  }
+
+  protected override onAssociateRj(rj: AAssociateRj): void {
+    this.end = "rejected";
+    this.#established.reject(new AssociationRejectedError(rj));
+  }
+
+  protected override onAssociateRq(): Promise<void> {
+    return Promise.resolve(); // never reached: the table aborts an RQ sent to a requestor
+  }
+
+  /** First accepted context for an abstract syntax (optionally with a given transfer syntax). */
+  contextFor(abstractSyntax: string, transferSyntax?: string): AcceptedContext | undefined {
+    for (const c of this.contexts.values()) {
+      if (
+        c.abstractSyntax === abstractSyntax &&
+        (!transferSyntax || c.transferSyntax === transferSyntax)
+      ) {
+        return c;
+      }
+    }
+    return undefined;
+  }
+
+  /** Like request(), with a callback for each pending response (C-FIND matches, C-MOVE progress). */
+  async requestWithPending(
+    pcId: number,
+    command: Command,
+    dataset: Uint8Array | undefined,
+    onPending: (r: DimseResponse) => void,
+  ): Promise<DimseResponse> {
+    const messageId = command.messageId ?? this.newMessageId();
+    this.#pendingListeners.set(messageId, onPending);
+    try {
+      return await this.request(pcId, { ...command, messageId }, dataset);
+    } finally {
+      this.#pendingListeners.delete(messageId);
+    }
+  }
+
+  protected override onPendingResponse(id: number, response: DimseResponse): void {
+    this.#pendingListeners.get(id)?.(response);
+  }
+
+  /** Sends C-CANCEL-RQ for a running request (PS3.7 9.3.2.3). */
+  cancel(pcId: number, messageId: number): Promise<void> {
+    return this.sendMessage(pcId, {
+      commandField: CommandField.CCancelRq,
+      commandDataSetType: 0x0101,
+      messageIdBeingRespondedTo: messageId,
+    });
+  }
+
+  protected override enqueueRequest(
+    pcId: number,
+    command: Command,
+    stream: DatasetStream | null,
+  ): void {
+    const service = this.#byCommand.get(command.commandField);
+    const context = this.contexts.get(pcId)!;
+    if (!service) {
+      stream?.cancel();
+      void this.sendMessage(pcId, {
+        commandField: command.commandField | 0x8000,
+        commandDataSetType: 0x0101,
+        messageIdBeingRespondedTo: command.messageId ?? 0,
+        status: 0x0211,
+      }).catch(() => {});
+      return;
+    }
+    this.beginWork();
+    const ctx: ServiceContext = {
+      association: this.info,
+      logger: this.log,
+      cancelled: new AbortController().signal,
+      contexts: () => this.contexts.values(),
+      send: (cmd, dataset) => this.sendMessage(pcId, cmd, dataset),
+      request: (id, cmd, dataset) => this.request(id, cmd, dataset),
+    };
+    void service.handle({ context, command, dataset: stream }, ctx).catch((e) => {
+      this.log.log("error", `${service.name} failed: ${(e as Error).message}`, this.fields());
+    }).finally(() => {
+      stream?.cancel();
+      this.endWork();
+    });
+  }
+
+  /** A-RELEASE (Evt11); resolves once the peer answered and the transport is closed. */
+  async release(): Promise<void> {
+    if (this.closed) return;
+    await this.fire("Evt11");
+    const timer = setTimeout(() => this.closeNow(), this.options.artimTimeoutMs);
+    try {
+      await this.finished;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

@@ -1,0 +1,183 @@
+// Association negotiation as the acceptor: a pure function of the request and our policy
+// (PS3.8 7.1.1, 9.3.3; PS3.7 D.3.3).
+import {
+  AAssociateAc,
+  AAssociateRj,
+  AAssociateRq,
+  DICOM_APPLICATION_CONTEXT,
+  PcResult,
+  PduType,
+  PresentationContextAc,
+  RejectReason,
+  RejectResult,
+  RejectSource,
+  ScpScuRoleSelection,
+} from "./pdu_types.ts";
+
+/** One abstract syntax we serve, with the transfer syntaxes we take for it. */
+export interface SupportedSyntax {
+  abstractSyntax: string;
+  /** Transfer syntaxes accepted for this abstract syntax. */
+  acceptsTransferSyntax(uid: string): boolean;
+  /** True when we accept the SCP role the requestor proposes for this class (C-GET storage). */
+  acceptsScpRole?: boolean;
+}
+
+export interface AcceptorPolicy {
+  aeTitle: string;
+  checkCalledAe: boolean;
+  /** When set, only these calling AE titles may associate. */
+  knownCallingAeTitles?: ReadonlySet<string>;
+  maxPduLength: number;
+  implementationClassUid: string;
+  implementationVersionName: string;
+  /** The one table of what we serve: abstract syntax UID -> support. */
+  syntaxes: ReadonlyMap<string, SupportedSyntax>;
+  /** Set when the server already has its maximum number of associations. */
+  overLimit?: boolean;
+}
+
+/** An accepted presentation context, as both sides now use it. */
+export interface AcceptedContext {
+  id: number;
+  abstractSyntax: string;
+  transferSyntax: string;
+  /** Roles after SCP/SCU role selection (PS3.7 D.3.3.4); default: requestor SCU, we SCP. */
+  requestorIsScu: boolean;
+  requestorIsScp: boolean;
+}
+
+export type NegotiationOutcome =
+  | { accepted: false; rj: AAssociateRj; why: string }
+  | {
+    accepted: true;
+    ac: AAssociateAc;
+    contexts: Map<number, AcceptedContext>;
+    /** The peer's Maximum Length Received: we never send a PDU larger (0 = no limit). */
+    peerMaxPduLength: number;
+  };
+
+function reject(source: number, reason: number, result: number, why: string): NegotiationOutcome {
+  return { accepted: false, rj: { type: PduType.AAssociateRj, result, source, reason }, why };
+}
+
+export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): NegotiationOutcome {
+  const called = rq.calledAeTitle.trim();
+  const calling = rq.callingAeTitle.trim();
+  if (policy.overLimit) {
+    return reject(
+      RejectSource.ServiceProviderPresentation,
+      RejectReason.LocalLimitExceeded,
+      RejectResult.Transient,
+      "too many associations (local limit exceeded)",
+    );
+  }
+  if ((rq.protocolVersion & 1) === 0) {
+    return reject(
+      RejectSource.ServiceProviderAcse,
+      RejectReason.ProtocolVersionNotSupported,
+      RejectResult.Permanent,
+      `protocol version ${rq.protocolVersion} not supported`,
+    );
+  }
+  if (rq.applicationContext !== DICOM_APPLICATION_CONTEXT) {
+    return reject(
+      RejectSource.ServiceUser,
+      RejectReason.ApplicationContextNotSupported,
+      RejectResult.Permanent,
+      `application context ${rq.applicationContext} not supported`,
+    );
+  }
+  if (policy.checkCalledAe && called !== policy.aeTitle.trim()) {
+    return reject(
+      RejectSource.ServiceUser,
+      RejectReason.CalledAeNotRecognized,
+      RejectResult.Permanent,
+      `called AE title "${called}" is not ours`,
+    );
+  }
+  if (policy.knownCallingAeTitles && !policy.knownCallingAeTitles.has(calling)) {
+    return reject(
+      RejectSource.ServiceUser,
+      RejectReason.CallingAeNotRecognized,
+      RejectResult.Permanent,
+      `calling AE title "${calling}" is not a known AE`,
+    );
+  }
+
+  const roles = new Map<string, ScpScuRoleSelection>();
+  for (const r of rq.userInformation.roleSelections) roles.set(r.sopClassUid, r);
+  const roleReplies: ScpScuRoleSelection[] = [];
+  const contexts = new Map<number, AcceptedContext>();
+  const results: PresentationContextAc[] = [];
+  for (const pc of rq.presentationContexts) {
+    const support = policy.syntaxes.get(pc.abstractSyntax);
+    if (!support) {
+      results.push({ id: pc.id, result: PcResult.AbstractSyntaxNotSupported, transferSyntax: "" });
+      continue;
+    }
+    // The first proposed transfer syntax that we support wins.
+    const ts = pc.transferSyntaxes.find((t) => support.acceptsTransferSyntax(t));
+    if (!ts) {
+      results.push({
+        id: pc.id,
+        result: PcResult.TransferSyntaxesNotSupported,
+        transferSyntax: "",
+      });
+      continue;
+    }
+    results.push({ id: pc.id, result: PcResult.Acceptance, transferSyntax: ts });
+    let requestorIsScu = true;
+    let requestorIsScp = false;
+    const role = roles.get(pc.abstractSyntax);
+    if (role) {
+      // PS3.7 D.3.3.4: we may accept a proposed role or answer 0 for it.
+      requestorIsScp = role.scpRole && !!support.acceptsScpRole;
+      requestorIsScu = role.scuRole;
+    }
+    contexts.set(pc.id, {
+      id: pc.id,
+      abstractSyntax: pc.abstractSyntax,
+      transferSyntax: ts,
+      requestorIsScu,
+      requestorIsScp,
+    });
+  }
+  for (const role of roles.values()) {
+    const support = policy.syntaxes.get(role.sopClassUid);
+    roleReplies.push({
+      sopClassUid: role.sopClassUid,
+      scuRole: role.scuRole,
+      scpRole: role.scpRole && !!support?.acceptsScpRole,
+    });
+  }
+
+  const ac: AAssociateAc = {
+    type: PduType.AAssociateAc,
+    protocolVersion: 1,
+    calledAeTitle: rq.calledAeTitle,
+    callingAeTitle: rq.callingAeTitle,
+    applicationContext: DICOM_APPLICATION_CONTEXT,
+    presentationContexts: results,
+    userInformation: {
+      maxLength: policy.maxPduLength,
+      implementationClassUid: policy.implementationClassUid,
+      implementationVersionName: policy.implementationVersionName,
+      // We perform one operation at a time (statement 3.1.2): an offered window gets 1/1.
+      asyncOpsWindow: rq.userInformation.asyncOpsWindow
+        ? { maxInvoked: 1, maxPerformed: 1 }
+        : undefined,
+      roleSelections: roleReplies,
+      // Relational queries and other extended negotiation are declined by not answering.
+      extendedNegotiations: [],
+      commonExtendedNegotiations: [],
+      unknown: [],
+    },
+  };
+  return {
+    accepted: true,
+    ac,
+    contexts,
+    peerMaxPduLength: rq.userInformation.maxLength,
+  };
+}

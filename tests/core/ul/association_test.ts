@@ -1,0 +1,160 @@
+// Our requestor against our acceptor over an in-memory connection: the whole upper layer
+// and DIMSE path without sockets.
+import assert from "node:assert/strict";
+import { CommandField, NO_DATASET } from "../../../src/core/dimse/command.ts";
+import type { Logger } from "../../../src/core/ports.ts";
+import { VerificationService } from "../../../src/core/services/echo.ts";
+import type { DimseService } from "../../../src/core/services/service.ts";
+import {
+  AcceptorAssociation,
+  AssociationRejectedError,
+  RequestorAssociation,
+} from "../../../src/core/ul/association.ts";
+import type { AcceptorPolicy, SupportedSyntax } from "../../../src/core/ul/negotiation.ts";
+import { memoryConnectionPair } from "../../helpers/memory_connection.ts";
+
+const VERIFICATION = "1.2.840.10008.1.1";
+const IMPLICIT = "1.2.840.10008.1.2";
+
+function collectingLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  return {
+    lines,
+    log: (level, msg, f) => lines.push(`${level} ${msg} ${JSON.stringify(f ?? {})}`),
+  };
+}
+
+function setup(
+  opts: { policy?: Partial<AcceptorPolicy>; services?: DimseService[]; maxPdu?: number } = {},
+) {
+  const [a, b] = memoryConnectionPair();
+  const services = opts.services ?? [new VerificationService()];
+  const syntaxes = new Map<string, SupportedSyntax>();
+  for (const s of services) for (const x of s.syntaxes()) syntaxes.set(x.abstractSyntax, x);
+  const log = collectingLogger();
+  const acceptor = new AcceptorAssociation({
+    id: "1",
+    connection: a,
+    logger: log,
+    artimTimeoutMs: 1000,
+    idleTimeoutMs: 0,
+    maxPduLength: 16384,
+    services,
+    policy: () => ({
+      aeTitle: "MINIPACS",
+      checkCalledAe: true,
+      maxPduLength: 16384,
+      implementationClassUid: "1.2.276.0.7230010.3.0.3.6.4",
+      implementationVersionName: "MINIPACS_2_0",
+      syntaxes,
+      ...opts.policy,
+    }),
+  });
+  const running = acceptor.run();
+  const requestor = new RequestorAssociation({
+    id: "r",
+    connection: b,
+    logger: { log() {} },
+    artimTimeoutMs: 1000,
+    idleTimeoutMs: 0,
+    maxPduLength: opts.maxPdu ?? 16384,
+    callingAeTitle: "SCU",
+    calledAeTitle: "MINIPACS",
+    implementationClassUid: "1.2.3",
+    implementationVersionName: "TEST",
+    presentationContexts: [
+      { id: 1, abstractSyntax: VERIFICATION, transferSyntaxes: ["1.2.3.4.5", IMPLICIT] },
+      { id: 3, abstractSyntax: "1.2.3.999", transferSyntaxes: [IMPLICIT] },
+    ],
+  });
+  return { acceptor, running, requestor, log };
+}
+
+Deno.test("requestor and acceptor associate, echo, and release cleanly", async () => {
+  const { running, requestor, log } = setup();
+  await requestor.open();
+  assert.equal(requestor.ac?.userInformation.implementationVersionName, "MINIPACS_2_0");
+  assert.equal(requestor.contexts.get(1)?.transferSyntax, IMPLICIT, "first supported syntax wins");
+  assert.equal(requestor.contexts.has(3), false, "unknown abstract syntax is rejected");
+  const rsp = await requestor.request(1, {
+    commandField: CommandField.CEchoRq,
+    commandDataSetType: NO_DATASET,
+    affectedSopClassUid: VERIFICATION,
+  });
+  assert.equal(rsp.command.status, 0);
+  assert.equal(rsp.command.commandField, CommandField.CEchoRsp);
+  await requestor.release();
+  assert.equal(await running, "released");
+  assert.equal(requestor.state, 1);
+  assert.ok(log.lines.some((l) => l.includes("association accepted")));
+});
+
+Deno.test("a wrong called AE title is rejected permanently with reason 7", async () => {
+  const { running, requestor } = setup({ policy: { aeTitle: "OTHER" } });
+  await assert.rejects(requestor.open(), (e) => {
+    assert.ok(e instanceof AssociationRejectedError);
+    assert.deepEqual([e.rj.result, e.rj.source, e.rj.reason], [1, 1, 7]);
+    return true;
+  });
+  assert.equal(await running, "rejected");
+});
+
+Deno.test("over the association limit: rejected-transient, local limit exceeded", async () => {
+  const { running, requestor } = setup({ policy: { overLimit: true } });
+  await assert.rejects(requestor.open(), (e) => {
+    assert.ok(e instanceof AssociationRejectedError);
+    assert.deepEqual([e.rj.result, e.rj.source, e.rj.reason], [2, 3, 2]);
+    return true;
+  });
+  await running;
+});
+
+Deno.test("a dataset larger than both max PDUs streams through to the service intact", async () => {
+  const received: Uint8Array[] = [];
+  const sink: DimseService = {
+    name: "sink",
+    commandFields: [CommandField.CStoreRq],
+    *syntaxes() {
+      yield { abstractSyntax: VERIFICATION, acceptsTransferSyntax: () => true };
+    },
+    async handle(req, ctx) {
+      for await (const c of req.dataset!) received.push(c.slice());
+      await ctx.send({
+        commandField: CommandField.CStoreRsp,
+        commandDataSetType: NO_DATASET,
+        messageIdBeingRespondedTo: req.command.messageId,
+        status: 0,
+      });
+    },
+  };
+  const { requestor, running } = setup({ services: [sink], maxPdu: 4096 });
+  await requestor.open();
+  const data = new Uint8Array(100_001 + 1).map((_, i) => (i * 7) & 0xff);
+  async function* chunks() {
+    for (let i = 0; i < data.length; i += 3001) yield data.subarray(i, i + 3001);
+  }
+  const rsp = await requestor.request(1, {
+    commandField: CommandField.CStoreRq,
+    commandDataSetType: 0,
+    affectedSopClassUid: VERIFICATION,
+    affectedSopInstanceUid: "1.2.3",
+  }, chunks());
+  assert.equal(rsp.command.status, 0);
+  const total = received.reduce((n, c) => n + c.length, 0);
+  assert.equal(total, data.length);
+  assert.ok(received.every((c) => c.length <= 16384 - 6), "no fragment exceeds our max PDU");
+  const joined = new Uint8Array(total);
+  let at = 0;
+  for (const c of received) (joined.set(c, at), at += c.length);
+  assert.deepEqual(joined, data);
+  await requestor.release();
+  await running;
+});
+
+Deno.test("an A-ABORT from the requestor ends the acceptor's association", async () => {
+  const { running, requestor, log } = setup();
+  await requestor.open();
+  await requestor.abort();
+  assert.equal(await running, "aborted");
+  assert.ok(log.lines.some((l) => l.includes("peer sent A-ABORT")));
+});
