@@ -1,0 +1,241 @@
+import assert from "node:assert/strict";
+import { decodeString, encodeString } from "../../../src/core/dicom/charset.ts";
+
+const b = (...bytes: number[]) => new Uint8Array(bytes);
+const ascii = (text: string) => new TextEncoder().encode(text);
+
+Deno.test("decodeString() reads the default repertoire with and without ISO_IR 6", () => {
+  assert.equal(decodeString(ascii("Doe^John"), ""), "Doe^John");
+  assert.equal(decodeString(ascii("Doe^John"), "ISO_IR 6"), "Doe^John");
+  assert.equal(decodeString(ascii("A\\B"), "ISO 2022 IR 6"), "A\\B");
+});
+
+Deno.test("decodeString() tolerates undeclared 8-bit text: UTF-8 when valid, else Latin-1", () => {
+  assert.equal(decodeString(b(0x4d, 0xc3, 0xbc, 0x6c, 0x6c, 0x65, 0x72), ""), "Müller");
+  assert.equal(decodeString(b(0x4d, 0xfc, 0x6c, 0x6c, 0x65, 0x72), ""), "Müller");
+});
+
+// Single-byte sets (PS3.3 Table C.12-2), one name each.
+const SINGLE_BYTE: Array<[string, number[], string]> = [
+  ["ISO_IR 100", [0x42, 0x75, 0x63, 0x5e, 0x4a, 0xe9, 0x72, 0xf4, 0x6d, 0x65], "Buc^Jérôme"],
+  ["ISO_IR 101", [0x57, 0x61, 0xb3, 0xea, 0x73, 0x61, 0x5e, 0x4c, 0x65, 0x63, 0x68], "Wałęsa^Lech"],
+  ["ISO_IR 109", [0xd5, 0x75, 0xbf, 0x65, 0x70, 0x70, 0x69, 0x5e, 0xa1, 0x61, 0x6c], "Ġużeppi^Ħal"],
+  [
+    "ISO_IR 110",
+    [0xd3, 0xba, 0x6e, 0x69, 0xf1, 0xb9, 0x5e, 0x4a, 0xe0, 0x6e, 0x69, 0x73],
+    "Ķēniņš^Jānis",
+  ],
+  ["ISO_IR 144", [0xb8, 0xd2, 0xd0, 0xdd, 0xde, 0xd2, 0x5e, 0xb8, 0xd2, 0xd0, 0xdd], "Иванов^Иван"],
+  ["ISO_IR 127", [0xe2, 0xc8, 0xc7, 0xe6, 0xea, 0x5e, 0xe4, 0xe6, 0xd2, 0xc7, 0xd1], "قباني^لنزار"],
+  ["ISO_IR 126", [0xc4, 0xe9, 0xef, 0xed, 0xf5, 0xf3, 0xe9, 0xef, 0xf2], "Διονυσιος"],
+  ["ISO_IR 138", [0xf9, 0xf8, 0xe5, 0xef, 0x5e, 0xe3, 0xe1, 0xe5, 0xf8, 0xe4], "שרון^דבורה"],
+  [
+    "ISO_IR 148",
+    [0xc7, 0x61, 0x76, 0x75, 0xfe, 0x6f, 0xf0, 0x6c, 0x75, 0x5e, 0x47, 0xfc, 0x6c],
+    "Çavuşoğlu^Gül",
+  ],
+  ["ISO_IR 203", [0xbc, 0x75, 0x76, 0x72, 0x65, 0x20, 0xa4], "Œuvre €"],
+  ["ISO_IR 166", [0xca, 0xc1, 0xaa, 0xd2, 0xc2, 0x5e, 0xe3, 0xa8, 0xb4, 0xd5], "สมชาย^ใจดี"],
+  ["ISO_IR 13", [0xd4, 0xcf, 0xc0, 0xde, 0x5e, 0xc0, 0xdb, 0xb3], "ﾔﾏﾀﾞ^ﾀﾛｳ"],
+];
+
+for (const [set, bytes, text] of SINGLE_BYTE) {
+  Deno.test(`decodeString() decodes ${set}`, () => {
+    assert.equal(decodeString(new Uint8Array(bytes), set, true), text);
+    // The same set named as a code extension, with its G1 active from the start.
+    assert.equal(decodeString(new Uint8Array(bytes), set.replace("ISO_IR", "ISO 2022 IR")), text);
+  });
+}
+
+Deno.test("decodeString() accepts misspelled and lower-case set names", () => {
+  const jerome = b(0x4a, 0xe9, 0x72, 0xf4, 0x6d, 0x65);
+  assert.equal(decodeString(jerome, "ISO-IR 100"), "Jérôme");
+  assert.equal(decodeString(jerome, " iso_ir 100 "), "Jérôme");
+});
+
+Deno.test("decodeString() decodes ISO_IR 192 (PS3.5 J.3: Wang^XiaoDong=王^小東=)", () => {
+  const bytes = b(
+    0x57,
+    0x61,
+    0x6e,
+    0x67,
+    0x5e,
+    0x58,
+    0x69,
+    0x61,
+    0x6f,
+    0x44,
+    0x6f,
+    0x6e,
+    0x67,
+    0x3d,
+    0xe7,
+    0x8e,
+    0x8b,
+    0x5e,
+    0xe5,
+    0xb0,
+    0x8f,
+    0xe6,
+    0x9d,
+    0xb1,
+    0x3d,
+  ); // deno-fmt-ignore
+  assert.equal(decodeString(bytes, "ISO_IR 192", true), "Wang^XiaoDong=王^小東=");
+});
+
+Deno.test("decodeString() decodes GB18030 (PS3.5 J.1: Wang^XiaoDong=王^小东=)", () => {
+  const bytes = b(
+    0x57,
+    0x61,
+    0x6e,
+    0x67,
+    0x5e,
+    0x58,
+    0x69,
+    0x61,
+    0x6f,
+    0x44,
+    0x6f,
+    0x6e,
+    0x67,
+    0x3d,
+    0xcd,
+    0xf5,
+    0x5e,
+    0xd0,
+    0xa1,
+    0xb6,
+    0xab,
+    0x3d,
+  ); // deno-fmt-ignore
+  assert.equal(decodeString(bytes, "GB18030", true), "Wang^XiaoDong=王^小东=");
+  // A four-byte GB18030 sequence (U+20000) that GBK cannot hold.
+  assert.equal(decodeString(b(0x95, 0x32, 0x82, 0x36), "GB18030"), "\u{20000}");
+});
+
+Deno.test("decodeString() decodes GBK", () => {
+  assert.equal(decodeString(b(0xd5, 0xc5, 0x5e, 0xd0, 0xa1, 0xb6, 0xab), "GBK", true), "张^小东");
+});
+
+Deno.test("decodeString() decodes ISO 2022 IR 87 (PS3.5 H.3.1: Yamada^Tarou=山田^太郎=やまだ^たろう)", () => {
+  // deno-fmt-ignore
+  const bytes = b(
+    0x59, 0x61, 0x6d, 0x61, 0x64, 0x61, 0x5e, 0x54, 0x61, 0x72, 0x6f, 0x75, 0x3d,
+    0x1b, 0x24, 0x42, 0x3b, 0x33, 0x45, 0x44, 0x1b, 0x28, 0x42, 0x5e,
+    0x1b, 0x24, 0x42, 0x42, 0x40, 0x4f, 0x3a, 0x1b, 0x28, 0x42, 0x3d,
+    0x1b, 0x24, 0x42, 0x24, 0x64, 0x24, 0x5e, 0x24, 0x40, 0x1b, 0x28, 0x42, 0x5e, // ま = 24 5E
+    0x1b, 0x24, 0x42, 0x24, 0x3f, 0x24, 0x6d, 0x24, 0x26, 0x1b, 0x28, 0x42,
+  );
+  assert.equal(
+    decodeString(bytes, "\\ISO 2022 IR 87", true),
+    "Yamada^Tarou=山田^太郎=やまだ^たろう",
+  );
+});
+
+Deno.test("decodeString() decodes ISO 2022 IR 13 with IR 87 (PS3.5 H.3.2: ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう)", () => {
+  // deno-fmt-ignore
+  const bytes = b(
+    0xd4, 0xcf, 0xc0, 0xde, 0x5e, 0xc0, 0xdb, 0xb3, 0x3d,
+    0x1b, 0x24, 0x42, 0x3b, 0x33, 0x45, 0x44, 0x1b, 0x28, 0x4a, 0x5e,
+    0x1b, 0x24, 0x42, 0x42, 0x40, 0x4f, 0x3a, 0x1b, 0x28, 0x4a, 0x3d,
+    0x1b, 0x24, 0x42, 0x24, 0x64, 0x24, 0x5e, 0x24, 0x40, 0x1b, 0x28, 0x4a, 0x5e,
+    0x1b, 0x24, 0x42, 0x24, 0x3f, 0x24, 0x6d, 0x24, 0x26, 0x1b, 0x28, 0x4a,
+  );
+  assert.equal(
+    decodeString(bytes, "ISO 2022 IR 13\\ISO 2022 IR 87", true),
+    "ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう",
+  );
+});
+
+Deno.test("decodeString() decodes ISO 2022 IR 159 (JIS X 0212) alongside IR 87", () => {
+  // 丂 (JIS X 0212 0x3021), then 山 (JIS X 0208 0x3B33).
+  const bytes = b(
+    0x1b,
+    0x24,
+    0x28,
+    0x44,
+    0x30,
+    0x21,
+    0x1b,
+    0x24,
+    0x42,
+    0x3b,
+    0x33,
+    0x1b,
+    0x28,
+    0x42,
+  ); // deno-fmt-ignore
+  assert.equal(decodeString(bytes, "\\ISO 2022 IR 87\\ISO 2022 IR 159"), "丂山");
+});
+
+Deno.test("decodeString() decodes ISO 2022 IR 149 (PS3.5 I.2: Hong^Gildong=洪^吉洞=홍^길동)", () => {
+  // deno-fmt-ignore
+  const bytes = b(
+    0x48, 0x6f, 0x6e, 0x67, 0x5e, 0x47, 0x69, 0x6c, 0x64, 0x6f, 0x6e, 0x67, 0x3d,
+    0x1b, 0x24, 0x29, 0x43, 0xfb, 0xf3, 0x5e, 0x1b, 0x24, 0x29, 0x43, 0xd1, 0xce, 0xd4, 0xd7, 0x3d,
+    0x1b, 0x24, 0x29, 0x43, 0xc8, 0xab, 0x5e, 0x1b, 0x24, 0x29, 0x43, 0xb1, 0xe6, 0xb5, 0xbf,
+  );
+  assert.equal(decodeString(bytes, "\\ISO 2022 IR 149", true), "Hong^Gildong=洪^吉洞=홍^길동");
+});
+
+Deno.test("decodeString() reads Korean sent without escape sequences when IR 149 is declared", () => {
+  const bytes = b(0xc8, 0xab, 0x5e, 0xb1, 0xe6, 0xb5, 0xbf);
+  assert.equal(decodeString(bytes, "\\ISO 2022 IR 149", true), "홍^길동");
+});
+
+Deno.test("decodeString() decodes ISO 2022 IR 58 (PS3.5 J.2: Zhang^XiaoDong=张^小东=)", () => {
+  // deno-fmt-ignore
+  const bytes = b(
+    0x5a, 0x68, 0x61, 0x6e, 0x67, 0x5e, 0x58, 0x69, 0x61, 0x6f, 0x44, 0x6f, 0x6e, 0x67, 0x3d,
+    0x1b, 0x24, 0x29, 0x41, 0xd5, 0xc5, 0x5e, 0x1b, 0x24, 0x29, 0x41, 0xd0, 0xa1, 0xb6, 0xab, 0x3d,
+  );
+  assert.equal(decodeString(bytes, "\\ISO 2022 IR 58", true), "Zhang^XiaoDong=张^小东=");
+});
+
+Deno.test("decodeString() switches G1 by escape and returns to value 1 at delimiters", () => {
+  // Latin-1 é, ESC - F then Greek Δ (0xC4), "\" resets to Latin-1 so 0xC4 is Ä again.
+  const bytes = b(0xe9, 0x1b, 0x2d, 0x46, 0xc4, 0x5c, 0xc4);
+  assert.equal(decodeString(bytes, "ISO 2022 IR 100\\ISO 2022 IR 126"), "éΔ\\Ä");
+  // In a PN, "^" resets too; outside a PN it does not.
+  const pn = b(0x1b, 0x2d, 0x46, 0xc4, 0x5e, 0xc4);
+  assert.equal(decodeString(pn, "ISO 2022 IR 100\\ISO 2022 IR 126", true), "Δ^Ä");
+  assert.equal(decodeString(pn, "ISO 2022 IR 100\\ISO 2022 IR 126", false), "Δ^Δ");
+});
+
+Deno.test("decodeString() drops unknown escape sequences and never throws on odd JIS bytes", () => {
+  assert.equal(decodeString(b(0x41, 0x1b, 0x42), "\\ISO 2022 IR 87"), "AB");
+  assert.equal(decodeString(b(0x1b, 0x24, 0x42, 0x3b), "\\ISO 2022 IR 87"), "\ufffd");
+});
+
+Deno.test("encodeString() encodes ASCII in any known set and refuses what a set cannot hold", () => {
+  assert.deepEqual(encodeString("Doe^John", ""), ascii("Doe^John"));
+  assert.deepEqual(encodeString("Doe^John", "GB18030"), ascii("Doe^John"));
+  assert.equal(encodeString("Müller", ""), null);
+  assert.equal(encodeString("Müller", "ISO_IR 6"), null);
+  assert.equal(encodeString("山田", "ISO_IR 100"), null);
+  assert.equal(encodeString("€", "ISO_IR 100"), null); // only in windows-1252, not ISO 8859-1
+  assert.equal(encodeString("王", "GB18030"), null); // no GB18030 encoder
+  assert.equal(encodeString("x", "NOT A SET"), null);
+});
+
+Deno.test("encodeString() encodes Latin-1, Latin-9, JIS X 0201 and UTF-8", () => {
+  assert.deepEqual(
+    encodeString("Buc^Jérôme", "ISO_IR 100"),
+    b(0x42, 0x75, 0x63, 0x5e, 0x4a, 0xe9, 0x72, 0xf4, 0x6d, 0x65),
+  );
+  assert.deepEqual(encodeString("€", "ISO_IR 203"), b(0xa4));
+  assert.deepEqual(encodeString("ﾔﾏﾀﾞ", "ISO_IR 13"), b(0xd4, 0xcf, 0xc0, 0xde));
+  assert.deepEqual(
+    encodeString("王^小東", "ISO_IR 192"),
+    b(0xe7, 0x8e, 0x8b, 0x5e, 0xe5, 0xb0, 0x8f, 0xe6, 0x9d, 0xb1),
+  );
+});
+
+Deno.test("encodeString() round-trips through decodeString() for each single-byte set", () => {
+  for (const [set, , text] of SINGLE_BYTE) {
+    const bytes = encodeString(text, set);
+    assert.ok(bytes, set);
+    assert.equal(decodeString(bytes, set), text, set);
+  }
+});
