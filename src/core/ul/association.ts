@@ -143,15 +143,23 @@ abstract class Association {
     for (const effect of t.effects) await this.#apply(effect, pdu);
   }
 
+  /** For events raised by timers: a failure closes the transport, never escapes. */
+  #fireSafely(event: Event): void {
+    this.fire(event).catch((e) => {
+      this.log.log("warn", `${event} failed: ${(e as Error).message}`, this.fields());
+      this.#closeTransport();
+    });
+  }
+
   async #apply(effect: Effect, pdu?: Pdu): Promise<void> {
     switch (effect.kind) {
       case "connect":
         // The transport is given to us already connected: confirm at once (Evt2).
-        queueMicrotask(() => void this.fire("Evt2"));
+        queueMicrotask(() => this.#fireSafely("Evt2"));
         return;
       case "startArtim":
         this.#stopArtim();
-        this.#artim = setTimeout(() => void this.fire("Evt18"), this.options.artimTimeoutMs);
+        this.#artim = setTimeout(() => this.#fireSafely("Evt18"), this.options.artimTimeoutMs);
         return;
       case "stopArtim":
         this.#stopArtim();
@@ -198,7 +206,13 @@ abstract class Association {
       case "P-DATA-TF":
         return; // P-DATA bytes are written by sendMessage() itself (DT-1).
     }
-    if (pdu) await this.#write(encodePdu(pdu));
+    if (!pdu) return;
+    try {
+      await this.#write(encodePdu(pdu));
+    } catch {
+      // The peer is gone: nothing more to say to it (Evt17 follows from the read side).
+      this.#closeTransport();
+    }
   }
 
   async #indicate(primitive: string, pdu?: Pdu): Promise<void> {
@@ -247,6 +261,7 @@ abstract class Association {
   #closeTransport(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.state = 1; // transport closed: Sta1 whatever the path here
     this.#stopArtim();
     if (this.#idle !== undefined) clearTimeout(this.#idle);
     this.options.connection.close();
