@@ -1,0 +1,94 @@
+// Deno TCP behind the core's Connection port. Nagle is off on every socket (INTEROP.md:
+// with it on, each loopback round trip stalls about 40 ms) and each write is one PDU batch.
+import type { Connection, Connector } from "../core/ports.ts";
+
+const READ_SIZE = 64 * 1024;
+
+export class TcpConnection implements Connection {
+  readonly remote: string;
+  #conn: Deno.TcpConn;
+  #closed = false;
+
+  constructor(conn: Deno.TcpConn) {
+    this.#conn = conn;
+    conn.setNoDelay(true);
+    const addr = conn.remoteAddr;
+    this.remote = `${addr.hostname}:${addr.port}`;
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    if (this.#closed) return null;
+    // A fresh buffer per read: the core keeps views into it without copying.
+    const buf = new Uint8Array(READ_SIZE);
+    try {
+      const n = await this.#conn.read(buf);
+      return n === null ? null : buf.subarray(0, n);
+    } catch {
+      return null;
+    }
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    let at = 0;
+    while (at < bytes.length) at += await this.#conn.write(bytes.subarray(at));
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // already closed by the peer
+    }
+  }
+}
+
+export interface TcpListener {
+  readonly port: number;
+  /** Stops accepting; running connections go on. */
+  close(): void;
+  /** Resolves when the accept loop has ended. */
+  readonly done: Promise<void>;
+}
+
+/** Accepts connections and hands each to onConnection at once (never awaited in turn). */
+export function listenTcp(
+  hostname: string,
+  port: number,
+  onConnection: (c: TcpConnection) => void,
+): TcpListener {
+  const listener = Deno.listen({ hostname, port, transport: "tcp" });
+  let closed = false;
+  const done = (async () => {
+    while (!closed) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (e) {
+        if (closed || e instanceof Deno.errors.BadResource) return;
+        // EMFILE and the like: wait a moment rather than spin.
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      onConnection(new TcpConnection(conn));
+    }
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    done,
+    close() {
+      if (closed) return;
+      closed = true;
+      listener.close();
+    },
+  };
+}
+
+export const tcpConnector: Connector = {
+  async connect(host: string, port: number, timeoutMs: number): Promise<Connection> {
+    const signal = AbortSignal.timeout(timeoutMs);
+    const conn = await Deno.connect({ hostname: host, port, transport: "tcp", signal });
+    return new TcpConnection(conn);
+  },
+};

@@ -1,0 +1,155 @@
+// Starts the real server as a child process (Deno.execPath(), never a deno from PATH) on a
+// free port with its own temporary storage, and stops it in every case.
+import { fileURLToPath as fromFileUrl } from "node:url";
+
+export const ROOT = fromFileUrl(new URL("../../", import.meta.url));
+export const MAIN = fromFileUrl(new URL("../../src/main.ts", import.meta.url));
+
+export interface MiniPacs {
+  port: number;
+  dir: string;
+  storage: string;
+  /** Everything the server logged so far. */
+  logs(): string;
+  /** Waits until a log line matches (bounded). */
+  waitForLog(re: RegExp, timeoutMs?: number): Promise<string>;
+  /** Stops the server (SIGTERM unless told otherwise); its storage stays for inspection. */
+  stop(signal?: Deno.Signal): Promise<number>;
+  /** Stops it if running and removes its temporary folder (call in finally). */
+  cleanup(): Promise<void>;
+  child: Deno.ChildProcess;
+}
+
+export interface StartOptions {
+  /** Extra TOML appended to the generated config (sections must not repeat [server]/[storage]). */
+  extraToml?: string;
+  server?: Record<string, string | number | boolean>;
+  storage?: Record<string, string | number | boolean | string[]>;
+  /** Reuse an existing storage folder (restart after a crash). */
+  storagePath?: string;
+  args?: string[];
+}
+
+function toml(v: string | number | boolean | string[]): string {
+  if (Array.isArray(v)) return `[${v.map((x) => JSON.stringify(x)).join(", ")}]`;
+  return typeof v === "string" ? JSON.stringify(v) : String(v);
+}
+
+export async function startMiniPacs(opts: StartOptions = {}): Promise<MiniPacs> {
+  const dir = await Deno.makeTempDir({ prefix: "minipacs-test-" });
+  const storage = opts.storagePath ?? `${dir}/data`;
+  const server = { ae_title: "MINIPACS", bind: "127.0.0.1", port: 0, ...opts.server };
+  const store = { path: storage, min_free_mb: 1, ...opts.storage };
+  const text = [
+    "[server]",
+    ...Object.entries(server).map(([k, v]) => `${k} = ${toml(v)}`),
+    "[storage]",
+    ...Object.entries(store).map(([k, v]) => `${k} = ${toml(v)}`),
+    "[http]",
+    "enabled = false",
+    "[log]",
+    'level = "debug"',
+    opts.extraToml ?? "",
+  ].join("\n");
+  const configPath = `${dir}/config.toml`;
+  await Deno.writeTextFile(configPath, text);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, "serve", "--config", configPath, ...(opts.args ?? [])],
+    stdout: "piped",
+    stderr: "piped",
+    cwd: dir,
+  }).spawn();
+  let log = "";
+  const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const dec = new TextDecoder();
+    for await (const chunk of stream) {
+      log += dec.decode(chunk, { stream: true });
+      for (const w of [...waiters]) {
+        const m = log.split("\n").find((l) => w.re.test(l));
+        if (m) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(m);
+        }
+      }
+    }
+  };
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  const waitForLog = (re: RegExp, timeoutMs = 15000): Promise<string> => {
+    const found = log.split("\n").find((l) => re.test(l));
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiters.splice(waiters.findIndex((w) => w.re === re), 1);
+        reject(new Error(`no log line matching ${re} within ${timeoutMs} ms. Log:\n${log}`));
+      }, timeoutMs);
+      waiters.push({ re, resolve: (l) => (clearTimeout(timer), resolve(l)) });
+    });
+  };
+  let stopped: Promise<number> | null = null;
+  const stop = (signal: Deno.Signal = "SIGTERM"): Promise<number> => {
+    stopped ??= (async () => {
+      try {
+        child.kill(signal);
+      } catch { /* already gone */ }
+      const status = await child.status;
+      await pumps;
+      return status.code;
+    })();
+    return stopped;
+  };
+  const cleanup = async () => {
+    await stop("SIGKILL");
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  try {
+    const line = await waitForLog(/DICOM listening/);
+    const port = Number(/port=(\d+)/.exec(line)?.[1]);
+    return { port, dir, storage, logs: () => log, waitForLog, stop, cleanup, child };
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a DCMTK (or other) tool with TCP_NODELAY=1, as INTEROP.md asks. */
+export async function run(
+  cmd: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<RunResult> {
+  const out = await new Deno.Command(cmd, {
+    args,
+    env: { TCP_NODELAY: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+const toolCache = new Map<string, boolean>();
+/** True when the tool is on PATH; otherwise prints a skip line naming it. */
+export function hasTool(name: string): boolean {
+  if (!toolCache.has(name)) {
+    let ok = false;
+    for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+      try {
+        Deno.statSync(`${dir}/${name}`);
+        ok = true;
+        break;
+      } catch { /* not here */ }
+    }
+    if (!ok) {
+      console.log(`SKIP: ${name} is not installed (apt-get install dcmtk); its tests are ignored`);
+    }
+    toolCache.set(name, ok);
+  }
+  return toolCache.get(name)!;
+}
