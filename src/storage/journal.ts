@@ -1,0 +1,386 @@
+// Write-ahead journal: each association appends its objects to its own segment file under
+// <root>/journal/, fdatasyncs, and only then is the C-STORE answered.
+//
+// Segment file: "MPJSEG01" (8 bytes) + 8 reserved bytes, then records back to back.
+// Record (integers little-endian):
+//   +0   "MPJR"                     record magic
+//   +4   u16 H                      header length; the Part 10 bytes start at +H
+//   +6   u16 flags                  0 (reserved)
+//   +8   u64 seq                    ┐ zero while the object streams in (its length is not
+//   +16  u64 L                      │ known up front); written in place (seek + write) just
+//   +24  u32 CRC-32 of Part 10      ┘ before the commit's fdatasync: L = 0 means uncommitted
+//   +28  u16 U, +30 U bytes         SOP Instance UID (ASCII), zero-padded to H
+//   +H   L bytes                    the Part 10 file: preamble, DICM, group 0002, dataset
+//   +H+L trailer (commit marker):
+//        "MPJC", u32 T (trailer length), u64 seq, u64 L, u32 CRC-32 of Part 10,
+//        u32 J, J bytes of JSON { record, callingAe, receivedAt }, u32 CRC-32 of the trailer
+//        bytes before it.
+// A record is complete when the header and trailer agree on seq, L and CRC, the trailer's
+// own CRC holds and the Part 10 bytes match their CRC. Anything else at the tail of a
+// segment is a torn write (a crash mid-object) and is cut off by recovery. A record that
+// is aborted or refused as a duplicate is cut off at once (truncate back to its start).
+// seq orders commits across segments and restarts (ms since 1970 x 1024 + a counter).
+import { crc32 } from "node:zlib";
+import type { InstanceRecord } from "../core/ports.ts";
+
+export const SEGMENT_MAGIC = new TextEncoder().encode("MPJSEG01");
+export const SEGMENT_HEADER_LENGTH = 16;
+export const JOURNAL_DIR = "journal";
+const RECORD_MAGIC = 0x524a504d; // "MPJR" read as u32 LE
+const TRAILER_MAGIC = 0x434a504d; // "MPJC"
+const TRAILER_FIXED = 32;
+const MAX_TRAILER = 16 << 20;
+const MAX_UID = 1024;
+const WRITE_BUFFER = 256 * 1024;
+const READ_CHUNK = 256 * 1024;
+
+/** What the trailer keeps so that recovery can index the record without parsing it. */
+export interface RecordInfo {
+  record: InstanceRecord;
+  callingAe: string;
+  receivedAt: string;
+}
+
+/** A complete record found in a segment. */
+export interface JournalEntry {
+  /** Segment path relative to the storage root ("journal/<name>.seg"). */
+  segment: string;
+  /** Offset and length of the Part 10 bytes in the segment. */
+  offset: number;
+  length: number;
+  seq: number;
+  sopInstanceUid: string;
+  info: RecordInfo;
+  /** Where the record starts and ends in the segment. */
+  recordStart: number;
+  recordEnd: number;
+}
+
+export type ScanItem =
+  | { kind: "record"; entry: JournalEntry }
+  /** A complete record whose Part 10 bytes fail their CRC; skipped. */
+  | { kind: "corrupt"; offset: number; sopInstanceUid: string }
+  /** A cut-short or never-committed record; the segment is unusable from `offset` on. */
+  | { kind: "torn"; offset: number; reason: string };
+
+export function crc32Update(crc: number, bytes: Uint8Array): number {
+  return crc32(bytes, crc);
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) done += await file.write(bytes.subarray(done));
+}
+
+/** Reads exactly bytes.length bytes at `position`, or fewer at end of file; returns count. */
+export async function readAt(file: Deno.FsFile, position: number, bytes: Uint8Array) {
+  await file.seek(position, Deno.SeekMode.Start);
+  let done = 0;
+  while (done < bytes.length) {
+    const n = await file.read(bytes.subarray(done));
+    if (n === null) break;
+    done += n;
+  }
+  return done;
+}
+
+function headerBytes(sopInstanceUid: string): Uint8Array {
+  const uid = new TextEncoder().encode(sopInstanceUid);
+  if (uid.length > MAX_UID) throw new Error("SOP Instance UID too long for the journal");
+  const length = Math.ceil((30 + uid.length) / 8) * 8;
+  const out = new Uint8Array(length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, RECORD_MAGIC, true);
+  view.setUint16(4, length, true);
+  view.setUint16(28, uid.length, true);
+  out.set(uid, 30);
+  return out;
+}
+
+function commitPatch(seq: number, length: number, crc: number): Uint8Array {
+  const out = new Uint8Array(20);
+  const view = new DataView(out.buffer);
+  view.setBigUint64(0, BigInt(seq), true);
+  view.setBigUint64(8, BigInt(length), true);
+  view.setUint32(16, crc >>> 0, true);
+  return out;
+}
+
+function trailerBytes(seq: number, length: number, crc: number, info: RecordInfo): Uint8Array {
+  const json = new TextEncoder().encode(JSON.stringify(info));
+  const total = TRAILER_FIXED + json.length + 4;
+  if (total > MAX_TRAILER) throw new Error("indexed attributes too large for the journal");
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, TRAILER_MAGIC, true);
+  view.setUint32(4, total, true);
+  view.setBigUint64(8, BigInt(seq), true);
+  view.setBigUint64(16, BigInt(length), true);
+  view.setUint32(24, crc >>> 0, true);
+  view.setUint32(28, json.length, true);
+  out.set(json, TRAILER_FIXED);
+  view.setUint32(total - 4, crc32Update(0, out.subarray(0, total - 4)) >>> 0, true);
+  return out;
+}
+
+/** fsyncs a directory so that entries created or renamed in it survive a power cut. */
+export async function syncDirectory(path: string): Promise<void> {
+  const dir = await Deno.open(path, { read: true });
+  try {
+    await dir.sync();
+  } finally {
+    dir.close();
+  }
+}
+
+/**
+ * An open segment taking one record at a time: beginRecord, append..., finishRecord, then
+ * acceptRecord (keep) or discardRecord (truncate back; never replayed).
+ */
+export class SegmentWriter {
+  /** Relative to the storage root. */
+  readonly segment: string;
+  readonly durable: boolean;
+  #file: Deno.FsFile;
+  /** End of the last accepted record: the file's logical size. */
+  #end = SEGMENT_HEADER_LENGTH;
+  #recordStart = -1;
+  #part10Start = 0;
+  #position = 0;
+  #crc = 0;
+  #buffer = new Uint8Array(WRITE_BUFFER);
+  #buffered = 0;
+  #finished = false;
+
+  private constructor(segment: string, file: Deno.FsFile, durable: boolean) {
+    this.segment = segment;
+    this.#file = file;
+    this.durable = durable;
+  }
+
+  /** Creates <root>/journal/<name>.seg; with durability its directory entry is synced. */
+  static async create(root: string, name: string, durable: boolean): Promise<SegmentWriter> {
+    const segment = `${JOURNAL_DIR}/${name}.seg`;
+    const file = await Deno.open(`${root}/${segment}`, {
+      read: true,
+      write: true,
+      createNew: true,
+    });
+    try {
+      const header = new Uint8Array(SEGMENT_HEADER_LENGTH);
+      header.set(SEGMENT_MAGIC);
+      await writeAll(file, header);
+      if (durable) {
+        await file.syncData();
+        await syncDirectory(`${root}/${JOURNAL_DIR}`);
+      }
+    } catch (e) {
+      file.close();
+      throw e;
+    }
+    return new SegmentWriter(segment, file, durable);
+  }
+
+  /** Bytes of accepted records plus the segment header. */
+  get size(): number {
+    return this.#end;
+  }
+
+  get inRecord(): boolean {
+    return this.#recordStart >= 0;
+  }
+
+  /** Starts a record with its header and the first Part 10 bytes (preamble + file meta). */
+  async beginRecord(sopInstanceUid: string, prefix: Uint8Array): Promise<void> {
+    if (this.inRecord) throw new Error("a journal record is already open in this segment");
+    const header = headerBytes(sopInstanceUid);
+    this.#recordStart = this.#end;
+    this.#part10Start = this.#end + header.length;
+    this.#position = this.#end;
+    this.#crc = 0;
+    this.#buffered = 0;
+    this.#finished = false;
+    await this.#file.seek(this.#end, Deno.SeekMode.Start);
+    await this.#put(header);
+    await this.append(prefix);
+  }
+
+  /** Appends Part 10 bytes; small chunks are gathered, large ones go straight through. */
+  async append(chunk: Uint8Array): Promise<void> {
+    if (!this.inRecord || this.#finished) throw new Error("no open journal record");
+    this.#crc = crc32Update(this.#crc, chunk);
+    await this.#put(chunk);
+  }
+
+  async #put(bytes: Uint8Array): Promise<void> {
+    const direct = bytes.length >= this.#buffer.length / 2;
+    if (direct || this.#buffered + bytes.length > this.#buffer.length) await this.#flush();
+    if (direct) {
+      await writeAll(this.#file, bytes);
+      this.#position += bytes.length;
+    } else {
+      this.#buffer.set(bytes, this.#buffered);
+      this.#buffered += bytes.length;
+    }
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#buffered === 0) return;
+    await writeAll(this.#file, this.#buffer.subarray(0, this.#buffered));
+    this.#position += this.#buffered;
+    this.#buffered = 0;
+  }
+
+  /**
+   * Writes the trailer, fills in the header and (with durability) fdatasyncs: once this
+   * resolves the record survives a power cut. Returns where its Part 10 bytes are.
+   */
+  async finishRecord(seq: number, info: RecordInfo): Promise<{ offset: number; length: number }> {
+    if (!this.inRecord || this.#finished) throw new Error("no open journal record");
+    await this.#flush();
+    const length = this.#position - this.#part10Start;
+    if (length <= 0) throw new Error("empty journal record");
+    const trailer = trailerBytes(seq, length, this.#crc, info);
+    await writeAll(this.#file, trailer);
+    this.#position += trailer.length;
+    await this.#file.seek(this.#recordStart + 8, Deno.SeekMode.Start);
+    await writeAll(this.#file, commitPatch(seq, length, this.#crc));
+    if (this.durable) await this.#file.syncData();
+    this.#finished = true;
+    return { offset: this.#part10Start, length };
+  }
+
+  /** Keeps the finished record: the next one starts after it. */
+  acceptRecord(): void {
+    if (!this.#finished) throw new Error("journal record not finished");
+    this.#end = this.#position;
+    this.#recordStart = -1;
+    this.#finished = false;
+  }
+
+  /** Drops the open or finished record by truncating the segment back to where it began. */
+  async discardRecord(): Promise<void> {
+    if (!this.inRecord) return;
+    const wasSynced = this.#finished && this.durable;
+    this.#buffered = 0;
+    this.#recordStart = -1;
+    this.#finished = false;
+    this.#position = this.#end;
+    await this.#file.truncate(this.#end);
+    await this.#file.seek(this.#end, Deno.SeekMode.Start);
+    // A record already made durable must not come back after a crash.
+    if (wasSynced) await this.#file.syncData();
+  }
+
+  close(): void {
+    try {
+      this.#file.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+/** Reads every record of a segment in order, verifying checksums; see the format above. */
+export async function* scanSegment(root: string, segment: string): AsyncGenerator<ScanItem> {
+  const file = await Deno.open(`${root}/${segment}`, { read: true });
+  try {
+    const size = (await file.stat()).size;
+    const head = new Uint8Array(SEGMENT_HEADER_LENGTH);
+    const n = await readAt(file, 0, head);
+    if (n < SEGMENT_HEADER_LENGTH || !SEGMENT_MAGIC.every((b, i) => head[i] === b)) {
+      yield { kind: "torn", offset: 0, reason: "no segment header" };
+      return;
+    }
+    const chunk = new Uint8Array(READ_CHUNK);
+    // Each step moves forward by a whole record or ends the scan.
+    for (let pos = SEGMENT_HEADER_LENGTH; pos < size;) {
+      const step = await readRecord(file, segment, pos, size, chunk);
+      yield step.item;
+      if (step.next === undefined) return;
+      pos = step.next;
+    }
+  } finally {
+    file.close();
+  }
+}
+
+async function readRecord(
+  file: Deno.FsFile,
+  segment: string,
+  pos: number,
+  size: number,
+  chunk: Uint8Array,
+): Promise<{ item: ScanItem; next?: number }> {
+  const torn = (reason: string) => ({ item: { kind: "torn", offset: pos, reason } as ScanItem });
+  const fixed = new Uint8Array(30);
+  if (await readAt(file, pos, fixed) < 30) return torn("header cut short");
+  const hv = new DataView(fixed.buffer);
+  const h = hv.getUint16(4, true);
+  const uidLength = hv.getUint16(28, true);
+  if (hv.getUint32(0, true) !== RECORD_MAGIC || uidLength > MAX_UID || h < 30 + uidLength) {
+    return torn("bad record header");
+  }
+  const seq = Number(hv.getBigUint64(8, true));
+  const length = Number(hv.getBigUint64(16, true));
+  const crc = hv.getUint32(24, true);
+  if (length === 0) return torn("record never committed");
+  const trailerAt = pos + h + length;
+  if (trailerAt + TRAILER_FIXED + 4 > size) return torn("record cut short");
+
+  const uidBytes = new Uint8Array(uidLength);
+  await readAt(file, pos + 30, uidBytes);
+  const sopInstanceUid = new TextDecoder().decode(uidBytes);
+  const fixedTrailer = new Uint8Array(TRAILER_FIXED);
+  await readAt(file, trailerAt, fixedTrailer);
+  const total = new DataView(fixedTrailer.buffer).getUint32(4, true);
+  if (
+    new DataView(fixedTrailer.buffer).getUint32(0, true) !== TRAILER_MAGIC ||
+    total < TRAILER_FIXED + 4 || total > MAX_TRAILER || trailerAt + total > size
+  ) {
+    return torn("no commit trailer");
+  }
+  const trailer = new Uint8Array(total);
+  await readAt(file, trailerAt, trailer);
+  const tv = new DataView(trailer.buffer);
+  const jsonLength = tv.getUint32(28, true);
+  if (
+    crc32Update(0, trailer.subarray(0, total - 4)) >>> 0 !== tv.getUint32(total - 4, true) ||
+    jsonLength !== total - TRAILER_FIXED - 4 || Number(tv.getBigUint64(8, true)) !== seq ||
+    Number(tv.getBigUint64(16, true)) !== length || tv.getUint32(24, true) !== crc
+  ) {
+    return torn("trailer does not match header");
+  }
+  let info: RecordInfo;
+  try {
+    info = JSON.parse(
+      new TextDecoder().decode(trailer.subarray(TRAILER_FIXED, TRAILER_FIXED + jsonLength)),
+    );
+  } catch {
+    return torn("unreadable trailer");
+  }
+  let actual = 0;
+  for (let done = 0; done < length;) {
+    const want = Math.min(chunk.length, length - done);
+    if (await readAt(file, pos + h + done, chunk.subarray(0, want)) < want) {
+      return torn("record cut short");
+    }
+    actual = crc32Update(actual, chunk.subarray(0, want));
+    done += want;
+  }
+  const next = trailerAt + total;
+  if (actual >>> 0 !== crc || info?.record?.sopInstanceUid !== sopInstanceUid) {
+    return { item: { kind: "corrupt", offset: pos, sopInstanceUid }, next };
+  }
+  const entry: JournalEntry = {
+    segment,
+    offset: pos + h,
+    length,
+    seq,
+    sopInstanceUid,
+    info,
+    recordStart: pos,
+    recordEnd: next,
+  };
+  return { item: { kind: "record", entry }, next };
+}

@@ -1,0 +1,337 @@
+// Background materializer: copies journaled objects to their home files (temp file + rename),
+// fsyncs files and directories in batches, then points the index at the homes and deletes
+// journal segments that are fully materialized and take no more records. It runs in quiet
+// moments (no commit for idleMs) so an ingest burst is not slowed, or when the backlog grows
+// past a bound.
+import type { Logger } from "../core/ports.ts";
+import type { IndexDb, Location } from "./index_db.ts";
+import { readAt, syncDirectory } from "./journal.ts";
+import { isNotFound, removeIfPresent, TMP_DIR } from "./layout.ts";
+
+/** One committed journal record waiting for its home file. */
+export interface MaterializeJob {
+  sopInstanceUid: string;
+  seq: number;
+  segment: string;
+  offset: number;
+  length: number;
+  homePath: string;
+  /** ISO time of the commit; becomes the home file's modification time. */
+  receivedAt: string;
+}
+
+export interface MaterializerOptions {
+  root: string;
+  index: IndexDb;
+  durable: boolean;
+  logger: Logger;
+  /** Start after this long without a commit (ms). */
+  idleMs?: number;
+  /** Run even while ingest is busy once this many bytes wait. */
+  maxBacklogBytes?: number;
+  /** Run even while ingest is busy once this many objects wait. */
+  maxBacklogObjects?: number;
+  batchObjects?: number;
+  batchBytes?: number;
+}
+
+interface SegmentState {
+  ended: boolean;
+  pending: number;
+  reader?: Deno.FsFile;
+}
+
+const COPY_CHUNK = 256 * 1024;
+const RETRY_MS = 1000;
+
+export class Materializer {
+  readonly #root: string;
+  readonly #index: IndexDb;
+  readonly #durable: boolean;
+  readonly #logger: Logger;
+  readonly #idleMs: number;
+  readonly #maxBacklogBytes: number;
+  readonly #maxBacklogObjects: number;
+  readonly #batchObjects: number;
+  readonly #batchBytes: number;
+  #queue: MaterializeJob[] = [];
+  #queuedBytes = 0;
+  #segments = new Map<string, SegmentState>();
+  #knownDirs = new Set<string>();
+  #lastActivity = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #running: Promise<void> | undefined;
+  #failedAt = 0;
+  #closed = false;
+  #tmpCounter = 0;
+
+  constructor(opts: MaterializerOptions) {
+    this.#root = opts.root;
+    this.#index = opts.index;
+    this.#durable = opts.durable;
+    this.#logger = opts.logger;
+    this.#idleMs = opts.idleMs ?? 75;
+    this.#maxBacklogBytes = opts.maxBacklogBytes ?? 512 * 1024 * 1024;
+    this.#maxBacklogObjects = opts.maxBacklogObjects ?? 5000;
+    this.#batchObjects = opts.batchObjects ?? 64;
+    this.#batchBytes = opts.batchBytes ?? 64 * 1024 * 1024;
+  }
+
+  /** Objects and bytes waiting for their home files. */
+  get backlog(): { objects: number; bytes: number } {
+    return { objects: this.#queue.length, bytes: this.#queuedBytes };
+  }
+
+  /** A segment that exists on disk (open for writing until endSegment). */
+  trackSegment(segment: string): void {
+    if (!this.#segments.has(segment)) this.#segments.set(segment, { ended: false, pending: 0 });
+  }
+
+  /** The segment takes no more records; it is deleted once all its records are home. */
+  async endSegment(segment: string): Promise<void> {
+    const state = this.#segments.get(segment);
+    if (!state) return;
+    state.ended = true;
+    await this.#deleteIfDone(segment);
+  }
+
+  /** A record was committed (durable and indexed at its journal location). */
+  enqueue(job: MaterializeJob): void {
+    this.trackSegment(job.segment);
+    this.#segments.get(job.segment)!.pending++;
+    this.#queue.push(job);
+    this.#queuedBytes += job.length;
+    this.#schedule();
+  }
+
+  /** Ingest is busy: postpone background work by idleMs. */
+  noteActivity(): void {
+    this.#lastActivity = performance.now();
+  }
+
+  /** Materializes everything queued now; resolves when the queue is empty. */
+  async drain(): Promise<void> {
+    // Bounded: each pass either empties the queue or throws.
+    while (this.#running || this.#queue.length > 0) {
+      if (this.#running) {
+        await this.#running;
+        continue;
+      }
+      this.#clearTimer();
+      const run = this.#run(true);
+      this.#running = run;
+      try {
+        await run;
+      } finally {
+        this.#running = undefined;
+      }
+    }
+  }
+
+  /** Finishes the queued work and releases file handles. */
+  async close(): Promise<void> {
+    try {
+      await this.drain();
+    } finally {
+      this.#closed = true;
+      this.#clearTimer();
+      for (const state of this.#segments.values()) state.reader?.close();
+      this.#segments.clear();
+    }
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #backlogLarge(): boolean {
+    return this.#queuedBytes >= this.#maxBacklogBytes ||
+      this.#queue.length >= this.#maxBacklogObjects;
+  }
+
+  /** Arms one timer for the next quiet moment (a debounce, not a poll). */
+  #schedule(): void {
+    if (this.#closed || this.#running || this.#timer !== undefined) return;
+    if (this.#queue.length === 0) return;
+    const now = performance.now();
+    let delay = Math.max(0, this.#lastActivity + this.#idleMs - now);
+    if (this.#backlogLarge()) delay = 0;
+    if (this.#failedAt > 0) delay = Math.max(delay, this.#failedAt + RETRY_MS - now);
+    const timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#running || this.#closed) return;
+      const quietFor = performance.now() - this.#lastActivity;
+      if (quietFor < this.#idleMs && !this.#backlogLarge()) return this.#schedule();
+      this.#running = this.#run(false)
+        .catch((e) => {
+          this.#failedAt = performance.now();
+          this.#logger.log("error", "materializer failed; will retry", { error: String(e) });
+        })
+        .finally(() => {
+          this.#running = undefined;
+          this.#schedule();
+        });
+    }, delay);
+    this.#timer = timer;
+    Deno.unrefTimer(timer);
+  }
+
+  async #run(force: boolean): Promise<void> {
+    // Bounded: every pass takes at least one job off the queue or stops.
+    while (this.#queue.length > 0 && !this.#closed) {
+      if (!force) {
+        const busy = performance.now() - this.#lastActivity < this.#idleMs;
+        if (busy && !this.#backlogLarge()) return;
+      }
+      let bytes = 0;
+      let n = 0;
+      while (
+        n < this.#queue.length && n < this.#batchObjects && (n === 0 || bytes < this.#batchBytes)
+      ) {
+        bytes += this.#queue[n].length;
+        n++;
+      }
+      const batch = this.#queue.slice(0, n);
+      await this.#materialize(batch);
+      this.#queue.splice(0, n);
+      this.#queuedBytes -= bytes;
+      this.#failedAt = 0;
+      for (const job of batch) {
+        const state = this.#segments.get(job.segment);
+        if (state) state.pending--;
+      }
+      for (const segment of new Set(batch.map((j) => j.segment))) {
+        await this.#deleteIfDone(segment);
+      }
+    }
+  }
+
+  /** Writes the batch's home files durably, then marks them in the index (durably). */
+  async #materialize(batch: MaterializeJob[]): Promise<void> {
+    const live = batch.filter((job) => {
+      const row = this.#index.getInstance(job.sopInstanceUid);
+      return row !== undefined && row.meta.seq === job.seq && row.location.kind === "journal" &&
+        row.location.path === job.segment && row.location.offset === job.offset;
+    });
+    const written: { job: MaterializeJob; tmp: string; file: Deno.FsFile }[] = [];
+    try {
+      for (const job of live) {
+        let reader: Deno.FsFile;
+        try {
+          reader = await this.#reader(job.segment);
+        } catch (e) {
+          if (!isNotFound(e)) throw e;
+          // Only if someone removed the segment by hand: nothing left to copy.
+          this.#logger.log("error", "journal segment missing; object cannot be materialized", {
+            segment: job.segment,
+          });
+          continue;
+        }
+        const tmp = `${this.#root}/${TMP_DIR}/${job.seq}-${++this.#tmpCounter}.tmp`;
+        const file = await Deno.open(tmp, { write: true, createNew: true });
+        written.push({ job, tmp, file });
+        await this.#copy(job, reader, file);
+        const when = new Date(job.receivedAt);
+        if (!Number.isNaN(when.getTime())) await file.utime(when, when);
+      }
+      if (this.#durable) await Promise.all(written.map((w) => w.file.sync()));
+    } catch (e) {
+      for (const w of written) {
+        w.file.close();
+        await removeIfPresent(w.tmp);
+      }
+      throw e;
+    }
+    for (const w of written) w.file.close();
+
+    const dirsToSync = new Set<string>();
+    for (const { job, tmp } of written) {
+      const target = `${this.#root}/${job.homePath}`;
+      await this.#ensureDirs(job.homePath, dirsToSync);
+      try {
+        await Deno.rename(tmp, target);
+      } catch (e) {
+        if (!isNotFound(e)) throw e;
+        // A home directory vanished under us (e.g. deleted by retention): recreate, retry.
+        this.#knownDirs.clear();
+        await this.#ensureDirs(job.homePath, dirsToSync);
+        await Deno.rename(tmp, target);
+      }
+      dirsToSync.add(parentOf(target));
+    }
+    if (this.#durable) await Promise.all([...dirsToSync].map(syncDirectory));
+
+    const done = this.#index.markMaterialized(live.map((job) => ({
+      sopInstanceUid: job.sopInstanceUid,
+      seq: job.seq,
+      journalPath: job.segment,
+      home: { kind: "home", path: job.homePath, offset: 0, length: job.length } as Location,
+    })));
+    for (const job of live) {
+      if (done.has(job.sopInstanceUid)) continue;
+      // Overwritten or deleted while we copied: our home file is stale unless a newer
+      // version will be materialized to the same path.
+      const row = this.#index.getInstance(job.sopInstanceUid);
+      if (!row || row.meta.homePath !== job.homePath) {
+        await removeIfPresent(`${this.#root}/${job.homePath}`);
+      }
+    }
+  }
+
+  /** A cached read handle on a segment (closed when the segment is deleted). */
+  async #reader(segment: string): Promise<Deno.FsFile> {
+    this.trackSegment(segment);
+    const state = this.#segments.get(segment)!;
+    state.reader ??= await Deno.open(`${this.#root}/${segment}`, { read: true });
+    return state.reader;
+  }
+
+  async #copy(job: MaterializeJob, reader: Deno.FsFile, out: Deno.FsFile): Promise<void> {
+    const buffer = new Uint8Array(Math.min(COPY_CHUNK, job.length));
+    for (let done = 0; done < job.length;) {
+      const want = Math.min(buffer.length, job.length - done);
+      const n = await readAt(reader, job.offset + done, buffer.subarray(0, want));
+      if (n < want) throw new Error(`journal ${job.segment} shorter than its index says`);
+      for (let w = 0; w < want;) w += await out.write(buffer.subarray(w, want));
+      done += want;
+    }
+  }
+
+  /** Creates the study and series folders, noting which parents need an fsync. */
+  async #ensureDirs(homePath: string, dirsToSync: Set<string>): Promise<void> {
+    const parts = homePath.split("/");
+    let dir = this.#root;
+    for (const part of parts.slice(0, -1)) {
+      const parent = dir;
+      dir = `${dir}/${part}`;
+      if (this.#knownDirs.has(dir)) continue;
+      try {
+        await Deno.mkdir(dir);
+        dirsToSync.add(parent);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      }
+      this.#knownDirs.add(dir);
+    }
+  }
+
+  async #deleteIfDone(segment: string): Promise<void> {
+    const state = this.#segments.get(segment);
+    if (!state || !state.ended || state.pending > 0) return;
+    this.#segments.delete(segment);
+    state.reader?.close();
+    try {
+      await removeIfPresent(`${this.#root}/${segment}`);
+    } catch (e) {
+      this.#logger.log("warn", "could not delete journal segment", {
+        segment,
+        error: String(e),
+      });
+    }
+  }
+}
+
+function parentOf(path: string): string {
+  return path.slice(0, path.lastIndexOf("/"));
+}

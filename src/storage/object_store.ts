@@ -1,0 +1,403 @@
+// ObjectStore on the filesystem: objects stream into a per-association journal segment,
+// are fdatasynced and indexed before the C-STORE is answered, and reach their home files
+// later through the materializer.
+import { encodeFileMetaInformation } from "../core/dicom/part10.ts";
+import type {
+  CommitResult,
+  IncomingObject,
+  InstanceRecord,
+  Logger,
+  ObjectStore,
+  ObjectWriter,
+} from "../core/ports.ts";
+import { IndexDb } from "./index_db.ts";
+import { JOURNAL_DIR, readAt, type RecordInfo, SegmentWriter } from "./journal.ts";
+import { homePathFor, INDEX_FILE, isNotFound, removeIfPresent, TMP_DIR } from "./layout.ts";
+import { Materializer, type MaterializerOptions } from "./materializer.ts";
+import { recover } from "./recovery.ts";
+
+export type Durability = "fsync" | "none";
+export type DuplicatePolicy = "overwrite" | "ignore" | "reject";
+
+export interface FsObjectStoreOptions {
+  root: string;
+  /** "fsync" (default): answer only once durable. "none": no fdatasync; a power cut loses data. */
+  durability: Durability;
+  duplicates: DuplicatePolicy;
+  implementationClassUid: string;
+  implementationVersionName: string;
+  logger: Logger;
+  /** Tuning for tests; defaults suit production. */
+  materializer?: Partial<
+    Pick<
+      MaterializerOptions,
+      "idleMs" | "maxBacklogBytes" | "maxBacklogObjects" | "batchObjects" | "batchBytes"
+    >
+  >;
+  /** A segment takes no new record once it holds this many bytes (default 256 MiB). */
+  segmentMaxBytes?: number;
+}
+
+export interface StoredObject {
+  /** The Part 10 bytes: preamble, DICM, file meta, dataset as received. */
+  stream: ReadableStream<Uint8Array>;
+  length: number;
+  transferSyntaxUid: string;
+  sopClassUid: string;
+}
+
+interface AssociationState {
+  segment?: SegmentWriter;
+  writer?: JournalObjectWriter;
+}
+
+const READ_CHUNK = 256 * 1024;
+const SEQ_PER_MS = 1024;
+
+export class FsObjectStore implements ObjectStore {
+  readonly root: string;
+  readonly index: IndexDb;
+  readonly #opts: FsObjectStoreOptions;
+  readonly #materializer: Materializer;
+  readonly #associations = new Map<string, AssociationState>();
+  #lastSeq: number;
+  #segmentCounter = 0;
+  #closed = false;
+
+  private constructor(
+    opts: FsObjectStoreOptions,
+    index: IndexDb,
+    materializer: Materializer,
+    lastSeq: number,
+  ) {
+    this.root = opts.root;
+    this.#opts = opts;
+    this.index = index;
+    this.#materializer = materializer;
+    this.#lastSeq = lastSeq;
+  }
+
+  /** Creates the folders if needed, opens the index and runs start-up recovery. */
+  static async open(opts: FsObjectStoreOptions): Promise<FsObjectStore> {
+    const root = opts.root.replace(/\/+$/, "") || "/";
+    await Deno.mkdir(`${root}/${JOURNAL_DIR}`, { recursive: true });
+    await Deno.mkdir(`${root}/${TMP_DIR}`, { recursive: true });
+    const index = IndexDb.open(`${root}/${INDEX_FILE}`);
+    const durable = opts.durability !== "none";
+    const materializer = new Materializer({
+      ...opts.materializer,
+      root,
+      index,
+      durable,
+      logger: opts.logger,
+    });
+    try {
+      const { maxSeq } = await recover({
+        root,
+        index,
+        materializer,
+        logger: opts.logger,
+        duplicates: opts.duplicates,
+      });
+      return new FsObjectStore({ ...opts, root }, index, materializer, maxSeq);
+    } catch (e) {
+      await materializer.close().catch(() => {});
+      index.close();
+      throw e;
+    }
+  }
+
+  get durable(): boolean {
+    return this.#opts.durability !== "none";
+  }
+
+  /** Objects still waiting in the journal for their home files. */
+  get backlog(): { objects: number; bytes: number } {
+    return this.#materializer.backlog;
+  }
+
+  /** A commit order that grows across restarts: ms since 1970 x 1024 + a counter. */
+  nextSeq(nowMs: number): number {
+    this.#lastSeq = Math.max(this.#lastSeq + 1, nowMs * SEQ_PER_MS);
+    return this.#lastSeq;
+  }
+
+  async freeBytes(): Promise<number> {
+    try {
+      const { statfs } = await import("node:fs/promises");
+      const s = await statfs(this.root);
+      return Number(s.bavail) * Number(s.bsize);
+    } catch {
+      const out = await new Deno.Command("df", { args: ["-Pk", this.root], stdout: "piped" })
+        .output();
+      const line = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1) ?? "";
+      const available = Number(line.split(/\s+/)[3]);
+      if (!out.success || !Number.isFinite(available)) {
+        throw new Error(`cannot read free space of ${this.root}`);
+      }
+      return available * 1024;
+    }
+  }
+
+  async begin(incoming: IncomingObject): Promise<ObjectWriter> {
+    if (this.#closed) throw new Error("object store is closed");
+    let assoc = this.#associations.get(incoming.assocId);
+    if (!assoc) {
+      assoc = {};
+      this.#associations.set(incoming.assocId, assoc);
+    }
+    if (assoc.writer) {
+      throw new Error(`association ${incoming.assocId} already has an object in progress`);
+    }
+    const writer = new JournalObjectWriter(this, assoc, incoming);
+    assoc.writer = writer;
+    try {
+      const max = this.#opts.segmentMaxBytes ?? 256 * 1024 * 1024;
+      if (assoc.segment && assoc.segment.size >= max) {
+        await this.#retireSegment(assoc.segment);
+        assoc.segment = undefined;
+      }
+      if (!assoc.segment) {
+        const name = `${safeName(incoming.assocId)}-${Date.now()}-${++this.#segmentCounter}`;
+        assoc.segment = await SegmentWriter.create(this.root, name, this.durable);
+        this.#materializer.trackSegment(assoc.segment.segment);
+      }
+      const prefix = encodeFileMetaInformation({
+        sopClassUid: incoming.sopClassUid,
+        sopInstanceUid: incoming.sopInstanceUid,
+        transferSyntaxUid: incoming.transferSyntaxUid,
+        implementationClassUid: this.#opts.implementationClassUid,
+        implementationVersionName: this.#opts.implementationVersionName,
+        sourceAeTitle: incoming.callingAeTitle,
+      });
+      await assoc.segment.beginRecord(incoming.sopInstanceUid, prefix);
+      writer.segment = assoc.segment;
+    } catch (e) {
+      assoc.writer = undefined;
+      await assoc.segment?.discardRecord().catch(() => {});
+      throw e;
+    }
+    return writer;
+  }
+
+  async endAssociation(assocId: string): Promise<void> {
+    const assoc = this.#associations.get(assocId);
+    if (!assoc) return;
+    this.#associations.delete(assocId);
+    if (assoc.writer) await assoc.writer.abort();
+    if (assoc.segment) await this.#retireSegment(assoc.segment);
+  }
+
+  async #retireSegment(segment: SegmentWriter): Promise<void> {
+    segment.close();
+    await this.#materializer.endSegment(segment.segment);
+  }
+
+  /** Commits a finished journal record: policy, fdatasync, index, hand-off. */
+  async commitRecord(
+    writer: JournalObjectWriter,
+    segment: SegmentWriter,
+    given: InstanceRecord,
+  ): Promise<CommitResult> {
+    const { incoming } = writer;
+    // The file meta written at begin() is the truth for these three.
+    const record: InstanceRecord = {
+      ...given,
+      sopInstanceUid: incoming.sopInstanceUid,
+      sopClassUid: incoming.sopClassUid,
+      transferSyntaxUid: incoming.transferSyntaxUid,
+    };
+    const policy = this.#opts.duplicates;
+    const duplicate: CommitResult = policy === "ignore"
+      ? "duplicate-ignored"
+      : "duplicate-rejected";
+    if (policy !== "overwrite" && this.index.getInstance(record.sopInstanceUid)) {
+      await segment.discardRecord();
+      return duplicate;
+    }
+    const homePath = await homePathFor(record);
+    const now = Date.now();
+    const seq = this.nextSeq(now);
+    const receivedAt = new Date(now).toISOString();
+    const info: RecordInfo = { record, callingAe: incoming.callingAeTitle, receivedAt };
+    const { offset, length } = await segment.finishRecord(seq, info);
+    const result = this.index.upsertInstance(
+      record,
+      { kind: "journal", path: segment.segment, offset, length },
+      { homePath, size: length, receivedAt, callingAe: incoming.callingAeTitle, seq },
+      { onlyIfAbsent: policy !== "overwrite" },
+    );
+    if (result.conflict) {
+      await segment.discardRecord();
+      return duplicate;
+    }
+    segment.acceptRecord();
+    this.#materializer.noteActivity();
+    if (result.superseded) return "stored";
+    this.#materializer.enqueue({
+      sopInstanceUid: record.sopInstanceUid,
+      seq,
+      segment: segment.segment,
+      offset,
+      length,
+      homePath,
+      receivedAt,
+    });
+    const previousHome = result.previous?.meta.homePath;
+    if (previousHome !== undefined && previousHome !== homePath) {
+      // The object moved (another study or series): its old home file goes.
+      await removeIfPresent(`${this.root}/${previousHome}`).catch((e) =>
+        this.#opts.logger.log("warn", "could not remove replaced home file", {
+          error: String(e),
+        })
+      );
+    }
+    return "stored";
+  }
+
+  /** The Part 10 bytes of a stored object, streamed from the journal or its home file. */
+  async readObject(sopInstanceUid: string): Promise<StoredObject | null> {
+    // Bounded retries: the materializer may move the object between lookup and open.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const row = this.index.getInstance(sopInstanceUid);
+      if (!row) return null;
+      let file: Deno.FsFile;
+      try {
+        file = await Deno.open(`${this.root}/${row.location.path}`, { read: true });
+      } catch (e) {
+        if (isNotFound(e)) continue;
+        throw e;
+      }
+      return {
+        stream: rangeStream(file, row.location.offset, row.location.length),
+        length: row.location.length,
+        transferSyntaxUid: row.record.transferSyntaxUid,
+        sopClassUid: row.record.sopClassUid,
+      };
+    }
+    throw new Error(`stored object ${sopInstanceUid} is indexed but its file is missing`);
+  }
+
+  /** Removes an object from the index and disk (for retention and tests). */
+  async deleteObject(sopInstanceUid: string): Promise<boolean> {
+    const gone = this.index.deleteInstance(sopInstanceUid);
+    if (!gone) return false;
+    // A journal copy is skipped by the materializer and leaves with its segment.
+    await removeIfPresent(`${this.root}/${gone.meta.homePath}`);
+    return true;
+  }
+
+  /** Materializes everything in the journal now (tests, shutdown). */
+  drain(): Promise<void> {
+    return this.#materializer.drain();
+  }
+
+  /** Ends all associations, drains the materializer and closes the index. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      for (const id of [...this.#associations.keys()]) await this.endAssociation(id);
+      await this.#materializer.close();
+    } finally {
+      this.index.close();
+    }
+  }
+}
+
+type WriterState = "open" | "committing" | "done";
+
+class JournalObjectWriter implements ObjectWriter {
+  readonly incoming: IncomingObject;
+  segment: SegmentWriter | undefined;
+  #store: FsObjectStore;
+  #assoc: AssociationState;
+  #state: WriterState = "open";
+  #committing: Promise<unknown> | undefined;
+
+  constructor(store: FsObjectStore, assoc: AssociationState, incoming: IncomingObject) {
+    this.#store = store;
+    this.#assoc = assoc;
+    this.incoming = incoming;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.#state !== "open" || !this.segment) throw new Error("object writer is closed");
+    if (chunk.length > 0) await this.segment.append(chunk);
+  }
+
+  async commit(record: InstanceRecord): Promise<CommitResult> {
+    if (this.#state !== "open" || !this.segment) throw new Error("object writer is closed");
+    this.#state = "committing";
+    const segment = this.segment;
+    const run = (async () => {
+      try {
+        return await this.#store.commitRecord(this, segment, record);
+      } catch (e) {
+        // Nothing is left behind: the record is cut off and never replayed.
+        await segment.discardRecord().catch(() => {});
+        throw e;
+      } finally {
+        this.#finish();
+      }
+    })();
+    this.#committing = run;
+    return await run;
+  }
+
+  async abort(): Promise<void> {
+    if (this.#state === "committing") {
+      await this.#committing?.catch(() => {});
+      return;
+    }
+    if (this.#state !== "open") return;
+    this.#finish();
+    await this.segment?.discardRecord();
+  }
+
+  #finish(): void {
+    this.#state = "done";
+    if (this.#assoc.writer === this) this.#assoc.writer = undefined;
+  }
+}
+
+/** Streams `length` bytes from `offset`, then closes the file. */
+function rangeStream(
+  file: Deno.FsFile,
+  offset: number,
+  length: number,
+): ReadableStream<Uint8Array> {
+  let done = 0;
+  let closed = false;
+  const close = () => {
+    if (!closed) file.close();
+    closed = true;
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        if (done >= length) {
+          close();
+          controller.close();
+          return;
+        }
+        const chunk = new Uint8Array(Math.min(READ_CHUNK, length - done));
+        const n = await readAt(file, offset + done, chunk);
+        if (n < chunk.length) throw new Error("stored object is shorter than indexed");
+        done += n;
+        controller.enqueue(chunk);
+      } catch (e) {
+        close();
+        controller.error(e);
+      }
+    },
+    cancel() {
+      close();
+    },
+  });
+}
+
+/** Association ids become part of a file name: keep it to safe characters. */
+function safeName(id: string): string {
+  return id.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64) || "assoc";
+}

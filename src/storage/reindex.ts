@@ -1,0 +1,173 @@
+// Rebuilds index.sqlite from what is on disk: the home files (file meta + a header scan of
+// the dataset) and the journal segments (their trailers). The new index is written beside the
+// old one and renamed over it, so an interrupted reindex leaves the old index in place.
+// Run it with the server stopped.
+import { decodeFileMetaInformation, type FileMeta } from "../core/dicom/part10.ts";
+import { HeaderScanner } from "../core/dicom/header_scanner.ts";
+import type { InstanceRecord, Logger } from "../core/ports.ts";
+import { IndexDb } from "./index_db.ts";
+import { JOURNAL_DIR, readAt, syncDirectory } from "./journal.ts";
+import { HOME_SUFFIX, homePathFor, INDEX_FILE, removeIfPresent, TMP_DIR } from "./layout.ts";
+import { readJournal } from "./recovery.ts";
+
+export interface ReindexResult {
+  indexed: number;
+  skipped: { path: string; reason: string }[];
+}
+
+export interface ReindexProgress {
+  /** Files looked at so far. */
+  scanned: number;
+  indexed: number;
+  path: string;
+}
+
+const READ_CHUNK = 64 * 1024;
+const MAX_META = 1024 * 1024;
+const SEQ_PER_MS = 1024;
+
+/** Reads the file meta and scans the dataset header of one Part 10 file. */
+async function readHomeFile(path: string): Promise<{ record: InstanceRecord; meta: FileMeta }> {
+  const file = await Deno.open(path, { read: true });
+  try {
+    let head = new Uint8Array(READ_CHUNK);
+    let have = await readAt(file, 0, head);
+    let decoded: { meta: FileMeta; datasetOffset: number } | undefined;
+    // The file meta is small; allow it to be larger than the first chunk, up to MAX_META.
+    for (;;) {
+      try {
+        decoded = decodeFileMetaInformation(head.subarray(0, have));
+        if (decoded.datasetOffset < have || have < head.length) break;
+      } catch (e) {
+        if (have < head.length || head.length >= MAX_META) throw e;
+      }
+      const bigger = new Uint8Array(head.length * 4);
+      bigger.set(head.subarray(0, have));
+      have += await readAt(file, have, bigger.subarray(have));
+      head = bigger;
+    }
+    const { meta, datasetOffset } = decoded;
+    const scanner = new HeaderScanner(meta.transferSyntaxUid);
+    await scanner.push(head.slice(datasetOffset, have));
+    let position = have;
+    const chunk = new Uint8Array(READ_CHUNK);
+    // Bounded by the file size: each read advances or ends the loop.
+    while (!scanner.stopped) {
+      const n = await readAt(file, position, chunk);
+      if (n === 0) break;
+      await scanner.push(chunk.subarray(0, n));
+      position += n;
+    }
+    const { record } = await scanner.finish();
+    return {
+      meta,
+      record: {
+        ...record,
+        sopInstanceUid: meta.sopInstanceUid || record.sopInstanceUid,
+        sopClassUid: meta.sopClassUid || record.sopClassUid,
+        transferSyntaxUid: meta.transferSyntaxUid,
+      },
+    };
+  } finally {
+    file.close();
+  }
+}
+
+/** Home files: every regular file below the root except index, journal and tmp. */
+async function* walk(root: string, dir = ""): AsyncGenerator<string> {
+  const entries: Deno.DirEntry[] = [];
+  for await (const e of Deno.readDir(dir ? `${root}/${dir}` : root)) entries.push(e);
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const e of entries) {
+    if (!dir && (e.name === JOURNAL_DIR || e.name === TMP_DIR || e.name.startsWith(INDEX_FILE))) {
+      continue;
+    }
+    const rel = dir ? `${dir}/${e.name}` : e.name;
+    if (e.isDirectory) yield* walk(root, rel);
+    else if (e.isFile) yield rel;
+  }
+}
+
+/** Rebuilds `<root>/index.sqlite` from the home files and journal segments. */
+export async function reindex(
+  root: string,
+  logger: Logger,
+  onProgress?: (progress: ReindexProgress) => void,
+): Promise<ReindexResult> {
+  const target = `${root}/${INDEX_FILE}`;
+  const building = `${target}.reindex`;
+  for (const suffix of ["", "-wal", "-shm"]) await removeIfPresent(`${building}${suffix}`);
+  const index = IndexDb.open(building);
+  const skipped: ReindexResult["skipped"] = [];
+  let scanned = 0;
+  let rows = 0;
+  try {
+    for await (const path of walk(root)) {
+      scanned++;
+      if (!path.endsWith(HOME_SUFFIX)) {
+        skipped.push({ path, reason: `not a ${HOME_SUFFIX} file` });
+        continue;
+      }
+      try {
+        const { record, meta } = await readHomeFile(`${root}/${path}`);
+        const stat = await Deno.stat(`${root}/${path}`);
+        // The materializer set the file time to the commit time: it orders versions.
+        const mtime = stat.mtime?.getTime() ?? Date.now();
+        const result = index.upsertInstance(
+          record,
+          { kind: "home", path, offset: 0, length: stat.size },
+          {
+            homePath: path,
+            size: stat.size,
+            receivedAt: new Date(mtime).toISOString(),
+            callingAe: meta.sourceAeTitle ?? "",
+            seq: mtime * SEQ_PER_MS,
+          },
+        );
+        if (!result.superseded && !result.previous) rows++;
+        if (result.superseded) {
+          const kept = index.getInstance(record.sopInstanceUid)?.location.path;
+          skipped.push({ path, reason: `older copy of SOP Instance ${kept ?? "?"}` });
+        } else if (result.previous) {
+          skipped.push({
+            path: result.previous.location.path,
+            reason: `older copy of SOP Instance in ${path}`,
+          });
+        }
+      } catch (e) {
+        skipped.push({ path, reason: e instanceof Error ? e.message : String(e) });
+      }
+      onProgress?.({ scanned, indexed: rows, path });
+    }
+    // Journal records not yet materialized (or newer than their home file).
+    const { entries } = await readJournal(root, logger, false);
+    for (const e of entries) {
+      const result = index.upsertInstance(
+        e.info.record,
+        { kind: "journal", path: e.segment, offset: e.offset, length: e.length },
+        {
+          homePath: await homePathFor(e.info.record),
+          size: e.length,
+          receivedAt: e.info.receivedAt,
+          callingAe: e.info.callingAe,
+          seq: e.seq,
+        },
+      );
+      if (!result.superseded && !result.previous) rows++;
+      scanned++;
+      onProgress?.({ scanned, indexed: rows, path: e.segment });
+    }
+  } catch (e) {
+    index.close();
+    for (const suffix of ["", "-wal", "-shm"]) await removeIfPresent(`${building}${suffix}`);
+    throw e;
+  }
+  const indexed = index.counts().instances;
+  index.close(); // checkpoints and removes the WAL
+  // An old WAL must not be applied to the new file.
+  for (const suffix of ["-wal", "-shm"]) await removeIfPresent(`${target}${suffix}`);
+  await Deno.rename(building, target);
+  await syncDirectory(root);
+  logger.log("info", "reindex done", { indexed, skipped: skipped.length });
+  return { indexed, skipped };
+}
