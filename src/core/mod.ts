@@ -1,0 +1,16 @@
+// The runtime-agnostic core: everything here runs on Deno, Node or a browser alike.
+export * from "./ul/pdu_types.ts";
+export { decodePdu, encodePdu } from "./ul/pdu.ts";
+export { PduReader } from "./ul/pdu_reader.ts";
+export { transition } from "./ul/fsm.ts";
+export { negotiateAsAcceptor } from "./ul/negotiation.ts";
+export { AcceptorAssociation, RequestorAssociation } from "./ul/association.ts";
+export { decodeCommand, encodeCommand } from "./dimse/command.ts";
+export { STORAGE_SOP_CLASSES } from "./dicom/sop_classes.ts";
+export { TRANSFER_SYNTAXES } from "./dicom/transfer_syntaxes.ts";
+export type * from "./ports.ts";
+export { VerificationService } from "./services/echo.ts";
+export { StorageService } from "./services/store.ts";
+export { HeaderScanner } from "./dicom/header_scanner.ts";
+export { decodeFileMetaInformation, encodeFileMetaInformation } from "./dicom/part10.ts";
+export { decodeString, encodeString } from "./dicom/charset.ts";

@@ -1,0 +1,173 @@
+// Storage SOP Class SCP: C-STORE streamed into the object store (PS3.4 Annex B, PS3.7 9.1.1).
+// The dataset is never gathered in memory: each fragment goes to the journal as it arrives,
+// and the header scanner reads the attributes the index needs on the way past.
+import { CommandField, NO_DATASET } from "../dimse/command.ts";
+import { Status } from "../dimse/status.ts";
+import { HeaderError, HeaderScanner } from "../dicom/header_scanner.ts";
+import {
+  NON_PATIENT_STORAGE_SOP_CLASSES,
+  sopClassName,
+  STORAGE_SOP_CLASSES,
+} from "../dicom/sop_classes.ts";
+import { isSupportedTransferSyntax } from "../dicom/transfer_syntaxes.ts";
+import { trimUid } from "../dicom/uid.ts";
+import type { ObjectStore, ObjectWriter } from "../ports.ts";
+import type { SupportedSyntax } from "../ul/negotiation.ts";
+import type { DimseRequest, DimseService, ServiceContext } from "./service.ts";
+
+export interface StorageServiceOptions {
+  store: ObjectStore;
+  /** "all" standard storage classes, or the UIDs to accept. */
+  sopClasses: "all" | readonly string[];
+  /** Below this many free bytes a store is refused with 0xA700 before anything is written. */
+  minFreeBytes: number;
+  /** Called after each store (metrics, status page). */
+  onStored?(info: { status: number; bytes: number; ms: number; sopClassUid: string }): void;
+}
+
+/** Thrown inside handle() to end a store with a DIMSE failure status. */
+class StoreFailure extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+export class StorageService implements DimseService {
+  readonly name = "store";
+  readonly commandFields = [CommandField.CStoreRq];
+  #options: StorageServiceOptions;
+
+  constructor(options: StorageServiceOptions) {
+    this.#options = options;
+  }
+
+  /** The storage classes we accept, each with every standard transfer syntax. */
+  *syntaxes(): Iterable<SupportedSyntax> {
+    // "all": every patient-level storage class. Non-patient objects (hanging protocols,
+    // color palettes...) have no study to file them under and are not accepted.
+    const uids = this.#options.sopClasses === "all"
+      ? [...STORAGE_SOP_CLASSES.keys()].filter((uid) => !NON_PATIENT_STORAGE_SOP_CLASSES.has(uid))
+      : this.#options.sopClasses;
+    for (const uid of uids) {
+      yield {
+        abstractSyntax: uid,
+        acceptsTransferSyntax: isSupportedTransferSyntax,
+        acceptsScpRole: true,
+      };
+    }
+  }
+
+  async handle(req: DimseRequest, ctx: ServiceContext): Promise<void> {
+    const started = performance.now();
+    const cmd = req.command;
+    const sopClassUid = trimUid(cmd.affectedSopClassUid ?? "");
+    const sopInstanceUid = trimUid(cmd.affectedSopInstanceUid ?? "");
+    const transferSyntaxUid = req.context.transferSyntax;
+    const fields = {
+      assoc: ctx.association.id,
+      peer: `${ctx.association.callingAeTitle}@${ctx.association.remote}`,
+    };
+    let status: number = Status.Success;
+    let comment: string | undefined;
+    let writer: ObjectWriter | undefined;
+    const dataset = req.dataset;
+    try {
+      if (!dataset) throw new StoreFailure(Status.CannotUnderstand, "C-STORE-RQ without a dataset");
+      if (sopClassUid !== req.context.abstractSyntax) {
+        throw new StoreFailure(
+          Status.CannotUnderstand,
+          "Affected SOP Class UID differs from the presentation context",
+        );
+      }
+      const free = await this.#options.store.freeBytes();
+      if (free < this.#options.minFreeBytes) {
+        throw new StoreFailure(
+          Status.RefusedOutOfResources,
+          `free space ${Math.floor(free / 1048576)} MB is below min_free_mb`,
+        );
+      }
+      writer = await this.#options.store.begin({
+        assocId: ctx.association.id,
+        callingAeTitle: ctx.association.callingAeTitle,
+        sopClassUid,
+        sopInstanceUid,
+        transferSyntaxUid,
+      });
+      const scanner = new HeaderScanner(transferSyntaxUid);
+      for await (const chunk of dataset) {
+        await scanner.push(chunk);
+        try {
+          await writer.write(chunk);
+        } catch (e) {
+          throw new StoreFailure(
+            Status.RefusedOutOfResources,
+            `write failed: ${(e as Error).message}`,
+          );
+        }
+      }
+      let header;
+      try {
+        header = await scanner.finish();
+      } catch (e) {
+        if (e instanceof HeaderError) {
+          throw new StoreFailure(Status.CannotUnderstand, (e as Error).message);
+        }
+        throw e;
+      }
+      const record = { ...header.record, transferSyntaxUid };
+      if (record.sopInstanceUid !== sopInstanceUid || record.sopClassUid !== sopClassUid) {
+        throw new StoreFailure(
+          Status.DataSetDoesNotMatchSopClass,
+          "dataset SOP Class/Instance UID differs from the command",
+        );
+      }
+      let result;
+      try {
+        result = await writer.commit(record);
+      } catch (e) {
+        throw new StoreFailure(
+          Status.RefusedOutOfResources,
+          `commit failed: ${(e as Error).message}`,
+        );
+      }
+      writer = undefined;
+      if (result === "duplicate-rejected") {
+        status = Status.DuplicateSopInstance;
+        comment = "SOP Instance already stored (duplicates = reject)";
+      }
+    } catch (e) {
+      if (!(e instanceof StoreFailure)) throw e;
+      status = e.status;
+      comment = e.message.slice(0, 64);
+      await writer?.abort().catch(() => {});
+      // Answer only once the peer has sent the whole dataset: drain and discard the rest.
+      if (dataset && !dataset.cancelled) { for await (const _ of dataset) { /* discarded */ } }
+    }
+    const bytes = dataset?.bytesReceived ?? 0;
+    const ms = performance.now() - started;
+    await ctx.send({
+      commandField: CommandField.CStoreRsp,
+      commandDataSetType: NO_DATASET,
+      messageIdBeingRespondedTo: cmd.messageId ?? 0,
+      affectedSopClassUid: sopClassUid,
+      affectedSopInstanceUid: sopInstanceUid,
+      status,
+      errorComment: comment,
+    });
+    this.#options.onStored?.({ status, bytes, ms, sopClassUid });
+    const name = sopClassName(sopClassUid);
+    if (status === Status.Success) {
+      ctx.logger.log("info", `stored ${name}`, { ...fields, bytes, ms: ms.toFixed(1) });
+    } else {
+      ctx.logger.log("warn", `store failed: ${comment}`, {
+        ...fields,
+        status: `0x${status.toString(16).padStart(4, "0")}`,
+        sop_class: name,
+      });
+      ctx.logger.log("debug", "store failed: instance", {
+        ...fields,
+        sop_instance: sopInstanceUid,
+      });
+    }
+  }
+}
