@@ -476,9 +476,9 @@ Deno.test("HeaderScanner skips a 200 MB value in bounded memory", async () => {
   assert.ok(grown < 64 * 1024 * 1024, `rss grew ${grown} bytes`);
 });
 
-Deno.test("HeaderScanner inflates and skips a 64 MB deflated value in bounded memory", async () => {
+Deno.test("HeaderScanner inflates and skips a 192 MB deflated value in bounded memory", async () => {
   const enc = EXPLICIT_LE;
-  const size = 64 * 1024 * 1024;
+  const size = 192 * 1024 * 1024;
   const zeros = new Uint8Array(1024 * 1024);
   const head = concat([
     element(enc, Tag.SOPClassUID, "UI", EXPECTED.sopClassUid),
@@ -507,7 +507,8 @@ Deno.test("HeaderScanner inflates and skips a 64 MB deflated value in bounded me
   const header = await scanner.finish();
   const grown = Deno.memoryUsage().rss - before;
   assert.equal(header.record.seriesInstanceUid, EXPECTED.seriesInstanceUid);
-  assert.ok(grown < 64 * 1024 * 1024, `rss grew ${grown} bytes`);
+  // Buffering the value would take 192 MB; garbage not yet collected accounts for the rest.
+  assert.ok(grown < 96 * 1024 * 1024, `rss grew ${grown} bytes`);
 });
 
 Deno.test("HeaderScanner agrees with files written by DCMTK dump2dcm", async () => {
