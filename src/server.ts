@@ -1,13 +1,12 @@
 // Wires config + core + adapters: the DICOM listener, the object store, the services.
 import type { Config } from "./config.ts";
 import type { Logger } from "./core/ports.ts";
-import { VerificationService } from "./core/services/echo.ts";
 import type { DimseService } from "./core/services/service.ts";
-import { StorageService } from "./core/services/store.ts";
 import { AcceptorAssociation } from "./core/ul/association.ts";
 import type { AcceptorPolicy, SupportedSyntax } from "./core/ul/negotiation.ts";
 import { listenTcp, TcpConnection } from "./net/tcp.ts";
 import { FsObjectStore } from "./storage/object_store.ts";
+import { buildServices } from "./services.ts";
 
 export interface RunningServer {
   dicomPort: number;
@@ -36,14 +35,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     implementationVersionName: config.server.implementationVersionName,
     logger,
   });
-  const services: DimseService[] = [
-    new VerificationService(),
-    new StorageService({
-      store,
-      sopClasses: config.storage.sopClasses,
-      minFreeBytes: config.storage.minFreeMb * 1024 * 1024,
-    }),
-  ];
+  const services = buildServices({ config, logger, store });
   const syntaxes = syntaxTable(services);
   const known = new Set(config.knownAe.map((k) => k.aeTitle.trim()));
   const s = config.server;
