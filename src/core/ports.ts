@@ -1,13 +1,15 @@
 // What the core needs from the outside world. Interfaces only: adapters in src/net,
 // src/storage and tests implement them. The core imports no Deno.* and no node:*.
+import type { Query, QueryRow } from "./query/query.ts";
+import type { FileAttributes } from "./query/response.ts";
 
 /** A byte stream to one peer (a TCP socket in production, a pipe in tests). */
 export interface Connection {
   /** Peer address for logs, e.g. "127.0.0.1:51234". */
   readonly remote: string;
   /**
-   * The next chunk received, or null once the peer closed. Each chunk is a fresh buffer
-   * the caller may keep (no copy needed); chunks may split or join PDUs arbitrarily.
+   * The next chunk received, or null once the peer closed. A chunk is valid only until the
+   * next read() (the adapter may reuse its buffer); chunks may split or join PDUs arbitrarily.
    */
   read(): Promise<Uint8Array | null>;
   /** Writes all bytes in one write (one or more whole PDUs). Rejects if the socket is gone. */
@@ -91,4 +93,40 @@ export interface ObjectStore {
   begin(incoming: IncomingObject): Promise<ObjectWriter>;
   /** The association is over: its journal segment takes no more records. */
   endAssociation(assocId: string): Promise<void>;
+}
+
+/** Where a stored instance's Part 10 bytes are (as the index says). */
+export interface InstanceLocation {
+  kind: "journal" | "home";
+  /** Relative to the storage root, "/"-separated. */
+  path: string;
+  offset: number;
+  length: number;
+}
+
+/** A stored instance a query or retrieve selected. */
+export interface InstanceRef {
+  sopInstanceUid: string;
+  sopClassUid: string;
+  transferSyntaxUid: string;
+  studyInstanceUid: string;
+  seriesInstanceUid: string;
+  location: InstanceLocation;
+}
+
+/** The read side of the index for C-FIND, C-MOVE and C-GET; implemented in src/storage. */
+export interface QueryIndex {
+  /**
+   * The entities at the query's level that match every key the index holds, one row at a time
+   * (read lazily: memory stays flat however many match). Each row holds query.fields. Stops
+   * early once `signal` is aborted.
+   */
+  find(query: Query, signal?: AbortSignal): AsyncIterable<QueryRow>;
+  /** Every stored instance under the entities the query matches (C-MOVE / C-GET). */
+  instancesFor(query: Query, signal?: AbortSignal): AsyncIterable<InstanceRef>;
+  /**
+   * Top-level attributes of a stored instance's header (up to Pixel Data): the given tags
+   * and Specific Character Set. Null when the instance is gone.
+   */
+  readAttributes(sopInstanceUid: string, tags: readonly number[]): Promise<FileAttributes | null>;
 }

@@ -2,12 +2,13 @@
 // with it on, each loopback round trip stalls about 40 ms) and each write is one PDU batch.
 import type { Connection, Connector } from "../core/ports.ts";
 
-const READ_SIZE = 64 * 1024;
+const READ_SIZE = 256 * 1024;
 
 export class TcpConnection implements Connection {
   readonly remote: string;
   #conn: Deno.TcpConn;
   #closed = false;
+  #buffer = new Uint8Array(READ_SIZE);
 
   constructor(conn: Deno.TcpConn) {
     this.#conn = conn;
@@ -18,8 +19,9 @@ export class TcpConnection implements Connection {
 
   async read(): Promise<Uint8Array | null> {
     if (this.#closed) return null;
-    // A fresh buffer per read: the core keeps views into it without copying.
-    const buf = new Uint8Array(READ_SIZE);
+    // One buffer per connection, reused: the core is done with a chunk before it reads
+    // again (ports.ts), so no read allocates or leaves garbage behind.
+    const buf = this.#buffer;
     try {
       const n = await this.#conn.read(buf);
       return n === null ? null : buf.subarray(0, n);

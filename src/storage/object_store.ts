@@ -220,13 +220,31 @@ export class FsObjectStore implements ObjectStore {
     const seq = this.nextSeq(now);
     const receivedAt = new Date(now).toISOString();
     const info: RecordInfo = { record, callingAe: incoming.callingAeTitle, receivedAt };
-    const { offset, length } = await segment.finishRecord(seq, info);
-    const result = this.index.upsertInstance(
-      record,
-      { kind: "journal", path: segment.segment, offset, length },
-      { homePath, size: length, receivedAt, callingAe: incoming.callingAeTitle, seq },
-      { onlyIfAbsent: policy !== "overwrite" },
-    );
+    const { offset, length, durable } = await segment.finishRecord(seq, info);
+    // The index is updated while the disk syncs; the answer waits for both.
+    let result;
+    try {
+      result = this.index.upsertInstance(
+        record,
+        { kind: "journal", path: segment.segment, offset, length },
+        { homePath, size: length, receivedAt, callingAe: incoming.callingAeTitle, seq },
+        { onlyIfAbsent: policy !== "overwrite" },
+      );
+    } catch (e) {
+      await durable.catch(() => {});
+      throw e;
+    }
+    try {
+      await durable;
+    } catch (e) {
+      // Not durable: the object must not be found. Put back what was there, if anything.
+      if (!result.conflict) {
+        if (result.previous) {
+          this.index.setLocation(record.sopInstanceUid, result.previous.location);
+        } else this.index.deleteInstance(record.sopInstanceUid);
+      }
+      throw e;
+    }
     if (result.conflict) {
       await segment.discardRecord();
       return duplicate;

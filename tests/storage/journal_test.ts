@@ -127,7 +127,8 @@ Deno.test("scanSegment() treats a record that was never committed as torn", asyn
   await withTempDir(async (root) => {
     const seg = await writeRecords(root, [["1.1", noise("a", 100)]]);
     await seg.beginRecord("1.2", noise("b", 200));
-    await seg.append(noise("c", 300_000)); // large: reaches the file unbuffered
+    await seg.append(noise("c", 300_000)); // more than a write buffer: part reaches the file
+    await seg.settle();
     const items = await scanAll(root, seg.segment);
     seg.close();
     assert.deepEqual(items.map((i) => i.kind), ["record", "torn"]);

@@ -1,6 +1,7 @@
 // The dataset that follows a DIMSE command, handed on chunk by chunk with backpressure:
-// the association's reader waits in push() until the service has taken the chunk, so a
-// slow disk slows the peer (TCP flow control) instead of filling memory.
+// the association's reader waits in push() until the service is done with the chunk, so a
+// slow disk slows the peer (TCP flow control) instead of filling memory, and the
+// connection can reuse its read buffer as soon as push() resolves.
 
 export class DatasetStream implements AsyncIterable<Uint8Array> {
   #queue: Uint8Array[] = [];
@@ -9,6 +10,9 @@ export class DatasetStream implements AsyncIterable<Uint8Array> {
   #wakeConsumer: (() => void) | null = null;
   #wakeProducer: (() => void) | null = null;
   #bytes = 0;
+  /** Chunks pushed, and chunks the consumer has finished with. */
+  #pushed = 0;
+  #finished = 0;
 
   /** Bytes pushed so far. */
   get bytesReceived(): number {
@@ -20,13 +24,14 @@ export class DatasetStream implements AsyncIterable<Uint8Array> {
     return this.#cancelled;
   }
 
-  /** Adds a chunk; resolves when the consumer has room again (or stopped reading). */
+  /** Adds a chunk; resolves once the consumer is done with it (or stopped reading). */
   async push(chunk: Uint8Array): Promise<void> {
     this.#bytes += chunk.length;
     if (this.#cancelled) return;
     this.#queue.push(chunk);
+    const mine = ++this.#pushed;
     this.#wake();
-    while (this.#queue.length > 1 && !this.#cancelled) {
+    while (this.#finished < mine && !this.#cancelled) {
       await new Promise<void>((resolve) => (this.#wakeProducer = resolve));
     }
   }
@@ -50,14 +55,19 @@ export class DatasetStream implements AsyncIterable<Uint8Array> {
     this.#wakeConsumer = null;
   }
 
-  /** Yields the chunks; a consumer that stops early must cancel() (the association does). */
+  /**
+   * Yields the chunks. A chunk is valid until the consumer asks for the next one; a
+   * consumer that stops early must cancel() (the association does).
+   */
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     while (true) {
       const chunk = this.#queue.shift();
       if (chunk) {
+        yield chunk;
+        // The consumer asked for more: it is done with that chunk.
+        this.#finished++;
         this.#wakeProducer?.();
         this.#wakeProducer = null;
-        yield chunk;
         continue;
       }
       if (this.#ended || this.#cancelled) return;
@@ -75,7 +85,7 @@ export class DatasetStream implements AsyncIterable<Uint8Array> {
         this.cancel();
         throw new RangeError(`dataset larger than ${maxBytes} bytes`);
       }
-      parts.push(chunk);
+      parts.push(chunk.slice());
     }
     const out = new Uint8Array(total);
     let at = 0;

@@ -53,7 +53,7 @@ export class MessageAssembler {
     }
     this.#commandPc = pc;
     this.#lastCommand = undefined;
-    this.#fragments.push(pdv.data);
+    this.#fragments.push(pdv.data.slice()); // small; outlives the connection's read buffer
     if (!pdv.isLast) return [];
 
     const bytes = this.#fragments.length === 1 ? this.#fragments[0] : concatBytes(this.#fragments);

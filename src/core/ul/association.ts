@@ -321,6 +321,8 @@ abstract class Association {
         if (!pdu) break;
         await this.fire(eventOf(pdu), pdu);
       }
+      // Every PDU from this chunk has been handled: the connection may reuse its buffer.
+      this.#reader.detach();
     }
   }
 
@@ -395,7 +397,7 @@ abstract class Association {
     }
     // A response's dataset (C-FIND identifier...): small, gathered.
     this.#responseBytes += chunk.length;
-    if (this.#responseBytes <= MAX_GATHERED_DATASET) this.#responseData.push(chunk);
+    if (this.#responseBytes <= MAX_GATHERED_DATASET) this.#responseData.push(chunk.slice());
     if (isLast) this.#completeResponse();
   }
 

@@ -12,7 +12,8 @@ const EMPTY = new Uint8Array(0);
 /**
  * Splits a byte stream into PDUs. Keeps the pushed chunks as they are and copies a PDU only
  * when it spans chunks (once, into a buffer of its exact size); a PDU inside one chunk is
- * decoded from a view, so its PDV data alias that chunk: do not reuse a chunk once pushed.
+ * decoded from a view, so its PDV data alias that chunk. A caller that reuses its chunk
+ * buffers calls detach() once it is done with the PDUs returned so far.
  * A length is checked against its limit from the header alone, before any body is buffered.
  * After an error the stream is out of frame: every later next() throws the same PduError.
  */
@@ -41,6 +42,18 @@ export class PduReader {
     if (chunk.length === 0 || this.#error) return;
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
+  }
+
+  /**
+   * The pushed chunks are about to be reused: copy the bytes not yet returned (at most the
+   * start of one PDU) into memory of our own. PDUs already returned must be finished with.
+   */
+  detach(): void {
+    const rest = this.#buffered === 0 ? EMPTY : this.#take(this.#buffered).slice();
+    this.#chunks = rest.length ? [rest] : [];
+    this.#first = 0;
+    this.#offset = 0;
+    this.#buffered = rest.length;
   }
 
   /** The next whole PDU, or null until more bytes arrive. Throws PduError. */
