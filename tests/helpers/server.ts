@@ -103,8 +103,9 @@ export async function startMiniPacs(opts: StartOptions = {}): Promise<MiniPacs> 
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
   try {
-    const line = await waitForLog(/DICOM listening/);
-    const port = Number(/port=(\d+)/.exec(line)?.[1]);
+    // Logged once the server is up and its SIGINT/SIGTERM handlers are in place.
+    const line = await waitForLog(/MiniPACS started/);
+    const port = Number(/dicom_port=(\d+)/.exec(line)?.[1]);
     return { port, dir, storage, logs: () => log, waitForLog, stop, cleanup, child };
   } catch (e) {
     await cleanup();

@@ -48,6 +48,7 @@ export class DatasetStream implements AsyncIterable<Uint8Array> {
     this.#queue = [];
     this.#wakeProducer?.();
     this.#wakeProducer = null;
+    this.#wake(); // a consumer waiting for data sees the end (and checks `cancelled`)
   }
 
   #wake(): void {

@@ -105,6 +105,11 @@ export class StorageService implements DimseService {
           );
         }
       }
+      // The association ended (A-ABORT, lost connection) before the last fragment: what
+      // arrived is not the whole object and must never be committed.
+      if (dataset.cancelled) {
+        throw new StoreFailure(Status.ProcessingFailure, "association ended mid-dataset");
+      }
       let header;
       try {
         header = await scanner.finish();

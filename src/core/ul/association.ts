@@ -507,6 +507,7 @@ abstract class Association {
     const result = new Promise<DimseResponse>((resolve, reject) =>
       this.#pending.set(messageId, { resolve, reject })
     );
+    result.catch(() => {}); // rejected when the association dies; awaited below if sent
     try {
       await this.sendMessage(pcId, { ...command, messageId }, dataset);
     } catch (e) {
