@@ -2,6 +2,7 @@
 // the dataset) and the journal segments (their trailers). The new index is written beside the
 // old one and renamed over it, so an interrupted reindex leaves the old index in place.
 // Run it with the server stopped.
+import { LOCK_FILE } from "./lock.ts";
 import { decodeFileMetaInformation, type FileMeta } from "../core/dicom/part10.ts";
 import { HeaderScanner } from "../core/dicom/header_scanner.ts";
 import type { InstanceRecord, Logger } from "../core/ports.ts";
@@ -73,13 +74,14 @@ async function readHomeFile(path: string): Promise<{ record: InstanceRecord; met
   }
 }
 
-/** Home files: every regular file below the root except index, journal and tmp. */
+/** Home files: every regular file below the root except index, journal, tmp and the lock. */
 async function* walk(root: string, dir = ""): AsyncGenerator<string> {
   const entries: Deno.DirEntry[] = [];
   for await (const e of Deno.readDir(dir ? `${root}/${dir}` : root)) entries.push(e);
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const e of entries) {
-    if (!dir && (e.name === JOURNAL_DIR || e.name === TMP_DIR || e.name.startsWith(INDEX_FILE))) {
+    const ours = e.name === JOURNAL_DIR || e.name === TMP_DIR || e.name === LOCK_FILE;
+    if (!dir && (ours || e.name.startsWith(INDEX_FILE))) {
       continue;
     }
     const rel = dir ? `${dir}/${e.name}` : e.name;

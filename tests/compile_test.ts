@@ -1,0 +1,191 @@
+// `deno task compile` and the single binary. The end-to-end path (DCMTK echoscu + storescu,
+// then our own echo and store subcommands) always runs under `deno run` with exactly the
+// permissions the binary is compiled with; the binary itself is built and tested only where a
+// denort runtime is at hand (deno compile cannot download one without network access).
+import assert from "node:assert/strict";
+import { compileArgs, findDenort, PERMISSIONS } from "../scripts/compile.ts";
+import { parseConfig } from "../src/config.ts";
+import { COMMANDS } from "../src/main.ts";
+import { checkHttpExposure } from "../src/web/security.ts";
+import { CORPUS_CLASSES, makeObject } from "./helpers/corpus.ts";
+import { hasTool, ROOT, run } from "./helpers/server.ts";
+import { type CliOptions, minipacs, minipacsCommand } from "./cli/cli.ts";
+
+const runtime = await findDenort();
+if (!runtime) {
+  console.log(
+    "SKIP: compiled-binary tests: no denort runtime (set DENORT_BIN) — deno compile cannot " +
+      "download it here",
+  );
+}
+const dcmtk = hasTool("echoscu") && hasTool("storescu") && hasTool("dump2dcm");
+
+Deno.test("compileArgs() compiles src/main.ts with narrow permissions and passes --target", () => {
+  const args = compileArgs({ target: "x86_64-pc-windows-msvc", output: "/tmp/out/minipacs" });
+  assert.equal(args[0], "compile");
+  assert.deepEqual(args.slice(1, 1 + PERMISSIONS.length), PERMISSIONS);
+  assert.ok(!args.some((a) => a === "-A" || a === "--allow-all" || a.startsWith("--allow-run")));
+  assert.ok(args.includes("--allow-env=MINIPACS_CONFIG"));
+  assert.deepEqual(args.slice(args.indexOf("--target"), args.indexOf("--target") + 2), [
+    "--target",
+    "x86_64-pc-windows-msvc",
+  ]);
+  assert.deepEqual(args.slice(-3), ["--output", "/tmp/out/minipacs", `${ROOT}src/main.ts`]);
+  assert.ok(!compileArgs().includes("--target"));
+  assert.ok(compileArgs().includes(`${ROOT}dist/minipacs`));
+});
+
+Deno.test("deno task compile refuses a DENORT_BIN that is not a file", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}scripts/compile.ts`, "--output", "/nonexistent/minipacs"],
+    env: { DENORT_BIN: "/nonexistent/denort" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 1);
+  assert.match(new TextDecoder().decode(out.stderr), /DENORT_BIN=\/nonexistent\/denort is not/);
+});
+
+/** Starts `serve` as the given CLI would run it; resolves with its port and a stop(). */
+async function serve(cli: CliOptions, config: string) {
+  const [program, pre] = minipacsCommand(cli);
+  const child = new Deno.Command(program, {
+    args: [...pre, "serve", "--config", config],
+    env: { MINIPACS_CONFIG: "" },
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let log = "";
+  const reading = (async () => {
+    const dec = new TextDecoder();
+    for await (const c of child.stderr) log += dec.decode(c, { stream: true });
+  })();
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* gone */ }
+    const { code } = await child.status;
+    await reading;
+    return code;
+  };
+  for (let i = 0; i < 300 && !/DICOM listening/.test(log); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const port = Number(/DICOM listening .*port=(\d+)/.exec(log)?.[1]);
+  if (!port) {
+    await stop();
+    throw new Error(`server did not start:\n${log}`);
+  }
+  return { port, stop, log: () => log };
+}
+
+/** DCMTK echoscu and storescu, then our own echo and store, against `serve` run by `cli`. */
+async function endToEnd(cli: CliOptions): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "minipacs-e2e-" });
+  try {
+    const config = `${dir}/config.toml`;
+    await Deno.writeTextFile(
+      config,
+      `[server]\nbind = "127.0.0.1"\nport = 0\n[storage]\npath = "${dir}/data"\n` +
+        `min_free_mb = 1\n[http]\nenabled = false\n`,
+    );
+    await Deno.mkdir(`${dir}/in`);
+    const ct = CORPUS_CLASSES.find((c) => c.modality === "CT")!;
+    const [a, b] = [
+      await makeObject({ spec: ct, dir: `${dir}/in` }),
+      await makeObject({
+        spec: ct,
+        dir: `${dir}/in`,
+      }),
+    ];
+    const server = await serve(cli, config);
+    try {
+      const at = ["-aec", "MINIPACS", "127.0.0.1", String(server.port)];
+      const e = await run("echoscu", at);
+      assert.equal(e.code, 0, e.stderr);
+      const s = await run("storescu", ["-aet", "MODALITY", ...at, a.path]);
+      assert.equal(s.code, 0, s.stderr);
+      const own = await minipacs(["echo", `MINIPACS@127.0.0.1:${server.port}`], cli);
+      assert.equal(own.code, 0, own.stderr);
+      assert.match(own.stdout, /status 0x0000 success/);
+      const stored = await minipacs(["store", `MINIPACS@127.0.0.1:${server.port}`, b.path], cli);
+      assert.equal(stored.code, 0, stored.stderr);
+      assert.equal(stored.stdout.trim(), "stored 1, failed 0, skipped 0 (not DICOM)");
+    } finally {
+      assert.equal(await server.stop(), 0, server.log());
+    }
+    for (const o of [a, b]) {
+      const home =
+        `${dir}/data/${o.studyInstanceUid}/${o.seriesInstanceUid}/${o.sopInstanceUid}.dcm`;
+      assert.ok((await Deno.stat(home)).isFile, home);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test({
+  name: "end to end under deno run with only the compiled binary's permissions",
+  ignore: !dcmtk,
+  async fn() {
+    await endToEnd({ permissions: PERMISSIONS });
+  },
+});
+
+Deno.test({
+  name: "the compiled binary: --version, --help, check-config, echo and store end to end",
+  ignore: !runtime,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "minipacs-compiled-" });
+    try {
+      const binary = `${dir}/minipacs`;
+      const built = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", `${ROOT}scripts/compile.ts`, "--output", binary],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(built.code, 0, new TextDecoder().decode(built.stderr));
+      const cli = { binary, cwd: dir };
+      const version = await minipacs(["--version"], cli);
+      assert.equal(version.stdout, "MINIPACS_2_0\n");
+      const help = await minipacs(["--help"], cli);
+      assert.match(help.stdout, /^Usage: minipacs/);
+      assert.ok(help.stdout.includes("hash-password"));
+      // config.toml beside the executable is found from any working directory.
+      await Deno.writeTextFile(`${dir}/config.toml`, "[server]\nport = 11112\n");
+      const checked = await minipacs(["check-config"], { binary, cwd: "/" });
+      assert.equal(checked.code, 0, checked.stderr);
+      assert.match(checked.stdout, new RegExp(`from ${dir}/config\\.toml`));
+      assert.match(checked.stdout, /port = 11112/);
+      if (dcmtk) await endToEnd(cli);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("the Dockerfile's default configuration is valid and would start", async () => {
+  const dockerfile = await Deno.readTextFile(`${ROOT}Dockerfile`);
+  const embedded = /^COPY <<EOF \/out\/config\.toml\n([\s\S]*?)^EOF$/m.exec(dockerfile);
+  assert.ok(embedded, "the default config.toml is written in the Dockerfile");
+  const config = parseConfig(embedded[1], "Dockerfile");
+  assert.doesNotThrow(() => checkHttpExposure(config.http), "the server would refuse it");
+  assert.equal(config.storage.path, "/data");
+  assert.equal(config.server.bind, "0.0.0.0");
+  assert.match(
+    dockerfile,
+    /^COPY --from=build \/out\/config\.toml \/etc\/minipacs\/config\.toml$/m,
+  );
+  assert.match(dockerfile, /^ENV MINIPACS_CONFIG=\/etc\/minipacs\/config\.toml$/m);
+  assert.match(dockerfile, /^VOLUME \["\/data"\]$/m);
+  assert.match(dockerfile, new RegExp(`^EXPOSE ${config.server.port} ${config.http.port}$`, "m"));
+  assert.match(dockerfile, /^USER 65532:65532$/m);
+  const health = /^\s+CMD \["\/usr\/local\/bin\/minipacs", "(\w+)"\]$/m.exec(dockerfile);
+  assert.ok(health && Object.hasOwn(COMMANDS, health[1]), "HEALTHCHECK runs a real subcommand");
+  // Only what the build stage copies goes into the build context.
+  const ignore = await Deno.readTextFile(`${ROOT}.dockerignore`);
+  const copied = [...dockerfile.matchAll(/^COPY (?!--from|<<)(.+) \.\/?\S*$/gm)]
+    .flatMap((m) => m[1].split(" "));
+  assert.deepEqual(copied, ["deno.json", "deno.lock", "src", "scripts"]);
+  for (const path of copied) assert.ok(ignore.includes(`!${path}`), `${path} is ignored`);
+});
