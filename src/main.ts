@@ -2,34 +2,25 @@
 // there with its own options and it is parsed, dispatched and listed in --help.
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import { basename, dirname, join } from "node:path";
-import {
-  applyOverrides,
-  type Config,
-  ConfigError,
-  DEFAULT_CONFIG,
-  formatConfig,
-  loadConfig,
-} from "./config.ts";
+import { type Config, ConfigError, DEFAULT_CONFIG, formatConfig } from "./config.ts";
 import { createLogger } from "./log.ts";
+import type { Logger } from "./core/ports.ts";
+import { type RunningServer, startServer } from "./server.ts";
+import { type Command, type CommandArgs, loadEffectiveConfig, UsageError } from "./cli/command.ts";
+import { echoCommand } from "./cli/echo.ts";
+import { hashPasswordCommand } from "./cli/hash_password.ts";
+import { healthcheckCommand } from "./cli/healthcheck.ts";
+import { reindexCommand } from "./cli/reindex.ts";
+import { storeCommand } from "./cli/store.ts";
 
-export type OptionValue = string | boolean | (string | boolean)[] | undefined;
-
-export interface CommandArgs {
-  /** Global options (config, port, ae-title, storage) and the command's own options. */
-  values: Record<string, OptionValue>;
-  /** Positional arguments after the subcommand name. */
-  positionals: string[];
-}
-
-export interface Command {
-  /** One line for --help. */
-  summary: string;
-  /** Options only this command takes (node:util parseArgs format). */
-  options?: ParseArgsOptionsConfig;
-  /** Runs the command; resolves to the process exit code. */
-  run(args: CommandArgs): Promise<number>;
-}
+export {
+  type Command,
+  type CommandArgs,
+  type ConfigSource,
+  findConfig,
+  loadEffectiveConfig,
+  type OptionValue,
+} from "./cli/command.ts";
 
 const GLOBAL_OPTIONS: ParseArgsOptionsConfig = {
   config: { type: "string", multiple: true },
@@ -47,58 +38,15 @@ export const COMMANDS: Record<string, Command> = {
     summary: "validate the configuration and print the effective settings",
     run: checkConfig,
   },
+  reindex: reindexCommand,
+  "hash-password": hashPasswordCommand,
+  echo: echoCommand,
+  store: storeCommand,
+  healthcheck: healthcheckCommand,
 };
 
 /** Named in the documentation but not built yet: exit 1 instead of "unknown". */
-const NOT_YET = ["reindex", "hash-password", "echo", "store", "find"];
-
-/** Where the configuration came from, for the start-up log. */
-export type ConfigSource = { kind: "file"; path: string } | { kind: "defaults" };
-
-/**
- * Config file lookup: the last --config, else $MINIPACS_CONFIG, else ./config.toml, else
- * config.toml beside a compiled executable, else the built-in defaults.
- */
-export async function findConfig(values: Record<string, OptionValue>): Promise<ConfigSource> {
-  const given = values.config;
-  if (Array.isArray(given) && given.length > 0) return { kind: "file", path: String(given.at(-1)) };
-  const env = readEnv("MINIPACS_CONFIG");
-  if (env) return { kind: "file", path: env };
-  if (await isFile("config.toml")) return { kind: "file", path: "config.toml" };
-  const exe = Deno.execPath();
-  if (!/^deno(\.exe)?$/i.test(basename(exe))) {
-    const beside = join(dirname(exe), "config.toml");
-    if (await isFile(beside)) return { kind: "file", path: beside };
-  }
-  return { kind: "defaults" };
-}
-
-/** Finds, loads and overrides the configuration; throws ConfigError when refused. */
-export async function loadEffectiveConfig(
-  values: Record<string, OptionValue>,
-): Promise<{ config: Config; source: ConfigSource }> {
-  const source = await findConfig(values);
-  const base = source.kind === "file"
-    ? await loadConfig(source.path)
-    : structuredClone(DEFAULT_CONFIG) as Config;
-  let port: number | undefined;
-  if (typeof values.port === "string") {
-    port = /^\d+$/.test(values.port) ? Number(values.port) : NaN;
-    if (Number.isNaN(port)) {
-      throw new ConfigError(
-        "command line",
-        "--port",
-        `must be an integer from 0 to 65535, got ${JSON.stringify(values.port)}`,
-      );
-    }
-  }
-  const config = applyOverrides(base, {
-    port,
-    aeTitle: values["ae-title"] as string | undefined,
-    storage: values.storage as string | undefined,
-  });
-  return { config, source };
-}
+const NOT_YET = ["find"];
 
 async function serve(args: CommandArgs): Promise<number> {
   const { config, source } = await loadEffectiveConfig(args.values);
@@ -108,22 +56,52 @@ async function serve(args: CommandArgs): Promise<number> {
   } else {
     logger.log("info", "configuration loaded", { file: source.path });
   }
-  const { startServer } = await import("./server.ts");
-  let running;
+  let running: RunningServer | undefined;
+  let stopping = false;
+  // SIGHUP: re-read the same configuration (and command-line overrides) and apply what can be.
+  // Listened to from the start: by default a SIGHUP would end the process.
+  const onReload = () => {
+    const server = running;
+    if (!server || stopping) {
+      logger.log("warn", "SIGHUP ignored: the server is starting or stopping");
+      return;
+    }
+    loadEffectiveConfig(args.values).then(
+      ({ config: next }: { config: Config }) => server.reload(next),
+      (e: unknown) =>
+        logger.log("error", "reload refused, the running configuration is kept", {
+          error: e instanceof Error ? e.message : String(e),
+        }),
+    );
+  };
+  const windows = Deno.build.os === "windows";
+  if (!windows) Deno.addSignalListener("SIGHUP", onReload);
   try {
-    running = await startServer(config, logger);
-  } catch (e) {
-    if (e instanceof ConfigError) throw e;
-    logger.log("error", "server failed to start", { error: e });
-    return 1;
+    try {
+      running = await startServer(config, logger);
+    } catch (e) {
+      if (e instanceof ConfigError) throw e;
+      logger.log("error", "server failed to start", { error: e });
+      return 1;
+    }
+    logger.log("info", "MiniPACS started", {
+      ae: config.server.aeTitle,
+      dicom_port: running.dicomPort,
+      http_port: running.httpPort ?? "off",
+      version: config.server.implementationVersionName,
+    });
+    return await runUntilStopped(running, logger, () => (stopping = true));
+  } finally {
+    if (!windows) Deno.removeSignalListener("SIGHUP", onReload);
   }
-  logger.log("info", "MiniPACS started", {
-    ae: config.server.aeTitle,
-    dicom_port: running.dicomPort,
-    http_port: running.httpPort ?? "off",
-    version: config.server.implementationVersionName,
-  });
+}
 
+/** Waits for the server to end; SIGINT/SIGTERM stop it cleanly, a second one exits at once. */
+async function runUntilStopped(
+  running: RunningServer,
+  logger: Logger,
+  onStopping: () => void,
+): Promise<number> {
   let stopping = false;
   const onSignal = () => {
     if (stopping) {
@@ -131,6 +109,7 @@ async function serve(args: CommandArgs): Promise<number> {
       Deno.exit(1);
     }
     stopping = true;
+    onStopping();
     logger.log("info", "shutting down");
     running.stop().catch((e: unknown) => {
       logger.log("error", "shutdown failed", { error: e });
@@ -174,7 +153,7 @@ function usage(): string {
     "  --ae-title T      our AE title (overrides server.ae_title)",
     "  --storage DIR     storage directory (overrides storage.path)",
     "  --version         print the version and exit",
-    "  -h, --help        print this help and exit",
+    "  -h, --help        print this help and exit (after a command: that command's help)",
   ].join("\n");
 }
 
@@ -188,7 +167,9 @@ export async function main(argv: string[]): Promise<number> {
     strict: false,
   });
   if (first.values.help) {
-    console.log(usage());
+    const named = first.positionals[0];
+    const help = named && Object.hasOwn(COMMANDS, named) ? COMMANDS[named].usage : undefined;
+    console.log(help ?? usage());
     return 0;
   }
   if (first.values.version) {
@@ -226,23 +207,11 @@ export async function main(argv: string[]): Promise<number> {
       console.error(e.message);
       return 2;
     }
+    if (e instanceof UsageError) {
+      console.error(`minipacs: ${name}: ${e.message} (see minipacs ${name} --help)`);
+      return 2;
+    }
     throw e;
-  }
-}
-
-function readEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name) || undefined;
-  } catch {
-    return undefined; // no --allow-env: behave as if unset
-  }
-}
-
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
   }
 }
 

@@ -5,8 +5,14 @@ import type { DimseService } from "./core/services/service.ts";
 import { AcceptorAssociation } from "./core/ul/association.ts";
 import type { AcceptorPolicy, SupportedSyntax } from "./core/ul/negotiation.ts";
 import { listenTcp, TcpConnection } from "./net/tcp.ts";
+import { lockStorage } from "./storage/lock.ts";
 import { FsObjectStore } from "./storage/object_store.ts";
+import { planReload } from "./reload.ts";
+import { scheduleRetention } from "./retention.ts";
 import { buildServices } from "./services.ts";
+import { ServerStats } from "./stats.ts";
+import { checkHttpExposure } from "./web/security.ts";
+import { startWebServer, type WebServer } from "./web/server.ts";
 
 export interface RunningServer {
   dicomPort: number;
@@ -15,6 +21,12 @@ export interface RunningServer {
   stop(graceMs?: number): Promise<void>;
   /** Resolves once stopped. */
   done: Promise<void>;
+  /**
+   * Applies a re-read configuration without dropping associations: [[known_ae]] and
+   * log.level (when the logger can change level). Returns the keys applied and those that
+   * need a restart.
+   */
+  reload(next: Config): { applied: string[]; needsRestart: string[] };
 }
 
 /** The one table of what we serve: every service's abstract syntaxes. */
@@ -26,23 +38,47 @@ function syntaxTable(services: readonly DimseService[]): Map<string, SupportedSy
   return table;
 }
 
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
-  const store = await FsObjectStore.open({
-    root: config.storage.path,
-    durability: config.storage.durability,
-    duplicates: config.storage.duplicates,
-    implementationClassUid: config.server.implementationClassUid,
-    implementationVersionName: config.server.implementationVersionName,
-    logger,
-  });
-  const services = buildServices({ config, logger, store });
+export async function startServer(
+  config: Config,
+  logger: Logger & { setLevel?(level: Config["log"]["level"]): void },
+): Promise<RunningServer> {
+  // A web server anyone could read is refused before anything listens (exit 2).
+  checkHttpExposure(config.http);
+  // One process per storage folder: a second server (or a reindex) is refused here.
+  const lock = await lockStorage(config.storage.path);
+  let store: FsObjectStore;
+  try {
+    store = await FsObjectStore.open({
+      root: config.storage.path,
+      durability: config.storage.durability,
+      duplicates: config.storage.duplicates,
+      implementationClassUid: config.server.implementationClassUid,
+      implementationVersionName: config.server.implementationVersionName,
+      logger,
+    });
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+  const stats = new ServerStats();
+  const services = stats.observeServices(
+    buildServices({
+      config,
+      logger,
+      store,
+      onStored: (o) => stats.stored(o),
+      // C-MOVE destinations as of the latest reload.
+      knownAe: () => current.knownAe,
+    }),
+  );
   const syntaxes = syntaxTable(services);
-  const known = new Set(config.knownAe.map((k) => k.aeTitle.trim()));
+  // Replaced as a whole by reload(); each new association reads the current one.
+  let current = config;
+  let known = new Set(config.knownAe.map((k) => k.aeTitle.trim()));
   const s = config.server;
   const basePolicy: AcceptorPolicy = {
     aeTitle: s.aeTitle,
     checkCalledAe: s.checkCalledAe,
-    knownCallingAeTitles: s.accept === "known" ? known : undefined,
     maxPduLength: s.maxPduLength,
     implementationClassUid: s.implementationClassUid,
     implementationVersionName: s.implementationVersionName,
@@ -52,8 +88,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const open = new Set<AcceptorAssociation>();
   let nextId = 1;
   const onConnection = (conn: TcpConnection) => {
+    const id = String(nextId++);
+    const tracker = stats.association(id, conn.remote);
     const assoc = new AcceptorAssociation({
-      id: String(nextId++),
+      id,
+      observer: tracker,
       connection: conn,
       logger,
       artimTimeoutMs: s.artimTimeoutS * 1000,
@@ -61,9 +100,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       maxPduLength: s.maxPduLength,
       services,
       // Counted at A-ASSOCIATE-RQ time: the one over the limit is rejected, not dropped.
-      policy: () => ({ ...basePolicy, overLimit: open.size > s.maxAssociations }),
+      policy: () => ({
+        ...basePolicy,
+        knownCallingAeTitles: s.accept === "known" ? known : undefined,
+        overLimit: open.size > s.maxAssociations,
+      }),
     });
     open.add(assoc);
+    void assoc.finished.then((end) => tracker.ended(end));
     assoc.run().catch((e) => {
       logger.log("error", `association failed: ${(e as Error).message}`, { assoc: assoc.info.id });
       conn.close();
@@ -77,14 +121,43 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       );
     });
   };
-  const listener = listenTcp(s.bind, s.port, onConnection);
+  let listener;
+  try {
+    listener = listenTcp(s.bind, s.port, onConnection);
+  } catch (e) {
+    await store.close().finally(() => lock.release());
+    throw e;
+  }
   logger.log("info", `DICOM listening`, { ae: s.aeTitle, bind: s.bind, port: listener.port });
+  let web: WebServer | null = null;
+  if (config.http.enabled) {
+    try {
+      web = startWebServer({
+        bind: config.http.bind,
+        port: config.http.port,
+        config: () => current,
+        stats,
+        storage: store,
+        logger,
+        dicomPort: () => listener.port,
+      });
+    } catch (e) {
+      listener.close();
+      await listener.done;
+      await store.close().finally(() => lock.release());
+      throw e;
+    }
+  }
+  const retention = config.storage.retentionDays > 0
+    ? scheduleRetention(store, config.storage.retentionDays, logger)
+    : null;
 
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
   let stopping: Promise<void> | null = null;
   const stop = (graceMs = 5000): Promise<void> => {
     stopping ??= (async () => {
+      await web?.stop();
       listener.close();
       await listener.done;
       if (open.size) {
@@ -95,10 +168,42 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         clearTimeout(timer);
         for (const a of open) await a.abort();
       }
-      await store.close();
+      await retention?.stop();
+      try {
+        await store.close();
+      } finally {
+        lock.release();
+      }
       resolveDone();
     })();
     return stopping;
   };
-  return { dicomPort: listener.port, httpPort: null, stop, done };
+  const reload = (next: Config) => {
+    const { apply, needsRestart } = planReload(current, next);
+    const applied: string[] = [];
+    if (apply.includes("known_ae")) {
+      known = new Set(next.knownAe.map((k) => k.aeTitle.trim()));
+      current = { ...current, knownAe: next.knownAe };
+      applied.push("known_ae");
+    }
+    const level = apply.includes("log.level") && logger.setLevel ? next.log.level : undefined;
+    if (level) applied.push("log.level");
+    // Said at whichever of the old and new levels shows info lines.
+    const report = () =>
+      logger.log("info", "configuration reloaded", {
+        applied: applied.length ? applied.join(",") : "nothing changed",
+      });
+    const infoBefore = current.log.level === "info" || current.log.level === "debug";
+    if (infoBefore) report();
+    if (level) {
+      logger.setLevel!(level);
+      current = { ...current, log: { ...current.log, level } };
+    }
+    if (!infoBefore) report();
+    if (needsRestart.length) {
+      logger.log("warn", `needs a restart: ${needsRestart.join(", ")}`);
+    }
+    return { applied, needsRestart };
+  };
+  return { dicomPort: listener.port, httpPort: web?.port ?? null, stop, done, reload };
 }

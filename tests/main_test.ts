@@ -183,20 +183,43 @@ Deno.test("--version prints the implementation version name and exits 0", async 
   assert.equal(r.stdout, "MINIPACS_2_0\n");
 });
 
-Deno.test("--help lists the available commands and options only", async () => {
+Deno.test("--help lists every command and the global options", async () => {
   const r = await minipacs(["--help"]);
   assert.equal(r.code, 0);
   assert.match(r.stdout, /^Usage: minipacs/);
-  for (const s of ["serve", "check-config", "--config", "--port", "--ae-title", "--storage"]) {
+  for (
+    const s of [
+      "serve",
+      "check-config",
+      "reindex",
+      "hash-password",
+      "echo",
+      "store",
+      "healthcheck",
+      "--config",
+      "--port",
+      "--ae-title",
+      "--storage",
+    ]
+  ) {
     assert.ok(r.stdout.includes(s), s);
   }
-  assert.ok(!/reindex|hash-password/.test(r.stdout), "unbuilt commands are not listed");
+  assert.ok(!/^\s+find\b/m.test(r.stdout), "unbuilt commands are not listed");
+});
+
+Deno.test("a command followed by --help prints that command's usage", async () => {
+  for (const [name, option] of [["store", "--aet"], ["echo", "--timeout"], ["reindex", ""]]) {
+    const r = await minipacs([name, "--help"]);
+    assert.equal(r.code, 0);
+    assert.ok(r.stdout.startsWith(`Usage: minipacs ${name}`), r.stdout);
+    assert.ok(r.stdout.includes(option), `${name} ${option}`);
+  }
 });
 
 Deno.test("an unbuilt subcommand exits 1, an unknown one or an unknown option exits 2", async () => {
-  const later = await minipacs(["reindex"]);
+  const later = await minipacs(["find"]);
   assert.equal(later.code, 1);
-  assert.match(later.stderr, /reindex: not available yet/);
+  assert.match(later.stderr, /find: not available yet/);
   const unknown = await minipacs(["frobnicate"]);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /unknown command "frobnicate"/);

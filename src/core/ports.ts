@@ -130,3 +130,17 @@ export interface QueryIndex {
    */
   readAttributes(sopInstanceUid: string, tags: readonly number[]): Promise<FileAttributes | null>;
 }
+
+/** A stored object's Part 10 bytes (preamble, file meta, dataset), streamed from disk. */
+export interface StoredObjectStream {
+  stream: ReadableStream<Uint8Array>;
+  length: number;
+  transferSyntaxUid: string;
+  sopClassUid: string;
+}
+
+/** Reads stored objects back for C-MOVE / C-GET sub-operations; implemented in src/storage. */
+export interface ObjectReader {
+  /** Null when the instance is no longer stored. */
+  readObject(sopInstanceUid: string): Promise<StoredObjectStream | null>;
+}

@@ -3,6 +3,7 @@
 // ingest; changes that let files or segments be deleted commit with synchronous=FULL.
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { InstanceRecord } from "../core/ports.ts";
+import { pnSearchForms } from "../core/query/pn.ts";
 
 /** Where an object's Part 10 bytes are: inside a journal segment or in its home file. */
 export interface Location {
@@ -53,7 +54,7 @@ export interface IndexCounts {
 type Row = Record<string, unknown>;
 type SqlValue = string | number | null;
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** The whole schema; bump SCHEMA_VERSION when it changes (reindex rebuilds). */
 const SCHEMA = `
@@ -131,6 +132,42 @@ CREATE TABLE instance (
 CREATE INDEX instance_series_idx ON instance(series_pk);
 CREATE INDEX instance_journal_idx ON instance(loc_path) WHERE loc_kind = 'journal';
 `;
+
+/**
+ * Version 2: person names in their search forms for C-FIND (core/query/pn.ts): the alphabetic
+ * group and the other groups, upper case, so that a prefix query uses an index.
+ */
+const SCHEMA_2 = `
+ALTER TABLE patient ADD COLUMN patient_name_norm TEXT NOT NULL DEFAULT '';
+ALTER TABLE patient ADD COLUMN patient_name_alt TEXT NOT NULL DEFAULT '';
+ALTER TABLE study ADD COLUMN referring_physician_name_norm TEXT NOT NULL DEFAULT '';
+ALTER TABLE study ADD COLUMN referring_physician_name_alt TEXT NOT NULL DEFAULT '';
+CREATE INDEX patient_name_norm_idx ON patient(patient_name_norm);
+CREATE INDEX patient_name_alt_idx ON patient(patient_name_alt);
+CREATE INDEX study_referring_norm_idx ON study(referring_physician_name_norm);
+`;
+
+/** Upgrades a version 1 index in place: adds and fills the person name search columns. */
+function migrateToVersion2(db: DatabaseSync): void {
+  db.exec(SCHEMA_2);
+  const patients = db.prepare("SELECT pk, patient_name FROM patient").all() as Row[];
+  const setPatient = db.prepare(
+    "UPDATE patient SET patient_name_norm = ?, patient_name_alt = ? WHERE pk = ?",
+  );
+  for (const r of patients) {
+    const f = pnSearchForms(String(r.patient_name));
+    setPatient.run(f.norm, f.alt, Number(r.pk));
+  }
+  const studies = db.prepare("SELECT pk, referring_physician_name FROM study").all() as Row[];
+  const setStudy = db.prepare(
+    `UPDATE study SET referring_physician_name_norm = ?, referring_physician_name_alt = ?
+     WHERE pk = ?`,
+  );
+  for (const r of studies) {
+    const f = pnSearchForms(String(r.referring_physician_name));
+    setStudy.run(f.norm, f.alt, Number(r.pk));
+  }
+}
 
 const PATIENT_FIELDS = [
   ["patientId", "patient_id"],
@@ -228,11 +265,18 @@ export class IndexDb {
     const db = openDatabase(path, false);
     db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL");
     const version = Number((db.prepare("PRAGMA user_version").get() as Row).user_version);
-    if (version === 0) {
+    if (version === 0 || version === 1) {
       db.exec("BEGIN IMMEDIATE");
-      db.exec(SCHEMA);
-      db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
-      db.exec("COMMIT");
+      try {
+        if (version === 0) db.exec(SCHEMA + SCHEMA_2);
+        else migrateToVersion2(db);
+        db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+        db.exec("COMMIT");
+      } catch (e) {
+        db.exec("ROLLBACK");
+        db.close();
+        throw e;
+      }
     } else if (version !== SCHEMA_VERSION) {
       db.close();
       throw new Error(
@@ -359,12 +403,14 @@ export class IndexDb {
 
   #resolvePatient(record: InstanceRecord): number {
     const key = patientKey(record);
-    const attrs = values(record, PATIENT_FIELDS);
+    const name = pnSearchForms(record.patientName);
+    const attrs = [...values(record, PATIENT_FIELDS), name.norm, name.alt];
     const found = this.#get("SELECT pk FROM patient WHERE patient_key = ?", key);
     if (found) {
       this.#run(
         `UPDATE patient SET patient_id = ?, patient_name = ?, patient_birth_date = ?,
-          patient_sex = ?, other_patient_ids = ? WHERE pk = ?`,
+          patient_sex = ?, other_patient_ids = ?, patient_name_norm = ?, patient_name_alt = ?
+         WHERE pk = ?`,
         ...attrs,
         Number(found.pk),
       );
@@ -372,14 +418,16 @@ export class IndexDb {
     }
     return this.#insert(
       `INSERT INTO patient (patient_key, patient_id, patient_name, patient_birth_date,
-        patient_sex, other_patient_ids) VALUES (?, ?, ?, ?, ?, ?)`,
+        patient_sex, other_patient_ids, patient_name_norm, patient_name_alt)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       key,
       ...attrs,
     );
   }
 
   #resolveStudy(record: InstanceRecord, patientPk: number): number {
-    const attrs = values(record, STUDY_FIELDS);
+    const referrer = pnSearchForms(record.referringPhysicianName);
+    const attrs = [...values(record, STUDY_FIELDS), referrer.norm, referrer.alt];
     const found = this.#get(
       "SELECT pk, patient_pk, num_series, num_instances FROM study WHERE study_instance_uid = ?",
       record.studyInstanceUid,
@@ -387,8 +435,9 @@ export class IndexDb {
     if (!found) {
       const pk = this.#insert(
         `INSERT INTO study (patient_pk, study_instance_uid, study_date, study_time,
-          accession_number, study_id, study_description, referring_physician_name)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          accession_number, study_id, study_description, referring_physician_name,
+          referring_physician_name_norm, referring_physician_name_alt)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         patientPk,
         ...attrs,
       );
@@ -398,7 +447,8 @@ export class IndexDb {
     const pk = Number(found.pk);
     this.#run(
       `UPDATE study SET study_date = ?, study_time = ?, accession_number = ?, study_id = ?,
-        study_description = ?, referring_physician_name = ? WHERE pk = ?`,
+        study_description = ?, referring_physician_name = ?, referring_physician_name_norm = ?,
+        referring_physician_name_alt = ? WHERE pk = ?`,
       ...attrs.slice(1),
       pk,
     );

@@ -13,8 +13,14 @@
 //
 // Needs DCMTK (storescu, storescp, echoscu) and Orthanc (/usr/sbin/Orthanc); a missing peer is
 // skipped with a line naming it. Every DCMTK tool runs with TCP_NODELAY=1. Loopback only.
+//
+// --suite store|find|move|all (default all): the storage benchmark above, the query benchmark
+// of find_bench.ts, the retrieve benchmark of move_bench.ts (their --find-* and --move-*
+// options are described there), or all of them.
 import { parseArgs } from "node:util";
 import { generateCorpus } from "./corpus.ts";
+import { FIND_OPTIONS, runFindBench } from "./find_bench.ts";
+import { MOVE_OPTIONS, runMoveBench } from "./move_bench.ts";
 import {
   orthancVersion,
   type Peer,
@@ -102,6 +108,9 @@ async function main(): Promise<number> {
       json: { type: "string" },
       durability: { type: "string", default: "fsync" },
       repeat: { type: "string", default: "1" },
+      suite: { type: "string" },
+      ...FIND_OPTIONS,
+      ...MOVE_OPTIONS,
     },
   });
   const count = Number(values.count);
@@ -225,4 +234,23 @@ async function main(): Promise<number> {
   return rows.some((r) => r.scenarios.some((s) => s.error || s.warning)) ? 1 : 0;
 }
 
-if (import.meta.main) Deno.exit(await main());
+/** Runs the store suite, the find suite or both; the worst exit code wins. */
+async function runSuites(): Promise<number> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { suite: { type: "string", default: "all" }, ...FIND_OPTIONS, ...MOVE_OPTIONS },
+    strict: false,
+  });
+  const suite = String(values.suite);
+  if (!["store", "find", "move", "all"].includes(suite)) {
+    console.error(`--suite must be store, find, move or all, got ${suite}`);
+    return 2;
+  }
+  if (suite === "move") return await runMoveBench(values);
+  const store = suite === "find" ? 0 : await main();
+  const find = suite === "store" || store === 2 ? 0 : await runFindBench(values);
+  const move = suite === "all" && store !== 2 ? await runMoveBench(values) : 0;
+  return Math.max(store, find, move);
+}
+
+if (import.meta.main) Deno.exit(await runSuites());

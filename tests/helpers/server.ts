@@ -7,6 +7,8 @@ export const MAIN = fromFileUrl(new URL("../../src/main.ts", import.meta.url));
 
 export interface MiniPacs {
   port: number;
+  /** The status page's port when `http` enabled it, else null. */
+  httpPort: number | null;
   dir: string;
   storage: string;
   /** Everything the server logged so far. */
@@ -25,6 +27,8 @@ export interface StartOptions {
   extraToml?: string;
   server?: Record<string, string | number | boolean>;
   storage?: Record<string, string | number | boolean | string[]>;
+  /** Replaces the `[http]` block (default `enabled = false`); `port = 0` picks a free port. */
+  http?: Record<string, string | number | boolean>;
   /** Reuse an existing storage folder (restart after a crash). */
   storagePath?: string;
   args?: string[];
@@ -46,7 +50,7 @@ export async function startMiniPacs(opts: StartOptions = {}): Promise<MiniPacs> 
     "[storage]",
     ...Object.entries(store).map(([k, v]) => `${k} = ${toml(v)}`),
     "[http]",
-    "enabled = false",
+    ...Object.entries(opts.http ?? { enabled: false }).map(([k, v]) => `${k} = ${toml(v)}`),
     "[log]",
     'level = "debug"',
     opts.extraToml ?? "",
@@ -106,7 +110,9 @@ export async function startMiniPacs(opts: StartOptions = {}): Promise<MiniPacs> 
     // Logged once the server is up and its SIGINT/SIGTERM handlers are in place.
     const line = await waitForLog(/MiniPACS started/);
     const port = Number(/dicom_port=(\d+)/.exec(line)?.[1]);
-    return { port, dir, storage, logs: () => log, waitForLog, stop, cleanup, child };
+    const http = /http_port=(\d+)/.exec(line)?.[1];
+    const httpPort = http === undefined ? null : Number(http);
+    return { port, httpPort, dir, storage, logs: () => log, waitForLog, stop, cleanup, child };
   } catch (e) {
     await cleanup();
     throw e;

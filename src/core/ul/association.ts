@@ -54,7 +54,6 @@ export type AssociationEnd = "released" | "rejected" | "aborted" | "closed";
 export interface AssociationObserver {
   accepted?(info: AssociationInfo): void;
   rejected?(info: AssociationInfo, why: string): void;
-  operation?(info: AssociationInfo, service: string, status: number): void;
   bytes?(received: number, sent: number): void;
 }
 
@@ -452,7 +451,11 @@ abstract class Association {
   #write(bytes: Uint8Array): Promise<void> {
     const next = this.#writeChain.then(async () => {
       if (this.#closed) throw new Error("association closed");
-      await this.options.connection.write(bytes);
+      try {
+        await this.options.connection.write(bytes);
+      } catch (e) {
+        throw new Error(`association closed: ${(e as Error).message}`);
+      }
       this.observer?.bytes?.(0, bytes.length);
     });
     this.#writeChain = next.catch(() => {});

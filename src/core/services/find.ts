@@ -1,0 +1,156 @@
+// Query/Retrieve FIND SCP for the Patient Root and Study Root information models
+// (PS3.4 C.4.1, C.6.1, C.6.2; PS3.7 9.1.2). Matches stream out as they are read from the
+// index: one Pending response each, then the final status.
+import { type Command, CommandField, DATASET_PRESENT, NO_DATASET } from "../dimse/command.ts";
+import { Status, statusText } from "../dimse/status.ts";
+import { EXPLICIT_VR_BE, EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../dicom/transfer_syntaxes.ts";
+import type { QueryIndex } from "../ports.ts";
+import { modelOf, QR_SOP_CLASSES } from "../query/keys.ts";
+import { elementsMatch } from "../query/matching.ts";
+import { parseQuery, type Query } from "../query/query.ts";
+import { type FileAttributes, ResponseBuilder } from "../query/response.ts";
+import type { AcceptedContext, SupportedSyntax } from "../ul/negotiation.ts";
+import type { DimseRequest, DimseService, ServiceContext } from "./service.ts";
+
+export interface FindServiceOptions {
+  index: QueryIndex;
+  /** Our AE title: Retrieve AE Title (0008,0054) of every match. */
+  aeTitle: string;
+  /** `[query] case_insensitive_pn` */
+  caseInsensitivePn: boolean;
+  /** `[query] max_results`: more matches end in a refusal (0 = unlimited). */
+  maxResults: number;
+}
+
+/** Identifiers are a few keys; anything near this is not a query. */
+const MAX_IDENTIFIER_BYTES = 1024 * 1024;
+const FIND_SOP_CLASSES = [QR_SOP_CLASSES.PatientRootFind, QR_SOP_CLASSES.StudyRootFind];
+const FIND_TRANSFER_SYNTAXES = new Set([IMPLICIT_VR_LE, EXPLICIT_VR_LE, EXPLICIT_VR_BE]);
+
+/**
+ * True when combined date-time matching was agreed for the context (PS3.4 C.5.1.1.1, byte 2 of
+ * the C-FIND application information), once the association layer records what it accepted.
+ */
+function combinedDateTimeAgreed(context: AcceptedContext): boolean {
+  const info = (context as AcceptedContext & { extendedNegotiation?: Uint8Array })
+    .extendedNegotiation;
+  return info !== undefined && info.length > 1 && info[1] === 1;
+}
+
+/**
+ * Our answer to a requestor's C-FIND SOP Class Extended Negotiation (PS3.4 C.5.1.1.1, D.3.3.5):
+ * relational queries declined, combined date-time matching accepted when asked, fuzzy semantic
+ * person name matching, timezone adjustment and the rest declined. For the association layer,
+ * which then records the reply as the context's `extendedNegotiation`.
+ */
+export function findExtendedNegotiationReply(info: Uint8Array): Uint8Array {
+  const reply = new Uint8Array(Math.min(info.length, 5));
+  if (info.length > 1 && info[1] === 1) reply[1] = 1;
+  return reply;
+}
+
+export class FindService implements DimseService {
+  readonly name = "find";
+  readonly commandFields = [CommandField.CFindRq];
+  readonly #options: FindServiceOptions;
+
+  constructor(options: FindServiceOptions) {
+    this.#options = options;
+  }
+
+  *syntaxes(): Iterable<SupportedSyntax> {
+    for (const uid of FIND_SOP_CLASSES) {
+      yield { abstractSyntax: uid, acceptsTransferSyntax: (ts) => FIND_TRANSFER_SYNTAXES.has(ts) };
+    }
+  }
+
+  async handle(req: DimseRequest, ctx: ServiceContext): Promise<void> {
+    const started = performance.now();
+    const sopClassUid = req.context.abstractSyntax;
+    const fields = {
+      assoc: ctx.association.id,
+      peer: `${ctx.association.callingAeTitle}@${ctx.association.remote}`,
+    };
+    const respond = (status: number, extra: Partial<Command> = {}, dataset?: Uint8Array) =>
+      ctx.send({
+        commandField: CommandField.CFindRsp,
+        commandDataSetType: dataset ? DATASET_PRESENT : NO_DATASET,
+        messageIdBeingRespondedTo: req.command.messageId ?? 0,
+        affectedSopClassUid: sopClassUid,
+        status,
+        ...extra,
+      }, dataset);
+    const refuse = async (status: number, comment: string, offendingElement?: number[]) => {
+      ctx.logger.log("warn", `find refused: ${comment}`, { ...fields, status: statusText(status) });
+      await respond(status, { errorComment: comment, offendingElement });
+    };
+
+    if (!req.dataset) return await refuse(Status.CannotUnderstand, "C-FIND-RQ without identifier");
+    let identifier: Uint8Array;
+    try {
+      identifier = await req.dataset.collect(MAX_IDENTIFIER_BYTES);
+    } catch {
+      return await refuse(Status.CannotUnderstand, "identifier too large");
+    }
+    const model = modelOf(sopClassUid)!;
+    let query: Query;
+    let builder: ResponseBuilder;
+    try {
+      const parsed = parseQuery(identifier, req.context.transferSyntax, {
+        model,
+        caseInsensitivePn: this.#options.caseInsensitivePn,
+        combinedDateTime: combinedDateTimeAgreed(req.context),
+      });
+      if (!parsed.ok) return await refuse(parsed.status, parsed.comment, parsed.offendingElement);
+      query = parsed.query;
+      builder = new ResponseBuilder(query, {
+        aeTitle: this.#options.aeTitle,
+        transferSyntaxUid: req.context.transferSyntax,
+      });
+    } catch (e) {
+      ctx.logger.log("error", `find failed: ${(e as Error).message}`, fields);
+      return await refuse(Status.UnableToProcess, "query cannot be processed");
+    }
+    const pending = query.unmatchedKeys.length ? Status.PendingWarning : Status.Pending;
+    const max = this.#options.maxResults;
+    const cancelled = ctx.cancelled;
+    let matches = 0;
+    let status: number = Status.Success;
+    let comment: string | undefined;
+    try {
+      for await (const row of this.#options.index.find(query, cancelled)) {
+        if (cancelled.aborted) break;
+        let file: FileAttributes | undefined;
+        if (query.fileTags.length) {
+          file = (await this.#options.index.readAttributes(row.sopInstanceUid, query.fileTags)) ??
+            undefined;
+          if (
+            query.fileMatches.length &&
+            (!file || !elementsMatch(query.fileMatches, file.elements, file.specificCharacterSet))
+          ) continue;
+        }
+        if (max > 0 && matches >= max) {
+          status = Status.RefusedOutOfResources;
+          comment = `more than ${max} matches: query too broad, narrow it`;
+          break;
+        }
+        matches++;
+        await respond(pending, {}, builder.build(row, file));
+      }
+    } catch (e) {
+      status = Status.UnableToProcess;
+      comment = `query failed: ${(e as Error).message}`.slice(0, 64);
+      ctx.logger.log("error", comment, fields);
+    }
+    if (cancelled.aborted && status === Status.Success) status = Status.Cancel;
+    await respond(status, comment ? { errorComment: comment } : {});
+    ctx.logger.log(status === Status.RefusedOutOfResources ? "warn" : "info", "find done", {
+      ...fields,
+      model,
+      level: query.level,
+      matches,
+      status: statusText(status),
+      ms: (performance.now() - started).toFixed(1),
+    });
+  }
+}

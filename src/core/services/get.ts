@@ -1,0 +1,71 @@
+// Query/Retrieve GET SCP, Patient Root and Study Root (PS3.4 C.4.3; PS3.7 9.1.3): the selected
+// instances go back on the caller's own association, as C-STORE sub-operations on the storage
+// contexts where it took the SCP role (PS3.7 D.3.3.4), interleaved with the Pending responses.
+import { CommandField } from "../dimse/command.ts";
+import type { ObjectReader, QueryIndex } from "../ports.ts";
+import { QR_SOP_CLASSES } from "../query/keys.ts";
+import type { AcceptedContext, SupportedSyntax } from "../ul/negotiation.ts";
+import { RETRIEVE_TRANSFER_SYNTAXES, runRetrieve } from "./retrieve.ts";
+import type { DimseRequest, DimseService, ServiceContext } from "./service.ts";
+import { StoreScu } from "./store_scu.ts";
+
+export interface GetServiceOptions {
+  index: QueryIndex;
+  objects: ObjectReader;
+  caseInsensitivePn: boolean;
+}
+
+const GET_SOP_CLASSES = [QR_SOP_CLASSES.PatientRootGet, QR_SOP_CLASSES.StudyRootGet];
+
+/**
+ * Contexts a C-GET may send C-STORE-RQs on: those where the peer took the SCP role (only
+ * storage classes offer it, see StorageService.syntaxes()).
+ */
+export function storeContexts(contexts: Iterable<AcceptedContext>): AcceptedContext[] {
+  return [...contexts].filter((c) => c.requestorIsScp);
+}
+
+export class GetService implements DimseService {
+  readonly name = "get";
+  readonly commandFields = [CommandField.CGetRq];
+  readonly #options: GetServiceOptions;
+
+  constructor(options: GetServiceOptions) {
+    this.#options = options;
+  }
+
+  *syntaxes(): Iterable<SupportedSyntax> {
+    for (const uid of GET_SOP_CLASSES) {
+      yield {
+        abstractSyntax: uid,
+        acceptsTransferSyntax: (ts) => RETRIEVE_TRANSFER_SYNTAXES.has(ts),
+      };
+    }
+  }
+
+  async handle(req: DimseRequest, ctx: ServiceContext): Promise<void> {
+    await runRetrieve(req, ctx, {
+      name: "get",
+      responseField: CommandField.CGetRsp,
+      index: this.#options.index,
+      caseInsensitivePn: this.#options.caseInsensitivePn,
+      open: () => {
+        const contexts = storeContexts(ctx.contexts());
+        if (contexts.length === 0) {
+          return Promise.resolve(
+            "no storage presentation context with the SCP role was negotiated",
+          );
+        }
+        const scu = new StoreScu({
+          objects: this.#options.objects,
+          contexts: () => contexts,
+          request: (pcId, command, dataset) => ctx.request(pcId, command, dataset),
+        });
+        return Promise.resolve({
+          store: (target, next) => scu.store(target, next),
+          close: () => Promise.resolve(scu.close()),
+        });
+      },
+    });
+  }
+}

@@ -1,0 +1,223 @@
+// Query/Retrieve MOVE SCP, Patient Root and Study Root (PS3.4 C.4.2; PS3.7 9.1.4): the
+// selected instances go to the Move Destination, a known AE, over a new association of ours.
+// Each destination takes at most its max_associations moves at once; later ones wait.
+import { CommandField } from "../dimse/command.ts";
+import { Status } from "../dimse/status.ts";
+import type { Connector, Logger, ObjectReader, QueryIndex } from "../ports.ts";
+import { QR_SOP_CLASSES } from "../query/keys.ts";
+import { AssociationRejectedError, RequestorAssociation } from "../ul/association.ts";
+import type { SupportedSyntax } from "../ul/negotiation.ts";
+import { RETRIEVE_TRANSFER_SYNTAXES, type RetrieveSession, runRetrieve } from "./retrieve.ts";
+import type { DimseRequest, DimseService, ServiceContext } from "./service.ts";
+import { proposeContexts, StoreScu, type SubOperationTarget } from "./store_scu.ts";
+
+/** A C-MOVE destination: a `[[known_ae]]` entry. */
+export interface MoveDestination {
+  aeTitle: string;
+  host: string;
+  port: number;
+  /** Moves sent to it at once; more wait for a free slot. */
+  maxAssociations: number;
+}
+
+export interface MoveServiceOptions {
+  index: QueryIndex;
+  objects: ObjectReader;
+  connector: Connector;
+  /** The known AEs as configured now (read for every move: a reload applies at once). */
+  destinations(): readonly MoveDestination[];
+  /** Our AE title: the calling AE of sub-associations. */
+  aeTitle: string;
+  maxPduLength: number;
+  implementationClassUid: string;
+  implementationVersionName: string;
+  caseInsensitivePn: boolean;
+  /** Connecting and waiting for the A-ASSOCIATE-AC, each. */
+  connectTimeoutMs: number;
+  artimTimeoutMs: number;
+  /** A destination silent this long while we wait for it aborts the sub-association. */
+  idleTimeoutMs: number;
+}
+
+const MOVE_SOP_CLASSES = [QR_SOP_CLASSES.PatientRootMove, QR_SOP_CLASSES.StudyRootMove];
+
+/** Counting semaphores, one per destination AE title. */
+export class DestinationSlots {
+  readonly #busy = new Map<string, number>();
+  readonly #waiters = new Map<string, Set<() => void>>();
+
+  /** Moves running to this destination. */
+  busy(aeTitle: string): number {
+    return this.#busy.get(aeTitle) ?? 0;
+  }
+
+  /** Waits for a slot; resolves with its release, or null if `signal` aborts first. */
+  async acquire(
+    aeTitle: string,
+    max: number,
+    signal: AbortSignal,
+  ): Promise<(() => void) | null> {
+    // Each pass waits for a release or the abort; a woken waiter re-checks.
+    while (this.busy(aeTitle) >= Math.max(1, max)) {
+      if (signal.aborted) return null;
+      let wake!: () => void;
+      const woken = new Promise<void>((resolve) => (wake = resolve));
+      let waiters = this.#waiters.get(aeTitle);
+      if (!waiters) this.#waiters.set(aeTitle, waiters = new Set());
+      waiters.add(wake);
+      signal.addEventListener("abort", wake, { once: true });
+      try {
+        await woken;
+      } finally {
+        waiters.delete(wake);
+        if (waiters.size === 0) this.#waiters.delete(aeTitle);
+        signal.removeEventListener("abort", wake);
+      }
+    }
+    if (signal.aborted) return null;
+    this.#busy.set(aeTitle, this.busy(aeTitle) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const n = this.busy(aeTitle) - 1;
+      if (n > 0) this.#busy.set(aeTitle, n);
+      else this.#busy.delete(aeTitle);
+      const first = this.#waiters.get(aeTitle)?.values().next().value;
+      first?.();
+    };
+  }
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export class MoveService implements DimseService {
+  readonly name = "move";
+  readonly commandFields = [CommandField.CMoveRq];
+  readonly #options: MoveServiceOptions;
+  readonly #slots = new DestinationSlots();
+  #subAssociations = 0;
+
+  constructor(options: MoveServiceOptions) {
+    this.#options = options;
+  }
+
+  *syntaxes(): Iterable<SupportedSyntax> {
+    for (const uid of MOVE_SOP_CLASSES) {
+      yield {
+        abstractSyntax: uid,
+        acceptsTransferSyntax: (ts) => RETRIEVE_TRANSFER_SYNTAXES.has(ts),
+      };
+    }
+  }
+
+  async handle(req: DimseRequest, ctx: ServiceContext): Promise<void> {
+    const wanted = (req.command.moveDestination ?? "").trim();
+    const destination = this.#options.destinations().find((d) => d.aeTitle.trim() === wanted);
+    await runRetrieve(req, ctx, {
+      name: "move",
+      responseField: CommandField.CMoveRsp,
+      index: this.#options.index,
+      caseInsensitivePn: this.#options.caseInsensitivePn,
+      logFields: { destination: wanted || "(none)" },
+      check: () =>
+        destination ? null : {
+          status: Status.RefusedMoveDestinationUnknown,
+          comment: `Move Destination "${wanted.slice(0, 16)}" is not a known AE`,
+        },
+      open: (instances, signal) =>
+        this.#open(destination!, instances, signal, ctx, req.command.messageId ?? 0),
+    });
+  }
+
+  /** Waits for a slot at the destination and opens the sub-association. */
+  async #open(
+    dest: MoveDestination,
+    instances: readonly SubOperationTarget[],
+    signal: AbortSignal,
+    ctx: ServiceContext,
+    messageId: number,
+  ): Promise<RetrieveSession | string | null> {
+    const o = this.#options;
+    const log: Logger = ctx.logger;
+    const where = `${dest.aeTitle}@${dest.host}:${dest.port}`;
+    const fields = { assoc: ctx.association.id, destination: where };
+    if (this.#slots.busy(dest.aeTitle) >= dest.maxAssociations) {
+      log.log("info", "move waits for a free association to its destination", {
+        ...fields,
+        max_associations: dest.maxAssociations,
+      });
+    }
+    const release = await this.#slots.acquire(dest.aeTitle, dest.maxAssociations, signal);
+    if (!release) return null;
+    // The log line has the detail; the caller's Error Comment (64 characters) the gist.
+    const fail = (what: string, e: unknown): string => {
+      release();
+      log.log("warn", `move destination ${dest.aeTitle} ${what}: ${(e as Error).message}`, fields);
+      return `destination ${dest.aeTitle} ${what}`;
+    };
+    let connection;
+    try {
+      connection = await o.connector.connect(dest.host, dest.port, o.connectTimeoutMs);
+    } catch (e) {
+      return fail(`cannot be reached at ${dest.host}:${dest.port}`, e);
+    }
+    const proposed = proposeContexts(instances);
+    const assoc = new RequestorAssociation({
+      id: `${ctx.association.id}.${++this.#subAssociations}`,
+      connection,
+      logger: log,
+      artimTimeoutMs: o.artimTimeoutMs,
+      idleTimeoutMs: o.idleTimeoutMs,
+      maxPduLength: o.maxPduLength,
+      callingAeTitle: o.aeTitle,
+      calledAeTitle: dest.aeTitle,
+      implementationClassUid: o.implementationClassUid,
+      implementationVersionName: o.implementationVersionName,
+      presentationContexts: proposed,
+    });
+    try {
+      await withTimeout(assoc.open(), o.connectTimeoutMs, "A-ASSOCIATE-RQ");
+    } catch (e) {
+      await assoc.abort().catch(() => {});
+      const what = e instanceof AssociationRejectedError
+        ? "refused the association"
+        : "did not accept the association";
+      return fail(what, e);
+    }
+    log.log("info", "move sub-association open", {
+      ...fields,
+      contexts: `${assoc.contexts.size}/${proposed.length}`,
+    });
+    const scu = new StoreScu({
+      objects: o.objects,
+      contexts: () => assoc.contexts.values(),
+      request: (pcId, command, dataset) => assoc.request(pcId, command, dataset),
+      moveOriginator: { aeTitle: ctx.association.callingAeTitle, messageId },
+    });
+    return {
+      store: (target, next) => scu.store(target, next),
+      close: async (lost) => {
+        scu.close();
+        try {
+          if (lost) await assoc.abort();
+          else await assoc.release();
+        } finally {
+          release();
+        }
+      },
+    };
+  }
+}

@@ -1,0 +1,92 @@
+// What the dashboard and GET /api/status show: identity, uptime, associations, what is
+// stored, disk space, stores per minute and the recent events. No patient data.
+import type { Config } from "../config.ts";
+import type { AssociationCounts, ServerStats } from "../stats.ts";
+import type { IndexReader, IndexTotals } from "./index_reader.ts";
+
+/** The parts of the object store the web pages read (FsObjectStore has them all). */
+export interface StorageView {
+  readonly root: string;
+  readonly index: { openReader(): import("node:sqlite").DatabaseSync };
+  freeBytes(): Promise<number>;
+  readonly backlog?: { objects: number; bytes: number };
+}
+
+export interface StatusEvent {
+  time: string;
+  kind: string;
+  peer: string;
+  text: string;
+  ok: boolean;
+}
+
+export interface Status {
+  version: string;
+  aeTitle: string;
+  dicomPort: number;
+  httpPort: number | null;
+  startedAt: string;
+  uptimeSeconds: number;
+  associations: {
+    open: number;
+    today: AssociationCounts;
+    sinceStart: AssociationCounts;
+  };
+  storage: IndexTotals & {
+    /** Free bytes on the storage volume; null when it cannot be read. */
+    freeBytes: number | null;
+    minFreeBytes: number;
+    belowMinFree: boolean;
+    /** Objects still in the journal, waiting for their home files. */
+    pendingObjects: number;
+  };
+  /** Successful stores in each of the last 60 minutes, oldest first. */
+  storesPerMinute: number[];
+  /** Newest first. */
+  events: StatusEvent[];
+}
+
+export interface StatusSources {
+  config: Config;
+  stats: ServerStats;
+  storage: StorageView;
+  reader: IndexReader;
+  dicomPort: number;
+  httpPort: number | null;
+  now?: number;
+}
+
+export async function buildStatus(s: StatusSources): Promise<Status> {
+  const now = s.now ?? Date.now();
+  const free = await s.storage.freeBytes().catch(() => null);
+  const minFreeBytes = s.config.storage.minFreeMb * 1024 * 1024;
+  const { accepted, rejected, aborted } = s.stats.totals();
+  return {
+    version: s.config.server.implementationVersionName,
+    aeTitle: s.config.server.aeTitle,
+    dicomPort: s.dicomPort,
+    httpPort: s.httpPort,
+    startedAt: new Date(s.stats.startedAt).toISOString(),
+    uptimeSeconds: Math.max(0, Math.floor((now - s.stats.startedAt) / 1000)),
+    associations: {
+      open: s.stats.openCount,
+      today: s.stats.today(),
+      sinceStart: { accepted, rejected, aborted },
+    },
+    storage: {
+      ...s.reader.totals(s.stats.storesAnswered, now),
+      freeBytes: free,
+      minFreeBytes,
+      belowMinFree: free !== null && free < minFreeBytes,
+      pendingObjects: s.storage.backlog?.objects ?? 0,
+    },
+    storesPerMinute: s.stats.storesPerMinute(),
+    events: s.stats.recentEvents(20).map((e) => ({
+      time: new Date(e.at).toISOString(),
+      kind: e.kind,
+      peer: e.peer,
+      text: e.text,
+      ok: e.ok,
+    })),
+  };
+}

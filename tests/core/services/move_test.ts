@@ -1,0 +1,809 @@
+// C-MOVE SCP in process: our requestor asks, the MOVE SCP selects from an in-memory index and
+// sends to destination SCPs reached through an in-memory connector.
+import assert from "node:assert/strict";
+import { type Command, CommandField, NO_DATASET } from "../../../src/core/dimse/command.ts";
+import { Status } from "../../../src/core/dimse/status.ts";
+import {
+  type DataElement,
+  decodeDataset,
+  encodeDataset,
+  encodingOf,
+} from "../../../src/core/dicom/dataset.ts";
+import { encodeFileMetaInformation } from "../../../src/core/dicom/part10.ts";
+import type {
+  Connection,
+  Connector,
+  InstanceRef,
+  Logger,
+  ObjectReader,
+  QueryIndex,
+  StoredObjectStream,
+} from "../../../src/core/ports.ts";
+import type { Query } from "../../../src/core/query/query.ts";
+import { rowMatches } from "../../../src/core/query/matching.ts";
+import { DestinationSlots, MoveService } from "../../../src/core/services/move.ts";
+import { failedListIdentifier, finalStatus } from "../../../src/core/services/retrieve.ts";
+import type {
+  DimseRequest,
+  DimseResponse,
+  DimseService,
+  ServiceContext,
+} from "../../../src/core/services/service.ts";
+import { MAX_CONTEXTS, proposeContexts } from "../../../src/core/services/store_scu.ts";
+import { AcceptorAssociation, RequestorAssociation } from "../../../src/core/ul/association.ts";
+import type { SupportedSyntax } from "../../../src/core/ul/negotiation.ts";
+import { memoryConnectionPair } from "../../helpers/memory_connection.ts";
+
+const ILE = "1.2.840.10008.1.2";
+const ELE = "1.2.840.10008.1.2.1";
+const JPEG = "1.2.840.10008.1.2.4.50";
+const CT = "1.2.840.10008.5.1.4.1.1.2";
+const MR = "1.2.840.10008.5.1.4.1.1.4";
+const STUDY_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.2.2";
+const PATIENT_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.1.2";
+
+// ---- stored objects, index and reader ----
+
+interface Stored {
+  uid: string;
+  sopClassUid: string;
+  ts: string;
+  study: string;
+  series: string;
+  patientId: string;
+  dataset: Uint8Array;
+  part10: Uint8Array;
+}
+
+const ascii = (s: string) => new TextEncoder().encode(s);
+let counter = 0;
+
+function makeStored(
+  o: { study: string; series?: string; ts?: string; sopClassUid?: string; pixels?: number } = {
+    study: "1.2.3",
+  },
+): Stored {
+  const uid = `1.2.826.0.1.3680043.9.7433.9.${++counter}`;
+  const ts = o.ts ?? ELE;
+  const sopClassUid = o.sopClassUid ?? CT;
+  const series = o.series ?? `${o.study}.1`;
+  const pixels = new Uint8Array(o.pixels ?? 512).map((_, i) => (i * 7 + counter) & 0xff);
+  const elements: DataElement[] = [
+    { tag: 0x00080016, vr: "UI", value: ascii(sopClassUid) },
+    { tag: 0x00080018, vr: "UI", value: ascii(uid) },
+    {
+      tag: 0x00081140,
+      vr: "SQ",
+      value: new Uint8Array(0),
+      items: [[
+        { tag: 0x00081150, vr: "UI", value: ascii(CT) },
+        { tag: 0x00081155, vr: "UI", value: ascii("1.2.3.4.5") },
+      ]],
+    },
+    { tag: 0x00100010, vr: "PN", value: ascii("Doe^Jane") },
+    { tag: 0x00100020, vr: "LO", value: ascii("PID1") },
+    { tag: 0x0020000d, vr: "UI", value: ascii(o.study) },
+    { tag: 0x0020000e, vr: "UI", value: ascii(series) },
+  ];
+  let dataset: Uint8Array;
+  if (ts === JPEG) {
+    // Encapsulated pixel data: empty offset table, one fragment, delimiter.
+    const head = encodeDataset(elements, encodingOf(ELE));
+    const frag = new Uint8Array(8 + 8 + 8 + pixels.length + 8);
+    const dv = new DataView(frag.buffer);
+    dv.setUint16(0, 0x7fe0, true);
+    dv.setUint16(2, 0x0010, true);
+    frag.set(ascii("OB"), 4);
+    dv.setUint32(8, 0xffffffff, true);
+    let at = 12;
+    const item = (len: number) => {
+      dv.setUint16(at, 0xfffe, true);
+      dv.setUint16(at + 2, 0xe000, true);
+      dv.setUint32(at + 4, len, true);
+      at += 8;
+    };
+    item(0);
+    item(pixels.length);
+    frag.set(pixels, at);
+    at += pixels.length;
+    dv.setUint16(at, 0xfffe, true);
+    dv.setUint16(at + 2, 0xe0dd, true);
+    dataset = new Uint8Array(head.length + at + 8);
+    dataset.set(head);
+    dataset.set(frag.subarray(0, at + 8), head.length);
+  } else {
+    elements.push({ tag: 0x7fe00010, vr: "OW", value: pixels });
+    dataset = encodeDataset(elements, encodingOf(ts));
+  }
+  const meta = encodeFileMetaInformation({
+    sopClassUid,
+    sopInstanceUid: uid,
+    transferSyntaxUid: ts,
+    implementationClassUid: "1.2.3",
+    implementationVersionName: "TEST",
+  });
+  const part10 = new Uint8Array(meta.length + dataset.length);
+  part10.set(meta);
+  part10.set(dataset, meta.length);
+  return { uid, sopClassUid, ts, study: o.study, series, patientId: "PID1", dataset, part10 };
+}
+
+class MemoryIndex implements QueryIndex {
+  constructor(readonly stored: Stored[]) {}
+  find(): AsyncIterable<never> {
+    throw new Error("not used");
+  }
+  async *instancesFor(query: Query): AsyncGenerator<InstanceRef> {
+    for (const s of this.stored) {
+      const row = {
+        patientId: s.patientId,
+        studyInstanceUid: s.study,
+        seriesInstanceUid: s.series,
+        sopInstanceUid: s.uid,
+      };
+      if (!rowMatches(query.matches, row)) continue;
+      yield {
+        sopInstanceUid: s.uid,
+        sopClassUid: s.sopClassUid,
+        transferSyntaxUid: s.ts,
+        studyInstanceUid: s.study,
+        seriesInstanceUid: s.series,
+        location: { kind: "home", path: "", offset: 0, length: s.part10.length },
+      };
+    }
+  }
+  readAttributes(): Promise<null> {
+    return Promise.resolve(null);
+  }
+}
+
+class MemoryObjects implements ObjectReader {
+  /** Bytes handed out by the streams, all objects together. */
+  pulled = 0;
+  constructor(readonly stored: Stored[], readonly chunk = 1000) {}
+  readObject(uid: string): Promise<StoredObjectStream | null> {
+    const s = this.stored.find((x) => x.uid === uid);
+    if (!s) return Promise.resolve(null);
+    let at = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull: (c) => {
+        if (at >= s.part10.length) return c.close();
+        const piece = s.part10.slice(at, at + this.chunk);
+        at += piece.length;
+        this.pulled += piece.length;
+        c.enqueue(piece);
+      },
+    });
+    return Promise.resolve({
+      stream,
+      length: s.part10.length,
+      transferSyntaxUid: s.ts,
+      sopClassUid: s.sopClassUid,
+    });
+  }
+}
+
+// ---- destination SCPs ----
+
+interface Received {
+  command: Command;
+  transferSyntax: string;
+  dataset: Uint8Array;
+  calledAe: string;
+}
+
+/** A storage SCP that keeps what it receives. */
+class Destination implements DimseService {
+  readonly name = "store";
+  readonly commandFields = [CommandField.CStoreRq];
+  received: Received[] = [];
+  /** Associations open now, and the most at once. */
+  open = 0;
+  maxOpen = 0;
+  /** Bytes received so far, all objects together. */
+  bytes = 0;
+  constructor(
+    readonly accepts: ReadonlySet<string> = new Set([ELE, ILE]),
+    readonly status: (n: number) => number = () => Status.Success,
+    readonly delayMs = 0,
+    readonly onChunk?: () => void,
+  ) {}
+  *syntaxes(): Iterable<SupportedSyntax> {
+    for (const uid of [CT, MR]) {
+      yield { abstractSyntax: uid, acceptsTransferSyntax: (ts) => this.accepts.has(ts) };
+    }
+  }
+  async handle(req: DimseRequest, ctx: ServiceContext): Promise<void> {
+    const parts: Uint8Array[] = [];
+    for await (const chunk of req.dataset!) {
+      this.bytes += chunk.length;
+      this.onChunk?.();
+      parts.push(chunk.slice());
+    }
+    const dataset = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      dataset.set(p, at);
+      at += p.length;
+    }
+    this.received.push({
+      command: req.command,
+      transferSyntax: req.context.transferSyntax,
+      dataset,
+      calledAe: ctx.association.calledAeTitle,
+    });
+    if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
+    await ctx.send({
+      commandField: CommandField.CStoreRsp,
+      commandDataSetType: NO_DATASET,
+      messageIdBeingRespondedTo: req.command.messageId ?? 0,
+      affectedSopClassUid: req.command.affectedSopClassUid,
+      affectedSopInstanceUid: req.command.affectedSopInstanceUid,
+      status: this.status(this.received.length),
+    });
+  }
+}
+
+function syntaxTable(services: DimseService[]): Map<string, SupportedSyntax> {
+  const m = new Map<string, SupportedSyntax>();
+  for (const s of services) for (const x of s.syntaxes()) m.set(x.abstractSyntax, x);
+  return m;
+}
+
+function acceptor(
+  connection: Connection,
+  services: DimseService[],
+  aeTitle: string,
+  logger: Logger,
+): AcceptorAssociation {
+  const syntaxes = syntaxTable(services);
+  return new AcceptorAssociation({
+    id: aeTitle,
+    connection,
+    logger,
+    artimTimeoutMs: 1000,
+    idleTimeoutMs: 0,
+    maxPduLength: 16384,
+    services,
+    policy: () => ({
+      aeTitle,
+      checkCalledAe: true,
+      maxPduLength: 16384,
+      implementationClassUid: "1.2.3.4",
+      implementationVersionName: aeTitle,
+      syntaxes,
+    }),
+  });
+}
+
+/** Connects to in-memory destinations by port; any other port is refused. */
+class MemoryConnector implements Connector {
+  attempts = 0;
+  constructor(readonly destinations: Map<number, { ae: string; scp: Destination }>) {}
+  connect(_host: string, port: number): Promise<Connection> {
+    this.attempts++;
+    const d = this.destinations.get(port);
+    if (!d) return Promise.reject(new Error("Connection refused (os error 111)"));
+    const [a, b] = memoryConnectionPair();
+    void acceptor(a, [d.scp], d.ae, { log() {} }).run();
+    d.scp.open++;
+    d.scp.maxOpen = Math.max(d.scp.maxOpen, d.scp.open);
+    // Open from connect until our side closes the connection.
+    let closed = false;
+    const close = b.close.bind(b);
+    b.close = () => {
+      if (!closed) d.scp.open--;
+      closed = true;
+      close();
+    };
+    return Promise.resolve(b);
+  }
+}
+
+function collectingLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  return {
+    lines,
+    log: (level, msg, f) => lines.push(`${level} ${msg} ${JSON.stringify(f ?? {})}`),
+  };
+}
+
+interface Setup {
+  stored: Stored[];
+  destinations?: { ae: string; port: number; scp: Destination; max?: number }[];
+  /** Configured known AEs beyond the reachable destinations. */
+  extraKnown?: { aeTitle: string; host: string; port: number; maxAssociations: number }[];
+}
+
+function setup(s: Setup) {
+  const objects = new MemoryObjects(s.stored);
+  const connector = new MemoryConnector(
+    new Map((s.destinations ?? []).map((d) => [d.port, { ae: d.ae, scp: d.scp }])),
+  );
+  const log = collectingLogger();
+  const move = new MoveService({
+    index: new MemoryIndex(s.stored),
+    objects,
+    connector,
+    destinations: () => [
+      ...(s.destinations ?? []).map((d) => ({
+        aeTitle: d.ae,
+        host: "127.0.0.1",
+        port: d.port,
+        maxAssociations: d.max ?? 2,
+      })),
+      ...(s.extraKnown ?? []),
+    ],
+    aeTitle: "MINIPACS",
+    maxPduLength: 16384,
+    implementationClassUid: "1.2.276.0.7230010.3.0.3.6.4",
+    implementationVersionName: "MINIPACS_2_0",
+    caseInsensitivePn: true,
+    connectTimeoutMs: 2000,
+    artimTimeoutMs: 1000,
+    idleTimeoutMs: 0,
+  });
+  const caller = async () => {
+    const [a, b] = memoryConnectionPair();
+    void acceptor(a, [move], "MINIPACS", log).run();
+    const r = new RequestorAssociation({
+      id: "viewer",
+      connection: b,
+      logger: { log() {} },
+      artimTimeoutMs: 1000,
+      idleTimeoutMs: 0,
+      maxPduLength: 16384,
+      callingAeTitle: "VIEWER",
+      calledAeTitle: "MINIPACS",
+      implementationClassUid: "1.2.3",
+      implementationVersionName: "TEST",
+      presentationContexts: [
+        { id: 1, abstractSyntax: STUDY_ROOT_MOVE, transferSyntaxes: [ELE] },
+        { id: 3, abstractSyntax: PATIENT_ROOT_MOVE, transferSyntaxes: [ILE] },
+      ],
+    });
+    return await r.open();
+  };
+  return { objects, connector, log, caller };
+}
+
+function identifier(level: string, keys: Record<number, string>, ts = ELE): Uint8Array {
+  const elements: DataElement[] = [{ tag: 0x00080052, vr: "CS", value: ascii(level) }];
+  for (const [tag, v] of Object.entries(keys)) {
+    elements.push({
+      tag: Number(tag),
+      vr: Number(tag) === 0x00100020 ? "LO" : "UI",
+      value: ascii(v),
+    });
+  }
+  return encodeDataset(elements, encodingOf(ts));
+}
+
+async function move(
+  assoc: RequestorAssociation,
+  destination: string,
+  level: string,
+  keys: Record<number, string>,
+  opts: { pcId?: number; messageId?: number; onPending?: (r: DimseResponse) => void } = {},
+): Promise<{ final: DimseResponse; pending: DimseResponse[] }> {
+  const pending: DimseResponse[] = [];
+  const pcId = opts.pcId ?? 1;
+  const final = await assoc.requestWithPending(
+    pcId,
+    {
+      commandField: CommandField.CMoveRq,
+      commandDataSetType: 0,
+      messageId: opts.messageId,
+      affectedSopClassUid: pcId === 1 ? STUDY_ROOT_MOVE : PATIENT_ROOT_MOVE,
+      priority: 0,
+      moveDestination: destination,
+    },
+    identifier(level, keys, pcId === 1 ? ELE : ILE),
+    (r) => {
+      pending.push(r);
+      opts.onPending?.(r);
+    },
+  );
+  return { final, pending };
+}
+
+function failedList(rsp: DimseResponse, ts = ELE): string[] {
+  assert.ok(rsp.dataset, "the final response carries an identifier");
+  const el = decodeDataset(rsp.dataset, encodingOf(ts)).find((e) => e.tag === 0x00080058);
+  assert.ok(el, "Failed SOP Instance UID List (0008,0058)");
+  return new TextDecoder().decode(el.value).replace(/\0+$/, "").split("\\");
+}
+
+const STUDY = 0x0020000d;
+const SERIES = 0x0020000e;
+const SOP = 0x00080018;
+const PATIENT = 0x00100020;
+
+// ---- tests ----
+
+Deno.test("C-MOVE of a study: every instance reaches the destination with its dataset unchanged", async () => {
+  const stored = [1, 2, 3].map(() => makeStored({ study: "1.2.3" }));
+  stored.push(makeStored({ study: "9.9.9" })); // not selected
+  const dest = new Destination();
+  const { caller, log } = setup({ stored, destinations: [{ ae: "DEST", port: 104, scp: dest }] });
+  const assoc = await caller();
+  const { final, pending } = await move(assoc, "DEST", "STUDY", { [STUDY]: "1.2.3" }, {
+    messageId: 42,
+  });
+  assert.equal(final.command.status, Status.Success);
+  assert.equal(final.command.numberOfCompletedSuboperations, 3);
+  assert.equal(final.command.numberOfFailedSuboperations, 0);
+  assert.equal(final.command.numberOfWarningSuboperations, 0);
+  assert.equal(final.command.numberOfRemainingSuboperations, undefined, "not in a final success");
+  assert.equal(final.dataset, null, "no Failed SOP Instance UID List when nothing failed");
+  assert.equal(dest.received.length, 3);
+  for (const [i, r] of dest.received.entries()) {
+    assert.equal(r.command.affectedSopInstanceUid, stored[i].uid);
+    assert.equal(r.command.moveOriginatorAeTitle, "VIEWER");
+    assert.equal(r.command.moveOriginatorMessageId, 42);
+    assert.equal(r.transferSyntax, ELE);
+    assert.equal(r.calledAe, "DEST");
+    assert.deepEqual(r.dataset, stored[i].dataset, "dataset bytes as stored");
+  }
+  // A small move: one Pending after every sub-operation, counts adding up.
+  assert.equal(pending.length, 3);
+  for (const [i, p] of pending.entries()) {
+    assert.equal(p.command.status, Status.Pending);
+    assert.equal(p.command.numberOfRemainingSuboperations, 2 - i);
+    assert.equal(p.command.numberOfCompletedSuboperations, i + 1);
+  }
+  assert.ok(log.lines.some((l) => /move done.*"completed":3/.test(l)));
+  await assoc.release();
+});
+
+Deno.test("C-MOVE levels: PATIENT (Patient Root), SERIES and IMAGE with UID lists", async () => {
+  const a = makeStored({ study: "1.2.3", series: "1.2.3.1" });
+  const b = makeStored({ study: "1.2.3", series: "1.2.3.2" });
+  const c = makeStored({ study: "1.2.3", series: "1.2.3.2" });
+  const d = makeStored({ study: "4.5.6", series: "4.5.6.1" });
+  const dest = new Destination();
+  const { caller } = setup({
+    stored: [a, b, c, d],
+    destinations: [{ ae: "DEST", port: 104, scp: dest }],
+  });
+  const assoc = await caller();
+  const uids = () => dest.received.splice(0).map((r) => r.command.affectedSopInstanceUid).sort();
+
+  let r = await move(assoc, "DEST", "PATIENT", { [PATIENT]: "PID1" }, { pcId: 3 });
+  assert.equal(r.final.command.status, Status.Success);
+  assert.deepEqual(uids(), [a.uid, b.uid, c.uid, d.uid].sort());
+
+  r = await move(assoc, "DEST", "SERIES", { [STUDY]: "1.2.3", [SERIES]: "1.2.3.1\\4.5.6.1" });
+  assert.equal(r.final.command.numberOfCompletedSuboperations, 1, "series of another study: no");
+  assert.deepEqual(uids(), [a.uid]);
+
+  r = await move(assoc, "DEST", "IMAGE", {
+    [STUDY]: "1.2.3",
+    [SERIES]: "1.2.3.2",
+    [SOP]: `${b.uid}\\${c.uid}`,
+  });
+  assert.equal(r.final.command.numberOfCompletedSuboperations, 2);
+  assert.deepEqual(uids(), [b.uid, c.uid].sort());
+
+  r = await move(assoc, "DEST", "PATIENT", { [PATIENT]: "PID1" });
+  assert.equal(
+    r.final.command.status,
+    Status.IdentifierDoesNotMatchSopClass,
+    "no PATIENT in Study Root",
+  );
+  r = await move(assoc, "DEST", "SERIES", { [STUDY]: "1.2.3" });
+  assert.equal(r.final.command.status, Status.IdentifierDoesNotMatchSopClass, "series UID needed");
+  assert.equal(dest.received.length, 0);
+  r = await move(assoc, "DEST", "STUDY", { [STUDY]: "7.7.7" });
+  assert.equal(
+    r.final.command.status,
+    Status.Success,
+    "nothing matched: success, no sub-operations",
+  );
+  assert.equal(r.final.command.numberOfCompletedSuboperations, 0);
+  await assoc.release();
+});
+
+Deno.test("an unknown Move Destination gets 0xA801 and no connection is attempted", async () => {
+  const stored = [makeStored({ study: "1.2.3" })];
+  const { caller, connector, log } = setup({ stored });
+  const assoc = await caller();
+  const { final } = await move(assoc, "NOBODY", "STUDY", { [STUDY]: "1.2.3" });
+  assert.equal(final.command.status, Status.RefusedMoveDestinationUnknown);
+  assert.equal(connector.attempts, 0);
+  assert.ok(log.lines.some((l) => l.includes("NOBODY") && l.startsWith("warn")));
+  await assoc.release();
+});
+
+Deno.test("a destination that cannot be reached: 0xA702, every instance failed and listed", async () => {
+  const stored = [1, 2, 3].map(() => makeStored({ study: "1.2.3" }));
+  const { caller, log } = setup({
+    stored,
+    extraKnown: [{ aeTitle: "DOWN", host: "127.0.0.1", port: 9, maxAssociations: 2 }],
+  });
+  const assoc = await caller();
+  const { final } = await move(assoc, "DOWN", "STUDY", { [STUDY]: "1.2.3" });
+  assert.equal(final.command.status, Status.OutOfResourcesSubOps);
+  assert.equal(final.command.numberOfFailedSuboperations, 3);
+  assert.equal(final.command.numberOfCompletedSuboperations, 0);
+  assert.deepEqual(failedList(final).sort(), stored.map((s) => s.uid).sort());
+  assert.ok(
+    log.lines.some((l) => /move destination DOWN .*cannot be reached.*refused/.test(l)),
+    "the log names the destination",
+  );
+  await assoc.release();
+});
+
+Deno.test("a destination that rejects the association: 0xA702 with the failed list", async () => {
+  const stored = [makeStored({ study: "1.2.3" })];
+  const dest = new Destination();
+  // The destination answers to another AE title: it rejects "DEST" as called AE.
+  const { caller, log } = setup({
+    stored,
+    destinations: [{ ae: "OTHER", port: 104, scp: dest }],
+    extraKnown: [{ aeTitle: "DEST", host: "127.0.0.1", port: 104, maxAssociations: 2 }],
+  });
+  const assoc = await caller();
+  const { final } = await move(assoc, "DEST", "STUDY", { [PATIENT]: "PID1", [STUDY]: "1.2.3" }, {
+    pcId: 3,
+  });
+  assert.equal(final.command.status, Status.OutOfResourcesSubOps);
+  assert.deepEqual(failedList(final, ILE), [stored[0].uid]);
+  assert.ok(log.lines.some((l) => /move destination DEST refused the association/.test(l)));
+  await assoc.release();
+});
+
+Deno.test("a destination taking only Implicit VR LE gets converted datasets with the same values", async () => {
+  const stored = [makeStored({ study: "1.2.3", ts: ELE }), makeStored({ study: "1.2.3", ts: ILE })];
+  const dest = new Destination(new Set([ILE]));
+  const { caller } = setup({ stored, destinations: [{ ae: "DEST", port: 104, scp: dest }] });
+  const assoc = await caller();
+  const { final } = await move(assoc, "DEST", "STUDY", { [STUDY]: "1.2.3" });
+  assert.equal(final.command.status, Status.Success);
+  assert.equal(dest.received.length, 2);
+  for (const r of dest.received) assert.equal(r.transferSyntax, ILE);
+  const values = (bytes: Uint8Array, ts: string) => decodeDataset(bytes, encodingOf(ts));
+  assert.deepEqual(
+    values(dest.received[0].dataset, ILE).map((e) => [e.tag, e.value, e.items?.length]),
+    values(stored[0].dataset, ELE).map((e) => [e.tag, e.value, e.items?.length]),
+  );
+  assert.deepEqual(dest.received[1].dataset, stored[1].dataset, "already Implicit: untouched");
+  // Pixel data (not decoded by decodeDataset) ends both, byte for byte.
+  assert.deepEqual(dest.received[0].dataset.subarray(-512), stored[0].dataset.subarray(-512));
+  await assoc.release();
+});
+
+Deno.test("a compressed object the destination will not take is a counted, listed failure (0xB000)", async () => {
+  const plain = makeStored({ study: "1.2.3" });
+  const jpeg = makeStored({ study: "1.2.3", ts: JPEG });
+  const dest = new Destination(new Set([ELE, ILE]));
+  const { caller, log } = setup({
+    stored: [plain, jpeg],
+    destinations: [{ ae: "DEST", port: 104, scp: dest }],
+  });
+  const assoc = await caller();
+  const { final } = await move(assoc, "DEST", "STUDY", { [STUDY]: "1.2.3" });
+  assert.equal(final.command.status, Status.SubOpsCompleteWithFailures);
+  assert.equal(final.command.numberOfCompletedSuboperations, 1);
+  assert.equal(final.command.numberOfFailedSuboperations, 1);
+  assert.deepEqual(failedList(final), [jpeg.uid]);
+  assert.equal(dest.received.length, 1);
+  assert.ok(log.lines.some((l) => /sub-operation failed: .*no transfer syntax/.test(l)));
+  await assoc.release();
+});
+
+Deno.test("a compressed object goes as stored when the destination accepts its syntax", async () => {
+  const jpeg = makeStored({ study: "1.2.3", ts: JPEG });
+  const dest = new Destination(new Set([JPEG, ELE, ILE]));
+  const { caller } = setup({
+    stored: [jpeg],
+    destinations: [{ ae: "DEST", port: 104, scp: dest }],
+  });
+  const assoc = await caller();
+  const { final } = await move(assoc, "DEST", "STUDY", { [STUDY]: "1.2.3" });
+  assert.equal(final.command.status, Status.Success);
+  assert.equal(dest.received[0].transferSyntax, JPEG);
+  assert.deepEqual(dest.received[0].dataset, jpeg.dataset);
+  await assoc.release();
+});
+
+Deno.test("failure and warning statuses from the destination are counted apart", async () => {
+  const stored = [1, 2, 3, 4].map(() => makeStored({ study: "1.2.3" }));
+  const dest = new Destination(undefined, (n) => (n === 2 ? 0xa700 : n === 3 ? 0xb000 : 0));
+  const { caller } = setup({ stored, destinations: [{ ae: "DEST", port: 104, scp: dest }] });
+  const assoc = await caller();
+  const { final } = await move(assoc, "DEST", "STUDY", { [STUDY]: "1.2.3" });
+  assert.equal(final.command.status, Status.SubOpsCompleteWithFailures);
+  assert.equal(final.command.numberOfCompletedSuboperations, 2);
+  assert.equal(final.command.numberOfFailedSuboperations, 1);
+  assert.equal(final.command.numberOfWarningSuboperations, 1);
+  assert.deepEqual(failedList(final), [stored[1].uid], "warnings are not listed as failed");
+  await assoc.release();
+});
+
+Deno.test("a destination lost mid-move fails the sub-operation in flight and the rest", async () => {
+  const stored = [1, 2, 3, 4].map(() => makeStored({ study: "1.2.3" }));
+  const dest = new Destination(undefined, (n) => {
+    if (n === 2) throw new Error("destination crashed"); // its association is aborted
+    return Status.Success;
+  });
+  const { caller, log } = setup({ stored, destinations: [{ ae: "DEST", port: 104, scp: dest }] });
+  const assoc = await caller();
+  const { final } = await move(assoc, "DEST", "STUDY", { [STUDY]: "1.2.3" });
+  assert.equal(final.command.status, Status.SubOpsCompleteWithFailures);
+  assert.equal(final.command.numberOfCompletedSuboperations, 1);
+  assert.equal(final.command.numberOfFailedSuboperations, 3);
+  assert.deepEqual(failedList(final), stored.slice(1).map((s) => s.uid));
+  assert.ok(log.lines.some((l) => /association lost.*3 sub-operation/.test(l)));
+  await assoc.release();
+});
+
+Deno.test("a large move reports Pending about once a second, not after every image", async () => {
+  const stored = Array.from({ length: 150 }, () => makeStored({ study: "1.2.3", pixels: 64 }));
+  const dest = new Destination(undefined, undefined, 9);
+  const { caller } = setup({ stored, destinations: [{ ae: "DEST", port: 104, scp: dest }] });
+  const assoc = await caller();
+  const t0 = performance.now();
+  const { final, pending } = await move(assoc, "DEST", "STUDY", { [STUDY]: "1.2.3" });
+  const seconds = (performance.now() - t0) / 1000;
+  assert.equal(final.command.numberOfCompletedSuboperations, 150);
+  assert.ok(pending.length >= 1, "at least one Pending");
+  assert.ok(
+    pending.length <= Math.ceil(seconds) + 1,
+    `${pending.length} in ${seconds.toFixed(1)} s`,
+  );
+  const last = pending.at(-1)!.command;
+  assert.equal(
+    last.numberOfRemainingSuboperations! + last.numberOfCompletedSuboperations!,
+    150,
+    "counts add up",
+  );
+  await assoc.release();
+});
+
+Deno.test("C-CANCEL stops a move after the sub-operation in flight: 0xFE00 with the counts", async () => {
+  const stored = Array.from({ length: 30 }, () => makeStored({ study: "1.2.3" }));
+  const dest = new Destination(undefined, undefined, 20);
+  const { caller } = setup({ stored, destinations: [{ ae: "DEST", port: 104, scp: dest }] });
+  const assoc = await caller();
+  let cancelSent = false;
+  const { final } = await move(assoc, "DEST", "STUDY", { [STUDY]: "1.2.3" }, {
+    messageId: 9,
+    onPending: (p) => {
+      if (!cancelSent && (p.command.numberOfCompletedSuboperations ?? 0) >= 2) {
+        cancelSent = true;
+        void assoc.cancel(1, 9);
+      }
+    },
+  });
+  assert.equal(final.command.status, Status.Cancel);
+  const done = final.command.numberOfCompletedSuboperations!;
+  const remaining = final.command.numberOfRemainingSuboperations!;
+  assert.ok(done >= 2 && done < 30, `stopped early (${done} completed)`);
+  assert.equal(done + remaining + final.command.numberOfFailedSuboperations!, 30);
+  assert.equal(dest.received.length, done, "nothing sent after the one in flight");
+  await assoc.release();
+});
+
+Deno.test("max_associations: moves to one destination beyond its limit wait their turn", async () => {
+  const stored = [1, 2, 3].map(() => makeStored({ study: "1.2.3" }));
+  const dest = new Destination(undefined, undefined, 5);
+  const { caller } = setup({
+    stored,
+    destinations: [{ ae: "DEST", port: 104, scp: dest, max: 1 }],
+  });
+  const callers = await Promise.all([caller(), caller(), caller()]);
+  const results = await Promise.all(
+    callers.map((c) => move(c, "DEST", "STUDY", { [STUDY]: "1.2.3" })),
+  );
+  for (const r of results) assert.equal(r.final.command.status, Status.Success);
+  assert.equal(dest.received.length, 9);
+  assert.equal(dest.maxOpen, 1, "never more than one association to the destination");
+  for (const c of callers) await c.release();
+});
+
+Deno.test("moves to two destinations run at the same time", async () => {
+  const stored = Array.from({ length: 5 }, () => makeStored({ study: "1.2.3" }));
+  const one = new Destination(undefined, undefined, 10);
+  const two = new Destination(undefined, undefined, 10);
+  let overlap = false;
+  const { caller } = setup({
+    stored,
+    destinations: [{ ae: "ONE", port: 104, scp: one, max: 1 }, {
+      ae: "TWO",
+      port: 105,
+      scp: two,
+      max: 1,
+    }],
+  });
+  const [a, b] = await Promise.all([caller(), caller()]);
+  const watch = setInterval(() => (overlap ||= one.open > 0 && two.open > 0), 2);
+  try {
+    const [ra, rb] = await Promise.all([
+      move(a, "ONE", "STUDY", { [STUDY]: "1.2.3" }),
+      move(b, "TWO", "STUDY", { [STUDY]: "1.2.3" }),
+    ]);
+    assert.equal(ra.final.command.status, Status.Success);
+    assert.equal(rb.final.command.status, Status.Success);
+  } finally {
+    clearInterval(watch);
+  }
+  assert.ok(overlap, "both sub-associations were open at once");
+  await a.release();
+  await b.release();
+});
+
+Deno.test("a large object streams: the reader is never far ahead of the destination", async () => {
+  const big = makeStored({ study: "1.2.3", pixels: 8 * 1024 * 1024 });
+  const seen: { lag: number; reader?: MemoryObjects } = { lag: 0 };
+  const dest = new Destination(undefined, undefined, 0, () => {
+    seen.lag = Math.max(seen.lag, seen.reader!.pulled - dest.bytes);
+  });
+  const s = setup({ stored: [big], destinations: [{ ae: "DEST", port: 104, scp: dest }] });
+  seen.reader = s.objects;
+  const assoc = await s.caller();
+  const { final } = await move(assoc, "DEST", "STUDY", { [STUDY]: "1.2.3" });
+  assert.equal(final.command.status, Status.Success);
+  assert.deepEqual(dest.received[0].dataset, big.dataset);
+  assert.ok(seen.lag < 1024 * 1024, `read-ahead stays small (${seen.lag} bytes)`);
+  await assoc.release();
+});
+
+Deno.test("proposeContexts(): stored syntax first then the uncompressed ones, odd ids, at most 128", () => {
+  const few = proposeContexts([
+    { sopInstanceUid: "1", sopClassUid: CT, transferSyntaxUid: JPEG },
+    { sopInstanceUid: "2", sopClassUid: CT, transferSyntaxUid: ELE },
+    { sopInstanceUid: "3", sopClassUid: MR, transferSyntaxUid: ILE },
+  ]);
+  assert.deepEqual(few.map((c) => c.transferSyntaxes), [[JPEG, ELE, ILE], [ELE, ILE], [ILE, ELE]]);
+  assert.deepEqual(few.map((c) => c.id), [1, 3, 5]);
+  const many = proposeContexts(
+    Array.from({ length: 300 }, (_, i) => ({
+      sopInstanceUid: String(i),
+      sopClassUid: `1.2.3.${i}`,
+      transferSyntaxUid: ELE,
+    })),
+  );
+  assert.equal(many.length, MAX_CONTEXTS);
+  assert.equal(many.at(-1)!.id, 255);
+});
+
+Deno.test("finalStatus() and the Failed SOP Instance UID List follow PS3.4 C.4.2.1.5", () => {
+  const c = (completed: number, failed: number, warning: number) => ({
+    remaining: 0,
+    completed,
+    failed,
+    warning,
+  });
+  assert.equal(finalStatus(c(3, 0, 0), false), 0x0000);
+  assert.equal(finalStatus(c(2, 1, 0), false), 0xb000);
+  assert.equal(finalStatus(c(2, 0, 1), false), 0xb000);
+  assert.equal(finalStatus(c(0, 3, 0), false), 0xa702);
+  assert.equal(finalStatus(c(1, 0, 0), true), 0xfe00);
+  const uids = Array.from({ length: 2000 }, (_, i) => `1.2.826.0.1.3680043.9.7433.1.${i}`);
+  const explicit = failedListIdentifier(uids, ELE);
+  assert.ok(explicit.length <= 0xffff + 8, "cut to fit a 2-byte length");
+  const implicit = decodeDataset(failedListIdentifier(uids, ILE), encodingOf(ILE));
+  assert.equal(new TextDecoder().decode(implicit[0].value).split("\\").length, 2000);
+});
+
+Deno.test("DestinationSlots: a released slot wakes one waiter; an aborted wait gives up", async () => {
+  const slots = new DestinationSlots();
+  const never = new AbortController().signal;
+  const r1 = await slots.acquire("D", 1, never);
+  assert.ok(r1);
+  let second = false;
+  const p2 = slots.acquire("D", 1, never).then((r) => ((second = true), r));
+  const abort = new AbortController();
+  const p3 = slots.acquire("D", 1, abort.signal);
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(second, false, "waits while the slot is taken");
+  abort.abort();
+  assert.equal(await p3, null);
+  r1();
+  const r2 = await p2;
+  assert.ok(r2 && second);
+  assert.equal(slots.busy("D"), 1);
+  r2();
+  assert.equal(slots.busy("D"), 0);
+});

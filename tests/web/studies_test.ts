@@ -1,0 +1,200 @@
+// The study search behind the Studies page and /api/studies: C-FIND's matching rules, keyset
+// pages, and index-only plans on 100,000 instances.
+import assert from "node:assert/strict";
+import { IndexReader } from "../../src/web/index_reader.ts";
+import {
+  getStudy,
+  SearchError,
+  searchStudies,
+  studyPageStatement,
+  type StudySearch,
+} from "../../src/web/studies.ts";
+import { BIG, buildBigIndex, studyDate } from "./big_index.ts";
+import { webFixture } from "./fixtures.ts";
+
+const uids = (page: { studies: { studyInstanceUid: string }[] }) =>
+  page.studies.map((s) => s.studyInstanceUid);
+
+async function smallIndex() {
+  const f = await webFixture();
+  const add = (study: string, over: Record<string, string>) =>
+    f.add(`${study}.1`, { studyInstanceUid: study, seriesInstanceUid: `${study}.0`, ...over });
+  add("5.1", {
+    patientName: "Müller^Hans",
+    patientId: "ID-1",
+    studyDate: "20240301",
+    modality: "CT",
+    accessionNumber: "ACC100",
+  });
+  add("5.2", {
+    patientName: "Mueller^Anna",
+    patientId: "ID-2",
+    studyDate: "20240215",
+    modality: "MR",
+    accessionNumber: "ACC200",
+  });
+  add("5.3", {
+    patientName: "Smith^John",
+    patientId: "ID-30",
+    studyDate: "20231231",
+    modality: "US",
+    accessionNumber: "ACC300",
+  });
+  const reader = new IndexReader(() => f.index.openReader());
+  return {
+    search: (s: StudySearch) => uids(searchStudies(reader, s)),
+    async close() {
+      reader.close();
+      await f.close();
+    },
+  };
+}
+
+Deno.test("searchStudies() matches names by prefix, case-insensitively, with wildcards", async () => {
+  const t = await smallIndex();
+  try {
+    assert.deepEqual(t.search({ name: "mü" }), ["5.1"]);
+    assert.deepEqual(t.search({ name: "M" }), ["5.1", "5.2"]);
+    assert.deepEqual(t.search({ name: "*john*" }), ["5.3"]);
+    assert.deepEqual(t.search({ name: "m?eller" }), ["5.2"]);
+    assert.deepEqual(t.search({ name: "m?ller" }), ["5.1"]);
+    assert.deepEqual(t.search({ name: "mue*^anna" }), ["5.2"]);
+    assert.deepEqual(t.search({ name: "nobody" }), []);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("searchStudies() filters by patient ID, accession, modality and date range", async () => {
+  const t = await smallIndex();
+  try {
+    assert.deepEqual(t.search({ patientId: "ID-2" }), ["5.2"]);
+    assert.deepEqual(t.search({ patientId: "ID-3" }), []); // exact unless wildcards
+    assert.deepEqual(t.search({ patientId: "ID-3*" }), ["5.3"]);
+    assert.deepEqual(t.search({ accession: "ACC100" }), ["5.1"]);
+    assert.deepEqual(t.search({ modality: "mr" }), ["5.2"]);
+    assert.deepEqual(t.search({ from: "2024-01-01" }), ["5.1", "5.2"]);
+    assert.deepEqual(t.search({ to: "2024-02-15" }), ["5.2", "5.3"]);
+    assert.deepEqual(t.search({ from: "20240215", to: "2024-02-15" }), ["5.2"]);
+    assert.deepEqual(t.search({ name: "m", modality: "CT" }), ["5.1"]);
+    assert.throws(() => t.search({ from: "yesterday" }), SearchError);
+    assert.throws(() => t.search({ after: "garbage" }), SearchError);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("searchStudies() pages older with next and newer with prev, ties broken by row", async () => {
+  const f = await webFixture();
+  const reader = new IndexReader(() => f.index.openReader());
+  try {
+    // Seven studies, three on the same day.
+    const dates = ["20240107", "20240106", "20240105", "20240105", "20240105", "20240102", ""];
+    dates.forEach((d, i) =>
+      f.add(`6.${i}.1`, {
+        studyInstanceUid: `6.${i}`,
+        seriesInstanceUid: `6.${i}.0`,
+        studyDate: d,
+      })
+    );
+    const p1 = searchStudies(reader, { limit: 3 });
+    assert.deepEqual(uids(p1), ["6.0", "6.1", "6.4"]);
+    assert.equal(p1.prev, null);
+    const p2 = searchStudies(reader, { limit: 3, after: p1.next! });
+    assert.deepEqual(uids(p2), ["6.3", "6.2", "6.5"]);
+    const p3 = searchStudies(reader, { limit: 3, after: p2.next! });
+    assert.deepEqual(uids(p3), ["6.6"]); // no Study Date: last
+    assert.equal(p3.next, null);
+    const back = searchStudies(reader, { limit: 3, before: p3.prev! });
+    assert.deepEqual(uids(back), ["6.3", "6.2", "6.5"]);
+    const top = searchStudies(reader, { limit: 3, before: back.prev! });
+    assert.deepEqual(uids(top), ["6.0", "6.1", "6.4"]);
+    assert.equal(top.prev, null);
+  } finally {
+    reader.close();
+    await f.close();
+  }
+});
+
+Deno.test({
+  name: "on 100,000 instances each page reads through an index, never a table scan",
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "minipacs-big-" });
+    const index = buildBigIndex(dir);
+    const reader = new IndexReader(() => index.openReader());
+    try {
+      assert.equal(reader.totals().instances, 100_000);
+      const searches: StudySearch[] = [
+        {},
+        { name: "fam12" },
+        { name: "zzz" },
+        { name: "*given3*" },
+        { patientId: "P77" },
+        { patientId: "P7*" },
+        { accession: "A500" },
+        { modality: "CT" },
+        { from: "2020-01-01", to: "2020-02-01" },
+        { after: "20200101~5000" },
+        { before: "20200101~5000" },
+        { name: "fam12", after: "20200101~5000" },
+      ];
+      for (const s of searches) {
+        const { sql, params } = studyPageStatement(reader, s);
+        const plan = (reader.statement(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as {
+          detail: string;
+        }[]).map((r) => r.detail);
+        const text = JSON.stringify(s);
+        // A scan is only ever the date-ordered walk of study_date_idx that LIMIT stops.
+        for (const step of plan.filter((d) => d.startsWith("SCAN"))) {
+          assert.equal(step, "SCAN st USING INDEX study_date_idx", `${text}: ${plan.join(" | ")}`);
+        }
+        assert.ok(!plan.some((d) => / (i|se) /.test(d)), `${text} touches series/instances`);
+        assert.match(sql, /LIMIT \?$/);
+      }
+    } finally {
+      reader.close();
+      index.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("on 100,000 instances pages walk every match once, in Study Date order", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "minipacs-big-" });
+  const index = buildBigIndex(dir);
+  const reader = new IndexReader(() => index.openReader());
+  try {
+    // "Fam12" starts the names of patients 12, 120-129 and 1200-1299: 111 x 5 studies.
+    const seen: string[] = [];
+    let after: string | undefined;
+    for (let pages = 0; pages < 20; pages++) {
+      const page = searchStudies(reader, { name: "fam12", after });
+      seen.push(...page.studies.map((s) => `${s.studyDate}|${s.studyInstanceUid}`));
+      assert.ok(page.studies.every((s) => s.patientName.startsWith("Fam12")));
+      if (!page.next) break;
+      after = page.next;
+    }
+    assert.equal(seen.length, 111 * BIG.studiesPerPatient);
+    assert.equal(new Set(seen).size, seen.length);
+    const dates = seen.map((s) => s.split("|")[0]);
+    assert.deepEqual(dates, [...dates].sort().reverse());
+
+    const first = searchStudies(reader, {});
+    assert.equal(first.studies.length, 50);
+    const studies = BIG.patients * BIG.studiesPerPatient;
+    const newest = Array.from({ length: studies }, (_, i) => studyDate(i + 1)).sort().at(-1);
+    assert.equal(first.studies[0].studyDate, newest);
+    const second = searchStudies(reader, { after: first.next! });
+    assert.ok(second.studies[0].studyDate <= first.studies[49].studyDate);
+    assert.deepEqual(uids(searchStudies(reader, { before: second.prev! })), uids(first));
+
+    const one = getStudy(reader, "1.2.9.77");
+    assert.equal(one?.study.studyDate, studyDate(77));
+    assert.deepEqual(one?.series.map((s) => s.instances), [5, 5]);
+    assert.equal(getStudy(reader, "1.2.9.0"), null);
+  } finally {
+    reader.close();
+    index.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
