@@ -7,6 +7,7 @@ import { decodeFileMetaInformation } from "../../src/core/dicom/part10.ts";
 import { CommandField, DATASET_PRESENT } from "../../src/core/dimse/command.ts";
 import { EXPLICIT_LE, openAssociation } from "../helpers/scu.ts";
 import { startMiniPacs } from "../helpers/server.ts";
+import { concat, element, us } from "../helpers/dataset_writer.ts";
 
 const MULTIFRAME_GRAYSCALE_BYTE_SC = "1.2.840.10008.5.1.4.1.1.7.2";
 const ROWS = 1024;
@@ -26,38 +27,7 @@ const hasProc = (() => {
   }
 })();
 
-const LONG_VRS = new Set(["OB", "OW", "OF", "SQ", "UT", "UN", "UC", "UR"]);
-
 /** One Explicit VR Little Endian element (PS3.5 7.1.2); the value is padded to even length. */
-function element(tag: number, vr: string, value: Uint8Array | string): Uint8Array {
-  let v = typeof value === "string" ? new TextEncoder().encode(value) : value;
-  if (v.length % 2) {
-    const padded = new Uint8Array(v.length + 1);
-    padded.set(v);
-    padded[v.length] = vr === "UI" ? 0 : 0x20;
-    v = padded;
-  }
-  const long = LONG_VRS.has(vr);
-  const out = new Uint8Array((long ? 12 : 8) + v.length);
-  const dv = new DataView(out.buffer);
-  dv.setUint16(0, tag >>> 16, true);
-  dv.setUint16(2, tag & 0xffff, true);
-  out[4] = vr.charCodeAt(0);
-  out[5] = vr.charCodeAt(1);
-  if (long) dv.setUint32(8, v.length, true);
-  else dv.setUint16(6, v.length, true);
-  out.set(v, long ? 12 : 8);
-  return out;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) (out.set(p, at), at += p.length);
-  return out;
-}
-
-const us = (n: number) => new Uint8Array([n & 0xff, n >> 8]);
 
 /** Everything up to and including the Pixel Data element header (OB, 1 GiB). */
 function header(sop: string, study: string, series: string): Uint8Array {

@@ -12,44 +12,13 @@ import { RequestorAssociation } from "../../src/core/ul/association.ts";
 import { tcpConnector } from "../../src/net/tcp.ts";
 import { echo, EXPLICIT_LE, quietLogger, VERIFICATION } from "../helpers/scu.ts";
 import { type MiniPacs, startMiniPacs } from "../helpers/server.ts";
+import { concat, element, us } from "../helpers/dataset_writer.ts";
 
 const SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7";
 const SC_PC = 1;
 /** Dataset bytes in one P-DATA-TF PDU to the server (max_pdu_length 16384 by default). */
 const PDU_DATA = fragmentCapacity(16384);
 const ECHO_PC = 3;
-
-// ---- datasets written byte by byte (Explicit VR Little Endian, PS3.5 7.1.2) ----
-
-const LONG_VRS = new Set(["OB", "OW", "OF", "SQ", "UT", "UN", "UC", "UR"]);
-
-function element(tag: number, vr: string, value: Uint8Array | string): Uint8Array {
-  let v = typeof value === "string" ? new TextEncoder().encode(value) : value;
-  if (v.length % 2) {
-    const padded = new Uint8Array(v.length + 1);
-    padded.set(v);
-    padded[v.length] = vr === "UI" || vr === "OB" ? 0 : 0x20;
-    v = padded;
-  }
-  const long = LONG_VRS.has(vr);
-  const out = new Uint8Array((long ? 12 : 8) + v.length);
-  const dv = new DataView(out.buffer);
-  dv.setUint16(0, tag >>> 16, true);
-  dv.setUint16(2, tag & 0xffff, true);
-  out[4] = vr.charCodeAt(0);
-  out[5] = vr.charCodeAt(1);
-  if (long) dv.setUint32(8, v.length, true);
-  else dv.setUint16(6, v.length, true);
-  out.set(v, long ? 12 : 8);
-  return out;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) (out.set(p, at), at += p.length);
-  return out;
-}
 
 const BASE = `2.25.${crypto.getRandomValues(new Uint32Array(2)).join("")}`;
 let counter = 0;

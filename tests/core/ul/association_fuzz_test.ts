@@ -10,19 +10,10 @@ import { encodePdu } from "../../../src/core/ul/pdu.ts";
 import { PduType } from "../../../src/core/ul/pdu_types.ts";
 import { memoryConnectionPair } from "../../helpers/memory_connection.ts";
 import { associateRj, echoscuAssociateAc, echoscuAssociateRq } from "./pdu_fixtures.ts";
+import { mulberry32 } from "../../helpers/random.ts";
 
 const SESSIONS = Number(Deno.env.get("FUZZ_SESSIONS") ?? 1000);
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 0x5eed1234) >>> 0;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const echoCommand = encodeCommand({
   commandField: 0x0030,

@@ -6,19 +6,10 @@ import { decodePdu, encodePdu } from "../../../src/core/ul/pdu.ts";
 import { PduReader } from "../../../src/core/ul/pdu_reader.ts";
 import { type Pdu, PduError, PduType } from "../../../src/core/ul/pdu_types.ts";
 import { fixtures } from "./pdu_fixtures.ts";
+import { mulberry32 } from "../../helpers/random.ts";
 
 const ITERATIONS = Number(Deno.env.get("FUZZ_ITERATIONS") ?? 100_000);
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 0x2b7e1516) >>> 0;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const corpus: Uint8Array[] = [
   ...fixtures.map((f) => f.bytes),

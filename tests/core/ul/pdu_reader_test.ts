@@ -9,6 +9,7 @@ import {
   PduType,
 } from "../../../src/core/ul/pdu_types.ts";
 import { fixtures, pDataTf, pDataTfPdu, releaseRq } from "./pdu_fixtures.ts";
+import { mulberry32 } from "../../helpers/random.ts";
 
 const stream = concat(fixtures.map((f) => f.bytes));
 const expected = fixtures.map((f) => f.pdu);
@@ -33,16 +34,6 @@ function readAll(reader: PduReader, bytes: Uint8Array, cuts: number[]): Pdu[] {
     for (let pdu = reader.next(); pdu; pdu = reader.next()) out.push(pdu);
   }
   return out;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function assertPduError(fn: () => unknown, reason?: number, message?: RegExp): void {
