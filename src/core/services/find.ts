@@ -32,8 +32,7 @@ const FIND_TRANSFER_SYNTAXES = new Set([IMPLICIT_VR_LE, EXPLICIT_VR_LE, EXPLICIT
  * the C-FIND application information), once the association layer records what it accepted.
  */
 function combinedDateTimeAgreed(context: AcceptedContext): boolean {
-  const info = (context as AcceptedContext & { extendedNegotiation?: Uint8Array })
-    .extendedNegotiation;
+  const info = context.extendedNegotiation;
   return info !== undefined && info.length > 1 && info[1] === 1;
 }
 
@@ -60,7 +59,11 @@ export class FindService implements DimseService {
 
   *syntaxes(): Iterable<SupportedSyntax> {
     for (const uid of FIND_SOP_CLASSES) {
-      yield { abstractSyntax: uid, acceptsTransferSyntax: (ts) => FIND_TRANSFER_SYNTAXES.has(ts) };
+      yield {
+        abstractSyntax: uid,
+        acceptsTransferSyntax: (ts) => FIND_TRANSFER_SYNTAXES.has(ts),
+        extendedNegotiation: findExtendedNegotiationReply,
+      };
     }
   }
 

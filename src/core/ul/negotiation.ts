@@ -12,6 +12,7 @@ import {
   RejectResult,
   RejectSource,
   ScpScuRoleSelection,
+  SopClassExtendedNegotiation,
 } from "./pdu_types.ts";
 
 /** One abstract syntax we serve, with the transfer syntaxes we take for it. */
@@ -21,6 +22,11 @@ export interface SupportedSyntax {
   acceptsTransferSyntax(uid: string): boolean;
   /** True when we accept the SCP role the requestor proposes for this class (C-GET storage). */
   acceptsScpRole?: boolean;
+  /**
+   * Our reply to the requestor's SOP Class Extended Negotiation for this class (PS3.7 D.3.3.5);
+   * absent: the item is not answered, which declines every option.
+   */
+  extendedNegotiation?(info: Uint8Array): Uint8Array;
 }
 
 export interface AcceptorPolicy {
@@ -45,6 +51,8 @@ export interface AcceptedContext {
   /** Roles after SCP/SCU role selection (PS3.7 D.3.3.4); default: requestor SCU, we SCP. */
   requestorIsScu: boolean;
   requestorIsScp: boolean;
+  /** The service-class application information we answered with, when negotiated. */
+  extendedNegotiation?: Uint8Array;
 }
 
 export type NegotiationOutcome =
@@ -152,6 +160,18 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
     });
   }
 
+  // SOP Class Extended Negotiation: answered by the service for classes we accepted.
+  const extendedReplies: SopClassExtendedNegotiation[] = [];
+  for (const item of rq.userInformation.extendedNegotiations) {
+    const reply = policy.syntaxes.get(item.sopClassUid)?.extendedNegotiation?.(item.info);
+    const contextsOfClass = [...contexts.values()].filter((c) =>
+      c.abstractSyntax === item.sopClassUid
+    );
+    if (!reply || contextsOfClass.length === 0) continue;
+    extendedReplies.push({ sopClassUid: item.sopClassUid, info: reply });
+    for (const c of contextsOfClass) c.extendedNegotiation = reply;
+  }
+
   const ac: AAssociateAc = {
     type: PduType.AAssociateAc,
     protocolVersion: 1,
@@ -168,8 +188,7 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
         ? { maxInvoked: 1, maxPerformed: 1 }
         : undefined,
       roleSelections: roleReplies,
-      // Relational queries and other extended negotiation are declined by not answering.
-      extendedNegotiations: [],
+      extendedNegotiations: extendedReplies,
       commonExtendedNegotiations: [],
       unknown: [],
     },

@@ -1,0 +1,138 @@
+// negotiateAsAcceptor(): the association policies of the conformance statement (3.1.2,
+// 3.1.3) as a pure function of the A-ASSOCIATE-RQ.
+import assert from "node:assert/strict";
+import { findExtendedNegotiationReply } from "../../../src/core/services/find.ts";
+import {
+  type AcceptorPolicy,
+  negotiateAsAcceptor,
+  type SupportedSyntax,
+} from "../../../src/core/ul/negotiation.ts";
+import { type AAssociateRq, PduType } from "../../../src/core/ul/pdu_types.ts";
+
+const CT = "1.2.840.10008.5.1.4.1.1.2";
+const STUDY_FIND = "1.2.840.10008.5.1.4.1.2.2.1";
+const IMPLICIT = "1.2.840.10008.1.2";
+const EXPLICIT = "1.2.840.10008.1.2.1";
+const JPEG_LS = "1.2.840.10008.1.2.4.80";
+
+const syntaxes = new Map<string, SupportedSyntax>([
+  [CT, { abstractSyntax: CT, acceptsTransferSyntax: () => true, acceptsScpRole: true }],
+  [STUDY_FIND, {
+    abstractSyntax: STUDY_FIND,
+    acceptsTransferSyntax: (ts) => ts === IMPLICIT || ts === EXPLICIT,
+    extendedNegotiation: findExtendedNegotiationReply,
+  }],
+]);
+
+const policy: AcceptorPolicy = {
+  aeTitle: "MINIPACS",
+  checkCalledAe: true,
+  maxPduLength: 16384,
+  implementationClassUid: "1.2.276.0.7230010.3.0.3.6.4",
+  implementationVersionName: "MINIPACS_2_0",
+  syntaxes,
+};
+
+function rq(
+  over: Partial<AAssociateRq> = {},
+  ui: Partial<AAssociateRq["userInformation"]> = {},
+): AAssociateRq {
+  return {
+    type: PduType.AAssociateRq,
+    protocolVersion: 1,
+    calledAeTitle: "MINIPACS",
+    callingAeTitle: "MODALITY",
+    applicationContext: "1.2.840.10008.3.1.1.1",
+    presentationContexts: [
+      { id: 1, abstractSyntax: CT, transferSyntaxes: [JPEG_LS, EXPLICIT] },
+      { id: 3, abstractSyntax: STUDY_FIND, transferSyntaxes: [JPEG_LS] },
+      { id: 5, abstractSyntax: "1.2.3.4", transferSyntaxes: [IMPLICIT] },
+    ],
+    userInformation: {
+      maxLength: 32768,
+      implementationClassUid: "1.2.3",
+      roleSelections: [],
+      extendedNegotiations: [],
+      commonExtendedNegotiations: [],
+      unknown: [],
+      ...ui,
+    },
+    ...over,
+  };
+}
+
+Deno.test("negotiateAsAcceptor() accepts the first proposed syntax it supports, per context", () => {
+  const o = negotiateAsAcceptor(rq(), policy);
+  assert.ok(o.accepted);
+  assert.deepEqual(
+    o.ac.presentationContexts.map((p) => [p.id, p.result, p.transferSyntax]),
+    [[1, 0, JPEG_LS], [3, 4, ""], [5, 3, ""]],
+  );
+  assert.equal(o.peerMaxPduLength, 32768);
+  assert.equal(o.ac.userInformation.maxLength, 16384);
+  assert.equal(o.ac.userInformation.implementationVersionName, "MINIPACS_2_0");
+});
+
+Deno.test("negotiateAsAcceptor() answers an offered asynchronous window with 1/1", () => {
+  const o = negotiateAsAcceptor(
+    rq({}, { asyncOpsWindow: { maxInvoked: 8, maxPerformed: 8 } }),
+    policy,
+  );
+  assert.ok(o.accepted);
+  assert.deepEqual(o.ac.userInformation.asyncOpsWindow, { maxInvoked: 1, maxPerformed: 1 });
+  const none = negotiateAsAcceptor(rq(), policy);
+  assert.ok(none.accepted);
+  assert.equal(none.ac.userInformation.asyncOpsWindow, undefined);
+});
+
+Deno.test("negotiateAsAcceptor() rejects: wrong called AE, unknown calling AE, over the limit", () => {
+  const wrong = negotiateAsAcceptor(rq({ calledAeTitle: "OTHER" }), policy);
+  assert.ok(!wrong.accepted);
+  assert.deepEqual([wrong.rj.result, wrong.rj.source, wrong.rj.reason], [1, 1, 7]);
+  const unknown = negotiateAsAcceptor(rq(), {
+    ...policy,
+    knownCallingAeTitles: new Set(["VIEWER"]),
+  });
+  assert.ok(!unknown.accepted);
+  assert.deepEqual([unknown.rj.result, unknown.rj.source, unknown.rj.reason], [1, 1, 3]);
+  const known = negotiateAsAcceptor(rq({ callingAeTitle: "VIEWER  " }), {
+    ...policy,
+    knownCallingAeTitles: new Set(["VIEWER"]),
+  });
+  assert.ok(known.accepted, "trailing spaces in AE titles are not significant");
+  const full = negotiateAsAcceptor(rq(), { ...policy, overLimit: true });
+  assert.ok(!full.accepted);
+  assert.deepEqual([full.rj.result, full.rj.source, full.rj.reason], [2, 3, 2]);
+});
+
+Deno.test("negotiateAsAcceptor() grants the SCP role only where the class allows it (C-GET)", () => {
+  const o = negotiateAsAcceptor(
+    rq({}, {
+      roleSelections: [
+        { sopClassUid: CT, scuRole: true, scpRole: true },
+        { sopClassUid: STUDY_FIND, scuRole: true, scpRole: true },
+      ],
+    }),
+    policy,
+  );
+  assert.ok(o.accepted);
+  assert.deepEqual(o.ac.userInformation.roleSelections, [
+    { sopClassUid: CT, scuRole: true, scpRole: true },
+    { sopClassUid: STUDY_FIND, scuRole: true, scpRole: false },
+  ]);
+  assert.equal(o.contexts.get(1)?.requestorIsScp, true);
+});
+
+Deno.test("negotiateAsAcceptor() answers C-FIND extended negotiation: relational no, combined date-time yes", () => {
+  const r = rq({
+    presentationContexts: [{ id: 1, abstractSyntax: STUDY_FIND, transferSyntaxes: [IMPLICIT] }],
+  }, {
+    extendedNegotiations: [{ sopClassUid: STUDY_FIND, info: new Uint8Array([1, 1, 1]) }],
+  });
+  const o = negotiateAsAcceptor(r, policy);
+  assert.ok(o.accepted);
+  assert.deepEqual(o.ac.userInformation.extendedNegotiations, [
+    { sopClassUid: STUDY_FIND, info: new Uint8Array([0, 1, 0]) },
+  ]);
+  assert.deepEqual(o.contexts.get(1)?.extendedNegotiation, new Uint8Array([0, 1, 0]));
+});
