@@ -8,6 +8,7 @@ import type { Logger } from "./core/ports.ts";
 import { type RunningServer, startServer } from "./server.ts";
 import { type Command, type CommandArgs, loadEffectiveConfig, UsageError } from "./cli/command.ts";
 import { echoCommand } from "./cli/echo.ts";
+import { findCommand } from "./cli/find.ts";
 import { hashPasswordCommand } from "./cli/hash_password.ts";
 import { healthcheckCommand } from "./cli/healthcheck.ts";
 import { reindexCommand } from "./cli/reindex.ts";
@@ -42,11 +43,9 @@ export const COMMANDS: Record<string, Command> = {
   "hash-password": hashPasswordCommand,
   echo: echoCommand,
   store: storeCommand,
+  find: findCommand,
   healthcheck: healthcheckCommand,
 };
-
-/** Named in the documentation but not built yet: exit 1 instead of "unknown". */
-const NOT_YET = ["find"];
 
 async function serve(args: CommandArgs): Promise<number> {
   const { config, source } = await loadEffectiveConfig(args.values);
@@ -179,10 +178,6 @@ export async function main(argv: string[]): Promise<number> {
   const name = first.positionals[0] ?? Object.keys(COMMANDS)[0];
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!command) {
-    if (NOT_YET.includes(name)) {
-      console.error(`minipacs: ${name}: not available yet`);
-      return 1;
-    }
     console.error(`minipacs: unknown command "${name}" (see --help)`);
     return 2;
   }

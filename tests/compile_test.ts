@@ -1,15 +1,17 @@
 // `deno task compile` and the single binary. The end-to-end path (DCMTK echoscu + storescu,
-// then our own echo and store subcommands) always runs under `deno run` with exactly the
-// permissions the binary is compiled with; the binary itself is built and tested only where a
-// denort runtime is at hand (deno compile cannot download one without network access).
+// our own echo, store and find, DCMTK findscu and movescu, the status page) always runs under
+// `deno run` with exactly the permissions the binary is compiled with; the binary itself is
+// built and tested only where a denort runtime is at hand (deno compile cannot download one
+// without network access).
 import assert from "node:assert/strict";
 import { compileArgs, findDenort, PERMISSIONS } from "../scripts/compile.ts";
 import { parseConfig } from "../src/config.ts";
 import { COMMANDS } from "../src/main.ts";
+import { decodeFileMetaInformation } from "../src/core/dicom/part10.ts";
 import { checkHttpExposure } from "../src/web/security.ts";
 import { CORPUS_CLASSES, makeObject } from "./helpers/corpus.ts";
 import { hasTool, ROOT, run } from "./helpers/server.ts";
-import { type CliOptions, minipacs, minipacsCommand } from "./cli/cli.ts";
+import { type CliOptions, minipacs, minipacsCommand, startStoreScp } from "./cli/cli.ts";
 
 const runtime = await findDenort();
 if (!runtime) {
@@ -18,7 +20,7 @@ if (!runtime) {
       "download it here",
   );
 }
-const dcmtk = hasTool("echoscu") && hasTool("storescu") && hasTool("dump2dcm");
+const dcmtk = ["echoscu", "storescu", "dump2dcm", "findscu", "movescu", "storescp"].every(hasTool);
 
 Deno.test("compileArgs() compiles src/main.ts with narrow permissions and passes --target", () => {
   const args = compileArgs({ target: "x86_64-pc-windows-msvc", output: "/tmp/out/minipacs" });
@@ -68,26 +70,46 @@ async function serve(cli: CliOptions, config: string) {
     await reading;
     return code;
   };
-  for (let i = 0; i < 300 && !/DICOM listening/.test(log); i++) {
+  for (let i = 0; i < 300 && !/MiniPACS started/.test(log); i++) {
     await new Promise((r) => setTimeout(r, 50));
   }
-  const port = Number(/DICOM listening .*port=(\d+)/.exec(log)?.[1]);
+  const port = Number(/MiniPACS started .*dicom_port=(\d+)/.exec(log)?.[1]);
+  const httpPort = Number(/MiniPACS started .*http_port=(\d+)/.exec(log)?.[1]);
   if (!port) {
     await stop();
     throw new Error(`server did not start:\n${log}`);
   }
-  return { port, stop, log: () => log };
+  return { port, httpPort, stop, log: () => log };
 }
 
-/** DCMTK echoscu and storescu, then our own echo and store, against `serve` run by `cli`. */
+/** GET /api/status until it counts `instances` objects (totals are re-read at most each second). */
+async function statusWith(httpPort: number, instances: number) {
+  let status: { aeTitle: string; storage: { instances: number; studies: number } } | undefined;
+  for (let i = 0; i < 50; i++) { // bounded: about 5 s
+    const rsp = await fetch(`http://127.0.0.1:${httpPort}/api/status`);
+    assert.equal(rsp.status, 200);
+    status = await rsp.json();
+    if (status?.storage.instances === instances) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return status!;
+}
+
+/**
+ * Against `serve` run by `cli`: DCMTK echoscu and storescu, our own echo and store; our find and
+ * DCMTK findscu see the studies; movescu moves one to a storescp known as DEST; the status page
+ * counts the objects.
+ */
 async function endToEnd(cli: CliOptions): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "minipacs-e2e-" });
+  const dest = await startStoreScp("DEST");
   try {
     const config = `${dir}/config.toml`;
     await Deno.writeTextFile(
       config,
       `[server]\nbind = "127.0.0.1"\nport = 0\n[storage]\npath = "${dir}/data"\n` +
-        `min_free_mb = 1\n[http]\nenabled = false\n`,
+        `min_free_mb = 1\n[http]\nenabled = true\nbind = "127.0.0.1"\nport = 0\n` +
+        `[[known_ae]]\nae_title = "DEST"\nhost = "127.0.0.1"\nport = ${dest.port}\n`,
     );
     await Deno.mkdir(`${dir}/in`);
     const ct = CORPUS_CLASSES.find((c) => c.modality === "CT")!;
@@ -111,6 +133,63 @@ async function endToEnd(cli: CliOptions): Promise<void> {
       const stored = await minipacs(["store", `MINIPACS@127.0.0.1:${server.port}`, b.path], cli);
       assert.equal(stored.code, 0, stored.stderr);
       assert.equal(stored.stdout.trim(), "stored 1, failed 0, skipped 0 (not DICOM)");
+
+      const found = await minipacs(
+        ["find", `MINIPACS@127.0.0.1:${server.port}`, "-k", "PatientID=PAT001", "--json"],
+        cli,
+      );
+      assert.equal(found.code, 0, found.stderr);
+      assert.match(found.stderr, /2 matches, status 0x0000 success/);
+      const studies = JSON.parse(found.stdout) as Record<string, string>[];
+      assert.deepEqual(
+        studies.map((m) => m.StudyInstanceUID).sort(),
+        [a.studyInstanceUid, b.studyInstanceUid].sort(),
+      );
+      assert.ok(studies.every((m) => m.ModalitiesInStudy === "CT"));
+      const f = await run("findscu", [
+        "-S",
+        ...at,
+        "-k",
+        "QueryRetrieveLevel=STUDY",
+        "-k",
+        `StudyInstanceUID=${a.studyInstanceUid}`,
+        "-k",
+        "PatientName",
+      ]);
+      assert.equal(f.code, 0, f.stderr);
+      const findOut = f.stdout + f.stderr;
+      assert.ok(findOut.includes(`(0020,000d) UI [${a.studyInstanceUid}`), findOut);
+      assert.equal(findOut.match(/Find Response: \d+ \(Pending\)/g)?.length, 1, findOut);
+      assert.match(findOut, /\(0010,0010\) PN \[Doe\^John\]/);
+
+      const m = await run("movescu", [
+        "-S",
+        "-aet",
+        "VIEWER",
+        "-aem",
+        "DEST",
+        ...at,
+        "-k",
+        "QueryRetrieveLevel=STUDY",
+        "-k",
+        `StudyInstanceUID=${b.studyInstanceUid}`,
+      ]);
+      assert.equal(m.code, 0, m.stderr);
+      const arrived: string[] = [];
+      for await (const e of Deno.readDir(dest.dir)) {
+        const bytes = await Deno.readFile(`${dest.dir}/${e.name}`);
+        arrived.push(decodeFileMetaInformation(bytes).meta.sopInstanceUid);
+      }
+      assert.deepEqual(arrived, [b.sopInstanceUid], m.stdout + m.stderr);
+
+      assert.ok(server.httpPort, server.log());
+      const status = await statusWith(server.httpPort, 2);
+      assert.equal(status.aeTitle, "MINIPACS");
+      assert.equal(status.storage.instances, 2);
+      assert.equal(status.storage.studies, 2);
+      const page = await fetch(`http://127.0.0.1:${server.httpPort}/`);
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /id="objects">2</);
     } finally {
       assert.equal(await server.stop(), 0, server.log());
     }
@@ -120,6 +199,7 @@ async function endToEnd(cli: CliOptions): Promise<void> {
       assert.ok((await Deno.stat(home)).isFile, home);
     }
   } finally {
+    await dest.stop();
     await Deno.remove(dir, { recursive: true });
   }
 }
@@ -133,7 +213,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "the compiled binary: --version, --help, check-config, echo and store end to end",
+  name: "the compiled binary: --version, --help, check-config and the end-to-end path",
   ignore: !runtime,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "minipacs-compiled-" });

@@ -1,10 +1,13 @@
-// The running server as a sysadmin drives it: SIGHUP reloads [[known_ae]] and log.level
-// without dropping associations; `[log] format = "json"` gives one JSON object per line.
+// The running server as a sysadmin drives it: SIGHUP reloads [[known_ae]] (callers and C-MOVE
+// destinations) and log.level without dropping associations; `[log] format = "json"` gives one
+// JSON object per line.
 import assert from "node:assert/strict";
+import { decodeFileMetaInformation } from "../../src/core/dicom/part10.ts";
 import { AssociationRejectedError } from "../../src/core/ul/association.ts";
-import { startMiniPacs } from "../helpers/server.ts";
+import { CORPUS_CLASSES, makeObject } from "../helpers/corpus.ts";
+import { hasTool, run, startMiniPacs } from "../helpers/server.ts";
 import { echo, openAssociation } from "../helpers/scu.ts";
-import { minipacs } from "./cli.ts";
+import { minipacs, startStoreScp } from "./cli.ts";
 
 const FRIEND = '[[known_ae]]\nae_title = "FRIEND"\nhost = "127.0.0.1"\nport = 104\n';
 const NEWCOMER = '[[known_ae]]\nae_title = "NEWCOMER"\nhost = "127.0.0.1"\nport = 105\n';
@@ -42,6 +45,83 @@ Deno.test({
     } finally {
       await before.release().catch(() => {});
       await pacs.cleanup();
+    }
+  },
+});
+
+/** movescu of one study to `destination`; the final DIMSE status from its debug output. */
+async function moveStudy(port: number, destination: string, studyInstanceUid: string) {
+  const r = await run("movescu", [
+    "-d",
+    "-S",
+    "-aet",
+    "VIEWER",
+    "-aem",
+    destination,
+    "-aec",
+    "MINIPACS",
+    "-k",
+    "QueryRetrieveLevel=STUDY",
+    "-k",
+    `StudyInstanceUID=${studyInstanceUid}`,
+    "127.0.0.1",
+    String(port),
+  ]);
+  const out = r.stdout + r.stderr;
+  const final = out.slice(out.lastIndexOf("C-MOVE RSP"));
+  const status = /DIMSE Status\s*:\s*0x([0-9a-f]{4})/i.exec(final)?.[1];
+  return { status: status === undefined ? -1 : parseInt(status, 16), out };
+}
+
+Deno.test({
+  name: "SIGHUP reload changes the known AEs seen by a C-MOVE without a restart",
+  ignore: Deno.build.os === "windows" ||
+    !["movescu", "storescp", "storescu", "dump2dcm"].every(hasTool),
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "minipacs-reload-move-" });
+    const dest = await startStoreScp("DEST");
+    const pacs = await startMiniPacs();
+    try {
+      const ct = CORPUS_CLASSES.find((c) => c.modality === "CT")!;
+      const o = await makeObject({ spec: ct, dir });
+      const stored = await run("storescu", [
+        "-aec",
+        "MINIPACS",
+        "127.0.0.1",
+        `${pacs.port}`,
+        o.path,
+      ]);
+      assert.equal(stored.code, 0, stored.stderr);
+      const before = await openAssociation(pacs.port);
+      try {
+        const unknown = await moveStudy(pacs.port, "DEST", o.studyInstanceUid);
+        assert.equal(unknown.status, 0xa801, unknown.out.slice(-2000)); // Move Destination Unknown
+        assert.deepEqual([...Deno.readDirSync(dest.dir)], []);
+
+        const config = `${pacs.dir}/config.toml`;
+        await Deno.writeTextFile(
+          config,
+          (await Deno.readTextFile(config)) +
+            `\n[[known_ae]]\nae_title = "DEST"\nhost = "127.0.0.1"\nport = ${dest.port}\n`,
+        );
+        pacs.child.kill("SIGHUP");
+        await pacs.waitForLog(/configuration reloaded applied=known_ae/);
+
+        const moved = await moveStudy(pacs.port, "DEST", o.studyInstanceUid);
+        assert.equal(moved.status, 0x0000, moved.out.slice(-2000));
+        const arrived = [...Deno.readDirSync(dest.dir)].map((e) =>
+          decodeFileMetaInformation(Deno.readFileSync(`${dest.dir}/${e.name}`)).meta.sopInstanceUid
+        );
+        assert.deepEqual(arrived, [o.sopInstanceUid]);
+        // The association opened before the reload is still alive and served.
+        assert.equal(await echo(before), 0);
+      } finally {
+        await before.release().catch(() => {});
+      }
+    } finally {
+      await pacs.cleanup();
+      await dest.stop();
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });
