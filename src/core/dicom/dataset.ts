@@ -4,6 +4,7 @@
 import { decodeString, encodeString } from "./charset.ts";
 import { Tag, tagString } from "./tags.ts";
 import { EXPLICIT_VR_LE, TRANSFER_SYNTAXES } from "./transfer_syntaxes.ts";
+import { KNOWN_VRS, LONG_VRS } from "./vr.ts";
 
 /** One data element. A sequence (SQ) has `items` and an empty `value`. */
 export interface DataElement {
@@ -39,15 +40,10 @@ export function encodingOf(transferSyntaxUid: string): Encoding {
   return { explicitVr: ts.explicitVr, littleEndian: ts.littleEndian };
 }
 
-const words = (text: string) => text.trim().split(/\s+/);
-// VRs whose explicit header has 2 reserved bytes and a 4-byte length (PS3.5 Table 7.1-1).
-const LONG_VRS = new Set(words("OB OD OF OL OV OW SQ SV UC UN UR UT UV"));
-/** Every VR of PS3.5 6.2. */
-const KNOWN_VRS = new Set([
-  ...LONG_VRS,
-  ...words("AE AS AT CS DA DS DT FL FD IS LO LT PN SH SL SS ST TM UI UL US"),
-]);
-/** Binary VRs and their word size, byte-swapped in Big Endian (PS3.5 7.3); AT as 16-bit halves. */
+const words = (text: string) =>
+  text.trim().split(
+    /\s+/,
+  ); /** Binary VRs and their word size, byte-swapped in Big Endian (PS3.5 7.3); AT as 16-bit halves. */
 const WORD_SIZE: ReadonlyMap<string, number> = new Map(
   words("AT2 FD8 FL4 OD8 OF4 OL4 OV8 OW2 SL4 SS2 SV8 UL4 US2 UV8").map((
     w,

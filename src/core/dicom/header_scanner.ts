@@ -7,6 +7,7 @@ import { decodeString } from "./charset.ts";
 import { Tag, tagString } from "./tags.ts";
 import { EXPLICIT_VR_LE, TRANSFER_SYNTAXES } from "./transfer_syntaxes.ts";
 import { trimUid } from "./uid.ts";
+import { LONG_VRS, SHORT_VRS } from "./vr.ts";
 
 export interface ScannedHeader {
   /** Decoded via charset.ts; missing attributes as "". */
@@ -71,28 +72,6 @@ const UNDEFINED_LENGTH = 0xffffffff;
 const MAX_DEPTH = 128;
 /** Compressed bytes per write to the inflater: bounds each inflated chunk (deflate ratio <= 1032). */
 const INFLATE_PIECE = 8 * 1024;
-
-// VRs whose explicit header has 2 reserved bytes and a 4-byte length (PS3.5 Table 7.1-1).
-const LONG_VRS = new Set([
-  "OB",
-  "OD",
-  "OF",
-  "OL",
-  "OV",
-  "OW",
-  "SQ",
-  "SV",
-  "UC",
-  "UN",
-  "UR",
-  "UT",
-  "UV",
-]); // deno-fmt-ignore
-const SHORT_VRS = new Set([
-  "AE", "AS", "AT", "CS", "DA", "DS", "DT", "FL", "FD", "IS", "LO", "LT", "PN", "SH", "SL",
-  "SS", "ST", "TM", "UI", "UL", "US",
-]); // deno-fmt-ignore
-
 /** An open undefined-length sequence or item; `implicit` once inside a UN (PS3.5 6.2.2). */
 interface Container {
   kind: "sequence" | "item";

@@ -2,6 +2,7 @@
 // Group 0002 is always Explicit VR Little Endian (PS3.10 7.1, PS3.5 7.1).
 
 import { tagString } from "./tags.ts";
+import { LONG_VRS } from "./vr.ts";
 
 /** Contents of the File Meta Information group that this server writes and reads. */
 export interface FileMeta {
@@ -25,23 +26,6 @@ const PREAMBLE_LENGTH = 128;
 const PREFIX = [0x44, 0x49, 0x43, 0x4d]; // "DICM"
 /** Offset of the first group 0002 element: after preamble and prefix. */
 const META_START = PREAMBLE_LENGTH + 4;
-
-// VRs with a 2-byte reserved field and a 4-byte length in explicit VR (PS3.5 7.1.2).
-const LONG_VRS = new Set([
-  "OB",
-  "OD",
-  "OF",
-  "OL",
-  "OV",
-  "OW",
-  "SQ",
-  "SV",
-  "UC",
-  "UN",
-  "UR",
-  "UT",
-  "UV",
-]);
 
 const ascii = new TextEncoder();
 const latin = new TextDecoder("latin1");
