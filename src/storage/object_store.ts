@@ -11,7 +11,7 @@ import type {
   ObjectWriter,
 } from "../core/ports.ts";
 import { IndexDb } from "./index_db.ts";
-import { JOURNAL_DIR, readAt, type RecordInfo, SegmentWriter } from "./journal.ts";
+import { JOURNAL_DIR, type RecordInfo, SegmentWriter } from "./journal.ts";
 import { homePathFor, INDEX_FILE, isNotFound, removeIfPresent, TMP_DIR } from "./layout.ts";
 import { Materializer, type MaterializerOptions } from "./materializer.ts";
 import { recover } from "./recovery.ts";
@@ -51,7 +51,6 @@ interface AssociationState {
   writer?: JournalObjectWriter;
 }
 
-const READ_CHUNK = 256 * 1024;
 const SEQ_PER_MS = 1024;
 
 export class FsObjectStore implements ObjectStore {
@@ -380,6 +379,9 @@ class JournalObjectWriter implements ObjectWriter {
 }
 
 /** Streams `length` bytes from `offset`, then closes the file. */
+/** Bytes per read when streaming a stored object out (C-MOVE, C-GET, downloads). */
+const STREAM_CHUNK = 1024 * 1024;
+
 function rangeStream(
   file: Deno.FsFile,
   offset: number,
@@ -387,6 +389,7 @@ function rangeStream(
 ): ReadableStream<Uint8Array> {
   let done = 0;
   let closed = false;
+  let positioned = false;
   const close = () => {
     if (!closed) file.close();
     closed = true;
@@ -399,9 +402,18 @@ function rangeStream(
           controller.close();
           return;
         }
-        const chunk = new Uint8Array(Math.min(READ_CHUNK, length - done));
-        const n = await readAt(file, offset + done, chunk);
-        if (n < chunk.length) throw new Error("stored object is shorter than indexed");
+        // One seek, then sequential reads in large pieces.
+        if (!positioned) {
+          await file.seek(offset, Deno.SeekMode.Start);
+          positioned = true;
+        }
+        const chunk = new Uint8Array(Math.min(STREAM_CHUNK, length - done));
+        let n = 0;
+        while (n < chunk.length) {
+          const got = await file.read(chunk.subarray(n));
+          if (got === null) throw new Error("stored object is shorter than indexed");
+          n += got;
+        }
         done += n;
         controller.enqueue(chunk);
       } catch (e) {

@@ -11,6 +11,7 @@ export const MAX_PDU_SENT = 262144;
 const HEADER = 12;
 const CONTROL_COMMAND = 0x01; // PS3.8 E.2 message control header bit 0
 const CONTROL_LAST = 0x02; // bit 1
+const EMPTY = new Uint8Array(0);
 
 /**
  * Data bytes per PDU for a peer's Maximum Length Received: the PDU's variable field holds
@@ -60,16 +61,16 @@ export function packCommand(
 
 /**
  * Packs a dataset into P-DATA-TF PDUs as its bytes arrive. A full PDU is held back until
- * more data or end() shows whether it is the last. Reusable after end().
+ * more data or end() shows whether it is the last. The PDUs a push completes come back in
+ * one buffer, back to back, ready for a single write; each data byte is copied once (the
+ * tail of a push waits in a buffer of one PDU). Reusable after end().
  */
 export class DataPacker {
   readonly #pcId: number;
   readonly #cap: number;
-  /** The PDU being filled; its data starts at byte 12. */
-  #pdu: Uint8Array | undefined;
+  /** Data waiting for its PDU: at most one PDU's worth. */
+  #pending: Uint8Array | undefined;
   #fill = 0;
-  /** Several pushes went into one PDU: allocate full-size PDUs from now on. */
-  #streaming = false;
 
   constructor(pcId: number, maxPduLength: number) {
     this.#pcId = pcId;
@@ -77,49 +78,44 @@ export class DataPacker {
   }
 
   /** Adds dataset bytes (copied); returns the PDUs now known to be full and not last. */
-  push(chunk: Uint8Array): Uint8Array[] {
-    const out: Uint8Array[] = [];
+  push(chunk: Uint8Array): Uint8Array {
+    const cap = this.#cap;
+    const total = this.#fill + chunk.length;
+    // Whole PDUs that more data follows: at least one byte stays behind for the last one.
+    const whole = total > 0 ? Math.floor((total - 1) / cap) : 0;
     let off = 0;
-    while (off < chunk.length) { // each pass copies at least one byte
-      if (this.#fill === this.#cap) out.push(this.#finish(0));
-      const n = Math.min(this.#cap - this.#fill, chunk.length - off);
-      this.#reserve(n);
-      this.#pdu!.set(chunk.subarray(off, off + n), HEADER + this.#fill);
-      this.#fill += n;
-      off += n;
+    let out = EMPTY;
+    if (whole > 0) {
+      out = new Uint8Array(whole * (HEADER + cap));
+      for (let i = 0; i < whole; i++) {
+        const base = i * (HEADER + cap);
+        let at = base + HEADER;
+        if (i === 0 && this.#fill > 0) {
+          out.set(this.#pending!.subarray(0, this.#fill), at);
+          at += this.#fill;
+          this.#fill = 0;
+        }
+        const n = base + HEADER + cap - at;
+        out.set(chunk.subarray(off, off + n), at);
+        off += n;
+        writeHeaders(out.subarray(base), this.#pcId, cap, 0);
+      }
+    }
+    if (off < chunk.length) {
+      this.#pending ??= new Uint8Array(cap);
+      this.#pending.set(chunk.subarray(off), this.#fill);
+      this.#fill += chunk.length - off;
     }
     return out;
   }
 
   /** The pending bytes as the final PDU, flagged last (zero data if nothing was pushed). */
-  end(): Uint8Array[] {
-    this.#pdu ??= new Uint8Array(HEADER);
-    const pdu = this.#finish(CONTROL_LAST);
-    this.#streaming = false;
-    return [pdu];
-  }
-
-  /** Makes room for n more data bytes in the current PDU. */
-  #reserve(n: number): void {
-    const need = HEADER + this.#fill + n;
-    if (this.#pdu === undefined) {
-      // One big push: size the PDU exactly; streamed small chunks: allocate it whole.
-      this.#pdu = new Uint8Array(HEADER + (this.#streaming ? this.#cap : n));
-    } else if (this.#pdu.length < need) {
-      const bigger = new Uint8Array(HEADER + this.#cap);
-      bigger.set(this.#pdu.subarray(HEADER, HEADER + this.#fill), HEADER);
-      this.#pdu = bigger;
-      this.#streaming = true;
-    }
-  }
-
-  #finish(control: number): Uint8Array {
-    const pdu = this.#pdu!;
-    writeHeaders(pdu, this.#pcId, this.#fill, control);
-    const whole = pdu.length === HEADER + this.#fill ? pdu : pdu.subarray(0, HEADER + this.#fill);
-    this.#pdu = undefined;
+  end(): Uint8Array {
+    const pdu = new Uint8Array(HEADER + this.#fill);
+    if (this.#fill > 0) pdu.set(this.#pending!.subarray(0, this.#fill), HEADER);
+    writeHeaders(pdu, this.#pcId, this.#fill, CONTROL_LAST);
     this.#fill = 0;
-    return whole;
+    return pdu;
   }
 }
 

@@ -22,8 +22,13 @@ export const RETRIEVE_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([
 
 const MAX_IDENTIFIER_BYTES = 1024 * 1024;
 /** Up to this many sub-operations, a Pending response follows each one. */
-const SMALL_RETRIEVE = 100;
-/** Otherwise (and while one sub-operation runs long) at least one Pending per interval. */
+const SMALL_RETRIEVE = 10;
+/**
+ * Otherwise a Pending follows a sub-operation when the last one is this old (progress ten times
+ * a second is plenty for a viewer, and each costs the caller a turn)...
+ */
+const PENDING_MIN_INTERVAL_MS = 100;
+/** ...and one goes at least this often, even while one sub-operation runs long. */
 const PENDING_INTERVAL_MS = 1000;
 /** Sub-operation counts are US (PS3.7 9.3.3): larger counts are reported as the maximum. */
 const MAX_COUNT = 0xffff;
@@ -102,7 +107,10 @@ export function failedListIdentifier(
   return encodeDataset([{ tag: FAILED_SOP_INSTANCE_UID_LIST, vr: "UI", value }], encoding);
 }
 
-/** Sends Pending responses: after each sub-operation of a small retrieve, else once a second. */
+/**
+ * Sends Pending responses: after each sub-operation of a small retrieve, else after one when
+ * the last Pending is 100 ms old, and at least once a second.
+ */
 class Progress {
   readonly #send: () => Promise<void>;
   readonly #eachStep: boolean;
@@ -120,7 +128,7 @@ class Progress {
 
   /** A sub-operation ended. */
   step(): void {
-    if (this.#eachStep || performance.now() - this.#last >= PENDING_INTERVAL_MS) this.#fire();
+    if (this.#eachStep || performance.now() - this.#last >= PENDING_MIN_INTERVAL_MS) this.#fire();
   }
 
   /** No more Pending responses; resolves once the one being sent (if any) is out. */

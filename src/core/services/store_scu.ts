@@ -13,8 +13,12 @@ import type { DimseResponse } from "./service.ts";
 
 /** Presentation context ids are odd, 1..255: at most 128 per association (PS3.8 9.3.2.2). */
 export const MAX_CONTEXTS = 128;
-/** The stored file meta is read from at most this many leading bytes. */
-const META_WINDOW = 64 * 1024;
+/**
+ * Bytes read ahead when an object is opened: an object this small is sent from memory, as
+ * one write of command and data; a larger one streams on from there. Memory per running
+ * retrieve stays within two windows, whatever the size of the objects.
+ */
+const READ_AHEAD = 1024 * 1024;
 
 /** What a sub-operation needs to know of an instance. */
 export interface SubOperationTarget {
@@ -98,7 +102,7 @@ export interface StoreScuOptions {
   request(
     pcId: number,
     command: Command,
-    dataset: AsyncIterable<Uint8Array>,
+    dataset: Uint8Array | AsyncIterable<Uint8Array>,
   ): Promise<DimseResponse>;
   /** C-MOVE: the originator of the move (PS3.7 9.1.1.1, Move Originator AE Title/Message ID). */
   moveOriginator?: { aeTitle: string; messageId: number };
@@ -109,6 +113,8 @@ class StoredDataset implements AsyncIterable<Uint8Array> {
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
   readonly #first: Uint8Array;
   #done: boolean;
+  /** The whole dataset, when it fitted in the read-ahead window. */
+  readonly whole: Uint8Array | null;
 
   private constructor(
     reader: ReadableStreamDefaultReader<Uint8Array>,
@@ -119,6 +125,7 @@ class StoredDataset implements AsyncIterable<Uint8Array> {
     this.#reader = reader;
     this.#first = first;
     this.#done = done;
+    this.whole = done ? first : null;
   }
 
   /** Opens an object and reads its file meta; null when it is no longer stored. */
@@ -130,7 +137,7 @@ class StoredDataset implements AsyncIterable<Uint8Array> {
       const parts: Uint8Array[] = [];
       let have = 0;
       let done = false;
-      while (have < META_WINDOW) { // each read adds a chunk or ends the loop
+      while (have < READ_AHEAD) { // each read adds a chunk or ends the loop
         const r = await reader.read();
         if (r.done) {
           done = true;
@@ -248,25 +255,37 @@ export class StoreScu {
       };
     }
     const to = choice.context.transferSyntax;
-    let body: AsyncIterable<Uint8Array> = dataset;
+    // A small object goes from memory in one write; a large one streams.
+    let body: AsyncIterable<Uint8Array> | Uint8Array = dataset.whole ?? dataset;
     if (choice.transcode) {
-      // Checked whole before the first byte goes out: a message cut halfway cannot be undone.
+      // Re-encoded whole before the first byte goes out (a large object in a first pass that
+      // only checks): a message cut halfway cannot be undone.
       try {
-        await checkTranscodable(dataset, stored, to);
+        if (dataset.whole) {
+          const t = new DatasetTranscoder(stored, to);
+          const pieces = [...t.push(dataset.whole), ...t.end()];
+          body = join(pieces, pieces.reduce((n, p) => n + p.length, 0));
+        } else await checkTranscodable(dataset, stored, to);
       } catch (e) {
         return { outcome: "failed", reason: `cannot re-encode as ${to}: ${(e as Error).message}` };
       }
-      const again = await StoredDataset.open(o.objects, target.sopInstanceUid).catch(() => null);
-      if (!again) return { outcome: "failed", reason: "no longer stored" };
-      body = transcodeDataset(again, stored, to);
+      if (!dataset.whole) {
+        const again = await StoredDataset.open(o.objects, target.sopInstanceUid).catch(() => null);
+        if (!again) return { outcome: "failed", reason: "no longer stored" };
+        body = transcodeDataset(again, stored, to);
+      }
     }
     if (next) {
-      // Once the last byte is handed on, the next object is opened while the peer answers.
+      // Once the last byte is handed on, the next object is read while the peer answers.
       const inner = body;
-      body = (async function* (scu: StoreScu) {
-        yield* inner;
-        scu.#prefetch(next.sopInstanceUid);
-      })(this);
+      if (inner instanceof Uint8Array) {
+        queueMicrotask(() => this.#prefetch(next.sopInstanceUid));
+      } else {
+        body = (async function* (scu: StoreScu) {
+          yield* inner;
+          scu.#prefetch(next.sopInstanceUid);
+        })(this);
+      }
     }
     const response = await o.request(choice.context.id, {
       commandField: CommandField.CStoreRq,

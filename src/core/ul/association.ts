@@ -485,15 +485,23 @@ abstract class Association {
       const packer = new DataPacker(pcId, this.peerMaxPduLength);
       if (dataset instanceof Uint8Array) {
         // Small message: command and data in one write.
-        await this.#write(concatBytes([...commandPdus, ...packer.push(dataset), ...packer.end()]));
+        await this.#write(concatBytes([...commandPdus, packer.push(dataset), packer.end()]));
         return;
       }
-      await this.#write(concatBytes(commandPdus));
+      // The command goes out with the first data PDUs.
+      let head: Uint8Array[] | null = commandPdus;
       for await (const chunk of dataset) {
         const pdus = packer.push(chunk);
-        if (pdus.length) await this.#write(concatBytes(pdus));
+        if (pdus.length === 0) continue;
+        if (head && pdus.length <= 65536) await this.#write(concatBytes([...head, pdus]));
+        else {
+          // Large: two writes rather than copying the data again to join them.
+          if (head) await this.#write(concatBytes(head));
+          await this.#write(pdus);
+        }
+        head = null;
       }
-      await this.#write(concatBytes(packer.end()));
+      await this.#write(concatBytes([...(head ?? []), packer.end()]));
     } finally {
       release();
     }

@@ -52,6 +52,18 @@ function bytes(n: number, seed: number): Uint8Array {
   return out;
 }
 
+/** Splits a block of P-DATA-TF PDUs written back to back into the PDUs. */
+function splitPdus(block: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const dv = new DataView(block.buffer, block.byteOffset, block.byteLength);
+  for (let off = 0; off < block.length;) {
+    const n = 6 + dv.getUint32(off + 2);
+    out.push(block.subarray(off, off + n));
+    off += n;
+  }
+  return out;
+}
+
 /** Checks every PDU of one message part; returns the data joined. */
 function checkMessagePart(
   pdus: Uint8Array[],
@@ -105,10 +117,10 @@ Deno.test("DataPacker reassembles byte-exact for odd, even and unlimited maxima"
       let off = 0;
       while (off < size) {
         const n = Math.min(size - off, 1 + (rand() % 40_000));
-        pdus.push(...packer.push(data.subarray(off, off + n)));
+        pdus.push(...splitPdus(packer.push(data.subarray(off, off + n))));
         off += n;
       }
-      pdus.push(...packer.end());
+      pdus.push(packer.end());
       const got = checkMessagePart(pdus, max, 5, false);
       assert.deepEqual(got, data, `max ${max} size ${size}`);
       const cap = fragmentCapacity(max);
@@ -117,24 +129,33 @@ Deno.test("DataPacker reassembles byte-exact for odd, even and unlimited maxima"
   }
 });
 
+Deno.test("DataPacker returns the PDUs a push completes in one buffer, back to back", () => {
+  const packer = new DataPacker(3, 1006); // 1000 data bytes per PDU
+  const data = bytes(5500, 7);
+  const block = packer.push(data);
+  assert.equal(block.length, 5 * 1012, "five whole PDUs, the rest held back");
+  const pdus = [...splitPdus(block), packer.end()];
+  assert.deepEqual(checkMessagePart(pdus, 1006, 3, false), data);
+});
+
 Deno.test("DataPacker copies pushed bytes, so the caller may reuse its buffer", () => {
   const packer = new DataPacker(1, 16384);
   const buf = new Uint8Array([1, 2, 3, 4]);
   packer.push(buf);
   buf.fill(9);
-  const [pdu] = packer.end();
+  const pdu = packer.end();
   assert.deepEqual(parsePDataTf(pdu).pdvs[0].data, new Uint8Array([1, 2, 3, 4]));
 });
 
 Deno.test("DataPacker holds a full PDU back until it knows whether it is the last", () => {
   const max = 106; // 100 data bytes per PDU
   const packer = new DataPacker(7, max);
-  assert.deepEqual(packer.push(bytes(100, 1)), []);
-  const out = packer.push(new Uint8Array([0xaa]));
+  assert.equal(packer.push(bytes(100, 1)).length, 0);
+  const out = splitPdus(packer.push(new Uint8Array([0xaa])));
   assert.equal(out.length, 1);
   assert.equal(parsePDataTf(out[0]).pdvs[0].isLast, false);
   assert.equal(out[0].length, max + 6);
-  const [last] = packer.end();
+  const last = packer.end();
   assert.deepEqual(parsePDataTf(last).pdvs[0], {
     pcId: 7,
     isCommand: false,
@@ -145,8 +166,8 @@ Deno.test("DataPacker holds a full PDU back until it knows whether it is the las
 
 Deno.test("DataPacker.end() with no data sends one empty last fragment", () => {
   const packer = new DataPacker(9, 0);
-  assert.deepEqual(packer.push(new Uint8Array(0)), []);
-  const pdus = packer.end();
+  assert.equal(packer.push(new Uint8Array(0)).length, 0);
+  const pdus = splitPdus(packer.end());
   assert.equal(pdus.length, 1);
   assert.deepEqual(parsePDataTf(pdus[0]).pdvs, [{
     pcId: 9,
@@ -160,14 +181,14 @@ Deno.test("DataPacker can pack a second message after end()", () => {
   const packer = new DataPacker(1, 64);
   for (const seed of [1, 2]) {
     const data = bytes(200, seed);
-    const pdus = [...packer.push(data), ...packer.end()];
+    const pdus = [...splitPdus(packer.push(data)), packer.end()];
     assert.deepEqual(checkMessagePart(pdus, 64, 1, false), data);
   }
 });
 
 Deno.test("DataPacker never sends more than 256 KiB per PDU, even if the peer allows more", () => {
   const packer = new DataPacker(1, 0x7fffffff);
-  const pdus = [...packer.push(new Uint8Array(600_000)), ...packer.end()];
+  const pdus = [...splitPdus(packer.push(new Uint8Array(600_000))), packer.end()];
   assert.equal(pdus.length, 3);
   for (const pdu of pdus) assert.ok(pdu.length <= MAX_PDU_SENT + 6);
 });
@@ -183,7 +204,9 @@ Deno.test("fragmentCapacity() keeps fragments even and refuses a maximum with no
 
 Deno.test("concatBytes() joins PDUs in order for a single write", () => {
   const command = packCommand(1, bytes(10, 3), 0);
-  const data = [...new DataPacker(1, 0).push(bytes(6, 4)), ...new DataPacker(1, 0).end()];
+  const packer = new DataPacker(1, 0);
+  assert.equal(packer.push(bytes(6, 4)).length, 0);
+  const data = [packer.end()];
   const joined = concatBytes([...command, ...data]);
   assert.equal(joined.length, command[0].length + data[0].length);
   assert.deepEqual(joined.subarray(0, command[0].length), command[0]);

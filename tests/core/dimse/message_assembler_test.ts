@@ -45,18 +45,23 @@ function pDataTf(pdvs: Pdv[]): Uint8Array {
 }
 
 /** Reads the PDVs of a P-DATA-TF PDU as views into it, as the PDU decoder does. */
-function pdvsOf(pdu: Uint8Array): Pdv[] {
-  const dv = new DataView(pdu.buffer, pdu.byteOffset, pdu.byteLength);
+/** The PDVs of one P-DATA-TF PDU, or of several written back to back. */
+function pdvsOf(block: Uint8Array): Pdv[] {
+  const dv = new DataView(block.buffer, block.byteOffset, block.byteLength);
   const pdvs: Pdv[] = [];
-  for (let off = 6; off < pdu.length;) {
-    const len = dv.getUint32(off);
-    pdvs.push({
-      presentationContextId: pdu[off + 4],
-      isCommand: (pdu[off + 5] & 1) !== 0,
-      isLast: (pdu[off + 5] & 2) !== 0,
-      data: pdu.subarray(off + 6, off + 4 + len),
-    });
-    off += 4 + len;
+  for (let start = 0; start < block.length;) {
+    const end = start + 6 + dv.getUint32(start + 2);
+    for (let off = start + 6; off < end;) {
+      const len = dv.getUint32(off);
+      pdvs.push({
+        presentationContextId: block[off + 4],
+        isCommand: (block[off + 5] & 1) !== 0,
+        isLast: (block[off + 5] & 2) !== 0,
+        data: block.subarray(off + 6, off + 4 + len),
+      });
+      off += 4 + len;
+    }
+    start = end;
   }
   return pdvs;
 }
@@ -176,9 +181,9 @@ Deno.test("MessageAssembler reads what packCommand() and DataPacker send", () =>
     const packer = new DataPacker(7, max);
     const pdus = [
       ...packCommand(7, encodeCommand(STORE_RQ), max),
-      ...packer.push(DATASET.subarray(0, 5)),
-      ...packer.push(DATASET.subarray(5)),
-      ...packer.end(),
+      packer.push(DATASET.subarray(0, 5)),
+      packer.push(DATASET.subarray(5)),
+      packer.end(),
     ];
     const asm = new MessageAssembler();
     const events = pdus.flatMap((pdu) => pdvsOf(pdu).flatMap((pdv) => asm.accept(pdv)));

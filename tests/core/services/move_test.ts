@@ -573,6 +573,25 @@ Deno.test("a destination taking only Implicit VR LE gets converted datasets with
   await assoc.release();
 });
 
+Deno.test("a large object is converted as it streams (beyond the read-ahead window)", async () => {
+  const big = makeStored({ study: "1.2.3", ts: ELE, pixels: 3 * 1024 * 1024 });
+  const dest = new Destination(new Set([ILE]));
+  const { caller } = setup({ stored: [big], destinations: [{ ae: "DEST", port: 104, scp: dest }] });
+  const assoc = await caller();
+  const { final } = await move(assoc, "DEST", "STUDY", { [STUDY]: "1.2.3" });
+  assert.equal(final.command.status, Status.Success);
+  const got = dest.received[0];
+  assert.equal(got.transferSyntax, ILE);
+  const top = (bytes: Uint8Array, ts: string) =>
+    decodeDataset(bytes, encodingOf(ts)).map((e) => [e.tag, e.value, e.items?.length]);
+  assert.deepEqual(top(got.dataset, ILE), top(big.dataset, ELE));
+  const pixels = 3 * 1024 * 1024;
+  assert.deepEqual(got.dataset.subarray(-pixels), big.dataset.subarray(-pixels));
+  // SQ and OW headers lose 4 bytes each in Implicit VR; the sequence and its item gain delimiters.
+  assert.equal(got.dataset.length, big.dataset.length - 4 - 4 + 8 + 8);
+  await assoc.release();
+});
+
 Deno.test("a compressed object the destination will not take is a counted, listed failure (0xB000)", async () => {
   const plain = makeStored({ study: "1.2.3" });
   const jpeg = makeStored({ study: "1.2.3", ts: JPEG });
@@ -638,7 +657,7 @@ Deno.test("a destination lost mid-move fails the sub-operation in flight and the
   await assoc.release();
 });
 
-Deno.test("a large move reports Pending about once a second, not after every image", async () => {
+Deno.test("a larger move reports Pending at most ten times a second, not after every image", async () => {
   const stored = Array.from({ length: 150 }, () => makeStored({ study: "1.2.3", pixels: 64 }));
   const dest = new Destination(undefined, undefined, 9);
   const { caller } = setup({ stored, destinations: [{ ae: "DEST", port: 104, scp: dest }] });
@@ -647,11 +666,9 @@ Deno.test("a large move reports Pending about once a second, not after every ima
   const { final, pending } = await move(assoc, "DEST", "STUDY", { [STUDY]: "1.2.3" });
   const seconds = (performance.now() - t0) / 1000;
   assert.equal(final.command.numberOfCompletedSuboperations, 150);
-  assert.ok(pending.length >= 1, "at least one Pending");
-  assert.ok(
-    pending.length <= Math.ceil(seconds) + 1,
-    `${pending.length} in ${seconds.toFixed(1)} s`,
-  );
+  assert.ok(pending.length >= Math.floor(seconds), "at least one Pending a second");
+  assert.ok(pending.length <= seconds * 10 + 2, `${pending.length} in ${seconds.toFixed(1)} s`);
+  assert.ok(pending.length < 50, "far fewer than one per image");
   const last = pending.at(-1)!.command;
   assert.equal(
     last.numberOfRemainingSuboperations! + last.numberOfCompletedSuboperations!,
@@ -745,7 +762,8 @@ Deno.test("a large object streams: the reader is never far ahead of the destinat
   const { final } = await move(assoc, "DEST", "STUDY", { [STUDY]: "1.2.3" });
   assert.equal(final.command.status, Status.Success);
   assert.deepEqual(dest.received[0].dataset, big.dataset);
-  assert.ok(seen.lag < 1024 * 1024, `read-ahead stays small (${seen.lag} bytes)`);
+  // Read-ahead is one 1 MiB window; the rest follows as the destination takes it.
+  assert.ok(seen.lag < 1.5 * 1024 * 1024, `read-ahead stays bounded (${seen.lag} bytes)`);
   await assoc.release();
 });
 
