@@ -2,7 +2,7 @@
 import type { Config } from "./config.ts";
 import type { Logger } from "./core/ports.ts";
 import type { DimseService } from "./core/services/service.ts";
-import { AcceptorAssociation } from "./core/ul/association.ts";
+import { AcceptorAssociation } from "./core/ul/acceptor.ts";
 import type { AcceptorPolicy, SupportedSyntax } from "./core/ul/negotiation.ts";
 import { listenTcp, TcpConnection } from "./net/tcp.ts";
 import { lockStorage } from "./storage/lock.ts";

@@ -24,7 +24,7 @@ import {
   SPECIFIC_CHARACTER_SET,
 } from "../core/query/keys.ts";
 import type { DimseResponse } from "../core/services/service.ts";
-import type { RequestorAssociation } from "../core/ul/association.ts";
+import type { RequestorAssociation } from "../core/ul/requestor.ts";
 import {
   type Command,
   type CommandArgs,

@@ -2,7 +2,7 @@
 // association to one with our own core over Deno TCP.
 import type { Config } from "../config.ts";
 import type { Logger } from "../core/ports.ts";
-import { AssociationRejectedError, RequestorAssociation } from "../core/ul/association.ts";
+import { AssociationRejectedError, RequestorAssociation } from "../core/ul/requestor.ts";
 import { RejectReason, RejectResult, RejectSource } from "../core/ul/pdu_types.ts";
 import { tcpConnector } from "../net/tcp.ts";
 import { UsageError, writeStderr } from "./command.ts";

@@ -8,7 +8,7 @@ import { decodeFileMetaInformation } from "../core/dicom/part10.ts";
 import { sopClassName } from "../core/dicom/sop_classes.ts";
 import { DEFLATED_EXPLICIT_VR_LE, TRANSFER_SYNTAXES } from "../core/dicom/transfer_syntaxes.ts";
 import type { Config } from "../config.ts";
-import type { RequestorAssociation } from "../core/ul/association.ts";
+import type { RequestorAssociation } from "../core/ul/requestor.ts";
 import {
   type Command,
   type CommandArgs,

@@ -24,7 +24,7 @@ import {
 import { CommandField, DATASET_PRESENT } from "../../src/core/dimse/command.ts";
 import { Status } from "../../src/core/dimse/status.ts";
 import type { InstanceRecord } from "../../src/core/ports.ts";
-import type { RequestorAssociation } from "../../src/core/ul/association.ts";
+import type { RequestorAssociation } from "../../src/core/ul/requestor.ts";
 import { IndexDb } from "../../src/storage/index_db.ts";
 import { MAIN } from "../helpers/server.ts";
 import { openAssociation } from "../helpers/scu.ts";

@@ -10,7 +10,7 @@ import type {
   DimseService,
   ServiceContext,
 } from "../../src/core/services/service.ts";
-import { AcceptorAssociation } from "../../src/core/ul/association.ts";
+import { AcceptorAssociation } from "../../src/core/ul/acceptor.ts";
 import { listenTcp } from "../../src/net/tcp.ts";
 import { CORPUS_CLASSES, type CorpusObject, makeObject, newUid } from "../helpers/corpus.ts";
 import { quietLogger } from "../helpers/scu.ts";

@@ -3,7 +3,7 @@
 // JSON object per line.
 import assert from "node:assert/strict";
 import { decodeFileMetaInformation } from "../../src/core/dicom/part10.ts";
-import { AssociationRejectedError } from "../../src/core/ul/association.ts";
+import { AssociationRejectedError } from "../../src/core/ul/requestor.ts";
 import { CORPUS_CLASSES, makeObject } from "../helpers/corpus.ts";
 import { hasTool, run, startMiniPacs } from "../helpers/server.ts";
 import { echo, openAssociation } from "../helpers/scu.ts";

@@ -1,7 +1,7 @@
 // Our own requestor (SCU) over real TCP, for tests that need precise control of timing.
 import { CommandField, NO_DATASET } from "../../src/core/dimse/command.ts";
 import type { Logger } from "../../src/core/ports.ts";
-import { RequestorAssociation } from "../../src/core/ul/association.ts";
+import { RequestorAssociation } from "../../src/core/ul/requestor.ts";
 import { tcpConnector } from "../../src/net/tcp.ts";
 
 export const quietLogger: Logger = { log() {} };

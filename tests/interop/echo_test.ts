@@ -1,7 +1,7 @@
 // DCMTK's echoscu against the running server: association policies of the conformance
 // statement (3.1.2, 3.1.3) as a real peer sees them.
 import assert from "node:assert/strict";
-import type { RequestorAssociation } from "../../src/core/ul/association.ts";
+import type { RequestorAssociation } from "../../src/core/ul/requestor.ts";
 import { echo, openAssociation } from "../helpers/scu.ts";
 import { hasTool, run, startMiniPacs } from "../helpers/server.ts";
 

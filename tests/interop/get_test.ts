@@ -10,7 +10,7 @@ import type {
   DimseService,
   ServiceContext,
 } from "../../src/core/services/service.ts";
-import { RequestorAssociation } from "../../src/core/ul/association.ts";
+import { RequestorAssociation } from "../../src/core/ul/requestor.ts";
 import { tcpConnector } from "../../src/net/tcp.ts";
 import { CORPUS_CLASSES, type CorpusObject, makeObject, newUid, TS } from "../helpers/corpus.ts";
 import { hasTool, type MiniPacs, run, type RunResult, startMiniPacs } from "../helpers/server.ts";

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { decodeFileMetaInformation } from "../../src/core/dicom/part10.ts";
 import { CommandField, DATASET_PRESENT } from "../../src/core/dimse/command.ts";
-import type { RequestorAssociation } from "../../src/core/ul/association.ts";
+import type { RequestorAssociation } from "../../src/core/ul/requestor.ts";
 import { EXPLICIT_LE, openAssociation } from "../helpers/scu.ts";
 import { type MiniPacs, startMiniPacs } from "../helpers/server.ts";
 import { concat, element, us } from "../helpers/dataset_writer.ts";

@@ -8,7 +8,7 @@ import { decodeFileMetaInformation } from "../../src/core/dicom/part10.ts";
 import { CommandField, DATASET_PRESENT } from "../../src/core/dimse/command.ts";
 import { fragmentCapacity } from "../../src/core/dimse/data_packer.ts";
 import type { Connection } from "../../src/core/ports.ts";
-import { RequestorAssociation } from "../../src/core/ul/association.ts";
+import { RequestorAssociation } from "../../src/core/ul/requestor.ts";
 import { tcpConnector } from "../../src/net/tcp.ts";
 import { echo, EXPLICIT_LE, quietLogger, VERIFICATION } from "../helpers/scu.ts";
 import { type MiniPacs, startMiniPacs } from "../helpers/server.ts";
@@ -39,7 +39,6 @@ function makeDataset(
   o: { sop?: string; omit?: number[]; pixels?: number; headerLength?: number } = {},
 ): Made {
   const sop = o.sop ?? newUid();
-  const us = (n: number) => new Uint8Array([n & 0xff, n >> 8]);
   const elements: [number, string, Uint8Array | string][] = [
     [0x00080016, "UI", SECONDARY_CAPTURE],
     [0x00080018, "UI", sop],

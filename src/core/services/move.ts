@@ -5,7 +5,7 @@ import { CommandField } from "../dimse/command.ts";
 import { Status } from "../dimse/status.ts";
 import type { Connector, Logger, ObjectReader, QueryIndex } from "../ports.ts";
 import { QR_SOP_CLASSES } from "../query/keys.ts";
-import { AssociationRejectedError, RequestorAssociation } from "../ul/association.ts";
+import { AssociationRejectedError, RequestorAssociation } from "../ul/requestor.ts";
 import type { SupportedSyntax } from "../ul/negotiation.ts";
 import { RETRIEVE_TRANSFER_SYNTAXES, type RetrieveSession, runRetrieve } from "./retrieve.ts";
 import type { DimseRequest, DimseService, ServiceContext } from "./service.ts";

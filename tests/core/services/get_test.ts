@@ -27,7 +27,8 @@ import type {
   ServiceContext,
 } from "../../../src/core/services/service.ts";
 import { StorageService } from "../../../src/core/services/store.ts";
-import { AcceptorAssociation, RequestorAssociation } from "../../../src/core/ul/association.ts";
+import { AcceptorAssociation } from "../../../src/core/ul/acceptor.ts";
+import { RequestorAssociation } from "../../../src/core/ul/requestor.ts";
 import type { SupportedSyntax } from "../../../src/core/ul/negotiation.ts";
 import { memoryConnectionPair } from "../../helpers/memory_connection.ts";
 

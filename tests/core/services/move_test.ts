@@ -30,7 +30,8 @@ import type {
   ServiceContext,
 } from "../../../src/core/services/service.ts";
 import { MAX_CONTEXTS, proposeContexts } from "../../../src/core/services/store_scu.ts";
-import { AcceptorAssociation, RequestorAssociation } from "../../../src/core/ul/association.ts";
+import { AcceptorAssociation } from "../../../src/core/ul/acceptor.ts";
+import { RequestorAssociation } from "../../../src/core/ul/requestor.ts";
 import type { SupportedSyntax } from "../../../src/core/ul/negotiation.ts";
 import { memoryConnectionPair } from "../../helpers/memory_connection.ts";
 

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { encodeCommand } from "../../../src/core/dimse/command.ts";
 import { VerificationService } from "../../../src/core/services/echo.ts";
-import { AcceptorAssociation } from "../../../src/core/ul/association.ts";
+import { AcceptorAssociation } from "../../../src/core/ul/acceptor.ts";
 import type { SupportedSyntax } from "../../../src/core/ul/negotiation.ts";
 import { encodePdu } from "../../../src/core/ul/pdu.ts";
 import { PduType } from "../../../src/core/ul/pdu_types.ts";

@@ -5,11 +5,8 @@ import { CommandField, NO_DATASET } from "../../../src/core/dimse/command.ts";
 import type { Logger } from "../../../src/core/ports.ts";
 import { VerificationService } from "../../../src/core/services/echo.ts";
 import type { DimseService } from "../../../src/core/services/service.ts";
-import {
-  AcceptorAssociation,
-  AssociationRejectedError,
-  RequestorAssociation,
-} from "../../../src/core/ul/association.ts";
+import { AcceptorAssociation } from "../../../src/core/ul/acceptor.ts";
+import { AssociationRejectedError, RequestorAssociation } from "../../../src/core/ul/requestor.ts";
 import type { AcceptorPolicy, SupportedSyntax } from "../../../src/core/ul/negotiation.ts";
 import { memoryConnectionPair } from "../../helpers/memory_connection.ts";
 

@@ -1,0 +1,146 @@
+// The acceptor (SCP) side of an association: negotiates the A-ASSOCIATE-RQ, then hands each
+// DIMSE request to its service, one at a time (no asynchronous operations), with C-CANCEL.
+import { Command, commandName } from "../dimse/command.ts";
+import { DatasetStream } from "../dimse/dataset_stream.ts";
+import type { DimseService, ServiceContext } from "../services/service.ts";
+import { AAssociateRq, AbortReason, AbortSource } from "./pdu_types.ts";
+import { AcceptorPolicy, negotiateAsAcceptor, NegotiationOutcome } from "./negotiation.ts";
+import {
+  Association,
+  type AssociationEnd,
+  type AssociationObserver,
+  type AssociationOptions,
+  type RunningRequest,
+} from "./association.ts";
+
+export interface AcceptorOptions extends AssociationOptions {
+  /** Our policy for this request (called when the A-ASSOCIATE-RQ arrives). */
+  policy(rq: AAssociateRq): AcceptorPolicy;
+  services: readonly DimseService[];
+  observer?: AssociationObserver;
+}
+
+/** The acceptor (SCP) side: negotiates, then dispatches requests to the services. */
+export class AcceptorAssociation extends Association {
+  #options: AcceptorOptions;
+  #byCommand = new Map<number, DimseService>();
+  #queue: Promise<void> = Promise.resolve();
+  #running: RunningRequest | null = null;
+
+  constructor(options: AcceptorOptions) {
+    super(options, false);
+    this.#options = options;
+    this.observer = options.observer;
+    for (const s of options.services) for (const f of s.commandFields) this.#byCommand.set(f, s);
+  }
+
+  /** Runs the association to its end (Sta1 -Evt5-> Sta2 ... -> Sta1). */
+  async run(): Promise<AssociationEnd> {
+    await this.fire("Evt5");
+    await this.readLoop();
+    return await this.finished;
+  }
+
+  protected async onAssociateRq(rq: AAssociateRq): Promise<void> {
+    this.info.callingAeTitle = rq.callingAeTitle.trim();
+    this.info.calledAeTitle = rq.calledAeTitle.trim();
+    let outcome: NegotiationOutcome;
+    try {
+      outcome = negotiateAsAcceptor(rq, this.#options.policy(rq));
+    } catch (e) {
+      this.log.log("error", `negotiation failed: ${(e as Error).message}`, this.fields());
+      outcome = negotiateAsAcceptor(rq, { ...this.#options.policy(rq), overLimit: true });
+    }
+    if (!outcome.accepted) {
+      this.end = "rejected";
+      this.log.log("info", `association rejected: ${outcome.why}`, {
+        ...this.fields(),
+        called: this.info.calledAeTitle,
+      });
+      this.observer?.rejected?.(this.info, outcome.why);
+      this.setOutgoing({ rj: outcome.rj });
+      await this.fire("Evt8");
+      return;
+    }
+    this.contexts = outcome.contexts;
+    this.peerMaxPduLength = outcome.peerMaxPduLength;
+    this.setOutgoing({ ac: outcome.ac });
+    const accepted = [...outcome.contexts.values()].length;
+    this.log.log("info", "association accepted", {
+      ...this.fields(),
+      contexts: `${accepted}/${rq.presentationContexts.length}`,
+      peer_max_pdu: outcome.peerMaxPduLength,
+      impl: rq.userInformation.implementationVersionName ??
+        rq.userInformation.implementationClassUid,
+    });
+    this.observer?.accepted?.(this.info);
+    await this.fire("Evt7");
+  }
+
+  protected override enqueueRequest(
+    pcId: number,
+    command: Command,
+    stream: DatasetStream | null,
+  ): void {
+    this.beginWork();
+    this.#queue = this.#queue.then(() => this.#handle(pcId, command, stream)).finally(() => {
+      this.endWork();
+    });
+  }
+
+  protected override onCancel(messageId: number): void {
+    if (this.#running && this.#running.messageId === messageId) {
+      this.log.log("info", `C-CANCEL for message ${messageId}`, this.fields());
+      this.#running.abort.abort();
+    }
+  }
+
+  async #handle(pcId: number, command: Command, stream: DatasetStream | null): Promise<void> {
+    const context = this.contexts.get(pcId)!;
+    const service = this.#byCommand.get(command.commandField);
+    const messageId = command.messageId ?? 0;
+    const abort = new AbortController();
+    this.#running = { messageId, abort };
+    const ctx: ServiceContext = {
+      association: this.info,
+      logger: this.log,
+      cancelled: abort.signal,
+      contexts: () => this.contexts.values(),
+      send: (cmd, dataset) => this.sendMessage(pcId, cmd, dataset),
+      request: (id, cmd, dataset) => this.request(id, cmd, dataset),
+    };
+    try {
+      if (!service) {
+        this.log.log("warn", `unsupported ${commandName(command.commandField)}`, this.fields());
+        stream?.cancel();
+        await ctx.send({
+          commandField: command.commandField | 0x8000,
+          commandDataSetType: 0x0101,
+          messageIdBeingRespondedTo: messageId,
+          affectedSopClassUid: command.affectedSopClassUid ?? command.requestedSopClassUid,
+          status: 0x0211, // Unrecognized operation (PS3.7 C.5.x)
+        });
+        return;
+      }
+      await service.handle({ context, command, dataset: stream }, ctx);
+    } catch (e) {
+      stream?.cancel();
+      if (!this.closed) {
+        this.log.log(
+          "error",
+          `${service?.name ?? "dimse"} failed: ${(e as Error).message}`,
+          this.fields(),
+        );
+        await this.abort(AbortSource.ServiceProvider, AbortReason.NotSpecified);
+      }
+    } finally {
+      stream?.cancel();
+      this.#running = null;
+    }
+  }
+
+  protected override onClosed(): void {
+    const level = this.end === "released" || this.end === "rejected" ? "info" : "warn";
+    if (this.end === "released") this.log.log(level, "association released", this.fields());
+  }
+}
