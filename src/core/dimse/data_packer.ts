@@ -79,34 +79,62 @@ export class DataPacker {
 
   /** Adds dataset bytes (copied); returns the PDUs now known to be full and not last. */
   push(chunk: Uint8Array): Uint8Array {
+    return this.#pack(chunk, undefined);
+  }
+
+  /**
+   * A whole dataset in one buffer, behind `prefix` (the command's PDUs): one allocation and
+   * one copy for a message sent in a single write.
+   */
+  packWhole(prefix: Uint8Array[], dataset: Uint8Array): Uint8Array {
+    return this.#pack(dataset, prefix);
+  }
+
+  #pack(chunk: Uint8Array, whole: Uint8Array[] | undefined): Uint8Array {
     const cap = this.#cap;
     const total = this.#fill + chunk.length;
-    // Whole PDUs that more data follows: at least one byte stays behind for the last one.
-    const whole = total > 0 ? Math.floor((total - 1) / cap) : 0;
+    // Whole PDUs that more data follows: at least one byte stays behind for the last one
+    // (unless the whole dataset is packed at once: then every byte goes out now).
+    const full = total > 0 ? Math.floor((total - 1) / cap) : 0;
+    const lastData = whole ? total - full * cap : 0;
+    let prefixLength = 0;
+    for (const p of whole ?? []) prefixLength += p.length;
+    const size = prefixLength + full * (HEADER + cap) + (whole ? HEADER + lastData : 0);
+    if (size === 0) {
+      this.#keep(chunk, 0);
+      return EMPTY;
+    }
+    const out = new Uint8Array(size);
+    let at = 0;
+    for (const p of whole ?? []) (out.set(p, at), at += p.length);
     let off = 0;
-    let out = EMPTY;
-    if (whole > 0) {
-      out = new Uint8Array(whole * (HEADER + cap));
-      for (let i = 0; i < whole; i++) {
-        const base = i * (HEADER + cap);
-        let at = base + HEADER;
-        if (i === 0 && this.#fill > 0) {
-          out.set(this.#pending!.subarray(0, this.#fill), at);
-          at += this.#fill;
-          this.#fill = 0;
-        }
-        const n = base + HEADER + cap - at;
-        out.set(chunk.subarray(off, off + n), at);
-        off += n;
-        writeHeaders(out.subarray(base), this.#pcId, cap, 0);
+    for (let i = 0; i <= full; i++) {
+      const last = i === full;
+      if (last && !whole) break;
+      const n = last ? lastData : cap;
+      const base = at;
+      at += HEADER;
+      if (i === 0 && this.#fill > 0) {
+        out.set(this.#pending!.subarray(0, this.#fill), at);
+        at += this.#fill;
       }
+      const take = base + HEADER + n - at;
+      out.set(chunk.subarray(off, off + take), at);
+      off += take;
+      at += take;
+      writeHeaders(out.subarray(base), this.#pcId, n, last ? CONTROL_LAST : 0);
     }
-    if (off < chunk.length) {
-      this.#pending ??= new Uint8Array(cap);
-      this.#pending.set(chunk.subarray(off), this.#fill);
-      this.#fill += chunk.length - off;
-    }
+    if (full > 0 || whole) this.#fill = 0;
+    if (!whole) this.#keep(chunk, off);
     return out;
+  }
+
+  /** Keeps the unsent tail of a push for the next PDU. */
+  #keep(chunk: Uint8Array, from: number): void {
+    if (from >= chunk.length) return;
+    this.#pending ??= new Uint8Array(this.#cap);
+    this.#pending.set(chunk.subarray(from), this.#fill);
+    this.#fill += chunk.length - from;
   }
 
   /** The pending bytes as the final PDU, flagged last (zero data if nothing was pushed). */

@@ -474,8 +474,8 @@ export abstract class Association {
       }
       const packer = new DataPacker(pcId, this.peerMaxPduLength);
       if (dataset instanceof Uint8Array) {
-        // Small message: command and data in one write.
-        await this.#write(concatBytes([...commandPdus, packer.push(dataset), packer.end()]));
+        // A dataset in memory: command and data in one buffer, one write.
+        await this.#write(packer.packWhole(commandPdus, dataset));
         return;
       }
       // The command goes out with the first data PDUs.

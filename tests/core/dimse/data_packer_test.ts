@@ -212,3 +212,18 @@ Deno.test("concatBytes() joins PDUs in order for a single write", () => {
   assert.deepEqual(joined.subarray(0, command[0].length), command[0]);
   assert.deepEqual(concatBytes([]), new Uint8Array(0));
 });
+
+Deno.test("DataPacker.packWhole() puts the command and every data PDU in one buffer", () => {
+  for (const max of [0, 9, 1006, 16384]) {
+    for (const size of [0, 1, 999, 1000, 1001, 5500]) {
+      const command = packCommand(3, bytes(40, size), max);
+      const data = bytes(size, size + 1);
+      const block = new DataPacker(3, max).packWhole(command, data);
+      const pdus = splitPdus(block);
+      const commandLength = command.reduce((n, p) => n + p.length, 0);
+      assert.deepEqual(block.subarray(0, commandLength), concatBytes(command));
+      const dataPdus = pdus.slice(command.length);
+      assert.deepEqual(checkMessagePart(dataPdus, max, 3, false), data, `max ${max} size ${size}`);
+    }
+  }
+});
