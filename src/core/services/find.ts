@@ -1,7 +1,7 @@
 // Query/Retrieve FIND SCP for the Patient Root and Study Root information models
 // (PS3.4 C.4.1, C.6.1, C.6.2; PS3.7 9.1.2). Matches stream out as they are read from the
 // index: one Pending response each, then the final status.
-import { type Command, CommandField, DATASET_PRESENT, NO_DATASET } from "../dimse/command.ts";
+import { CommandField } from "../dimse/command.ts";
 import { Status, statusText } from "../dimse/status.ts";
 import { EXPLICIT_VR_BE, EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../dicom/transfer_syntaxes.ts";
 import type { QueryIndex } from "../ports.ts";
@@ -10,7 +10,13 @@ import { elementsMatch } from "../query/matching.ts";
 import { parseQuery, type Query } from "../query/query.ts";
 import { type FileAttributes, ResponseBuilder } from "../query/response.ts";
 import type { AcceptedContext, SupportedSyntax } from "../ul/negotiation.ts";
-import type { DimseRequest, DimseService, ServiceContext } from "./service.ts";
+import {
+  type DimseRequest,
+  type DimseService,
+  peerFields,
+  responder,
+  type ServiceContext,
+} from "./service.ts";
 
 export interface FindServiceOptions {
   index: QueryIndex;
@@ -70,19 +76,8 @@ export class FindService implements DimseService {
   async handle(req: DimseRequest, ctx: ServiceContext): Promise<void> {
     const started = performance.now();
     const sopClassUid = req.context.abstractSyntax;
-    const fields = {
-      assoc: ctx.association.id,
-      peer: `${ctx.association.callingAeTitle}@${ctx.association.remote}`,
-    };
-    const respond = (status: number, extra: Partial<Command> = {}, dataset?: Uint8Array) =>
-      ctx.send({
-        commandField: CommandField.CFindRsp,
-        commandDataSetType: dataset ? DATASET_PRESENT : NO_DATASET,
-        messageIdBeingRespondedTo: req.command.messageId ?? 0,
-        affectedSopClassUid: sopClassUid,
-        status,
-        ...extra,
-      }, dataset);
+    const fields = peerFields(ctx);
+    const respond = responder(req, ctx, CommandField.CFindRsp);
     const refuse = async (status: number, comment: string, offendingElement?: number[]) => {
       ctx.logger.log("warn", `find refused: ${comment}`, { ...fields, status: statusText(status) });
       await respond(status, { errorComment: comment, offendingElement });

@@ -2,7 +2,7 @@
 // instances by the hierarchical rules of C-FIND, each is sent as a C-STORE sub-operation,
 // Pending responses report the counts, C-CANCEL stops after the sub-operation in flight, and
 // the final status sums it up with the Failed SOP Instance UID List.
-import { type Command, DATASET_PRESENT, NO_DATASET } from "../dimse/command.ts";
+import { type Command } from "../dimse/command.ts";
 import { Status, statusText } from "../dimse/status.ts";
 import { encodeDataset, encodingOf } from "../dicom/dataset.ts";
 import { sopClassName } from "../dicom/sop_classes.ts";
@@ -10,7 +10,7 @@ import { EXPLICIT_VR_BE, EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../dicom/transfe
 import type { QueryIndex } from "../ports.ts";
 import { modelOf } from "../query/keys.ts";
 import { parseQuery } from "../query/query.ts";
-import type { DimseRequest, ServiceContext } from "./service.ts";
+import { type DimseRequest, peerFields, responder, type ServiceContext } from "./service.ts";
 import type { SubOperationResult, SubOperationTarget } from "./store_scu.ts";
 
 /** Transfer syntaxes of the MOVE and GET contexts themselves (identifiers are small). */
@@ -163,20 +163,8 @@ export async function runRetrieve(
   const started = performance.now();
   const sopClassUid = req.context.abstractSyntax;
   const transferSyntax = req.context.transferSyntax;
-  const fields = {
-    assoc: ctx.association.id,
-    peer: `${ctx.association.callingAeTitle}@${ctx.association.remote}`,
-    ...options.logFields,
-  };
-  const respond = (status: number, extra: Partial<Command> = {}, dataset?: Uint8Array) =>
-    ctx.send({
-      commandField: options.responseField,
-      commandDataSetType: dataset ? DATASET_PRESENT : NO_DATASET,
-      messageIdBeingRespondedTo: req.command.messageId ?? 0,
-      affectedSopClassUid: sopClassUid,
-      status,
-      ...extra,
-    }, dataset);
+  const fields = { ...peerFields(ctx), ...options.logFields };
+  const respond = responder(req, ctx, options.responseField);
   const refuse = async (status: number, comment: string, offendingElement?: number[]) => {
     ctx.logger.log("warn", `${options.name} refused: ${comment}`, {
       ...fields,

@@ -1,5 +1,5 @@
 // One handler type per DIMSE service; the association dispatches requests to them.
-import type { Command } from "../dimse/command.ts";
+import { type Command, DATASET_PRESENT, NO_DATASET } from "../dimse/command.ts";
 import type { DatasetStream } from "../dimse/dataset_stream.ts";
 import type { Logger } from "../ports.ts";
 import type { AcceptedContext, SupportedSyntax } from "../ul/negotiation.ts";
@@ -52,4 +52,29 @@ export interface DimseService {
   /** The abstract syntaxes it serves, with the transfer syntaxes it takes. */
   syntaxes(): Iterable<SupportedSyntax>;
   handle(request: DimseRequest, ctx: ServiceContext): Promise<void>;
+}
+
+/** Log fields naming the association and its peer (AE@address). */
+export function peerFields(ctx: ServiceContext): Record<string, unknown> {
+  return {
+    assoc: ctx.association.id,
+    peer: `${ctx.association.callingAeTitle}@${ctx.association.remote}`,
+  };
+}
+
+/** Sends the responses to one request: a status, more command fields, an identifier. */
+export function responder(
+  req: DimseRequest,
+  ctx: ServiceContext,
+  responseField: number,
+): (status: number, extra?: Partial<Command>, dataset?: Uint8Array) => Promise<void> {
+  return (status, extra = {}, dataset) =>
+    ctx.send({
+      commandField: responseField,
+      commandDataSetType: dataset ? DATASET_PRESENT : NO_DATASET,
+      messageIdBeingRespondedTo: req.command.messageId ?? 0,
+      affectedSopClassUid: req.context.abstractSyntax,
+      status,
+      ...extra,
+    }, dataset);
 }

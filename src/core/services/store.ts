@@ -13,7 +13,12 @@ import { isSupportedTransferSyntax } from "../dicom/transfer_syntaxes.ts";
 import { trimUid } from "../dicom/uid.ts";
 import type { ObjectStore, ObjectWriter } from "../ports.ts";
 import type { SupportedSyntax } from "../ul/negotiation.ts";
-import type { DimseRequest, DimseService, ServiceContext } from "./service.ts";
+import {
+  type DimseRequest,
+  type DimseService,
+  peerFields,
+  type ServiceContext,
+} from "./service.ts";
 
 export interface StorageServiceOptions {
   store: ObjectStore;
@@ -63,10 +68,7 @@ export class StorageService implements DimseService {
     const sopClassUid = trimUid(cmd.affectedSopClassUid ?? "");
     const sopInstanceUid = trimUid(cmd.affectedSopInstanceUid ?? "");
     const transferSyntaxUid = req.context.transferSyntax;
-    const fields = {
-      assoc: ctx.association.id,
-      peer: `${ctx.association.callingAeTitle}@${ctx.association.remote}`,
-    };
+    const fields = peerFields(ctx);
     let status: number = Status.Success;
     let comment: string | undefined;
     let writer: ObjectWriter | undefined;
