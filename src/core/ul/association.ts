@@ -509,13 +509,19 @@ export abstract class Association {
       this.#pending.set(messageId, { resolve, reject })
     );
     result.catch(() => {}); // rejected when the association dies; awaited below if sent
+    // A request in flight is work, not silence: a long send or a slow answer is no idle peer.
+    this.beginWork();
     try {
-      await this.sendMessage(pcId, { ...command, messageId }, dataset);
-    } catch (e) {
-      this.#pending.delete(messageId);
-      throw e;
+      try {
+        await this.sendMessage(pcId, { ...command, messageId }, dataset);
+      } catch (e) {
+        this.#pending.delete(messageId);
+        throw e;
+      }
+      return await result;
+    } finally {
+      this.endWork();
     }
-    return await result;
   }
 
   /** A message id not yet used by this side. */

@@ -29,6 +29,9 @@ export interface SupportedSyntax {
   extendedNegotiation?(info: Uint8Array): Uint8Array;
 }
 
+/** Explicit VR LE, then Implicit VR LE (PS3.5 10.1, A.2). */
+const UNCOMPRESSED_FIRST = ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"];
+
 export interface AcceptorPolicy {
   aeTitle: string;
   checkCalledAe: boolean;
@@ -124,8 +127,21 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
       results.push({ id: pc.id, result: PcResult.AbstractSyntaxNotSupported, transferSyntax: "" });
       continue;
     }
-    // The first proposed transfer syntax that we support wins.
-    const ts = pc.transferSyntaxes.find((t) => support.acceptsTransferSyntax(t));
+    let requestorIsScu = true;
+    let requestorIsScp = false;
+    const role = roles.get(pc.abstractSyntax);
+    if (role) {
+      // PS3.7 D.3.3.4: we may accept a proposed role or answer 0 for it.
+      requestorIsScp = role.scpRole && !!support.acceptsScpRole;
+      requestorIsScu = role.scuRole;
+    }
+    const supported = pc.transferSyntaxes.filter((t) => support.acceptsTransferSyntax(t));
+    // The first proposed transfer syntax that we support wins: objects are stored as sent.
+    // Where we are the sender (C-GET), uncompressed wins: every stored object that is not
+    // compressed can go in it, where a compressed syntax would refuse them.
+    const ts = requestorIsScp
+      ? UNCOMPRESSED_FIRST.find((t) => supported.includes(t)) ?? supported[0]
+      : supported[0];
     if (!ts) {
       results.push({
         id: pc.id,
@@ -135,14 +151,6 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
       continue;
     }
     results.push({ id: pc.id, result: PcResult.Acceptance, transferSyntax: ts });
-    let requestorIsScu = true;
-    let requestorIsScp = false;
-    const role = roles.get(pc.abstractSyntax);
-    if (role) {
-      // PS3.7 D.3.3.4: we may accept a proposed role or answer 0 for it.
-      requestorIsScp = role.scpRole && !!support.acceptsScpRole;
-      requestorIsScu = role.scuRole;
-    }
     contexts.set(pc.id, {
       id: pc.id,
       abstractSyntax: pc.abstractSyntax,

@@ -22,7 +22,12 @@ function collectingLogger(): Logger & { lines: string[] } {
 }
 
 function setup(
-  opts: { policy?: Partial<AcceptorPolicy>; services?: DimseService[]; maxPdu?: number } = {},
+  opts: {
+    policy?: Partial<AcceptorPolicy>;
+    services?: DimseService[];
+    maxPdu?: number;
+    idleMs?: number;
+  } = {},
 ) {
   const [a, b] = memoryConnectionPair();
   const services = opts.services ?? [new VerificationService()];
@@ -53,7 +58,7 @@ function setup(
     connection: b,
     logger: { log() {} },
     artimTimeoutMs: 1000,
-    idleTimeoutMs: 0,
+    idleTimeoutMs: opts.idleMs ?? 0,
     maxPduLength: opts.maxPdu ?? 16384,
     callingAeTitle: "SCU",
     calledAeTitle: "MINIPACS",
@@ -154,4 +159,33 @@ Deno.test("an A-ABORT from the requestor ends the acceptor's association", async
   await requestor.abort();
   assert.equal(await running, "aborted");
   assert.ok(log.lines.some((l) => l.includes("peer sent A-ABORT")));
+});
+
+Deno.test("a request waiting for a slow answer is not taken for an idle association", async () => {
+  const slow: DimseService = {
+    name: "slow",
+    commandFields: [CommandField.CEchoRq],
+    *syntaxes() {
+      yield { abstractSyntax: VERIFICATION, acceptsTransferSyntax: () => true };
+    },
+    async handle(req, ctx) {
+      await new Promise((r) => setTimeout(r, 400));
+      await ctx.send({
+        commandField: CommandField.CEchoRsp,
+        commandDataSetType: NO_DATASET,
+        messageIdBeingRespondedTo: req.command.messageId,
+        status: 0,
+      });
+    },
+  };
+  const { requestor, running } = setup({ services: [slow], idleMs: 100 });
+  await requestor.open();
+  const rsp = await requestor.request(1, {
+    commandField: CommandField.CEchoRq,
+    commandDataSetType: NO_DATASET,
+    affectedSopClassUid: VERIFICATION,
+  });
+  assert.equal(rsp.command.status, 0, "answered after 400 ms with a 100 ms idle timeout");
+  await requestor.release();
+  assert.equal(await running, "released");
 });

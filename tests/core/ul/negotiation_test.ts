@@ -136,3 +136,21 @@ Deno.test("negotiateAsAcceptor() answers C-FIND extended negotiation: relational
   ]);
   assert.deepEqual(o.contexts.get(1)?.extendedNegotiation, new Uint8Array([0, 1, 0]));
 });
+
+Deno.test("negotiateAsAcceptor() prefers an uncompressed syntax where we send (C-GET SCP role)", () => {
+  const proposal = [JPEG_LS, IMPLICIT, EXPLICIT];
+  const get = negotiateAsAcceptor(
+    rq({ presentationContexts: [{ id: 1, abstractSyntax: CT, transferSyntaxes: proposal }] }, {
+      roleSelections: [{ sopClassUid: CT, scuRole: false, scpRole: true }],
+    }),
+    policy,
+  );
+  assert.ok(get.accepted);
+  assert.equal(get.contexts.get(1)?.transferSyntax, EXPLICIT);
+  const store = negotiateAsAcceptor(
+    rq({ presentationContexts: [{ id: 1, abstractSyntax: CT, transferSyntaxes: proposal }] }),
+    policy,
+  );
+  assert.ok(store.accepted);
+  assert.equal(store.contexts.get(1)?.transferSyntax, JPEG_LS, "a sender's first choice is kept");
+});
