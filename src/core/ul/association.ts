@@ -441,10 +441,26 @@ export abstract class Association {
   #write(bytes: Uint8Array): Promise<void> {
     const next = this.#writeChain.then(async () => {
       if (this.#closed) throw new Error("association closed");
+      // A peer that stops reading would hold this write forever: the idle timeout bounds it.
+      const limit = this.options.idleTimeoutMs;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const stalled = new Promise<"stalled">((resolve) => {
+        if (limit > 0) timer = setTimeout(() => resolve("stalled"), limit);
+      });
       try {
-        await this.options.connection.write(bytes);
+        const outcome = await Promise.race([this.options.connection.write(bytes), stalled]);
+        if (outcome === "stalled") {
+          this.log.log("warn", `peer read nothing for ${limit / 1000} s: closing`, this.fields());
+          this.#closeTransport();
+          throw new Error("association closed: the peer stopped reading");
+        }
       } catch (e) {
-        throw new Error(`association closed: ${(e as Error).message}`);
+        const message = (e as Error).message;
+        throw new Error(
+          message.startsWith("association closed") ? message : `association closed: ${message}`,
+        );
+      } finally {
+        clearTimeout(timer);
       }
       this.observer?.bytes?.(0, bytes.length);
     });

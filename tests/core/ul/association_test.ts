@@ -189,3 +189,25 @@ Deno.test("a request waiting for a slow answer is not taken for an idle associat
   await requestor.release();
   assert.equal(await running, "released");
 });
+
+Deno.test("a peer that stops reading is dropped after the idle timeout, the request fails", async () => {
+  const { requestor, running } = setup({ idleMs: 200 });
+  await requestor.open();
+  // From now on every write to the acceptor hangs, as on a socket nobody reads.
+  const conn =
+    (requestor as unknown as { options: { connection: { write(b: Uint8Array): Promise<void> } } })
+      .options.connection;
+  conn.write = () => new Promise<void>(() => {});
+  const t0 = performance.now();
+  await assert.rejects(
+    requestor.request(1, {
+      commandField: CommandField.CEchoRq,
+      commandDataSetType: NO_DATASET,
+      affectedSopClassUid: VERIFICATION,
+    }),
+    /peer stopped reading/,
+  );
+  assert.ok(performance.now() - t0 < 2000);
+  assert.equal(requestor.state, 1, "the association is closed");
+  await running;
+});
