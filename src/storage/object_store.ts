@@ -192,6 +192,9 @@ export class FsObjectStore implements ObjectStore {
     await this.#materializer.endSegment(segment.segment);
   }
 
+  /** Instances whose record is written and being synced: SOP Instance UID -> its fdatasync. */
+  #durableByUid = new Map<string, Promise<void>>();
+
   /** Commits a finished journal record: policy, fdatasync, index, hand-off. */
   async commitRecord(
     writer: JournalObjectWriter,
@@ -210,6 +213,9 @@ export class FsObjectStore implements ObjectStore {
     const duplicate: CommitResult = policy === "ignore"
       ? "duplicate-ignored"
       : "duplicate-rejected";
+    // A copy of this instance still on its way to disk: a duplicate is judged once that
+    // copy is durable (or has failed), never acknowledged on the strength of it.
+    await this.#durableByUid.get(record.sopInstanceUid)?.catch(() => {});
     if (policy !== "overwrite" && this.index.getInstance(record.sopInstanceUid)) {
       await segment.discardRecord();
       return duplicate;
@@ -233,20 +239,28 @@ export class FsObjectStore implements ObjectStore {
       await durable.catch(() => {});
       throw e;
     }
+    if (result.conflict) {
+      await this.#durableByUid.get(record.sopInstanceUid)?.catch(() => {});
+      await durable.catch(() => {});
+      await segment.discardRecord();
+      return duplicate;
+    }
+    this.#durableByUid.set(record.sopInstanceUid, durable);
     try {
       await durable;
     } catch (e) {
-      // Not durable: the object must not be found. Put back what was there, if anything.
-      if (!result.conflict) {
+      // Not durable: the object must not be found. Put back what was there, unless another
+      // store of the same instance has replaced our row meanwhile.
+      if (this.index.getInstance(record.sopInstanceUid)?.meta.seq === seq) {
         if (result.previous) {
           this.index.setLocation(record.sopInstanceUid, result.previous.location);
         } else this.index.deleteInstance(record.sopInstanceUid);
       }
       throw e;
-    }
-    if (result.conflict) {
-      await segment.discardRecord();
-      return duplicate;
+    } finally {
+      if (this.#durableByUid.get(record.sopInstanceUid) === durable) {
+        this.#durableByUid.delete(record.sopInstanceUid);
+      }
     }
     segment.acceptRecord();
     this.#materializer.noteActivity();

@@ -64,11 +64,14 @@ export class DatasetStream implements AsyncIterable<Uint8Array> {
     while (true) {
       const chunk = this.#queue.shift();
       if (chunk) {
-        yield chunk;
-        // The consumer asked for more: it is done with that chunk.
-        this.#finished++;
-        this.#wakeProducer?.();
-        this.#wakeProducer = null;
+        try {
+          yield chunk;
+        } finally {
+          // The consumer asked for more, or left the loop: either way it is done with it.
+          this.#finished++;
+          this.#wakeProducer?.();
+          this.#wakeProducer = null;
+        }
         continue;
       }
       if (this.#ended || this.#cancelled) return;

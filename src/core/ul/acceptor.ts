@@ -3,7 +3,7 @@
 import { Command, commandName } from "../dimse/command.ts";
 import { DatasetStream } from "../dimse/dataset_stream.ts";
 import type { DimseService, ServiceContext } from "../services/service.ts";
-import { AAssociateRq, AbortReason, AbortSource } from "./pdu_types.ts";
+import { AAssociateRq, AbortReason, AbortSource, PduType } from "./pdu_types.ts";
 import { AcceptorPolicy, negotiateAsAcceptor, NegotiationOutcome } from "./negotiation.ts";
 import {
   Association,
@@ -38,7 +38,12 @@ export class AcceptorAssociation extends Association {
   async run(): Promise<AssociationEnd> {
     await this.fire("Evt5");
     await this.readLoop();
-    return await this.finished;
+    const end = await this.finished;
+    // Handlers still running see the closed association and finish: wait for them, so that
+    // whatever they hold (a journal record being written) is released before the caller
+    // ends the association in the object store.
+    await this.#queue;
+    return end;
   }
 
   protected async onAssociateRq(rq: AAssociateRq): Promise<void> {
@@ -49,7 +54,11 @@ export class AcceptorAssociation extends Association {
       outcome = negotiateAsAcceptor(rq, this.#options.policy(rq));
     } catch (e) {
       this.log.log("error", `negotiation failed: ${(e as Error).message}`, this.fields());
-      outcome = negotiateAsAcceptor(rq, { ...this.#options.policy(rq), overLimit: true });
+      outcome = {
+        accepted: false,
+        rj: { type: PduType.AAssociateRj, result: 2, source: 2, reason: 1 },
+        why: "internal error during negotiation",
+      };
     }
     if (!outcome.accepted) {
       this.end = "rejected";
@@ -82,11 +91,29 @@ export class AcceptorAssociation extends Association {
     command: Command,
     stream: DatasetStream | null,
   ): void {
+    // No asynchronous operations are negotiated (window 1/1). A request whose dataset arrives
+    // while the running one waits for the peer's answers (a C-GET's sub-operations) would
+    // stall the reader those answers need: the peer broke the window, abort.
+    if (stream && this.#requests > 0 && this.awaitingPeer) {
+      this.log.log(
+        "warn",
+        `${commandName(command.commandField)} while another request is running: aborting`,
+        this.fields(),
+      );
+      stream.cancel();
+      void this.abort(AbortSource.ServiceProvider, AbortReason.UnexpectedPdu);
+      return;
+    }
     this.beginWork();
+    this.#requests++;
     this.#queue = this.#queue.then(() => this.#handle(pcId, command, stream)).finally(() => {
+      this.#requests--;
       this.endWork();
     });
   }
+
+  /** Requests from the peer queued or running. */
+  #requests = 0;
 
   protected override onCancel(messageId: number): void {
     if (this.#running && this.#running.messageId === messageId) {

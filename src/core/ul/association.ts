@@ -220,9 +220,13 @@ export abstract class Association {
         return;
       case "A-RELEASE indication":
         this.log.log("info", "association release requested", this.fields());
-        await this.#whenIdle();
-        this.end = "released";
-        await this.fire("Evt14");
+        // Answered once the running request is done; the read loop goes on meanwhile (a
+        // C-GET still needs the peer's C-STORE responses).
+        void this.#whenIdle().then(() => {
+          if (this.#closed) return;
+          this.end = "released";
+          return this.fire("Evt14");
+        }).catch(() => this.#closeTransport());
         return;
       case "A-RELEASE confirmation":
         this.end = "released";
@@ -386,7 +390,12 @@ export abstract class Association {
     }
     // A response's dataset (C-FIND identifier...): small, gathered.
     this.#responseBytes += chunk.length;
-    if (this.#responseBytes <= MAX_GATHERED_DATASET) this.#responseData.push(chunk.slice());
+    if (this.#responseBytes > MAX_GATHERED_DATASET) {
+      return this.#protocolError(
+        new PduError(`response dataset larger than ${MAX_GATHERED_DATASET} bytes`),
+      );
+    }
+    this.#responseData.push(chunk.slice());
     if (isLast) this.#completeResponse();
   }
 
@@ -430,6 +439,11 @@ export abstract class Association {
   protected abstract onAssociateRq(rq: AAssociateRq): Promise<void>;
   protected onAssociateAc(_ac: AAssociateAc): void {}
   protected onAssociateRj(_rj: AAssociateRj): void {}
+
+  /** True while one of our requests waits for the peer's answer (C-GET sub-operations). */
+  protected get awaitingPeer(): boolean {
+    return this.#pending.size > 0;
+  }
 
   #failPending(e: Error): void {
     for (const p of this.#pending.values()) p.reject(e);

@@ -49,12 +49,25 @@ export class PduReader {
    * start of one PDU) into memory of our own. PDUs already returned must be finished with.
    */
   detach(): void {
-    const rest = this.#buffered === 0 ? EMPTY : this.#take(this.#buffered).slice();
-    this.#chunks = rest.length ? [rest] : [];
-    this.#first = 0;
-    this.#offset = 0;
-    this.#buffered = rest.length;
+    if (this.#buffered === 0) {
+      this.#chunks = [];
+      this.#first = 0;
+      this.#offset = 0;
+      this.#ownedUpTo = 0;
+      return;
+    }
+    // Only chunks pushed since the last detach are borrowed; earlier ones are copies of ours
+    // already, so a PDU that trickles in over many reads is copied once, not once per read.
+    for (let c = Math.max(this.#first, this.#ownedUpTo); c < this.#chunks.length; c++) {
+      const start = c === this.#first ? this.#offset : 0;
+      this.#chunks[c] = this.#chunks[c].slice(start);
+      if (c === this.#first) this.#offset = 0;
+    }
+    this.#ownedUpTo = this.#chunks.length;
   }
+
+  /** Chunks below this index are our own copies (made by detach()). */
+  #ownedUpTo = 0;
 
   /** The next whole PDU, or null until more bytes arrive. Throws PduError. */
   next(): Pdu | null {
@@ -152,8 +165,10 @@ export class PduReader {
     if (this.#first === this.#chunks.length) {
       this.#chunks = [];
       this.#first = 0;
+      this.#ownedUpTo = 0;
     } else if (this.#first >= 1024 && this.#first * 2 >= this.#chunks.length) {
       this.#chunks = this.#chunks.slice(this.#first);
+      this.#ownedUpTo = Math.max(0, this.#ownedUpTo - this.#first);
       this.#first = 0;
     }
   }

@@ -211,3 +211,42 @@ Deno.test("a peer that stops reading is dropped after the idle timeout, the requ
   assert.equal(requestor.state, 1, "the association is closed");
   await running;
 });
+
+Deno.test("a service that stops reading a dataset mid-way (a failed write) still answers", async () => {
+  const quitter: DimseService = {
+    name: "quitter",
+    commandFields: [CommandField.CStoreRq],
+    *syntaxes() {
+      yield { abstractSyntax: VERIFICATION, acceptsTransferSyntax: () => true };
+    },
+    async handle(req, ctx) {
+      for await (const _ of req.dataset!) break; // as a store whose write failed
+      for await (const _ of req.dataset!) { /* the rest is drained and discarded */ }
+      await ctx.send({
+        commandField: CommandField.CStoreRsp,
+        commandDataSetType: NO_DATASET,
+        messageIdBeingRespondedTo: req.command.messageId,
+        status: 0xa700,
+      });
+    },
+  };
+  const { requestor, running } = setup({ services: [quitter], maxPdu: 4096 });
+  await requestor.open();
+  async function* chunks() {
+    for (let i = 0; i < 20; i++) yield new Uint8Array(3000).fill(i);
+  }
+  const answered = requestor.request(1, {
+    commandField: CommandField.CStoreRq,
+    commandDataSetType: 0,
+    affectedSopClassUid: VERIFICATION,
+    affectedSopInstanceUid: "1.2.3",
+  }, chunks());
+  const outcome = await Promise.race([
+    answered,
+    new Promise<"hang">((r) => setTimeout(() => r("hang"), 3000)),
+  ]);
+  assert.notEqual(outcome, "hang", "the reader was not left waiting for the service");
+  assert.equal((outcome as { command: { status?: number } }).command.status, 0xa700);
+  await requestor.release();
+  await running;
+});

@@ -214,3 +214,30 @@ Deno.test("PduReader reads a large P-DATA-TF pushed in thousands of small chunks
   assert.deepStrictEqual((pdus[0] as PDataTf).pdvs[0].data, data);
   assert.equal(reader.bufferedBytes, 0);
 });
+
+Deno.test("PduReader.detach(): a PDU trickling in through one reused buffer is copied once", () => {
+  const pdu = encodePdu({
+    type: PduType.PDataTf,
+    pdvs: [{
+      presentationContextId: 1,
+      isCommand: false,
+      isLast: true,
+      data: new Uint8Array(60_000).fill(7),
+    }],
+  });
+  const reader = new PduReader(0);
+  const buffer = new Uint8Array(64); // reused for every read, as the TCP adapter does
+  let got: Pdu | null = null;
+  const t0 = performance.now();
+  for (let off = 0; off < pdu.length; off += 64) {
+    const n = Math.min(64, pdu.length - off);
+    buffer.set(pdu.subarray(off, off + n));
+    reader.push(buffer.subarray(0, n));
+    got = reader.next() ?? got;
+    reader.detach();
+    buffer.fill(0xee); // what the next read would overwrite
+  }
+  assert.ok(got && got.type === PduType.PDataTf);
+  assert.deepEqual(got.pdvs[0].data, new Uint8Array(60_000).fill(7));
+  assert.ok(performance.now() - t0 < 2000, "linear, not quadratic, in the number of reads");
+});
