@@ -1,7 +1,10 @@
 // Write-ahead journal: each association appends its objects to its own segment file under
 // <root>/journal/, fdatasyncs, and only then is the C-STORE answered.
 //
-// Segment file: "MPJSEG01" (8 bytes) + 8 reserved bytes, then records back to back.
+// Segment file: "MPJSEG01" (8 bytes) + u64 minSeq, then records back to back. A segment
+// reused from the pool (segment_pool.ts) still holds older records and bytes past its last
+// record; a scan ends cleanly at the first record with seq < minSeq or without a record
+// magic there. minSeq 0 (a segment created new) ends no scan that way.
 // Record (integers little-endian):
 //   +0   "MPJR"                     record magic
 //   +4   u16 H                      header length; the Part 10 bytes start at +H
@@ -18,7 +21,8 @@
 // A record is complete when the header and trailer agree on seq, L and CRC, the trailer's
 // own CRC holds and the Part 10 bytes match their CRC. Anything else at the tail of a
 // segment is a torn write (a crash mid-object) and is cut off by recovery. A record that
-// is aborted or refused as a duplicate is cut off at once (truncate back to its start).
+// is aborted or refused as a duplicate is cut off at once: truncated back to its start, or
+// in a reused segment (whose blocks are kept) its header is zeroed.
 // seq orders commits across segments and restarts (ms since 1970 x 1024 + a counter).
 import { crc32 } from "node:zlib";
 import type { InstanceRecord } from "../core/ports.ts";
@@ -33,6 +37,8 @@ const MAX_TRAILER = 16 << 20;
 const MAX_UID = 1024;
 const WRITE_BUFFER = 256 * 1024;
 const READ_CHUNK = 256 * 1024;
+/** Bytes zeroed at the start of a dropped record in a reused segment: magic to CRC. */
+const RECORD_COMMIT_FIELDS = 28;
 
 /** What the trailer keeps so that recovery can index the record without parsing it. */
 export interface RecordInfo {
@@ -139,6 +145,23 @@ function trailerBytes(seq: number, length: number, crc: number, info: RecordInfo
   return out;
 }
 
+/** Writes the segment header (magic + minSeq) at the start of the file; no sync. */
+export async function writeSegmentHeader(file: Deno.FsFile, minSeq: number): Promise<void> {
+  const header = new Uint8Array(SEGMENT_HEADER_LENGTH);
+  header.set(SEGMENT_MAGIC);
+  new DataView(header.buffer).setBigUint64(8, BigInt(minSeq), true);
+  await file.seek(0, Deno.SeekMode.Start);
+  await writeAll(file, header);
+}
+
+/** A segment header's minSeq; undefined when the file has no valid header. */
+export async function readMinSeq(file: Deno.FsFile): Promise<number | undefined> {
+  const head = new Uint8Array(SEGMENT_HEADER_LENGTH);
+  if (await readAt(file, 0, head) < SEGMENT_HEADER_LENGTH) return undefined;
+  if (!SEGMENT_MAGIC.every((b, i) => head[i] === b)) return undefined;
+  return Number(new DataView(head.buffer).getBigUint64(8, true));
+}
+
 /** fsyncs a directory so that entries created or renamed in it survive a power cut. */
 export async function syncDirectory(path: string): Promise<void> {
   const dir = await Deno.open(path, { read: true });
@@ -151,12 +174,16 @@ export async function syncDirectory(path: string): Promise<void> {
 
 /**
  * An open segment taking one record at a time: beginRecord, append..., finishRecord, then
- * acceptRecord (keep) or discardRecord (truncate back; never replayed).
+ * acceptRecord (keep) or discardRecord (cut off; never replayed).
  */
 export class SegmentWriter {
   /** Relative to the storage root. */
   readonly segment: string;
   readonly durable: boolean;
+  /** Records written here must have at least this seq (0 for a segment created new). */
+  readonly minSeq: number;
+  /** Bytes already allocated and written when the segment was reused (0 when created new). */
+  readonly capacity: number;
   #file: Deno.FsFile;
   /** End of the last accepted record: the file's logical size. */
   #end = SEGMENT_HEADER_LENGTH;
@@ -170,10 +197,18 @@ export class SegmentWriter {
   #inflight: Promise<void> = Promise.resolve();
   #finished = false;
 
-  private constructor(segment: string, file: Deno.FsFile, durable: boolean) {
+  private constructor(
+    segment: string,
+    file: Deno.FsFile,
+    durable: boolean,
+    minSeq = 0,
+    capacity = 0,
+  ) {
     this.segment = segment;
     this.#file = file;
     this.durable = durable;
+    this.minSeq = minSeq;
+    this.capacity = capacity;
   }
 
   /** Creates <root>/journal/<name>.seg; with durability its directory entry is synced. */
@@ -197,6 +232,36 @@ export class SegmentWriter {
       throw e;
     }
     return new SegmentWriter(segment, file, durable);
+  }
+
+  /**
+   * Reuses the free segment `free` (relative path) as <root>/journal/<name>.seg: raises its
+   * minSeq to at least `minSeq`, syncs that, and only then renames it (and syncs the
+   * directory), so that no older record in it can ever pass for a new one.
+   */
+  static async reuse(
+    root: string,
+    free: string,
+    name: string,
+    durable: boolean,
+    minSeq: number,
+  ): Promise<SegmentWriter> {
+    const segment = `${JOURNAL_DIR}/${name}.seg`;
+    const file = await Deno.open(`${root}/${free}`, { read: true, write: true });
+    try {
+      const current = await readMinSeq(file);
+      if (current === undefined) throw new Error(`free segment ${free} has no header`);
+      const floor = Math.max(current, minSeq);
+      await writeSegmentHeader(file, floor);
+      const capacity = (await file.stat()).size;
+      if (durable) await file.syncData();
+      await Deno.rename(`${root}/${free}`, `${root}/${segment}`);
+      if (durable) await syncDirectory(`${root}/${JOURNAL_DIR}`);
+      return new SegmentWriter(segment, file, durable, floor, capacity);
+    } catch (e) {
+      file.close();
+      throw e;
+    }
   }
 
   /** Bytes of accepted records plus the segment header. */
@@ -274,6 +339,8 @@ export class SegmentWriter {
     await this.#inflight;
     const length = this.#position - this.#part10Start;
     if (length <= 0) throw new Error("empty journal record");
+    // A lower seq would read as a stale record and vanish at the next start-up.
+    if (seq < this.minSeq) throw new Error("journal seq below the segment's minSeq");
     const trailer = trailerBytes(seq, length, this.#crc, info);
     writeAllSync(this.#file, trailer);
     this.#position += trailer.length;
@@ -292,7 +359,10 @@ export class SegmentWriter {
     this.#finished = false;
   }
 
-  /** Drops the open or finished record by truncating the segment back to where it began. */
+  /**
+   * Drops the open or finished record: truncates the segment back to where it began, or in a
+   * reused segment (keeping its blocks) zeroes the record's header there.
+   */
   async discardRecord(): Promise<void> {
     if (!this.inRecord) return;
     const wasSynced = this.#finished && this.durable;
@@ -301,7 +371,12 @@ export class SegmentWriter {
     this.#recordStart = -1;
     this.#finished = false;
     this.#position = this.#end;
-    await this.#file.truncate(this.#end);
+    if (this.capacity > 0) {
+      await this.#file.seek(this.#end, Deno.SeekMode.Start);
+      await writeAll(this.#file, new Uint8Array(RECORD_COMMIT_FIELDS));
+    } else {
+      await this.#file.truncate(this.#end);
+    }
     await this.#file.seek(this.#end, Deno.SeekMode.Start);
     // A record already made durable must not come back after a crash.
     if (wasSynced) await this.#file.syncData();
@@ -327,11 +402,12 @@ export async function* scanSegment(root: string, segment: string): AsyncGenerato
       yield { kind: "torn", offset: 0, reason: "no segment header" };
       return;
     }
+    const minSeq = Number(new DataView(head.buffer).getBigUint64(8, true));
     const chunk = new Uint8Array(READ_CHUNK);
     // Each step moves forward by a whole record or ends the scan.
     for (let pos = SEGMENT_HEADER_LENGTH; pos < size;) {
-      const step = await readRecord(file, segment, pos, size, chunk);
-      yield step.item;
+      const step = await readRecord(file, segment, pos, size, minSeq, chunk);
+      if (step.item) yield step.item;
       if (step.next === undefined) return;
       pos = step.next;
     }
@@ -345,12 +421,20 @@ async function readRecord(
   segment: string,
   pos: number,
   size: number,
+  minSeq: number,
   chunk: Uint8Array,
-): Promise<{ item: ScanItem; next?: number }> {
+): Promise<{ item?: ScanItem; next?: number }> {
   const torn = (reason: string) => ({ item: { kind: "torn", offset: pos, reason } as ScanItem });
   const fixed = new Uint8Array(30);
-  if (await readAt(file, pos, fixed) < 30) return torn("header cut short");
+  const got = await readAt(file, pos, fixed);
   const hv = new DataView(fixed.buffer);
+  if (minSeq > 0) {
+    // A reused segment: past its last record lie zeros, a dropped record or older bytes.
+    if (got < 4 || hv.getUint32(0, true) !== RECORD_MAGIC) return {};
+    const stale = got >= 16 ? Number(hv.getBigUint64(8, true)) : 0;
+    if (stale !== 0 && stale < minSeq) return {};
+  }
+  if (got < 30) return torn("header cut short");
   const h = hv.getUint16(4, true);
   const uidLength = hv.getUint16(28, true);
   if (hv.getUint32(0, true) !== RECORD_MAGIC || uidLength > MAX_UID || h < 30 + uidLength) {

@@ -1,12 +1,13 @@
 // Background materializer: copies journaled objects to their home files (temp file + rename),
 // fsyncs files and directories in batches, then points the index at the homes and deletes
-// journal segments that are fully materialized and take no more records. It runs in quiet
-// moments (no commit for idleMs) so an ingest burst is not slowed, or when the backlog grows
-// past a bound.
+// journal segments that are fully materialized and take no more records (or hands them to
+// the segment pool for reuse). It runs in quiet moments (no commit for idleMs) so an ingest
+// burst is not slowed, or when the backlog grows past a bound.
 import type { Logger } from "../core/ports.ts";
 import type { IndexDb, Location } from "./index_db.ts";
 import { readAt, syncDirectory } from "./journal.ts";
 import { isNotFound, removeIfPresent, TMP_DIR } from "./layout.ts";
+import type { SegmentPool } from "./segment_pool.ts";
 
 /** One committed journal record waiting for its home file. */
 export interface MaterializeJob {
@@ -33,6 +34,8 @@ export interface MaterializerOptions {
   maxBacklogObjects?: number;
   batchObjects?: number;
   batchBytes?: number;
+  /** Keeps finished segments for reuse instead of deleting them (when it has room). */
+  pool?: SegmentPool;
 }
 
 interface SegmentState {
@@ -54,6 +57,7 @@ export class Materializer {
   readonly #maxBacklogObjects: number;
   readonly #batchObjects: number;
   readonly #batchBytes: number;
+  readonly #pool: SegmentPool | undefined;
   #queue: MaterializeJob[] = [];
   #queuedBytes = 0;
   #segments = new Map<string, SegmentState>();
@@ -75,6 +79,7 @@ export class Materializer {
     this.#maxBacklogObjects = opts.maxBacklogObjects ?? 5000;
     this.#batchObjects = opts.batchObjects ?? 64;
     this.#batchBytes = opts.batchBytes ?? 64 * 1024 * 1024;
+    this.#pool = opts.pool;
   }
 
   /** Objects and bytes waiting for their home files. */
@@ -87,7 +92,7 @@ export class Materializer {
     if (!this.#segments.has(segment)) this.#segments.set(segment, { ended: false, pending: 0 });
   }
 
-  /** The segment takes no more records; it is deleted once all its records are home. */
+  /** The segment takes no more records; it goes once all its records are home. */
   async endSegment(segment: string): Promise<void> {
     const state = this.#segments.get(segment);
     if (!state) return;
@@ -322,6 +327,15 @@ export class Materializer {
     this.#segments.delete(segment);
     state.reader?.close();
     try {
+      if (
+        await this.#pool?.recycle(segment).catch((e) => {
+          this.#logger.log("warn", "could not keep journal segment for reuse", {
+            segment,
+            error: String(e),
+          });
+          return false;
+        })
+      ) return;
       await removeIfPresent(`${this.#root}/${segment}`);
     } catch (e) {
       this.#logger.log("warn", "could not delete journal segment", {

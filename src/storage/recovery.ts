@@ -6,6 +6,7 @@ import type { IndexDb } from "./index_db.ts";
 import { JOURNAL_DIR, type JournalEntry, scanSegment, SEGMENT_HEADER_LENGTH } from "./journal.ts";
 import { homePathFor, isNotFound, removeIfPresent, TMP_DIR } from "./layout.ts";
 import type { MaterializeJob, Materializer } from "./materializer.ts";
+import type { SegmentPool } from "./segment_pool.ts";
 
 export interface RecoveryOptions {
   root: string;
@@ -13,6 +14,8 @@ export interface RecoveryOptions {
   materializer: Materializer;
   logger: Logger;
   duplicates: "overwrite" | "ignore" | "reject";
+  /** Told the highest seq found, before any segment is handed to it for reuse. */
+  pool?: SegmentPool;
 }
 
 export interface RecoveryReport {
@@ -179,6 +182,7 @@ export async function recover(opts: RecoveryOptions): Promise<RecoveryReport> {
     }
   }
 
+  opts.pool?.noteSeq(maxSeq);
   for (const segment of segments) materializer.trackSegment(segment);
   for (const j of jobs) materializer.enqueue(j);
   for (const segment of segments) await materializer.endSegment(segment);
