@@ -14,6 +14,7 @@ import { RequestorAssociation } from "../../src/core/ul/requestor.ts";
 import { tcpConnector } from "../../src/net/tcp.ts";
 import { CORPUS_CLASSES, type CorpusObject, makeObject, newUid, TS } from "../helpers/corpus.ts";
 import { hasTool, type MiniPacs, run, type RunResult, startMiniPacs } from "../helpers/server.ts";
+import { elementValues } from "../helpers/dataset_values.ts";
 
 const dcmtk = ["getscu", "storescu", "dump2dcm", "dcmcjpeg"].every(hasTool);
 
@@ -259,13 +260,10 @@ Deno.test({
             const f = received.get(o.sopInstanceUid)!;
             assert.equal(f.ts, TS.implicitLE);
             const original = await datasetOf(o.path);
-            const values = (bytes: Uint8Array, ts: string) =>
-              decodeDataset(bytes, encodingOf(ts)).map((e) => [
-                e.tag,
-                [...e.value],
-                e.items?.map((i) => i.map((x) => [x.tag, [...x.value]])),
-              ]);
-            assert.deepEqual(values(f.dataset, TS.implicitLE), values(original, TS.explicitLE));
+            assert.deepEqual(
+              elementValues(f.dataset, TS.implicitLE),
+              elementValues(original, TS.explicitLE),
+            );
             assert.deepEqual(f.dataset.subarray(-512), original.subarray(-512), "pixel data");
           }
         },

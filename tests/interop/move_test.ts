@@ -1,11 +1,11 @@
 // DCMTK movescu asks MiniPACS to move studies, series and images to DCMTK storescp running as
 // a known AE; what storescp writes (bit-preserving) is compared with what was stored.
 import assert from "node:assert/strict";
-import { decodeDataset, encodingOf } from "../../src/core/dicom/dataset.ts";
 import { decodeFileMetaInformation } from "../../src/core/dicom/part10.ts";
 import { freePort } from "../bench/peers.ts";
 import { CORPUS_CLASSES, type CorpusObject, makeObject, newUid, TS } from "../helpers/corpus.ts";
 import { hasTool, type MiniPacs, run, type RunResult, startMiniPacs } from "../helpers/server.ts";
+import { elementValues } from "../helpers/dataset_values.ts";
 
 const dcmtk = ["movescu", "storescp", "storescu", "echoscu", "dump2dcm", "dcmcjpeg"].every(hasTool);
 
@@ -329,15 +329,9 @@ Deno.test({
             const received = got.get(o.sopInstanceUid)!;
             assert.equal(received.ts, TS.implicitLE);
             const original = await datasetOf(o.path);
-            const values = (bytes: Uint8Array, ts: string) =>
-              decodeDataset(bytes, encodingOf(ts)).map((e) => [
-                e.tag,
-                [...e.value],
-                e.items?.map((i) => i.map((x) => [x.tag, [...x.value]])),
-              ]);
             assert.deepEqual(
-              values(received.dataset, TS.implicitLE),
-              values(original, TS.explicitLE),
+              elementValues(received.dataset, TS.implicitLE),
+              elementValues(original, TS.explicitLE),
             );
             // Pixel Data is last in both: its value bytes are the same.
             const pixels = 16 * 16 * 2;
