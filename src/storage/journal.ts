@@ -1,6 +1,13 @@
 // Write-ahead journal: each association appends its objects to its own segment file under
 // <root>/journal/, fdatasyncs, and only then is the C-STORE answered.
 //
+// Writing: bytes gather in a 256 KiB buffer that goes to the page cache with a plain write
+// (a copy, cheaper than a hop through the I/O thread pool), always ending on a page boundary.
+// Once 256 KiB of a record are written, an fdatasync starts in the background through a
+// second handle, so the disk takes the object while the rest of it is still arriving and the
+// commit's own fdatasync is left with the tail. A page is never written again while such an
+// fdatasync may be writing it out (the write would wait for it), hence the page boundaries.
+//
 // Segment file: "MPJSEG01" (8 bytes) + u64 minSeq, then records back to back. A segment
 // reused from the pool (segment_pool.ts) still holds older records and bytes past its last
 // record; a scan ends cleanly at the first record with seq < minSeq or without a record
@@ -36,6 +43,9 @@ const TRAILER_FIXED = 32;
 const MAX_TRAILER = 16 << 20;
 const MAX_UID = 1024;
 const WRITE_BUFFER = 256 * 1024;
+const PAGE = 4096;
+/** Bytes written since the last background fdatasync that start another one. */
+const EARLY_SYNC_BYTES = 256 * 1024;
 const READ_CHUNK = 256 * 1024;
 /** Bytes zeroed at the start of a dropped record in a reused segment: magic to CRC. */
 const RECORD_COMMIT_FIELDS = 28;
@@ -191,11 +201,15 @@ export class SegmentWriter {
   #part10Start = 0;
   #position = 0;
   #crc = 0;
-  #buffers = [new Uint8Array(WRITE_BUFFER), new Uint8Array(WRITE_BUFFER)];
-  #current = 0;
+  #buffer = new Uint8Array(WRITE_BUFFER);
   #buffered = 0;
-  #inflight: Promise<void> = Promise.resolve();
   #finished = false;
+  /** A second handle for the background fdatasyncs (durable segments only). */
+  #syncFile: Deno.FsFile | undefined;
+  /** The background fdatasyncs of the open record, chained; a failure fails its commit. */
+  #earlySync: Promise<void> | undefined;
+  #earlySyncRunning = false;
+  #unsynced = 0;
 
   private constructor(
     segment: string,
@@ -203,12 +217,14 @@ export class SegmentWriter {
     durable: boolean,
     minSeq = 0,
     capacity = 0,
+    syncFile?: Deno.FsFile,
   ) {
     this.segment = segment;
     this.#file = file;
     this.durable = durable;
     this.minSeq = minSeq;
     this.capacity = capacity;
+    this.#syncFile = syncFile;
   }
 
   /** Creates <root>/journal/<name>.seg; with durability its directory entry is synced. */
@@ -227,11 +243,12 @@ export class SegmentWriter {
         await file.syncData();
         await syncDirectory(`${root}/${JOURNAL_DIR}`);
       }
+      const syncFile = durable ? await Deno.open(`${root}/${segment}`, { write: true }) : undefined;
+      return new SegmentWriter(segment, file, durable, 0, 0, syncFile);
     } catch (e) {
       file.close();
       throw e;
     }
-    return new SegmentWriter(segment, file, durable);
   }
 
   /**
@@ -257,7 +274,8 @@ export class SegmentWriter {
       if (durable) await file.syncData();
       await Deno.rename(`${root}/${free}`, `${root}/${segment}`);
       if (durable) await syncDirectory(`${root}/${JOURNAL_DIR}`);
-      return new SegmentWriter(segment, file, durable, floor, capacity);
+      const syncFile = durable ? await Deno.open(`${root}/${segment}`, { write: true }) : undefined;
+      return new SegmentWriter(segment, file, durable, floor, capacity, syncFile);
     } catch (e) {
       file.close();
       throw e;
@@ -274,7 +292,7 @@ export class SegmentWriter {
   }
 
   /** Starts a record with its header and the first Part 10 bytes (preamble + file meta). */
-  async beginRecord(sopInstanceUid: string, prefix: Uint8Array): Promise<void> {
+  beginRecord(sopInstanceUid: string, prefix: Uint8Array): Promise<void> {
     if (this.inRecord) throw new Error("a journal record is already open in this segment");
     const header = headerBytes(sopInstanceUid);
     this.#recordStart = this.#end;
@@ -283,49 +301,65 @@ export class SegmentWriter {
     this.#crc = 0;
     this.#buffered = 0;
     this.#finished = false;
-    this.#file.seekSync(this.#end, Deno.SeekMode.Start);
-    await this.#put(header);
-    await this.append(prefix);
-  }
-
-  /** Appends Part 10 bytes. */
-  async append(chunk: Uint8Array): Promise<void> {
-    if (!this.inRecord || this.#finished) throw new Error("no open journal record");
-    this.#crc = crc32Update(this.#crc, chunk);
-    await this.#put(chunk);
-  }
-
-  /**
-   * Gathers bytes in one of two buffers; a full buffer goes to the I/O thread while the
-   * other fills, so copying into the page cache never stalls the network side.
-   */
-  async #put(bytes: Uint8Array): Promise<void> {
-    let at = 0;
-    while (at < bytes.length) {
-      const n = Math.min(WRITE_BUFFER - this.#buffered, bytes.length - at);
-      this.#buffers[this.#current].set(bytes.subarray(at, at + n), this.#buffered);
-      this.#buffered += n;
-      at += n;
-      if (this.#buffered === WRITE_BUFFER) await this.#flush();
+    this.#earlySync = undefined;
+    this.#unsynced = 0;
+    try {
+      this.#file.seekSync(this.#end, Deno.SeekMode.Start);
+      this.#put(header);
+      this.#put(prefix);
+      this.#crc = crc32Update(this.#crc, prefix);
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
     }
   }
 
-  /** Waits for the writes in flight (the bytes are then in the file, not yet synced). */
-  async settle(): Promise<void> {
-    await this.#inflight;
+  /** Appends Part 10 bytes. */
+  append(chunk: Uint8Array): Promise<void> {
+    try {
+      if (!this.inRecord || this.#finished) throw new Error("no open journal record");
+      this.#crc = crc32Update(this.#crc, chunk);
+      this.#put(chunk);
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
-  /** Hands the filled buffer to an async write (after the previous one, keeping order). */
-  async #flush(): Promise<void> {
+  /** Gathers bytes in the buffer, writing it out whenever it reaches a page boundary. */
+  #put(bytes: Uint8Array): void {
+    let at = 0;
+    while (at < bytes.length) {
+      const limit = WRITE_BUFFER - (this.#position % PAGE);
+      const n = Math.min(limit - this.#buffered, bytes.length - at);
+      this.#buffer.set(bytes.subarray(at, at + n), this.#buffered);
+      this.#buffered += n;
+      at += n;
+      if (this.#buffered === limit) this.#flush();
+    }
+  }
+
+  /** Writes the buffer to the page cache; may start a background fdatasync. */
+  #flush(): void {
     if (this.#buffered === 0) return;
-    await this.#inflight;
-    const full = this.#buffers[this.#current].subarray(0, this.#buffered);
-    const write = writeAll(this.#file, full);
-    write.catch(() => {}); // awaited later; never an unhandled rejection
-    this.#inflight = write;
+    writeAllSync(this.#file, this.#buffer.subarray(0, this.#buffered));
     this.#position += this.#buffered;
-    this.#current ^= 1;
+    this.#unsynced += this.#buffered;
     this.#buffered = 0;
+    if (this.#syncFile && !this.#earlySyncRunning && this.#unsynced >= EARLY_SYNC_BYTES) {
+      this.#startEarlySync(this.#syncFile);
+    }
+  }
+
+  #startEarlySync(syncFile: Deno.FsFile): void {
+    this.#unsynced = 0;
+    this.#earlySyncRunning = true;
+    const sync = syncFile.syncData().finally(() => {
+      this.#earlySyncRunning = false;
+    });
+    const chained = Promise.all([this.#earlySync, sync]).then(() => {});
+    chained.catch(() => {}); // awaited at the commit or the discard
+    this.#earlySync = chained;
   }
 
   /**
@@ -333,10 +367,9 @@ export class SegmentWriter {
    * the fdatasync is done and the record would survive a power cut. The caller updates the
    * index meanwhile and answers only after `durable`. Returns where its Part 10 bytes are.
    */
-  async finishRecord(seq: number, info: RecordInfo): Promise<FinishedRecord> {
+  finishRecord(seq: number, info: RecordInfo): FinishedRecord {
     if (!this.inRecord || this.#finished) throw new Error("no open journal record");
-    await this.#flush();
-    await this.#inflight;
+    this.#flush();
     const length = this.#position - this.#part10Start;
     if (length <= 0) throw new Error("empty journal record");
     // A lower seq would read as a stale record and vanish at the next start-up.
@@ -347,7 +380,15 @@ export class SegmentWriter {
     this.#file.seekSync(this.#recordStart + 8, Deno.SeekMode.Start);
     writeAllSync(this.#file, commitPatch(seq, length, this.#crc));
     this.#finished = true;
-    const durable = this.durable ? this.#file.syncData() : Promise.resolve();
+    // After a failed fdatasync a later one may succeed without the lost pages, so a failed
+    // background fdatasync fails the commit too.
+    const early = this.#earlySync;
+    this.#earlySync = undefined;
+    const durable = !this.durable
+      ? Promise.resolve()
+      : early
+      ? Promise.all([early, this.#file.syncData()]).then(() => {})
+      : this.#file.syncData();
     return { offset: this.#part10Start, length, durable };
   }
 
@@ -366,7 +407,8 @@ export class SegmentWriter {
   async discardRecord(): Promise<void> {
     if (!this.inRecord) return;
     const wasSynced = this.#finished && this.durable;
-    await this.#inflight.catch(() => {});
+    await this.#earlySync?.catch(() => {});
+    this.#earlySync = undefined;
     this.#buffered = 0;
     this.#recordStart = -1;
     this.#finished = false;
@@ -383,10 +425,12 @@ export class SegmentWriter {
   }
 
   close(): void {
-    try {
-      this.#file.close();
-    } catch {
-      // already closed
+    for (const file of [this.#file, this.#syncFile]) {
+      try {
+        file?.close();
+      } catch {
+        // already closed
+      }
     }
   }
 }

@@ -276,7 +276,7 @@ export class FsObjectStore implements ObjectStore {
     const seq = this.nextSeq(now);
     const receivedAt = new Date(now).toISOString();
     const info: RecordInfo = { record, callingAe: incoming.callingAeTitle, receivedAt };
-    const { offset, length, durable } = await segment.finishRecord(seq, info);
+    const { offset, length, durable } = segment.finishRecord(seq, info);
     // The index is updated while the disk syncs; the answer waits for both.
     let result;
     try {
