@@ -26,6 +26,8 @@ export interface StorageConfig {
   duplicates: "overwrite" | "ignore" | "reject";
   minFreeMb: number;
   durability: "fsync" | "none";
+  /** Pre-written journal segments kept ready (durability "fsync" only); 0 = none. */
+  journalReserveMb: number;
   /** 0 = keep forever. */
   retentionDays: number;
 }
@@ -92,6 +94,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
     duplicates: "overwrite",
     minFreeMb: 1024,
     durability: "fsync",
+    journalReserveMb: 512,
     retentionDays: 0,
   },
   query: { caseInsensitivePn: true, maxResults: 0 },
@@ -234,6 +237,7 @@ const STORAGE: Fields = {
   duplicates: ["duplicates", oneOf("overwrite", "ignore", "reject")],
   min_free_mb: ["minFreeMb", int(0)],
   durability: ["durability", oneOf("fsync", "none")],
+  journal_reserve_mb: ["journalReserveMb", int(0)],
   retention_days: ["retentionDays", int(0)],
 };
 

@@ -55,6 +55,8 @@ export async function startServer(
       implementationClassUid: config.server.implementationClassUid,
       implementationVersionName: config.server.implementationVersionName,
       logger,
+      journalReserveBytes: config.storage.journalReserveMb * 1024 * 1024,
+      minFreeBytes: config.storage.minFreeMb * 1024 * 1024,
     });
   } catch (e) {
     lock.release();

@@ -108,7 +108,8 @@ async function endToEnd(cli: CliOptions): Promise<void> {
     await Deno.writeTextFile(
       config,
       `[server]\nbind = "127.0.0.1"\nport = 0\n[storage]\npath = "${dir}/data"\n` +
-        `min_free_mb = 1\n[http]\nenabled = true\nbind = "127.0.0.1"\nport = 0\n` +
+        `min_free_mb = 1\njournal_reserve_mb = 0\n` +
+        `[http]\nenabled = true\nbind = "127.0.0.1"\nport = 0\n` +
         `[[known_ae]]\nae_title = "DEST"\nhost = "127.0.0.1"\nport = ${dest.port}\n`,
     );
     await Deno.mkdir(`${dir}/in`);

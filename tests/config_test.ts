@@ -54,6 +54,7 @@ sop_classes = ["1.2.840.10008.5.1.4.1.1.2"]
 duplicates = "reject"
 min_free_mb = 0
 durability = "none"
+journal_reserve_mb = 64
 retention_days = 365
 [query]
 case_insensitive_pn = false
@@ -90,6 +91,7 @@ max_associations = 8
     duplicates: "reject",
     minFreeMb: 0,
     durability: "none",
+    journalReserveMb: 64,
     retentionDays: 365,
   });
   assert.deepEqual(config.query, { caseInsensitivePn: false, maxResults: 500 });
@@ -141,6 +143,20 @@ Deno.test("parseConfig() refuses an out-of-range value with the allowed range", 
   refused(`[server]\nmax_pdu_length = 131073\n`, "server.max_pdu_length", 2);
   refused(`[storage]\nmin_free_mb = -1\n`, "storage.min_free_mb", 2, />= 0/);
   refused(`[http]\nport = -1\n`, "http.port", 2);
+});
+
+Deno.test("storage.journal_reserve_mb: 512 by default, 0 turns it off, negative is refused", () => {
+  assert.equal(parseConfig("", "x.toml").storage.journalReserveMb, 512);
+  assert.equal(
+    parseConfig("[storage]\njournal_reserve_mb = 0\n", "x.toml").storage.journalReserveMb,
+    0,
+  );
+  refused(`[storage]\njournal_reserve_mb = -1\n`, "storage.journal_reserve_mb", 2, />= 0/);
+  refused(`[storage]\njournal_reserve_mb = 1.5\n`, "storage.journal_reserve_mb", 2, /integer/);
+  // The effective config prints it, and reads back the same.
+  const printed = formatConfig(parseConfig("[storage]\njournal_reserve_mb = 96\n", "x.toml"));
+  assert.match(printed, /^journal_reserve_mb = 96$/m);
+  assert.equal(parseConfig(printed, "printed").storage.journalReserveMb, 96);
 });
 
 Deno.test("parseConfig() refuses a bad enum value, listing the allowed ones", () => {

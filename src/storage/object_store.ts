@@ -39,7 +39,14 @@ export interface FsObjectStoreOptions {
   /** A segment takes no new record once it holds this many bytes (default 256 MiB). */
   segmentMaxBytes?: number;
   /** Reuse of materialized segments (durability "fsync" only); false turns it off. */
-  segmentPool?: Omit<SegmentPoolOptions, "root"> | false;
+  segmentPool?: Omit<SegmentPoolOptions, "root" | "reserveBytes"> | false;
+  /**
+   * Free segments pre-written at open, before it resolves, so that even a fresh server's
+   * first stores overwrite allocated blocks (needs the pool; default 0: none).
+   */
+  journalReserveBytes?: number;
+  /** The reserve is not written if it would leave less free space than this (default 0). */
+  minFreeBytes?: number;
 }
 
 export interface StoredObject {
@@ -58,6 +65,62 @@ interface AssociationState {
 const SEQ_PER_MS = 1024;
 /** A reused segment with less room left than this is swapped for another free one. */
 const ROTATE_MARGIN = 1024 * 1024;
+const MIB = 1024 * 1024;
+
+/** Free space of the volume holding `path`, as an unprivileged user may use it. */
+async function diskFreeBytes(path: string): Promise<number> {
+  try {
+    const { statfs } = await import("node:fs/promises");
+    const s = await statfs(path);
+    return Number(s.bavail) * Number(s.bsize);
+  } catch {
+    const out = await new Deno.Command("df", { args: ["-Pk", path], stdout: "piped" })
+      .output();
+    const line = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1) ?? "";
+    const available = Number(line.split(/\s+/)[3]);
+    if (!out.success || !Number.isFinite(available)) {
+      throw new Error(`cannot read free space of ${path}`);
+    }
+    return available * 1024;
+  }
+}
+
+/**
+ * Pre-writes the free segments the pool lacks for the journal reserve, unless that would
+ * leave less than minFreeBytes on the disk. A reserve not written is logged, never fatal.
+ */
+async function fillJournalReserve(
+  pool: SegmentPool,
+  root: string,
+  opts: FsObjectStoreOptions,
+): Promise<void> {
+  const missing = pool.reserveShortfall;
+  if (missing === 0) return;
+  const mib = (n: number) => Math.floor(n / MIB);
+  try {
+    // Raw disk space: what the reserve takes counts as free once it is in the pool.
+    const free = await diskFreeBytes(root);
+    const minFree = opts.minFreeBytes ?? 0;
+    if (free - missing < minFree) {
+      opts.logger.log("warn", "journal reserve skipped: it would leave less than min_free_mb", {
+        reserveMb: mib(missing),
+        freeMb: mib(free),
+        minFreeMb: mib(minFree),
+      });
+      return;
+    }
+    // Start-up waits for this (seconds on a slow disk): say why.
+    opts.logger.log("info", `journal reserve: writing ${mib(missing)} MiB`);
+    const started = performance.now();
+    const written = await pool.fillReserve();
+    opts.logger.log("info", `journal reserve: ${mib(written)} MiB written`, {
+      freeSegments: pool.available,
+      ms: (performance.now() - started).toFixed(0),
+    });
+  } catch (e) {
+    opts.logger.log("warn", "journal reserve not written", { error: String(e) });
+  }
+}
 
 export class FsObjectStore implements ObjectStore {
   readonly root: string;
@@ -95,7 +158,11 @@ export class FsObjectStore implements ObjectStore {
     let pool: SegmentPool | undefined;
     try {
       if (durable && opts.segmentPool !== false) {
-        pool = await SegmentPool.open({ ...opts.segmentPool, root });
+        pool = await SegmentPool.open({
+          ...opts.segmentPool,
+          root,
+          reserveBytes: opts.journalReserveBytes ?? 0,
+        });
       }
     } catch (e) {
       index.close();
@@ -118,7 +185,11 @@ export class FsObjectStore implements ObjectStore {
         duplicates: opts.duplicates,
         pool,
       });
-      return new FsObjectStore({ ...opts, root }, index, materializer, maxSeq, pool);
+      const store = new FsObjectStore({ ...opts, root }, index, materializer, maxSeq, pool);
+      // After recovery (which may refill the pool and sets its seq floor); the server
+      // listens only once this is done. A restart finds the reserve and writes nothing.
+      if (pool) await fillJournalReserve(pool, root, opts);
+      return store;
     } catch (e) {
       await materializer.close().catch(() => {});
       index.close();
@@ -142,21 +213,9 @@ export class FsObjectStore implements ObjectStore {
     return this.#lastSeq;
   }
 
+  /** Free disk space plus the free journal segments, which stores write into again. */
   async freeBytes(): Promise<number> {
-    try {
-      const { statfs } = await import("node:fs/promises");
-      const s = await statfs(this.root);
-      return Number(s.bavail) * Number(s.bsize);
-    } catch {
-      const out = await new Deno.Command("df", { args: ["-Pk", this.root], stdout: "piped" })
-        .output();
-      const line = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1) ?? "";
-      const available = Number(line.split(/\s+/)[3]);
-      if (!out.success || !Number.isFinite(available)) {
-        throw new Error(`cannot read free space of ${this.root}`);
-      }
-      return available * 1024;
-    }
+    return await diskFreeBytes(this.root) + (this.#pool?.bytes ?? 0);
   }
 
   async begin(incoming: IncomingObject): Promise<ObjectWriter> {

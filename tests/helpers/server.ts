@@ -43,7 +43,8 @@ export async function startMiniPacs(opts: StartOptions = {}): Promise<MiniPacs> 
   const dir = await Deno.makeTempDir({ prefix: "minipacs-test-" });
   const storage = opts.storagePath ?? `${dir}/data`;
   const server = { ae_title: "MINIPACS", bind: "127.0.0.1", port: 0, ...opts.server };
-  const store = { path: storage, min_free_mb: 1, ...opts.storage };
+  // No journal reserve: each test server would otherwise write 512 MiB before it listens.
+  const store = { path: storage, min_free_mb: 1, journal_reserve_mb: 0, ...opts.storage };
   const text = [
     "[server]",
     ...Object.entries(server).map(([k, v]) => `${k} = ${toml(v)}`),
