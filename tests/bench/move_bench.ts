@@ -430,8 +430,9 @@ export async function runMoveBench(
 async function journalDrained(dir: string, timeoutMs = 300_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
+    // Active segments end in .seg; free ones (.free) are kept for reuse.
     let n = 0;
-    for await (const _ of Deno.readDir(dir)) n++;
+    for await (const e of Deno.readDir(dir)) if (e.name.endsWith(".seg")) n++;
     if (n === 0) return;
     await delay(250);
   }
