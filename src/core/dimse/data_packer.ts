@@ -147,6 +147,42 @@ export class DataPacker {
   }
 }
 
+/** Room kept in front of a framed dataset for its command's PDUs. */
+const COMMAND_ROOM = 1024;
+
+/**
+ * A dataset already split into P-DATA-TF PDUs for one presentation context and peer maximum,
+ * with room in front for its command. Framed while the peer is still busy with the previous
+ * message, it then goes out behind its command in one write, with no copy of the data.
+ */
+export class FramedDataset {
+  readonly pcId: number;
+  readonly maxPduLength: number;
+  readonly #bytes: Uint8Array;
+
+  constructor(pcId: number, maxPduLength: number, dataset: Uint8Array) {
+    this.pcId = pcId;
+    this.maxPduLength = maxPduLength;
+    const packer = new DataPacker(pcId, maxPduLength);
+    this.#bytes = packer.packWhole([new Uint8Array(COMMAND_ROOM)], dataset);
+  }
+
+  /** The data PDUs alone. */
+  get pdus(): Uint8Array {
+    return this.#bytes.subarray(COMMAND_ROOM);
+  }
+
+  /** The whole message: the command's PDUs put in the room in front; null if too long. */
+  withCommand(commandPdus: Uint8Array[]): Uint8Array | null {
+    let at = COMMAND_ROOM;
+    for (const p of commandPdus) at -= p.length;
+    if (at < 0) return null;
+    const start = at;
+    for (const p of commandPdus) (this.#bytes.set(p, at), at += p.length);
+    return this.#bytes.subarray(start);
+  }
+}
+
 /** Concatenates several PDUs into one buffer for a single write. */
 export function concatBytes(parts: Uint8Array[]): Uint8Array {
   if (parts.length === 1) return parts[0];

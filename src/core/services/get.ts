@@ -60,6 +60,7 @@ export class GetService implements DimseService {
           objects: this.#options.objects,
           contexts: () => contexts,
           request: (pcId, command, dataset) => ctx.request(pcId, command, dataset),
+          peerMaxPduLength: ctx.peerMaxPduLength,
         });
         return Promise.resolve({
           store: (target, next) => scu.store(target, next),

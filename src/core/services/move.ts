@@ -205,6 +205,7 @@ export class MoveService implements DimseService {
       objects: o.objects,
       contexts: () => assoc.contexts.values(),
       request: (pcId, command, dataset) => assoc.request(pcId, command, dataset),
+      peerMaxPduLength: assoc.peerMaxPduLength,
       moveOriginator: { aeTitle: ctx.association.callingAeTitle, messageId },
     });
     return {

@@ -1,5 +1,6 @@
 // One handler type per DIMSE service; the association dispatches requests to them.
 import { type Command, DATASET_PRESENT, NO_DATASET } from "../dimse/command.ts";
+import type { FramedDataset } from "../dimse/data_packer.ts";
 import type { DatasetStream } from "../dimse/dataset_stream.ts";
 import type { Logger } from "../ports.ts";
 import type { AcceptedContext, SupportedSyntax } from "../ul/negotiation.ts";
@@ -40,8 +41,10 @@ export interface ServiceContext {
   request(
     pcId: number,
     command: Command,
-    dataset?: Uint8Array | AsyncIterable<Uint8Array>,
+    dataset?: Uint8Array | AsyncIterable<Uint8Array> | FramedDataset,
   ): Promise<DimseResponse>;
+  /** The peer's Maximum Length Received, for datasets framed ahead (FramedDataset). */
+  peerMaxPduLength?: number;
 }
 
 export interface DimseService {

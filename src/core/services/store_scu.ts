@@ -3,6 +3,7 @@
 // never whole in memory. An object stored uncompressed is re-encoded between the uncompressed
 // syntaxes when that is all the peer accepts; a compressed one the peer will not take fails.
 import { type Command, CommandField, DATASET_PRESENT, Priority } from "../dimse/command.ts";
+import { FramedDataset } from "../dimse/data_packer.ts";
 import { statusCategory } from "../dimse/status.ts";
 import { decodeFileMetaInformation } from "../dicom/part10.ts";
 import { canTranscode, DatasetTranscoder, transcodeDataset } from "../dicom/transcode.ts";
@@ -102,8 +103,10 @@ export interface StoreScuOptions {
   request(
     pcId: number,
     command: Command,
-    dataset: Uint8Array | AsyncIterable<Uint8Array>,
+    dataset: Uint8Array | AsyncIterable<Uint8Array> | FramedDataset,
   ): Promise<DimseResponse>;
+  /** The peer's Maximum Length Received: with it, a small object is framed into PDUs ahead. */
+  peerMaxPduLength?: number;
   /** C-MOVE: the originator of the move (PS3.7 9.1.1.1, Move Originator AE Title/Message ID). */
   moveOriginator?: { aeTitle: string; messageId: number };
 }
@@ -189,11 +192,28 @@ function join(parts: Uint8Array[], total: number): Uint8Array {
   return out;
 }
 
+type Body = Uint8Array | AsyncIterable<Uint8Array> | FramedDataset;
+
+/** A sub-operation made ready to send, or why it fails before anything is sent. */
+type Ready = { kind: "ready"; contextId: number; body: Body; close(): void };
+type Failed = { kind: "failed"; result: SubOperationResult };
+/** A large object, opened ahead: the rest is done when its turn comes. */
+type Opened = { kind: "opened"; dataset: StoredDataset; choice: ContextChoice };
+type Prepared = Ready | Opened | Failed;
+
+const failed = (reason: string): Failed => ({
+  kind: "failed",
+  result: { outcome: "failed", reason },
+});
+
 /** Runs C-STORE sub-operations on one association. */
 export class StoreScu {
   readonly #options: StoreScuOptions;
-  /** The next instance, opened while the peer stores the current one. */
-  #next: { uid: string; opening: Promise<StoredDataset | null | Error> } | null = null;
+  /**
+   * The next instance, made ready while the peer stores the current one: a small object read,
+   * re-encoded if need be and framed into PDUs; a large one opened.
+   */
+  #next: { uid: string; ready: Promise<Prepared> } | null = null;
 
   constructor(options: StoreScuOptions) {
     this.#options = options;
@@ -203,28 +223,91 @@ export class StoreScu {
   close(): void {
     const next = this.#next;
     this.#next = null;
-    void next?.opening.then((d) => d instanceof StoredDataset && d.close());
+    void next?.ready.then(closePrepared);
   }
 
-  #open(uid: string): Promise<StoredDataset | null> {
-    const next = this.#next;
-    this.#next = null;
-    if (next?.uid === uid) {
-      return next.opening.then((d) => {
-        if (d instanceof Error) throw d;
-        return d;
-      });
-    }
-    if (next) void next.opening.then((d) => d instanceof StoredDataset && d.close());
-    return StoredDataset.open(this.#options.objects, uid);
-  }
-
-  /** Starts opening an instance (its file and first bytes) for the next store(). */
-  #prefetch(uid: string): void {
+  #prefetch(target: SubOperationTarget): void {
     this.close();
-    this.#next = {
-      uid,
-      opening: StoredDataset.open(this.#options.objects, uid).catch((e) => e as Error),
+    const ready = this.#prepare(target, true).catch((e) =>
+      failed(`cannot prepare the stored object: ${(e as Error).message}`)
+    );
+    this.#next = { uid: target.sopInstanceUid, ready };
+  }
+
+  /**
+   * Reads an instance and picks its context. A small object is made ready to go (re-encoded
+   * when the context asks for it, framed when the peer's maximum is known); a large one is
+   * only opened when `ahead`, else made ready to stream.
+   */
+  async #prepare(target: SubOperationTarget, ahead: boolean): Promise<Prepared> {
+    const o = this.#options;
+    let dataset: StoredDataset | null;
+    try {
+      dataset = await StoredDataset.open(o.objects, target.sopInstanceUid);
+    } catch (e) {
+      return failed(`cannot read the stored object: ${(e as Error).message}`);
+    }
+    if (!dataset) return failed("no longer stored");
+    const stored = dataset.transferSyntaxUid;
+    const choice = chooseContext(o.contexts(), target.sopClassUid, stored);
+    if (!choice) {
+      dataset.close();
+      return failed(`the peer accepts no transfer syntax this object can be sent in (${stored})`);
+    }
+    const contextId = choice.context.id;
+    const whole = dataset.whole;
+    if (!whole) {
+      if (ahead) return { kind: "opened", dataset, choice };
+      return await this.#prepareLarge(target, dataset, choice);
+    }
+    let body: Uint8Array = whole;
+    if (choice.transcode) {
+      const to = choice.context.transferSyntax;
+      try {
+        const t = new DatasetTranscoder(stored, to);
+        const pieces = [...t.push(whole), ...t.end()];
+        body = join(pieces, pieces.reduce((n, p) => n + p.length, 0));
+      } catch (e) {
+        return failed(`cannot re-encode as ${to}: ${(e as Error).message}`);
+      }
+    }
+    const framed = o.peerMaxPduLength === undefined
+      ? body
+      : new FramedDataset(contextId, o.peerMaxPduLength, body);
+    return { kind: "ready", contextId, body: framed, close: () => {} };
+  }
+
+  /** A large object streams; one to re-encode is checked whole first, then read again. */
+  async #prepareLarge(
+    target: SubOperationTarget,
+    dataset: StoredDataset,
+    choice: ContextChoice,
+  ): Promise<Ready | Failed> {
+    const contextId = choice.context.id;
+    if (!choice.transcode) {
+      return {
+        kind: "ready",
+        contextId,
+        body: dataset,
+        close: () => dataset.close(),
+      };
+    }
+    const stored = dataset.transferSyntaxUid;
+    const to = choice.context.transferSyntax;
+    // Re-encoded in a first pass that only checks: a message cut halfway cannot be undone.
+    try {
+      await checkTranscodable(dataset, stored, to);
+    } catch (e) {
+      return failed(`cannot re-encode as ${to}: ${(e as Error).message}`);
+    }
+    const again = await StoredDataset.open(this.#options.objects, target.sopInstanceUid)
+      .catch(() => null);
+    if (!again) return failed("no longer stored");
+    return {
+      kind: "ready",
+      contextId,
+      body: transcodeDataset(again, stored, to),
+      close: () => again.close(),
     };
   }
 
@@ -235,59 +318,34 @@ export class StoreScu {
    */
   async store(target: SubOperationTarget, next?: SubOperationTarget): Promise<SubOperationResult> {
     const o = this.#options;
-    let dataset: StoredDataset | null;
-    try {
-      dataset = await this.#open(target.sopInstanceUid);
-    } catch (e) {
-      return {
-        outcome: "failed",
-        reason: `cannot read the stored object: ${(e as Error).message}`,
-      };
+    const ahead = this.#next;
+    this.#next = null;
+    let prepared: Prepared;
+    if (ahead?.uid === target.sopInstanceUid) prepared = await ahead.ready;
+    else {
+      if (ahead) void ahead.ready.then(closePrepared);
+      prepared = await this.#prepare(target, false);
     }
-    if (!dataset) return { outcome: "failed", reason: "no longer stored" };
-    const stored = dataset.transferSyntaxUid;
-    const choice = chooseContext(o.contexts(), target.sopClassUid, stored);
-    if (!choice) {
-      dataset.close();
-      return {
-        outcome: "failed",
-        reason: `the peer accepts no transfer syntax this object can be sent in (${stored})`,
-      };
+    if (prepared.kind === "opened") {
+      prepared = await this.#prepareLarge(target, prepared.dataset, prepared.choice);
     }
-    const to = choice.context.transferSyntax;
-    // A small object goes from memory in one write; a large one streams.
-    let body: AsyncIterable<Uint8Array> | Uint8Array = dataset.whole ?? dataset;
-    if (choice.transcode) {
-      // Re-encoded whole before the first byte goes out (a large object in a first pass that
-      // only checks): a message cut halfway cannot be undone.
-      try {
-        if (dataset.whole) {
-          const t = new DatasetTranscoder(stored, to);
-          const pieces = [...t.push(dataset.whole), ...t.end()];
-          body = join(pieces, pieces.reduce((n, p) => n + p.length, 0));
-        } else await checkTranscodable(dataset, stored, to);
-      } catch (e) {
-        return { outcome: "failed", reason: `cannot re-encode as ${to}: ${(e as Error).message}` };
-      }
-      if (!dataset.whole) {
-        const again = await StoredDataset.open(o.objects, target.sopInstanceUid).catch(() => null);
-        if (!again) return { outcome: "failed", reason: "no longer stored" };
-        body = transcodeDataset(again, stored, to);
-      }
+    if (prepared.kind === "failed") {
+      if (next) this.#prefetch(next);
+      return prepared.result;
     }
+    let body = prepared.body;
     if (next) {
       // Once the last byte is handed on, the next object is read while the peer answers.
       const inner = body;
-      if (inner instanceof Uint8Array) {
-        queueMicrotask(() => this.#prefetch(next.sopInstanceUid));
-      } else {
+      if (!isStream(inner)) queueMicrotask(() => this.#prefetch(next));
+      else {
         body = (async function* (scu: StoreScu) {
           yield* inner;
-          scu.#prefetch(next.sopInstanceUid);
+          scu.#prefetch(next);
         })(this);
       }
     }
-    const response = await o.request(choice.context.id, {
+    const response = await o.request(prepared.contextId, {
       commandField: CommandField.CStoreRq,
       commandDataSetType: DATASET_PRESENT,
       affectedSopClassUid: target.sopClassUid,
@@ -295,7 +353,7 @@ export class StoreScu {
       priority: Priority.Medium,
       moveOriginatorAeTitle: o.moveOriginator?.aeTitle,
       moveOriginatorMessageId: o.moveOriginator?.messageId,
-    }, body);
+    }, body).finally(() => prepared.close());
     const status = response.command.status ?? 0xffff;
     const category = statusCategory(status);
     const comment = response.command.errorComment;
@@ -305,6 +363,15 @@ export class StoreScu {
     }`;
     return { outcome: category === "warning" ? "warning" : "failed", status, reason };
   }
+}
+
+function isStream(body: Body): body is AsyncIterable<Uint8Array> {
+  return !(body instanceof Uint8Array) && !(body instanceof FramedDataset);
+}
+
+function closePrepared(p: Prepared): void {
+  if (p.kind === "ready") p.close();
+  else if (p.kind === "opened") p.dataset.close();
 }
 
 /** Runs the re-encoder over a whole dataset, discarding the output; throws if it fails. */

@@ -135,6 +135,7 @@ export class AcceptorAssociation extends Association {
       contexts: () => this.contexts.values(),
       send: (cmd, dataset) => this.sendMessage(pcId, cmd, dataset),
       request: (id, cmd, dataset) => this.request(id, cmd, dataset),
+      peerMaxPduLength: this.peerMaxPduLength,
     };
     try {
       if (!service) {

@@ -2,7 +2,7 @@
 // events to the table, effects out. DIMSE messages are reassembled here and dispatched to
 // the services (acceptor) or to waiting requests (requestor and C-GET sub-operations).
 import { Command, CommandField, commandName, encodeCommand } from "../dimse/command.ts";
-import { concatBytes, DataPacker, packCommand } from "../dimse/data_packer.ts";
+import { concatBytes, DataPacker, FramedDataset, packCommand } from "../dimse/data_packer.ts";
 import { DatasetStream } from "../dimse/dataset_stream.ts";
 import { MessageAssembler } from "../dimse/message_assembler.ts";
 import type { Connection, Logger } from "../ports.ts";
@@ -489,7 +489,7 @@ export abstract class Association {
   async sendMessage(
     pcId: number,
     command: Command,
-    dataset?: Uint8Array | AsyncIterable<Uint8Array>,
+    dataset?: Uint8Array | AsyncIterable<Uint8Array> | FramedDataset,
   ): Promise<void> {
     let release!: () => void;
     const prev = this.#messageLock;
@@ -500,6 +500,18 @@ export abstract class Association {
       const commandPdus = packCommand(pcId, encodeCommand(command), this.peerMaxPduLength);
       if (dataset === undefined) {
         await this.#write(concatBytes(commandPdus));
+        return;
+      }
+      if (dataset instanceof FramedDataset) {
+        if (dataset.pcId !== pcId || dataset.maxPduLength !== this.peerMaxPduLength) {
+          throw new Error("dataset framed for another presentation context or PDU size");
+        }
+        const message = dataset.withCommand(commandPdus);
+        if (message) await this.#write(message);
+        else {
+          await this.#write(concatBytes(commandPdus));
+          await this.#write(dataset.pdus);
+        }
         return;
       }
       const packer = new DataPacker(pcId, this.peerMaxPduLength);
@@ -531,7 +543,7 @@ export abstract class Association {
   async request(
     pcId: number,
     command: Command,
-    dataset?: Uint8Array | AsyncIterable<Uint8Array>,
+    dataset?: Uint8Array | AsyncIterable<Uint8Array> | FramedDataset,
   ): Promise<DimseResponse> {
     const messageId = command.messageId ?? this.#nextMessageId++;
     if (this.#nextMessageId > 0xffff) this.#nextMessageId = 1;

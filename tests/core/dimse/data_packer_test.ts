@@ -3,6 +3,7 @@ import {
   concatBytes,
   DataPacker,
   fragmentCapacity,
+  FramedDataset,
   MAX_PDU_SENT,
   packCommand,
 } from "../../../src/core/dimse/data_packer.ts";
@@ -226,4 +227,27 @@ Deno.test("DataPacker.packWhole() puts the command and every data PDU in one buf
       assert.deepEqual(checkMessagePart(dataPdus, max, 3, false), data, `max ${max} size ${size}`);
     }
   }
+});
+
+Deno.test("FramedDataset sends the same bytes as packWhole(), command and data in one buffer", () => {
+  for (const max of [0, 1006, 16384]) {
+    for (const size of [0, 1, 1001, 300_000]) {
+      const data = bytes(size, size + 7);
+      const framed = new FramedDataset(5, max, data);
+      data.fill(0); // framed ahead: the caller's buffer may be reused
+      const original = bytes(size, size + 7);
+      for (const commandSize of [40, 200]) {
+        const command = packCommand(5, bytes(commandSize, size), max);
+        const expected = new DataPacker(5, max).packWhole(command, original);
+        assert.deepEqual(framed.withCommand(command), expected, `max ${max} size ${size}`);
+      }
+      assert.deepEqual(checkMessagePart(splitPdus(framed.pdus), max, 5, false), original);
+    }
+  }
+});
+
+Deno.test("FramedDataset leaves a command too long for its room to a separate write", () => {
+  const framed = new FramedDataset(1, 16384, bytes(5000, 1));
+  assert.equal(framed.withCommand(packCommand(1, bytes(4000, 2), 16384)), null);
+  assert.deepEqual(checkMessagePart(splitPdus(framed.pdus), 16384, 1, false), bytes(5000, 1));
 });
