@@ -134,6 +134,11 @@ export interface QueryIndex {
 /** A stored object's Part 10 bytes (preamble, file meta, dataset), streamed from disk. */
 export interface StoredObjectStream {
   stream: ReadableStream<Uint8Array>;
+  /**
+   * Instead of the stream: reads all `length` bytes into the start of `into` (at least that
+   * long) and returns them there.
+   */
+  readAll?(into: Uint8Array): Promise<Uint8Array>;
   length: number;
   transferSyntaxUid: string;
   sopClassUid: string;

@@ -52,6 +52,8 @@ export interface FsObjectStoreOptions {
 export interface StoredObject {
   /** The Part 10 bytes: preamble, DICM, file meta, dataset as received. */
   stream: ReadableStream<Uint8Array>;
+  /** Instead of the stream: all the bytes at once, into the start of `into`. */
+  readAll(into: Uint8Array): Promise<Uint8Array>;
   length: number;
   transferSyntaxUid: string;
   sopClassUid: string;
@@ -414,8 +416,10 @@ export class FsObjectStore implements ObjectStore {
         if (isNotFound(e)) continue;
         throw e;
       }
+      const range = rangeReader(file, row.location.offset, row.location.length, release);
       return {
-        stream: rangeStream(file, row.location.offset, row.location.length, release),
+        stream: range.stream,
+        readAll: range.readAll,
         length: row.location.length,
         transferSyntaxUid: row.record.transferSyntaxUid,
         sopClassUid: row.record.sopClassUid,
@@ -510,13 +514,16 @@ class JournalObjectWriter implements ObjectWriter {
 /** Bytes per read when streaming a stored object out (C-MOVE, C-GET, downloads). */
 const STREAM_CHUNK = 1024 * 1024;
 
-/** Streams `length` bytes from `offset`, then closes the file and calls `release`. */
-function rangeStream(
+/**
+ * `length` bytes from `offset`, as a stream or read at once into a given buffer (one or the
+ * other); the file is then closed and `release` called.
+ */
+function rangeReader(
   file: Deno.FsFile,
   offset: number,
   length: number,
   release?: () => void,
-): ReadableStream<Uint8Array> {
+): { stream: ReadableStream<Uint8Array>; readAll(into: Uint8Array): Promise<Uint8Array> } {
   let done = 0;
   let closed = false;
   let positioned = false;
@@ -527,7 +534,24 @@ function rangeStream(
     }
     closed = true;
   };
-  return new ReadableStream<Uint8Array>({
+  const readAll = async (into: Uint8Array): Promise<Uint8Array> => {
+    if (closed) throw new Error("stored object already read");
+    if (into.length < length) throw new Error("buffer too small for the stored object");
+    const out = into.subarray(0, length);
+    try {
+      await file.seek(offset, Deno.SeekMode.Start);
+      let n = 0;
+      while (n < length) {
+        const got = await file.read(out.subarray(n));
+        if (got === null) throw new Error("stored object is shorter than indexed");
+        n += got;
+      }
+      return out;
+    } finally {
+      close();
+    }
+  };
+  const stream = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         if (done >= length) {
@@ -557,7 +581,8 @@ function rangeStream(
     cancel() {
       close();
     },
-  });
+  }, { highWaterMark: 0 }); // nothing is read before it is asked for: readAll may be used
+  return { stream, readAll };
 }
 
 /** Association ids become part of a file name: keep it to safe characters. */

@@ -40,6 +40,10 @@ Deno.test("commit() makes the object readable as file meta + dataset, then byte-
       assert.equal(fromJournal.sopClassUid, record.sopClassUid);
       assert.equal(fromJournal.length, expected.length);
       assert.ok(equalBytes(await readAll(fromJournal.stream), expected));
+      const again = await store.readObject(record.sopInstanceUid);
+      assert.ok(again);
+      const into = new Uint8Array(expected.length + 100).fill(0xee);
+      assert.ok(equalBytes(await again.readAll(into), expected));
 
       await store.endAssociation("a1");
       await store.drain();

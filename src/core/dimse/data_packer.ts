@@ -86,11 +86,19 @@ export class DataPacker {
    * A whole dataset in one buffer, behind `prefix` (the command's PDUs): one allocation and
    * one copy for a message sent in a single write.
    */
-  packWhole(prefix: Uint8Array[], dataset: Uint8Array): Uint8Array {
-    return this.#pack(dataset, prefix);
+  packWhole(
+    prefix: Uint8Array[],
+    dataset: Uint8Array,
+    allocate?: (size: number) => Uint8Array,
+  ): Uint8Array {
+    return this.#pack(dataset, prefix, allocate);
   }
 
-  #pack(chunk: Uint8Array, whole: Uint8Array[] | undefined): Uint8Array {
+  #pack(
+    chunk: Uint8Array,
+    whole: Uint8Array[] | undefined,
+    allocate?: (size: number) => Uint8Array,
+  ): Uint8Array {
     const cap = this.#cap;
     const total = this.#fill + chunk.length;
     // Whole PDUs that more data follows: at least one byte stays behind for the last one
@@ -104,7 +112,8 @@ export class DataPacker {
       this.#keep(chunk, 0);
       return EMPTY;
     }
-    const out = new Uint8Array(size);
+    // Every byte of `out` is written below, so a reused buffer needs no clearing.
+    const out = allocate ? allocate(size).subarray(0, size) : new Uint8Array(size);
     let at = 0;
     for (const p of whole ?? []) (out.set(p, at), at += p.length);
     let off = 0;
@@ -149,6 +158,7 @@ export class DataPacker {
 
 /** Room kept in front of a framed dataset for its command's PDUs. */
 const COMMAND_ROOM = 1024;
+const ROOM = new Uint8Array(COMMAND_ROOM);
 
 /**
  * A dataset already split into P-DATA-TF PDUs for one presentation context and peer maximum,
@@ -160,11 +170,22 @@ export class FramedDataset {
   readonly maxPduLength: number;
   readonly #bytes: Uint8Array;
 
-  constructor(pcId: number, maxPduLength: number, dataset: Uint8Array) {
+  /** `allocate` may hand out a reused buffer of at least the size asked for. */
+  constructor(
+    pcId: number,
+    maxPduLength: number,
+    dataset: Uint8Array,
+    allocate?: (size: number) => Uint8Array,
+  ) {
     this.pcId = pcId;
     this.maxPduLength = maxPduLength;
     const packer = new DataPacker(pcId, maxPduLength);
-    this.#bytes = packer.packWhole([new Uint8Array(COMMAND_ROOM)], dataset);
+    this.#bytes = packer.packWhole([ROOM], dataset, allocate);
+  }
+
+  /** The buffer it was framed in (to reuse once the message is sent). */
+  get buffer(): Uint8Array {
+    return this.#bytes;
   }
 
   /** The data PDUs alone. */

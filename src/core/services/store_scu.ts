@@ -111,30 +111,82 @@ export interface StoreScuOptions {
   moveOriginator?: { aeTitle: string; messageId: number };
 }
 
-/** A stored object's dataset, streamed after its file meta. */
+/**
+ * Buffers a sub-operation loop reuses for small objects (read, framed), so that sending one
+ * neither allocates nor clears half a megabyte.
+ */
+class BufferPool {
+  #free: Uint8Array[] = [];
+
+  /** A buffer of at least n bytes, not cleared. */
+  take(n: number): Uint8Array {
+    const i = this.#free.findIndex((b) => b.length >= n);
+    if (i >= 0) return this.#free.splice(i, 1)[0];
+    return new Uint8Array(Math.ceil(n / POOL_GRAIN) * POOL_GRAIN);
+  }
+
+  /** Gives back a buffer (or a view of one) from take(). */
+  give(view: Uint8Array): void {
+    const whole = new Uint8Array(view.buffer);
+    if (this.#free.length >= POOL_SIZE || this.#free.some((b) => b.buffer === whole.buffer)) return;
+    this.#free.push(whole);
+  }
+}
+
+const POOL_GRAIN = 64 * 1024;
+const POOL_SIZE = 4;
+
+/** A stored object's dataset, streamed after its file meta (or whole, when small). */
 class StoredDataset implements AsyncIterable<Uint8Array> {
-  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array> | null;
   readonly #first: Uint8Array;
   #done: boolean;
+  #release: (() => void) | undefined;
   /** The whole dataset, when it fitted in the read-ahead window. */
   readonly whole: Uint8Array | null;
 
   private constructor(
-    reader: ReadableStreamDefaultReader<Uint8Array>,
+    reader: ReadableStreamDefaultReader<Uint8Array> | null,
     first: Uint8Array,
     done: boolean,
     readonly transferSyntaxUid: string,
+    release?: () => void,
   ) {
     this.#reader = reader;
     this.#first = first;
     this.#done = done;
     this.whole = done ? first : null;
+    this.#release = release;
   }
 
-  /** Opens an object and reads its file meta; null when it is no longer stored. */
-  static async open(objects: ObjectReader, sopInstanceUid: string): Promise<StoredDataset | null> {
+  /**
+   * Opens an object and reads its file meta; null when it is no longer stored. A small one
+   * is read whole, into a buffer of `pool` when given (back to it at close()).
+   */
+  static async open(
+    objects: ObjectReader,
+    sopInstanceUid: string,
+    pool?: BufferPool,
+  ): Promise<StoredDataset | null> {
     const stored = await objects.readObject(sopInstanceUid);
     if (!stored) return null;
+    if (pool && stored.readAll && stored.length <= READ_AHEAD) {
+      const buffer = pool.take(stored.length);
+      try {
+        const bytes = await stored.readAll(buffer);
+        const { meta, datasetOffset } = decodeFileMetaInformation(bytes);
+        return new StoredDataset(
+          null,
+          bytes.subarray(datasetOffset),
+          true,
+          meta.transferSyntaxUid,
+          () => pool.give(buffer),
+        );
+      } catch (e) {
+        pool.give(buffer);
+        throw e;
+      }
+    }
     const reader = stored.stream.getReader();
     try {
       const parts: Uint8Array[] = [];
@@ -161,7 +213,7 @@ class StoredDataset implements AsyncIterable<Uint8Array> {
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     try {
       if (this.#first.length) yield this.#first;
-      while (!this.#done) { // ends with the stream
+      while (!this.#done && this.#reader) { // ends with the stream
         const r = await this.#reader.read();
         if (r.done) {
           this.#done = true;
@@ -174,11 +226,14 @@ class StoredDataset implements AsyncIterable<Uint8Array> {
     }
   }
 
-  /** Closes the file if the dataset was not read to its end. */
+  /** Closes the file if the dataset was not read to its end; gives its buffer back. */
   close(): void {
+    const release = this.#release;
+    this.#release = undefined;
+    release?.();
     if (this.#done) return;
     this.#done = true;
-    this.#reader.cancel().catch(() => {});
+    this.#reader?.cancel().catch(() => {});
   }
 }
 
@@ -214,6 +269,7 @@ export class StoreScu {
    * re-encoded if need be and framed into PDUs; a large one opened.
    */
   #next: { uid: string; ready: Promise<Prepared> } | null = null;
+  readonly #buffers = new BufferPool();
 
   constructor(options: StoreScuOptions) {
     this.#options = options;
@@ -243,7 +299,7 @@ export class StoreScu {
     const o = this.#options;
     let dataset: StoredDataset | null;
     try {
-      dataset = await StoredDataset.open(o.objects, target.sopInstanceUid);
+      dataset = await StoredDataset.open(o.objects, target.sopInstanceUid, this.#buffers);
     } catch (e) {
       return failed(`cannot read the stored object: ${(e as Error).message}`);
     }
@@ -268,13 +324,25 @@ export class StoreScu {
         const pieces = [...t.push(whole), ...t.end()];
         body = join(pieces, pieces.reduce((n, p) => n + p.length, 0));
       } catch (e) {
+        dataset.close();
         return failed(`cannot re-encode as ${to}: ${(e as Error).message}`);
       }
     }
-    const framed = o.peerMaxPduLength === undefined
-      ? body
-      : new FramedDataset(contextId, o.peerMaxPduLength, body);
-    return { kind: "ready", contextId, body: framed, close: () => {} };
+    if (o.peerMaxPduLength === undefined) {
+      return { kind: "ready", contextId, body, close: () => dataset.close() };
+    }
+    let framed: FramedDataset;
+    try {
+      framed = new FramedDataset(contextId, o.peerMaxPduLength, body, (n) => this.#buffers.take(n));
+    } finally {
+      dataset.close(); // the bytes are copied into the frames
+    }
+    return {
+      kind: "ready",
+      contextId,
+      body: framed,
+      close: once(() => this.#buffers.give(framed.buffer)),
+    };
   }
 
   /** A large object streams; one to re-encode is checked whole first, then read again. */
@@ -367,6 +435,14 @@ export class StoreScu {
 
 function isStream(body: Body): body is AsyncIterable<Uint8Array> {
   return !(body instanceof Uint8Array) && !(body instanceof FramedDataset);
+}
+
+/** A function that does its work the first time it is called only. */
+function once(f: () => void): () => void {
+  let done = false;
+  return () => {
+    if (!done) (done = true, f());
+  };
 }
 
 function closePrepared(p: Prepared): void {
