@@ -114,7 +114,11 @@ export function renderMetrics(s: MetricsSources): string {
   e.family("minipacs_journal_pending_objects", "gauge", "Objects not yet in their home files.");
   e.sample("minipacs_journal_pending_objects", s.pendingObjects);
   if (s.freeBytes !== null) {
-    e.family("minipacs_disk_free_bytes", "gauge", "Free bytes on the storage volume, counting the journal segments kept for reuse.");
+    e.family(
+      "minipacs_disk_free_bytes",
+      "gauge",
+      "Free bytes on the storage volume, counting the journal segments kept for reuse.",
+    );
     e.sample("minipacs_disk_free_bytes", s.freeBytes);
   }
   e.family("minipacs_disk_min_free_bytes", "gauge", "storage.min_free_mb, in bytes.");
