@@ -63,6 +63,8 @@ export interface KnownAe {
   host: string;
   port: number;
   maxAssociations: number;
+  /** Associations this AE may have open with us at once; absent: only the global limit. */
+  maxIncoming?: number;
 }
 
 export interface Config {
@@ -270,6 +272,7 @@ const KNOWN_AE: Fields = {
   host: ["host", str()],
   port: ["port", int(1, 65535)],
   max_associations: ["maxAssociations", int(1, 64)],
+  max_incoming: ["maxIncoming", int(1, 1000)],
 };
 
 const SECTIONS: Record<string, [keyof Config, Fields]> = {
@@ -322,7 +325,8 @@ export function parseConfig(text: string, file: string): Config {
       const value = table[key];
       if (value === undefined) {
         if (required.includes(key)) fail(`${path}.${key}`, "is required");
-        out[field] = structuredClone(defaults[field]);
+        // An optional key without a default stays absent.
+        if (defaults[field] !== undefined) out[field] = structuredClone(defaults[field]);
         continue;
       }
       try {
@@ -390,7 +394,7 @@ export function parseConfig(text: string, file: string): Config {
     doc.known_ae,
     "known_ae",
     KNOWN_AE,
-    { maxAssociations: 2 },
+    { maxAssociations: 2, maxIncoming: undefined },
     "ae_title",
   );
   return config as unknown as Config;
@@ -448,7 +452,7 @@ export function formatConfig(config: Config): string {
       : String(v);
   const body = (fields: Fields, obj: object, skip: string[] = []) =>
     Object.entries(fields)
-      .filter(([key]) => !skip.includes(key))
+      .filter(([key, [field]]) => !skip.includes(key) && (obj as Table)[field] !== undefined)
       .map(([key, [field]]) => `${key} = ${value((obj as Table)[field])}\n`)
       .join("");
   let out = "";

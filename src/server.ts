@@ -77,6 +77,11 @@ export async function startServer(
   // Replaced as a whole by reload(); each new association reads the current one.
   let current = config;
   let known = new Set(config.knownAe.map((k) => k.aeTitle.trim()));
+  // [[known_ae]] max_incoming by AE title, and the associations each calling AE has open.
+  const limitsOf = (c: Config) =>
+    new Map(c.knownAe.flatMap((k) => k.maxIncoming ? [[k.aeTitle.trim(), k.maxIncoming]] : []));
+  let incomingLimits = limitsOf(config);
+  const incoming = new Map<string, number>();
   const s = config.server;
   const basePolicy: AcceptorPolicy = {
     aeTitle: s.aeTitle,
@@ -92,9 +97,25 @@ export async function startServer(
   const onConnection = (conn: TcpConnection) => {
     const id = String(nextId++);
     const tracker = stats.association(id, conn.remote);
+    // Counted from acceptance (decided in the same turn as the policy) until the end.
+    let counted: string | null = null;
+    const uncount = () => {
+      if (counted === null) return;
+      const n = (incoming.get(counted) ?? 1) - 1;
+      if (n > 0) incoming.set(counted, n);
+      else incoming.delete(counted);
+      counted = null;
+    };
     const assoc = new AcceptorAssociation({
       id,
-      observer: tracker,
+      observer: {
+        ...tracker,
+        accepted: (info) => {
+          tracker.accepted?.(info);
+          counted = info.callingAeTitle;
+          incoming.set(counted, (incoming.get(counted) ?? 0) + 1);
+        },
+      },
       connection: conn,
       logger,
       artimTimeoutMs: s.artimTimeoutS * 1000,
@@ -102,19 +123,30 @@ export async function startServer(
       maxPduLength: s.maxPduLength,
       services,
       // Counted at A-ASSOCIATE-RQ time: the one over the limit is rejected, not dropped.
-      policy: () => ({
-        ...basePolicy,
-        knownCallingAeTitles: s.accept === "known" ? known : undefined,
-        overLimit: open.size > s.maxAssociations,
-      }),
+      policy: (rq) => {
+        const calling = rq.callingAeTitle.trim();
+        const limit = incomingLimits.get(calling);
+        return {
+          ...basePolicy,
+          knownCallingAeTitles: s.accept === "known" ? known : undefined,
+          overLimit: open.size > s.maxAssociations,
+          callingAeLimit: limit !== undefined && (incoming.get(calling) ?? 0) >= limit
+            ? limit
+            : undefined,
+        };
+      },
     });
     open.add(assoc);
-    void assoc.finished.then((end) => tracker.ended(end));
+    void assoc.finished.then((end) => {
+      uncount();
+      tracker.ended(end);
+    });
     assoc.run().catch((e) => {
       logger.log("error", `association failed: ${(e as Error).message}`, { assoc: assoc.info.id });
       conn.close();
     }).finally(async () => {
       open.delete(assoc);
+      uncount();
       // Its journal segment takes no more records: once materialized it can go.
       await store.endAssociation(assoc.info.id).catch((e) =>
         logger.log("error", `closing journal segment failed: ${(e as Error).message}`, {
@@ -185,6 +217,8 @@ export async function startServer(
     const applied: string[] = [];
     if (apply.includes("known_ae")) {
       known = new Set(next.knownAe.map((k) => k.aeTitle.trim()));
+      // New limits apply to new associations; open ones are never dropped.
+      incomingLimits = limitsOf(next);
       current = { ...current, knownAe: next.knownAe };
       applied.push("known_ae");
     }

@@ -159,6 +159,22 @@ Deno.test("storage.journal_reserve_mb: 512 by default, 0 turns it off, negative 
   assert.equal(parseConfig(printed, "printed").storage.journalReserveMb, 96);
 });
 
+Deno.test("known_ae max_incoming: absent by default, 1 and up accepted, 0 or negative refused", () => {
+  const ae = (extra: string) =>
+    `[[known_ae]]\nae_title = "HOLDER"\nhost = "127.0.0.1"\nport = 104\n${extra}`;
+  const plain = parseConfig(ae(""), "x.toml").knownAe[0];
+  assert.ok(!("maxIncoming" in plain), "no per-AE limit unless written");
+  assert.equal(parseConfig(ae("max_incoming = 1\n"), "x.toml").knownAe[0].maxIncoming, 1);
+  refused(ae("max_incoming = 0\n"), "known_ae[0].max_incoming", 5, /1 to 1000/);
+  refused(ae("max_incoming = -3\n"), "known_ae[0].max_incoming", 5, /1 to 1000/);
+  refused(ae('max_incoming = "2"\n'), "known_ae[0].max_incoming", 5, /integer/);
+  // Printed only when set, and read back the same.
+  assert.doesNotMatch(formatConfig(parseConfig(ae(""), "x.toml")), /max_incoming/);
+  const printed = formatConfig(parseConfig(ae("max_incoming = 3\n"), "x.toml"));
+  assert.match(printed, /^max_incoming = 3$/m);
+  assert.equal(parseConfig(printed, "printed").knownAe[0].maxIncoming, 3);
+});
+
 Deno.test("parseConfig() refuses a bad enum value, listing the allowed ones", () => {
   refused(`[log]\nlevel = "verbose"\n`, "log.level", 2, /"error", "warn", "info", "debug"/);
   refused(`[storage]\nduplicates = "keep"\n`, "storage.duplicates", 2, /"overwrite"/);

@@ -125,3 +125,58 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "known_ae max_incoming = 1: a second association from that AE is rejected (transient), others not",
+  ignore: !dcmtk,
+  async fn() {
+    const pacs = await startMiniPacs({
+      extraToml: '[[known_ae]]\nae_title = "HOLDER"\nhost = "127.0.0.1"\nport = 11112\n' +
+        "max_incoming = 1\n",
+    });
+    let held: RequestorAssociation | undefined;
+    const echoscu = (aet: string) =>
+      run("echoscu", ["-aet", aet, "-aec", "MINIPACS", "127.0.0.1", String(pacs.port)]);
+    try {
+      // Trailing spaces in the calling AE title are not significant.
+      held = await openAssociation(pacs.port, { calling: "HOLDER  " });
+      const second = await echoscu("HOLDER");
+      assert.notEqual(second.code, 0, "HOLDER already has its one association");
+      const out = second.stdout + second.stderr;
+      assert.match(out, /Association Rejected/i, out);
+      assert.match(
+        out,
+        /Result:\s*Rejected Transient, Source:\s*Service Provider \(Presentation Related\)/i,
+        out,
+      );
+      assert.match(out, /Reason:\s*Local Limit Exceeded/i, out);
+      await pacs.waitForLog(
+        /WARN\s+association rejected: calling AE title "HOLDER" already has its max_incoming = 1/,
+      );
+      const other = await echoscu("OTHER");
+      assert.equal(other.code, 0, other.stderr + other.stdout);
+      // The held association still works, and once released HOLDER is welcome again.
+      assert.equal(await echo(held), 0x0000);
+      await held.release();
+      held = undefined;
+      await pacs.waitForLog(/association released .*peer=HOLDER@/);
+      const again = await echoscu("HOLDER");
+      assert.equal(again.code, 0, again.stderr + again.stdout);
+      // A reload raising the limit applies to the next association at once.
+      if (Deno.build.os !== "windows") {
+        held = await openAssociation(pacs.port, { calling: "HOLDER" });
+        const config = `${pacs.dir}/config.toml`;
+        const text = await Deno.readTextFile(config);
+        await Deno.writeTextFile(config, text.replace("max_incoming = 1", "max_incoming = 2"));
+        pacs.child.kill("SIGHUP");
+        await pacs.waitForLog(/configuration reloaded applied=known_ae/);
+        const raised = await echoscu("HOLDER");
+        assert.equal(raised.code, 0, raised.stderr + raised.stdout);
+      }
+    } finally {
+      await held?.abort().catch(() => {});
+      await pacs.cleanup();
+    }
+  },
+});

@@ -62,7 +62,7 @@ export class AcceptorAssociation extends Association {
     }
     if (!outcome.accepted) {
       this.end = "rejected";
-      this.log.log("info", `association rejected: ${outcome.why}`, {
+      this.log.log(outcome.warn ? "warn" : "info", `association rejected: ${outcome.why}`, {
         ...this.fields(),
         called: this.info.calledAeTitle,
       });

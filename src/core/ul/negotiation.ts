@@ -44,6 +44,11 @@ export interface AcceptorPolicy {
   syntaxes: ReadonlyMap<string, SupportedSyntax>;
   /** Set when the server already has its maximum number of associations. */
   overLimit?: boolean;
+  /**
+   * Set when the calling AE already has this many associations open with us, its own limit
+   * ([[known_ae]] max_incoming): the request is rejected as transient, like overLimit.
+   */
+  callingAeLimit?: number;
 }
 
 /** An accepted presentation context, as both sides now use it. */
@@ -59,7 +64,8 @@ export interface AcceptedContext {
 }
 
 export type NegotiationOutcome =
-  | { accepted: false; rj: AAssociateRj; why: string }
+  /** `warn`: worth a warning in the log (a peer held back by its own limit). */
+  | { accepted: false; rj: AAssociateRj; why: string; warn?: boolean }
   | {
     accepted: true;
     ac: AAssociateAc;
@@ -68,8 +74,15 @@ export type NegotiationOutcome =
     peerMaxPduLength: number;
   };
 
-function reject(source: number, reason: number, result: number, why: string): NegotiationOutcome {
-  return { accepted: false, rj: { type: PduType.AAssociateRj, result, source, reason }, why };
+function reject(
+  source: number,
+  reason: number,
+  result: number,
+  why: string,
+  warn = false,
+): NegotiationOutcome {
+  const rj: AAssociateRj = { type: PduType.AAssociateRj, result, source, reason };
+  return warn ? { accepted: false, rj, why, warn } : { accepted: false, rj, why };
 }
 
 export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): NegotiationOutcome {
@@ -113,6 +126,18 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
       RejectReason.CallingAeNotRecognized,
       RejectResult.Permanent,
       `calling AE title "${calling}" is not a known AE`,
+    );
+  }
+  // Checked once the peer is identified: the same transient rejection as the global limit
+  // (PS3.8 9.3.4: rejected-transient, service-provider presentation, local-limit-exceeded).
+  if (policy.callingAeLimit !== undefined) {
+    return reject(
+      RejectSource.ServiceProviderPresentation,
+      RejectReason.LocalLimitExceeded,
+      RejectResult.Transient,
+      `calling AE title "${calling}" already has its max_incoming = ${policy.callingAeLimit} ` +
+        `associations open (local limit exceeded)`,
+      true,
     );
   }
 

@@ -105,6 +105,23 @@ Deno.test("negotiateAsAcceptor() rejects: wrong called AE, unknown calling AE, o
   assert.deepEqual([full.rj.result, full.rj.source, full.rj.reason], [2, 3, 2]);
 });
 
+Deno.test("negotiateAsAcceptor() rejects a calling AE at its own limit as transient, after identity", () => {
+  const held = negotiateAsAcceptor(rq(), { ...policy, callingAeLimit: 2 });
+  assert.ok(!held.accepted);
+  // PS3.8 9.3.4: rejected-transient, service-provider (presentation), local-limit-exceeded.
+  assert.deepEqual([held.rj.result, held.rj.source, held.rj.reason], [2, 3, 2]);
+  assert.match(held.why, /"MODALITY" already has its max_incoming = 2 associations open/);
+  assert.equal(held.warn, true, "logged as a warning");
+  // A wrong called AE is still a permanent rejection, whatever the caller's count.
+  const wrong = negotiateAsAcceptor(rq({ calledAeTitle: "OTHER" }), {
+    ...policy,
+    callingAeLimit: 2,
+  });
+  assert.ok(!wrong.accepted);
+  assert.deepEqual([wrong.rj.result, wrong.rj.source, wrong.rj.reason], [1, 1, 7]);
+  assert.equal(wrong.warn, undefined);
+});
+
 Deno.test("negotiateAsAcceptor() grants the SCP role only where the class allows it (C-GET)", () => {
   const o = negotiateAsAcceptor(
     rq({}, {
