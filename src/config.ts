@@ -65,6 +65,8 @@ export interface KnownAe {
   maxAssociations: number;
   /** Associations this AE may have open with us at once; absent: only the global limit. */
   maxIncoming?: number;
+  /** The Move Destinations this AE may name in a C-MOVE; absent: any known AE. */
+  moveDestinations?: string[];
 }
 
 export interface Config {
@@ -193,6 +195,17 @@ function shortText(what: string): Check {
 
 const aeTitle = shortText("an AE title");
 
+const aeTitles: Check = (v) => {
+  if (!Array.isArray(v)) throw new Invalid(`must be a list of AE titles, got ${show(v)}`);
+  return v.map((t, i) => {
+    try {
+      return aeTitle(t);
+    } catch (e) {
+      throw new Invalid(`entry ${i} ${(e as Error).message}`);
+    }
+  });
+};
+
 // PS3.5 9.1: digits and dots, at most 64 characters.
 const uid: Check = (v) => {
   if (typeof v !== "string" || v.length > 64 || !/^[0-9]+(\.[0-9]+)*$/.test(v)) {
@@ -273,6 +286,7 @@ const KNOWN_AE: Fields = {
   port: ["port", int(1, 65535)],
   max_associations: ["maxAssociations", int(1, 64)],
   max_incoming: ["maxIncoming", int(1, 1000)],
+  move_destinations: ["moveDestinations", aeTitles],
 };
 
 const SECTIONS: Record<string, [keyof Config, Fields]> = {
@@ -390,13 +404,26 @@ export function parseConfig(text: string, file: string): Config {
   const http = config.http as Table;
   const users = isTable(doc.http) ? doc.http.users : undefined;
   http.users = tableArray(users, "http.users", HTTP_USER, {}, "name");
-  config.knownAe = tableArray(
+  const knownAe = tableArray(
     doc.known_ae,
     "known_ae",
     KNOWN_AE,
-    { maxAssociations: 2, maxIncoming: undefined },
+    { maxAssociations: 2, maxIncoming: undefined, moveDestinations: undefined },
     "ae_title",
-  );
+  ) as unknown as KnownAe[];
+  // A Move Destination must be a known AE: a misspelt one would refuse every move to it.
+  const titles = new Set(knownAe.map((k) => k.aeTitle));
+  knownAe.forEach((k, i) => {
+    const stranger = (k.moveDestinations ?? []).findIndex((t) => !titles.has(t));
+    if (stranger >= 0) {
+      fail(
+        `known_ae[${i}].move_destinations`,
+        `entry ${stranger} ${JSON.stringify(k.moveDestinations![stranger])} is not the ` +
+          `ae_title of a [[known_ae]]`,
+      );
+    }
+  });
+  config.knownAe = knownAe;
   return config as unknown as Config;
 }
 

@@ -175,6 +175,37 @@ Deno.test("known_ae max_incoming: absent by default, 1 and up accepted, 0 or neg
   assert.equal(parseConfig(printed, "printed").knownAe[0].maxIncoming, 3);
 });
 
+Deno.test("known_ae move_destinations: absent by default, a list of known AE titles", () => {
+  const ae = (title: string, extra = "") =>
+    `[[known_ae]]\nae_title = "${title}"\nhost = "127.0.0.1"\nport = 104\n${extra}`;
+  const two = ae("VIEWER", 'move_destinations = ["WS ", "VIEWER"]\n') + ae("WS");
+  const config = parseConfig(two, "x.toml");
+  assert.deepEqual(config.knownAe[0].moveDestinations, ["WS", "VIEWER"], "trimmed");
+  assert.ok(!("moveDestinations" in config.knownAe[1]), "no restriction unless written");
+  assert.deepEqual(
+    parseConfig(ae("VIEWER", "move_destinations = []\n"), "x").knownAe[0].moveDestinations,
+    [],
+  );
+  refused(
+    ae("WS") + ae("VIEWER", 'move_destinations = ["WS", "WS2"]\n'),
+    "known_ae[1].move_destinations",
+    9,
+    /entry 1 "WS2" is not the ae_title of a \[\[known_ae\]\]/,
+  );
+  refused(ae("VIEWER", 'move_destinations = "WS"\n'), "known_ae[0].move_destinations", 5, /list/);
+  refused(
+    ae("VIEWER", 'move_destinations = ["A\\\\B"]\n'),
+    "known_ae[0].move_destinations",
+    5,
+    /entry 0 must be an AE title/,
+  );
+  // Printed only when set, and read back the same.
+  const printed = formatConfig(config);
+  assert.match(printed, /^move_destinations = \["WS", "VIEWER"\]$/m);
+  assert.equal(printed.match(/move_destinations/g)?.length, 1);
+  assert.deepEqual(parseConfig(printed, "printed").knownAe, config.knownAe);
+});
+
 Deno.test("parseConfig() refuses a bad enum value, listing the allowed ones", () => {
   refused(`[log]\nlevel = "verbose"\n`, "log.level", 2, /"error", "warn", "info", "debug"/);
   refused(`[storage]\nduplicates = "keep"\n`, "storage.duplicates", 2, /"overwrite"/);

@@ -415,3 +415,51 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "movescu with move_destinations: the allowed destination receives, another gets 0x0124",
+  ignore: !dcmtk,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "minipacs-move-" });
+    const allowed = await startStorescp("ALLOWED");
+    const denied = await startStorescp("DENIED");
+    const known = (ae: string, port: number, extra = "") =>
+      `[[known_ae]]\nae_title = "${ae}"\nhost = "127.0.0.1"\nport = ${port}\n${extra}`;
+    let pacs: MiniPacs | undefined;
+    try {
+      pacs = await startMiniPacs({
+        extraToml: [
+          known("ALLOWED", allowed.port),
+          known("DENIED", denied.port),
+          known("VIEWER", 11112, 'move_destinations = ["ALLOWED"]\n'),
+        ].join("\n"),
+      });
+      const image = await makeObject({ spec: CORPUS_CLASSES[0], dir });
+      await storeAll(pacs.port, [image]);
+      const study = ["-S", "-k", "QueryRetrieveLevel=STUDY"];
+      study.push("-k", `StudyInstanceUID=${image.studyInstanceUid}`);
+
+      const ok = await movescu(pacs.port, "ALLOWED", ["-aet", "VIEWER", ...study]);
+      assert.equal(ok.status, 0x0000, ok.stdout.slice(-2000));
+      assert.equal(ok.completed, 1);
+      assert.deepEqual([...(await allowed.received()).keys()], [image.sopInstanceUid]);
+
+      const refused = await movescu(pacs.port, "DENIED", ["-aet", "VIEWER", ...study]);
+      assert.equal(refused.status, 0x0124, refused.stdout.slice(-2000));
+      assert.match(refused.stdout + refused.stderr, /"VIEWER" may not move to "DENIED"/);
+      await pacs.waitForLog(/WARN\s+move refused: "VIEWER" may not move to "DENIED".*peer=VIEWER@/);
+      assert.equal((await denied.received()).size, 0, "nothing sent to the refused destination");
+      assert.ok(!/move sub-association open.*DENIED/.test(pacs.logs()), "no connection to it");
+
+      // A caller without a list of its own may still move there.
+      const other = await movescu(pacs.port, "DENIED", ["-aet", "WS", ...study]);
+      assert.equal(other.status, 0x0000, other.stdout.slice(-2000));
+      assert.equal((await denied.received()).size, 1);
+    } finally {
+      await pacs?.cleanup();
+      await allowed.stop();
+      await denied.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

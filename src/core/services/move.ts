@@ -18,6 +18,8 @@ export interface MoveDestination {
   port: number;
   /** Moves sent to it at once; more wait for a free slot. */
   maxAssociations: number;
+  /** When this AE is the caller: the destinations it may name; absent = any. */
+  moveDestinations?: readonly string[];
 }
 
 export interface MoveServiceOptions {
@@ -125,18 +127,32 @@ export class MoveService implements DimseService {
 
   async handle(req: DimseRequest, ctx: ServiceContext): Promise<void> {
     const wanted = (req.command.moveDestination ?? "").trim();
-    const destination = this.#options.destinations().find((d) => d.aeTitle.trim() === wanted);
+    const known = this.#options.destinations();
+    const destination = known.find((d) => d.aeTitle.trim() === wanted);
+    const caller = ctx.association.callingAeTitle.trim();
+    const allowed = known.find((d) => d.aeTitle.trim() === caller)?.moveDestinations;
     await runRetrieve(req, ctx, {
       name: "move",
       responseField: CommandField.CMoveRsp,
       index: this.#options.index,
       caseInsensitivePn: this.#options.caseInsensitivePn,
       logFields: { destination: wanted || "(none)" },
-      check: () =>
-        destination ? null : {
-          status: Status.RefusedMoveDestinationUnknown,
-          comment: `Move Destination "${wanted.slice(0, 16)}" is not a known AE`,
-        },
+      check: () => {
+        if (!destination) {
+          return {
+            status: Status.RefusedMoveDestinationUnknown,
+            comment: `Move Destination "${wanted.slice(0, 16)}" is not a known AE`,
+          };
+        }
+        // Outside the caller's move_destinations: Refused: Not Authorized (PS3.7 Annex C).
+        if (allowed && !allowed.some((a) => a.trim() === wanted)) {
+          return {
+            status: Status.NotAuthorized,
+            comment: `"${caller.slice(0, 16)}" may not move to "${wanted}"`,
+          };
+        }
+        return null;
+      },
       open: (instances, signal) =>
         this.#open(destination!, instances, signal, ctx, req.command.messageId ?? 0),
     });

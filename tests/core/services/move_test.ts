@@ -168,7 +168,13 @@ interface Setup {
   stored: Stored[];
   destinations?: { ae: string; port: number; scp: Destination; max?: number }[];
   /** Configured known AEs beyond the reachable destinations. */
-  extraKnown?: { aeTitle: string; host: string; port: number; maxAssociations: number }[];
+  extraKnown?: {
+    aeTitle: string;
+    host: string;
+    port: number;
+    maxAssociations: number;
+    moveDestinations?: string[];
+  }[];
 }
 
 function setup(s: Setup) {
@@ -368,6 +374,82 @@ Deno.test("an unknown Move Destination gets 0xA801 and no connection is attempte
   assert.equal(final.command.status, Status.RefusedMoveDestinationUnknown);
   assert.equal(connector.attempts, 0);
   assert.ok(log.lines.some((l) => l.includes("NOBODY") && l.startsWith("warn")));
+  await assoc.release();
+});
+
+Deno.test("a caller's move_destinations: another known destination gets 0x0124, no connection", async () => {
+  const stored = [makeStored({ study: "1.2.3" })];
+  const allowed = new Destination();
+  const denied = new Destination();
+  const { caller, connector, log } = setup({
+    stored,
+    destinations: [
+      { ae: "ALLOWED", port: 104, scp: allowed },
+      { ae: "DENIED", port: 105, scp: denied },
+    ],
+    // The caller, VIEWER, may move only to ALLOWED.
+    extraKnown: [{
+      aeTitle: "VIEWER",
+      host: "127.0.0.1",
+      port: 11112,
+      maxAssociations: 2,
+      moveDestinations: ["ALLOWED"],
+    }],
+  });
+  const assoc = await caller();
+  let r = await move(assoc, "DENIED", "STUDY", { [STUDY]: "1.2.3" });
+  assert.equal(r.final.command.status, Status.NotAuthorized);
+  assert.equal(r.final.command.status, 0x0124);
+  assert.equal(r.final.command.errorComment, '"VIEWER" may not move to "DENIED"');
+  assert.equal(r.pending.length, 0);
+  assert.equal(connector.attempts, 0, "no connection to the refused destination");
+  assert.equal(denied.received.length, 0);
+  assert.ok(
+    log.lines.some((l) =>
+      l.startsWith("warn move refused") && l.includes("VIEWER@") && l.includes('"DENIED"')
+    ),
+    log.lines.join("\n"),
+  );
+  // An unknown destination is still 0xA801 first.
+  r = await move(assoc, "NOBODY", "STUDY", { [STUDY]: "1.2.3" });
+  assert.equal(r.final.command.status, Status.RefusedMoveDestinationUnknown);
+  // The allowed one works.
+  r = await move(assoc, "ALLOWED", "STUDY", { [STUDY]: "1.2.3" });
+  assert.equal(r.final.command.status, Status.Success);
+  assert.equal(allowed.received.length, 1);
+  assert.equal(connector.attempts, 1);
+  await assoc.release();
+});
+
+Deno.test("move_destinations restricts only the AE it belongs to; an empty list allows none", async () => {
+  const stored = [makeStored({ study: "1.2.3" })];
+  const dest = new Destination();
+  const known = (ae: string, moveDestinations: string[]) => ({
+    aeTitle: ae,
+    host: "127.0.0.1",
+    port: 11112,
+    maxAssociations: 2,
+    moveDestinations,
+  });
+  // Another AE's list does not bind VIEWER, who has no list of its own.
+  let s = setup({
+    stored,
+    destinations: [{ ae: "DEST", port: 104, scp: dest }],
+    extraKnown: [known("WS", [])],
+  });
+  let assoc = await s.caller();
+  assert.equal((await move(assoc, "DEST", "STUDY", { [STUDY]: "1.2.3" })).final.command.status, 0);
+  await assoc.release();
+  s = setup({
+    stored,
+    destinations: [{ ae: "DEST", port: 104, scp: dest }],
+    extraKnown: [known("VIEWER", [])],
+  });
+  assoc = await s.caller();
+  const r = await move(assoc, "DEST", "STUDY", { [STUDY]: "1.2.3" });
+  assert.equal(r.final.command.status, Status.NotAuthorized);
+  assert.equal(s.connector.attempts, 0);
+  assert.equal(dest.received.length, 1, "only the first move arrived");
   await assoc.release();
 });
 
