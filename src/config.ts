@@ -30,6 +30,8 @@ export interface StorageConfig {
   journalReserveMb: number;
   /** 0 = keep forever. */
   retentionDays: number;
+  /** Below this much free space the oldest studies are deleted; 0 = off. */
+  retentionMinFreeMb: number;
 }
 
 export interface QueryConfig {
@@ -100,6 +102,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
     durability: "fsync",
     journalReserveMb: 512,
     retentionDays: 0,
+    retentionMinFreeMb: 0,
   },
   query: { caseInsensitivePn: true, maxResults: 0 },
   http: {
@@ -254,6 +257,7 @@ const STORAGE: Fields = {
   durability: ["durability", oneOf("fsync", "none")],
   journal_reserve_mb: ["journalReserveMb", int(0)],
   retention_days: ["retentionDays", int(0)],
+  retention_min_free_mb: ["retentionMinFreeMb", int(0)],
 };
 
 const QUERY: Fields = {

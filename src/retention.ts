@@ -1,16 +1,61 @@
-// Retention by age (`[storage] retention_days`): studies whose newest instance was received
-// more than N days ago are deleted, files and index rows together. The server runs it a
-// minute after start and then every 24 hours.
+// Retention, files and index rows together, a study at a time:
+// - by age (`[storage] retention_days`): studies whose newest instance was received more than
+//   N days ago are deleted;
+// - by free space (`[storage] retention_min_free_mb`): while free space is below the
+//   threshold, the studies whose newest instance is oldest are deleted, never one that
+//   received an instance in the last minute (it may still be arriving).
+// The server runs both a minute after start and then every 24 hours.
+import type { DatabaseSync } from "node:sqlite";
 import type { Logger } from "./core/ports.ts";
 import { homePathFor } from "./storage/layout.ts";
 import type { FsObjectStore } from "./storage/object_store.ts";
 
 const DAY_MS = 86_400_000;
+const MIB = 1024 * 1024;
+/** A study that received an instance this recently is never deleted to free space. */
+export const RECENT_MS = 60_000;
 
 export interface RetentionResult {
   /** Study Instance UIDs deleted. */
   studies: string[];
   instances: number;
+}
+
+/** Studies whose newest instance was received before `before` (ISO 8601), oldest first. */
+function studiesReceivedBefore(db: DatabaseSync, before: string): string[] {
+  // received_at is ISO 8601 UTC throughout, so text order is time order.
+  const rows = db.prepare(
+    `SELECT st.study_instance_uid AS uid, max(i.received_at) AS newest FROM study st
+     JOIN series se ON se.study_pk = st.pk JOIN instance i ON i.series_pk = se.pk
+     GROUP BY st.pk HAVING newest < ? ORDER BY newest, uid`,
+  ).all(before) as { uid: string }[];
+  return rows.map((r) => r.uid);
+}
+
+/** Deletes one study's instances and its emptied folders; returns the instances deleted. */
+async function deleteStudy(store: FsObjectStore, db: DatabaseSync, study: string): Promise<number> {
+  const instances = db.prepare(
+    `SELECT se.series_instance_uid AS series, i.sop_instance_uid AS sop FROM instance i
+     JOIN series se ON se.pk = i.series_pk JOIN study st ON st.pk = se.study_pk
+     WHERE st.study_instance_uid = ?`,
+  ).all(study) as { series: string; sop: string }[];
+  let deleted = 0;
+  const folders = new Set<string>();
+  for (const { series, sop } of instances) {
+    if (await store.deleteObject(sop)) deleted++;
+    const home = await homePathFor({
+      studyInstanceUid: study,
+      seriesInstanceUid: series,
+      sopInstanceUid: sop,
+    });
+    folders.add(home.slice(0, home.lastIndexOf("/")));
+    folders.add(home.slice(0, home.indexOf("/")));
+  }
+  // Series folders first, then the study folder: each goes only if empty.
+  for (const dir of [...folders].sort((a, b) => b.length - a.length)) {
+    await Deno.remove(`${store.root}/${dir}`).catch(() => {});
+  }
+  return deleted;
 }
 
 /** Deletes every study whose newest instance was received before `now` minus `days` days. */
@@ -23,37 +68,10 @@ export async function runRetention(
   const result: RetentionResult = { studies: [], instances: 0 };
   if (!(days > 0)) return result;
   const cutoff = new Date(now.getTime() - days * DAY_MS).toISOString();
-  // received_at is ISO 8601 UTC throughout, so text order is time order.
   const db = store.index.openReader();
   try {
-    const studies = db.prepare(
-      `SELECT st.study_instance_uid AS uid FROM study st
-       JOIN series se ON se.study_pk = st.pk JOIN instance i ON i.series_pk = se.pk
-       GROUP BY st.pk HAVING max(i.received_at) < ? ORDER BY uid`,
-    ).all(cutoff) as { uid: string }[];
-    const members = db.prepare(
-      `SELECT se.series_instance_uid AS series, i.sop_instance_uid AS sop FROM instance i
-       JOIN series se ON se.pk = i.series_pk JOIN study st ON st.pk = se.study_pk
-       WHERE st.study_instance_uid = ?`,
-    );
-    for (const { uid: study } of studies) {
-      const instances = members.all(study) as { series: string; sop: string }[];
-      let deleted = 0;
-      const folders = new Set<string>();
-      for (const { series, sop } of instances) {
-        if (await store.deleteObject(sop)) deleted++;
-        const home = await homePathFor({
-          studyInstanceUid: study,
-          seriesInstanceUid: series,
-          sopInstanceUid: sop,
-        });
-        folders.add(home.slice(0, home.lastIndexOf("/")));
-        folders.add(home.slice(0, home.indexOf("/")));
-      }
-      // Series folders first, then the study folder: each goes only if empty.
-      for (const dir of [...folders].sort((a, b) => b.length - a.length)) {
-        await Deno.remove(`${store.root}/${dir}`).catch(() => {});
-      }
+    for (const study of studiesReceivedBefore(db, cutoff)) {
+      const deleted = await deleteStudy(store, db, study);
       result.studies.push(study);
       result.instances += deleted;
       logger?.log("info", "retention: study deleted", { study, instances: deleted, days });
@@ -64,22 +82,104 @@ export async function runRetention(
   return result;
 }
 
+export interface FreeSpaceRetentionOptions {
+  /** retention_min_free_mb in bytes; 0 = off. */
+  minFreeBytes: number;
+  /** Free space now; the store's freeBytes() (journal segments kept for reuse count). */
+  freeBytes?: () => Promise<number>;
+  now?: Date;
+  logger?: Logger;
+}
+
+export interface FreeSpaceRetentionResult extends RetentionResult {
+  /** Free space when done; null when off. */
+  freeBytes: number | null;
+  /** Still below the threshold with no study left that may go. */
+  below: boolean;
+}
+
+/**
+ * While free space is below `minFreeBytes`, deletes the study whose newest instance was
+ * received longest ago, one at a time, sparing studies that received one in the last minute.
+ */
+export async function runFreeSpaceRetention(
+  store: FsObjectStore,
+  { minFreeBytes, freeBytes = () => store.freeBytes(), now = new Date(), logger }:
+    FreeSpaceRetentionOptions,
+): Promise<FreeSpaceRetentionResult> {
+  const result: FreeSpaceRetentionResult = {
+    studies: [],
+    instances: 0,
+    freeBytes: null,
+    below: false,
+  };
+  if (!(minFreeBytes > 0)) return result;
+  const mb = (n: number) => Math.floor(n / MIB);
+  let free = await freeBytes();
+  if (free < minFreeBytes) {
+    const db = store.index.openReader();
+    try {
+      const spareFrom = new Date(now.getTime() - RECENT_MS).toISOString();
+      for (const study of studiesReceivedBefore(db, spareFrom)) {
+        const deleted = await deleteStudy(store, db, study);
+        result.studies.push(study);
+        result.instances += deleted;
+        logger?.log("info", "retention: study deleted", {
+          study,
+          instances: deleted,
+          free_mb: mb(free),
+        });
+        free = await freeBytes();
+        if (free >= minFreeBytes) break;
+      }
+    } finally {
+      db.close();
+    }
+  }
+  result.freeBytes = free;
+  result.below = free < minFreeBytes;
+  logger?.log(
+    result.below ? "warn" : "info",
+    result.below
+      ? "retention by free space: still below retention_min_free_mb, no older study left"
+      : "retention by free space done",
+    {
+      min_free_mb: mb(minFreeBytes),
+      free_mb: mb(free),
+      studies: result.studies.length,
+      instances: result.instances,
+    },
+  );
+  return result;
+}
+
+export interface RetentionPolicy {
+  /** retention_days; 0 = off. */
+  days: number;
+  /** retention_min_free_mb in bytes; 0 = off. */
+  minFreeBytes: number;
+  /** For tests: free space as the store would report it. */
+  freeBytes?: () => Promise<number>;
+}
+
 export interface RetentionSchedule {
   /** Cancels future runs and waits for a running one to finish. */
   stop(): Promise<void>;
 }
 
 /**
- * Runs retention `firstDelayMs` after now, then every `intervalMs`. The timers do not keep
- * the process alive, and a failed run is logged and retried at the next interval.
+ * Runs retention `firstDelayMs` after now, then every `intervalMs`: by age, then by free
+ * space. The timers do not keep the process alive, and a failed run is logged and retried
+ * at the next interval.
  */
 export function scheduleRetention(
   store: FsObjectStore,
-  days: number,
+  policy: RetentionPolicy,
   logger: Logger,
   { firstDelayMs = 60_000, intervalMs = DAY_MS }: { firstDelayMs?: number; intervalMs?: number } =
     {},
 ): RetentionSchedule {
+  const { days, minFreeBytes, freeBytes } = policy;
   let stopped = false;
   let running: Promise<void> | null = null;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -90,15 +190,24 @@ export function scheduleRetention(
   };
   const tick = () => {
     running = (async () => {
-      try {
-        const r = await runRetention(store, days, new Date(), logger);
-        logger.log("info", "retention done", {
-          days,
-          studies: r.studies.length,
-          instances: r.instances,
-        });
-      } catch (e) {
-        logger.log("error", `retention failed: ${(e as Error).message}`);
+      if (days > 0) {
+        try {
+          const r = await runRetention(store, days, new Date(), logger);
+          logger.log("info", "retention done", {
+            days,
+            studies: r.studies.length,
+            instances: r.instances,
+          });
+        } catch (e) {
+          logger.log("error", `retention failed: ${(e as Error).message}`);
+        }
+      }
+      if (minFreeBytes > 0 && !stopped) {
+        try {
+          await runFreeSpaceRetention(store, { minFreeBytes, freeBytes, logger });
+        } catch (e) {
+          logger.log("error", `retention by free space failed: ${(e as Error).message}`);
+        }
       }
     })();
     running.finally(() => {

@@ -182,8 +182,20 @@ export async function startServer(
       throw e;
     }
   }
-  const retention = config.storage.retentionDays > 0
-    ? scheduleRetention(store, config.storage.retentionDays, logger)
+  const st = config.storage;
+  if (st.retentionMinFreeMb > 0 && st.retentionMinFreeMb <= st.minFreeMb) {
+    // Stores are refused below min_free_mb: such a threshold frees space only after that.
+    logger.log(
+      "warn",
+      "retention_min_free_mb is not above min_free_mb: studies go only once stores are refused",
+      { retention_min_free_mb: st.retentionMinFreeMb, min_free_mb: st.minFreeMb },
+    );
+  }
+  const retention = st.retentionDays > 0 || st.retentionMinFreeMb > 0
+    ? scheduleRetention(store, {
+      days: st.retentionDays,
+      minFreeBytes: st.retentionMinFreeMb * 1024 * 1024,
+    }, logger)
     : null;
 
   let resolveDone!: () => void;

@@ -93,6 +93,7 @@ max_associations = 8
     durability: "none",
     journalReserveMb: 64,
     retentionDays: 365,
+    retentionMinFreeMb: 0,
   });
   assert.deepEqual(config.query, { caseInsensitivePn: false, maxResults: 500 });
   assert.equal(config.http.enabled, false);
@@ -204,6 +205,17 @@ Deno.test("known_ae move_destinations: absent by default, a list of known AE tit
   assert.match(printed, /^move_destinations = \["WS", "VIEWER"\]$/m);
   assert.equal(printed.match(/move_destinations/g)?.length, 1);
   assert.deepEqual(parseConfig(printed, "printed").knownAe, config.knownAe);
+});
+
+Deno.test("storage.retention_min_free_mb: 0 (off) by default, negative refused, printed", () => {
+  assert.equal(parseConfig("", "x.toml").storage.retentionMinFreeMb, 0);
+  const config = parseConfig("[storage]\nretention_min_free_mb = 20480\n", "x.toml");
+  assert.equal(config.storage.retentionMinFreeMb, 20480);
+  refused(`[storage]\nretention_min_free_mb = -1\n`, "storage.retention_min_free_mb", 2, />= 0/);
+  refused(`[storage]\nretention_min_free_mb = "1G"\n`, "storage.retention_min_free_mb", 2);
+  const printed = formatConfig(config);
+  assert.match(printed, /^retention_min_free_mb = 20480$/m);
+  assert.equal(parseConfig(printed, "printed").storage.retentionMinFreeMb, 20480);
 });
 
 Deno.test("parseConfig() refuses a bad enum value, listing the allowed ones", () => {
