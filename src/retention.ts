@@ -167,19 +167,27 @@ export interface RetentionSchedule {
   stop(): Promise<void>;
 }
 
+/** Free space is checked this often (a statfs when there is room: cheap). */
+const FREE_SPACE_INTERVAL_MS = 10 * 60 * 1000;
+
 /**
- * Runs retention `firstDelayMs` after now, then every `intervalMs`: by age, then by free
- * space. The timers do not keep the process alive, and a failed run is logged and retried
- * at the next interval.
+ * Runs retention `firstDelayMs` after now: by age every `intervalMs`, by free space every
+ * `freeSpaceIntervalMs` (a disk can fill in hours). The timers do not keep the process
+ * alive, and a failed run is logged and retried at the next one.
  */
 export function scheduleRetention(
   store: FsObjectStore,
   policy: RetentionPolicy,
   logger: Logger,
-  { firstDelayMs = 60_000, intervalMs = DAY_MS }: { firstDelayMs?: number; intervalMs?: number } =
-    {},
+  {
+    firstDelayMs = 60_000,
+    intervalMs = DAY_MS,
+    freeSpaceIntervalMs = FREE_SPACE_INTERVAL_MS,
+  }: { firstDelayMs?: number; intervalMs?: number; freeSpaceIntervalMs?: number } = {},
 ): RetentionSchedule {
   const { days, minFreeBytes, freeBytes } = policy;
+  const tickMs = minFreeBytes > 0 ? Math.min(intervalMs, freeSpaceIntervalMs) : intervalMs;
+  let nextAgeRun = 0;
   let stopped = false;
   let running: Promise<void> | null = null;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -190,7 +198,8 @@ export function scheduleRetention(
   };
   const tick = () => {
     running = (async () => {
-      if (days > 0) {
+      if (days > 0 && performance.now() >= nextAgeRun) {
+        nextAgeRun = performance.now() + intervalMs - tickMs / 2;
         try {
           const r = await runRetention(store, days, new Date(), logger);
           logger.log("info", "retention done", {
@@ -212,7 +221,7 @@ export function scheduleRetention(
     })();
     running.finally(() => {
       running = null;
-      if (!stopped) arm(intervalMs);
+      if (!stopped) arm(tickMs);
     });
   };
   arm(firstDelayMs);

@@ -348,3 +348,27 @@ Deno.test({
     }
   },
 });
+
+Deno.test("scheduleRetention() checks free space more often than it runs retention by age", async () => {
+  await withTempDir(async (root) => {
+    const logger = new MemoryLogger();
+    const store = await openStore(root, { logger });
+    let checks = 0;
+    const freeBytes = () => (checks++, Promise.resolve(1024 * MIB)); // always room
+    try {
+      const schedule = scheduleRetention(
+        store,
+        { days: 7, minFreeBytes: 100 * MIB, freeBytes },
+        logger,
+        { firstDelayMs: 10, intervalMs: 60_000, freeSpaceIntervalMs: 15 },
+      );
+      for (let i = 0; i < 300 && checks < 4; i++) await new Promise((r) => setTimeout(r, 10));
+      await schedule.stop();
+      assert.ok(checks >= 4, `free space checked ${checks} times`);
+      const ageRuns = logger.lines.filter((l) => l.message === "retention done").length;
+      assert.equal(ageRuns, 1, "age retention ran once: its interval has not come round again");
+    } finally {
+      await store.close();
+    }
+  });
+});
