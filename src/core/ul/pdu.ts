@@ -218,16 +218,20 @@ class Writer {
     return at;
   }
 
+  // Reserve before reading #buf: a reserve that grows the buffer replaces it.
   u8(v: number): void {
-    this.#buf[this.#reserve(1)] = checked(v, 0xff);
+    const at = this.#reserve(1);
+    this.#buf[at] = checked(v, 0xff);
   }
 
   u16(v: number): void {
-    this.#view.setUint16(this.#reserve(2), checked(v, 0xffff));
+    const at = this.#reserve(2);
+    this.#view.setUint16(at, checked(v, 0xffff));
   }
 
   u32(v: number): void {
-    this.#view.setUint32(this.#reserve(4), checked(v, 0xffffffff));
+    const at = this.#reserve(4);
+    this.#view.setUint32(at, checked(v, 0xffffffff));
   }
 
   setU16(at: number, v: number): void {
@@ -239,11 +243,13 @@ class Writer {
   }
 
   bytes(b: Uint8Array): void {
-    this.#buf.set(b, this.#reserve(b.length));
+    const at = this.#reserve(b.length);
+    this.#buf.set(b, at);
   }
 
   zeros(n: number): void {
-    this.#buf.fill(0, this.#reserve(n), this.#length);
+    const at = this.#reserve(n);
+    this.#buf.fill(0, at, this.#length);
   }
 
   /** One byte per character (ASCII/Latin-1); UIDs are written without padding. */

@@ -173,6 +173,34 @@ Deno.test("encodePdu() then decodePdu() gives back presentation contexts of ever
   roundTrip(rq({ presentationContexts: [] }));
 });
 
+Deno.test("encodePdu() keeps every byte of an RQ that outgrows the first buffer (C-GET roles)", () => {
+  // Sizes around each doubling of the encoder's buffer: a byte written as it grows is kept.
+  for (let n = 1; n <= 127; n++) {
+    const classes = Array.from({ length: n }, (_, i) => `1.2.840.10008.5.1.4.1.1.${i + 1}`);
+    roundTrip(rq({
+      presentationContexts: [
+        {
+          id: 1,
+          abstractSyntax: "1.2.840.10008.5.1.4.1.2.2.3",
+          transferSyntaxes: ["1.2.840.10008.1.2.1"],
+        },
+        ...classes.map((uid, i) => ({
+          id: 3 + 2 * i,
+          abstractSyntax: uid,
+          transferSyntaxes: ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"],
+        })),
+      ],
+      userInformation: userInfo({
+        roleSelections: classes.map((sopClassUid) => ({
+          sopClassUid,
+          scuRole: false,
+          scpRole: true,
+        })),
+      }),
+    }));
+  }
+});
+
 Deno.test("encodePdu() then decodePdu() gives back PDVs of every kind and size", () => {
   const big = new Uint8Array(70000).map((_, i) => i & 0xff);
   const pdu: PDataTf = {
