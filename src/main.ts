@@ -9,6 +9,8 @@ import { type RunningServer, startServer } from "./server.ts";
 import { type Command, type CommandArgs, loadEffectiveConfig, UsageError } from "./cli/command.ts";
 import { echoCommand } from "./cli/echo.ts";
 import { findCommand } from "./cli/find.ts";
+import { getCommand } from "./cli/get.ts";
+import { moveCommand } from "./cli/move.ts";
 import { hashPasswordCommand } from "./cli/hash_password.ts";
 import { healthcheckCommand } from "./cli/healthcheck.ts";
 import { reindexCommand } from "./cli/reindex.ts";
@@ -44,6 +46,8 @@ export const COMMANDS: Record<string, Command> = {
   echo: echoCommand,
   store: storeCommand,
   find: findCommand,
+  move: moveCommand,
+  get: getCommand,
   healthcheck: healthcheckCommand,
 };
 

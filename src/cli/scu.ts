@@ -2,7 +2,11 @@
 // association to one with our own core over Deno TCP.
 import type { Config } from "../config.ts";
 import type { Logger } from "../core/ports.ts";
-import { AssociationRejectedError, RequestorAssociation } from "../core/ul/requestor.ts";
+import {
+  AssociationRejectedError,
+  RequestorAssociation,
+  type RequestorOptions,
+} from "../core/ul/requestor.ts";
 import { RejectReason, RejectResult, RejectSource } from "../core/ul/pdu_types.ts";
 import { tcpConnector } from "../net/tcp.ts";
 import { UsageError, writeStderr } from "./command.ts";
@@ -40,6 +44,10 @@ export interface ScuOptions {
   peer: Peer;
   callingAeTitle: string;
   presentationContexts: { id: number; abstractSyntax: string; transferSyntaxes: string[] }[];
+  /** SCP/SCU role selection (PS3.7 D.3.3.4): C-GET's storage classes. */
+  roleSelections?: RequestorOptions["roleSelections"];
+  /** Handlers for requests the peer sends us (C-GET's C-STORE sub-operations). */
+  services?: RequestorOptions["services"];
   config: Config;
   /** Connection and association set-up, and each wait for the peer. */
   timeoutMs: number;
@@ -76,6 +84,8 @@ export async function openScu(o: ScuOptions): Promise<RequestorAssociation> {
     implementationClassUid: o.config.server.implementationClassUid,
     implementationVersionName: o.config.server.implementationVersionName,
     presentationContexts: o.presentationContexts,
+    roleSelections: o.roleSelections,
+    services: o.services,
   });
   try {
     // No ARTIM runs while a requestor waits for the A-ASSOCIATE-AC (PS3.8 9.2): our own deadline.
