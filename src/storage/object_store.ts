@@ -11,6 +11,7 @@ import type {
   ObjectStore,
   ObjectWriter,
 } from "../core/ports.ts";
+import { deleteStored } from "./delete.ts";
 import { IndexDb } from "./index_db.ts";
 import { JOURNAL_DIR, type RecordInfo, SegmentWriter } from "./journal.ts";
 import { homePathFor, INDEX_FILE, isNotFound, removeIfPresent, TMP_DIR } from "./layout.ts";
@@ -428,13 +429,10 @@ export class FsObjectStore implements ObjectStore {
     throw new Error(`stored object ${sopInstanceUid} is indexed but its file is missing`);
   }
 
-  /** Removes an object from the index and disk (for retention and tests). */
+  /** Removes an object from the index and disk (for retention and tests); crash-safe. */
   async deleteObject(sopInstanceUid: string): Promise<boolean> {
-    const gone = this.index.deleteInstance(sopInstanceUid);
-    if (!gone) return false;
     // A journal copy is skipped by the materializer and leaves with its segment.
-    await removeIfPresent(`${this.root}/${gone.meta.homePath}`);
-    return true;
+    return (await deleteStored(this, "instance", sopInstanceUid)).instances > 0;
   }
 
   /** Materializes everything in the journal now (tests, shutdown). */
