@@ -1,4 +1,5 @@
 // Wires config + core + adapters: the DICOM listener, the object store, the services.
+import { buildActions } from "./actions.ts";
 import type { Config } from "./config.ts";
 import type { Logger } from "./core/ports.ts";
 import type { DimseService } from "./core/services/service.ts";
@@ -174,6 +175,7 @@ export async function startServer(
         storage: store,
         logger,
         dicomPort: () => listener.port,
+        actions: buildActions({ store, config: () => current, logger, stats }),
       });
     } catch (e) {
       listener.close();

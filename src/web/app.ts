@@ -7,6 +7,7 @@ import { type Config, formatConfig, type KnownAe } from "../config.ts";
 import type { Logger } from "../core/ports.ts";
 import type { ServerStats } from "../stats.ts";
 import { INDEX_FILE } from "../storage/layout.ts";
+import { registerActionRoutes, type WebActions } from "./actions.ts";
 import { echoPeer, type EchoResult } from "./echo.ts";
 import { checkHealth } from "./health.ts";
 import { IndexReader } from "./index_reader.ts";
@@ -39,6 +40,8 @@ export interface WebDeps {
   logger: Logger;
   dicomPort(): number;
   httpPort(): number | null;
+  /** Delete, send, download and tag dump (absent: those routes answer 404). */
+  actions?: WebActions;
   /** Runs a C-ECHO to a known AE (default: our SCU over TCP). */
   echo?(peer: KnownAe): Promise<EchoResult>;
 }
@@ -54,7 +57,11 @@ const ROUTES: [RegExp, string[]][] = [
   [/^\/(associations|studies|peers|config|style\.css|healthz|metrics)?$/, ["GET", "HEAD"]],
   [/^\/studies\/[^/]+$/, ["GET", "HEAD"]],
   [/^\/api\/(status|associations|studies)$/, ["GET", "HEAD"]],
-  [/^\/api\/studies\/[^/]+$/, ["GET", "HEAD"]],
+  [/^\/api\/studies\/[^/]+$/, ["GET", "HEAD", "DELETE"]],
+  [/^\/api\/(series|instances)\/[^/]+$/, ["DELETE"]],
+  [/^\/api\/(studies|series|instances)\/[^/]+\/send$/, ["POST"]],
+  [/^\/api\/(studies|series)\/[^/]+\/archive$/, ["GET", "HEAD"]],
+  [/^\/api\/instances\/[^/]+\/tags$/, ["GET", "HEAD"]],
   [/^\/(api\/)?peers\/[^/]+\/echo$/, ["POST"]],
 ];
 
@@ -66,7 +73,7 @@ export function createWebApp(deps: WebDeps): WebApp {
   const echo = deps.echo ??
     ((peer: KnownAe) => echoPeer(deps.config(), peer, deps.logger));
 
-  const fail = (c: Context, status: 400 | 404 | 405 | 500 | 503, message: string) =>
+  const fail = (c: Context, status: 400 | 404 | 405 | 413 | 500 | 502 | 503, message: string) =>
     isApi(c)
       ? c.json({ error: message }, status)
       : c.html(errorPage(ae(), status, message), status);
@@ -159,6 +166,10 @@ export function createWebApp(deps: WebDeps): WebApp {
     const result = await runEcho(peer);
     return c.json(result, result.ok ? 200 : 502);
   });
+
+  if (deps.actions) {
+    registerActionRoutes(app, { actions: deps.actions, config: deps.config, fail });
+  }
 
   // ---- operations ----
   app.get("/metrics", async (c) => {

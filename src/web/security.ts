@@ -122,10 +122,13 @@ function hostOf(origin: string): string | null {
   }
 }
 
-/** POSTs must come from our own pages (or from a client that is not a browser). */
+/**
+ * POSTs, DELETEs and every other state-changing method must come from our own pages (or from
+ * a client that is not a browser).
+ */
 export function sameOriginPosts(): MiddlewareHandler {
   return async (c, next) => {
-    if (c.req.method === "POST") {
+    if (c.req.method !== "GET" && c.req.method !== "HEAD" && c.req.method !== "OPTIONS") {
       const site = c.req.header("Sec-Fetch-Site");
       const origin = c.req.header("Origin");
       const host = c.req.header("Host") ?? new URL(c.req.url).host;

@@ -5,11 +5,11 @@ import { CommandField } from "../dimse/command.ts";
 import { Status } from "../dimse/status.ts";
 import type { Connector, Logger, ObjectReader, QueryIndex } from "../ports.ts";
 import { QR_SOP_CLASSES } from "../query/keys.ts";
-import { AssociationRejectedError, RequestorAssociation } from "../ul/requestor.ts";
 import type { SupportedSyntax } from "../ul/negotiation.ts";
 import { RETRIEVE_TRANSFER_SYNTAXES, type RetrieveSession, runRetrieve } from "./retrieve.ts";
 import type { DimseRequest, DimseService, ServiceContext } from "./service.ts";
-import { proposeContexts, StoreScu, type SubOperationTarget } from "./store_scu.ts";
+import { openStoreAssociation } from "./send.ts";
+import type { SubOperationTarget } from "./store_scu.ts";
 
 /** A C-MOVE destination: a `[[known_ae]]` entry. */
 export interface MoveDestination {
@@ -91,20 +91,6 @@ export class DestinationSlots {
   }
 }
 
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 export class MoveService implements DimseService {
   readonly name = "move";
   readonly commandFields = [CommandField.CMoveRq];
@@ -178,59 +164,36 @@ export class MoveService implements DimseService {
     }
     const release = await this.#slots.acquire(dest.aeTitle, dest.maxAssociations, signal);
     if (!release) return null;
+    const session = await openStoreAssociation(
+      {
+        connector: o.connector,
+        objects: o.objects,
+        logger: log,
+        id: `${ctx.association.id}.${++this.#subAssociations}`,
+        aeTitle: o.aeTitle,
+        maxPduLength: o.maxPduLength,
+        implementationClassUid: o.implementationClassUid,
+        implementationVersionName: o.implementationVersionName,
+        connectTimeoutMs: o.connectTimeoutMs,
+        artimTimeoutMs: o.artimTimeoutMs,
+        idleTimeoutMs: o.idleTimeoutMs,
+        moveOriginator: { aeTitle: ctx.association.callingAeTitle, messageId },
+        purpose: "move",
+      },
+      dest,
+      instances,
+      fields,
+    );
     // The log line has the detail; the caller's Error Comment (64 characters) the gist.
-    const fail = (what: string, e: unknown): string => {
+    if ("reason" in session) {
       release();
-      log.log("warn", `move destination ${dest.aeTitle} ${what}: ${(e as Error).message}`, fields);
-      return `destination ${dest.aeTitle} ${what}`;
-    };
-    let connection;
-    try {
-      connection = await o.connector.connect(dest.host, dest.port, o.connectTimeoutMs);
-    } catch (e) {
-      return fail(`cannot be reached at ${dest.host}:${dest.port}`, e);
+      return session.reason;
     }
-    const proposed = proposeContexts(instances);
-    const assoc = new RequestorAssociation({
-      id: `${ctx.association.id}.${++this.#subAssociations}`,
-      connection,
-      logger: log,
-      artimTimeoutMs: o.artimTimeoutMs,
-      idleTimeoutMs: o.idleTimeoutMs,
-      maxPduLength: o.maxPduLength,
-      callingAeTitle: o.aeTitle,
-      calledAeTitle: dest.aeTitle,
-      implementationClassUid: o.implementationClassUid,
-      implementationVersionName: o.implementationVersionName,
-      presentationContexts: proposed,
-    });
-    try {
-      await withTimeout(assoc.open(), o.connectTimeoutMs, "A-ASSOCIATE-RQ");
-    } catch (e) {
-      await assoc.abort().catch(() => {});
-      const what = e instanceof AssociationRejectedError
-        ? "refused the association"
-        : "did not accept the association";
-      return fail(what, e);
-    }
-    log.log("info", "move sub-association open", {
-      ...fields,
-      contexts: `${assoc.contexts.size}/${proposed.length}`,
-    });
-    const scu = new StoreScu({
-      objects: o.objects,
-      contexts: () => assoc.contexts.values(),
-      request: (pcId, command, dataset) => assoc.request(pcId, command, dataset),
-      peerMaxPduLength: assoc.peerMaxPduLength,
-      moveOriginator: { aeTitle: ctx.association.callingAeTitle, messageId },
-    });
     return {
-      store: (target, next) => scu.store(target, next),
+      store: (target, next) => session.store(target, next),
       close: async (lost) => {
-        scu.close();
         try {
-          if (lost) await assoc.abort();
-          else await assoc.release();
+          await session.close(lost);
         } finally {
           release();
         }
