@@ -8,12 +8,14 @@ import type { Logger } from "./core/ports.ts";
 import { type RunningServer, startServer } from "./server.ts";
 import { type Command, type CommandArgs, loadEffectiveConfig, UsageError } from "./cli/command.ts";
 import { echoCommand } from "./cli/echo.ts";
+import { deleteCommand } from "./cli/delete.ts";
 import { findCommand } from "./cli/find.ts";
 import { getCommand } from "./cli/get.ts";
 import { moveCommand } from "./cli/move.ts";
 import { hashPasswordCommand } from "./cli/hash_password.ts";
 import { healthcheckCommand } from "./cli/healthcheck.ts";
 import { reindexCommand } from "./cli/reindex.ts";
+import { sendCommand } from "./cli/send.ts";
 import { storeCommand } from "./cli/store.ts";
 
 export {
@@ -48,6 +50,8 @@ export const COMMANDS: Record<string, Command> = {
   find: findCommand,
   move: moveCommand,
   get: getCommand,
+  send: sendCommand,
+  delete: deleteCommand,
   healthcheck: healthcheckCommand,
 };
 
@@ -87,13 +91,16 @@ async function serve(args: CommandArgs): Promise<number> {
       logger.log("error", "server failed to start", { error: e });
       return 1;
     }
-    logger.log("info", "MiniPACS started", {
-      ae: config.server.aeTitle,
-      dicom_port: running.dicomPort,
-      http_port: running.httpPort ?? "off",
-      version: config.server.implementationVersionName,
-    });
-    return await runUntilStopped(running, logger, () => (stopping = true));
+    const server = running;
+    // Said once SIGINT/SIGTERM are handled: whoever waits for this line may stop us at once.
+    const started = () =>
+      logger.log("info", "MiniPACS started", {
+        ae: config.server.aeTitle,
+        dicom_port: server.dicomPort,
+        http_port: server.httpPort ?? "off",
+        version: config.server.implementationVersionName,
+      });
+    return await runUntilStopped(running, logger, () => (stopping = true), started);
   } finally {
     if (!windows) Deno.removeSignalListener("SIGHUP", onReload);
   }
@@ -104,6 +111,7 @@ async function runUntilStopped(
   running: RunningServer,
   logger: Logger,
   onStopping: () => void,
+  onListening: () => void,
 ): Promise<number> {
   let stopping = false;
   const onSignal = () => {
@@ -121,6 +129,7 @@ async function runUntilStopped(
   };
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   for (const s of signals) Deno.addSignalListener(s, onSignal);
+  onListening();
   try {
     await running.done;
     logger.log("info", "stopped");
