@@ -57,6 +57,8 @@ export interface HttpConfig {
 export interface LogConfig {
   level: LogLevel;
   format: "text" | "json";
+  /** Patient's Name and Patient ID in the per-object store lines (default false). */
+  phi: boolean;
 }
 
 /** A remote AE: C-MOVE destination and, with `server.accept = "known"`, an allowed caller. */
@@ -113,7 +115,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
     metricsPublic: false,
     allowAnonymousRemote: false,
   },
-  log: { level: "info", format: "text" },
+  log: { level: "info", format: "text", phi: false },
   knownAe: [],
 });
 
@@ -282,6 +284,7 @@ const HTTP: Fields = {
 const LOG: Fields = {
   level: ["level", oneOf("error", "warn", "info", "debug")],
   format: ["format", oneOf("text", "json")],
+  phi: ["phi", bool],
 };
 
 const KNOWN_AE: Fields = {

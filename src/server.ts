@@ -214,7 +214,14 @@ export async function startServer(
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([all, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
         clearTimeout(timer);
-        for (const a of open) await a.abort();
+        for (const a of open) {
+          logger.log("warn", "association aborted at shutdown", {
+            assoc: a.info.id,
+            peer: `${a.info.callingAeTitle || "?"}@${a.info.remote}`,
+            grace_ms: graceMs,
+          });
+          await a.abort();
+        }
       }
       await retention?.stop();
       try {

@@ -37,6 +37,7 @@ export function buildServices(deps: ServiceDeps): DimseService[] {
       sopClasses: config.storage.sopClasses,
       minFreeBytes: config.storage.minFreeMb * 1024 * 1024,
       onStored: deps.onStored,
+      logPhi: config.log.phi,
     }),
     new FindService({
       index,

@@ -99,7 +99,7 @@ max_associations = 8
   assert.equal(config.http.enabled, false);
   assert.equal(config.http.port, 0);
   assert.deepEqual(config.http.users, [{ name: "admin", passwordHash: "scrypt$abc" }]);
-  assert.deepEqual(config.log, { level: "debug", format: "json" });
+  assert.deepEqual(config.log, { level: "debug", format: "json", phi: false });
   assert.deepEqual(config.knownAe, [
     { aeTitle: "CT1", host: "10.0.0.5", port: 104, maxAssociations: 2 },
     { aeTitle: "WS", host: "ws.local", port: 11112, maxAssociations: 8 },

@@ -118,7 +118,7 @@ async function fillJournalReserve(
     const written = await pool.fillReserve();
     opts.logger.log("info", `journal reserve: ${mib(written)} MiB written`, {
       freeSegments: pool.available,
-      ms: (performance.now() - started).toFixed(0),
+      ms: Math.round(performance.now() - started),
     });
   } catch (e) {
     opts.logger.log("warn", "journal reserve not written", { error: String(e) });

@@ -110,8 +110,8 @@ export async function startMiniPacs(opts: StartOptions = {}): Promise<MiniPacs> 
   try {
     // Logged once the server is up and its SIGINT/SIGTERM handlers are in place.
     const line = await waitForLog(/MiniPACS started/);
-    const port = Number(/dicom_port=(\d+)/.exec(line)?.[1]);
-    const http = /http_port=(\d+)/.exec(line)?.[1];
+    const port = Number(/dicom_port"?[=:](\d+)/.exec(line)?.[1]);
+    const http = /http_port"?[=:](\d+)/.exec(line)?.[1];
     const httpPort = http === undefined ? null : Number(http);
     return { port, httpPort, dir, storage, logs: () => log, waitForLog, stop, cleanup, child };
   } catch (e) {
