@@ -8,6 +8,7 @@ import type { Logger } from "./core/ports.ts";
 import { type RunningServer, startServer } from "./server.ts";
 import { type Command, type CommandArgs, loadEffectiveConfig, UsageError } from "./cli/command.ts";
 import { echoCommand } from "./cli/echo.ts";
+import { backupCommand, restoreCommand } from "./cli/backup.ts";
 import { deleteCommand } from "./cli/delete.ts";
 import { findCommand } from "./cli/find.ts";
 import { getCommand } from "./cli/get.ts";
@@ -52,6 +53,8 @@ export const COMMANDS: Record<string, Command> = {
   get: getCommand,
   send: sendCommand,
   delete: deleteCommand,
+  backup: backupCommand,
+  restore: restoreCommand,
   healthcheck: healthcheckCommand,
 };
 
