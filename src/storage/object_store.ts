@@ -112,11 +112,16 @@ async function fillJournalReserve(
       });
       return;
     }
-    // Start-up waits for this (seconds on a slow disk): say why.
-    opts.logger.log("info", `journal reserve: writing ${mib(missing)} MiB`);
+    // Start-up waits for this (seconds on a slow disk), and the disk fills by that much: say why.
+    opts.logger.log(
+      "info",
+      `journal reserve: writing ${mib(missing)} MiB of journal segments ahead ` +
+        "(storage.journal_reserve_mb), so that incoming images overwrite allocated blocks and " +
+        "each store's sync is cheaper; they are reused, count as free space, and 0 turns this off",
+    );
     const started = performance.now();
     const written = await pool.fillReserve();
-    opts.logger.log("info", `journal reserve: ${mib(written)} MiB written`, {
+    opts.logger.log("info", `journal reserve: ${mib(written)} MiB reserved`, {
       freeSegments: pool.available,
       ms: Math.round(performance.now() - started),
     });
@@ -202,6 +207,11 @@ export class FsObjectStore implements ObjectStore {
 
   get durable(): boolean {
     return this.#opts.durability !== "none";
+  }
+
+  /** Free journal segments kept for reuse (the journal reserve), in bytes; not images. */
+  get journalReserveBytes(): number {
+    return this.#pool?.bytes ?? 0;
   }
 
   /** Objects still waiting in the journal for their home files. */

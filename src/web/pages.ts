@@ -29,6 +29,8 @@ const KIND_LABEL: Record<string, string> = {
   get: "get",
   echo: "echo",
   "echo-scu": "echo out",
+  delete: "delete",
+  send: "send",
 };
 
 export function dashboardPage(s: Status): Html {
@@ -93,6 +95,15 @@ export function dashboardPage(s: Status): Html {
           ? "unknown"
           : formatBytes(free)}</div>
         <div class="muted">free; stores are refused below ${formatBytes(st.minFreeBytes)}</div>
+        ${st.journalReserveBytes
+          ? html`
+            <dl class="kv gap">
+              <dt>Journal reserve</dt>
+              <dd id="journal-reserve">${formatBytes(st.journalReserveBytes)}</dd>
+            </dl>
+            <div class="muted">written ahead for incoming images, not images; counted as free</div>
+          `
+          : ""}
         <svg class="bar${st.belowMinFree
           ? " low"
           : ""}" viewBox="0 0 100 8" preserveAspectRatio="none">

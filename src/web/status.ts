@@ -10,6 +10,8 @@ export interface StorageView {
   readonly index: { openReader(): import("node:sqlite").DatabaseSync };
   freeBytes(): Promise<number>;
   readonly backlog?: { objects: number; bytes: number };
+  /** Free journal segments written ahead for incoming objects (counted as free space). */
+  readonly journalReserveBytes?: number;
 }
 
 export interface StatusEvent {
@@ -39,6 +41,8 @@ export interface Status {
     belowMinFree: boolean;
     /** Objects still in the journal, waiting for their home files. */
     pendingObjects: number;
+    /** Journal segments written ahead for incoming objects: disk in use, but not images. */
+    journalReserveBytes: number;
   };
   /** Successful stores in each of the last 60 minutes, oldest first. */
   storesPerMinute: number[];
@@ -79,6 +83,7 @@ export async function buildStatus(s: StatusSources): Promise<Status> {
       minFreeBytes,
       belowMinFree: free !== null && free < minFreeBytes,
       pendingObjects: s.storage.backlog?.objects ?? 0,
+      journalReserveBytes: s.storage.journalReserveBytes ?? 0,
     },
     storesPerMinute: s.stats.storesPerMinute(),
     events: s.stats.recentEvents(20).map((e) => ({
