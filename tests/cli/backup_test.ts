@@ -40,12 +40,14 @@ Deno.test({
           if (r.code === 0) acknowledged.push(o);
         }
       })();
-      // Bounded wait for a good part of them.
-      for (let i = 0; i < 400 && acknowledged.length < N / 4; i++) {
-        await new Promise((r) => setTimeout(r, 25));
-      }
+      // Bounded wait (a loaded machine is slow) for some of them.
+      const waitFor = async (done: () => boolean) => {
+        const deadline = Date.now() + 60_000;
+        while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      };
+      await waitFor(() => acknowledged.length >= 8);
       const before = [...acknowledged];
-      assert.ok(before.length >= N / 4 && before.length < N, `${before.length} stored so far`);
+      assert.ok(before.length >= 8 && before.length < N, `${before.length} stored so far`);
       const dest = `${dir}/backup`;
       const b = await minipacs(["backup", dest, "--storage", pacs.storage]);
       assert.equal(b.code, 0, b.stderr);
@@ -53,9 +55,7 @@ Deno.test({
       const backedUp = Number(/: (\d+) objects/.exec(b.stdout)?.[1]);
       assert.ok(backedUp >= before.length, `${backedUp} >= ${before.length}`);
       // Storing goes on after the snapshot (bounded wait), then stops.
-      for (let i = 0; i < 400 && acknowledged.length <= backedUp; i++) {
-        await new Promise((r) => setTimeout(r, 25));
-      }
+      await waitFor(() => acknowledged.length > backedUp);
       stop = true;
       await storing;
       assert.ok(acknowledged.length > backedUp, "stores went on after the snapshot");
