@@ -10,6 +10,7 @@ import { type Command, type CommandArgs, loadEffectiveConfig, UsageError } from 
 import { echoCommand } from "./cli/echo.ts";
 import { backupCommand, restoreCommand } from "./cli/backup.ts";
 import { deleteCommand } from "./cli/delete.ts";
+import { demoCommand } from "./cli/demo.ts";
 import { findCommand } from "./cli/find.ts";
 import { getCommand } from "./cli/get.ts";
 import { moveCommand } from "./cli/move.ts";
@@ -55,6 +56,7 @@ export const COMMANDS: Record<string, Command> = {
   delete: deleteCommand,
   backup: backupCommand,
   restore: restoreCommand,
+  demo: demoCommand,
   healthcheck: healthcheckCommand,
 };
 
