@@ -196,8 +196,24 @@ export abstract class Association {
         return; // P-DATA bytes are written by sendMessage() itself (DT-1).
     }
     if (!pdu) return;
+    let bytes: Uint8Array;
     try {
-      await this.#write(encodePdu(pdu));
+      bytes = encodePdu(pdu);
+    } catch (e) {
+      // Never a silent close: say why, and end the association with an A-ABORT.
+      this.log.log("error", `cannot encode ${name}: ${(e as Error).message}`, this.fields());
+      this.end = "aborted";
+      bytes = encodePdu({
+        type: PduType.AAbort,
+        source: AbortSource.ServiceProvider,
+        reason: AbortReason.NotSpecified,
+      });
+      await this.#write(bytes).catch(() => {});
+      this.#closeTransport();
+      return;
+    }
+    try {
+      await this.#write(bytes);
     } catch {
       // The peer is gone: nothing more to say to it (Evt17 follows from the read side).
       this.#closeTransport();
