@@ -9,7 +9,13 @@ import {
   sopClassName,
   STORAGE_SOP_CLASSES,
 } from "../dicom/sop_classes.ts";
-import { isSupportedTransferSyntax } from "../dicom/transfer_syntaxes.ts";
+import { canTranscode } from "../dicom/transcode.ts";
+import {
+  EXPLICIT_VR_BE,
+  EXPLICIT_VR_LE,
+  IMPLICIT_VR_LE,
+  isSupportedTransferSyntax,
+} from "../dicom/transfer_syntaxes.ts";
 import { trimUid } from "../dicom/uid.ts";
 import type { ObjectStore, ObjectWriter } from "../ports.ts";
 import type { SupportedSyntax } from "../ul/negotiation.ts";
@@ -28,6 +34,14 @@ export interface StorageServiceOptions {
   minFreeBytes: number;
   /** Called after each store (metrics, status page). */
   onStored?(info: { status: number; bytes: number; ms: number; sopClassUid: string }): void;
+}
+
+/**
+ * C-GET: a transfer syntax any uncompressed stored object can be sent in, as stored or
+ * re-encoded by canTranscode()'s rules (today Explicit and Implicit VR LE).
+ */
+function producesTransferSyntax(uid: string): boolean {
+  return [IMPLICIT_VR_LE, EXPLICIT_VR_LE, EXPLICIT_VR_BE].some((from) => canTranscode(from, uid));
 }
 
 /** Thrown inside handle() to end a store with a DIMSE failure status. */
@@ -58,6 +72,7 @@ export class StorageService implements DimseService {
         abstractSyntax: uid,
         acceptsTransferSyntax: isSupportedTransferSyntax,
         acceptsScpRole: true,
+        producesTransferSyntax,
       };
     }
   }
