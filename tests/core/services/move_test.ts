@@ -353,11 +353,11 @@ Deno.test("C-MOVE levels: PATIENT (Patient Root), SERIES and IMAGE with UID list
   assert.equal(r.final.command.numberOfCompletedSuboperations, 2);
   assert.deepEqual(uids(), [b.uid, c.uid].sort());
 
-  r = await move(assoc, "DEST", "PATIENT", { [PATIENT]: "PID1" });
+  r = await move(assoc, "DEST", "PATIENT", {});
   assert.equal(
     r.final.command.status,
     Status.IdentifierDoesNotMatchSopClass,
-    "no PATIENT in Study Root",
+    "PATIENT in Study Root needs a Patient ID",
   );
   r = await move(assoc, "DEST", "SERIES", { [STUDY]: "1.2.3" });
   assert.equal(r.final.command.status, Status.IdentifierDoesNotMatchSopClass, "series UID needed");
@@ -369,6 +369,22 @@ Deno.test("C-MOVE levels: PATIENT (Patient Root), SERIES and IMAGE with UID list
     "nothing matched: success, no sub-operations",
   );
   assert.equal(r.final.command.numberOfCompletedSuboperations, 0);
+  await assoc.release();
+});
+
+Deno.test("Study Root C-MOVE at PATIENT level with a Patient ID moves every study of the patient", async () => {
+  const stored = [makeStored({ study: "1.2.3" }), makeStored({ study: "4.5.6" })];
+  const dest = new Destination();
+  const { caller, log } = setup({ stored, destinations: [{ ae: "DEST", port: 104, scp: dest }] });
+  const assoc = await caller();
+  const { final } = await move(assoc, "DEST", "PATIENT", { [PATIENT]: "PID1" });
+  assert.equal(final.command.status, Status.Success);
+  assert.equal(dest.received.length, 2);
+  assert.ok(log.lines.some((l) => /^debug move at PATIENT level in the Study Root model/.test(l)));
+  const wild = await move(assoc, "DEST", "PATIENT", { [PATIENT]: "PID*" });
+  assert.equal(wild.final.command.status, Status.IdentifierDoesNotMatchSopClass);
+  assert.equal(wild.final.command.errorComment, "no wildcards in Patient ID to retrieve");
+  assert.equal(dest.received.length, 2, "nothing more sent");
   await assoc.release();
 });
 
@@ -550,7 +566,10 @@ Deno.test("a compressed object the destination will not take is a counted, liste
   assert.equal(final.command.numberOfCompletedSuboperations, 1);
   assert.equal(final.command.numberOfFailedSuboperations, 1);
   assert.deepEqual(failedList(final), [jpeg.uid]);
+  // Command Data Set Type 0x0001 for "dataset present", as GDCM and pynetdicom expect.
+  assert.equal(final.command.commandDataSetType, 0x0001);
   assert.equal(dest.received.length, 1);
+  assert.equal(dest.received[0].command.commandDataSetType, 0x0001, "C-STORE-RQ too");
   assert.ok(
     log.lines.some((l) =>
       /sub-operation failed: the destination accepted only Explicit VR Little Endian for CT Image Storage; no decoder for JPEG Baseline/
