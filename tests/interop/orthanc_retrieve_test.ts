@@ -98,6 +98,27 @@ Deno.test({
       );
 
       await t.step(
+        "Orthanc's retrieve of a patient (Study Root C-MOVE at PATIENT level) moves its studies",
+        async () => {
+          const r = await api("/modalities/minipacs/move", {
+            method: "POST",
+            body: JSON.stringify({
+              Level: "Patient",
+              Resources: [{ PatientID: objects[0].patientId }],
+              TargetAet: "ORTHANC",
+              Timeout: 60,
+            }),
+          });
+          const answer = await r.text();
+          assert.ok(r.ok, `move: HTTP ${r.status} ${answer}\n${peer!.output()}`);
+          await pacs!.waitForLog(
+            /move done .*destination=ORTHANC .*level=PATIENT .*completed=3 failed=0/,
+          );
+          assert.match(pacs!.logs(), /DEBUG\s+move at PATIENT level in the Study Root model/);
+        },
+      );
+
+      await t.step(
         "C-STORE through /modalities/minipacs/store: MiniPACS stores Orthanc's study",
         async () => {
           const pushedStudy = newUid();
