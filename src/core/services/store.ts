@@ -9,13 +9,7 @@ import {
   sopClassName,
   STORAGE_SOP_CLASSES,
 } from "../dicom/sop_classes.ts";
-import { canTranscode } from "../dicom/transcode.ts";
-import {
-  EXPLICIT_VR_BE,
-  EXPLICIT_VR_LE,
-  IMPLICIT_VR_LE,
-  isSupportedTransferSyntax,
-} from "../dicom/transfer_syntaxes.ts";
+import { isSupportedTransferSyntax } from "../dicom/transfer_syntaxes.ts";
 import { trimUid } from "../dicom/uid.ts";
 import type { ObjectStore, ObjectWriter } from "../ports.ts";
 import type { SupportedSyntax } from "../ul/negotiation.ts";
@@ -32,16 +26,14 @@ export interface StorageServiceOptions {
   sopClasses: "all" | readonly string[];
   /** Below this many free bytes a store is refused with 0xA700 before anything is written. */
   minFreeBytes: number;
+  /**
+   * C-GET, where we send on the caller's storage contexts: true for a transfer syntax any
+   * stored image can be sent in (the store SCU's producesTransferSyntax()). Absent: the first
+   * proposed syntax is taken.
+   */
+  producesTransferSyntax?(uid: string): boolean;
   /** Called after each store (metrics, status page). */
   onStored?(info: { status: number; bytes: number; ms: number; sopClassUid: string }): void;
-}
-
-/**
- * C-GET: a transfer syntax any uncompressed stored object can be sent in, as stored or
- * re-encoded by canTranscode()'s rules (today Explicit and Implicit VR LE).
- */
-function producesTransferSyntax(uid: string): boolean {
-  return [IMPLICIT_VR_LE, EXPLICIT_VR_LE, EXPLICIT_VR_BE].some((from) => canTranscode(from, uid));
 }
 
 /** Thrown inside handle() to end a store with a DIMSE failure status. */
@@ -72,7 +64,7 @@ export class StorageService implements DimseService {
         abstractSyntax: uid,
         acceptsTransferSyntax: isSupportedTransferSyntax,
         acceptsScpRole: true,
-        producesTransferSyntax,
+        producesTransferSyntax: this.#options.producesTransferSyntax,
       };
     }
   }

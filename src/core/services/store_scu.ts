@@ -8,7 +8,12 @@ import { statusCategory } from "../dimse/status.ts";
 import { decodeFileMetaInformation } from "../dicom/part10.ts";
 import { canTranscode, DatasetTranscoder, transcodeDataset } from "../dicom/transcode.ts";
 import { sopClassName } from "../dicom/sop_classes.ts";
-import { EXPLICIT_VR_LE, IMPLICIT_VR_LE, TRANSFER_SYNTAXES } from "../dicom/transfer_syntaxes.ts";
+import {
+  EXPLICIT_VR_BE,
+  EXPLICIT_VR_LE,
+  IMPLICIT_VR_LE,
+  TRANSFER_SYNTAXES,
+} from "../dicom/transfer_syntaxes.ts";
 import type { ObjectReader } from "../ports.ts";
 import type { AcceptedContext } from "../ul/negotiation.ts";
 import type { DimseResponse } from "./service.ts";
@@ -70,6 +75,14 @@ export function proposeContexts(
 
 /** The uncompressed syntaxes every sub-association offers per class, Explicit VR LE first. */
 export const FALLBACK_TRANSFER_SYNTAXES: readonly string[] = [EXPLICIT_VR_LE, IMPLICIT_VR_LE];
+
+/**
+ * C-GET: a transfer syntax any uncompressed stored image can be sent in, as stored or re-encoded
+ * by canTranscode()'s rules (today Explicit and Implicit VR LE, not Big Endian).
+ */
+export function producesTransferSyntax(uid: string): boolean {
+  return [IMPLICIT_VR_LE, EXPLICIT_VR_LE, EXPLICIT_VR_BE].some((from) => canTranscode(from, uid));
+}
 
 export interface ContextChoice {
   context: AcceptedContext;

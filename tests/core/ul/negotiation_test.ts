@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import type { ObjectStore } from "../../../src/core/ports.ts";
 import { findExtendedNegotiationReply } from "../../../src/core/services/find.ts";
 import { StorageService } from "../../../src/core/services/store.ts";
+import { producesTransferSyntax } from "../../../src/core/services/store_scu.ts";
 import {
   type AcceptorPolicy,
   negotiateAsAcceptor,
@@ -163,6 +164,7 @@ Deno.test("negotiateAsAcceptor() takes the first proposed syntax it can produce 
     store: {} as ObjectStore,
     sopClasses: [CT],
     minFreeBytes: 0,
+    producesTransferSyntax,
   });
   const table = new Map([...storage.syntaxes()].map((x) => [x.abstractSyntax, x]));
   const get = (proposal: string[]) => {
