@@ -328,7 +328,18 @@ export abstract class Association {
           return;
         }
         if (!pdu) break;
-        await this.fire(eventOf(pdu), pdu);
+        try {
+          await this.fire(eventOf(pdu), pdu);
+        } catch (e) {
+          // Never a silent close: whatever failed while answering, the peer gets an A-ABORT.
+          this.log.log(
+            "error",
+            `handling ${EVENT_NAMES[eventOf(pdu)]} failed: ${(e as Error).message}: aborting`,
+            this.fields(),
+          );
+          await this.abort(AbortSource.ServiceProvider, AbortReason.NotSpecified);
+          return;
+        }
       }
       // Every PDU from this chunk has been handled: the connection may reuse its buffer.
       this.#reader.detach();

@@ -296,3 +296,18 @@ Deno.test("a PDU that cannot be encoded is answered with an A-ABORT and an error
     log.lines.join("\n"),
   );
 });
+
+Deno.test("an exception while answering an A-ASSOCIATE-RQ ends in an A-ABORT and an error line", async () => {
+  const { acceptor, running, requestor, log } = setup();
+  acceptor.observer = {
+    accepted() {
+      throw new Error("status page broke");
+    },
+  };
+  await assert.rejects(requestor.open());
+  assert.equal(await running, "aborted");
+  assert.ok(
+    log.lines.some((l) => l.startsWith("error handling") && l.includes("status page broke")),
+    log.lines.join("\n"),
+  );
+});
