@@ -8,6 +8,7 @@ import { GetService } from "./core/services/get.ts";
 import { MoveService } from "./core/services/move.ts";
 import type { DimseService } from "./core/services/service.ts";
 import { StorageService, type StorageServiceOptions } from "./core/services/store.ts";
+import { producesTransferSyntax } from "./core/services/store_scu.ts";
 import { tcpConnector } from "./net/tcp.ts";
 import type { FsObjectStore } from "./storage/object_store.ts";
 import { SqliteQueryIndex } from "./storage/query_db.ts";
@@ -36,6 +37,7 @@ export function buildServices(deps: ServiceDeps): DimseService[] {
       store,
       sopClasses: config.storage.sopClasses,
       minFreeBytes: config.storage.minFreeMb * 1024 * 1024,
+      producesTransferSyntax,
       onStored: deps.onStored,
     }),
     new FindService({

@@ -26,6 +26,12 @@ export interface StorageServiceOptions {
   sopClasses: "all" | readonly string[];
   /** Below this many free bytes a store is refused with 0xA700 before anything is written. */
   minFreeBytes: number;
+  /**
+   * C-GET, where we send on the caller's storage contexts: true for a transfer syntax any
+   * stored image can be sent in (the store SCU's producesTransferSyntax()). Absent: the first
+   * proposed syntax is taken.
+   */
+  producesTransferSyntax?(uid: string): boolean;
   /** Called after each store (metrics, status page). */
   onStored?(info: { status: number; bytes: number; ms: number; sopClassUid: string }): void;
 }
@@ -58,6 +64,7 @@ export class StorageService implements DimseService {
         abstractSyntax: uid,
         acceptsTransferSyntax: isSupportedTransferSyntax,
         acceptsScpRole: true,
+        producesTransferSyntax: this.#options.producesTransferSyntax,
       };
     }
   }

@@ -196,8 +196,24 @@ export abstract class Association {
         return; // P-DATA bytes are written by sendMessage() itself (DT-1).
     }
     if (!pdu) return;
+    let bytes: Uint8Array;
     try {
-      await this.#write(encodePdu(pdu));
+      bytes = encodePdu(pdu);
+    } catch (e) {
+      // Never a silent close: say why, and end the association with an A-ABORT.
+      this.log.log("error", `cannot encode ${name}: ${(e as Error).message}`, this.fields());
+      this.end = "aborted";
+      bytes = encodePdu({
+        type: PduType.AAbort,
+        source: AbortSource.ServiceProvider,
+        reason: AbortReason.NotSpecified,
+      });
+      await this.#write(bytes).catch(() => {});
+      this.#closeTransport();
+      return;
+    }
+    try {
+      await this.#write(bytes);
     } catch {
       // The peer is gone: nothing more to say to it (Evt17 follows from the read side).
       this.#closeTransport();
@@ -312,7 +328,18 @@ export abstract class Association {
           return;
         }
         if (!pdu) break;
-        await this.fire(eventOf(pdu), pdu);
+        try {
+          await this.fire(eventOf(pdu), pdu);
+        } catch (e) {
+          // Never a silent close: whatever failed while answering, the peer gets an A-ABORT.
+          this.log.log(
+            "error",
+            `handling ${EVENT_NAMES[eventOf(pdu)]} failed: ${(e as Error).message}: aborting`,
+            this.fields(),
+          );
+          await this.abort(AbortSource.ServiceProvider, AbortReason.NotSpecified);
+          return;
+        }
       }
       // Every PDU from this chunk has been handled: the connection may reuse its buffer.
       this.#reader.detach();

@@ -250,3 +250,64 @@ Deno.test("a service that stops reading a dataset mid-way (a failed write) still
   await requestor.release();
   await running;
 });
+
+Deno.test("an A-ASSOCIATE-AC that cannot be encoded ends in A-ASSOCIATE-RJ and an error line", async () => {
+  // A version name outside Latin-1 cannot go into the PDU: the request is refused, not dropped.
+  const { running, requestor, log } = setup({
+    policy: { implementationVersionName: "MINIPACS_\u20ac" },
+  });
+  await assert.rejects(requestor.open(), (e) => {
+    assert.ok(e instanceof AssociationRejectedError, `got ${e}`);
+    assert.deepEqual([e.rj.result, e.rj.source], [2, 2]);
+    return true;
+  });
+  assert.equal(await running, "rejected");
+  assert.ok(
+    log.lines.some((l) => l.startsWith("error negotiation failed") && l.includes("Latin-1")),
+    log.lines.join("\n"),
+  );
+  assert.ok(!log.lines.some((l) => l.includes("association accepted")));
+});
+
+Deno.test("a PDU that cannot be encoded is answered with an A-ABORT and an error line", async () => {
+  const [a, b] = memoryConnectionPair();
+  const log = collectingLogger();
+  const requestor = new RequestorAssociation({
+    id: "r",
+    connection: a,
+    logger: log,
+    artimTimeoutMs: 1000,
+    idleTimeoutMs: 0,
+    maxPduLength: 16384,
+    callingAeTitle: "SCU",
+    calledAeTitle: "MINIPACS",
+    implementationClassUid: "1.2.3",
+    implementationVersionName: "TEST",
+    // An even presentation context id does not fit PS3.8 9.3.2.2.
+    presentationContexts: [{ id: 2, abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT] }],
+  });
+  await assert.rejects(requestor.open());
+  const first = await b.read();
+  assert.ok(first, "the peer got a PDU before the close");
+  assert.equal(first[0], 0x07, "A-ABORT");
+  assert.equal(await b.read(), null, "then the connection is closed");
+  assert.ok(
+    log.lines.some((l) => l.startsWith("error cannot encode A-ASSOCIATE-RQ")),
+    log.lines.join("\n"),
+  );
+});
+
+Deno.test("an exception while answering an A-ASSOCIATE-RQ ends in an A-ABORT and an error line", async () => {
+  const { acceptor, running, requestor, log } = setup();
+  acceptor.observer = {
+    accepted() {
+      throw new Error("status page broke");
+    },
+  };
+  await assert.rejects(requestor.open());
+  assert.equal(await running, "aborted");
+  assert.ok(
+    log.lines.some((l) => l.startsWith("error handling") && l.includes("status page broke")),
+    log.lines.join("\n"),
+  );
+});
