@@ -74,6 +74,7 @@ function plain(value: unknown): string {
 }
 
 /** A field value written without quotes: no spaces, quotes, '=', backslashes or controls. */
+// deno-lint-ignore no-control-regex
 const SAFE_BARE = /^[^\s"=\\\x00-\x1f\x7f-\x9f]+$/;
 
 function oneLine(s: string): string {
@@ -82,8 +83,8 @@ function oneLine(s: string): string {
 
 /** C0, DEL and C1 control characters as \xNN (JSON.stringify leaves DEL and C1 raw). */
 function escapeControls(s: string): string {
-  // deno-lint-ignore no-control-regex
   return s.replace(
+    // deno-lint-ignore no-control-regex
     /[\x00-\x1f\x7f-\x9f]/g,
     (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
   );

@@ -98,6 +98,7 @@ Deno.test("text logger escapes control characters from peers in messages and fie
     ae: "A\x85",
   });
   assert.equal(lines.length, 1);
+  // deno-lint-ignore no-control-regex
   assert.doesNotMatch(lines[0], /[\x00-\x1f\x7f-\x9f]/);
   assert.equal(
     lines[0],
