@@ -95,7 +95,8 @@ export class StorageService implements DimseService {
         sopInstanceUid,
         transferSyntaxUid,
       });
-      const scanner = new HeaderScanner(transferSyntaxUid);
+      // Parsed to its end on the way past: what cannot be read back is never acknowledged.
+      const scanner = new HeaderScanner(transferSyntaxUid, { wholeDataset: true });
       for await (const chunk of dataset) {
         await scanner.push(chunk);
         try {
