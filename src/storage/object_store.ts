@@ -338,6 +338,15 @@ export class FsObjectStore implements ObjectStore {
     const receivedAt = new Date(now).toISOString();
     const info: RecordInfo = { record, callingAe: incoming.callingAeTitle, receivedAt };
     const { offset, length, durable } = segment.finishRecord(seq, info);
+    // A series belongs to one study: one reused under another study is refused, never moved
+    // (that would take the first study's images out of it). Checked in the same turn as the
+    // index write below.
+    const studyOfSeries = this.index.studyOfSeries(record.seriesInstanceUid);
+    if (studyOfSeries !== undefined && studyOfSeries !== record.studyInstanceUid) {
+      await durable.catch(() => {});
+      await segment.discardRecord();
+      return "series-in-other-study";
+    }
     // The index is updated while the disk syncs; the answer waits for both.
     let result;
     try {
