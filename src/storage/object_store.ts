@@ -204,8 +204,8 @@ export class FsObjectStore implements ObjectStore {
   }
 
   /** Objects still waiting in the journal for their home files. */
-  get backlog(): { objects: number; bytes: number } {
-    return this.#materializer.backlog;
+  get backlog(): { objects: number; bytes: number; diskFull: boolean } {
+    return { ...this.#materializer.backlog, diskFull: this.#materializer.diskFull };
   }
 
   /** A commit order that grows across restarts: ms since 1970 x 1024 + a counter. */
