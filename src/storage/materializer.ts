@@ -54,7 +54,7 @@ export function isNoSpace(e: unknown): boolean {
   if (!(e instanceof Error)) return false;
   const code = (e as { code?: unknown }).code;
   return code === "ENOSPC" || code === "EDQUOT" ||
-    /os error (28|122)\b|No space left/.test(e.message);
+    /os error (28|122)\b|No space left|database or disk is full/.test(e.message);
 }
 
 export class Materializer {
