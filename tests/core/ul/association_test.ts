@@ -316,3 +316,24 @@ Deno.test("a slow but moving dataset is not taken for a stalled peer", async () 
   await requestor.release();
   assert.equal(await running, "released");
 });
+
+Deno.test("a peer that disconnects before its response is a warning, not an error", async () => {
+  const { acceptor, requestor, running, log } = setup();
+  await requestor.open();
+  // The peer is gone by the time the response goes out: the socket write fails.
+  const conn = (acceptor as unknown as { options: { connection: { write(): Promise<void> } } })
+    .options.connection;
+  conn.write = () => Promise.reject(new Error("Connection reset by peer (os error 104)"));
+  void requestor.request(1, {
+    commandField: CommandField.CEchoRq,
+    commandDataSetType: NO_DATASET,
+    affectedSopClassUid: VERIFICATION,
+  }).catch(() => {});
+  await running;
+  assert.ok(
+    log.lines.some((l) => /^warn peer disconnected before the echo response/.test(l)),
+    log.lines.join("\n"),
+  );
+  assert.deepEqual(log.lines.filter((l) => l.startsWith("error")), []);
+  await requestor.abort();
+});
