@@ -9,6 +9,8 @@ export interface ServerConfig {
   bind: string;
   port: number;
   maxAssociations: number;
+  /** TCP connections that have not yet sent a whole A-ASSOCIATE-RQ; the oldest goes first. */
+  maxPendingConnections: number;
   /** Offered to peers as our Maximum Length Received (PS3.8 D.1). */
   maxPduLength: number;
   accept: "any" | "known";
@@ -86,6 +88,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
     bind: "0.0.0.0",
     port: 4242,
     maxAssociations: 50,
+    maxPendingConnections: 50,
     maxPduLength: 16384,
     accept: "any",
     checkCalledAe: true,
@@ -240,6 +243,7 @@ const SERVER: Fields = {
   bind: ["bind", str()],
   port: ["port", int(0, 65535)],
   max_associations: ["maxAssociations", int(1, 1000)],
+  max_pending_connections: ["maxPendingConnections", int(1, 1000)],
   max_pdu_length: ["maxPduLength", int(4096, 131072)],
   accept: ["accept", oneOf("any", "known")],
   check_called_ae: ["checkCalledAe", bool],

@@ -184,8 +184,15 @@ export function createWebApp(deps: WebDeps): WebApp {
       minFreeBytes: deps.config().storage.minFreeMb * 1024 * 1024,
       logger: deps.logger,
     });
+    // How much waits in the journal for its home files (and whether a full disk holds it).
+    const backlog = deps.storage.backlog;
+    const journal = {
+      pending_objects: backlog?.objects ?? 0,
+      pending_bytes: backlog?.bytes ?? 0,
+      disk_full: backlog?.diskFull ?? false,
+    };
     return c.json(
-      { status: health.ok ? "ok" : "fail", checks: health.checks },
+      { status: health.ok ? "ok" : "fail", checks: health.checks, journal },
       health.ok ? 200 : 503,
     );
   });

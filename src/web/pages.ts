@@ -82,7 +82,9 @@ export function dashboardPage(s: Status): Html {
           <dt>On disk</dt>
           <dd>${formatBytes(st.bytes)}${st.pendingObjects
             ? html`
-              <span class="muted">(${st.pendingObjects} in journal)</span>
+              <span class="muted" id="journal">(${st.pendingObjects} objects, ${formatBytes(
+                st.pendingBytes,
+              )} in journal${st.journalBlocked ? ": disk full, waiting for room" : ""})</span>
             `
             : ""}</dd>
         </dl>

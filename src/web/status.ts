@@ -9,7 +9,8 @@ export interface StorageView {
   readonly root: string;
   readonly index: { openReader(): import("node:sqlite").DatabaseSync };
   freeBytes(): Promise<number>;
-  readonly backlog?: { objects: number; bytes: number };
+  /** Objects waiting in the journal for their home files; diskFull while they cannot go. */
+  readonly backlog?: { objects: number; bytes: number; diskFull?: boolean };
 }
 
 export interface StatusEvent {
@@ -39,6 +40,9 @@ export interface Status {
     belowMinFree: boolean;
     /** Objects still in the journal, waiting for their home files. */
     pendingObjects: number;
+    pendingBytes: number;
+    /** The journal cannot be materialized for lack of disk space. */
+    journalBlocked: boolean;
   };
   /** Successful stores in each of the last 60 minutes, oldest first. */
   storesPerMinute: number[];
@@ -79,6 +83,8 @@ export async function buildStatus(s: StatusSources): Promise<Status> {
       minFreeBytes,
       belowMinFree: free !== null && free < minFreeBytes,
       pendingObjects: s.storage.backlog?.objects ?? 0,
+      pendingBytes: s.storage.backlog?.bytes ?? 0,
+      journalBlocked: s.storage.backlog?.diskFull ?? false,
     },
     storesPerMinute: s.stats.storesPerMinute(),
     events: s.stats.recentEvents(20).map((e) => ({

@@ -300,6 +300,7 @@ Deno.test("GET /healthz is 200 when healthy, 503 naming the check when disk is l
     assert.deepEqual(await ok.json(), {
       status: "ok",
       checks: { process: "ok", index: "ok", storage: "ok", disk: "ok" },
+      journal: { pending_objects: 0, pending_bytes: 0, disk_full: false },
     });
     f.free.bytes = 1024;
     const low = await f.get("/healthz");

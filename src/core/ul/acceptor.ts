@@ -156,7 +156,15 @@ export class AcceptorAssociation extends Association {
       await service.handle({ context, command, dataset: stream }, ctx);
     } catch (e) {
       stream?.cancel();
-      if (!this.closed) {
+      if (!this.closed && (e as Error).message.startsWith("association closed")) {
+        // The peer went away (reset, broken pipe) before its response: its doing, not ours.
+        this.log.log(
+          "warn",
+          `peer disconnected before the ${service?.name ?? "dimse"} response`,
+          { ...this.fields(), error: (e as Error).message },
+        );
+        this.closeNow();
+      } else if (!this.closed) {
         this.log.log(
           "error",
           `${service?.name ?? "dimse"} failed: ${(e as Error).message}`,

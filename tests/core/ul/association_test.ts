@@ -27,6 +27,7 @@ function setup(
     services?: DimseService[];
     maxPdu?: number;
     idleMs?: number;
+    acceptorIdleMs?: number;
   } = {},
 ) {
   const [a, b] = memoryConnectionPair();
@@ -39,7 +40,7 @@ function setup(
     connection: a,
     logger: log,
     artimTimeoutMs: 1000,
-    idleTimeoutMs: 0,
+    idleTimeoutMs: opts.acceptorIdleMs ?? 0,
     maxPduLength: 16384,
     services,
     policy: () => ({
@@ -310,4 +311,90 @@ Deno.test("an exception while answering an A-ASSOCIATE-RQ ends in an A-ABORT and
     log.lines.some((l) => l.startsWith("error handling") && l.includes("status page broke")),
     log.lines.join("\n"),
   );
+});
+
+/** Reads the whole dataset, then answers success. */
+const sink: DimseService = {
+  name: "sink",
+  commandFields: [CommandField.CStoreRq],
+  *syntaxes() {
+    yield { abstractSyntax: VERIFICATION, acceptsTransferSyntax: () => true };
+  },
+  async handle(req, ctx) {
+    for await (const _ of req.dataset!) { /* consumed */ }
+    if (req.dataset!.cancelled) return;
+    await ctx.send({
+      commandField: CommandField.CStoreRsp,
+      commandDataSetType: NO_DATASET,
+      messageIdBeingRespondedTo: req.command.messageId,
+      status: 0,
+    });
+  },
+};
+
+const STORE_RQ = {
+  commandField: CommandField.CStoreRq,
+  commandDataSetType: 0,
+  affectedSopClassUid: VERIFICATION,
+  affectedSopInstanceUid: "1.2.3",
+};
+
+Deno.test("a peer that stalls in the middle of a dataset is aborted after the idle timeout", async () => {
+  const { requestor, running, log } = setup({ services: [sink], acceptorIdleMs: 300 });
+  await requestor.open();
+  let stalled!: () => void;
+  const stall = new Promise<void>((r) => (stalled = r));
+  async function* partOfADataset() {
+    yield new Uint8Array(40000).fill(7); // two full PDUs go out...
+    await stall; // ...then nothing more, ever (until the test ends)
+  }
+  void requestor.request(1, STORE_RQ, partOfADataset()).catch(() => {});
+  const t0 = performance.now();
+  const end = await Promise.race([
+    running,
+    new Promise<"still open">((r) => setTimeout(() => r("still open"), 3000)),
+  ]);
+  stalled();
+  assert.equal(end, "aborted", "the stalled store no longer holds its association");
+  assert.ok(performance.now() - t0 >= 250, "not before the idle timeout");
+  const line = log.lines.find((l) => l.includes("peer sent nothing"));
+  assert.ok(line, log.lines.join("\n"));
+  assert.match(line, /^warn .*C-STORE-RQ dataset: aborting.*"peer":"SCU@mem:a"/);
+  await requestor.abort();
+});
+
+Deno.test("a slow but moving dataset is not taken for a stalled peer", async () => {
+  const { requestor, running } = setup({ services: [sink], acceptorIdleMs: 300 });
+  await requestor.open();
+  async function* slowly() {
+    for (let i = 0; i < 10; i++) {
+      yield new Uint8Array(20000).fill(i); // at least one full PDU each time
+      await new Promise((r) => setTimeout(r, 120)); // 1.2 s in all, each gap under 300 ms
+    }
+  }
+  const rsp = await requestor.request(1, STORE_RQ, slowly());
+  assert.equal(rsp.command.status, 0);
+  await requestor.release();
+  assert.equal(await running, "released");
+});
+
+Deno.test("a peer that disconnects before its response is a warning, not an error", async () => {
+  const { acceptor, requestor, running, log } = setup();
+  await requestor.open();
+  // The peer is gone by the time the response goes out: the socket write fails.
+  const conn = (acceptor as unknown as { options: { connection: { write(): Promise<void> } } })
+    .options.connection;
+  conn.write = () => Promise.reject(new Error("Connection reset by peer (os error 104)"));
+  void requestor.request(1, {
+    commandField: CommandField.CEchoRq,
+    commandDataSetType: NO_DATASET,
+    affectedSopClassUid: VERIFICATION,
+  }).catch(() => {});
+  await running;
+  assert.ok(
+    log.lines.some((l) => /^warn peer disconnected before the echo response/.test(l)),
+    log.lines.join("\n"),
+  );
+  assert.deepEqual(log.lines.filter((l) => l.startsWith("error")), []);
+  await requestor.abort();
 });
