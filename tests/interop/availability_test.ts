@@ -109,10 +109,10 @@ Deno.test("stores stalled mid-dataset are aborted after idle_timeout_s and free 
         contexts: [{ id: 1, abstractSyntax: CT_IMAGE_STORAGE, transferSyntaxes: [IMPLICIT_LE] }],
       });
       stallers.push(assoc);
-      async function* partOfADataset() {
+      const partOfADataset = async function* () {
         yield new Uint8Array(40000); // a few PDUs of the dataset...
         await never; // ...and then silence
-      }
+      };
       void assoc.request(1, {
         commandField: CommandField.CStoreRq,
         commandDataSetType: 0,
