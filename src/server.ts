@@ -8,7 +8,7 @@ import { listenTcp, TcpConnection } from "./net/tcp.ts";
 import { lockStorage } from "./storage/lock.ts";
 import { FsObjectStore } from "./storage/object_store.ts";
 import { planReload } from "./reload.ts";
-import { scheduleRetention } from "./retention.ts";
+import { scheduleRetention } from "./storage/retention.ts";
 import { buildServices } from "./services.ts";
 import { ServerStats } from "./stats.ts";
 import { checkHttpExposure } from "./web/security.ts";

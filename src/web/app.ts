@@ -6,10 +6,10 @@ import type { Context } from "hono";
 import { type Config, formatConfig, type KnownAe } from "../config.ts";
 import type { Logger } from "../core/ports.ts";
 import type { ServerStats } from "../stats.ts";
+import { Catalog, SearchError } from "../storage/catalog.ts";
 import { INDEX_FILE } from "../storage/layout.ts";
 import { echoPeer, type EchoResult } from "./echo.ts";
 import { checkHealth } from "./health.ts";
-import { IndexReader } from "./index_reader.ts";
 import { STYLE_CSS } from "./layout.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
 import {
@@ -29,7 +29,7 @@ import {
   securityHeaders,
 } from "./security.ts";
 import { buildStatus, type StorageView } from "./status.ts";
-import { getStudy, SearchError, searchFromParams, searchStudies } from "./studies.ts";
+import { searchFromParams } from "./study_params.ts";
 
 export interface WebDeps {
   /** The running configuration (a reload may replace it). */
@@ -59,7 +59,7 @@ const ROUTES: [RegExp, string[]][] = [
 ];
 
 export function createWebApp(deps: WebDeps): WebApp {
-  const reader = new IndexReader(() => deps.storage.index.openReader());
+  const catalog = new Catalog(deps.storage.index);
   const app = new Hono();
   const ae = () => deps.config().server.aeTitle;
   const isApi = (c: Context) => c.req.path.startsWith("/api/");
@@ -97,7 +97,7 @@ export function createWebApp(deps: WebDeps): WebApp {
       config: deps.config(),
       stats: deps.stats,
       storage: deps.storage,
-      reader,
+      catalog,
       dicomPort: deps.dicomPort(),
       httpPort: deps.httpPort(),
     });
@@ -113,14 +113,14 @@ export function createWebApp(deps: WebDeps): WebApp {
     const params = new URL(c.req.url).searchParams;
     try {
       const search = searchFromParams(params);
-      return c.html(studiesPage(ae(), search, searchStudies(reader, search)));
+      return c.html(studiesPage(ae(), search, catalog.searchStudies(search)));
     } catch (e) {
       if (!(e instanceof SearchError)) throw e;
       return c.html(studiesPage(ae(), {}, { error: e.message }), 400);
     }
   });
   app.get("/studies/:uid", (c) => {
-    const detail = getStudy(reader, c.req.param("uid"));
+    const detail = catalog.getStudy(c.req.param("uid"));
     return detail ? c.html(studyPage(ae(), detail)) : fail(c, 404, "no such study");
   });
   app.get("/peers", (c) => c.html(peersPage(ae(), deps.config().knownAe)));
@@ -143,14 +143,14 @@ export function createWebApp(deps: WebDeps): WebApp {
     }));
   app.get("/api/studies", (c) => {
     try {
-      return c.json(searchStudies(reader, searchFromParams(new URL(c.req.url).searchParams)));
+      return c.json(catalog.searchStudies(searchFromParams(new URL(c.req.url).searchParams)));
     } catch (e) {
       if (!(e instanceof SearchError)) throw e;
       return fail(c, 400, e.message);
     }
   });
   app.get("/api/studies/:uid", (c) => {
-    const detail = getStudy(reader, c.req.param("uid"));
+    const detail = catalog.getStudy(c.req.param("uid"));
     return detail ? c.json(detail) : fail(c, 404, "no such study");
   });
   app.post("/api/peers/:ae/echo", async (c) => {
@@ -169,7 +169,7 @@ export function createWebApp(deps: WebDeps): WebApp {
     ]);
     const text = renderMetrics({
       stats: deps.stats,
-      totals: reader.totals(deps.stats.storesAnswered),
+      totals: catalog.totals(deps.stats.storesAnswered),
       indexFileBytes,
       freeBytes: free,
       minFreeBytes: config.storage.minFreeMb * 1024 * 1024,
@@ -180,7 +180,7 @@ export function createWebApp(deps: WebDeps): WebApp {
   app.get("/healthz", async (c) => {
     const health = await checkHealth({
       storage: deps.storage,
-      reader,
+      catalog,
       minFreeBytes: deps.config().storage.minFreeMb * 1024 * 1024,
       logger: deps.logger,
     });
@@ -215,7 +215,7 @@ export function createWebApp(deps: WebDeps): WebApp {
     return result;
   }
 
-  return { app, close: () => reader.close() };
+  return { app, close: () => catalog.close() };
 }
 
 function findPeer(config: Config, ae: string): KnownAe | undefined {

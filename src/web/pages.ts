@@ -17,7 +17,7 @@ import {
   page,
 } from "./layout.ts";
 import type { Status } from "./status.ts";
-import type { StudyDetail, StudyPage, StudySearch } from "./studies.ts";
+import type { StudyDetail, StudyPage, StudySearch } from "../storage/catalog.ts";
 
 const KIND_LABEL: Record<string, string> = {
   accepted: "assoc",
