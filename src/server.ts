@@ -7,10 +7,10 @@ import type { AcceptorPolicy, SupportedSyntax } from "./core/ul/negotiation.ts";
 import { listenTcp, TcpConnection } from "./net/tcp.ts";
 import { lockStorage } from "./storage/lock.ts";
 import { FsObjectStore } from "./storage/object_store.ts";
-import { planReload } from "./reload.ts";
+import { planReload } from "./app/reload.ts";
 import { scheduleRetention } from "./storage/retention.ts";
-import { buildServices } from "./services.ts";
-import { ServerStats } from "./stats.ts";
+import { buildServices } from "./app/services.ts";
+import { ServerStats } from "./app/stats.ts";
 import { checkHttpExposure } from "./web/security.ts";
 import { startWebServer, type WebServer } from "./web/server.ts";
 

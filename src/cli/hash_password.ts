@@ -1,7 +1,7 @@
 // `minipacs hash-password`: prints a hash for `[[http.users]] password_hash`. The password
 // comes from --password, or is typed twice without echo on a terminal, or is the first line
 // of standard input (for scripts: `echo "$PW" | minipacs hash-password`).
-import { DEFAULT_ITERATIONS, hashPassword } from "../password.ts";
+import { DEFAULT_ITERATIONS, hashPassword } from "../web/password.ts";
 import {
   type Command,
   type CommandArgs,
@@ -10,7 +10,7 @@ import {
   writeStderr,
 } from "./command.ts";
 
-export { verifyPassword } from "../password.ts";
+export { verifyPassword } from "../web/password.ts";
 
 const MAX_PASSWORD = 4096;
 

@@ -5,7 +5,7 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import { type Config, formatConfig, type KnownAe } from "../config.ts";
 import type { Logger } from "../core/ports.ts";
-import type { ServerStats } from "../stats.ts";
+import type { ServerStats } from "../app/stats.ts";
 import { Catalog, SearchError } from "../storage/catalog.ts";
 import { INDEX_FILE } from "../storage/layout.ts";
 import { echoPeer, type EchoResult } from "./echo.ts";

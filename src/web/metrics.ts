@@ -1,6 +1,6 @@
 // GET /metrics in the Prometheus text exposition format (version 0.0.4): associations,
 // DIMSE operations by service and status, bytes, store durations, index size, disk space.
-import { type ServerStats, STORE_DURATION_BUCKETS } from "../stats.ts";
+import { type ServerStats, STORE_DURATION_BUCKETS } from "../app/stats.ts";
 import type { IndexTotals } from "../storage/catalog.ts";
 
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";

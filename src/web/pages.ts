@@ -2,7 +2,7 @@
 // functions of the data they show; every value goes through hono's escaping `html`.
 import { html } from "hono/html";
 import type { KnownAe } from "../config.ts";
-import type { OpenAssociation } from "../stats.ts";
+import type { OpenAssociation } from "../app/stats.ts";
 import { storesChart } from "./chart.ts";
 import type { EchoResult } from "./echo.ts";
 import {

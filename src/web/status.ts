@@ -1,7 +1,7 @@
 // What the dashboard and GET /api/status show: identity, uptime, associations, what is
 // stored, disk space, stores per minute and the recent events. No patient data.
 import type { Config } from "../config.ts";
-import type { AssociationCounts, ServerStats } from "../stats.ts";
+import type { AssociationCounts, ServerStats } from "../app/stats.ts";
 import type { Catalog, CatalogSource, IndexTotals } from "../storage/catalog.ts";
 
 /** The parts of the object store the web pages read (FsObjectStore has them all). */

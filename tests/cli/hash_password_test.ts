@@ -1,6 +1,6 @@
 // `minipacs hash-password` and the hash format the web login checks with verifyPassword().
 import assert from "node:assert/strict";
-import { constantTimeEqual, hashPassword, verifyPassword } from "../../src/password.ts";
+import { constantTimeEqual, hashPassword, verifyPassword } from "../../src/web/password.ts";
 import { minipacs } from "./cli.ts";
 
 const FORMAT = /^pbkdf2-sha256\$(\d+)\$([A-Za-z0-9+/]+=*)\$([A-Za-z0-9+/]+=*)$/;

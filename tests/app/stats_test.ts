@@ -1,8 +1,8 @@
 // Server-wide counters: associations, operations, stores per minute, the events ring.
 import assert from "node:assert/strict";
-import { CommandField } from "../src/core/dimse/command.ts";
-import type { DimseService, ServiceContext } from "../src/core/services/service.ts";
-import { rejectReason, ServerStats } from "../src/stats.ts";
+import { CommandField } from "../../src/core/dimse/command.ts";
+import type { DimseService, ServiceContext } from "../../src/core/services/service.ts";
+import { rejectReason, ServerStats } from "../../src/app/stats.ts";
 
 const info = (id: string, ae = "CT1") => ({
   id,

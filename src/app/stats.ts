@@ -2,10 +2,10 @@
 // rejected, aborted), DIMSE operations by service and status, bytes, store durations, stores
 // per minute over the last hour and a ring of recent events. Never holds patient data: events
 // name AE titles, addresses, SOP classes and statuses only. Every update is O(1).
-import { statusCategory } from "./core/dimse/status.ts";
-import { sopClassName } from "./core/dicom/sop_classes.ts";
-import type { AssociationInfo, DimseService } from "./core/services/service.ts";
-import type { AssociationEnd, AssociationObserver } from "./core/ul/association.ts";
+import { statusCategory } from "../core/dimse/status.ts";
+import { sopClassName } from "../core/dicom/sop_classes.ts";
+import type { AssociationInfo, DimseService } from "../core/services/service.ts";
+import type { AssociationEnd, AssociationObserver } from "../core/ul/association.ts";
 
 export type EventKind =
   | "accepted"
