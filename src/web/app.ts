@@ -5,10 +5,11 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import { type Config, formatConfig, type KnownAe } from "../config.ts";
 import type { Logger } from "../core/ports.ts";
+import { type EchoResult, echoScu } from "../core/services/echo_scu.ts";
+import { tcpConnector } from "../net/tcp.ts";
 import type { ServerStats } from "../app/stats.ts";
 import { Catalog, SearchError } from "../storage/catalog.ts";
 import { INDEX_FILE } from "../storage/layout.ts";
-import { echoPeer, type EchoResult } from "./echo.ts";
 import { checkHealth } from "./health.ts";
 import { STYLE_CSS } from "./layout.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
@@ -49,6 +50,9 @@ export interface WebApp {
   close(): void;
 }
 
+/** How long the Peers page waits for each step of a C-ECHO. */
+const ECHO_TIMEOUT_MS = 10_000;
+
 /** Paths and the methods they answer; any other method gets 405 with Allow. */
 const ROUTES: [RegExp, string[]][] = [
   [/^\/(associations|studies|peers|config|style\.css|healthz|metrics)?$/, ["GET", "HEAD"]],
@@ -63,8 +67,7 @@ export function createWebApp(deps: WebDeps): WebApp {
   const app = new Hono();
   const ae = () => deps.config().server.aeTitle;
   const isApi = (c: Context) => c.req.path.startsWith("/api/");
-  const echo = deps.echo ??
-    ((peer: KnownAe) => echoPeer(deps.config(), peer, deps.logger));
+  const echo = deps.echo ?? ((peer: KnownAe) => echoKnownAe(deps.config(), peer, deps.logger));
 
   const fail = (c: Context, status: 400 | 404 | 405 | 500 | 503, message: string) =>
     isApi(c)
@@ -216,6 +219,20 @@ export function createWebApp(deps: WebDeps): WebApp {
   }
 
   return { app, close: () => catalog.close() };
+}
+
+/** The Peers page's C-ECHO: as our AE title, times rounded to 0.01 ms. */
+async function echoKnownAe(config: Config, peer: KnownAe, logger: Logger): Promise<EchoResult> {
+  const r = await echoScu({
+    connector: tcpConnector,
+    peer,
+    callingAeTitle: config.server.aeTitle,
+    identity: config.server,
+    timeoutMs: ECHO_TIMEOUT_MS,
+    logger,
+  });
+  const round = (ms: number | null) => ms === null ? null : Math.round(ms * 100) / 100;
+  return { ...r, roundTripMs: round(r.roundTripMs), setupMs: round(r.setupMs) };
 }
 
 function findPeer(config: Config, ae: string): KnownAe | undefined {

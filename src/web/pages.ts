@@ -4,7 +4,7 @@ import { html } from "hono/html";
 import type { KnownAe } from "../config.ts";
 import type { OpenAssociation } from "../app/stats.ts";
 import { storesChart } from "./chart.ts";
-import type { EchoResult } from "./echo.ts";
+import type { EchoResult } from "../core/services/echo_scu.ts";
 import {
   formatBytes,
   formatDa,
