@@ -5,7 +5,7 @@
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { ConfigError, DEFAULT_CONFIG } from "./config.ts";
 import { checkConfigCommand } from "./cli/check_config.ts";
-import { type Command, UsageError } from "./cli/command.ts";
+import { type Command, UsageError } from "./cli/subcommand.ts";
 import { echoCommand } from "./cli/echo.ts";
 import { findCommand } from "./cli/find.ts";
 import { hashPasswordCommand } from "./cli/hash_password.ts";

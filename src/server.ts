@@ -12,7 +12,7 @@ import { scheduleRetention } from "./storage/retention.ts";
 import { buildServices } from "./app/services.ts";
 import { ServerStats } from "./app/stats.ts";
 import { checkHttpExposure } from "./web/security.ts";
-import { startWebServer, type WebServer } from "./web/server.ts";
+import { startWebServer, type WebServer } from "./web/http_server.ts";
 
 export interface RunningServer {
   dicomPort: number;

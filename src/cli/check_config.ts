@@ -1,7 +1,7 @@
 // `minipacs check-config`: validates the configuration (file and command-line overrides) and
 // prints the effective settings; a bad file exits 2 like the server would.
 import { formatConfig } from "../config.ts";
-import { type Command, type CommandArgs, loadEffectiveConfig } from "./command.ts";
+import { type Command, type CommandArgs, loadEffectiveConfig } from "./subcommand.ts";
 
 export const checkConfigCommand: Command = {
   summary: "validate the configuration and print the effective settings",

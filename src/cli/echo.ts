@@ -8,7 +8,7 @@ import {
   numberOption,
   stringOption,
   UsageError,
-} from "./command.ts";
+} from "./subcommand.ts";
 import { checkAeTitle, cliLogger, parsePeer } from "./scu.ts";
 
 const ms = (t: number) => `${t.toFixed(1)} ms`;

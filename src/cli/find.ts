@@ -33,7 +33,7 @@ import {
   stringOption,
   UsageError,
   writeStderr,
-} from "./command.ts";
+} from "./subcommand.ts";
 import { releaseOrAbort } from "../core/services/scu_association.ts";
 import { checkAeTitle, openScu, parsePeer } from "./scu.ts";
 

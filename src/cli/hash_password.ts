@@ -8,7 +8,7 @@ import {
   stringOption,
   UsageError,
   writeStderr,
-} from "./command.ts";
+} from "./subcommand.ts";
 
 export { verifyPassword } from "../web/password.ts";
 

@@ -9,7 +9,7 @@ import {
   loadEffectiveConfig,
   UsageError,
   writeStderr,
-} from "./command.ts";
+} from "./subcommand.ts";
 
 /** How many skipped files the summary names one by one. */
 const LIST_SKIPPED = 50;

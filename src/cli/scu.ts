@@ -5,7 +5,7 @@ import type { Logger } from "../core/ports.ts";
 import { openScuAssociation, type ScuPeer } from "../core/services/scu_association.ts";
 import type { RequestorAssociation } from "../core/ul/requestor.ts";
 import { tcpConnector } from "../net/tcp.ts";
-import { UsageError, writeStderr } from "./command.ts";
+import { UsageError, writeStderr } from "./subcommand.ts";
 
 export type Peer = ScuPeer;
 

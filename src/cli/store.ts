@@ -18,7 +18,7 @@ import {
   stringOption,
   UsageError,
   writeStderr,
-} from "./command.ts";
+} from "./subcommand.ts";
 import { releaseOrAbort } from "../core/services/scu_association.ts";
 import { checkAeTitle, openScu, parsePeer, type Peer } from "./scu.ts";
 

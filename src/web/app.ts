@@ -11,7 +11,7 @@ import type { ServerStats } from "../app/stats.ts";
 import { Catalog, SearchError } from "../storage/catalog.ts";
 import { INDEX_FILE } from "../storage/layout.ts";
 import { checkHealth } from "./health.ts";
-import { STYLE_CSS } from "./layout.ts";
+import { STYLE_CSS } from "./html_layout.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
 import {
   associationsPage,
@@ -235,8 +235,10 @@ async function echoKnownAe(config: Config, peer: KnownAe, logger: Logger): Promi
   return { ...r, roundTripMs: round(r.roundTripMs), setupMs: round(r.setupMs) };
 }
 
+/** The known AE a page names (config.ts trims every AE title it reads). */
 function findPeer(config: Config, ae: string): KnownAe | undefined {
-  return config.knownAe.find((k) => k.aeTitle.trim() === ae.trim());
+  const wanted = ae.trim();
+  return config.knownAe.find((k) => k.aeTitle === wanted);
 }
 
 async function indexSize(root: string): Promise<number | null> {

@@ -15,7 +15,7 @@ import {
   formatTm,
   type Html,
   page,
-} from "./layout.ts";
+} from "./html_layout.ts";
 import type { Status } from "./status.ts";
 import type { StudyDetail, StudyPage, StudySearch } from "../storage/catalog.ts";
 
