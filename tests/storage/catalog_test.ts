@@ -2,14 +2,43 @@
 // pages, and index-only plans on 100,000 instances.
 import assert from "node:assert/strict";
 import { Catalog, SearchError, type StudySearch } from "../../src/storage/catalog.ts";
-import { webFixture } from "../web/fixtures.ts";
+import type { InstanceRecord } from "../../src/core/ports.ts";
+import { IndexDb } from "../../src/storage/index_db.ts";
 import { BIG, buildBigIndex, studyDate } from "./big_index.ts";
+import { makeRecord } from "./fixtures.ts";
+
+/** An index in a temporary folder; add() indexes an instance as a C-STORE would. */
+async function indexFixture() {
+  const root = await Deno.makeTempDir({ prefix: "minipacs-catalog-" });
+  const index = IndexDb.open(`${root}/index.sqlite`);
+  let seq = 1;
+  return {
+    index,
+    add(sop: string, over: Partial<InstanceRecord> = {}, size = 1000) {
+      index.upsertInstance(
+        makeRecord(sop, over),
+        { kind: "home", path: `x/${sop}.dcm`, offset: 0, length: size },
+        {
+          homePath: `x/${sop}.dcm`,
+          size,
+          receivedAt: new Date().toISOString(),
+          callingAe: "MODALITY",
+          seq: seq++,
+        },
+      );
+    },
+    async close() {
+      index.close();
+      await Deno.remove(root, { recursive: true });
+    },
+  };
+}
 
 const uids = (page: { studies: { studyInstanceUid: string }[] }) =>
   page.studies.map((s) => s.studyInstanceUid);
 
 async function smallIndex() {
-  const f = await webFixture();
+  const f = await indexFixture();
   const add = (study: string, over: Record<string, string>) =>
     f.add(`${study}.1`, { studyInstanceUid: study, seriesInstanceUid: `${study}.0`, ...over });
   add("5.1", {
@@ -78,7 +107,7 @@ Deno.test("searchStudies() filters by patient ID, accession, modality and date r
 });
 
 Deno.test("searchStudies() pages older with next and newer with prev, ties broken by row", async () => {
-  const f = await webFixture();
+  const f = await indexFixture();
   const catalog = new Catalog(f.index);
   try {
     // Seven studies, three on the same day.
