@@ -187,6 +187,8 @@ function oneOf(...allowed: string[]): Check {
 }
 
 // AE and SH values: the default repertoire (printable ASCII) without backslash (PS3.5 6.2).
+// Leading and trailing spaces are not significant: every AE title leaves here trimmed, so
+// that nothing downstream needs to trim a configured one again.
 function shortText(what: string): Check {
   return (v) => {
     const s = typeof v === "string" ? v.trim() : "";

@@ -8,12 +8,12 @@ import { listenTcp, TcpConnection } from "./net/tcp.ts";
 import { Admission, type AdmissionLimits } from "./app/admission.ts";
 import { lockStorage } from "./storage/lock.ts";
 import { FsObjectStore } from "./storage/object_store.ts";
-import { planReload } from "./reload.ts";
-import { scheduleRetention } from "./retention.ts";
-import { buildServices } from "./services.ts";
-import { ServerStats } from "./stats.ts";
+import { planReload } from "./app/reload.ts";
+import { scheduleRetention } from "./storage/retention.ts";
+import { buildServices } from "./app/services.ts";
+import { ServerStats } from "./app/stats.ts";
 import { checkHttpExposure } from "./web/security.ts";
-import { startWebServer, type WebServer } from "./web/server.ts";
+import { startWebServer, type WebServer } from "./web/http_server.ts";
 
 export interface RunningServer {
   dicomPort: number;

@@ -1,13 +1,13 @@
 // What the dashboard and GET /api/status show: identity, uptime, associations, what is
 // stored, disk space, stores per minute and the recent events. No patient data.
 import type { Config } from "../config.ts";
-import type { AssociationCounts, ServerStats } from "../stats.ts";
-import type { IndexReader, IndexTotals } from "./index_reader.ts";
+import type { AssociationCounts, ServerStats } from "../app/stats.ts";
+import type { Catalog, CatalogSource, IndexTotals } from "../storage/catalog.ts";
 
 /** The parts of the object store the web pages read (FsObjectStore has them all). */
 export interface StorageView {
   readonly root: string;
-  readonly index: { openReader(): import("node:sqlite").DatabaseSync };
+  readonly index: CatalogSource;
   freeBytes(): Promise<number>;
   /** Objects waiting in the journal for their home files; diskFull while they cannot go. */
   readonly backlog?: { objects: number; bytes: number; diskFull?: boolean };
@@ -54,7 +54,7 @@ export interface StatusSources {
   config: Config;
   stats: ServerStats;
   storage: StorageView;
-  reader: IndexReader;
+  catalog: Catalog;
   dicomPort: number;
   httpPort: number | null;
   now?: number;
@@ -78,7 +78,7 @@ export async function buildStatus(s: StatusSources): Promise<Status> {
       sinceStart: { accepted, rejected, aborted },
     },
     storage: {
-      ...s.reader.totals(s.stats.storesAnswered, now),
+      ...s.catalog.totals(s.stats.storesAnswered, now),
       freeBytes: free,
       minFreeBytes,
       belowMinFree: free !== null && free < minFreeBytes,

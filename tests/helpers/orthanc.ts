@@ -1,5 +1,5 @@
 // Orthanc 1.10 with its own config and storage in a temporary folder, for interop tests.
-import { freePort } from "../bench/peers.ts";
+import { freePort } from "./peers.ts";
 
 export const ORTHANC = "/usr/sbin/Orthanc";
 

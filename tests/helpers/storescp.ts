@@ -1,7 +1,7 @@
 // DCMTK storescp as a C-MOVE destination in a temporary folder, bit-preserving (+B): what it
 // received is read back by SOP Instance UID.
 import { decodeFileMetaInformation } from "../../src/core/dicom/part10.ts";
-import { freePort } from "../bench/peers.ts";
+import { freePort } from "./peers.ts";
 import { run } from "./server.ts";
 
 export interface Storescp {

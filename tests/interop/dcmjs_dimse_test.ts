@@ -4,7 +4,7 @@
 // in Big Endian reaches it re-encoded on the fallback context, one stored Implicit as stored.
 import assert from "node:assert/strict";
 import dimse from "dcmjs-dimse";
-import { freePort } from "../bench/peers.ts";
+import { freePort } from "../helpers/peers.ts";
 import { CORPUS_CLASSES, type CorpusObject, makeObject, newUid, TS } from "../helpers/corpus.ts";
 import { hasTool, type MiniPacs, run, startMiniPacs } from "../helpers/server.ts";
 

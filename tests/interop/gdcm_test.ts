@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { decodeFileMetaInformation } from "../../src/core/dicom/part10.ts";
-import { freePort } from "../bench/peers.ts";
+import { freePort } from "../helpers/peers.ts";
 import { CORPUS_CLASSES, makeObject, newUid, TS } from "../helpers/corpus.ts";
 import { hasTool, type MiniPacs, run, startMiniPacs } from "../helpers/server.ts";
 

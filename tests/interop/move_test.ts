@@ -2,9 +2,9 @@
 // a known AE; what storescp writes (bit-preserving) is compared with what was stored.
 import assert from "node:assert/strict";
 import { decodeFileMetaInformation } from "../../src/core/dicom/part10.ts";
+import { freePort } from "../helpers/peers.ts";
 import { CORPUS_CLASSES, type CorpusObject, makeObject, newUid, TS } from "../helpers/corpus.ts";
 import { hasTool, type MiniPacs, run, type RunResult, startMiniPacs } from "../helpers/server.ts";
-import { freePort } from "../bench/peers.ts";
 import { elementValues } from "../helpers/dataset_values.ts";
 import { startStorescp } from "../helpers/storescp.ts";
 

@@ -5,7 +5,7 @@
 // the JPEG one fails with a log line that says why.
 import assert from "node:assert/strict";
 import { decodeFileMetaInformation } from "../../src/core/dicom/part10.ts";
-import { freePort } from "../bench/peers.ts";
+import { freePort } from "../helpers/peers.ts";
 import { CORPUS_CLASSES, type CorpusObject, makeObject, newUid, TS } from "../helpers/corpus.ts";
 import { hasOrthanc, type Orthanc, startOrthanc } from "../helpers/orthanc.ts";
 import { hasTool, type MiniPacs, run, startMiniPacs } from "../helpers/server.ts";
