@@ -9,6 +9,8 @@ export interface ServerConfig {
   bind: string;
   port: number;
   maxAssociations: number;
+  /** TCP connections that have not yet sent a whole A-ASSOCIATE-RQ; the oldest goes first. */
+  maxPendingConnections: number;
   /** Offered to peers as our Maximum Length Received (PS3.8 D.1). */
   maxPduLength: number;
   accept: "any" | "known";
@@ -88,6 +90,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
     bind: "0.0.0.0",
     port: 4242,
     maxAssociations: 50,
+    maxPendingConnections: 50,
     maxPduLength: 16384,
     accept: "any",
     checkCalledAe: true,
@@ -186,6 +189,8 @@ function oneOf(...allowed: string[]): Check {
 }
 
 // AE and SH values: the default repertoire (printable ASCII) without backslash (PS3.5 6.2).
+// Leading and trailing spaces are not significant: every AE title leaves here trimmed, so
+// that nothing downstream needs to trim a configured one again.
 function shortText(what: string): Check {
   return (v) => {
     const s = typeof v === "string" ? v.trim() : "";
@@ -242,6 +247,7 @@ const SERVER: Fields = {
   bind: ["bind", str()],
   port: ["port", int(0, 65535)],
   max_associations: ["maxAssociations", int(1, 1000)],
+  max_pending_connections: ["maxPendingConnections", int(1, 1000)],
   max_pdu_length: ["maxPduLength", int(4096, 131072)],
   accept: ["accept", oneOf("any", "known")],
   check_called_ae: ["checkCalledAe", bool],

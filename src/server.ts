@@ -1,19 +1,20 @@
 // Wires config + core + adapters: the DICOM listener, the object store, the services.
-import { buildActions } from "./actions.ts";
+import { buildActions } from "./app/actions.ts";
 import type { Config } from "./config.ts";
 import type { Logger } from "./core/ports.ts";
 import type { DimseService } from "./core/services/service.ts";
 import { AcceptorAssociation } from "./core/ul/acceptor.ts";
 import type { AcceptorPolicy, SupportedSyntax } from "./core/ul/negotiation.ts";
 import { listenTcp, TcpConnection } from "./net/tcp.ts";
+import { Admission, type AdmissionLimits } from "./app/admission.ts";
 import { lockStorage } from "./storage/lock.ts";
 import { FsObjectStore } from "./storage/object_store.ts";
-import { planReload } from "./reload.ts";
-import { scheduleRetention } from "./retention.ts";
-import { buildServices } from "./services.ts";
-import { ServerStats } from "./stats.ts";
+import { planReload } from "./app/reload.ts";
+import { scheduleRetention } from "./storage/retention.ts";
+import { buildServices } from "./app/services.ts";
+import { ServerStats } from "./app/stats.ts";
 import { checkHttpExposure } from "./web/security.ts";
-import { startWebServer, type WebServer } from "./web/server.ts";
+import { startWebServer, type WebServer } from "./web/http_server.ts";
 
 export interface RunningServer {
   dicomPort: number;
@@ -77,12 +78,18 @@ export async function startServer(
   const syntaxes = syntaxTable(services);
   // Replaced as a whole by reload(); each new association reads the current one.
   let current = config;
-  let known = new Set(config.knownAe.map((k) => k.aeTitle.trim()));
-  // [[known_ae]] max_incoming by AE title, and the associations each calling AE has open.
-  const limitsOf = (c: Config) =>
-    new Map(c.knownAe.flatMap((k) => k.maxIncoming ? [[k.aeTitle.trim(), k.maxIncoming]] : []));
-  let incomingLimits = limitsOf(config);
-  const incoming = new Map<string, number>();
+  // Counts associations (not connections) against the limits; see app/admission.ts.
+  const limitsOf = (c: Config): AdmissionLimits => ({
+    maxAssociations: c.server.maxAssociations,
+    maxPendingConnections: c.server.maxPendingConnections,
+    maxIncoming: new Map(
+      c.knownAe.flatMap((k) => k.maxIncoming ? [[k.aeTitle.trim(), k.maxIncoming]] : []),
+    ),
+    knownCallingAeTitles: c.server.accept === "known"
+      ? new Set(c.knownAe.map((k) => k.aeTitle.trim()))
+      : undefined,
+  });
+  const admission = new Admission(limitsOf(config));
   const s = config.server;
   const basePolicy: AcceptorPolicy = {
     aeTitle: s.aeTitle,
@@ -98,23 +105,21 @@ export async function startServer(
   const onConnection = (conn: TcpConnection) => {
     const id = String(nextId++);
     const tracker = stats.association(id, conn.remote);
-    // Counted from acceptance (decided in the same turn as the policy) until the end.
-    let counted: string | null = null;
-    const uncount = () => {
-      if (counted === null) return;
-      const n = (incoming.get(counted) ?? 1) - 1;
-      if (n > 0) incoming.set(counted, n);
-      else incoming.delete(counted);
-      counted = null;
-    };
+    // Pending (not yet a whole A-ASSOCIATE-RQ) has its own budget: the oldest is dropped.
+    admission.connected(id, () => {
+      logger.log("info", "too many connections without an A-ASSOCIATE-RQ: closing the oldest", {
+        assoc: id,
+        peer: `?@${conn.remote}`,
+      });
+      conn.close();
+    });
     const assoc = new AcceptorAssociation({
       id,
       observer: {
         ...tracker,
         accepted: (info) => {
           tracker.accepted?.(info);
-          counted = info.callingAeTitle;
-          incoming.set(counted, (incoming.get(counted) ?? 0) + 1);
+          admission.accepted(id, info.callingAeTitle);
         },
       },
       connection: conn,
@@ -123,23 +128,21 @@ export async function startServer(
       idleTimeoutMs: s.idleTimeoutS * 1000,
       maxPduLength: s.maxPduLength,
       services,
-      // Counted at A-ASSOCIATE-RQ time: the one over the limit is rejected, not dropped.
+      // Decided at A-ASSOCIATE-RQ time: the one over a limit is rejected, not dropped.
       policy: (rq) => {
-        const calling = rq.callingAeTitle.trim();
-        const limit = incomingLimits.get(calling);
+        const verdict = admission.requested(id, rq.callingAeTitle);
         return {
           ...basePolicy,
-          knownCallingAeTitles: s.accept === "known" ? known : undefined,
-          overLimit: open.size > s.maxAssociations,
-          callingAeLimit: limit !== undefined && (incoming.get(calling) ?? 0) >= limit
-            ? limit
-            : undefined,
+          knownCallingAeTitles: verdict.knownCallingAeTitles,
+          overLimit: verdict.overLimit,
+          callingAeLimit: verdict.callingAeLimit,
         };
       },
     });
     open.add(assoc);
     void assoc.finished.then((end) => {
-      uncount();
+      // Counts no more from the moment the close is seen.
+      admission.closed(id);
       tracker.ended(end);
     });
     assoc.run().catch((e) => {
@@ -147,7 +150,7 @@ export async function startServer(
       conn.close();
     }).finally(async () => {
       open.delete(assoc);
-      uncount();
+      admission.closed(id);
       // Its journal segment takes no more records: once materialized it can go.
       await store.endAssociation(assoc.info.id).catch((e) =>
         logger.log("error", `closing journal segment failed: ${(e as Error).message}`, {
@@ -237,9 +240,8 @@ export async function startServer(
     const { apply, needsRestart } = planReload(current, next);
     const applied: string[] = [];
     if (apply.includes("known_ae")) {
-      known = new Set(next.knownAe.map((k) => k.aeTitle.trim()));
       // New limits apply to new associations; open ones are never dropped.
-      incomingLimits = limitsOf(next);
+      admission.setLimits(limitsOf({ ...current, knownAe: next.knownAe }));
       current = { ...current, knownAe: next.knownAe };
       applied.push("known_ae");
     }

@@ -1,7 +1,7 @@
 // Commands that act on a running server go through its JSON API: the base URL from the
 // configuration's [http] (or --url), HTTP Basic credentials from --user / MINIPACS_PASSWORD.
 import type { Config } from "../config.ts";
-import { type OptionValue, readEnv, stringOption, UsageError } from "./command.ts";
+import { type OptionValue, readEnv, stringOption, UsageError } from "./subcommand.ts";
 
 /** The web server's base URL, reached over loopback when it is bound to every address. */
 export function apiBase(config: Config, values: Record<string, OptionValue>): string | null {

@@ -10,7 +10,7 @@ import {
   stderrIsTerminal,
   UsageError,
   writeStderr,
-} from "./command.ts";
+} from "./subcommand.ts";
 import { cliLogger } from "./scu.ts";
 
 const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;

@@ -13,7 +13,7 @@ import {
   ApiUnreachableError,
   entityOption,
 } from "./api_client.ts";
-import { type Command, type CommandArgs, loadEffectiveConfig, UsageError } from "./command.ts";
+import { type Command, type CommandArgs, loadEffectiveConfig, UsageError } from "./subcommand.ts";
 import { cliLogger } from "./scu.ts";
 
 function mb(bytes: number): string {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { type DataElement, encodeDataset, encodingOf, textElement } from "../core/dicom/dataset.ts";
 import { encodeFileMetaInformation } from "../core/dicom/part10.ts";
 import { EXPLICIT_VR_LE } from "../core/dicom/transfer_syntaxes.ts";
-import { type Command, type CommandArgs, loadEffectiveConfig, UsageError } from "./command.ts";
+import { type Command, type CommandArgs, loadEffectiveConfig, UsageError } from "./subcommand.ts";
 
 interface SeriesSpec {
   modality: string;

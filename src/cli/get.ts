@@ -19,7 +19,7 @@ import {
   numberOption,
   stringOption,
   UsageError,
-} from "./command.ts";
+} from "./subcommand.ts";
 import {
   printRetrieveResult,
   RETRIEVE_OPTION_HELP,
@@ -28,7 +28,8 @@ import {
   runRetrieveRequest,
   stderrProgress,
 } from "./retrieve.ts";
-import { checkAeTitle, openScu, parsePeer, withTimeout } from "./scu.ts";
+import { releaseOrAbort } from "../core/services/scu_association.ts";
+import { checkAeTitle, openScu, parsePeer } from "./scu.ts";
 
 const GET_CLASS: Record<Model, string> = {
   PATIENT: QR_SOP_CLASSES.PatientRootGet,
@@ -233,7 +234,7 @@ async function run(args: CommandArgs): Promise<number> {
       files: receiver.files,
     }, result);
   } finally {
-    await withTimeout(assoc.release(), timeoutMs, "A-RELEASE").catch(() => assoc.abort());
+    await releaseOrAbort(assoc, timeoutMs);
   }
 }
 

@@ -12,7 +12,7 @@ import {
   numberOption,
   stringOption,
   UsageError,
-} from "./command.ts";
+} from "./subcommand.ts";
 import {
   printRetrieveResult,
   RETRIEVE_OPTION_HELP,
@@ -21,7 +21,8 @@ import {
   runRetrieveRequest,
   stderrProgress,
 } from "./retrieve.ts";
-import { checkAeTitle, openScu, parsePeer, withTimeout } from "./scu.ts";
+import { releaseOrAbort } from "../core/services/scu_association.ts";
+import { checkAeTitle, openScu, parsePeer } from "./scu.ts";
 
 const MOVE_CLASS: Record<Model, string> = {
   PATIENT: QR_SOP_CLASSES.PatientRootMove,
@@ -86,7 +87,7 @@ async function run(args: CommandArgs): Promise<number> {
       json: args.values.json === true,
     }, result);
   } finally {
-    await withTimeout(assoc.release(), timeoutMs, "A-RELEASE").catch(() => assoc.abort());
+    await releaseOrAbort(assoc, timeoutMs);
   }
 }
 

@@ -6,7 +6,7 @@ import { Status, statusText } from "../core/dimse/status.ts";
 import { decodeDataset, encodeDataset, encodingOf } from "../core/dicom/dataset.ts";
 import type { DimseResponse } from "../core/services/service.ts";
 import type { RequestorAssociation } from "../core/ul/requestor.ts";
-import { type CommandArgs, stringOption, writeStderr } from "./command.ts";
+import { type CommandArgs, stringOption, writeStderr } from "./subcommand.ts";
 import {
   addSigint,
   buildRequest,

@@ -14,7 +14,7 @@ import {
   loadEffectiveConfig,
   stringOption,
   UsageError,
-} from "./command.ts";
+} from "./subcommand.ts";
 import { checkAeTitle } from "./scu.ts";
 import { formatTable } from "./find.ts";
 

@@ -11,6 +11,7 @@ export { STORAGE_SOP_CLASSES } from "./dicom/sop_classes.ts";
 export { TRANSFER_SYNTAXES } from "./dicom/transfer_syntaxes.ts";
 export type * from "./ports.ts";
 export { VerificationService } from "./services/echo.ts";
+export { echoScu } from "./services/echo_scu.ts";
 export { StorageService } from "./services/store.ts";
 export { HeaderScanner } from "./dicom/header_scanner.ts";
 export { decodeFileMetaInformation, encodeFileMetaInformation } from "./dicom/part10.ts";

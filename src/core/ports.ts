@@ -73,7 +73,15 @@ export interface IncomingObject {
   transferSyntaxUid: string;
 }
 
-export type CommitResult = "stored" | "duplicate-ignored" | "duplicate-rejected";
+/**
+ * "series-in-other-study": the Series Instance UID is already filed under another Study
+ * Instance UID; the object is refused rather than moving that series (and its study) away.
+ */
+export type CommitResult =
+  | "stored"
+  | "duplicate-ignored"
+  | "duplicate-rejected"
+  | "series-in-other-study";
 
 /** Receives one object's dataset bytes as they arrive, then commits or discards it. */
 export interface ObjectWriter {

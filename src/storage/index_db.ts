@@ -636,6 +636,16 @@ export class IndexDb {
     );
   }
 
+  /** The Study Instance UID a series is filed under, if the series is known. */
+  studyOfSeries(seriesInstanceUid: string): string | undefined {
+    const row = this.#get(
+      `SELECT st.study_instance_uid FROM series se JOIN study st ON st.pk = se.study_pk
+        WHERE se.series_instance_uid = ?`,
+      seriesInstanceUid,
+    );
+    return row === undefined ? undefined : String(row.study_instance_uid);
+  }
+
   getInstance(sopInstanceUid: string): StoredInstance | undefined {
     const row = this.#get(`${INSTANCE_SELECT} WHERE i.sop_instance_uid = ?`, sopInstanceUid);
     return row ? toStored(row) : undefined;

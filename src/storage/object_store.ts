@@ -215,8 +215,8 @@ export class FsObjectStore implements ObjectStore {
   }
 
   /** Objects still waiting in the journal for their home files. */
-  get backlog(): { objects: number; bytes: number } {
-    return this.#materializer.backlog;
+  get backlog(): { objects: number; bytes: number; diskFull: boolean } {
+    return { ...this.#materializer.backlog, diskFull: this.#materializer.diskFull };
   }
 
   /** A commit order that grows across restarts: ms since 1970 x 1024 + a counter. */
@@ -349,6 +349,15 @@ export class FsObjectStore implements ObjectStore {
     const receivedAt = new Date(now).toISOString();
     const info: RecordInfo = { record, callingAe: incoming.callingAeTitle, receivedAt };
     const { offset, length, durable } = segment.finishRecord(seq, info);
+    // A series belongs to one study: one reused under another study is refused, never moved
+    // (that would take the first study's images out of it). Checked in the same turn as the
+    // index write below.
+    const studyOfSeries = this.index.studyOfSeries(record.seriesInstanceUid);
+    if (studyOfSeries !== undefined && studyOfSeries !== record.studyInstanceUid) {
+      await durable.catch(() => {});
+      await segment.discardRecord();
+      return "series-in-other-study";
+    }
     // The index is updated while the disk syncs; the answer waits for both.
     let result;
     try {

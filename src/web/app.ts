@@ -5,13 +5,14 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import { type Config, formatConfig, type KnownAe } from "../config.ts";
 import type { Logger } from "../core/ports.ts";
-import type { ServerStats } from "../stats.ts";
+import { type EchoResult, echoScu } from "../core/services/echo_scu.ts";
+import { tcpConnector } from "../net/tcp.ts";
+import type { ServerStats } from "../app/stats.ts";
+import { Catalog, SearchError } from "../storage/catalog.ts";
 import { INDEX_FILE } from "../storage/layout.ts";
 import { registerActionRoutes, type WebActions } from "./actions.ts";
-import { echoPeer, type EchoResult } from "./echo.ts";
 import { checkHealth } from "./health.ts";
-import { IndexReader } from "./index_reader.ts";
-import { STYLE_CSS } from "./layout.ts";
+import { STYLE_CSS } from "./html_layout.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
 import {
   associationsPage,
@@ -30,7 +31,7 @@ import {
   securityHeaders,
 } from "./security.ts";
 import { buildStatus, type StorageView } from "./status.ts";
-import { getStudy, SearchError, searchFromParams, searchStudies } from "./studies.ts";
+import { searchFromParams } from "./study_params.ts";
 
 export interface WebDeps {
   /** The running configuration (a reload may replace it). */
@@ -52,6 +53,9 @@ export interface WebApp {
   close(): void;
 }
 
+/** How long the Peers page waits for each step of a C-ECHO. */
+const ECHO_TIMEOUT_MS = 10_000;
+
 /** Paths and the methods they answer; any other method gets 405 with Allow. */
 const ROUTES: [RegExp, string[]][] = [
   [/^\/(associations|studies|peers|config|style\.css|healthz|metrics)?$/, ["GET", "HEAD"]],
@@ -66,12 +70,11 @@ const ROUTES: [RegExp, string[]][] = [
 ];
 
 export function createWebApp(deps: WebDeps): WebApp {
-  const reader = new IndexReader(() => deps.storage.index.openReader());
+  const catalog = new Catalog(deps.storage.index);
   const app = new Hono();
   const ae = () => deps.config().server.aeTitle;
   const isApi = (c: Context) => c.req.path.startsWith("/api/");
-  const echo = deps.echo ??
-    ((peer: KnownAe) => echoPeer(deps.config(), peer, deps.logger));
+  const echo = deps.echo ?? ((peer: KnownAe) => echoKnownAe(deps.config(), peer, deps.logger));
 
   const fail = (c: Context, status: 400 | 404 | 405 | 413 | 500 | 502 | 503, message: string) =>
     isApi(c)
@@ -104,7 +107,7 @@ export function createWebApp(deps: WebDeps): WebApp {
       config: deps.config(),
       stats: deps.stats,
       storage: deps.storage,
-      reader,
+      catalog,
       dicomPort: deps.dicomPort(),
       httpPort: deps.httpPort(),
     });
@@ -120,14 +123,14 @@ export function createWebApp(deps: WebDeps): WebApp {
     const params = new URL(c.req.url).searchParams;
     try {
       const search = searchFromParams(params);
-      return c.html(studiesPage(ae(), search, searchStudies(reader, search)));
+      return c.html(studiesPage(ae(), search, catalog.searchStudies(search)));
     } catch (e) {
       if (!(e instanceof SearchError)) throw e;
       return c.html(studiesPage(ae(), {}, { error: e.message }), 400);
     }
   });
   app.get("/studies/:uid", (c) => {
-    const detail = getStudy(reader, c.req.param("uid"));
+    const detail = catalog.getStudy(c.req.param("uid"));
     return detail ? c.html(studyPage(ae(), detail)) : fail(c, 404, "no such study");
   });
   app.get("/peers", (c) => c.html(peersPage(ae(), deps.config().knownAe)));
@@ -150,14 +153,14 @@ export function createWebApp(deps: WebDeps): WebApp {
     }));
   app.get("/api/studies", (c) => {
     try {
-      return c.json(searchStudies(reader, searchFromParams(new URL(c.req.url).searchParams)));
+      return c.json(catalog.searchStudies(searchFromParams(new URL(c.req.url).searchParams)));
     } catch (e) {
       if (!(e instanceof SearchError)) throw e;
       return fail(c, 400, e.message);
     }
   });
   app.get("/api/studies/:uid", (c) => {
-    const detail = getStudy(reader, c.req.param("uid"));
+    const detail = catalog.getStudy(c.req.param("uid"));
     return detail ? c.json(detail) : fail(c, 404, "no such study");
   });
   app.post("/api/peers/:ae/echo", async (c) => {
@@ -180,7 +183,7 @@ export function createWebApp(deps: WebDeps): WebApp {
     ]);
     const text = renderMetrics({
       stats: deps.stats,
-      totals: reader.totals(deps.stats.storesAnswered),
+      totals: catalog.totals(deps.stats.storesAnswered),
       indexFileBytes,
       freeBytes: free,
       minFreeBytes: config.storage.minFreeMb * 1024 * 1024,
@@ -191,12 +194,19 @@ export function createWebApp(deps: WebDeps): WebApp {
   app.get("/healthz", async (c) => {
     const health = await checkHealth({
       storage: deps.storage,
-      reader,
+      catalog,
       minFreeBytes: deps.config().storage.minFreeMb * 1024 * 1024,
       logger: deps.logger,
     });
+    // How much waits in the journal for its home files (and whether a full disk holds it).
+    const backlog = deps.storage.backlog;
+    const journal = {
+      pending_objects: backlog?.objects ?? 0,
+      pending_bytes: backlog?.bytes ?? 0,
+      disk_full: backlog?.diskFull ?? false,
+    };
     return c.json(
-      { status: health.ok ? "ok" : "fail", checks: health.checks },
+      { status: health.ok ? "ok" : "fail", checks: health.checks, journal },
       health.ok ? 200 : 503,
     );
   });
@@ -226,11 +236,27 @@ export function createWebApp(deps: WebDeps): WebApp {
     return result;
   }
 
-  return { app, close: () => reader.close() };
+  return { app, close: () => catalog.close() };
 }
 
+/** The Peers page's C-ECHO: as our AE title, times rounded to 0.01 ms. */
+async function echoKnownAe(config: Config, peer: KnownAe, logger: Logger): Promise<EchoResult> {
+  const r = await echoScu({
+    connector: tcpConnector,
+    peer,
+    callingAeTitle: config.server.aeTitle,
+    identity: config.server,
+    timeoutMs: ECHO_TIMEOUT_MS,
+    logger,
+  });
+  const round = (ms: number | null) => ms === null ? null : Math.round(ms * 100) / 100;
+  return { ...r, roundTripMs: round(r.roundTripMs), setupMs: round(r.setupMs) };
+}
+
+/** The known AE a page names (config.ts trims every AE title it reads). */
 function findPeer(config: Config, ae: string): KnownAe | undefined {
-  return config.knownAe.find((k) => k.aeTitle.trim() === ae.trim());
+  const wanted = ae.trim();
+  return config.knownAe.find((k) => k.aeTitle === wanted);
 }
 
 async function indexSize(root: string): Promise<number | null> {

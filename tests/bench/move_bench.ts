@@ -11,7 +11,7 @@
 // --move-repeat: rounds, the table shows each sender's median (default 3).
 import { parseArgs } from "node:util";
 import { generateCorpus } from "./corpus.ts";
-import { countFiles, DCMTK_ENV, freePort } from "./peers.ts";
+import { countFiles, DCMTK_ENV, freePort } from "../helpers/peers.ts";
 import { MAIN } from "../helpers/server.ts";
 
 const ORTHANC_BIN = "/usr/sbin/Orthanc";

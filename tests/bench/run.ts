@@ -27,7 +27,7 @@ import {
   startMiniPacsPeer,
   startOrthanc,
   startStorescp,
-} from "./peers.ts";
+} from "../helpers/peers.ts";
 import { runScenario, type ScenarioResult } from "./store_bench.ts";
 
 const ORTHANC_BIN = "/usr/sbin/Orthanc";

@@ -1,7 +1,7 @@
 // One scenario: a fresh peer, a warm-up C-ECHO (done by the peer's start), then the corpus sent
 // with DCMTK storescu on 1 or several associations at once, timed from spawn to the last exit.
 import type { Corpus } from "./corpus.ts";
-import { DCMTK_ENV, type Peer } from "./peers.ts";
+import { DCMTK_ENV, type Peer } from "../helpers/peers.ts";
 
 /** A scenario gives up after this long. */
 export const SCENARIO_TIMEOUT_MS = 10 * 60 * 1000;

@@ -1,5 +1,5 @@
 // The core bundles with esbuild into one ESM file that runs under Node: proof that it
-// imports nothing from Deno or node:* (DESIGN.md "Shape").
+// imports nothing from Deno or node:* (the README's "Layout": src/core is runtime-free).
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 

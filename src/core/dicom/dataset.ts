@@ -1,6 +1,7 @@
 // A small dataset codec for query identifiers and stored headers: element lists with
 // sequences in Implicit VR Little Endian, Explicit VR Little Endian and Explicit VR Big Endian
 // (PS3.5 7.1, 7.3, 7.5). Values are kept in little-endian byte order whatever the syntax.
+import { concatBytes } from "./bytes.ts";
 import { decodeString, encodeString } from "./charset.ts";
 import { Tag, tagString } from "./tags.ts";
 import { EXPLICIT_VR_LE, TRANSFER_SYNTAXES } from "./transfer_syntaxes.ts";
@@ -308,19 +309,7 @@ function swap(value: Uint8Array, vr: string): Uint8Array {
 export function encodeDataset(elements: readonly DataElement[], encoding: Encoding): Uint8Array {
   const parts: Uint8Array[] = [];
   writeElements(elements, encoding, parts);
-  return concat(parts);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const p of parts) total += p.length;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 function writeElements(elements: readonly DataElement[], e: Encoding, parts: Uint8Array[]): void {
@@ -331,10 +320,10 @@ function writeElements(elements: readonly DataElement[], e: Encoding, parts: Uin
       for (const item of el.items) {
         const inner: Uint8Array[] = [];
         writeElements(item, e, inner);
-        const bytes = concat(inner);
+        const bytes = concatBytes(inner);
         body.push(header(Tag.Item, "", bytes.length, e, true), bytes);
       }
-      const content = concat(body);
+      const content = concatBytes(body);
       parts.push(header(el.tag, "SQ", content.length, e), content);
       continue;
     }

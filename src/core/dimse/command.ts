@@ -33,8 +33,11 @@ export const Priority = { Low: 0x0002, Medium: 0x0000, High: 0x0001 } as const;
 
 /** (0000,0800) Command Data Set Type "null": no dataset follows. Any other value: one does. */
 export const NO_DATASET = 0x0101;
-/** A conventional non-null Command Data Set Type for messages we send with a dataset. */
-export const DATASET_PRESENT = 0x0000;
+/**
+ * The non-null Command Data Set Type we send with a dataset: 0x0001, as pynetdicom and GDCM do
+ * (GDCM checks for it and aborts on another value). We read any value but 0x0101 as present.
+ */
+export const DATASET_PRESENT = 0x0001;
 
 export interface Command {
   /** (0000,0100) */

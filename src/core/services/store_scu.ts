@@ -1,13 +1,19 @@
 // C-STORE sub-operations of C-MOVE and C-GET (PS3.4 C.4.2.3, C.4.3.3): each stored object is
 // streamed from disk to the peer as it is read, and split into PDUs by the association; it is
 // never whole in memory. An object stored uncompressed is re-encoded between the uncompressed
-// syntaxes when that is all the peer accepts; a compressed one the peer will not take fails.
+// syntaxes when its own syntax was refused; a compressed one the peer will not take fails.
 import { type Command, CommandField, DATASET_PRESENT, Priority } from "../dimse/command.ts";
 import { FramedDataset } from "../dimse/data_packer.ts";
 import { statusCategory } from "../dimse/status.ts";
 import { decodeFileMetaInformation } from "../dicom/part10.ts";
 import { canTranscode, DatasetTranscoder, transcodeDataset } from "../dicom/transcode.ts";
-import { EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../dicom/transfer_syntaxes.ts";
+import { sopClassName } from "../dicom/sop_classes.ts";
+import {
+  EXPLICIT_VR_BE,
+  EXPLICIT_VR_LE,
+  IMPLICIT_VR_LE,
+  TRANSFER_SYNTAXES,
+} from "../dicom/transfer_syntaxes.ts";
 import type { ObjectReader } from "../ports.ts";
 import type { AcceptedContext } from "../ul/negotiation.ts";
 import type { DimseResponse } from "./service.ts";
@@ -36,26 +42,46 @@ export interface PresentationContextProposal {
 }
 
 /**
- * The presentation contexts a sub-association proposes for these instances: one per SOP class
- * and stored transfer syntax, with the stored syntax first and then Explicit and Implicit VR
- * LE. The most used pairs first when there are more than 128.
+ * The presentation contexts a sub-association proposes for these instances (PS3.8 9.3.2.2):
+ * for every SOP class and stored transfer syntax one context proposing that syntax alone, so
+ * that a destination preferring another syntax cannot pick it there; then, per SOP class, one
+ * context with Explicit VR LE and Implicit VR LE, the fallback an object is re-encoded into
+ * when its own syntax was refused. Past 128 contexts the stored-syntax contexts come first
+ * (the most used pairs first), then the fallbacks of the most used classes; the rest are left
+ * out (see README, Retrieve).
  */
 export function proposeContexts(
   instances: Iterable<SubOperationTarget>,
 ): PresentationContextProposal[] {
-  const counts = new Map<string, { sopClassUid: string; ts: string; n: number }>();
+  const pairs = new Map<string, { sopClassUid: string; ts: string; n: number }>();
+  const classes = new Map<string, number>();
   for (const i of instances) {
     const key = `${i.sopClassUid} ${i.transferSyntaxUid}`;
-    const entry = counts.get(key);
+    const entry = pairs.get(key);
     if (entry) entry.n++;
-    else counts.set(key, { sopClassUid: i.sopClassUid, ts: i.transferSyntaxUid, n: 1 });
+    else pairs.set(key, { sopClassUid: i.sopClassUid, ts: i.transferSyntaxUid, n: 1 });
+    classes.set(i.sopClassUid, (classes.get(i.sopClassUid) ?? 0) + 1);
   }
-  const pairs = [...counts.values()].sort((a, b) => b.n - a.n).slice(0, MAX_CONTEXTS);
-  return pairs.map((p, k) => ({
-    id: 2 * k + 1,
+  const stored = [...pairs.values()].sort((a, b) => b.n - a.n).map((p) => ({
     abstractSyntax: p.sopClassUid,
-    transferSyntaxes: [...new Set([p.ts, EXPLICIT_VR_LE, IMPLICIT_VR_LE])],
+    transferSyntaxes: [p.ts],
   }));
+  const fallbacks = [...classes.entries()].sort((a, b) => b[1] - a[1]).map(([uid]) => ({
+    abstractSyntax: uid,
+    transferSyntaxes: [...FALLBACK_TRANSFER_SYNTAXES],
+  }));
+  return [...stored, ...fallbacks].slice(0, MAX_CONTEXTS).map((p, k) => ({ id: 2 * k + 1, ...p }));
+}
+
+/** The uncompressed syntaxes every sub-association offers per class, Explicit VR LE first. */
+export const FALLBACK_TRANSFER_SYNTAXES: readonly string[] = [EXPLICIT_VR_LE, IMPLICIT_VR_LE];
+
+/**
+ * C-GET: a transfer syntax any uncompressed stored image can be sent in, as stored or re-encoded
+ * by canTranscode()'s rules (today Explicit and Implicit VR LE, not Big Endian).
+ */
+export function producesTransferSyntax(uid: string): boolean {
+  return [IMPLICIT_VR_LE, EXPLICIT_VR_LE, EXPLICIT_VR_BE].some((from) => canTranscode(from, uid));
 }
 
 export interface ContextChoice {
@@ -65,8 +91,9 @@ export interface ContextChoice {
 }
 
 /**
- * The context to send an instance on: one in its stored syntax if any, else an uncompressed
- * one it can be re-encoded into (Explicit VR LE preferred). Null when there is none.
+ * The context to send an instance on: one accepted in its stored syntax if any (the object
+ * goes as stored), else one it can be re-encoded into (canTranscode(); Explicit VR LE
+ * preferred, then Implicit VR LE). Null when there is none: noContextReason() says why.
  */
 export function chooseContext(
   contexts: Iterable<AcceptedContext>,
@@ -74,15 +101,42 @@ export function chooseContext(
   storedTransferSyntax: string,
 ): ContextChoice | null {
   let best: AcceptedContext | undefined;
+  const rank = (ts: string) => {
+    const i = FALLBACK_TRANSFER_SYNTAXES.indexOf(ts);
+    return i < 0 ? FALLBACK_TRANSFER_SYNTAXES.length : i;
+  };
   for (const c of contexts) {
     if (c.abstractSyntax !== sopClassUid) continue;
     if (c.transferSyntax === storedTransferSyntax) return { context: c, transcode: false };
     if (!canTranscode(storedTransferSyntax, c.transferSyntax)) continue;
-    if (!best || (c.transferSyntax === EXPLICIT_VR_LE && best.transferSyntax !== EXPLICIT_VR_LE)) {
-      best = c;
-    }
+    if (!best || rank(c.transferSyntax) < rank(best.transferSyntax)) best = c;
   }
   return best ? { context: best, transcode: true } : null;
+}
+
+/** Why chooseContext() found no context, in words for the log. */
+export function noContextReason(
+  contexts: Iterable<AcceptedContext>,
+  sopClassUid: string,
+  storedTransferSyntax: string,
+): string {
+  const accepted = new Set<string>();
+  for (const c of contexts) if (c.abstractSyntax === sopClassUid) accepted.add(c.transferSyntax);
+  const className = sopClassName(sopClassUid);
+  const storedName = transferSyntaxName(storedTransferSyntax);
+  if (accepted.size === 0) {
+    return `no presentation context for ${className} was accepted (object stored as ${storedName})`;
+  }
+  const names = [...accepted].map(transferSyntaxName).join(", ");
+  const compressed = TRANSFER_SYNTAXES.get(storedTransferSyntax);
+  const cannot = compressed?.encapsulated || compressed?.deflated
+    ? `no decoder for ${storedName}`
+    : `no conversion from ${storedName} to ${accepted.size === 1 ? "it" : "them"}`;
+  return `the destination accepted only ${names} for ${className}; ${cannot}`;
+}
+
+function transferSyntaxName(uid: string): string {
+  return TRANSFER_SYNTAXES.get(uid)?.name ?? uid;
 }
 
 export type SubOperationOutcome = "completed" | "warning" | "failed";
@@ -308,7 +362,7 @@ export class StoreScu {
     const choice = chooseContext(o.contexts(), target.sopClassUid, stored);
     if (!choice) {
       dataset.close();
-      return failed(`the peer accepts no transfer syntax this object can be sent in (${stored})`);
+      return failed(noContextReason(o.contexts(), target.sopClassUid, stored));
     }
     const contextId = choice.context.id;
     const whole = dataset.whole;

@@ -196,8 +196,24 @@ export abstract class Association {
         return; // P-DATA bytes are written by sendMessage() itself (DT-1).
     }
     if (!pdu) return;
+    let bytes: Uint8Array;
     try {
-      await this.#write(encodePdu(pdu));
+      bytes = encodePdu(pdu);
+    } catch (e) {
+      // Never a silent close: say why, and end the association with an A-ABORT.
+      this.log.log("error", `cannot encode ${name}: ${(e as Error).message}`, this.fields());
+      this.end = "aborted";
+      bytes = encodePdu({
+        type: PduType.AAbort,
+        source: AbortSource.ServiceProvider,
+        reason: AbortReason.NotSpecified,
+      });
+      await this.#write(bytes).catch(() => {});
+      this.#closeTransport();
+      return;
+    }
+    try {
+      await this.#write(bytes);
     } catch {
       // The peer is gone: nothing more to say to it (Evt17 follows from the read side).
       this.#closeTransport();
@@ -269,13 +285,41 @@ export abstract class Association {
 
   #resetIdle(): void {
     if (this.#idle !== undefined) clearTimeout(this.#idle);
+    this.#idle = undefined;
     if (this.#closed || this.options.idleTimeoutMs <= 0) return;
-    this.#idle = setTimeout(() => {
-      if (this.busy > 0) return this.#resetIdle(); // a long move is not silence
-      if (this.state !== 6) return;
-      this.log.log("warn", "association idle too long: aborting", this.fields());
-      void this.abort(AbortSource.ServiceUser, AbortReason.NotSpecified);
-    }, this.options.idleTimeoutMs);
+    this.#idle = setTimeout(() => this.#onIdle(), this.options.idleTimeoutMs);
+  }
+
+  /** When the read loop began waiting for the peer's next bytes (null while not waiting). */
+  #readingSince: number | null = null;
+
+  #onIdle(): void {
+    this.#idle = undefined;
+    if (this.#closed) return;
+    const limit = this.options.idleTimeoutMs;
+    if (this.busy > 0) {
+      // A request is running. Our own work (a C-MOVE's sub-operations, a slow disk holding
+      // the dataset back) is not silence; waiting for the rest of the peer's dataset is.
+      const incoming = this.#incoming;
+      const since = incoming?.stream ? this.#readingSince : null;
+      if (since === null) return this.#resetIdle();
+      const silent = performance.now() - since;
+      if (silent < limit) {
+        this.#idle = setTimeout(() => this.#onIdle(), limit - silent);
+        return;
+      }
+      this.log.log(
+        "warn",
+        `peer sent nothing for ${Math.round(silent / 1000)} s in the middle of a ` +
+          `${commandName(incoming!.command.commandField)} dataset: aborting`,
+        { ...this.fields(), received_bytes: incoming!.stream!.bytesReceived },
+      );
+      void this.abort(AbortSource.ServiceProvider, AbortReason.NotSpecified);
+      return;
+    }
+    if (this.state !== 6) return;
+    this.log.log("warn", "association idle too long: aborting", this.fields());
+    void this.abort(AbortSource.ServiceUser, AbortReason.NotSpecified);
   }
 
   // ---- reading ----
@@ -285,11 +329,13 @@ export abstract class Association {
     const conn = this.options.connection;
     while (!this.#closed) {
       let chunk: Uint8Array | null;
+      this.#readingSince = performance.now();
       try {
         chunk = await conn.read();
       } catch {
         chunk = null;
       }
+      this.#readingSince = null;
       if (chunk === null) {
         if (!this.#closed) {
           if (this.state === 6 || this.state === 3 || this.state === 5) {
@@ -312,7 +358,18 @@ export abstract class Association {
           return;
         }
         if (!pdu) break;
-        await this.fire(eventOf(pdu), pdu);
+        try {
+          await this.fire(eventOf(pdu), pdu);
+        } catch (e) {
+          // Never a silent close: whatever failed while answering, the peer gets an A-ABORT.
+          this.log.log(
+            "error",
+            `handling ${EVENT_NAMES[eventOf(pdu)]} failed: ${(e as Error).message}: aborting`,
+            this.fields(),
+          );
+          await this.abort(AbortSource.ServiceProvider, AbortReason.NotSpecified);
+          return;
+        }
       }
       // Every PDU from this chunk has been handled: the connection may reuse its buffer.
       this.#reader.detach();

@@ -218,20 +218,24 @@ class Writer {
     return at;
   }
 
-  // Reserve before reading #buf: a reserve that grows the buffer replaces it.
+  // Each writer reserves first and only then takes #buf/#view: #reserve may replace them, and
+  // `this.#buf[this.#reserve(1)]` would read the old buffer before growing it.
   u8(v: number): void {
+    const value = checked(v, 0xff);
     const at = this.#reserve(1);
-    this.#buf[at] = checked(v, 0xff);
+    this.#buf[at] = value;
   }
 
   u16(v: number): void {
+    const value = checked(v, 0xffff);
     const at = this.#reserve(2);
-    this.#view.setUint16(at, checked(v, 0xffff));
+    this.#view.setUint16(at, value);
   }
 
   u32(v: number): void {
+    const value = checked(v, 0xffffffff);
     const at = this.#reserve(4);
-    this.#view.setUint32(at, checked(v, 0xffffffff));
+    this.#view.setUint32(at, value);
   }
 
   setU16(at: number, v: number): void {

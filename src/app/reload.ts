@@ -1,6 +1,6 @@
 // What a configuration reload (SIGHUP) may change while running: the [[known_ae]] list and
 // log.level. Every other changed key takes effect only after a restart.
-import type { Config } from "./config.ts";
+import type { Config } from "../config.ts";
 
 /** Keys applied by a reload, as written in config.toml. */
 export const RELOADABLE = ["known_ae", "log.level"] as const;

@@ -3,10 +3,14 @@
 // studies received longest ago go, one at a time, until a (simulated) disk has room again.
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { runFreeSpaceRetention, runRetention, scheduleRetention } from "../src/retention.ts";
-import type { InstanceRecord } from "../src/core/ports.ts";
-import { homePathFor } from "../src/storage/layout.ts";
-import { startMiniPacs } from "./helpers/server.ts";
+import {
+  runFreeSpaceRetention,
+  runRetention,
+  scheduleRetention,
+} from "../../src/storage/retention.ts";
+import type { InstanceRecord } from "../../src/core/ports.ts";
+import { homePathFor } from "../../src/storage/layout.ts";
+import { startMiniPacs } from "../helpers/server.ts";
 import {
   datasetFor,
   listFiles,
@@ -15,7 +19,7 @@ import {
   openStore,
   storeObject,
   withTempDir,
-} from "./storage/fixtures.ts";
+} from "../storage/fixtures.ts";
 
 const NOW = new Date("2026-06-30T12:00:00.000Z");
 const daysAgo = (d: number) => new Date(NOW.getTime() - d * 86_400_000).toISOString();

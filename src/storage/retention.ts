@@ -4,11 +4,12 @@
 // - by free space (`[storage] retention_min_free_mb`): while free space is below the
 //   threshold, the studies whose newest instance is oldest are deleted, never one that
 //   received an instance in the last minute (it may still be arriving).
-// The server runs both a minute after start and then every 24 hours.
+// The server runs both a minute after start, then by age daily and by free space (when set)
+// every 10 minutes: see scheduleRetention.
 import type { DatabaseSync } from "node:sqlite";
-import type { Logger } from "./core/ports.ts";
-import { homePathFor } from "./storage/layout.ts";
-import type { FsObjectStore } from "./storage/object_store.ts";
+import type { Logger } from "../core/ports.ts";
+import { homePathFor } from "./layout.ts";
+import type { FsObjectStore } from "./object_store.ts";
 
 const DAY_MS = 86_400_000;
 const MIB = 1024 * 1024;

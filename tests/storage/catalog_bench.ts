@@ -1,15 +1,14 @@
-// `deno bench --allow-all tests/web/studies_bench.ts`: one page of the Studies search on
+// `deno bench --allow-all tests/storage/catalog_bench.ts`: one page of the Studies search on
 // 100,000 instances (10,000 studies), for the searches a sysadmin types.
-import { IndexReader } from "../../src/web/index_reader.ts";
-import { searchStudies, type StudySearch } from "../../src/web/studies.ts";
+import { Catalog, type StudySearch } from "../../src/storage/catalog.ts";
 import { buildBigIndex } from "./big_index.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "minipacs-bench-" });
 const index = buildBigIndex(dir);
-const reader = new IndexReader(() => index.openReader());
+const catalog = new Catalog(index);
 const deep = (() => {
-  let page = searchStudies(reader, {});
-  for (let i = 0; i < 100 && page.next; i++) page = searchStudies(reader, { after: page.next });
+  let page = catalog.searchStudies({});
+  for (let i = 0; i < 100 && page.next; i++) page = catalog.searchStudies({ after: page.next });
   return page.next!;
 })();
 
@@ -25,15 +24,15 @@ const cases: [string, StudySearch][] = [
 ];
 for (const [name, search] of cases) {
   Deno.bench(name, { group: "studies page" }, () => {
-    searchStudies(reader, search);
+    catalog.searchStudies(search);
   });
 }
 Deno.bench("dashboard totals (uncached)", () => {
-  new IndexReader(() => index.openReader()).totals();
+  new Catalog(index).totals();
 });
 
 globalThis.addEventListener("unload", () => {
-  reader.close();
+  catalog.close();
   index.close();
   Deno.removeSync(dir, { recursive: true });
 });

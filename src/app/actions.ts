@@ -1,15 +1,15 @@
 // What the web API's actions do on the running server: delete from the store, send to a known
 // AE with the C-MOVE sender, read objects and list an entity's instances. Each action is
 // logged with who asked and shown in the recent events.
-import type { Config, KnownAe } from "./config.ts";
-import type { Logger } from "./core/ports.ts";
-import { sendInstances } from "./core/services/send.ts";
-import { tcpConnector } from "./net/tcp.ts";
-import { type DeleteLevel, deleteStored } from "./storage/delete.ts";
-import { instancesUnder } from "./storage/entity_instances.ts";
-import type { FsObjectStore } from "./storage/object_store.ts";
+import type { Config, KnownAe } from "../config.ts";
+import type { Logger } from "../core/ports.ts";
+import { sendInstances } from "../core/services/send.ts";
+import { tcpConnector } from "../net/tcp.ts";
+import { type DeleteLevel, deleteStored } from "../storage/delete.ts";
+import { instancesUnder } from "../storage/entity_instances.ts";
+import type { FsObjectStore } from "../storage/object_store.ts";
 import type { ServerStats } from "./stats.ts";
-import type { WebActions } from "./web/actions.ts";
+import type { WebActions } from "../web/actions.ts";
 
 export interface ActionDeps {
   store: FsObjectStore;

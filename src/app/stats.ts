@@ -1,11 +1,13 @@
 // Server-wide counters for the status page and /metrics: associations (open, accepted,
 // rejected, aborted), DIMSE operations by service and status, bytes, store durations, stores
 // per minute over the last hour and a ring of recent events. Never holds patient data: events
-// name AE titles, addresses, SOP classes and statuses only. Every update is O(1).
-import { statusCategory } from "./core/dimse/status.ts";
-import { sopClassName } from "./core/dicom/sop_classes.ts";
-import type { AssociationInfo, DimseService } from "./core/services/service.ts";
-import type { AssociationEnd, AssociationObserver } from "./core/ul/association.ts";
+// name AE titles, addresses, SOP classes and statuses only. Every update is O(1). The rejection
+// labels are in reject_reason.ts, the wrapper that observes the services in service_observer.ts.
+import { statusCategory } from "../core/dimse/status.ts";
+import type { AssociationInfo, DimseService } from "../core/services/service.ts";
+import type { AssociationEnd, AssociationObserver } from "../core/ul/association.ts";
+import { rejectReason } from "./reject_reason.ts";
+import { observeServices } from "./service_observer.ts";
 
 export type EventKind =
   | "accepted"
@@ -81,19 +83,6 @@ export interface Histogram {
   buckets: number[];
   sum: number;
   count: number;
-}
-
-/** Statuses that do not end an operation (PS3.7 C.1.2). */
-const isFinal = (status: number) => statusCategory(status) !== "pending";
-
-/** A bounded label for a rejection, from the negotiation's reason text. */
-export function rejectReason(why: string): string {
-  if (/too many|limit/i.test(why)) return "local_limit";
-  if (/protocol version/i.test(why)) return "protocol_version";
-  if (/application context/i.test(why)) return "application_context";
-  if (/called AE/i.test(why)) return "called_ae";
-  if (/calling AE/i.test(why)) return "calling_ae";
-  return "other";
 }
 
 const MINUTE = 60_000;
@@ -229,29 +218,12 @@ export class ServerStats {
     this.#push({ at: this.#now(), kind: "echo-scu", peer, text, ok });
   }
 
-  /**
-   * The services with each final response counted as an operation (by service and status)
-   * and listed in the recent events; requests and data pass through untouched.
-   */
+  /** The services with each final response counted as an operation (service_observer.ts). */
   observeServices(services: readonly DimseService[]): DimseService[] {
-    return services.map((s): DimseService => ({
-      name: s.name,
-      commandFields: s.commandFields,
-      syntaxes: () => s.syntaxes(),
-      handle: (req, ctx) =>
-        s.handle(req, {
-          ...ctx,
-          send: async (command, dataset) => {
-            await ctx.send(command, dataset);
-            const status = command.status ?? 0;
-            if ((command.commandField & 0x8000) !== 0 && isFinal(status)) {
-              const sop = req.command.affectedSopClassUid;
-              const detail = s.name === "store" && sop ? sopClassName(sop.replace(/\0+$/, "")) : "";
-              this.operation(ctx.association, s.name, status, detail);
-            }
-          },
-        }),
-    }));
+    return observeServices(
+      services,
+      (info, service, status, detail) => this.operation(info, service, status, detail),
+    );
   }
 
   // ---- reading ----

@@ -1,16 +1,17 @@
 // The DIMSE services this server offers, built from the configuration: the one place a
 // new service is added (its abstract syntaxes then appear in negotiation by themselves).
-import type { Config, KnownAe } from "./config.ts";
-import type { Logger } from "./core/ports.ts";
-import { VerificationService } from "./core/services/echo.ts";
-import { FindService } from "./core/services/find.ts";
-import { GetService } from "./core/services/get.ts";
-import { MoveService } from "./core/services/move.ts";
-import type { DimseService } from "./core/services/service.ts";
-import { StorageService, type StorageServiceOptions } from "./core/services/store.ts";
-import { tcpConnector } from "./net/tcp.ts";
-import type { FsObjectStore } from "./storage/object_store.ts";
-import { SqliteQueryIndex } from "./storage/query_db.ts";
+import type { Config, KnownAe } from "../config.ts";
+import type { Logger } from "../core/ports.ts";
+import { VerificationService } from "../core/services/echo.ts";
+import { FindService } from "../core/services/find.ts";
+import { GetService } from "../core/services/get.ts";
+import { MoveService } from "../core/services/move.ts";
+import type { DimseService } from "../core/services/service.ts";
+import { StorageService, type StorageServiceOptions } from "../core/services/store.ts";
+import { producesTransferSyntax } from "../core/services/store_scu.ts";
+import { tcpConnector } from "../net/tcp.ts";
+import type { FsObjectStore } from "../storage/object_store.ts";
+import { SqliteQueryIndex } from "../storage/query_db.ts";
 
 export interface ServiceDeps {
   config: Config;
@@ -36,6 +37,7 @@ export function buildServices(deps: ServiceDeps): DimseService[] {
       store,
       sopClasses: config.storage.sopClasses,
       minFreeBytes: config.storage.minFreeMb * 1024 * 1024,
+      producesTransferSyntax,
       onStored: deps.onStored,
       logPhi: config.log.phi,
     }),

@@ -1,22 +1,44 @@
 // The study search behind the Studies page and /api/studies: C-FIND's matching rules, keyset
 // pages, and index-only plans on 100,000 instances.
 import assert from "node:assert/strict";
-import { IndexReader } from "../../src/web/index_reader.ts";
-import {
-  getStudy,
-  SearchError,
-  searchStudies,
-  studyPageStatement,
-  type StudySearch,
-} from "../../src/web/studies.ts";
+import { Catalog, SearchError, type StudySearch } from "../../src/storage/catalog.ts";
+import type { InstanceRecord } from "../../src/core/ports.ts";
+import { IndexDb } from "../../src/storage/index_db.ts";
 import { BIG, buildBigIndex, studyDate } from "./big_index.ts";
-import { webFixture } from "./fixtures.ts";
+import { makeRecord } from "./fixtures.ts";
+
+/** An index in a temporary folder; add() indexes an instance as a C-STORE would. */
+async function indexFixture() {
+  const root = await Deno.makeTempDir({ prefix: "minipacs-catalog-" });
+  const index = IndexDb.open(`${root}/index.sqlite`);
+  let seq = 1;
+  return {
+    index,
+    add(sop: string, over: Partial<InstanceRecord> = {}, size = 1000) {
+      index.upsertInstance(
+        makeRecord(sop, over),
+        { kind: "home", path: `x/${sop}.dcm`, offset: 0, length: size },
+        {
+          homePath: `x/${sop}.dcm`,
+          size,
+          receivedAt: new Date().toISOString(),
+          callingAe: "MODALITY",
+          seq: seq++,
+        },
+      );
+    },
+    async close() {
+      index.close();
+      await Deno.remove(root, { recursive: true });
+    },
+  };
+}
 
 const uids = (page: { studies: { studyInstanceUid: string }[] }) =>
   page.studies.map((s) => s.studyInstanceUid);
 
 async function smallIndex() {
-  const f = await webFixture();
+  const f = await indexFixture();
   const add = (study: string, over: Record<string, string>) =>
     f.add(`${study}.1`, { studyInstanceUid: study, seriesInstanceUid: `${study}.0`, ...over });
   add("5.1", {
@@ -40,11 +62,11 @@ async function smallIndex() {
     modality: "US",
     accessionNumber: "ACC300",
   });
-  const reader = new IndexReader(() => f.index.openReader());
+  const catalog = new Catalog(f.index);
   return {
-    search: (s: StudySearch) => uids(searchStudies(reader, s)),
+    search: (s: StudySearch) => uids(catalog.searchStudies(s)),
     async close() {
-      reader.close();
+      catalog.close();
       await f.close();
     },
   };
@@ -85,8 +107,8 @@ Deno.test("searchStudies() filters by patient ID, accession, modality and date r
 });
 
 Deno.test("searchStudies() pages older with next and newer with prev, ties broken by row", async () => {
-  const f = await webFixture();
-  const reader = new IndexReader(() => f.index.openReader());
+  const f = await indexFixture();
+  const catalog = new Catalog(f.index);
   try {
     // Seven studies, three on the same day.
     const dates = ["20240107", "20240106", "20240105", "20240105", "20240105", "20240102", ""];
@@ -97,21 +119,21 @@ Deno.test("searchStudies() pages older with next and newer with prev, ties broke
         studyDate: d,
       })
     );
-    const p1 = searchStudies(reader, { limit: 3 });
+    const p1 = catalog.searchStudies({ limit: 3 });
     assert.deepEqual(uids(p1), ["6.0", "6.1", "6.4"]);
     assert.equal(p1.prev, null);
-    const p2 = searchStudies(reader, { limit: 3, after: p1.next! });
+    const p2 = catalog.searchStudies({ limit: 3, after: p1.next! });
     assert.deepEqual(uids(p2), ["6.3", "6.2", "6.5"]);
-    const p3 = searchStudies(reader, { limit: 3, after: p2.next! });
+    const p3 = catalog.searchStudies({ limit: 3, after: p2.next! });
     assert.deepEqual(uids(p3), ["6.6"]); // no Study Date: last
     assert.equal(p3.next, null);
-    const back = searchStudies(reader, { limit: 3, before: p3.prev! });
+    const back = catalog.searchStudies({ limit: 3, before: p3.prev! });
     assert.deepEqual(uids(back), ["6.3", "6.2", "6.5"]);
-    const top = searchStudies(reader, { limit: 3, before: back.prev! });
+    const top = catalog.searchStudies({ limit: 3, before: back.prev! });
     assert.deepEqual(uids(top), ["6.0", "6.1", "6.4"]);
     assert.equal(top.prev, null);
   } finally {
-    reader.close();
+    catalog.close();
     await f.close();
   }
 });
@@ -121,9 +143,9 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "minipacs-big-" });
     const index = buildBigIndex(dir);
-    const reader = new IndexReader(() => index.openReader());
+    const catalog = new Catalog(index);
     try {
-      assert.equal(reader.totals().instances, 100_000);
+      assert.equal(catalog.totals().instances, 100_000);
       const searches: StudySearch[] = [
         {},
         { name: "fam12" },
@@ -139,10 +161,8 @@ Deno.test({
         { name: "fam12", after: "20200101~5000" },
       ];
       for (const s of searches) {
-        const { sql, params } = studyPageStatement(reader, s);
-        const plan = (reader.statement(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as {
-          detail: string;
-        }[]).map((r) => r.detail);
+        const { sql, params } = catalog.studyPageStatement(s);
+        const plan = catalog.queryPlan(sql, params);
         const text = JSON.stringify(s);
         // A scan is only ever the date-ordered walk of study_date_idx that LIMIT stops.
         for (const step of plan.filter((d) => d.startsWith("SCAN"))) {
@@ -152,7 +172,7 @@ Deno.test({
         assert.match(sql, /LIMIT \?$/);
       }
     } finally {
-      reader.close();
+      catalog.close();
       index.close();
       await Deno.remove(dir, { recursive: true });
     }
@@ -162,13 +182,13 @@ Deno.test({
 Deno.test("on 100,000 instances pages walk every match once, in Study Date order", async () => {
   const dir = await Deno.makeTempDir({ prefix: "minipacs-big-" });
   const index = buildBigIndex(dir);
-  const reader = new IndexReader(() => index.openReader());
+  const catalog = new Catalog(index);
   try {
     // "Fam12" starts the names of patients 12, 120-129 and 1200-1299: 111 x 5 studies.
     const seen: string[] = [];
     let after: string | undefined;
     for (let pages = 0; pages < 20; pages++) {
-      const page = searchStudies(reader, { name: "fam12", after });
+      const page = catalog.searchStudies({ name: "fam12", after });
       seen.push(...page.studies.map((s) => `${s.studyDate}|${s.studyInstanceUid}`));
       assert.ok(page.studies.every((s) => s.patientName.startsWith("Fam12")));
       if (!page.next) break;
@@ -179,21 +199,21 @@ Deno.test("on 100,000 instances pages walk every match once, in Study Date order
     const dates = seen.map((s) => s.split("|")[0]);
     assert.deepEqual(dates, [...dates].sort().reverse());
 
-    const first = searchStudies(reader, {});
+    const first = catalog.searchStudies({});
     assert.equal(first.studies.length, 50);
     const studies = BIG.patients * BIG.studiesPerPatient;
     const newest = Array.from({ length: studies }, (_, i) => studyDate(i + 1)).sort().at(-1);
     assert.equal(first.studies[0].studyDate, newest);
-    const second = searchStudies(reader, { after: first.next! });
+    const second = catalog.searchStudies({ after: first.next! });
     assert.ok(second.studies[0].studyDate <= first.studies[49].studyDate);
-    assert.deepEqual(uids(searchStudies(reader, { before: second.prev! })), uids(first));
+    assert.deepEqual(uids(catalog.searchStudies({ before: second.prev! })), uids(first));
 
-    const one = getStudy(reader, "1.2.9.77");
+    const one = catalog.getStudy("1.2.9.77");
     assert.equal(one?.study.studyDate, studyDate(77));
     assert.deepEqual(one?.series.map((s) => s.instances), [5, 5]);
-    assert.equal(getStudy(reader, "1.2.9.0"), null);
+    assert.equal(catalog.getStudy("1.2.9.0"), null);
   } finally {
-    reader.close();
+    catalog.close();
     index.close();
     await Deno.remove(dir, { recursive: true });
   }

@@ -1,8 +1,9 @@
 // Server-wide counters: associations, operations, stores per minute, the events ring.
 import assert from "node:assert/strict";
-import { CommandField } from "../src/core/dimse/command.ts";
-import type { DimseService, ServiceContext } from "../src/core/services/service.ts";
-import { rejectReason, ServerStats } from "../src/stats.ts";
+import { CommandField, NO_DATASET } from "../../src/core/dimse/command.ts";
+import { Status } from "../../src/core/dimse/status.ts";
+import type { DimseService, ServiceContext } from "../../src/core/services/service.ts";
+import { ServerStats } from "../../src/app/stats.ts";
 
 const info = (id: string, ae = "CT1") => ({
   id,
@@ -44,13 +45,6 @@ Deno.test("the today counts start again at local midnight", () => {
   now = new Date(2026, 0, 6, 0, 1).getTime();
   assert.equal(stats.today().accepted, 0);
   assert.equal(stats.totals().accepted, 1);
-});
-
-Deno.test("rejectReason() maps the negotiation's reasons to a few labels", () => {
-  assert.equal(rejectReason(`called AE title "X" is not ours`), "called_ae");
-  assert.equal(rejectReason("protocol version 2 not supported"), "protocol_version");
-  assert.equal(rejectReason("application context 1.2 not supported"), "application_context");
-  assert.equal(rejectReason("something new"), "other");
 });
 
 Deno.test("bytes are counted per open association and in total", () => {
@@ -116,9 +110,21 @@ Deno.test("observeServices() counts each final response by service and status, n
     commandFields: [CommandField.CFindRq],
     *syntaxes() {},
     async handle(_req, ctx) {
-      await ctx.send({ commandField: 0x8020, commandDataSetType: 0, status: 0xff00 });
-      await ctx.send({ commandField: 0x8020, commandDataSetType: 0, status: 0xff00 });
-      await ctx.send({ commandField: 0x8020, commandDataSetType: 0x0101, status: 0 });
+      await ctx.send({
+        commandField: CommandField.CFindRsp,
+        commandDataSetType: 0,
+        status: Status.Pending,
+      });
+      await ctx.send({
+        commandField: CommandField.CFindRsp,
+        commandDataSetType: 0,
+        status: Status.Pending,
+      });
+      await ctx.send({
+        commandField: CommandField.CFindRsp,
+        commandDataSetType: NO_DATASET,
+        status: 0,
+      });
     },
   };
   const [wrapped] = stats.observeServices([find]);
@@ -133,8 +139,8 @@ Deno.test("observeServices() counts each final response by service and status, n
       return Promise.resolve();
     },
   } as unknown as ServiceContext;
-  await wrapped.handle({ command: { commandField: 0x20 } } as never, ctx);
-  assert.deepEqual(sent, [0xff00, 0xff00, 0]); // every response still goes out
+  await wrapped.handle({ command: { commandField: CommandField.CFindRq } } as never, ctx);
+  assert.deepEqual(sent, [Status.Pending, Status.Pending, 0]); // every response still goes out
   assert.deepEqual(stats.operations(), [{ service: "find", status: 0, count: 1 }]);
   assert.deepEqual(stats.openAssociations()[0].services, { find: 1 });
   assert.match(stats.recentEvents(1)[0].text, /^C-FIND: 0x0000 success/);

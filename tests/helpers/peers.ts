@@ -1,6 +1,6 @@
-// The storage SCPs under test, each started fresh on loopback with its own empty storage in a
+// Peers for the interop tests and the benchmarks. The storage SCPs under test, each started fresh on loopback with its own empty storage in a
 // temporary folder: DCMTK storescp (files only), Orthanc, and MiniPACS as a child process.
-import { MAIN } from "../helpers/server.ts";
+import { MAIN } from "./server.ts";
 
 /** A running storage SCP. */
 export interface Peer {
@@ -289,4 +289,20 @@ export async function startMiniPacsPeer(
     throw e;
   }
   return peer;
+}
+
+/**
+ * Orthanc answers C-FIND only to AE titles it knows (DicomAlwaysAllowFind is off by default):
+ * declare one through its REST API, on the HTTP port it logged at start-up.
+ */
+export async function allowFind(orthanc: Peer, aeTitle: string): Promise<void> {
+  const port = /HTTP server listening on port: (\d+)/.exec(orthanc.output())?.[1];
+  if (!port) throw new Error(`Orthanc's HTTP port is not in its log:\n${orthanc.output()}`);
+  const r = await fetch(`http://127.0.0.1:${port}/modalities/${aeTitle}`, {
+    method: "PUT",
+    body: JSON.stringify({ AET: aeTitle, Host: "127.0.0.1", Port: 104, AllowFind: true }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  await r.body?.cancel();
+  if (!r.ok) throw new Error(`Orthanc PUT /modalities/${aeTitle}: HTTP ${r.status}`);
 }
