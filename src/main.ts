@@ -25,6 +25,8 @@ const GLOBAL_OPTIONS: ParseArgsOptionsConfig = {
   port: { type: "string" },
   "ae-title": { type: "string" },
   storage: { type: "string" },
+  "http-port": { type: "string" },
+  "http-bind": { type: "string" },
   version: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 };
@@ -63,8 +65,26 @@ function usage(): string {
     "  --port N          DICOM port (overrides server.port)",
     "  --ae-title T      our AE title (overrides server.ae_title)",
     "  --storage DIR     storage directory (overrides storage.path)",
-    "  --version         print the version and exit",
+    "  --http-port N     web page and API port (overrides http.port)",
+    "  --http-bind ADDR  web page and API address (overrides http.bind)",
+    "  --version         print the version, runtime, build and Implementation Class UID",
     "  -h, --help        print this help and exit (after a command: that command's help)",
+  ].join("\n");
+}
+
+/**
+ * --version: the implementation version name (first line, as before), then the runtime, how
+ * this program was built and the Implementation Class UID it sends by default.
+ */
+export function versionText(): string {
+  const exe = Deno.execPath();
+  const compiled = !/^deno(\.exe)?$/i.test(exe.slice(exe.lastIndexOf("/") + 1));
+  const v = Deno.version;
+  return [
+    DEFAULT_CONFIG.server.implementationVersionName,
+    `runtime: Deno ${v.deno} (V8 ${v.v8}, TypeScript ${v.typescript}) on ${Deno.build.target}`,
+    `build: ${compiled ? `compiled executable ${exe}` : `from source (${import.meta.url})`}`,
+    `implementation class UID: ${DEFAULT_CONFIG.server.implementationClassUid}`,
   ].join("\n");
 }
 
@@ -84,7 +104,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (first.values.version) {
-    console.log(DEFAULT_CONFIG.server.implementationVersionName);
+    console.log(versionText());
     return 0;
   }
   const name = first.positionals[0] ?? Object.keys(COMMANDS)[0];

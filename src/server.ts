@@ -1,11 +1,11 @@
 // Wires config + core + adapters: the DICOM listener, the object store, the services.
 import { buildActions } from "./app/actions.ts";
-import type { Config } from "./config.ts";
+import { type Config, configWarnings } from "./config.ts";
 import type { Logger } from "./core/ports.ts";
 import type { DimseService } from "./core/services/service.ts";
 import { AcceptorAssociation } from "./core/ul/acceptor.ts";
 import type { AcceptorPolicy, SupportedSyntax } from "./core/ul/negotiation.ts";
-import { listenTcp, TcpConnection } from "./net/tcp.ts";
+import { listenError, listenTcp, TcpConnection } from "./net/tcp.ts";
 import { Admission, type AdmissionLimits } from "./app/admission.ts";
 import { lockStorage } from "./storage/lock.ts";
 import { FsObjectStore } from "./storage/object_store.ts";
@@ -164,7 +164,7 @@ export async function startServer(
     listener = listenTcp(s.bind, s.port, onConnection);
   } catch (e) {
     await store.close().finally(() => lock.release());
-    throw e;
+    throw new Error(`cannot listen for DICOM on ${s.bind}:${s.port}: ${listenError(e, s.port)}`);
   }
   logger.log("info", `DICOM listening`, { ae: s.aeTitle, bind: s.bind, port: listener.port });
   let web: WebServer | null = null;
@@ -188,14 +188,8 @@ export async function startServer(
     }
   }
   const st = config.storage;
-  if (st.retentionMinFreeMb > 0 && st.retentionMinFreeMb <= st.minFreeMb) {
-    // Stores are refused below min_free_mb: such a threshold frees space only after that.
-    logger.log(
-      "warn",
-      "retention_min_free_mb is not above min_free_mb: studies go only once stores are refused",
-      { retention_min_free_mb: st.retentionMinFreeMb, min_free_mb: st.minFreeMb },
-    );
-  }
+  // The same warnings check-config prints.
+  for (const warning of configWarnings(config)) logger.log("warn", `configuration: ${warning}`);
   const retention = st.retentionDays > 0 || st.retentionMinFreeMb > 0
     ? scheduleRetention(store, {
       days: st.retentionDays,

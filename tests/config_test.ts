@@ -3,6 +3,7 @@ import {
   applyOverrides,
   type Config,
   ConfigError,
+  configWarnings,
   DEFAULT_CONFIG,
   formatConfig,
   loadConfig,
@@ -119,6 +120,45 @@ Deno.test("parseConfig() accepts the range limits and trims AE titles", () => {
 Deno.test("parseConfig() refuses an unknown key, naming it and its line", () => {
   const e = refused(`[server]\nport = 104\nprot = 104\n`, "server.prot", 3, /unknown key/);
   assert.equal(e.message.split(": ")[0], "test.toml:3");
+});
+
+Deno.test("an unknown key or section suggests the nearest known one", () => {
+  refused(
+    `[server]\nmax_asociations = 10\n`,
+    "server.max_asociations",
+    2,
+    /did you mean max_associations\?/,
+  );
+  refused(
+    `[storage]\nretention-days = 3\n`,
+    "storage.retention-days",
+    2,
+    /did you mean retention_days\?/,
+  );
+  refused(`[sever]\nport = 1\n`, "sever", 1, /unknown section; did you mean server\?/);
+  // Nothing close: no guess, the known keys only.
+  const e = refused(
+    `[server]\nzzzzzzzz = 1\n`,
+    "server.zzzzzzzz",
+    2,
+    /unknown key \(known keys: ae_title/,
+  );
+  assert.doesNotMatch(e.message, /did you mean/);
+});
+
+Deno.test("configWarnings() names what is allowed but probably not meant", () => {
+  const fine = parseConfig("", "x.toml");
+  assert.deepEqual(configWarnings(fine), []);
+  const w = configWarnings(parseConfig(
+    `[storage]\nmin_free_mb = 100\nretention_min_free_mb = 50\ndurability = "none"\n` +
+      `[server]\naccept = "known"\nport = 8080\n[http]\nport = 8080\n`,
+    "x.toml",
+  ));
+  assert.equal(w.length, 4);
+  assert.match(w[0], /retention_min_free_mb \(50\) is not above storage\.min_free_mb \(100\)/);
+  assert.match(w[1], /durability = "none"/);
+  assert.match(w[2], /both 8080/);
+  assert.match(w[3], /no \[\[known_ae\]\]: every association is rejected/);
 });
 
 Deno.test("parseConfig() refuses an unknown section, naming its line", () => {

@@ -1,5 +1,6 @@
 // Serves the web app with Deno.serve on `[http] bind`/`port`; stopped with the DICOM server.
 import type { Logger } from "../core/ports.ts";
+import { listenError } from "../net/tcp.ts";
 import { createWebApp, type WebDeps } from "./app.ts";
 
 export interface WebServer {
@@ -31,7 +32,7 @@ export function startWebServer(o: WebServerOptions): WebServer {
     }, web.app.fetch);
   } catch (e) {
     web.close();
-    throw new Error(`cannot listen for HTTP on ${o.bind}:${o.port}: ${(e as Error).message}`);
+    throw new Error(`cannot listen for HTTP on ${o.bind}:${o.port}: ${listenError(e, o.port)}`);
   }
   port = server.addr.port;
   o.logger.log("info", "HTTP listening", { bind: o.bind, port });
