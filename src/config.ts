@@ -45,6 +45,8 @@ export interface QueryConfig {
 export interface HttpUser {
   name: string;
   passwordHash: string;
+  /** "viewer": see, search, download; "admin" (default): also send, delete, peers, config. */
+  role?: "viewer" | "admin";
 }
 
 export interface HttpConfig {
@@ -276,6 +278,7 @@ const QUERY: Fields = {
 const HTTP_USER: Fields = {
   name: ["name", str()],
   password_hash: ["passwordHash", str()],
+  role: ["role", oneOf("viewer", "admin")],
 };
 
 const HTTP: Fields = {
@@ -421,7 +424,7 @@ export function parseConfig(text: string, file: string): Config {
   }
   const http = config.http as Table;
   const users = isTable(doc.http) ? doc.http.users : undefined;
-  http.users = tableArray(users, "http.users", HTTP_USER, {}, "name");
+  http.users = tableArray(users, "http.users", HTTP_USER, { role: "admin" }, "name");
   const knownAe = tableArray(
     doc.known_ae,
     "known_ae",

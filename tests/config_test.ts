@@ -99,7 +99,11 @@ max_associations = 8
   assert.deepEqual(config.query, { caseInsensitivePn: false, maxResults: 500 });
   assert.equal(config.http.enabled, false);
   assert.equal(config.http.port, 0);
-  assert.deepEqual(config.http.users, [{ name: "admin", passwordHash: "scrypt$abc" }]);
+  assert.deepEqual(config.http.users, [{
+    name: "admin",
+    passwordHash: "scrypt$abc",
+    role: "admin",
+  }]);
   assert.deepEqual(config.log, { level: "debug", format: "json", phi: false });
   assert.deepEqual(config.knownAe, [
     { aeTitle: "CT1", host: "10.0.0.5", port: 104, maxAssociations: 2 },
@@ -298,6 +302,20 @@ Deno.test("parseConfig() refuses a known AE missing a required field, naming its
   refused(`[[known_ae]]\nae_title = "A"\nhost = "h"\nport = 0\n`, "known_ae[0].port", 4);
 });
 
+Deno.test("[[http.users]] role is viewer or admin (the default)", () => {
+  const c = parseConfig(
+    `[[http.users]]\nname = "a"\npassword_hash = "x"\n[[http.users]]\nname = "v"\npassword_hash = "y"\nrole = "viewer"\n`,
+    "x.toml",
+  );
+  assert.deepEqual(c.http.users.map((u) => u.role), ["admin", "viewer"]);
+  refused(
+    `[[http.users]]\nname = "a"\npassword_hash = "x"\nrole = "root"\n`,
+    "http.users[0].role",
+    4,
+    /one of/,
+  );
+});
+
 Deno.test("parseConfig() refuses bad or duplicate web users", () => {
   refused(`[http]\n[[http.users]]\nname = "a"\n`, "http.users[0].password_hash", 2, /required/);
   refused(
@@ -354,7 +372,7 @@ Deno.test("applyOverrides() refuses invalid values naming the option", () => {
 
 Deno.test("formatConfig() round-trips through parseConfig and masks password hashes", () => {
   const config = defaults();
-  config.http.users = [{ name: "admin", passwordHash: "scrypt$secret" }];
+  config.http.users = [{ name: "admin", passwordHash: "scrypt$secret", role: "viewer" }];
   config.knownAe = [{ aeTitle: "VIEWER", host: "127.0.0.1", port: 11112, maxAssociations: 3 }];
   config.storage.sopClasses = ["1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4"];
   config.storage.path = 'C:\\PACS "data"';
@@ -365,7 +383,7 @@ Deno.test("formatConfig() round-trips through parseConfig and masks password has
   const back = parseConfig(text, "formatted");
   assert.deepEqual(back, {
     ...config,
-    http: { ...config.http, users: [{ name: "admin", passwordHash: "***" }] },
+    http: { ...config.http, users: [{ name: "admin", passwordHash: "***", role: "viewer" }] },
   });
   assert.deepEqual(parseConfig(formatConfig(defaults()), "formatted"), DEFAULT_CONFIG);
 });

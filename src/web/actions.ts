@@ -3,11 +3,12 @@
 // here are the HTTP shapes, the checks and the answers.
 import type { Context, Hono } from "hono";
 import type { Config, KnownAe } from "../config.ts";
-import { dumpPart10, dumpText } from "../core/dicom/dump.ts";
+import { type DicomDump, dumpPart10, dumpText } from "../core/dicom/dump.ts";
 import type { StoredObjectStream } from "../core/ports.ts";
 import type { SendResult } from "../core/services/send.ts";
 import type { DeleteLevel, DeleteResult } from "../storage/delete.ts";
 import type { EntityInstance } from "../storage/entity_instances.ts";
+import { userOf } from "./security.ts";
 import { ZIP_MAX_BYTES, ZIP_MAX_ENTRIES, zipStream } from "./zip.ts";
 
 export type { DeleteLevel } from "../storage/delete.ts";
@@ -35,19 +36,6 @@ const PLURAL: Record<string, DeleteLevel> = {
   series: "series",
   instances: "instance",
 };
-
-/** Who asked: the logged-in user, else "web" and the address it came from. */
-export function requester(c: Context): string {
-  const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(c.req.header("Authorization") ?? "");
-  if (m) {
-    try {
-      const text = new TextDecoder().decode(Uint8Array.from(atob(m[1]), (ch) => ch.charCodeAt(0)));
-      const name = text.slice(0, text.indexOf(":"));
-      if (name) return name;
-    } catch { /* not ours to judge here: auth already passed */ }
-  }
-  return "web";
-}
 
 /** The bytes of a stored object up to Pixel Data (at most `max`), and its whole length. */
 async function readHead(
@@ -79,6 +67,21 @@ async function readHead(
 /** Headers larger than this are dumped as far as they go. */
 const DUMP_HEAD_BYTES = 4 * 1024 * 1024;
 
+/** The tag dump of a stored instance; null when it is not stored. */
+export async function dumpOf(
+  actions: Pick<WebActions, "readObject">,
+  uid: string,
+): Promise<DicomDump | { error: string } | null> {
+  const stored = await actions.readObject(uid);
+  if (!stored) return null;
+  const { head, total } = await readHead(stored, Math.min(stored.length, DUMP_HEAD_BYTES));
+  try {
+    return dumpPart10(head, total);
+  } catch (e) {
+    return { error: `cannot read the stored object: ${(e as Error).message}` };
+  }
+}
+
 export function registerActionRoutes(app: Hono, deps: ActionRouteDeps): void {
   const { actions } = deps;
   const levelOf = (c: Context) => PLURAL[c.req.param("kind") ?? ""];
@@ -86,7 +89,7 @@ export function registerActionRoutes(app: Hono, deps: ActionRouteDeps): void {
   app.delete("/api/:kind{studies|series|instances}/:uid", async (c) => {
     const level = levelOf(c);
     const uid = c.req.param("uid");
-    const result = await actions.delete(level, uid, requester(c));
+    const result = await actions.delete(level, uid, userOf(c));
     if (result.instances === 0) return deps.fail(c, 404, `no such ${level}`);
     return c.json({
       deleted: level,
@@ -115,7 +118,7 @@ export function registerActionRoutes(app: Hono, deps: ActionRouteDeps): void {
     const destination = deps.config().knownAe.find((k) => k.aeTitle.trim() === wanted);
     if (!destination) return deps.fail(c, 400, `"${wanted}" is not a [[known_ae]]`);
     if (actions.instances(level, uid).length === 0) return deps.fail(c, 404, `no such ${level}`);
-    const r = await actions.send(level, uid, destination, requester(c));
+    const r = await actions.send(level, uid, destination, userOf(c));
     const body2 = {
       destination: destination.aeTitle,
       total: r.total,
@@ -149,17 +152,23 @@ export function registerActionRoutes(app: Hono, deps: ActionRouteDeps): void {
     });
   });
 
-  app.get("/api/instances/:uid/tags", async (c) => {
+  app.get("/api/instances/:uid/file", async (c) => {
     const uid = c.req.param("uid");
     const stored = await actions.readObject(uid);
     if (!stored) return deps.fail(c, 404, "no such instance");
-    const { head, total } = await readHead(stored, Math.min(stored.length, DUMP_HEAD_BYTES));
-    let dump;
-    try {
-      dump = dumpPart10(head, total);
-    } catch (e) {
-      return deps.fail(c, 400, `cannot read the stored object: ${(e as Error).message}`);
-    }
+    const name = `${uid.replace(/[^0-9A-Za-z.]/g, "_").slice(0, 64)}.dcm`;
+    return c.body(stored.stream, 200, {
+      "Content-Type": "application/dicom",
+      "Content-Length": String(stored.length),
+      "Content-Disposition": `attachment; filename="${name}"`,
+    });
+  });
+
+  app.get("/api/instances/:uid/tags", async (c) => {
+    const uid = c.req.param("uid");
+    const dump = await dumpOf(actions, uid);
+    if (!dump) return deps.fail(c, 404, "no such instance");
+    if ("error" in dump) return deps.fail(c, 400, dump.error);
     if (c.req.query("format") === "text") {
       return c.body(dumpText(dump), 200, { "Content-Type": "text/plain; charset=utf-8" });
     }

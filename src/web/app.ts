@@ -11,6 +11,7 @@ import type { ServerStats } from "../app/stats.ts";
 import { Catalog, SearchError } from "../storage/catalog.ts";
 import { INDEX_FILE } from "../storage/layout.ts";
 import { registerActionRoutes, type WebActions } from "./actions.ts";
+import { isAdminPath, registerBrowseRoutes, representative, rightsOf } from "./browse.ts";
 import { checkHealth } from "./health.ts";
 import { STYLE_CSS } from "./html_layout.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
@@ -24,6 +25,7 @@ import {
   studyPage,
 } from "./pages.ts";
 import {
+  adminOnly,
   basicAuth,
   isLoopback,
   loopbackHostOnly,
@@ -92,6 +94,8 @@ export function createWebApp(deps: WebDeps): WebApp {
       path === "/healthz" || (path === "/metrics" && deps.config().http.metricsPublic),
   }));
   app.use(sameOriginPosts());
+  // Viewers see, search and download; sending, deleting, peers and configuration are admin's.
+  app.use(adminOnly(() => deps.config().http.users, isAdminPath));
   // Wrong method on a known path: 405 (before the routes, which would answer 404).
   app.use(async (c, next) => {
     const allowed = ROUTES.find(([re]) => re.test(c.req.path))?.[1];
@@ -131,8 +135,20 @@ export function createWebApp(deps: WebDeps): WebApp {
   });
   app.get("/studies/:uid", (c) => {
     const detail = catalog.getStudy(c.req.param("uid"));
-    return detail ? c.html(studyPage(ae(), detail)) : fail(c, 404, "no such study");
+    if (!detail) return fail(c, 404, "no such study");
+    const actions = deps.actions;
+    if (!actions) return c.html(studyPage(ae(), detail));
+    // A thumbnail per series, from its middle instance.
+    const thumbs = new Map<string, string>();
+    for (const s of detail.series) {
+      const uid = representative(actions.instances("series", s.seriesInstanceUid));
+      if (uid) thumbs.set(s.seriesInstanceUid, uid);
+    }
+    return c.html(studyPage(ae(), detail, { thumbs, rights: rightsOf(c, deps.config()) }));
   });
+  if (deps.actions) {
+    registerBrowseRoutes(app, { actions: deps.actions, catalog, config: deps.config, fail });
+  }
   app.get("/peers", (c) => c.html(peersPage(ae(), deps.config().knownAe)));
   app.post("/peers/:ae/echo", async (c) => {
     const peer = findPeer(deps.config(), c.req.param("ae"));

@@ -16,6 +16,7 @@ import {
   type Html,
   page,
 } from "./html_layout.ts";
+import { actionBar, type PageRights, thumbCell } from "./browse_pages.ts";
 import type { Status } from "./status.ts";
 import type { StudyDetail, StudyPage, StudySearch } from "../storage/catalog.ts";
 
@@ -298,10 +299,15 @@ ${result.next ? html`<a href="${studiesLink(search, { after: result.next })}">Ol
   );
 }
 
-export function studyPage(aeTitle: string, d: StudyDetail): Html {
+export function studyPage(
+  aeTitle: string,
+  d: StudyDetail,
+  o: { thumbs?: ReadonlyMap<string, string>; rights?: PageRights } = {},
+): Html {
   const s = d.study;
   const body = html`
     <h1>Study: ${s.studyDescription || s.studyInstanceUid}</h1>
+    ${o.rights ? actionBar("studies", s.studyInstanceUid, o.rights) : ""}
     <div class="grid">
       <section class="card">
         <h2>Patient</h2>
@@ -337,6 +343,11 @@ export function studyPage(aeTitle: string, d: StudyDetail): Html {
       <table id="series">
         <thead>
           <tr>
+            ${o.thumbs
+              ? html`
+                <th></th>
+              `
+              : ""}
             <th class="num">#</th>
             <th>Modality</th>
             <th>Description</th>
@@ -349,9 +360,18 @@ export function studyPage(aeTitle: string, d: StudyDetail): Html {
     ${d.series.map((se) =>
       html`
         <tr>
-          <td class="num">${se.seriesNumber}</td>
+          ${o.thumbs
+            ? html`
+              <td><a href="/series/${se.seriesInstanceUid}">${thumbCell(
+                o.thumbs.get(se.seriesInstanceUid),
+              )}</a></td>
+            `
+            : ""}
+          <td class="num"><a href="/series/${se.seriesInstanceUid}">${se.seriesNumber ||
+            "?"}</a></td>
           <td>${se.modality}</td>
-          <td>${se.seriesDescription}</td>
+          <td><a href="/series/${se.seriesInstanceUid}">${se.seriesDescription ||
+            "(no description)"}</a></td>
           <td>${se.bodyPartExamined}</td>
           <td>${formatDa(se.seriesDate)}</td>
           <td class="num">${formatNumber(se.instances)}</td>

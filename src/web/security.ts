@@ -1,7 +1,7 @@
 // The web server shows patient data: who may bind where, HTTP Basic auth against
 // `[[http.users]]`, and the checks that stop other web sites from using a logged-in browser
 // (same-origin POSTs, Host names, no framing).
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { ConfigError, type HttpConfig } from "../config.ts";
 import { verifyPassword } from "./password.ts";
 
@@ -61,6 +61,41 @@ function decodeBasic(header: string | undefined): { name: string; password: stri
   return colon < 0 ? null : { name: text.slice(0, colon), password: text.slice(colon + 1) };
 }
 
+export type Role = "viewer" | "admin";
+
+/** Who made a request, once basicAuth let it through. */
+const requesters = new WeakMap<Request, { name: string; role: Role }>();
+
+/**
+ * The role of the request's user: "admin" while no users are configured (the page is then on
+ * loopback only), else the logged-in user's, and "viewer" for a public path.
+ */
+export function roleOf(c: Context, users: readonly unknown[]): Role {
+  if (users.length === 0) return "admin";
+  return requesters.get(c.req.raw)?.role ?? "viewer";
+}
+
+/** The logged-in user's name, for the log and the recent events; "web" without users. */
+export function userOf(c: Context): string {
+  return requesters.get(c.req.raw)?.name ?? "web";
+}
+
+/**
+ * Viewers see, search and download; the rest (every request that changes something, the
+ * peers and configuration pages, the send and delete pages) needs the admin role: 403.
+ */
+export function adminOnly(
+  users: () => readonly unknown[],
+  isAdminPath: (method: string, path: string) => boolean,
+): MiddlewareHandler {
+  return async (c, next) => {
+    if (isAdminPath(c.req.method, c.req.path) && roleOf(c, users()) !== "admin") {
+      return c.text("this needs the admin role\n", 403);
+    }
+    return await next();
+  };
+}
+
 /** HTTP Basic auth; a no-op while no users are configured. */
 export function basicAuth(options: AuthOptions): MiddlewareHandler {
   // sha256(Authorization header) -> the hash it was verified against, and until when.
@@ -80,6 +115,7 @@ export function basicAuth(options: AuthOptions): MiddlewareHandler {
     const user = users.find((u) => u.name === credentials.name);
     const hit = cache.get(key);
     if (hit && user && hit.hash === user.passwordHash && hit.until > Date.now()) {
+      requesters.set(c.req.raw, { name: user.name, role: user.role ?? "admin" });
       return await next();
     }
     cache.delete(key);
@@ -96,6 +132,7 @@ export function basicAuth(options: AuthOptions): MiddlewareHandler {
     if (!ok || !user) return deny();
     if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
     cache.set(key, { name: user.name, hash: user.passwordHash, until: Date.now() + CACHE_MS });
+    requesters.set(c.req.raw, { name: user.name, role: user.role ?? "admin" });
     return await next();
   };
 }
