@@ -170,7 +170,10 @@ export function sameOriginPosts(): MiddlewareHandler {
       const origin = c.req.header("Origin");
       const host = c.req.header("Host") ?? new URL(c.req.url).host;
       // Compared by host: behind a TLS proxy the scheme seen here differs from the browser's.
-      const sameOrigin = origin === undefined || hostOf(origin) === host.toLowerCase();
+      // A browser that says the request comes from this site (Sec-Fetch-Site, which pages
+      // cannot set) may still send "Origin: null" (a form under a no-referrer policy).
+      const sameOrigin = origin === undefined || hostOf(origin) === host.toLowerCase() ||
+        (origin === "null" && site === "same-origin");
       if ((site !== undefined && site !== "same-origin" && site !== "none") || !sameOrigin) {
         return c.text("cross-site request refused\n", 403);
       }
@@ -190,7 +193,9 @@ export function securityHeaders(): MiddlewareHandler {
     );
     c.header("X-Content-Type-Options", "nosniff");
     c.header("X-Frame-Options", "DENY");
-    c.header("Referrer-Policy", "no-referrer");
+    // Our own pages learn where a request came from (forms then send their Origin); no other
+    // site ever sees a URL of ours (they hold patient names in searches).
+    c.header("Referrer-Policy", "same-origin");
     if (!c.res.headers.has("Cache-Control")) c.header("Cache-Control", "no-store");
   };
 }
