@@ -77,7 +77,7 @@ Deno.test("check-config prints the effective configuration as TOML, hashes maske
     assert.ok(!r.stdout.includes("s3cret"));
     const printed = parseConfig(r.stdout, "stdout");
     assert.equal(printed.server.port, 11112);
-    assert.deepEqual(printed.http.users, [{ name: "admin", passwordHash: "***" }]);
+    assert.deepEqual(printed.http.users, [{ name: "admin", passwordHash: "***", role: "admin" }]);
     assert.match(r.stdout, /from .*good\.toml/);
   });
 });
