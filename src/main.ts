@@ -9,6 +9,7 @@ import { type RunningServer, startServer } from "./server.ts";
 import { type Command, type CommandArgs, loadEffectiveConfig, UsageError } from "./cli/command.ts";
 import { echoCommand } from "./cli/echo.ts";
 import { findCommand } from "./cli/find.ts";
+import { forwardCommand } from "./cli/forward.ts";
 import { hashPasswordCommand } from "./cli/hash_password.ts";
 import { healthcheckCommand } from "./cli/healthcheck.ts";
 import { reindexCommand } from "./cli/reindex.ts";
@@ -44,6 +45,7 @@ export const COMMANDS: Record<string, Command> = {
   echo: echoCommand,
   store: storeCommand,
   find: findCommand,
+  forward: forwardCommand,
   healthcheck: healthcheckCommand,
 };
 

@@ -11,6 +11,8 @@ import { planReload } from "./reload.ts";
 import { scheduleRetention } from "./retention.ts";
 import { buildServices } from "./services.ts";
 import { ServerStats } from "./stats.ts";
+import { createForwarding } from "./app/forwarding.ts";
+import { ForwardQueue } from "./storage/forward_queue.ts";
 import { checkHttpExposure } from "./web/security.ts";
 import { startWebServer, type WebServer } from "./web/server.ts";
 
@@ -46,6 +48,11 @@ export async function startServer(
   checkHttpExposure(config.http);
   // One process per storage folder: a second server (or a reindex) is refused here.
   const lock = await lockStorage(config.storage.path);
+  // Replaced as a whole by reload(); each new association reads the current one.
+  let current = config;
+  // Objects matching a [[route]] are queued in the transaction that indexes them.
+  let notifyForward = (_destination: string) => {};
+  const forwardQueue = new ForwardQueue(() => current.routes, (d) => notifyForward(d));
   let store: FsObjectStore;
   try {
     store = await FsObjectStore.open({
@@ -57,11 +64,19 @@ export async function startServer(
       logger,
       journalReserveBytes: config.storage.journalReserveMb * 1024 * 1024,
       minFreeBytes: config.storage.minFreeMb * 1024 * 1024,
+      onIndexOpen: (index) => forwardQueue.attach(index),
     });
   } catch (e) {
     lock.release();
     throw e;
   }
+  const forwarding = createForwarding({
+    config: () => current,
+    store,
+    queue: forwardQueue,
+    logger,
+  });
+  notifyForward = (d) => forwarding.forwarder.notify(d);
   const stats = new ServerStats();
   const services = stats.observeServices(
     buildServices({
@@ -74,8 +89,6 @@ export async function startServer(
     }),
   );
   const syntaxes = syntaxTable(services);
-  // Replaced as a whole by reload(); each new association reads the current one.
-  let current = config;
   let known = new Set(config.knownAe.map((k) => k.aeTitle.trim()));
   // [[known_ae]] max_incoming by AE title, and the associations each calling AE has open.
   const limitsOf = (c: Config) =>
@@ -174,6 +187,7 @@ export async function startServer(
         storage: store,
         logger,
         dicomPort: () => listener.port,
+        forwarding,
       });
     } catch (e) {
       listener.close();
@@ -198,6 +212,8 @@ export async function startServer(
     }, logger)
     : null;
 
+  forwarding.start();
+
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
   let stopping: Promise<void> | null = null;
@@ -215,6 +231,7 @@ export async function startServer(
         for (const a of open) await a.abort();
       }
       await retention?.stop();
+      await forwarding.stop();
       try {
         await store.close();
       } finally {
@@ -233,6 +250,12 @@ export async function startServer(
       incomingLimits = limitsOf(next);
       current = { ...current, knownAe: next.knownAe };
       applied.push("known_ae");
+    }
+    const forward = apply.filter((k) => k === "route" || k.startsWith("forward."));
+    if (forward.length) {
+      // New objects are routed by the new rules; what is queued stays queued.
+      current = { ...current, routes: next.routes, forward: next.forward };
+      applied.push(...forward);
     }
     const level = apply.includes("log.level") && logger.setLevel ? next.log.level : undefined;
     if (level) applied.push("log.level");

@@ -47,6 +47,11 @@ export interface FsObjectStoreOptions {
   journalReserveBytes?: number;
   /** The reserve is not written if it would leave less free space than this (default 0). */
   minFreeBytes?: number;
+  /**
+   * Called with the index once it is open, before recovery replays the journal into it: the
+   * place to add tables and hooks (forwarding queues) that recovery must see.
+   */
+  onIndexOpen?: (index: IndexDb) => void;
 }
 
 export interface StoredObject {
@@ -159,6 +164,7 @@ export class FsObjectStore implements ObjectStore {
     const durable = opts.durability !== "none";
     let pool: SegmentPool | undefined;
     try {
+      opts.onIndexOpen?.(index);
       if (durable && opts.segmentPool !== false) {
         pool = await SegmentPool.open({
           ...opts.segmentPool,
@@ -426,6 +432,19 @@ export class FsObjectStore implements ObjectStore {
       };
     }
     throw new Error(`stored object ${sopInstanceUid} is indexed but its file is missing`);
+  }
+
+  /** Checks that keep an object from retention (queued or failed for a forward). */
+  readonly #holds: ((sopInstanceUid: string) => boolean)[] = [];
+
+  /** Adds a check that keeps objects from retention while it says so. */
+  addRetentionHold(held: (sopInstanceUid: string) => boolean): void {
+    this.#holds.push(held);
+  }
+
+  /** True when retention must not delete this object now. */
+  isHeld(sopInstanceUid: string): boolean {
+    return this.#holds.some((held) => held(sopInstanceUid));
   }
 
   /** Removes an object from the index and disk (for retention and tests). */
