@@ -1,0 +1,118 @@
+// Forwarding benchmark: N CT images stored into MiniPACS by storescu (one association) while
+// MiniPACS forwards them to a DCMTK storescp destination, against the same store with no
+// route. Reports the store rate both ways and the time from the last acknowledgement (the
+// end of storescu) to the last image at the destination.
+//
+//   deno task bench --suite forward [--forward-count N]
+//
+// Targets: store rate with forwarding >= 0.8x without; the queue drains within 2 s.
+import { generateCorpus } from "./corpus.ts";
+import { countFiles, type Peer, startMiniPacsPeer, startStorescp } from "./peers.ts";
+import { sendWithStorescu } from "./store_bench.ts";
+
+export const FORWARD_OPTIONS = {
+  "forward-count": { type: "string" as const, default: "1000" },
+};
+
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface ForwardRun {
+  label: string;
+  seconds: number;
+  imagesPerSecond: number;
+  /** Seconds from storescu's end to the last image at the destination; null when off. */
+  drainSeconds: number | null;
+  arrived: number | null;
+}
+
+/** Waits (bounded) until `dir` holds `count` files; resolves to the time it did. */
+async function waitForFiles(dir: string, count: number, timeoutMs = 300_000): Promise<number> {
+  const until = performance.now() + timeoutMs;
+  for (;;) {
+    const n = await countFiles(dir, () => true);
+    if (n >= count) return performance.now();
+    if (performance.now() > until) throw new Error(`only ${n} of ${count} images arrived`);
+    await delay(2);
+  }
+}
+
+export async function runForwardBench(
+  values: Record<string, string | boolean | undefined>,
+): Promise<number> {
+  const count = Number(values["forward-count"] ?? "1000");
+  if (!Number.isInteger(count) || count < 1 || count > 100_000) {
+    console.error(`--forward-count must be an integer from 1 to 100000`);
+    return 2;
+  }
+  const corpus = await generateCorpus(count, 1);
+  const runs: ForwardRun[] = [];
+  let dest: Peer | undefined;
+  try {
+    for (const forwarding of [false, true]) {
+      dest = await startStorescp({ fork: false });
+      const destDir = dest.dir;
+      const extraToml = forwarding
+        ? [
+          "[[known_ae]]",
+          `ae_title = "${dest.aeTitle}"`,
+          'host = "127.0.0.1"',
+          `port = ${dest.port}`,
+          "max_associations = 1",
+          "[[route]]",
+          `destination = "${dest.aeTitle}"`,
+        ].join("\n")
+        : "";
+      const server = await startMiniPacsPeer({ extraToml });
+      try {
+        const t0 = performance.now();
+        const seconds = await sendWithStorescu(server, [[corpus.dir]]);
+        const lastAck = t0 + seconds * 1000;
+        let drainSeconds: number | null = null;
+        let arrived: number | null = null;
+        if (forwarding && destDir) {
+          const done = await waitForFiles(destDir, count);
+          drainSeconds = Math.max(0, (done - lastAck) / 1000);
+          arrived = await dest.count();
+        }
+        runs.push({
+          label: forwarding ? "forwarding on" : "forwarding off",
+          seconds,
+          imagesPerSecond: count / seconds,
+          drainSeconds,
+          arrived,
+        });
+      } finally {
+        await server.stop().catch((e) => console.error((e as Error).message));
+        await server.cleanup();
+        await dest.stop();
+        await dest.cleanup();
+        dest = undefined;
+      }
+    }
+  } finally {
+    await dest?.stop().catch(() => {});
+    await dest?.cleanup();
+    await corpus.remove().catch(() => {});
+  }
+  const off = runs.find((r) => r.label === "forwarding off")!;
+  const on = runs.find((r) => r.label === "forwarding on")!;
+  const rows = [
+    ["scenario", "store img/s", "x off", "last ack -> last image at destination"],
+    ...runs.map((r) => [
+      r.label,
+      r.imagesPerSecond.toFixed(1),
+      `${(r.imagesPerSecond / off.imagesPerSecond).toFixed(2)}x`,
+      r.drainSeconds === null ? "-" : `${r.drainSeconds.toFixed(2)} s (${r.arrived} images)`,
+    ]),
+  ];
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((l) => l[c].length)));
+  console.log(
+    `\nforward benchmark: ${count} CT 512x512x16 stored by storescu (1 association), ` +
+      `forwarded to storescp`,
+  );
+  for (const l of rows) console.log(l.map((cell, c) => cell.padEnd(widths[c])).join(" | "));
+  const ratio = on.imagesPerSecond / off.imagesPerSecond;
+  const ok = ratio >= 0.8 && (on.drainSeconds ?? Infinity) <= 2 && on.arrived === count;
+  console.log(`targets (>= 0.8x, drained within 2 s): ${ok ? "met" : "NOT met"}`);
+  return on.arrived === count ? 0 : 1;
+}
