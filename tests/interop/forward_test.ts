@@ -247,6 +247,16 @@ Deno.test({
       assert.match(cli.stdout, /1 of 1 instance\(s\) .* queued for CENTRAL/);
       const r = await waitForAll(archive, [mrFromCt1.sop]);
       assert.deepEqual(r.objects.get(mrFromCt1.sop), mrFromCt1.dataset);
+      // The study page's Forward button, for the CT2 object's study.
+      const studyPage = await api(server, `/studies/${ctFromOther.study}`);
+      assert.match(studyPage.text, /Forward study/);
+      const posted = await api(server, `/studies/${ctFromOther.study}/forward`, {
+        method: "POST",
+        body: new URLSearchParams({ destination: "CENTRAL" }),
+      });
+      assert.equal(posted.status, 200);
+      assert.match(posted.text, /1 of 1 instance\(s\) queued for CENTRAL/);
+      await waitForAll(archive, [ctFromOther.sop]);
       // An unknown destination is refused.
       const bad = await run(Deno.execPath(), [
         "run",
