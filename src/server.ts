@@ -11,6 +11,7 @@ import { planReload } from "./reload.ts";
 import { scheduleRetention } from "./retention.ts";
 import { buildServices } from "./services.ts";
 import { ServerStats } from "./stats.ts";
+import { createCommitment } from "./app/commitment.ts";
 import { createForwarding } from "./app/forwarding.ts";
 import { ForwardQueue } from "./storage/forward_queue.ts";
 import { checkHttpExposure } from "./web/security.ts";
@@ -77,6 +78,7 @@ export async function startServer(
     logger,
   });
   notifyForward = (d) => forwarding.forwarder.notify(d);
+  const commitment = createCommitment({ config: () => current, store, logger });
   const stats = new ServerStats();
   const services = stats.observeServices(
     buildServices({
@@ -86,6 +88,7 @@ export async function startServer(
       onStored: (o) => stats.stored(o),
       // C-MOVE destinations as of the latest reload.
       knownAe: () => current.knownAe,
+      extra: [commitment.service],
     }),
   );
   const syntaxes = syntaxTable(services);
@@ -213,6 +216,7 @@ export async function startServer(
     : null;
 
   forwarding.start();
+  commitment.start();
 
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
@@ -232,6 +236,7 @@ export async function startServer(
       }
       await retention?.stop();
       await forwarding.stop();
+      await commitment.stop();
       try {
         await store.close();
       } finally {

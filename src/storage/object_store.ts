@@ -313,6 +313,15 @@ export class FsObjectStore implements ObjectStore {
   /** Instances whose record is written and being synced: SOP Instance UID -> its fdatasync. */
   #durableByUid = new Map<string, Promise<void>>();
 
+  /**
+   * The stored instance once durable: a copy still being synced is waited for; null when
+   * none is stored (or its sync failed).
+   */
+  async durableInstance(sopInstanceUid: string) {
+    await this.#durableByUid.get(sopInstanceUid)?.catch(() => {});
+    return this.index.getInstance(sopInstanceUid) ?? null;
+  }
+
   /** Commits a finished journal record: policy, fdatasync, index, hand-off. */
   async commitRecord(
     writer: JournalObjectWriter,

@@ -4,71 +4,13 @@
 // reload applies new routes, `minipacs forward` sends an older study, 1,000 objects queued
 // while the destination is down drain once it is back.
 import assert from "node:assert/strict";
-import { encodeFileMetaInformation } from "../../src/core/dicom/part10.ts";
 import { decodeFileMetaInformation } from "../../src/core/dicom/part10.ts";
 import { freePort } from "../bench/peers.ts";
-import { concat, element, us } from "../helpers/dataset_writer.ts";
+import { newStudyUid, writeSmallImage as writeObject } from "../helpers/small_image.ts";
 import { hasTool, MAIN, type MiniPacs, run, startMiniPacs } from "../helpers/server.ts";
 
 const dcmtk = ["storescp", "storescu", "echoscu"].every(hasTool);
-const CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2";
-const MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4";
-const EXPLICIT_LE = "1.2.840.10008.1.2.1";
-const BASE = `2.25.${crypto.getRandomValues(new Uint32Array(2)).join("")}`;
-let counter = 0;
-
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface TestObject {
-  path: string;
-  sop: string;
-  study: string;
-  dataset: Uint8Array;
-}
-
-/** A small Part 10 image of `modality` (Explicit VR LE), with pixels seeded by its number. */
-async function writeObject(
-  dir: string,
-  modality: "CT" | "MR",
-  study: string,
-  pixelBytes = 4096,
-): Promise<TestObject> {
-  const n = ++counter;
-  const sop = `${BASE}.3.${n}`;
-  const cls = modality === "CT" ? CT_IMAGE : MR_IMAGE;
-  const side = Math.floor(Math.sqrt(pixelBytes));
-  const pixels = new Uint8Array(side * side);
-  for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 7 + n * 13) & 0xff;
-  const dataset = concat([
-    element(0x00080016, "UI", cls),
-    element(0x00080018, "UI", sop),
-    element(0x00080060, "CS", modality),
-    element(0x00100010, "PN", `Forward^Patient${n % 3}`),
-    element(0x00100020, "LO", `FWD${n % 3}`),
-    element(0x0020000d, "UI", study),
-    element(0x0020000e, "UI", `${study}.${modality === "CT" ? 1 : 2}`),
-    element(0x00200013, "IS", String(n)),
-    element(0x00280002, "US", us(1)),
-    element(0x00280004, "CS", "MONOCHROME2"),
-    element(0x00280010, "US", us(side)),
-    element(0x00280011, "US", us(side)),
-    element(0x00280100, "US", us(8)),
-    element(0x00280101, "US", us(8)),
-    element(0x00280102, "US", us(7)),
-    element(0x00280103, "US", us(0)),
-    element(0x7fe00010, "OB", pixels),
-  ]);
-  const meta = encodeFileMetaInformation({
-    sopClassUid: cls,
-    sopInstanceUid: sop,
-    transferSyntaxUid: EXPLICIT_LE,
-    implementationClassUid: "1.2.826.0.1.3680043.9.7433.1.1",
-    implementationVersionName: "FWDTEST",
-  });
-  const path = `${dir}/${sop}.dcm`;
-  await Deno.writeFile(path, concat([meta, dataset]));
-  return { path, sop, study, dataset };
-}
 
 /** storescp writing a unique file per received object (+uf): duplicates stay countable. */
 interface Archive {
@@ -190,11 +132,11 @@ Deno.test({
     try {
       const route = '[[route]]\ndestination = "CENTRAL"\ncalling_ae = ["CT1"]\nmodality = ["CT"]';
       server = await startMiniPacs({ http: HTTP, extraToml: toml(archivePort, route) });
-      const study = `${BASE}.1.${++counter}`;
+      const study = newStudyUid();
       const ct1 = [];
       for (let i = 0; i < 12; i++) ct1.push(await writeObject(dir, "CT", study, 40_000));
-      const mrFromCt1 = await writeObject(dir, "MR", `${BASE}.1.${++counter}`);
-      const ctFromOther = await writeObject(dir, "CT", `${BASE}.1.${++counter}`);
+      const mrFromCt1 = await writeObject(dir, "MR", newStudyUid());
+      const ctFromOther = await writeObject(dir, "CT", newStudyUid());
       await storescu(server.port, "CT1", [...ct1.map((o) => o.path), mrFromCt1.path]);
       await storescu(server.port, "CT2", [ctFromOther.path]);
       const got = await waitForAll(archive, ct1.map((o) => o.sop));
@@ -225,7 +167,7 @@ Deno.test({
       );
       server.child.kill("SIGHUP");
       await server.waitForLog(/configuration reloaded.*route/);
-      const mrLater = await writeObject(dir, "MR", `${BASE}.1.${++counter}`);
+      const mrLater = await writeObject(dir, "MR", newStudyUid());
       await storescu(server.port, "CT1", [mrLater.path]);
       await waitForAll(archive, [mrLater.sop]);
       assert.equal((await archive.received()).objects.has(mrFromCt1.sop), false);
@@ -294,7 +236,7 @@ Deno.test({
         http: HTTP,
         extraToml: toml(archivePort, '[[route]]\ndestination = "CENTRAL"'),
       });
-      const study = `${BASE}.1.${++counter}`;
+      const study = newStudyUid();
       const objects = [];
       for (let i = 0; i < 20; i++) objects.push(await writeObject(dir, "CT", study));
       await storescu(server.port, "CT1", objects.map((o) => o.path));
@@ -338,7 +280,7 @@ Deno.test({
       const extraToml = toml(archivePort, '[[route]]\ndestination = "CENTRAL"');
       server = await startMiniPacs({ extraToml });
       const storage = server.storage;
-      const study = `${BASE}.1.${++counter}`;
+      const study = newStudyUid();
       const objects = [];
       for (let i = 0; i < 300; i++) objects.push(await writeObject(dir, "CT", study, 16_000));
       // The archive is down: every acknowledged object waits in the queue when killed.
@@ -382,7 +324,7 @@ Deno.test({
         http: HTTP,
         extraToml: toml(archivePort, '[[route]]\ndestination = "CENTRAL"'),
       });
-      const study = `${BASE}.1.${++counter}`;
+      const study = newStudyUid();
       const objects = [];
       for (let i = 0; i < 1000; i++) objects.push(await writeObject(dir, "CT", study, 16_000));
       await storescu(server.port, "CT1", objects.map((o) => o.path));
@@ -420,7 +362,7 @@ Deno.test({
           "[forward]\ngive_up_after_h = 0.0003",
         ),
       });
-      const study = `${BASE}.1.${++counter}`;
+      const study = newStudyUid();
       const objects = [];
       for (let i = 0; i < 3; i++) objects.push(await writeObject(dir, "CT", study));
       await storescu(server.port, "CT1", objects.map((o) => o.path));
