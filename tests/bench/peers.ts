@@ -115,8 +115,8 @@ const HOME_FILE = /^(?!journal\/|tmp\/)[^/]+\/[^/]+\/[^/]+\.dcm$/;
  * process per association, for the parallel scenario. storescp 3.6.7 has no bind option: it
  * listens on every interface; the bench only connects on 127.0.0.1.
  */
-export async function startStorescp(opts: { fork: boolean }): Promise<Peer> {
-  const dir = await Deno.makeTempDir({ prefix: "minipacs-bench-storescp-" });
+export async function startStorescp(opts: { fork: boolean; parent?: string }): Promise<Peer> {
+  const dir = await Deno.makeTempDir({ prefix: "minipacs-bench-storescp-", dir: opts.parent });
   const port = freePort();
   const aeTitle = "STORESCP";
   const args = ["-aet", aeTitle, "-od", dir, ...(opts.fork ? ["--fork"] : []), String(port)];
