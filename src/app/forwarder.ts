@@ -34,6 +34,8 @@ export interface ForwarderOptions {
   sweepMs?: number;
   /** First retry delay; doubles up to retry_max_s (default 1 s). */
   firstRetryMs?: number;
+  /** Told after each object sent (the materializer keeps to quiet moments). */
+  onActivity?: () => void;
 }
 
 /** One destination as /api/forward shows it. */
@@ -306,6 +308,7 @@ export class Forwarder {
             }
             d.claimed.delete(item.pk);
             this.#settle(d, item, result);
+            o.onActivity?.();
           }
           items = this.#claim(d, batchSize, pairs);
           if (items.length === 0 && !this.#stopped) {

@@ -48,6 +48,7 @@ export function createForwarding(deps: ForwardingDeps): Forwarding {
     connectTimeoutMs: s.artimTimeoutS * 1000,
     artimTimeoutMs: s.artimTimeoutS * 1000,
     idleTimeoutMs: s.idleTimeoutS * 1000,
+    onActivity: () => store.noteActivity(),
   });
   // Retention never deletes an object still queued or failed for a destination.
   store.addRetentionHold((uid) => queue.holds(uid));

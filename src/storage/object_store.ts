@@ -221,6 +221,14 @@ export class FsObjectStore implements ObjectStore {
     return this.#lastSeq;
   }
 
+  /**
+   * Other work on stored objects is running (forwarding): the materializer waits for a quiet
+   * moment, as it does while objects arrive.
+   */
+  noteActivity(): void {
+    this.#materializer.noteActivity();
+  }
+
   /** Free disk space plus the free journal segments, which stores write into again. */
   async freeBytes(): Promise<number> {
     return await diskFreeBytes(this.root) + (this.#pool?.bytes ?? 0);
