@@ -282,6 +282,8 @@ export class Forwarder {
       }
       const open = assoc;
       o.logger.log("debug", "forward association open", { ...fields, assoc: open.info.id });
+      const started = performance.now();
+      let sentHere = 0;
       // The pairs proposed: later objects of other classes or syntaxes need a new association.
       const pairs = new Set(items.map((i) => `${i.sopClassUid} ${i.transferSyntaxUid}`));
       const scu = new StoreScu({
@@ -307,7 +309,7 @@ export class Forwarder {
               throw new DestinationError(`association lost: ${(e as Error).message}`);
             }
             d.claimed.delete(item.pk);
-            this.#settle(d, item, result);
+            if (this.#settle(d, item, result)) sentHere++;
             o.onActivity?.();
           }
           items = this.#claim(d, batchSize, pairs);
@@ -321,6 +323,11 @@ export class Forwarder {
         scu.close();
       }
       await open.release().catch(() => {});
+      o.logger.log("info", `forwarded to ${d.name}`, {
+        assoc: open.info.id,
+        objects: sentHere,
+        seconds: ((performance.now() - started) / 1000).toFixed(2),
+      });
     } catch (e) {
       if (!(e instanceof DestinationError)) throw e;
       await assoc?.abort().catch(() => {});
@@ -343,19 +350,19 @@ export class Forwarder {
     });
   }
 
-  /** Books one object's outcome. */
-  #settle(d: Destination, item: QueueItem, result: SubOperationResult): void {
+  /** Books one object's outcome; true when the destination took it. */
+  #settle(d: Destination, item: QueueItem, result: SubOperationResult): boolean {
     const q = this.#o.queue;
     if (result.outcome !== "failed") {
       q.sent(item);
       d.sent++;
       this.#recovered(d);
-      return;
+      return true;
     }
     if (result.reason === "no longer stored") {
       // Deleted since it was queued: nothing left to send.
       q.drop(item);
-      return;
+      return false;
     }
     d.failures++;
     const now = Date.now();
@@ -365,6 +372,7 @@ export class Forwarder {
     const reason = result.reason ?? "failed";
     q.retryLater(item, reason, now + delay, giveUp);
     this.#noteError(d, `${d.name} ${item.sopInstanceUid}: ${reason}`, giveUp);
+    return false;
   }
 
   #retryDelay(attempt: number): number {
