@@ -57,7 +57,10 @@ async function startArchive(port: number, aeTitle = "CENTRAL"): Promise<Archive>
         try {
           bytes = await Deno.readFile(`${dir}/${e.name}`);
           const { meta, datasetOffset } = decodeFileMetaInformation(bytes);
-          objects.set(meta.sopInstanceUid, bytes.subarray(datasetOffset));
+          // A copy cut off by a kill is shorter than the one sent again after it.
+          const dataset = bytes.subarray(datasetOffset);
+          const seen = objects.get(meta.sopInstanceUid);
+          if (!seen || seen.length < dataset.length) objects.set(meta.sopInstanceUid, dataset);
           copies++;
         } catch {
           continue; // still being written
