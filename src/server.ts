@@ -191,6 +191,7 @@ export async function startServer(
         logger,
         dicomPort: () => listener.port,
         forwarding,
+        commitmentPending: () => commitment.pending(),
       });
     } catch (e) {
       listener.close();

@@ -31,6 +31,7 @@ import {
 import { buildStatus, type StorageView } from "./status.ts";
 import { getStudy, SearchError, searchFromParams, searchStudies } from "./studies.ts";
 import { forwardForm, forwardMetrics, forwardPage, type ForwardSource } from "./forward.ts";
+import { commitmentMetrics } from "./commitment.ts";
 
 export interface WebDeps {
   /** The running configuration (a reload may replace it). */
@@ -42,6 +43,8 @@ export interface WebDeps {
   httpPort(): number | null;
   /** Forwarding: its queue, the page, the study page's form (absent: no forwarding). */
   forwarding?: ForwardSource;
+  /** Storage commitment reports still to be delivered (absent: not shown). */
+  commitmentPending?(): number;
   /** Runs a C-ECHO to a known AE (default: our SCU over TCP). */
   echo?(peer: KnownAe): Promise<EchoResult>;
 }
@@ -232,7 +235,8 @@ export function createWebApp(deps: WebDeps): WebApp {
       freeBytes: free,
       minFreeBytes: config.storage.minFreeMb * 1024 * 1024,
       pendingObjects: deps.storage.backlog?.objects ?? 0,
-    }) + (deps.forwarding ? forwardMetrics(deps.forwarding.view()) : "");
+    }) + (deps.forwarding ? forwardMetrics(deps.forwarding.view()) : "") +
+      (deps.commitmentPending ? commitmentMetrics(deps.commitmentPending()) : "");
     return c.body(text, 200, { "Content-Type": METRICS_CONTENT_TYPE });
   });
   app.get("/healthz", async (c) => {

@@ -246,7 +246,8 @@ Deno.test({
         'host = "127.0.0.1"',
         `port = ${modalityPort}`,
       ].join("\n");
-      server = await startMiniPacs({ extraToml });
+      const http = { enabled: true, bind: "127.0.0.1", port: 0 };
+      server = await startMiniPacs({ extraToml, http });
       const stored = await writeSmallImage(dir, "MR", newStudyUid());
       await storescu(server.port, [stored.path]);
       const unknown = { cls: stored.sopClassUid, sop: newSopUid() };
@@ -258,7 +259,12 @@ Deno.test({
       await server.waitForLog(/commitment report to MODALITY not delivered/);
       // Killed while the report waits; it is still owed after the restart.
       await server.stop("SIGKILL");
-      server = await startMiniPacs({ extraToml, storagePath: server.storage });
+      server = await startMiniPacs({ extraToml, http, storagePath: server.storage });
+      const pending = () =>
+        fetch(`http://127.0.0.1:${server!.httpPort}/metrics`).then((r) => r.text()).then((t) =>
+          /minipacs_commitment_reports_pending (\d+)/.exec(t)?.[1]
+        );
+      assert.equal(await pending(), "1", "still owed after the restart");
       await delay(1500);
       scp = startModalityScp(modalityPort, receiver);
       for (let i = 0; i < 200 && receiver.reports.length === 0; i++) await delay(50);
@@ -272,6 +278,7 @@ Deno.test({
         0x0112,
       ]]);
       await server.waitForLog(/storage commitment reported on a new association/);
+      assert.equal(await pending(), "0");
       // Delivered once: nothing more comes.
       await delay(2500);
       assert.equal(receiver.reports.length, 1);

@@ -237,3 +237,32 @@ Deno.test("a requester that never answers the N-EVENT-REPORT: handed on, and its
   for (let i = 0; i < 100 && !port.outcome.has(1); i++) await delay(10);
   assert.equal(port.outcome.get(1), "deferred");
 });
+
+Deno.test("an N-ACTION-RQ with unreadable Action Information is refused with a status, the association lives on", async () => {
+  const port = new FakePort();
+  const peer = receiver(false);
+  const { scu, running } = await pair(port, peer);
+  const garbage = new Uint8Array([0x08, 0x00, 0x95, 0x11, 0xff, 0xff, 0xff, 0x7f, 1, 2, 3]);
+  const rsp = await scu.request(1, {
+    commandField: CommandField.NActionRq,
+    commandDataSetType: 0,
+    requestedSopClassUid: STORAGE_COMMITMENT_PUSH_MODEL,
+    requestedSopInstanceUid: STORAGE_COMMITMENT_INSTANCE,
+    actionTypeId: 1,
+  }, garbage);
+  assert.equal(rsp.command.status, 0x0110);
+  assert.match(rsp.command.errorComment ?? "", /unreadable/);
+  const wrongInstance = await scu.request(1, {
+    commandField: CommandField.NActionRq,
+    commandDataSetType: 0,
+    requestedSopClassUid: STORAGE_COMMITMENT_PUSH_MODEL,
+    requestedSopInstanceUid: "1.2.3",
+    actionTypeId: 1,
+  }, garbage);
+  assert.equal(wrongInstance.command.status, 0x0112);
+  assert.equal(port.requests.length, 0, "nothing recorded");
+  // Still usable: a good request goes through.
+  assert.equal((await nAction(scu, "2.25.9")).command.status, 0);
+  await scu.release();
+  await running;
+});
