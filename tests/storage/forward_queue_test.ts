@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { runRetention } from "../../src/retention.ts";
+import { CommitmentQueue } from "../../src/storage/commitment_queue.ts";
+import { reindex } from "../../src/storage/reindex.ts";
 import {
   ForwardQueue,
   routeDestinations,
@@ -10,6 +12,7 @@ import {
   copyTree,
   datasetFor,
   makeRecord,
+  MemoryLogger,
   MR_IMAGE,
   openStore,
   storeObject,
@@ -137,6 +140,36 @@ Deno.test("retention keeps objects queued or failed for a route; give-up and ret
       assert.equal(queue.queueStudy("1.8", "OTHER").queued, 1);
     } finally {
       await store.close();
+    }
+  });
+});
+
+Deno.test("reindex keeps the forwarding queue and the commitment reports still owed", async () => {
+  await withTempDir(async (root) => {
+    const routes = [{ destination: "CENTRAL" }];
+    const { store } = await openWithQueue(root, routes);
+    try {
+      for (const uid of ["1.10.1", "1.10.2"]) {
+        const r = makeRecord(uid);
+        await storeObject(store, r, datasetFor(r));
+      }
+      new CommitmentQueue(store.index).add("MODALITY", {
+        transactionUid: "2.25.4",
+        committed: [],
+        failed: [],
+      });
+    } finally {
+      await store.close();
+    }
+    await reindex(root, new MemoryLogger());
+    const { store: again, queue } = await openWithQueue(root, routes);
+    try {
+      assert.equal(again.index.counts().instances, 2);
+      const due = queue.due("CENTRAL", Date.now(), 10, new Set());
+      assert.deepEqual(due.map((i) => i.sopInstanceUid).sort(), ["1.10.1", "1.10.2"]);
+      assert.equal(new CommitmentQueue(again.index).count(), 1);
+    } finally {
+      await again.close();
     }
   });
 });
