@@ -8,6 +8,7 @@ import { checkConfigCommand } from "./cli/check_config.ts";
 import { type Command, UsageError } from "./cli/subcommand.ts";
 import { echoCommand } from "./cli/echo.ts";
 import { findCommand } from "./cli/find.ts";
+import { forwardCommand } from "./cli/forward.ts";
 import { hashPasswordCommand } from "./cli/hash_password.ts";
 import { healthcheckCommand } from "./cli/healthcheck.ts";
 import { reindexCommand } from "./cli/reindex.ts";
@@ -32,6 +33,7 @@ export const COMMANDS: Record<string, Command> = {
   echo: echoCommand,
   store: storeCommand,
   find: findCommand,
+  forward: forwardCommand,
   healthcheck: healthcheckCommand,
 };
 

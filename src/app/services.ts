@@ -21,6 +21,8 @@ export interface ServiceDeps {
   onStored?: StorageServiceOptions["onStored"];
   /** The current [[known_ae]] list (C-MOVE destinations); config.knownAe when not given. */
   knownAe?: () => readonly KnownAe[];
+  /** Services built elsewhere (storage commitment), offered too. */
+  extra?: readonly DimseService[];
 }
 
 export function buildServices(deps: ServiceDeps): DimseService[] {
@@ -61,5 +63,6 @@ export function buildServices(deps: ServiceDeps): DimseService[] {
       idleTimeoutMs: s.idleTimeoutS * 1000,
     }),
     new GetService({ index, objects: store, caseInsensitivePn: config.query.caseInsensitivePn }),
+    ...(deps.extra ?? []),
   ];
 }

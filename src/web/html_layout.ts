@@ -71,13 +71,20 @@ svg.chart text { fill: var(--muted); font-size: 11px; }
 .tag.bad { background: #fbe9e7; color: var(--bad); }
 `;
 
-export type Section = "dashboard" | "associations" | "studies" | "peers" | "config";
+export type Section =
+  | "dashboard"
+  | "associations"
+  | "studies"
+  | "peers"
+  | "forward"
+  | "config";
 
 const NAV: [Section, string, string][] = [
   ["dashboard", "/", "Dashboard"],
   ["associations", "/associations", "Associations"],
   ["studies", "/studies", "Studies"],
   ["peers", "/peers", "Peers"],
+  ["forward", "/forward", "Forwarding"],
   ["config", "/config", "Config"],
 ];
 

@@ -287,7 +287,7 @@ ${result.next ? html`<a href="${studiesLink(search, { after: result.next })}">Ol
   );
 }
 
-export function studyPage(aeTitle: string, d: StudyDetail): Html {
+export function studyPage(aeTitle: string, d: StudyDetail, extra: Html | string = ""): Html {
   const s = d.study;
   const body = html`
     <h1>Study: ${s.studyDescription || s.studyInstanceUid}</h1>
@@ -350,6 +350,7 @@ export function studyPage(aeTitle: string, d: StudyDetail): Html {
         </tbody>
       </table>
     </section>
+    ${extra}
     <p class="muted">Study Instance UID <code>${s.studyInstanceUid}</code></p>
   `;
   return page({ title: "Study", section: "studies", aeTitle }, body);
