@@ -1,12 +1,19 @@
 // C-STORE sub-operations of C-MOVE and C-GET (PS3.4 C.4.2.3, C.4.3.3): each stored object is
 // streamed from disk to the peer as it is read, and split into PDUs by the association; it is
-// never whole in memory. An object stored uncompressed is re-encoded between the uncompressed
-// syntaxes when that is all the peer accepts; a compressed one the peer will not take fails.
+// never whole in memory. When the peer does not take the stored syntax, the object is
+// re-encoded into an uncompressed one it accepts: between the uncompressed syntaxes, inflated
+// from Deflated Explicit VR LE, or decoded frame by frame from a compressed syntax.
 import { type Command, CommandField, DATASET_PRESENT, Priority } from "../dimse/command.ts";
 import { FramedDataset } from "../dimse/data_packer.ts";
 import { statusCategory } from "../dimse/status.ts";
 import { decodeFileMetaInformation } from "../dicom/part10.ts";
-import { canTranscode, DatasetTranscoder, transcodeDataset } from "../dicom/transcode.ts";
+import {
+  canTranscode,
+  DatasetTranscoder,
+  decodesPixels,
+  transcodeDataset,
+} from "../dicom/transcode.ts";
+import { DEFLATED_EXPLICIT_VR_LE } from "../dicom/transfer_syntaxes.ts";
 import { EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../dicom/transfer_syntaxes.ts";
 import type { ObjectReader } from "../ports.ts";
 import type { AcceptedContext } from "../ul/negotiation.ts";
@@ -20,6 +27,12 @@ export const MAX_CONTEXTS = 128;
  * retrieve stays within two windows, whatever the size of the objects.
  */
 const READ_AHEAD = 1024 * 1024;
+/**
+ * A decoded (or inflated) object up to this size is made whole in memory, so that a decoding
+ * failure is known before anything is sent; a larger one is decoded twice: once to check,
+ * then again as it streams, a frame at a time.
+ */
+const DECODED_IN_MEMORY = 4 * 1024 * 1024;
 
 /** What a sub-operation needs to know of an instance. */
 export interface SubOperationTarget {
@@ -320,9 +333,18 @@ export class StoreScu {
     if (choice.transcode) {
       const to = choice.context.transferSyntax;
       try {
-        const t = new DatasetTranscoder(stored, to);
-        const pieces = [...t.push(whole), ...t.end()];
-        body = join(pieces, pieces.reduce((n, p) => n + p.length, 0));
+        if (decodes(stored, to)) {
+          const decoded = await decodeWhole(whole, stored, to);
+          if (!decoded) {
+            dataset.close();
+            return this.#streamTranscoded(target, stored, to, contextId);
+          }
+          body = decoded;
+        } else {
+          const t = new DatasetTranscoder(stored, to);
+          const pieces = [...t.push(whole), ...t.end()];
+          body = join(pieces, pieces.reduce((n, p) => n + p.length, 0));
+        }
       } catch (e) {
         dataset.close();
         return failed(`cannot re-encode as ${to}: ${(e as Error).message}`);
@@ -368,6 +390,16 @@ export class StoreScu {
     } catch (e) {
       return failed(`cannot re-encode as ${to}: ${(e as Error).message}`);
     }
+    return await this.#streamTranscoded(target, stored, to, contextId);
+  }
+
+  /** Opens the object again, to stream it re-encoded (already checked to re-encode). */
+  async #streamTranscoded(
+    target: SubOperationTarget,
+    stored: string,
+    to: string,
+    contextId: number,
+  ): Promise<Ready | Failed> {
     const again = await StoredDataset.open(this.#options.objects, target.sopInstanceUid)
       .catch(() => null);
     if (!again) return failed("no longer stored");
@@ -456,7 +488,37 @@ async function checkTranscodable(
   from: string,
   to: string,
 ): Promise<void> {
-  const t = new DatasetTranscoder(from, to);
-  for await (const chunk of dataset) t.push(chunk);
-  t.end();
+  for await (const _ of transcodeDataset(dataset, from, to)) { /* only checked */ }
+}
+
+/** True when re-encoding needs more than headers: inflating or decoding pixels. */
+function decodes(from: string, to: string): boolean {
+  return from === DEFLATED_EXPLICIT_VR_LE || decodesPixels(from, to);
+}
+
+/**
+ * Decodes (or inflates) a whole small dataset in memory; null when the result is larger than
+ * DECODED_IN_MEMORY (it was decoded to its end all the same: it is known to decode). Throws
+ * when it cannot be decoded.
+ */
+async function decodeWhole(
+  whole: Uint8Array,
+  from: string,
+  to: string,
+): Promise<Uint8Array | null> {
+  const pieces: Uint8Array[] = [];
+  let total = 0;
+  let large = false;
+  const source = (async function* () {
+    yield whole;
+  })();
+  for await (const piece of transcodeDataset(source, from, to)) {
+    total += piece.length;
+    if (large) continue;
+    if (total > DECODED_IN_MEMORY) {
+      large = true;
+      pieces.length = 0;
+    } else pieces.push(piece);
+  }
+  return large ? null : join(pieces, total);
 }
