@@ -25,7 +25,11 @@ export const PERMISSIONS = [
   "--allow-sys=statfs",
 ];
 
-/** Modules or files loaded dynamically (none: main.ts imports every command statically). */
+/**
+ * Modules or files loaded dynamically: none. main.ts imports every command statically, and the
+ * WebAssembly codecs are modules too (src/core/codecs/wasm/*.ts, from scripts/embed_wasm.ts),
+ * so the executable carries them without an --include and never reads a .wasm file.
+ */
 export const INCLUDES: string[] = [];
 
 export interface CompileOptions {
