@@ -26,6 +26,8 @@ export interface NativeSpec {
   signed?: boolean;
   frames?: number;
   sopClassUid?: string;
+  /** Default: a new one for each object. */
+  studyInstanceUid?: string;
 }
 
 /** Deterministic pixels with edges and noise, inside Bits Stored (two's complement if signed). */
@@ -64,7 +66,7 @@ export function nativeObject(s: NativeSpec, pixels = testPixels(s)): Uint8Array 
     text(0x00080060, "CS", "OT"),
     text(0x00100010, "PN", "Codec^Test"),
     text(0x00100020, "LO", "CODEC1"),
-    text(0x0020000d, "UI", newUid()),
+    text(0x0020000d, "UI", s.studyInstanceUid ?? newUid()),
     text(0x0020000e, "UI", newUid()),
     element(0x00280002, "US", us(s.samplesPerPixel)),
     text(0x00280004, "CS", s.samplesPerPixel === 3 ? "RGB" : "MONOCHROME2"),
