@@ -31,12 +31,20 @@ async function resolveNpm(specifier: string): Promise<string | undefined> {
   const [, name, version, sub] = m;
   const dir = `${npmCache}/${name}/${version}`;
   const pkg = JSON.parse(await Deno.readTextFile(`${dir}/package.json`));
-  const entry = pkg.exports?.[sub ? `./${sub}` : "."];
-  const file = typeof entry === "string"
-    ? entry
-    : entry?.import ?? entry?.default ?? entry?.require ??
-      (sub ? `./${sub}` : pkg.module ?? pkg.main ?? "index.js");
+  const file = condition(pkg.exports?.[sub ? `./${sub}` : "."]) ??
+    (sub ? `./${sub}` : pkg.module ?? pkg.main ?? "index.js");
   return `${dir}/${file}`;
+}
+
+/** The file of a package.json "exports" entry for an ES module on no particular platform. */
+function condition(entry: unknown): string | undefined {
+  if (typeof entry === "string") return entry;
+  if (!entry || typeof entry !== "object") return undefined;
+  const conditions = entry as Record<string, unknown>;
+  for (const name of ["import", "default", "require"]) {
+    if (name in conditions) return condition(conditions[name]);
+  }
+  return undefined;
 }
 
 const npm: esbuild.Plugin = {

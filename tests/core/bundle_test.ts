@@ -70,10 +70,11 @@ Deno.test({
   },
 });
 
-const codecTools = haveTools("dcmcjpeg", "dcmcjpls", "dcmcrle");
+const codecTools = haveTools("dcmcjpeg", "dcmcjpls", "dcmcrle", "dcmconv");
 
 Deno.test({
-  name: "deno task bundle: the core bundle decodes JPEG, JPEG-LS and RLE under Node as under Deno",
+  name:
+    "deno task bundle: the core bundle decodes JPEG, JPEG-LS, RLE and deflate under Node as under Deno",
   ignore: !node || !codecTools,
   async fn() {
     const dir = await Deno.makeTempDir();
@@ -98,6 +99,8 @@ Deno.test({
         await convert(REFERENCE_CODECS[key].encode, `${dir}/${key}.dcm`, `${dir}/${key}.c.dcm`);
         files.push(`${dir}/${key}.c.dcm`);
       }
+      await convert(["dcmconv", "+td"], `${dir}/rle.dcm`, `${dir}/deflated.dcm`);
+      files.push(`${dir}/deflated.dcm`);
       // What Deno decodes: the lengths and a checksum of each decoded dataset.
       const sums = async (bytes: Uint8Array) => {
         const { meta, datasetOffset } = decodeFileMetaInformation(bytes);

@@ -20,7 +20,11 @@ export interface ImageDescription {
  * names.
  */
 export interface FrameDecoder {
-  decode(frame: Uint8Array, image: ImageDescription): Uint8Array;
+  /**
+   * Decodes one frame, into `into` when given (a buffer of frameLength(image) bytes, reused
+   * from frame to frame), else into a new buffer.
+   */
+  decode(frame: Uint8Array, image: ImageDescription, into?: Uint8Array): Uint8Array;
 }
 
 export class CodecError extends Error {
@@ -65,9 +69,10 @@ export function nativeFrame(
   samples: Uint8Array,
   bytesPerSample: number,
   image: ImageDescription,
+  into?: Uint8Array,
 ): Uint8Array {
   const length = frameLength(image);
-  const out = new Uint8Array(length);
+  const out = output(length, into);
   const count = image.rows * image.columns * image.samplesPerPixel;
   if (bytesPerSample * 8 === image.bitsAllocated) {
     if (samples.length < length) {
@@ -80,7 +85,7 @@ export function nativeFrame(
     if (samples.length < count) {
       throw new CodecError(`decoded ${samples.length} samples, expected ${count}`);
     }
-    for (let i = 0; i < count; i++) out[2 * i] = samples[i];
+    for (let i = 0; i < count; i++) (out[2 * i] = samples[i], out[2 * i + 1] = 0);
     return out;
   }
   throw new CodecError(
@@ -88,12 +93,21 @@ export function nativeFrame(
   );
 }
 
+/** `into` when it has the right length, else a new buffer of `length` bytes. */
+export function output(length: number, into?: Uint8Array): Uint8Array {
+  return into?.length === length ? into : new Uint8Array(length);
+}
+
 /** Pixel by pixel from plane by plane (Planar Configuration 1 -> 0). */
-export function interleave(planes: Uint8Array, image: ImageDescription): Uint8Array {
+export function interleave(
+  planes: Uint8Array,
+  image: ImageDescription,
+  into?: Uint8Array,
+): Uint8Array {
   const n = image.rows * image.columns;
   const spp = image.samplesPerPixel;
   const size = image.bitsAllocated / 8;
-  const out = new Uint8Array(planes.length);
+  const out = output(planes.length, into);
   for (let s = 0; s < spp; s++) {
     for (let p = 0; p < n; p++) {
       for (let b = 0; b < size; b++) out[(p * spp + s) * size + b] = planes[(s * n + p) * size + b];

@@ -16,7 +16,7 @@ const load = lazyModule(factory as unknown as ModuleFactory<OpenJph>, () => WASM
 export async function htj2kDecoder(): Promise<FrameDecoder> {
   const module = await load();
   return {
-    decode(frame, image) {
+    decode(frame, image, into) {
       return runDecoder(module, new module.HTJ2KDecoder(), frame, "HTJ2K", (_, info, out) => {
         checkGeometry(image, {
           width: info.width,
@@ -24,7 +24,7 @@ export async function htj2kDecoder(): Promise<FrameDecoder> {
           components: info.componentCount,
           bits: info.bitsPerSample,
         }, "HTJ2K");
-        return nativeFrame(out, info.bitsPerSample > 8 ? 2 : 1, image);
+        return nativeFrame(out, info.bitsPerSample > 8 ? 2 : 1, image, into);
       });
     },
   };

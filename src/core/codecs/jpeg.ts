@@ -35,7 +35,7 @@ export function jpegPrecision(frame: Uint8Array): number {
 export async function jpegDecoder(): Promise<FrameDecoder> {
   const module = await load();
   return {
-    decode(frame, image) {
+    decode(frame, image, into) {
       const precision = jpegPrecision(frame);
       if (precision > 8) {
         throw new CodecError(`${precision}-bit JPEG (Process 4) cannot be decoded here`);
@@ -47,7 +47,7 @@ export async function jpegDecoder(): Promise<FrameDecoder> {
           components: info.componentCount,
           bits: info.bitsPerSample,
         }, "JPEG");
-        return nativeFrame(decoded, 1, image);
+        return nativeFrame(decoded, 1, image, into);
       });
     },
   };

@@ -16,7 +16,7 @@ const load = lazyModule(factory as unknown as ModuleFactory<OpenJpeg>, () => WAS
 export async function jpeg2000Decoder(): Promise<FrameDecoder> {
   const module = await load();
   return {
-    decode(frame, image) {
+    decode(frame, image, into) {
       return runDecoder(module, new module.J2KDecoder(), frame, "JPEG 2000", (_, info, out) => {
         checkGeometry(image, {
           width: info.width,
@@ -24,7 +24,7 @@ export async function jpeg2000Decoder(): Promise<FrameDecoder> {
           components: info.componentCount,
           bits: info.bitsPerSample,
         }, "JPEG 2000");
-        return nativeFrame(out, info.bitsPerSample > 8 ? 2 : 1, image);
+        return nativeFrame(out, info.bitsPerSample > 8 ? 2 : 1, image, into);
       });
     },
   };

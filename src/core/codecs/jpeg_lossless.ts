@@ -6,7 +6,7 @@ import { CodecError, type FrameDecoder, frameLength, nativeFrame } from "./codec
 
 export function jpegLosslessDecoder(): FrameDecoder {
   return {
-    decode(frame, image) {
+    decode(frame, image, into) {
       if (image.samplesPerPixel > 1 && image.bitsAllocated > 8) {
         throw new CodecError("lossless JPEG colour with more than 8 bits is not supported");
       }
@@ -29,7 +29,7 @@ export function jpegLosslessDecoder(): FrameDecoder {
       if (bytes.length < frameLength(image)) {
         throw new CodecError(`lossless JPEG decoded ${bytes.length} bytes, too few`);
       }
-      return nativeFrame(bytes, image.bitsAllocated / 8, image);
+      return nativeFrame(bytes, image.bitsAllocated / 8, image, into);
     },
   };
 }

@@ -21,7 +21,7 @@ const load = lazyModule(factory as unknown as ModuleFactory<CharLs>, () => WASM_
 export async function jpegLsDecoder(): Promise<FrameDecoder> {
   const module = await load();
   return {
-    decode(frame, image) {
+    decode(frame, image, into) {
       return runDecoder(module, new module.JpegLSDecoder(), frame, "JPEG-LS", (d, info, out) => {
         checkGeometry(image, {
           width: info.width,
@@ -29,11 +29,10 @@ export async function jpegLsDecoder(): Promise<FrameDecoder> {
           components: info.componentCount,
           bits: info.bitsPerSample,
         }, "JPEG-LS");
-        let pixels = nativeFrame(out, info.bitsPerSample > 8 ? 2 : 1, image);
         if (image.samplesPerPixel > 1 && d.getInterleaveMode() === 0) {
-          pixels = interleave(pixels, image);
+          return interleave(nativeFrame(out, info.bitsPerSample > 8 ? 2 : 1, image), image, into);
         }
-        return pixels;
+        return nativeFrame(out, info.bitsPerSample > 8 ? 2 : 1, image, into);
       });
     },
   };

@@ -1,13 +1,23 @@
 // RLE Lossless (PS3.5 8.2.2, Annex G): a 64-byte header of segment offsets, then one PackBits
 // segment per byte of each sample, most significant byte first. Segments are decoded straight
 // into a native frame, pixel by pixel and little endian; the Photometric Interpretation stays.
-import { CodecError, type FrameDecoder, frameLength, type ImageDescription } from "./codec.ts";
+import {
+  CodecError,
+  type FrameDecoder,
+  frameLength,
+  type ImageDescription,
+  output,
+} from "./codec.ts";
 
 const HEADER = 64;
 const MAX_SEGMENTS = 15;
 
 /** Decodes one RLE frame into native pixels (Planar Configuration 0). */
-export function decodeRleFrame(frame: Uint8Array, image: ImageDescription): Uint8Array {
+export function decodeRleFrame(
+  frame: Uint8Array,
+  image: ImageDescription,
+  into?: Uint8Array,
+): Uint8Array {
   if (frame.length < HEADER) throw new CodecError("RLE frame shorter than its 64-byte header");
   const dv = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
   const segments = dv.getUint32(0, true);
@@ -17,7 +27,7 @@ export function decodeRleFrame(frame: Uint8Array, image: ImageDescription): Uint
     throw new CodecError(`RLE frame has ${segments} segments, the dataset needs ${expected}`);
   }
   const pixels = image.rows * image.columns;
-  const out = new Uint8Array(frameLength(image));
+  const out = output(frameLength(image), into); // every byte is written below
   const stride = expected; // bytes per pixel in the output
   for (let s = 0; s < segments; s++) {
     const start = dv.getUint32(4 + 4 * s, true);
@@ -69,11 +79,11 @@ function unpackBits(
 
 export function rleDecoder(): FrameDecoder {
   return {
-    decode(frame, image) {
+    decode(frame, image, into) {
       if (image.bitsAllocated % 8 !== 0) {
         throw new CodecError(`RLE with Bits Allocated ${image.bitsAllocated} is not supported`);
       }
-      return decodeRleFrame(frame, image);
+      return decodeRleFrame(frame, image, into);
     },
   };
 }

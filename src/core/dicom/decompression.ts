@@ -248,6 +248,7 @@ function startsFrame(fragment: Uint8Array): boolean {
  * Decodes a dataset (no file meta) in the encapsulated transfer syntax `from` into the native
  * syntax `to` (Explicit VR LE, Implicit VR LE or Explicit VR BE). Throws DecompressionError or
  * CodecError when it cannot; the caller decides what becomes of what was already yielded.
+ * A yielded piece may be overwritten once the next one is asked for: use or copy it first.
  */
 export async function* decompressDataset(
   source: AsyncIterable<Uint8Array>,
@@ -319,6 +320,8 @@ export async function* decompressDataset(
 
     let decoded = 0;
     let pending: Uint8Array[] = [];
+    /** One frame buffer for all frames: the consumer is done with a piece when it asks for more. */
+    let reuse: Uint8Array | undefined;
     let position = 0; // of the next fragment's item header, from the first one
     const flush = function* (): Generator<Uint8Array> {
       if (!pending.length) return;
@@ -327,7 +330,8 @@ export async function* decompressDataset(
       }
       const frame = pending.length === 1 ? pending[0] : join(pending, sum(pending));
       pending = [];
-      let pixels = decoder.decode(frame, image);
+      let pixels = decoder.decode(frame, image, reuse);
+      reuse = pixels;
       if (pixels.length !== length) {
         throw new CodecError(
           `frame ${decoded + 1} decoded to ${pixels.length} bytes, not ${length}`,

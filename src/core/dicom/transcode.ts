@@ -440,7 +440,8 @@ function swapped(bytes: Uint8Array, size: number): Uint8Array {
 /**
  * Re-encodes a streamed dataset; yields output pieces as the input arrives. Throws
  * TranscodeError when it cannot (corrupt data included); what was yielded by then is a
- * partial object the caller must not deliver.
+ * partial object the caller must not deliver. A piece is valid until the next one is asked
+ * for (buffers are reused): use or copy it before.
  */
 export async function* transcodeDataset(
   source: AsyncIterable<Uint8Array>,

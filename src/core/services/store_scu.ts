@@ -518,7 +518,7 @@ async function decodeWhole(
     if (total > DECODED_IN_MEMORY) {
       large = true;
       pieces.length = 0;
-    } else pieces.push(piece);
+    } else pieces.push(piece.slice()); // pieces are reused buffers
   }
   return large ? null : join(pieces, total);
 }
