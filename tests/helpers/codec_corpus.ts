@@ -28,6 +28,7 @@ export interface NativeSpec {
   sopClassUid?: string;
   /** Default: a new one for each object. */
   studyInstanceUid?: string;
+  sopInstanceUid?: string;
 }
 
 /** Deterministic pixels with edges and noise, inside Bits Stored (two's complement if signed). */
@@ -58,7 +59,7 @@ export function testPixels(s: NativeSpec, seed = 7): Uint8Array {
 /** An Explicit VR LE Part 10 object with native pixels. */
 export function nativeObject(s: NativeSpec, pixels = testPixels(s)): Uint8Array {
   const sopClassUid = s.sopClassUid ?? "1.2.840.10008.5.1.4.1.1.7";
-  const sop = newUid();
+  const sop = s.sopInstanceUid ?? newUid();
   const text = (tag: number, vr: string, v: string) => element(tag, vr, v);
   const parts = [
     text(0x00080016, "UI", sopClassUid),
