@@ -26,11 +26,12 @@ export const PERMISSIONS = [
 ];
 
 /**
- * Modules or files loaded dynamically: none. main.ts imports every command statically, and the
- * WebAssembly codecs are modules too (src/core/codecs/wasm/*.ts, from scripts/embed_wasm.ts),
- * so the executable carries them without an --include and never reads a .wasm file.
+ * Modules loaded dynamically, which deno compile cannot find by itself: the decoding worker
+ * (started with new Worker()). Everything else is imported statically, the WebAssembly codecs
+ * included (src/core/codecs/wasm/*.ts, from scripts/embed_wasm.ts): the executable never reads
+ * a .wasm file.
  */
-export const INCLUDES: string[] = [];
+export const INCLUDES: string[] = ["src/decode_worker.ts"];
 
 export interface CompileOptions {
   target?: string;

@@ -10,6 +10,7 @@ import { FsObjectStore } from "./storage/object_store.ts";
 import { planReload } from "./reload.ts";
 import { scheduleRetention } from "./retention.ts";
 import { buildServices } from "./services.ts";
+import { DecodeWorkers } from "./decode_workers.ts";
 import { ServerStats } from "./stats.ts";
 import { checkHttpExposure } from "./web/security.ts";
 import { startWebServer, type WebServer } from "./web/server.ts";
@@ -63,11 +64,13 @@ export async function startServer(
     throw e;
   }
   const stats = new ServerStats();
+  const decoder = new DecodeWorkers();
   const services = stats.observeServices(
     buildServices({
       config,
       logger,
       store,
+      decoder,
       onStored: (o) => stats.stored(o),
       // C-MOVE destinations as of the latest reload.
       knownAe: () => current.knownAe,
@@ -215,6 +218,7 @@ export async function startServer(
         for (const a of open) await a.abort();
       }
       await retention?.stop();
+      decoder.close();
       try {
         await store.close();
       } finally {

@@ -481,3 +481,41 @@ export async function* transcodeDataset(
   }
   for (const piece of t.end()) yield piece;
 }
+
+/**
+ * Re-encodes (decodes, inflates) a whole dataset in memory; null when the result is larger than
+ * `limit` (it was decoded to its end all the same: it is known to decode). Throws when it
+ * cannot be decoded.
+ */
+export async function transcodeWhole(
+  whole: Uint8Array,
+  from: string,
+  to: string,
+  limit: number,
+): Promise<Uint8Array | null> {
+  const pieces: Uint8Array[] = [];
+  let total = 0;
+  let large = false;
+  const source = (async function* () {
+    yield whole;
+  })();
+  for await (const piece of transcodeDataset(source, from, to)) {
+    total += piece.length;
+    if (large) continue;
+    if (total > limit) {
+      large = true;
+      pieces.length = 0;
+    } else pieces.push(piece.slice()); // pieces may be reused buffers
+  }
+  return large ? null : join(pieces, total);
+}
+
+function join(parts: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

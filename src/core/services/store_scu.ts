@@ -12,10 +12,11 @@ import {
   DatasetTranscoder,
   decodesPixels,
   transcodeDataset,
+  transcodeWhole,
 } from "../dicom/transcode.ts";
 import { DEFLATED_EXPLICIT_VR_LE } from "../dicom/transfer_syntaxes.ts";
 import { EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../dicom/transfer_syntaxes.ts";
-import type { ObjectReader } from "../ports.ts";
+import type { ObjectDecoder, ObjectReader } from "../ports.ts";
 import type { AcceptedContext } from "../ul/negotiation.ts";
 import type { DimseResponse } from "./service.ts";
 
@@ -122,6 +123,8 @@ export interface StoreScuOptions {
   peerMaxPduLength?: number;
   /** C-MOVE: the originator of the move (PS3.7 9.1.1.1, Move Originator AE Title/Message ID). */
   moveOriginator?: { aeTitle: string; messageId: number };
+  /** Decodes small compressed objects on other threads; without it they are decoded here. */
+  decoder?: ObjectDecoder;
 }
 
 /**
@@ -334,7 +337,9 @@ export class StoreScu {
       const to = choice.context.transferSyntax;
       try {
         if (decodes(stored, to)) {
-          const decoded = await decodeWhole(whole, stored, to);
+          const decoded = o.decoder
+            ? await o.decoder.decode(whole, stored, to, DECODED_IN_MEMORY)
+            : await transcodeWhole(whole, stored, to, DECODED_IN_MEMORY);
           if (!decoded) {
             dataset.close();
             return this.#streamTranscoded(target, stored, to, contextId);
@@ -494,31 +499,4 @@ async function checkTranscodable(
 /** True when re-encoding needs more than headers: inflating or decoding pixels. */
 function decodes(from: string, to: string): boolean {
   return from === DEFLATED_EXPLICIT_VR_LE || decodesPixels(from, to);
-}
-
-/**
- * Decodes (or inflates) a whole small dataset in memory; null when the result is larger than
- * DECODED_IN_MEMORY (it was decoded to its end all the same: it is known to decode). Throws
- * when it cannot be decoded.
- */
-async function decodeWhole(
-  whole: Uint8Array,
-  from: string,
-  to: string,
-): Promise<Uint8Array | null> {
-  const pieces: Uint8Array[] = [];
-  let total = 0;
-  let large = false;
-  const source = (async function* () {
-    yield whole;
-  })();
-  for await (const piece of transcodeDataset(source, from, to)) {
-    total += piece.length;
-    if (large) continue;
-    if (total > DECODED_IN_MEMORY) {
-      large = true;
-      pieces.length = 0;
-    } else pieces.push(piece.slice()); // pieces are reused buffers
-  }
-  return large ? null : join(pieces, total);
 }
