@@ -15,6 +15,7 @@ import { ServerStats } from "./app/stats.ts";
 import { createCommitment } from "./app/commitment.ts";
 import { createForwarding } from "./app/forwarding.ts";
 import { ForwardQueue } from "./storage/forward_queue.ts";
+import { DecodeWorkers } from "./app/decode_workers.ts";
 import { checkHttpExposure } from "./web/security.ts";
 import { startWebServer, type WebServer } from "./web/http_server.ts";
 
@@ -81,11 +82,13 @@ export async function startServer(
   notifyForward = (d) => forwarding.forwarder.notify(d);
   const commitment = createCommitment({ config: () => current, store, logger });
   const stats = new ServerStats();
+  const decoder = new DecodeWorkers();
   const services = stats.observeServices(
     buildServices({
       config,
       logger,
       store,
+      decoder,
       onStored: (o) => stats.stored(o),
       // C-MOVE destinations as of the latest reload.
       knownAe: () => current.knownAe,
@@ -241,6 +244,7 @@ export async function startServer(
       await retention?.stop();
       await forwarding.stop();
       await commitment.stop();
+      decoder.close();
       try {
         await store.close();
       } finally {

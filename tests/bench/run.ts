@@ -14,15 +14,16 @@
 // Needs DCMTK (storescu, storescp, echoscu) and Orthanc (/usr/sbin/Orthanc); a missing peer is
 // skipped with a line naming it. Every DCMTK tool runs with TCP_NODELAY=1. Loopback only.
 //
-// --suite store|find|move|forward|all (default all): the storage benchmark above, the query
-// benchmark of find_bench.ts, the retrieve benchmark of move_bench.ts, the forwarding benchmark
-// of forward_bench.ts (their --find-*, --move-* and --forward-* options are described there),
-// or all of them.
+// --suite store|find|move|forward|transcode|all (default all): the storage benchmark above,
+// the query benchmark of find_bench.ts, the retrieve benchmark of move_bench.ts, the forwarding
+// benchmark of forward_bench.ts, the decoding retrieve benchmark of transcode_bench.ts (their
+// --find-*, --move-*, --forward-* and --transcode-* options are described there), or all of them.
 import { parseArgs } from "node:util";
 import { generateCorpus } from "./corpus.ts";
 import { FIND_OPTIONS, runFindBench } from "./find_bench.ts";
 import { FORWARD_OPTIONS, runForwardBench } from "./forward_bench.ts";
 import { MOVE_OPTIONS, runMoveBench } from "./move_bench.ts";
+import { runTranscodeBench, TRANSCODE_OPTIONS } from "./transcode_bench.ts";
 import {
   orthancVersion,
   type Peer,
@@ -114,6 +115,7 @@ async function main(): Promise<number> {
       ...FIND_OPTIONS,
       ...MOVE_OPTIONS,
       ...FORWARD_OPTIONS,
+      ...TRANSCODE_OPTIONS,
     },
   });
   const count = Number(values.count);
@@ -246,21 +248,24 @@ async function runSuites(): Promise<number> {
       ...FIND_OPTIONS,
       ...MOVE_OPTIONS,
       ...FORWARD_OPTIONS,
+      ...TRANSCODE_OPTIONS,
     },
     strict: false,
   });
   const suite = String(values.suite);
-  if (!["store", "find", "move", "forward", "all"].includes(suite)) {
-    console.error(`--suite must be store, find, move, forward or all, got ${suite}`);
+  if (!["store", "find", "move", "forward", "transcode", "all"].includes(suite)) {
+    console.error(`--suite must be store, find, move, forward, transcode or all, got ${suite}`);
     return 2;
   }
   if (suite === "move") return await runMoveBench(values);
   if (suite === "forward") return await runForwardBench(values);
+  if (suite === "transcode") return await runTranscodeBench(values);
   const store = suite === "find" ? 0 : await main();
   const find = suite === "store" || store === 2 ? 0 : await runFindBench(values);
   const move = suite === "all" && store !== 2 ? await runMoveBench(values) : 0;
   const forward = suite === "all" && store !== 2 ? await runForwardBench(values) : 0;
-  return Math.max(store, find, move, forward);
+  const transcode = suite === "all" && store !== 2 ? await runTranscodeBench(values) : 0;
+  return Math.max(store, find, move, forward, transcode);
 }
 
 if (import.meta.main) Deno.exit(await runSuites());

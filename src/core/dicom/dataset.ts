@@ -126,6 +126,8 @@ export interface DecodeResult {
   stopped: boolean;
   /** True when the bytes ended inside an element (only with allowTruncated). */
   truncated: boolean;
+  /** Offset of the first byte not decoded (where decoding stopped). */
+  end: number;
 }
 
 /** Decodes a dataset (no file meta). Throws DatasetError on malformed data. */
@@ -149,12 +151,12 @@ export function decodeDatasetPart(
   const stopAfter = options.stopAfterTag ?? 0xffffffff;
   while (at < bytes.length) {
     if (bytes.length - at < 8) {
-      if (options.allowTruncated) return { elements, stopped: false, truncated: true };
+      if (options.allowTruncated) return { elements, stopped: false, truncated: true, end: at };
       throw new DatasetError(`dataset truncated in an element header at byte ${at}`);
     }
     const tag = readTag(r, at);
     if (tag > stopAfter || tag === Tag.PixelData) {
-      return { elements, stopped: true, truncated: false };
+      return { elements, stopped: true, truncated: false, end: at };
     }
     try {
       const [element, next] = readElement(r, at, encoding.explicitVr, 0);
@@ -162,12 +164,12 @@ export function decodeDatasetPart(
       at = next;
     } catch (e) {
       if (options.allowTruncated && e instanceof TruncatedError) {
-        return { elements, stopped: false, truncated: true };
+        return { elements, stopped: false, truncated: true, end: at };
       }
       throw e;
     }
   }
-  return { elements, stopped: false, truncated: false };
+  return { elements, stopped: false, truncated: false, end: at };
 }
 
 class TruncatedError extends DatasetError {}
