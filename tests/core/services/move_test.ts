@@ -812,14 +812,17 @@ Deno.test("chooseContext(): every object goes in its stored syntax wherever the 
   const be = chooseContext(firstOnly, CT, EBE);
   assert.equal(be?.transcode, true);
   assert.equal(be?.context.transferSyntax, ELE);
-  // Implicit VR LE only (storescp +xi): uncompressed ones re-encoded, the JPEG one fails and
-  // the reason says what was accepted and what is missing.
+  // Implicit VR LE only (storescp +xi): uncompressed ones re-encoded, the JPEG one decoded;
+  // a video syntax (no decoder) fails and the reason says what was accepted and what is missing.
   const implicitOnly = acceptAs(proposals, (p) => p.includes(ILE) ? ILE : undefined);
   assert.equal(chooseContext(implicitOnly, CT, EBE)?.context.transferSyntax, ILE);
-  assert.equal(chooseContext(implicitOnly, CT, JPEG), null);
+  const decoded = chooseContext(implicitOnly, CT, JPEG);
+  assert.deepEqual([decoded?.transcode, decoded?.context.transferSyntax], [true, ILE]);
+  const MPEG4 = "1.2.840.10008.1.2.4.102";
+  assert.equal(chooseContext(implicitOnly, CT, MPEG4), null);
   assert.match(
-    noContextReason(implicitOnly, CT, JPEG),
-    /^the destination accepted only Implicit VR Little Endian for CT Image Storage; no decoder for JPEG Baseline/,
+    noContextReason(implicitOnly, CT, MPEG4),
+    /^the destination accepted only Implicit VR Little Endian for CT Image Storage; no decoder for MPEG-4/,
   );
   assert.match(noContextReason([], MR, ELE), /no presentation context for MR Image Storage/);
 });
