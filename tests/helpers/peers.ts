@@ -18,6 +18,11 @@ export interface Peer {
   output(): string;
   /** Where the peer writes what it receives, when that is a plain folder (storescp). */
   dir?: string;
+  /**
+   * Resolves once `expected` objects are durable in their home files (MiniPACS: each is fsynced
+   * before its rename out of the journal). Peers without it are made durable by `sync`.
+   */
+  awaitHome?(expected: number, timeoutMs: number): Promise<void>;
 }
 
 /** Every DCMTK tool runs with Nagle off (DCMTK 3.6.7 leaves it on otherwise). */
@@ -242,7 +247,7 @@ export async function startOrthanc(bin = "/usr/sbin/Orthanc"): Promise<Peer> {
  * answers C-ECHO.
  */
 export async function startMiniPacsPeer(
-  opts: { durability?: "fsync" | "none"; extraToml?: string } = {},
+  opts: { durability?: "fsync" | "none"; extraToml?: string; main?: string } = {},
 ): Promise<Peer> {
   const dir = await Deno.makeTempDir({ prefix: "minipacs-bench-server-" });
   const storage = `${dir}/data`;
@@ -265,7 +270,7 @@ export async function startMiniPacsPeer(
   ].join("\n");
   await Deno.writeTextFile(`${dir}/config.toml`, toml + "\n");
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "serve", "--config", `${dir}/config.toml`],
+    args: ["run", "-A", opts.main ?? MAIN, "serve", "--config", `${dir}/config.toml`],
     cwd: dir,
     stdout: "piped",
     stderr: "piped",
@@ -282,6 +287,15 @@ export async function startMiniPacsPeer(
     },
     count: () => countFiles(storage, (rel) => HOME_FILE.test(rel)),
     countsAfterStop: true,
+    awaitHome: async (expected, timeoutMs) => {
+      const until = performance.now() + timeoutMs;
+      while ((await countFiles(storage, (rel) => HOME_FILE.test(rel))) < expected) {
+        if (performance.now() > until) {
+          throw new Error(`home files not all there after ${timeoutMs} ms`);
+        }
+        await delay(20);
+      }
+    },
     cleanup: () => Deno.remove(dir, { recursive: true }).catch(() => {}),
     output: out.text,
   };
