@@ -77,13 +77,34 @@ export interface KnownAe {
   moveDestinations?: string[];
 }
 
+/** A forwarding rule: stored objects it matches are queued for its destination. */
+export interface Route {
+  /** A [[known_ae]] AE title. */
+  destination: string;
+  /** Only objects from these calling AE titles; absent: any. */
+  callingAe?: string[];
+  /** Only objects of series with these modalities; absent: any. */
+  modality?: string[];
+  /** Only these SOP Class UIDs; absent or empty: any. */
+  sopClasses?: string[];
+}
+
+export interface ForwardConfig {
+  /** Backoff cap between retries to a destination, seconds. */
+  retryMaxS: number;
+  /** An object still not delivered after this many hours goes to the failed list; 0 = never. */
+  giveUpAfterH: number;
+}
+
 export interface Config {
   server: ServerConfig;
   storage: StorageConfig;
   query: QueryConfig;
   http: HttpConfig;
   log: LogConfig;
+  forward: ForwardConfig;
   knownAe: KnownAe[];
+  routes: Route[];
 }
 
 export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
@@ -121,7 +142,9 @@ export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
     allowAnonymousRemote: false,
   },
   log: { level: "info", format: "text", phi: false },
+  forward: { retryMaxS: 300, giveUpAfterH: 0 },
   knownAe: [],
+  routes: [],
 });
 
 /** A refused configuration. `message` is one line: `file:line: key: what is wrong`. */
@@ -162,6 +185,16 @@ function int(min: number, max = Number.MAX_SAFE_INTEGER): Check {
       throw new Invalid(`must be ${want}, got ${show(v)}`);
     }
     return Number(v);
+  };
+}
+
+function num(min: number): Check {
+  return (v) => {
+    const n = typeof v === "bigint" ? Number(v) : v;
+    if (typeof n !== "number" || !Number.isFinite(n) || n < min) {
+      throw new Invalid(`must be a number >= ${min}, got ${show(v)}`);
+    }
+    return n;
   };
 }
 
@@ -305,12 +338,47 @@ const KNOWN_AE: Fields = {
   move_destinations: ["moveDestinations", aeTitles],
 };
 
+const FORWARD: Fields = {
+  retry_max_s: ["retryMaxS", int(1, 86400)],
+  give_up_after_h: ["giveUpAfterH", num(0)],
+};
+
+// Modality (0008,0060) is CS: upper case, digits, space, underscore; 16 characters at most.
+const modalities: Check = (v) => {
+  if (!Array.isArray(v)) throw new Invalid(`must be a list of modalities, got ${show(v)}`);
+  return v.map((m, i) => {
+    if (typeof m !== "string" || !/^[A-Z0-9 _]{1,16}$/.test(m.trim())) {
+      throw new Invalid(`entry ${i} must be a modality such as "CT", got ${show(m)}`);
+    }
+    return m.trim();
+  });
+};
+
+const uidList: Check = (v) => {
+  if (!Array.isArray(v)) throw new Invalid(`must be a list of SOP Class UIDs, got ${show(v)}`);
+  return v.map((u, i) => {
+    try {
+      return uid(u);
+    } catch (e) {
+      throw new Invalid(`entry ${i} ${(e as Error).message}`);
+    }
+  });
+};
+
+const ROUTE: Fields = {
+  destination: ["destination", aeTitle],
+  calling_ae: ["callingAe", aeTitles],
+  modality: ["modality", modalities],
+  sop_classes: ["sopClasses", uidList],
+};
+
 const SECTIONS: Record<string, [keyof Config, Fields]> = {
   server: ["server", SERVER],
   storage: ["storage", STORAGE],
   query: ["query", QUERY],
   http: ["http", HTTP],
   log: ["log", LOG],
+  forward: ["forward", FORWARD],
 };
 
 // ---- parsing ----
@@ -404,13 +472,26 @@ export function parseConfig(text: string, file: string): Config {
     });
   };
 
+  // [[route]]: entries may repeat a destination (several filters to one archive).
+  const routeArray = (value: unknown): Route[] => {
+    if (value === undefined) return [];
+    if (!Array.isArray(value)) {
+      return fail("route", `must be an array of tables ([[route]]), got ${show(value)}`);
+    }
+    return value.map((entry, i) => {
+      const out = section(entry, `route[${i}]`, ROUTE, {}, ["destination"]) as unknown as Route;
+      if (out.sopClasses?.length === 0) delete out.sopClasses;
+      return out;
+    });
+  };
+
   const config: Table = {};
   for (const name of Object.keys(doc)) {
-    if (!(name in SECTIONS) && name !== "known_ae") {
+    if (!(name in SECTIONS) && name !== "known_ae" && name !== "route") {
       const what = isTable(doc[name]) || Array.isArray(doc[name])
         ? "unknown section"
         : "unknown key outside any [section]";
-      const known = [...Object.keys(SECTIONS), "known_ae"];
+      const known = [...Object.keys(SECTIONS), "known_ae", "route"];
       const guess = nearest(name, known);
       fail(
         name,
@@ -445,6 +526,16 @@ export function parseConfig(text: string, file: string): Config {
     }
   });
   config.knownAe = knownAe;
+  const routes = routeArray(doc.route);
+  routes.forEach((r, i) => {
+    if (!titles.has(r.destination)) {
+      fail(
+        `route[${i}].destination`,
+        `${JSON.stringify(r.destination)} is not the ae_title of a [[known_ae]]`,
+      );
+    }
+  });
+  config.routes = routes;
   return config as unknown as Config;
 }
 
@@ -587,6 +678,7 @@ export function formatConfig(config: Config): string {
   }
   if (config.knownAe.length === 0) out += "# no [[known_ae]] entries\n";
   for (const ae of config.knownAe) out += `[[known_ae]]\n${body(KNOWN_AE, ae)}\n`;
+  for (const route of config.routes) out += `[[route]]\n${body(ROUTE, route)}\n`;
   return out.trimEnd() + "\n";
 }
 

@@ -13,6 +13,7 @@ import { echoCommand } from "./cli/echo.ts";
 import { findCommand } from "./cli/find.ts";
 import { getCommand } from "./cli/get.ts";
 import { moveCommand } from "./cli/move.ts";
+import { forwardCommand } from "./cli/forward.ts";
 import { hashPasswordCommand } from "./cli/hash_password.ts";
 import { healthcheckCommand } from "./cli/healthcheck.ts";
 import { reindexCommand } from "./cli/reindex.ts";
@@ -47,6 +48,7 @@ export const COMMANDS: Record<string, Command> = {
   backup: backupCommand,
   restore: restoreCommand,
   demo: demoCommand,
+  forward: forwardCommand,
   healthcheck: healthcheckCommand,
 };
 

@@ -13,6 +13,10 @@ import { planReload } from "./app/reload.ts";
 import { scheduleRetention } from "./storage/retention.ts";
 import { buildServices } from "./app/services.ts";
 import { ServerStats } from "./app/stats.ts";
+import { createCommitment } from "./app/commitment.ts";
+import { createForwarding } from "./app/forwarding.ts";
+import { ForwardQueue } from "./storage/forward_queue.ts";
+import { DecodeWorkers } from "./app/decode_workers.ts";
 import { checkHttpExposure } from "./web/security.ts";
 import { startWebServer, type WebServer } from "./web/http_server.ts";
 
@@ -48,6 +52,11 @@ export async function startServer(
   checkHttpExposure(config.http);
   // One process per storage folder: a second server (or a reindex) is refused here.
   const lock = await lockStorage(config.storage.path);
+  // Replaced as a whole by reload(); each new association reads the current one.
+  let current = config;
+  // Objects matching a [[route]] are queued in the transaction that indexes them.
+  let notifyForward = (_destination: string) => {};
+  const forwardQueue = new ForwardQueue(() => current.routes, (d) => notifyForward(d));
   let store: FsObjectStore;
   try {
     store = await FsObjectStore.open({
@@ -59,25 +68,35 @@ export async function startServer(
       logger,
       journalReserveBytes: config.storage.journalReserveMb * 1024 * 1024,
       minFreeBytes: config.storage.minFreeMb * 1024 * 1024,
+      onIndexOpen: (index) => forwardQueue.attach(index),
     });
   } catch (e) {
     lock.release();
     throw e;
   }
+  const forwarding = createForwarding({
+    config: () => current,
+    store,
+    queue: forwardQueue,
+    logger,
+  });
+  notifyForward = (d) => forwarding.forwarder.notify(d);
+  const commitment = createCommitment({ config: () => current, store, logger });
   const stats = new ServerStats();
+  const decoder = new DecodeWorkers();
   const services = stats.observeServices(
     buildServices({
       config,
       logger,
       store,
+      decoder,
       onStored: (o) => stats.stored(o),
       // C-MOVE destinations as of the latest reload.
       knownAe: () => current.knownAe,
+      extra: [commitment.service],
     }),
   );
   const syntaxes = syntaxTable(services);
-  // Replaced as a whole by reload(); each new association reads the current one.
-  let current = config;
   // Counts associations (not connections) against the limits; see app/admission.ts.
   const limitsOf = (c: Config): AdmissionLimits => ({
     maxAssociations: c.server.maxAssociations,
@@ -178,7 +197,9 @@ export async function startServer(
         storage: store,
         logger,
         dicomPort: () => listener.port,
-        actions: buildActions({ store, config: () => current, logger, stats }),
+        actions: buildActions({ store, config: () => current, logger, stats, decoder }),
+        forwarding,
+        commitmentPending: () => commitment.pending(),
       });
     } catch (e) {
       listener.close();
@@ -196,6 +217,9 @@ export async function startServer(
       minFreeBytes: st.retentionMinFreeMb * 1024 * 1024,
     }, logger)
     : null;
+
+  forwarding.start();
+  commitment.start();
 
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
@@ -221,6 +245,9 @@ export async function startServer(
         }
       }
       await retention?.stop();
+      await forwarding.stop();
+      await commitment.stop();
+      decoder.close();
       try {
         await store.close();
       } finally {
@@ -238,6 +265,12 @@ export async function startServer(
       admission.setLimits(limitsOf({ ...current, knownAe: next.knownAe }));
       current = { ...current, knownAe: next.knownAe };
       applied.push("known_ae");
+    }
+    const forward = apply.filter((k) => k === "route" || k.startsWith("forward."));
+    if (forward.length) {
+      // New objects are routed by the new rules; what is queued stays queued.
+      current = { ...current, routes: next.routes, forward: next.forward };
+      applied.push(...forward);
     }
     const level = apply.includes("log.level") && logger.setLevel ? next.log.level : undefined;
     if (level) applied.push("log.level");

@@ -2,7 +2,7 @@
 // AE with the C-MOVE sender, read objects and list an entity's instances. Each action is
 // logged with who asked and shown in the recent events.
 import type { Config, KnownAe } from "../config.ts";
-import type { Logger } from "../core/ports.ts";
+import type { Logger, ObjectDecoder } from "../core/ports.ts";
 import { sendInstances } from "../core/services/send.ts";
 import { tcpConnector } from "../net/tcp.ts";
 import { type DeleteLevel, deleteStored } from "../storage/delete.ts";
@@ -16,6 +16,8 @@ export interface ActionDeps {
   config(): Config;
   logger: Logger;
   stats: ServerStats;
+  /** Decodes compressed objects for destinations that do not take them. */
+  decoder?: ObjectDecoder;
 }
 
 export function buildActions(deps: ActionDeps): WebActions {
@@ -63,6 +65,7 @@ export function buildActions(deps: ActionDeps): WebActions {
           artimTimeoutMs: s.artimTimeoutS * 1000,
           idleTimeoutMs: s.idleTimeoutS * 1000,
           purpose: "send",
+        decoder: deps.decoder,
         },
         destination,
         targets,

@@ -1,9 +1,15 @@
-// What a configuration reload (SIGHUP) may change while running: the [[known_ae]] list and
-// log.level. Every other changed key takes effect only after a restart.
+// What a configuration reload (SIGHUP) may change while running: the [[known_ae]] list,
+// log.level, the [[route]] list and [forward] (for objects stored from then on). Every other changed key takes effect only after a restart.
 import type { Config } from "../config.ts";
 
 /** Keys applied by a reload, as written in config.toml. */
-export const RELOADABLE = ["known_ae", "log.level"] as const;
+export const RELOADABLE = [
+  "known_ae",
+  "log.level",
+  "route",
+  "forward.retry_max_s",
+  "forward.give_up_after_h",
+] as const;
 
 const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
@@ -17,7 +23,13 @@ export function changedKeys(before: Config, after: Config): string[] {
       }
       continue;
     }
-    const a = before[section] as unknown as Record<string, unknown>;
+    if (section === "routes") {
+      if (JSON.stringify(before.routes ?? []) !== JSON.stringify(after.routes)) {
+        changed.push("route");
+      }
+      continue;
+    }
+    const a = (before[section] ?? {}) as unknown as Record<string, unknown>;
     const b = after[section] as unknown as Record<string, unknown>;
     for (const key of Object.keys(b)) {
       if (JSON.stringify(a[key]) !== JSON.stringify(b[key])) {

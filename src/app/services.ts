@@ -1,7 +1,7 @@
 // The DIMSE services this server offers, built from the configuration: the one place a
 // new service is added (its abstract syntaxes then appear in negotiation by themselves).
 import type { Config, KnownAe } from "../config.ts";
-import type { Logger } from "../core/ports.ts";
+import type { Logger, ObjectDecoder } from "../core/ports.ts";
 import { VerificationService } from "../core/services/echo.ts";
 import { FindService } from "../core/services/find.ts";
 import { GetService } from "../core/services/get.ts";
@@ -21,6 +21,10 @@ export interface ServiceDeps {
   onStored?: StorageServiceOptions["onStored"];
   /** The current [[known_ae]] list (C-MOVE destinations); config.knownAe when not given. */
   knownAe?: () => readonly KnownAe[];
+  /** Services built elsewhere (storage commitment), offered too. */
+  extra?: readonly DimseService[];
+  /** Decodes compressed objects for retrieves on worker threads (decode_workers.ts). */
+  decoder?: ObjectDecoder;
 }
 
 export function buildServices(deps: ServiceDeps): DimseService[] {
@@ -50,6 +54,7 @@ export function buildServices(deps: ServiceDeps): DimseService[] {
     new MoveService({
       index,
       objects: store,
+      decoder: deps.decoder,
       connector: tcpConnector,
       destinations: deps.knownAe ?? (() => config.knownAe),
       aeTitle: s.aeTitle,
@@ -61,6 +66,12 @@ export function buildServices(deps: ServiceDeps): DimseService[] {
       artimTimeoutMs: s.artimTimeoutS * 1000,
       idleTimeoutMs: s.idleTimeoutS * 1000,
     }),
-    new GetService({ index, objects: store, caseInsensitivePn: config.query.caseInsensitivePn }),
+    new GetService({
+      index,
+      objects: store,
+      decoder: deps.decoder,
+      caseInsensitivePn: config.query.caseInsensitivePn,
+    }),
+    ...(deps.extra ?? []),
   ];
 }

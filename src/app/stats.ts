@@ -328,5 +328,6 @@ export class ServerStats {
 }
 
 function commandName(service: string): string {
-  return `C-${service.toUpperCase()}`;
+  // Storage commitment is asked for with N-ACTION (PS3.4 J.3.2).
+  return service === "commitment" ? "N-ACTION storage commitment" : `C-${service.toUpperCase()}`;
 }

@@ -16,3 +16,5 @@ export { StorageService } from "./services/store.ts";
 export { HeaderScanner } from "./dicom/header_scanner.ts";
 export { decodeFileMetaInformation, encodeFileMetaInformation } from "./dicom/part10.ts";
 export { decodeString, encodeString } from "./dicom/charset.ts";
+export { canTranscode, transcodeDataset } from "./dicom/transcode.ts";
+export { canDecodeFrames, frameDecoder } from "./codecs/registry.ts";

@@ -152,6 +152,15 @@ export interface StoredObjectStream {
   sopClassUid: string;
 }
 
+/**
+ * Decodes a whole compressed or deflated dataset (no file meta) from `from` into the
+ * uncompressed `to`, off the thread that runs the associations (src/app/decode_workers.ts); null
+ * when the result is over `limit` bytes. Rejects with the reason when it cannot be decoded.
+ */
+export interface ObjectDecoder {
+  decode(dataset: Uint8Array, from: string, to: string, limit: number): Promise<Uint8Array | null>;
+}
+
 /** Reads stored objects back for C-MOVE / C-GET sub-operations; implemented in src/storage. */
 export interface ObjectReader {
   /** Null when the instance is no longer stored. */

@@ -294,6 +294,8 @@ export class IndexDb {
   #statements = new Map<string, StatementSync>();
   /** Studies whose derived attributes need a refresh at the end of the transaction. */
   #touched = new Set<number>();
+  /** Called inside the transaction that writes an instance row (forwarding queues). */
+  #onWritten: ((record: InstanceRecord, meta: InstanceMeta) => void)[] = [];
 
   private constructor(path: string, db: DatabaseSync) {
     this.path = path;
@@ -328,6 +330,24 @@ export class IndexDb {
     // schema version: an older index simply gets the empty table.
     db.exec(TOMBSTONE_SCHEMA);
     return new IndexDb(path, db);
+  }
+
+  /**
+   * Runs `hook` inside the transaction of every instance row written (stored, replaced or
+   * replayed at recovery): what it writes commits, or is lost, with the row itself.
+   */
+  onInstanceWritten(hook: (record: InstanceRecord, meta: InstanceMeta) => void): void {
+    this.#onWritten.push(hook);
+  }
+
+  /** The writer connection, for the tables kept beside the index (forward, commitment). */
+  get connection(): DatabaseSync {
+    return this.#db;
+  }
+
+  /** Runs `fn` in one write transaction on the writer connection. */
+  transaction<T>(fn: () => T, durable = false): T {
+    return this.#transaction(fn, durable);
   }
 
   /** A read-only connection for queries; WAL readers never block the writer. */
@@ -418,6 +438,7 @@ export class IndexDb {
         this.#addInstances(seriesPk, 1);
         this.#addSopClass(seriesPk, record.sopClassUid, 1);
         this.#refreshTouched();
+        for (const hook of this.#onWritten) hook(record, meta);
         return {};
       }
       const oldSeriesPk = Number(old.series_pk);
@@ -439,6 +460,7 @@ export class IndexDb {
         this.#pruneSeries(oldSeriesPk);
       }
       this.#refreshTouched();
+      for (const hook of this.#onWritten) hook(record, meta);
       const { location: prevLocation, meta: prevMeta } = toStored(old);
       return { previous: { location: prevLocation, meta: prevMeta } };
     });

@@ -43,6 +43,8 @@ async function deleteStudy(store: FsObjectStore, db: DatabaseSync, study: string
   let deleted = 0;
   const folders = new Set<string>();
   for (const { series, sop } of instances) {
+    // Still to be forwarded (queued or failed): kept, with its study.
+    if (store.isHeld(sop)) continue;
     if (await store.deleteObject(sop)) deleted++;
     const home = await homePathFor({
       studyInstanceUid: study,

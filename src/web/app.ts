@@ -34,6 +34,8 @@ import {
 } from "./security.ts";
 import { buildStatus, type StorageView } from "./status.ts";
 import { searchFromParams } from "./study_params.ts";
+import { forwardForm, forwardMetrics, forwardPage, type ForwardSource } from "./forward.ts";
+import { commitmentMetrics } from "./commitment.ts";
 
 export interface WebDeps {
   /** The running configuration (a reload may replace it). */
@@ -45,6 +47,10 @@ export interface WebDeps {
   httpPort(): number | null;
   /** Delete, send, download and tag dump (absent: those routes answer 404). */
   actions?: WebActions;
+  /** Forwarding: its queue, the page, the study page's form (absent: no forwarding). */
+  forwarding?: ForwardSource;
+  /** Storage commitment reports still to be delivered (absent: not shown). */
+  commitmentPending?(): number;
   /** Runs a C-ECHO to a known AE (default: our SCU over TCP). */
   echo?(peer: KnownAe): Promise<EchoResult>;
 }
@@ -60,7 +66,13 @@ const ECHO_TIMEOUT_MS = 10_000;
 
 /** Paths and the methods they answer; any other method gets 405 with Allow. */
 const ROUTES: [RegExp, string[]][] = [
-  [/^\/(associations|studies|peers|config|style\.css|healthz|metrics)?$/, ["GET", "HEAD"]],
+  [/^\/(associations|studies|peers|forward|config|style\.css|healthz|metrics)?$/, [
+    "GET",
+    "HEAD",
+  ]],
+  [/^\/api\/forward$/, ["GET", "HEAD", "POST"]],
+  [/^\/(api\/)?forward\/[^/]+\/retry$/, ["POST"]],
+  [/^\/studies\/[^/]+\/forward$/, ["POST"]],
   [/^\/studies\/[^/]+$/, ["GET", "HEAD"]],
   [/^\/api\/(status|associations|studies)$/, ["GET", "HEAD"]],
   [/^\/api\/studies\/[^/]+$/, ["GET", "HEAD", "DELETE"]],
@@ -133,18 +145,48 @@ export function createWebApp(deps: WebDeps): WebApp {
       return c.html(studiesPage(ae(), {}, { error: e.message }), 400);
     }
   });
+  const forwardTargets = () => deps.forwarding ? deps.config().knownAe.map((k) => k.aeTitle) : [];
   app.get("/studies/:uid", (c) => {
     const detail = catalog.getStudy(c.req.param("uid"));
     if (!detail) return fail(c, 404, "no such study");
     const actions = deps.actions;
-    if (!actions) return c.html(studyPage(ae(), detail));
+    const extra = forwardForm(detail.study.studyInstanceUid, forwardTargets());
+    if (!actions) return c.html(studyPage(ae(), detail, { extra }));
     // A thumbnail per series, from its middle instance.
     const thumbs = new Map<string, string>();
     for (const s of detail.series) {
       const uid = representative(actions.instances("series", s.seriesInstanceUid));
       if (uid) thumbs.set(s.seriesInstanceUid, uid);
     }
-    return c.html(studyPage(ae(), detail, { thumbs, rights: rightsOf(c, deps.config()) }));
+    return c.html(
+      studyPage(ae(), detail, { thumbs, rights: rightsOf(c, deps.config()), extra }),
+    );
+  });
+  app.post("/studies/:uid/forward", async (c) => {
+    const fwd = deps.forwarding;
+    if (!fwd) return fail(c, 404, "forwarding is not available");
+    const form = await c.req.parseBody();
+    const destination = String(form.destination ?? "");
+    const study = c.req.param("uid");
+    if (!catalog.getStudy(study)) return fail(c, 404, "no such study");
+    const r = fwd.forwardStudy(study, destination);
+    if (!r) return fail(c, 400, "the destination is not a known AE");
+    return c.html(
+      forwardPage(
+        ae(),
+        fwd.view(),
+        `${r.queued} of ${r.instances} instance(s) queued for ${destination}`,
+      ),
+    );
+  });
+  app.get("/forward", (c) => {
+    if (!deps.forwarding) return fail(c, 404, "forwarding is not available");
+    return c.html(forwardPage(ae(), deps.forwarding.view()));
+  });
+  app.post("/forward/:ae/retry", (c) => {
+    if (!deps.forwarding) return fail(c, 404, "forwarding is not available");
+    const n = deps.forwarding.retryFailed(c.req.param("ae"));
+    return c.html(forwardPage(ae(), deps.forwarding.view(), `${n} failed object(s) queued again`));
   });
   if (deps.actions) {
     registerBrowseRoutes(app, { actions: deps.actions, catalog, config: deps.config, fail });
@@ -189,6 +231,24 @@ export function createWebApp(deps: WebDeps): WebApp {
   if (deps.actions) {
     registerActionRoutes(app, { actions: deps.actions, config: deps.config, fail });
   }
+  app.get("/api/forward", (c) => {
+    if (!deps.forwarding) return fail(c, 404, "forwarding is not available");
+    return c.json(deps.forwarding.view());
+  });
+  app.post("/api/forward", async (c) => {
+    if (!deps.forwarding) return fail(c, 404, "forwarding is not available");
+    const body = await c.req.json().catch(() => null) as Record<string, unknown> | null;
+    const study = typeof body?.study === "string" ? body.study : "";
+    const destination = typeof body?.destination === "string" ? body.destination : "";
+    if (!study || !destination) return fail(c, 400, 'give "study" and "destination"');
+    if (!catalog.getStudy(study)) return fail(c, 404, "no such study");
+    const r = deps.forwarding.forwardStudy(study, destination);
+    return r ? c.json(r) : fail(c, 400, "the destination is not a known AE");
+  });
+  app.post("/api/forward/:ae/retry", (c) => {
+    if (!deps.forwarding) return fail(c, 404, "forwarding is not available");
+    return c.json({ queued: deps.forwarding.retryFailed(c.req.param("ae")) });
+  });
 
   // ---- operations ----
   app.get("/metrics", async (c) => {
@@ -204,7 +264,8 @@ export function createWebApp(deps: WebDeps): WebApp {
       freeBytes: free,
       minFreeBytes: config.storage.minFreeMb * 1024 * 1024,
       pendingObjects: deps.storage.backlog?.objects ?? 0,
-    });
+    }) + (deps.forwarding ? forwardMetrics(deps.forwarding.view()) : "") +
+      (deps.commitmentPending ? commitmentMetrics(deps.commitmentPending()) : "");
     return c.body(text, 200, { "Content-Type": METRICS_CONTENT_TYPE });
   });
   app.get("/healthz", async (c) => {

@@ -87,13 +87,20 @@ table.dump .d5 { padding-left: 98px; } table.dump .d6 { padding-left: 116px; }
 .result { font-size: 16px; }
 `;
 
-export type Section = "dashboard" | "associations" | "studies" | "peers" | "config";
+export type Section =
+  | "dashboard"
+  | "associations"
+  | "studies"
+  | "peers"
+  | "forward"
+  | "config";
 
 const NAV: [Section, string, string][] = [
   ["dashboard", "/", "Dashboard"],
   ["associations", "/associations", "Associations"],
   ["studies", "/studies", "Studies"],
   ["peers", "/peers", "Peers"],
+  ["forward", "/forward", "Forwarding"],
   ["config", "/config", "Config"],
 ];
 

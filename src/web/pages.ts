@@ -302,7 +302,7 @@ ${result.next ? html`<a href="${studiesLink(search, { after: result.next })}">Ol
 export function studyPage(
   aeTitle: string,
   d: StudyDetail,
-  o: { thumbs?: ReadonlyMap<string, string>; rights?: PageRights } = {},
+  o: { thumbs?: ReadonlyMap<string, string>; rights?: PageRights; extra?: Html | string } = {},
 ): Html {
   const s = d.study;
   const body = html`
@@ -381,6 +381,7 @@ export function studyPage(
         </tbody>
       </table>
     </section>
+    ${o.extra ?? ""}
     <p class="muted">Study Instance UID <code>${s.studyInstanceUid}</code></p>
   `;
   return page({ title: "Study", section: "studies", aeTitle }, body);

@@ -105,7 +105,7 @@ export async function renderPreview(
     return { kind: "none", reason: `${photometric} color: not previewed` };
   }
   // The Pixel Data element header where decoding stopped.
-  const at = part.offset;
+  const at = part.end;
   const dv = new DataView(dataset.buffer, dataset.byteOffset, dataset.byteLength);
   const vr = String.fromCharCode(dataset[at + 4], dataset[at + 5]);
   const headerLength = ts.explicitVr ? (LONG_VRS.has(vr) ? 12 : 8) : 8;

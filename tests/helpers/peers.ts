@@ -16,6 +16,13 @@ export interface Peer {
   cleanup(): Promise<void>;
   /** The last lines the process printed, for error reports. */
   output(): string;
+  /** Where the peer writes what it receives, when that is a plain folder (storescp). */
+  dir?: string;
+  /**
+   * Resolves once `expected` objects are durable in their home files (MiniPACS: each is fsynced
+   * before its rename out of the journal). Peers without it are made durable by `sync`.
+   */
+  awaitHome?(expected: number, timeoutMs: number): Promise<void>;
 }
 
 /** Every DCMTK tool runs with Nagle off (DCMTK 3.6.7 leaves it on otherwise). */
@@ -113,8 +120,8 @@ const HOME_FILE = /^(?!journal\/|tmp\/)[^/]+\/[^/]+\/[^/]+\.dcm$/;
  * process per association, for the parallel scenario. storescp 3.6.7 has no bind option: it
  * listens on every interface; the bench only connects on 127.0.0.1.
  */
-export async function startStorescp(opts: { fork: boolean }): Promise<Peer> {
-  const dir = await Deno.makeTempDir({ prefix: "minipacs-bench-storescp-" });
+export async function startStorescp(opts: { fork: boolean; parent?: string }): Promise<Peer> {
+  const dir = await Deno.makeTempDir({ prefix: "minipacs-bench-storescp-", dir: opts.parent });
   const port = freePort();
   const aeTitle = "STORESCP";
   const args = ["-aet", aeTitle, "-od", dir, ...(opts.fork ? ["--fork"] : []), String(port)];
@@ -133,6 +140,7 @@ export async function startStorescp(opts: { fork: boolean }): Promise<Peer> {
       await out.done;
     },
     count: () => countFiles(dir, () => true),
+    dir,
     countsAfterStop: true,
     cleanup: () => Deno.remove(dir, { recursive: true }).catch(() => {}),
     output: out.text,
@@ -239,7 +247,7 @@ export async function startOrthanc(bin = "/usr/sbin/Orthanc"): Promise<Peer> {
  * answers C-ECHO.
  */
 export async function startMiniPacsPeer(
-  opts: { durability?: "fsync" | "none" } = {},
+  opts: { durability?: "fsync" | "none"; extraToml?: string; main?: string } = {},
 ): Promise<Peer> {
   const dir = await Deno.makeTempDir({ prefix: "minipacs-bench-server-" });
   const storage = `${dir}/data`;
@@ -258,10 +266,11 @@ export async function startMiniPacsPeer(
     "enabled = false",
     "[log]",
     'level = "warn"',
+    opts.extraToml ?? "",
   ].join("\n");
   await Deno.writeTextFile(`${dir}/config.toml`, toml + "\n");
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "serve", "--config", `${dir}/config.toml`],
+    args: ["run", "-A", opts.main ?? MAIN, "serve", "--config", `${dir}/config.toml`],
     cwd: dir,
     stdout: "piped",
     stderr: "piped",
@@ -278,6 +287,15 @@ export async function startMiniPacsPeer(
     },
     count: () => countFiles(storage, (rel) => HOME_FILE.test(rel)),
     countsAfterStop: true,
+    awaitHome: async (expected, timeoutMs) => {
+      const until = performance.now() + timeoutMs;
+      while ((await countFiles(storage, (rel) => HOME_FILE.test(rel))) < expected) {
+        if (performance.now() > until) {
+          throw new Error(`home files not all there after ${timeoutMs} ms`);
+        }
+        await delay(20);
+      }
+    },
     cleanup: () => Deno.remove(dir, { recursive: true }).catch(() => {}),
     output: out.text,
   };

@@ -149,7 +149,7 @@ export function dumpPart10(head: Uint8Array, total: number, options: DumpOptions
   const lines = dumpElements(part.elements, charset, options);
   let pixelData: string | null = null;
   if (part.stopped) {
-    pixelData = pixelSummary(dataset.subarray(part.offset), total - datasetOffset - part.offset, {
+    pixelData = pixelSummary(dataset.subarray(part.end), total - datasetOffset - part.end, {
       explicit: TRANSFER_SYNTAXES.get(ts)?.explicitVr ?? true,
       encapsulatedSyntax: TRANSFER_SYNTAXES.get(ts)?.encapsulated ?? false,
       elements: part.elements,

@@ -72,6 +72,10 @@ export interface Command {
   moveOriginatorAeTitle?: string;
   /** (0000,1031) */
   moveOriginatorMessageId?: number;
+  /** (0000,1002) N-EVENT-REPORT Event Type ID */
+  eventTypeId?: number;
+  /** (0000,1008) N-ACTION Action Type ID */
+  actionTypeId?: number;
   /** (0000,1020) */
   numberOfRemainingSuboperations?: number;
   /** (0000,1021) */
@@ -101,6 +105,8 @@ type UsKey =
   | "status"
   | "errorId"
   | "moveOriginatorMessageId"
+  | "eventTypeId"
+  | "actionTypeId"
   | "numberOfRemainingSuboperations"
   | "numberOfCompletedSuboperations"
   | "numberOfFailedSuboperations"
@@ -136,6 +142,8 @@ const FIELDS: readonly Field[] = [
   { tag: 0x00000903, vr: "US", key: "errorId" },
   { tag: 0x00001000, vr: "UI", key: "affectedSopInstanceUid" },
   { tag: 0x00001001, vr: "UI", key: "requestedSopInstanceUid" },
+  { tag: 0x00001002, vr: "US", key: "eventTypeId" },
+  { tag: 0x00001008, vr: "US", key: "actionTypeId" },
   { tag: 0x00001020, vr: "US", key: "numberOfRemainingSuboperations" },
   { tag: 0x00001021, vr: "US", key: "numberOfCompletedSuboperations" },
   { tag: 0x00001022, vr: "US", key: "numberOfFailedSuboperations" },

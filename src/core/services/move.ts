@@ -3,7 +3,7 @@
 // Each destination takes at most its max_associations moves at once; later ones wait.
 import { CommandField } from "../dimse/command.ts";
 import { Status } from "../dimse/status.ts";
-import type { Connector, Logger, ObjectReader, QueryIndex } from "../ports.ts";
+import type { Connector, Logger, ObjectDecoder, ObjectReader, QueryIndex } from "../ports.ts";
 import { QR_SOP_CLASSES } from "../query/keys.ts";
 import type { SupportedSyntax } from "../ul/negotiation.ts";
 import { RETRIEVE_TRANSFER_SYNTAXES, type RetrieveSession, runRetrieve } from "./retrieve.ts";
@@ -25,6 +25,8 @@ export interface MoveDestination {
 export interface MoveServiceOptions {
   index: QueryIndex;
   objects: ObjectReader;
+  /** Decodes compressed objects for destinations that do not take them (other threads). */
+  decoder?: ObjectDecoder;
   connector: Connector;
   /** The known AEs as configured now (read for every move: a reload applies at once). */
   destinations(): readonly MoveDestination[];
@@ -179,6 +181,7 @@ export class MoveService implements DimseService {
         idleTimeoutMs: o.idleTimeoutMs,
         moveOriginator: { aeTitle: ctx.association.callingAeTitle, messageId },
         purpose: "move",
+        decoder: o.decoder,
       },
       dest,
       instances,

@@ -1,7 +1,7 @@
 // C-STORE to a known AE over a new association of ours (PS3.4 B.2, PS3.7 9.1.1): the sender
 // behind C-MOVE's sub-operations (move.ts) and behind "send this study" (the API, the command
 // line). One association per send; the instances go one by one through StoreScu.
-import type { Connector, Logger, ObjectReader } from "../ports.ts";
+import type { Connector, Logger, ObjectDecoder, ObjectReader } from "../ports.ts";
 import { AssociationRejectedError, RequestorAssociation } from "../ul/requestor.ts";
 import type { RetrieveSession } from "./retrieve.ts";
 import {
@@ -36,6 +36,8 @@ export interface StoreAssociationOptions {
   idleTimeoutMs: number;
   /** C-MOVE: the originator of the move (PS3.7 9.1.1.1). */
   moveOriginator?: { aeTitle: string; messageId: number };
+  /** Decodes compressed objects for destinations that do not take them. */
+  decoder?: ObjectDecoder;
   /** For log lines: "move" (sub-operations of a C-MOVE) or "send". */
   purpose: "move" | "send";
 }
@@ -116,6 +118,7 @@ export async function openStoreAssociation(
     request: (pcId, command, dataset) => assoc.request(pcId, command, dataset),
     peerMaxPduLength: assoc.peerMaxPduLength,
     moveOriginator: o.moveOriginator,
+    decoder: o.decoder,
   });
   return {
     store: (target, next) => scu.store(target, next),

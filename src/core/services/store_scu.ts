@@ -1,20 +1,28 @@
 // C-STORE sub-operations of C-MOVE and C-GET (PS3.4 C.4.2.3, C.4.3.3): each stored object is
 // streamed from disk to the peer as it is read, and split into PDUs by the association; it is
-// never whole in memory. An object stored uncompressed is re-encoded between the uncompressed
-// syntaxes when its own syntax was refused; a compressed one the peer will not take fails.
+// never whole in memory. When the peer does not take the stored syntax, the object is
+// re-encoded into an uncompressed one it accepts: between the uncompressed syntaxes, inflated
+// from Deflated Explicit VR LE, or decoded frame by frame from a compressed syntax.
 import { type Command, CommandField, DATASET_PRESENT, Priority } from "../dimse/command.ts";
 import { FramedDataset } from "../dimse/data_packer.ts";
 import { statusCategory } from "../dimse/status.ts";
 import { decodeFileMetaInformation } from "../dicom/part10.ts";
-import { canTranscode, DatasetTranscoder, transcodeDataset } from "../dicom/transcode.ts";
+import {
+  canTranscode,
+  DatasetTranscoder,
+  decodesPixels,
+  transcodeDataset,
+  transcodeWhole,
+} from "../dicom/transcode.ts";
 import { sopClassName } from "../dicom/sop_classes.ts";
 import {
+  DEFLATED_EXPLICIT_VR_LE,
   EXPLICIT_VR_BE,
   EXPLICIT_VR_LE,
   IMPLICIT_VR_LE,
   TRANSFER_SYNTAXES,
 } from "../dicom/transfer_syntaxes.ts";
-import type { ObjectReader } from "../ports.ts";
+import type { ObjectDecoder, ObjectReader } from "../ports.ts";
 import type { AcceptedContext } from "../ul/negotiation.ts";
 import type { DimseResponse } from "./service.ts";
 
@@ -26,6 +34,12 @@ export const MAX_CONTEXTS = 128;
  * retrieve stays within two windows, whatever the size of the objects.
  */
 const READ_AHEAD = 1024 * 1024;
+/**
+ * A decoded (or inflated) object up to this size is made whole in memory, so that a decoding
+ * failure is known before anything is sent; a larger one is decoded twice: once to check,
+ * then again as it streams, a frame at a time.
+ */
+const DECODED_IN_MEMORY = 4 * 1024 * 1024;
 
 /** What a sub-operation needs to know of an instance. */
 export interface SubOperationTarget {
@@ -163,6 +177,8 @@ export interface StoreScuOptions {
   peerMaxPduLength?: number;
   /** C-MOVE: the originator of the move (PS3.7 9.1.1.1, Move Originator AE Title/Message ID). */
   moveOriginator?: { aeTitle: string; messageId: number };
+  /** Decodes small compressed objects on other threads; without it they are decoded here. */
+  decoder?: ObjectDecoder;
 }
 
 /**
@@ -374,9 +390,20 @@ export class StoreScu {
     if (choice.transcode) {
       const to = choice.context.transferSyntax;
       try {
-        const t = new DatasetTranscoder(stored, to);
-        const pieces = [...t.push(whole), ...t.end()];
-        body = join(pieces, pieces.reduce((n, p) => n + p.length, 0));
+        if (decodes(stored, to)) {
+          const decoded = o.decoder
+            ? await o.decoder.decode(whole, stored, to, DECODED_IN_MEMORY)
+            : await transcodeWhole(whole, stored, to, DECODED_IN_MEMORY);
+          if (!decoded) {
+            dataset.close();
+            return this.#streamTranscoded(target, stored, to, contextId);
+          }
+          body = decoded;
+        } else {
+          const t = new DatasetTranscoder(stored, to);
+          const pieces = [...t.push(whole), ...t.end()];
+          body = join(pieces, pieces.reduce((n, p) => n + p.length, 0));
+        }
       } catch (e) {
         dataset.close();
         return failed(`cannot re-encode as ${to}: ${(e as Error).message}`);
@@ -422,6 +449,16 @@ export class StoreScu {
     } catch (e) {
       return failed(`cannot re-encode as ${to}: ${(e as Error).message}`);
     }
+    return await this.#streamTranscoded(target, stored, to, contextId);
+  }
+
+  /** Opens the object again, to stream it re-encoded (already checked to re-encode). */
+  async #streamTranscoded(
+    target: SubOperationTarget,
+    stored: string,
+    to: string,
+    contextId: number,
+  ): Promise<Ready | Failed> {
     const again = await StoredDataset.open(this.#options.objects, target.sopInstanceUid)
       .catch(() => null);
     if (!again) return failed("no longer stored");
@@ -510,7 +547,10 @@ async function checkTranscodable(
   from: string,
   to: string,
 ): Promise<void> {
-  const t = new DatasetTranscoder(from, to);
-  for await (const chunk of dataset) t.push(chunk);
-  t.end();
+  for await (const _ of transcodeDataset(dataset, from, to)) { /* only checked */ }
+}
+
+/** True when re-encoding needs more than headers: inflating or decoding pixels. */
+function decodes(from: string, to: string): boolean {
+  return from === DEFLATED_EXPLICIT_VR_LE || decodesPixels(from, to);
 }

@@ -137,8 +137,9 @@ export class AcceptorAssociation extends Association {
       cancelled: abort.signal,
       contexts: () => this.contexts.values(),
       send: (cmd, dataset) => this.sendMessage(pcId, cmd, dataset),
-      request: (id, cmd, dataset) => this.request(id, cmd, dataset),
+      request: (id, cmd, dataset, signal) => this.request(id, cmd, dataset, signal),
       peerMaxPduLength: this.peerMaxPduLength,
+      peerReleasing: this.peerReleasing,
     };
     try {
       if (!service) {

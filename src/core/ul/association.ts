@@ -82,6 +82,7 @@ export abstract class Association {
   #responseBytes = 0;
   #closed = false;
   protected busy = 0;
+  readonly #releasing = new AbortController();
 
   constructor(options: AssociationOptions, isRequestor: boolean) {
     this.options = options;
@@ -98,6 +99,14 @@ export abstract class Association {
   }
 
   readonly isRequestor: boolean;
+
+  /**
+   * Aborted once the peer asked for release (A-RELEASE-RQ) or the association ended: from
+   * then on the peer waits for nothing more on it (a storage commitment report goes elsewhere).
+   */
+  get peerReleasing(): AbortSignal {
+    return this.#releasing.signal;
+  }
 
   protected fields(): Record<string, unknown> {
     const peer = this.isRequestor ? this.info.calledAeTitle : this.info.callingAeTitle;
@@ -236,6 +245,7 @@ export abstract class Association {
         return;
       case "A-RELEASE indication":
         this.log.log("info", "association release requested", this.fields());
+        this.#releasing.abort();
         // Answered once the running request is done; the read loop goes on meanwhile (a
         // C-GET still needs the peer's C-STORE responses).
         void this.#whenIdle().then(() => {
@@ -277,6 +287,7 @@ export abstract class Association {
     this.#failPending(new Error("association closed"));
     this.#incoming?.stream?.cancel();
     for (const w of this.#idleWaiters.splice(0)) w();
+    this.#releasing.abort();
     this.onClosed();
     this.#finish(this.end);
   }
@@ -601,12 +612,24 @@ export abstract class Association {
     pcId: number,
     command: Command,
     dataset?: Uint8Array | AsyncIterable<Uint8Array> | FramedDataset,
+    signal?: AbortSignal,
   ): Promise<DimseResponse> {
     const messageId = command.messageId ?? this.#nextMessageId++;
     if (this.#nextMessageId > 0xffff) this.#nextMessageId = 1;
-    const result = new Promise<DimseResponse>((resolve, reject) =>
-      this.#pending.set(messageId, { resolve, reject })
-    );
+    const result = new Promise<DimseResponse>((resolve, reject) => {
+      this.#pending.set(messageId, { resolve, reject });
+      // Given up: a late response is then "unexpected", and the request no longer holds a
+      // release back.
+      signal?.addEventListener("abort", () => {
+        if (this.#pending.get(messageId)?.reject !== reject) return;
+        this.#pending.delete(messageId);
+        reject(new Error("request abandoned: no answer awaited any more"));
+      }, { once: true });
+      if (signal?.aborted) {
+        this.#pending.delete(messageId);
+        reject(new Error("request abandoned: no answer awaited any more"));
+      }
+    });
     result.catch(() => {}); // rejected when the association dies; awaited below if sent
     // A request in flight is work, not silence: a long send or a slow answer is no idle peer.
     this.beginWork();
