@@ -1,7 +1,7 @@
 // Images for the pages: a stored object's first frame as a PNG (thumbnail or full size, with a
 // window), computed from native (uncompressed) Pixel Data: Modality LUT (rescale) and a linear
-// VOI window (PS3.3 C.11.1, C.11.2.1.2), MONOCHROME1 inverted, RGB as is. A compressed image has
-// no decoder here yet: its placeholder says so instead.
+// VOI window (PS3.3 C.11.1, C.11.2.1.2), MONOCHROME1 inverted, RGB as is. A compressed image is
+// decoded first with the retrieve's decoders; one that none decodes gets a placeholder saying so.
 import {
   type DataElement,
   decodeDatasetPart,
@@ -9,8 +9,10 @@ import {
   numbersOf,
   textOf,
 } from "../core/dicom/dataset.ts";
-import { decodeFileMetaInformation } from "../core/dicom/part10.ts";
-import { TRANSFER_SYNTAXES } from "../core/dicom/transfer_syntaxes.ts";
+import { canDecodeFrames } from "../core/codecs/registry.ts";
+import { decompressDataset } from "../core/dicom/decompression.ts";
+import { decodeFileMetaInformation, encodeFileMetaInformation } from "../core/dicom/part10.ts";
+import { EXPLICIT_VR_LE, TRANSFER_SYNTAXES } from "../core/dicom/transfer_syntaxes.ts";
 import { LONG_VRS } from "../core/dicom/vr.ts";
 import { crc32 } from "./zip.ts";
 
@@ -75,6 +77,36 @@ export async function renderPreview(
   }
   const tsUid = meta.meta.transferSyntaxUid;
   const ts = TRANSFER_SYNTAXES.get(tsUid);
+  if (ts?.encapsulated && canDecodeFrames(tsUid)) {
+    // Decoded as a retrieve decodes it (core/dicom/decompression.ts), then drawn as native.
+    const parts: Uint8Array[] = [];
+    try {
+      const source = (async function* () {
+        yield bytes.subarray(meta.datasetOffset);
+      })();
+      for await (const piece of decompressDataset(source, tsUid, EXPLICIT_VR_LE)) {
+        parts.push(piece.slice());
+      }
+    } catch (e) {
+      const name = TS_NAMES[tsUid] ?? tsUid;
+      return { kind: "none", reason: `${name} that cannot be decoded: ${(e as Error).message}` };
+    }
+    const head = encodeFileMetaInformation({
+      sopClassUid: meta.meta.sopClassUid,
+      sopInstanceUid: meta.meta.sopInstanceUid,
+      transferSyntaxUid: EXPLICIT_VR_LE,
+      implementationClassUid: meta.meta.implementationClassUid || "1.2.3",
+      implementationVersionName: meta.meta.implementationVersionName || "",
+    });
+    const native = new Uint8Array(head.length + parts.reduce((n, p) => n + p.length, 0));
+    native.set(head);
+    let at = head.length;
+    for (const p of parts) {
+      native.set(p, at);
+      at += p.length;
+    }
+    return await renderPreview(native, options);
+  }
   if (!ts || ts.encapsulated || ts.deflated) {
     return {
       kind: "none",
