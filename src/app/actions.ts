@@ -65,7 +65,7 @@ export function buildActions(deps: ActionDeps): WebActions {
           artimTimeoutMs: s.artimTimeoutS * 1000,
           idleTimeoutMs: s.idleTimeoutS * 1000,
           purpose: "send",
-        decoder: deps.decoder,
+          decoder: deps.decoder,
         },
         destination,
         targets,
