@@ -39,7 +39,7 @@ Deno.test("get proposes at most 127 storage classes, the common ones first", () 
 });
 
 Deno.test({
-  name: "get from MiniPACS into a folder: files equal what was stored; a compressed one fails",
+  name: "get from MiniPACS into a folder: files equal what was stored; a JPEG arrives decoded",
   ignore: !dcmtk,
   async fn(t) {
     const dir = await Deno.makeTempDir({ prefix: "minipacs-get-cli-" });
@@ -81,7 +81,7 @@ Deno.test({
       });
 
       await t.step(
-        "a JPEG object: not proposed compressed, so it fails (0xA702, exit 1)",
+        "a JPEG object: proposed uncompressed only, it arrives decoded as Explicit VR LE",
         async () => {
           const out = `${dir}/out2`;
           const r = await minipacs([
@@ -93,12 +93,20 @@ Deno.test({
             out,
             "--json",
           ]);
-          assert.equal(r.code, 1);
+          assert.equal(r.code, 0, r.stderr);
           const result = JSON.parse(r.stdout);
-          assert.equal(result.status, 0xa702);
-          assert.equal(result.failed, 1);
-          assert.deepEqual(result.failedSopInstanceUids, [raw.sopInstanceUid]);
-          assert.deepEqual(result.files, []);
+          assert.equal(result.status, 0);
+          assert.equal(result.completed, 1);
+          assert.deepEqual(result.failedSopInstanceUids, []);
+          assert.deepEqual(
+            result.files.map((f: { sopInstanceUid: string; transferSyntaxUid: string }) => [
+              f.sopInstanceUid,
+              f.transferSyntaxUid,
+            ]),
+            [[raw.sopInstanceUid, "1.2.840.10008.1.2.1"]],
+          );
+          const got = await readPart10Dir(out);
+          assert.equal(got.get(raw.sopInstanceUid)?.transferSyntaxUid, "1.2.840.10008.1.2.1");
         },
       );
     } finally {
