@@ -110,6 +110,7 @@ interface Reader {
   bytes: Uint8Array;
   dv: DataView;
   le: boolean;
+  vrOf: (tag: number) => string;
 }
 
 export interface DecodeOptions {
@@ -117,6 +118,8 @@ export interface DecodeOptions {
   stopAfterTag?: number;
   /** A value cut short at the end of the bytes ends decoding instead of throwing. */
   allowTruncated?: boolean;
+  /** The VR of an Implicit VR element (default: the small dictionary of vrOf()). */
+  vrOf?: (tag: number) => string;
 }
 
 export interface DecodeResult {
@@ -125,6 +128,8 @@ export interface DecodeResult {
   stopped: boolean;
   /** True when the bytes ended inside an element (only with allowTruncated). */
   truncated: boolean;
+  /** Where decoding ended: the offset of the element it stopped at, or of the cut. */
+  end: number;
 }
 
 /** Decodes a dataset (no file meta). Throws DatasetError on malformed data. */
@@ -142,18 +147,19 @@ export function decodeDatasetPart(
     bytes,
     dv: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
     le: encoding.littleEndian,
+    vrOf: options.vrOf ?? vrOf,
   };
   const elements: DataElement[] = [];
   let at = 0;
   const stopAfter = options.stopAfterTag ?? 0xffffffff;
   while (at < bytes.length) {
     if (bytes.length - at < 8) {
-      if (options.allowTruncated) return { elements, stopped: false, truncated: true };
+      if (options.allowTruncated) return { elements, stopped: false, truncated: true, end: at };
       throw new DatasetError(`dataset truncated in an element header at byte ${at}`);
     }
     const tag = readTag(r, at);
     if (tag > stopAfter || tag === Tag.PixelData) {
-      return { elements, stopped: true, truncated: false };
+      return { elements, stopped: true, truncated: false, end: at };
     }
     try {
       const [element, next] = readElement(r, at, encoding.explicitVr, 0);
@@ -161,12 +167,12 @@ export function decodeDatasetPart(
       at = next;
     } catch (e) {
       if (options.allowTruncated && e instanceof TruncatedError) {
-        return { elements, stopped: false, truncated: true };
+        return { elements, stopped: false, truncated: true, end: at };
       }
       throw e;
     }
   }
-  return { elements, stopped: false, truncated: false };
+  return { elements, stopped: false, truncated: false, end: at };
 }
 
 class TruncatedError extends DatasetError {}
@@ -207,7 +213,7 @@ function readElement(
   } else if (explicit) {
     throw new DatasetError(`${tagString(tag)} has an unknown VR at byte ${at}`);
   } else {
-    vr = vrOf(tag);
+    vr = r.vrOf(tag);
     length = r.dv.getUint32(at + 4, r.le);
     pos = at + 8;
   }
