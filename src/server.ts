@@ -174,6 +174,16 @@ export async function startServer(
         storage: store,
         logger,
         dicomPort: () => listener.port,
+        dicomweb: {
+          root: store.root,
+          openReader: () => store.index.openReader(),
+          objects: store,
+          stow: {
+            storage: services.find((s) => s.name === "store")!,
+            endAssociation: (id) => store.endAssociation(id),
+            aeTitle: () => current.server.aeTitle,
+          },
+        },
       });
     } catch (e) {
       listener.close();

@@ -30,6 +30,12 @@ import {
 } from "./security.ts";
 import { buildStatus, type StorageView } from "./status.ts";
 import { getStudy, SearchError, searchFromParams, searchStudies } from "./studies.ts";
+import {
+  corsPostAllowed,
+  createDicomWeb,
+  dicomWebCors,
+  type DicomWebDeps,
+} from "./dicomweb/routes.ts";
 
 export interface WebDeps {
   /** The running configuration (a reload may replace it). */
@@ -41,6 +47,8 @@ export interface WebDeps {
   httpPort(): number | null;
   /** Runs a C-ECHO to a known AE (default: our SCU over TCP). */
   echo?(peer: KnownAe): Promise<EchoResult>;
+  /** DICOMweb's stored objects and store path; without it `[dicomweb]` is not served. */
+  dicomweb?: Omit<DicomWebDeps, "config" | "logger">;
 }
 
 export interface WebApp {
@@ -76,12 +84,13 @@ export function createWebApp(deps: WebDeps): WebApp {
     const http = deps.config().http;
     return http.users.length === 0 && isLoopback(http.bind);
   }));
+  app.use(dicomWebCors(deps.config));
   app.use(basicAuth({
     users: () => deps.config().http.users,
     isPublic: (path) =>
       path === "/healthz" || (path === "/metrics" && deps.config().http.metricsPublic),
   }));
-  app.use(sameOriginPosts());
+  app.use(sameOriginPosts((origin, path) => corsPostAllowed(deps.config(), origin, path)));
   // Wrong method on a known path: 405 (before the routes, which would answer 404).
   app.use(async (c, next) => {
     const allowed = ROUTES.find(([re]) => re.test(c.req.path))?.[1];
@@ -160,6 +169,12 @@ export function createWebApp(deps: WebDeps): WebApp {
     return c.json(result, result.ok ? 200 : 502);
   });
 
+  // ---- DICOMweb (PS3.18) ----
+  const dicomWeb = deps.dicomweb && deps.config().dicomweb.enabled
+    ? createDicomWeb({ config: deps.config, logger: deps.logger, ...deps.dicomweb })
+    : null;
+  if (dicomWeb) app.route(deps.config().dicomweb.path, dicomWeb.app);
+
   // ---- operations ----
   app.get("/metrics", async (c) => {
     const config = deps.config();
@@ -215,7 +230,13 @@ export function createWebApp(deps: WebDeps): WebApp {
     return result;
   }
 
-  return { app, close: () => reader.close() };
+  return {
+    app,
+    close: () => {
+      reader.close();
+      dicomWeb?.close();
+    },
+  };
 }
 
 function findPeer(config: Config, ae: string): KnownAe | undefined {
