@@ -84,16 +84,13 @@ export async function stowRoute(
   let framing: string | undefined;
   const started = performance.now();
   try {
-    for await (const part of readMultipart(body, boundary)) {
+    for await (const part of readMultipart(requestBytes(body), boundary)) {
       results.push(await storePart(ctx, deps, assocId, remote, part, targetStudy));
     }
   } catch (e) {
     if (e instanceof MultipartError) framing = e.message;
-    else if (
-      e instanceof TypeError || e instanceof Error && /body|stream|connection/i.test(e.message)
-    ) {
-      framing = `request ended early: ${e.message}`;
-    } else throw e;
+    else if (e instanceof RequestCutOff) framing = `request cut off: ${e.message}`;
+    else throw e;
   } finally {
     await deps.endAssociation(assocId).catch((e) =>
       ctx.logger.log("error", "closing a STOW-RS journal segment failed", { error: String(e) })
@@ -120,6 +117,28 @@ export async function stowRoute(
     ? 202
     : 200;
   return c.body(JSON.stringify(json), status, { "Content-Type": `${DICOM_JSON}; charset=utf-8` });
+}
+
+/** The request body broke off (the client went away mid-request). */
+class RequestCutOff extends Error {}
+
+/** The request's bytes; an error reading them becomes RequestCutOff. */
+async function* requestBytes(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      let next;
+      try {
+        next = await reader.read();
+      } catch (e) {
+        throw new RequestCutOff(e instanceof Error ? e.message : String(e));
+      }
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    reader.releaseLock();
+  }
 }
 
 function isWarning(status: number): boolean {
