@@ -30,6 +30,7 @@ import {
 } from "./security.ts";
 import { buildStatus, type StorageView } from "./status.ts";
 import { getStudy, SearchError, searchFromParams, searchStudies } from "./studies.ts";
+import { createViewer, VIEWER_CSP, VIEWER_PATH, viewerUrl } from "./viewer.ts";
 import {
   corsPostAllowed,
   createDicomWeb,
@@ -79,7 +80,9 @@ export function createWebApp(deps: WebDeps): WebApp {
       ? c.json({ error: message }, status)
       : c.html(errorPage(ae(), status, message), status);
 
-  app.use(securityHeaders());
+  const viewerOn = () => deps.config().viewer.ohifPath !== "";
+  const isViewer = (path: string) => path === VIEWER_PATH || path.startsWith(`${VIEWER_PATH}/`);
+  app.use(securityHeaders((path) => viewerOn() && isViewer(path) ? VIEWER_CSP : undefined));
   app.use(loopbackHostOnly(() => {
     const http = deps.config().http;
     return http.users.length === 0 && isLoopback(http.bind);
@@ -122,7 +125,14 @@ export function createWebApp(deps: WebDeps): WebApp {
     const params = new URL(c.req.url).searchParams;
     try {
       const search = searchFromParams(params);
-      return c.html(studiesPage(ae(), search, searchStudies(reader, search)));
+      return c.html(
+        studiesPage(
+          ae(),
+          search,
+          searchStudies(reader, search),
+          viewerOn() ? viewerUrl : undefined,
+        ),
+      );
     } catch (e) {
       if (!(e instanceof SearchError)) throw e;
       return c.html(studiesPage(ae(), {}, { error: e.message }), 400);
@@ -174,6 +184,16 @@ export function createWebApp(deps: WebDeps): WebApp {
     ? createDicomWeb({ config: deps.config, logger: deps.logger, ...deps.dicomweb })
     : null;
   if (dicomWeb) app.route(deps.config().dicomweb.path, dicomWeb.app);
+  // The OHIF viewer ([viewer] ohif_path), cross-origin isolated for its workers.
+  if (viewerOn()) {
+    app.use(`${VIEWER_PATH}/*`, async (c, next) => {
+      await next();
+      c.header("Cross-Origin-Opener-Policy", "same-origin");
+      c.header("Cross-Origin-Embedder-Policy", "require-corp");
+    });
+    app.get(VIEWER_PATH, (c) => c.redirect(`${VIEWER_PATH}/`));
+    app.route(VIEWER_PATH, createViewer(deps.config));
+  }
 
   // ---- operations ----
   app.get("/metrics", async (c) => {

@@ -146,13 +146,17 @@ export function sameOriginPosts(
 }
 
 /** Headers on every answer: no framing, no sniffing, nothing loaded from elsewhere. */
-export function securityHeaders(): MiddlewareHandler {
+export function securityHeaders(
+  /** A path's own Content-Security-Policy (the viewer runs scripts), or undefined. */
+  policyFor: (path: string) => string | undefined = () => undefined,
+): MiddlewareHandler {
   return async (c, next) => {
     await next();
     c.header(
       "Content-Security-Policy",
-      "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; " +
-        "frame-ancestors 'none'; base-uri 'none'",
+      policyFor(c.req.path) ??
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; " +
+          "frame-ancestors 'none'; base-uri 'none'",
     );
     c.header("X-Content-Type-Options", "nosniff");
     c.header("X-Frame-Options", "DENY");

@@ -59,7 +59,6 @@ export async function stowRoute(
   ctx: DicomWebContext,
   deps: StowDeps | undefined,
 ): Promise<Response> {
-  if (!deps) return ctx.problem(c, 503, "storing is not available");
   const targetStudy = c.req.param("study");
   if (targetStudy !== undefined && !isValidUid(targetStudy)) {
     return ctx.problem(c, 400, "malformed Study Instance UID in the path");
@@ -73,6 +72,7 @@ export async function stowRoute(
       'STOW-RS takes multipart/related; type="application/dicom" (Part 10 objects)',
     );
   }
+  if (!deps) return ctx.problem(c, 503, "storing is not available");
   const boundary = contentType.params.boundary;
   if (!boundary || boundary.length > 200) return ctx.problem(c, 400, "multipart boundary missing");
   const body = c.req.raw.body;
