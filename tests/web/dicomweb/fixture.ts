@@ -46,8 +46,10 @@ async function convert(obj: CorpusObject, tool: string, args: string[], ts: stri
   return { ...obj, path: out, transferSyntaxUid: ts };
 }
 
-export async function dicomWebFixture(options: StartOptions = {}): Promise<DicomWebFixture> {
-  const dir = await Deno.makeTempDir({ prefix: "minipacs-dicomweb-" });
+export type DicomWebCorpus = Omit<DicomWebFixture, "pacs" | "root" | "dir" | "close">;
+
+/** The corpus of the DICOMweb tests, written into `dir`. */
+export async function makeDicomWebCorpus(dir: string): Promise<DicomWebCorpus> {
   const study = newUid();
   const series = newUid();
   const ct: CorpusObject[] = [];
@@ -72,6 +74,23 @@ export async function dicomWebFixture(options: StartOptions = {}): Promise<Dicom
     dir,
     patientId: "PAT-MR",
     patientName: "Roe^Jane",
+    // A sequence, multi-valued numbers, an AT, a date-time and a private element: in
+    // Implicit VR, their VRs come from the dictionary.
+    more: [
+      "(0008,1032) SQ (Sequence with explicit length #=1)",
+      "  (fffe,e000) na (Item with explicit length #=2)",
+      "    (0008,0100) SH [CODE1]",
+      "    (0008,0102) SH [DCM]",
+      "  (fffe,e00d) na (ItemDelimitationItem for re-encoding)",
+      "(fffe,e0dd) na (SequenceDelimitationItem for re-encoding)",
+      "(0008,002a) DT [20240315101500.25]",
+      "(0020,0037) DS [1\\0\\0\\0\\1\\0]",
+      "(0028,0030) DS [0.5\\0.5]",
+      "(0028,0009) AT (0018,1063)",
+      "(0009,0010) LO [MINIPACS TEST]",
+      "(0009,1001) LO [private value]",
+      "",
+    ].join("\n"),
   });
   const mr = await convert(mrPlain, "dcmconv", ["+ti"], "1.2.840.10008.1.2");
   const usPlain = await makeObject({
@@ -93,24 +112,34 @@ export async function dicomWebFixture(options: StartOptions = {}): Promise<Dicom
   const bigEndian = await convert(bePlain, "dcmconv", ["+tb"], "1.2.840.10008.1.2.2");
   const bigEndianSource = `${dir}/big-endian-source.dcm`;
   const all = [...ct, mr, jpeg, bigEndian];
+  return { ct, mr, jpeg, bigEndian, bigEndianSource, all };
+}
+
+/** Stores objects with storescu, one association each (each proposes its own syntax). */
+export async function storeCorpus(port: number, aeTitle: string, all: CorpusObject[]) {
+  for (const obj of all) {
+    const propose = PROPOSE[obj.transferSyntaxUid] ?? "-xe";
+    const r = await run("storescu", [
+      propose,
+      "-aec",
+      aeTitle,
+      "127.0.0.1",
+      String(port),
+      obj.path,
+    ]);
+    if (r.code !== 0) throw new Error(`storescu failed: ${r.stderr}`);
+  }
+}
+
+export async function dicomWebFixture(options: StartOptions = {}): Promise<DicomWebFixture> {
+  const dir = await Deno.makeTempDir({ prefix: "minipacs-dicomweb-" });
+  const corpus = await makeDicomWebCorpus(dir);
   const pacs = await startMiniPacs({
     http: { enabled: true, port: 0, bind: "127.0.0.1" },
     ...options,
   });
   try {
-    for (const obj of all) {
-      // One association per file: each may need its own transfer syntax.
-      const propose = PROPOSE[obj.transferSyntaxUid] ?? "-xe";
-      const r = await run("storescu", [
-        propose,
-        "-aec",
-        "MINIPACS",
-        "127.0.0.1",
-        String(pacs.port),
-        obj.path,
-      ]);
-      if (r.code !== 0) throw new Error(`storescu failed: ${r.stderr}`);
-    }
+    await storeCorpus(pacs.port, "MINIPACS", corpus.all);
   } catch (e) {
     await pacs.cleanup();
     throw e;
@@ -119,12 +148,7 @@ export async function dicomWebFixture(options: StartOptions = {}): Promise<Dicom
     pacs,
     root: `http://127.0.0.1:${pacs.httpPort}/dicom-web`,
     dir,
-    ct,
-    mr,
-    jpeg,
-    bigEndian,
-    bigEndianSource,
-    all,
+    ...corpus,
     close: async () => {
       await pacs.cleanup();
       await Deno.remove(dir, { recursive: true }).catch(() => {});

@@ -126,6 +126,17 @@ Deno.test({
         assert.deepEqual(m["00100010"], { vr: "PN", Value: [{ Alphabetic: "Roe^Jane" }] });
         assert.equal(m["00080060"].vr, "CS");
         assert.equal(m["7FE00010"].vr, "OW");
+        assert.deepEqual(m["00280030"], { vr: "DS", Value: [0.5, 0.5] });
+        assert.deepEqual(m["00280009"], { vr: "AT", Value: ["00181063"] });
+        assert.deepEqual(m["00081032"], {
+          vr: "SQ",
+          Value: [{
+            "00080100": { vr: "SH", Value: ["CODE1"] },
+            "00080102": { vr: "SH", Value: ["DCM"] },
+          }],
+        });
+        assert.deepEqual(m["00090010"], { vr: "LO", Value: ["MINIPACS TEST"] });
+        assert.deepEqual(m["00091001"], { vr: "UN", InlineBinary: btoa("private value ") });
       });
       await t.step("native frames; Big Endian frames come little endian", async () => {
         const r = await get(`${instance}/frames/1`, OCTETS);
@@ -161,6 +172,12 @@ Deno.test({
         assert.deepEqual([...frame.body.subarray(0, 2)], [0xff, 0xd8], "a JPEG stream");
         const decoded = jpeg.decode(frame.body, { useTArray: true });
         assert.equal(decoded.width, 64);
+        const [meta] = json((await get(`${us}/metadata`)).body) as Json[];
+        assert.equal(meta["7FE00010"].vr, "OB");
+        const bulk = await get(meta["7FE00010"].BulkDataURI!, OCTETS);
+        assert.equal(bulk.status, 200, "the encapsulated Pixel Data's URI resolves");
+        const [whole] = parseMultipart(bulk.type, bulk.body);
+        assert.deepEqual(whole.body, frame.body, "to its frames");
         const native = await get(`${us}/frames/1`, OCTETS);
         const can = canTranscode("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.1");
         assert.equal(native.status, can ? 200 : 406);
