@@ -176,17 +176,39 @@ class ByteReader {
   }
 }
 
-/** Index of `pattern` in `bytes` from `from`; with lineStart, only at 0 or after CRLF. */
+const skipTables = new WeakMap<Uint8Array, Int32Array>();
+
+/** Boyer-Moore-Horspool shifts: how far the window may move past a byte at its end. */
+function skipTable(pattern: Uint8Array): Int32Array {
+  let table = skipTables.get(pattern);
+  if (!table) {
+    table = new Int32Array(256).fill(pattern.length);
+    for (let i = 0; i < pattern.length - 1; i++) table[pattern[i]] = pattern.length - 1 - i;
+    skipTables.set(pattern, table);
+  }
+  return table;
+}
+
+/**
+ * Index of `pattern` in `bytes` from `from`; with lineStart, only at 0 or after CRLF. A
+ * Horspool search: most windows are skipped a whole delimiter's length at once.
+ */
 function find(bytes: Uint8Array, pattern: Uint8Array, from: number, lineStart: boolean): number {
-  const first = pattern[0];
-  const last = bytes.length - pattern.length;
-  for (let i = bytes.indexOf(first, from); i >= 0 && i <= last; i = bytes.indexOf(first, i + 1)) {
-    let k = 1;
-    while (k < pattern.length && bytes[i + k] === pattern[k]) k++;
-    if (k !== pattern.length) continue;
-    if (!lineStart || i === 0 || (i >= 2 && bytes[i - 2] === 0x0d && bytes[i - 1] === 0x0a)) {
-      return i;
+  const m = pattern.length;
+  const last = m - 1;
+  const skip = skipTable(pattern);
+  let i = from;
+  while (i + m <= bytes.length) {
+    let k = last;
+    while (k >= 0 && bytes[i + k] === pattern[k]) k--;
+    if (k < 0) {
+      if (!lineStart || i === 0 || (i >= 2 && bytes[i - 2] === 0x0d && bytes[i - 1] === 0x0a)) {
+        return i;
+      }
+      i++;
+      continue;
     }
+    i += skip[bytes[i + last]];
   }
   return -1;
 }

@@ -79,7 +79,10 @@ export async function stowRoute(
   if (!body) return ctx.problem(c, 400, "empty request");
 
   const assocId = `stow-${nextStow++}`;
-  const remote = c.req.header("X-Forwarded-For") ?? "http";
+  // Deno.serve hands the connection's info to the app as its environment.
+  const addr = (c.env as { remoteAddr?: { hostname?: string; port?: number } } | undefined)
+    ?.remoteAddr;
+  const remote = addr?.hostname ? `${addr.hostname}:${addr.port}` : "http";
   const results: PartResult[] = [];
   let framing: string | undefined;
   const started = performance.now();
@@ -229,7 +232,13 @@ async function storePart(
     ctx.logger.log("warn", `STOW-RS part refused: ${comment}`, { assoc: assocId });
     return { ...result, status, comment };
   };
-  const syntax = [...deps.storage.syntaxes()].find((s) => s.abstractSyntax === sopClassUid);
+  let syntax;
+  for (const s of deps.storage.syntaxes()) {
+    if (s.abstractSyntax === sopClassUid) {
+      syntax = s;
+      break;
+    }
+  }
   if (!syntax) {
     return await refuse(Status.SopClassNotSupported, `SOP Class ${sopClassUid} not accepted`);
   }
