@@ -13,6 +13,14 @@ type Json = Record<string, { vr: string; Value?: Json[] | unknown[] }>;
 
 const enc = new TextEncoder();
 
+function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let k = 0; k < needle.length; k++) if (haystack[i + k] !== needle[k]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
 function multipart(boundary: string, parts: { type?: string; body: Uint8Array }[]): Uint8Array {
   const chunks: Uint8Array[] = [];
   for (const p of parts) {
@@ -146,8 +154,25 @@ Deno.test({
           { body: await Deno.readFile(done.path) },
           { body: await Deno.readFile(cut.path) },
         ]);
-        const firstLength = (await Deno.readFile(done.path)).length;
-        const sent = full.subarray(0, firstLength + 200 + 600); // into the second part's dataset
+        // Cut just before the second object's Pixel Data: what arrived is a well-formed
+        // dataset on its own, so only knowing the request broke off keeps it out.
+        const second = await Deno.readFile(cut.path);
+        let pixelAt = -1;
+        for (let i = 132; i + 4 <= second.length; i += 2) {
+          if (
+            second[i] === 0xe0 && second[i + 1] === 0x7f && second[i + 2] === 0x10 &&
+            second[i + 3] === 0x00
+          ) {
+            pixelAt = i;
+            break;
+          }
+        }
+        assert.ok(pixelAt > 0);
+        const secondStart = indexOf(full, second.subarray(0, pixelAt));
+        // The reader holds back a delimiter's length but one (it might be the start of one):
+        // send that much more, so what reaches the store ends right before Pixel Data.
+        const heldBack = `\r\n--${boundary}`.length - 1;
+        const sent = full.subarray(0, secondStart + pixelAt + heldBack);
         const conn = await Deno.connect({ hostname: "127.0.0.1", port: pacs.httpPort! });
         const head = `POST /dicom-web/studies HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
           `Content-Type: multipart/related; type="application/dicom"; boundary=${boundary}\r\n` +
