@@ -208,3 +208,29 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "STOW-RS below min_free_mb is refused as C-STORE is (0xA700), nothing stored",
+  ignore: !ready,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "minipacs-stow-full-" });
+    const pacs = await startMiniPacs({
+      http: { enabled: true, port: 0, bind: "127.0.0.1" },
+      storage: { min_free_mb: 1_000_000_000 },
+    });
+    try {
+      const root = `http://127.0.0.1:${pacs.httpPort}/dicom-web`;
+      const obj = await makeObject({ spec: spec("CT Image"), dir });
+      const r = await stow(`${root}/studies`, [obj]);
+      assert.equal(r.status, 409);
+      assert.deepEqual(reasons(r.body), [0xa700]);
+      assert.equal(
+        (await get(`${root}/instances?SOPInstanceUID=${obj.sopInstanceUid}`)).status,
+        204,
+      );
+    } finally {
+      await pacs.cleanup();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
