@@ -6,6 +6,7 @@ import type { Logger } from "../../core/ports.ts";
 import type { DicomWebIndex, MetadataCache } from "../../storage/dicomweb_db.ts";
 import type { SqliteQueryIndex } from "../../storage/query_db.ts";
 import type { ObjectSource } from "./instances.ts";
+import type { ResponseCache } from "./response_cache.ts";
 
 export interface DicomWebContext {
   config(): Config;
@@ -14,6 +15,8 @@ export interface DicomWebContext {
   index: DicomWebIndex;
   objects: ObjectSource;
   cache: MetadataCache;
+  /** Recent metadata answers, whole. */
+  responses: ResponseCache;
   /** The absolute URL of the DICOMweb root for this request (no trailing slash). */
   rootUrl(c: Context): string;
   /** An error answer: status and a one-line reason (text/plain). */

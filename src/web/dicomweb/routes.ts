@@ -9,6 +9,7 @@ import type { DatabaseSync } from "node:sqlite";
 import type { DicomWebContext } from "./context.ts";
 import type { ObjectSource } from "./instances.ts";
 import { search } from "./qido.ts";
+import { ResponseCache } from "./response_cache.ts";
 import { type StowDeps, stowRoute } from "./stow.ts";
 import { bulk, frames, metadata, rendered, retrieve } from "./wado.ts";
 
@@ -39,6 +40,7 @@ export function createDicomWeb(deps: DicomWebDeps): DicomWebService {
     index,
     objects: deps.objects,
     cache,
+    responses: new ResponseCache(),
     rootUrl: (c: Context) => new URL(c.req.url).origin + deps.config().dicomweb.path,
     problem: (c, status, reason) => {
       if (status >= 500) {

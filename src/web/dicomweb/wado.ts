@@ -226,6 +226,12 @@ export async function metadata(c: Context, ctx: DicomWebContext): Promise<Respon
   if (!ranges.some((r) => rangeAdmits(r, DICOM_JSON) || r.type === "application/json")) {
     return ctx.problem(c, 406, `metadata is sent as ${DICOM_JSON}`);
   }
+  const root = ctx.rootUrl(c);
+  const key = `${root}\n${c.req.path}`;
+  const fingerprint = entries.map((e) => `${e.sopInstanceUid}:${e.seq}`).join(",");
+  const headers = { "Content-Type": `${DICOM_JSON}; charset=utf-8` };
+  const kept = ctx.responses.get(key, fingerprint);
+  if (kept) return new Response(kept as Uint8Array<ArrayBuffer>, { headers });
   const jsons: (string | undefined)[] = entries.map((e) => ctx.cache.get(e.sopInstanceUid, e.seq));
   const misses = entries.map((_, i) => i).filter((i) => jsons[i] === undefined);
   const computed: { sopInstanceUid: string; seq: number; json: string }[] = [];
@@ -255,10 +261,14 @@ export async function metadata(c: Context, ctx: DicomWebContext): Promise<Respon
   } catch (e) {
     ctx.logger.log("warn", "metadata cache not updated", { error: String(e) });
   }
-  const body = `[${jsons.filter((j) => j !== undefined).join(",")}]`;
-  return c.body(absoluteBulkUris(body, ctx.rootUrl(c)), 200, {
-    "Content-Type": `${DICOM_JSON}; charset=utf-8`,
-  });
+  // Kept whole only when every instance was read as listed (none replaced meanwhile).
+  const listed = new Map(entries.map((e) => [e.sopInstanceUid, e.seq]));
+  const complete = jsons.every((j) => j !== undefined) &&
+    computed.every((x) => listed.get(x.sopInstanceUid) === x.seq);
+  const text = absoluteBulkUris(`[${jsons.filter((j) => j !== undefined).join(",")}]`, root);
+  const body = new TextEncoder().encode(text);
+  if (complete) ctx.responses.set(key, fingerprint, body);
+  return new Response(body, { headers });
 }
 
 // ---- frames and bulk data ----

@@ -5,7 +5,15 @@ import jpeg from "jpeg-js";
 import { decodeFileMetaInformation } from "../../../src/core/dicom/part10.ts";
 import { canTranscode } from "../../../src/core/dicom/transcode.ts";
 import { elementValues } from "../../helpers/dataset_values.ts";
-import { dicomWebFixture, dicomWebReady, get, json, parseMultipart } from "./fixture.ts";
+import { CORPUS_CLASSES, makeObject } from "../../helpers/corpus.ts";
+import {
+  dicomWebFixture,
+  dicomWebReady,
+  get,
+  json,
+  parseMultipart,
+  storeCorpus,
+} from "./fixture.ts";
 
 type Json = Record<string, { vr: string; Value?: unknown[]; BulkDataURI?: string }>;
 const MULTIPART_DICOM = 'multipart/related; type="application/dicom"';
@@ -206,6 +214,40 @@ Deno.test({
         assert.equal((await get(`${instance}/rendered?viewport=0,0`)).status, 400);
         assert.equal((await get(`${instance}/rendered`, "image/gif")).status, 406);
       });
+      await t.step(
+        "metadata follows a replaced instance and a new one (no stale answer)",
+        async () => {
+          const before = json((await get(`${series}/metadata`)).body) as Json[];
+          assert.equal(before.length, 3);
+          const replaced = await makeObject({
+            spec: CORPUS_CLASSES.find((c) => c.name === "CT Image")!,
+            dir: f.dir,
+            sopInstanceUid: ct.sopInstanceUid,
+            studyInstanceUid: ct.studyInstanceUid,
+            seriesInstanceUid: ct.seriesInstanceUid,
+            instanceNumber: 3,
+            patientId: "PAT-CT",
+            patientName: "Doe^John",
+            rows: 32,
+            more: "(0018,0050) DS [7.5]\n",
+          });
+          const added = await makeObject({
+            spec: CORPUS_CLASSES.find((c) => c.name === "CT Image")!,
+            dir: f.dir,
+            studyInstanceUid: ct.studyInstanceUid,
+            seriesInstanceUid: ct.seriesInstanceUid,
+            instanceNumber: 4,
+            patientId: "PAT-CT",
+            patientName: "Doe^John",
+            rows: 32,
+          });
+          await storeCorpus(f.pacs.port, "MINIPACS", [replaced, added]);
+          const after = json((await get(`${series}/metadata`)).body) as Json[];
+          assert.equal(after.length, 4);
+          const mine = after.find((i) => i["00080018"].Value![0] === ct.sopInstanceUid)!;
+          assert.deepEqual(mine["00180050"], { vr: "DS", Value: [7.5] });
+        },
+      );
       await t.step("unknown UIDs 404, malformed ones and frame lists 400", async () => {
         assert.equal((await get(`${f.root}/studies/1.2.3.999`)).status, 404);
         assert.equal((await get(`${f.root}/studies/1.2.3.999/metadata`)).status, 404);
