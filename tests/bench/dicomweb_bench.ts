@@ -3,8 +3,8 @@
 //   1. QIDO-RS studies by Patient's Name wildcard + a Study Date range (median ms)
 //   2. series metadata of a large series (first request, then the median of the next ones)
 //   3. WADO-RS retrieval of a 100-instance series of 512x512 CT images (MB/s)
-//   4. STOW-RS of CT images in requests of 50 (images/s), beside the same server's C-STORE
-//      of the same images on one association
+//   4. STOW-RS of CT images in requests of 50 sent by curl (images/s), beside the same
+//      server's C-STORE of as many images on one association
 //
 //   deno task bench --suite dicomweb [--dw-studies N] [--dw-per-study N] [--dw-big-series N]
 //                   [--dw-wado-series N] [--dw-stow N] [--dw-runs R] [--dw-only minipacs,orthanc]
@@ -133,31 +133,59 @@ async function cstore(peer: Peer, specs: Spec[], parallel: number): Promise<numb
   return specs.length / ((performance.now() - t0) / 1000);
 }
 
-/** STOW-RS of specs in requests of STOW_BATCH, one after another; returns images/s. */
+/**
+ * STOW-RS of specs in requests of STOW_BATCH, one after another, sent by curl (as C-STORE is
+ * by a client outside the server); the request bodies are written to files before the clock
+ * starts. Returns images/s.
+ */
 async function stow(root: string, specs: Spec[]): Promise<number> {
-  const t0 = performance.now();
   const boundary = "bench-boundary-7d1f";
   const enc = new TextEncoder();
-  for (let at = 0; at < specs.length; at += STOW_BATCH) {
-    const batch = specs.slice(at, at + STOW_BATCH);
-    const parts: Uint8Array[] = [];
-    for (const s of batch) {
-      parts.push(enc.encode(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`));
-      parts.push(part10(s), enc.encode("\r\n"));
+  const dir = await Deno.makeTempDir({ prefix: "minipacs-bench-stow-" });
+  try {
+    const files: string[] = [];
+    for (let at = 0; at < specs.length; at += STOW_BATCH) {
+      const parts: Uint8Array[] = [];
+      for (const s of specs.slice(at, at + STOW_BATCH)) {
+        parts.push(enc.encode(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`));
+        parts.push(part10(s), enc.encode("\r\n"));
+      }
+      parts.push(enc.encode(`--${boundary}--\r\n`));
+      const file = `${dir}/batch-${at}.bin`;
+      await Deno.writeFile(
+        file,
+        new Uint8Array(await new Blob(parts as Uint8Array<ArrayBuffer>[]).arrayBuffer()),
+      );
+      files.push(file);
     }
-    parts.push(enc.encode(`--${boundary}--\r\n`));
-    const res = await fetch(`${root}/studies`, {
-      method: "POST",
-      headers: {
-        "Content-Type": `multipart/related; type="application/dicom"; boundary=${boundary}`,
-        Accept: "application/dicom+json",
-      },
-      body: new Blob(parts as Uint8Array<ArrayBuffer>[]),
-    });
-    await res.arrayBuffer();
-    if (res.status !== 200) throw new Error(`STOW-RS answered ${res.status}`);
+    const type = `multipart/related; type="application/dicom"; boundary=${boundary}`;
+    const t0 = performance.now();
+    for (const file of files) {
+      const out = await new Deno.Command("curl", {
+        args: [
+          "-s",
+          "-o",
+          "/dev/null",
+          "-w",
+          "%{http_code}",
+          "-H",
+          `Content-Type: ${type}`,
+          "-H",
+          "Accept: application/dicom+json",
+          "--data-binary",
+          `@${file}`,
+          `${root}/studies`,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const code = new TextDecoder().decode(out.stdout).trim();
+      if (code !== "200") throw new Error(`STOW-RS answered ${code}`);
+    }
+    return specs.length / ((performance.now() - t0) / 1000);
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
-  return specs.length / ((performance.now() - t0) / 1000);
 }
 
 /** MiniPACS with its web server, fresh storage; ready once it answers C-ECHO. */
