@@ -155,6 +155,9 @@ export function retrieve(c: Context, ctx: DicomWebContext): Response {
   });
 }
 
+/** Objects up to this size are read at once rather than streamed. */
+const WHOLE_OBJECT_BYTES = 8 * 1024 * 1024;
+
 /** An object's Part 10 bytes in `target` syntax (nothing when it is gone meanwhile). */
 async function* objectBytes(
   ctx: DicomWebContext,
@@ -164,7 +167,10 @@ async function* objectBytes(
   const obj = await ctx.objects.readObject(entry.sopInstanceUid);
   if (!obj) return;
   if (obj.transferSyntaxUid === target) {
-    yield* obj.stream;
+    // A small object goes in one piece (one read, one write); a large one streams.
+    if (obj.readAll && obj.length <= WHOLE_OBJECT_BYTES) {
+      yield await obj.readAll(new Uint8Array(obj.length));
+    } else yield* obj.stream;
     return;
   }
   yield* transcodedObject(ctx, obj.stream, obj.transferSyntaxUid, target);
