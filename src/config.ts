@@ -17,6 +17,29 @@ export interface ServerConfig {
   artimTimeoutS: number;
   implementationClassUid: string;
   implementationVersionName: string;
+  /** false: no unencrypted DICOM listener at all (only [tls]). */
+  plain: boolean;
+}
+
+/** DICOM over TLS (PS3.15 B.9), beside the plain listener. Paths as written. */
+export interface TlsConfig {
+  enabled: boolean;
+  port: number;
+  /** PEM chain: ours, presented to callers and, as client certificate, to C-MOVE peers. */
+  certificate: string;
+  /** PEM private key of `certificate`. */
+  privateKey: string;
+  /** PEM bundle of the CAs trusted for peers' certificates. */
+  caCertificates: string;
+  requireClientCertificate: boolean;
+}
+
+/** The audit trail: one JSON line per security-relevant event. */
+export interface AuditConfig {
+  /** "" = off. */
+  path: string;
+  /** The file is rotated (renamed with .1) past this size. */
+  maxMb: number;
 }
 
 export interface StorageConfig {
@@ -52,6 +75,9 @@ export interface HttpConfig {
   users: HttpUser[];
   metricsPublic: boolean;
   allowAnonymousRemote: boolean;
+  /** With privateKey: the pages and API over HTTPS. "" = plain HTTP. */
+  certificate: string;
+  privateKey: string;
 }
 
 export interface LogConfig {
@@ -69,6 +95,10 @@ export interface KnownAe {
   maxIncoming?: number;
   /** The Move Destinations this AE may name in a C-MOVE; absent: any known AE. */
   moveDestinations?: string[];
+  /** C-MOVE to this AE over TLS, our certificate as client certificate; absent = false. */
+  tls?: boolean;
+  /** When set: this calling AE is accepted only over TLS with a certificate of this name. */
+  tlsName?: string;
 }
 
 export interface Config {
@@ -76,6 +106,8 @@ export interface Config {
   storage: StorageConfig;
   query: QueryConfig;
   http: HttpConfig;
+  tls: TlsConfig;
+  audit: AuditConfig;
   log: LogConfig;
   knownAe: KnownAe[];
 }
@@ -93,6 +125,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
     artimTimeoutS: 30,
     implementationClassUid: "1.2.276.0.7230010.3.0.3.6.4",
     implementationVersionName: "MINIPACS_2_0",
+    plain: true,
   },
   storage: {
     path: "./data",
@@ -112,7 +145,18 @@ export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
     users: [],
     metricsPublic: false,
     allowAnonymousRemote: false,
+    certificate: "",
+    privateKey: "",
   },
+  tls: {
+    enabled: false,
+    port: 2762,
+    certificate: "tls/server.crt",
+    privateKey: "tls/server.key",
+    caCertificates: "tls/ca.crt",
+    requireClientCertificate: true,
+  },
+  audit: { path: "", maxMb: 100 },
   log: { level: "info", format: "text" },
   knownAe: [],
 });
@@ -157,6 +201,12 @@ function int(min: number, max = Number.MAX_SAFE_INTEGER): Check {
     return Number(v);
   };
 }
+
+/** A string, possibly empty (an optional path). */
+const text: Check = (v) => {
+  if (typeof v !== "string") throw new Invalid(`must be a string, got ${show(v)}`);
+  return v;
+};
 
 const bool: Check = (v) => {
   if (typeof v !== "boolean") throw new Invalid(`must be true or false, got ${show(v)}`);
@@ -247,6 +297,21 @@ const SERVER: Fields = {
   artim_timeout_s: ["artimTimeoutS", int(1, 3600)],
   implementation_class_uid: ["implementationClassUid", uid],
   implementation_version_name: ["implementationVersionName", shortText("a name")],
+  plain: ["plain", bool],
+};
+
+const TLS: Fields = {
+  enabled: ["enabled", bool],
+  port: ["port", int(0, 65535)],
+  certificate: ["certificate", str("a file name")],
+  private_key: ["privateKey", str("a file name")],
+  ca_certificates: ["caCertificates", str("a file name")],
+  require_client_certificate: ["requireClientCertificate", bool],
+};
+
+const AUDIT: Fields = {
+  path: ["path", text],
+  max_mb: ["maxMb", int(1, 1_000_000)],
 };
 
 const STORAGE: Fields = {
@@ -277,6 +342,8 @@ const HTTP: Fields = {
   users: ["users", (v) => v], // checked by tableArray() below
   metrics_public: ["metricsPublic", bool],
   allow_anonymous_remote: ["allowAnonymousRemote", bool],
+  certificate: ["certificate", text],
+  private_key: ["privateKey", text],
 };
 
 const LOG: Fields = {
@@ -291,6 +358,8 @@ const KNOWN_AE: Fields = {
   max_associations: ["maxAssociations", int(1, 64)],
   max_incoming: ["maxIncoming", int(1, 1000)],
   move_destinations: ["moveDestinations", aeTitles],
+  tls: ["tls", bool],
+  tls_name: ["tlsName", str("a certificate name")],
 };
 
 const SECTIONS: Record<string, [keyof Config, Fields]> = {
@@ -298,6 +367,8 @@ const SECTIONS: Record<string, [keyof Config, Fields]> = {
   storage: ["storage", STORAGE],
   query: ["query", QUERY],
   http: ["http", HTTP],
+  tls: ["tls", TLS],
+  audit: ["audit", AUDIT],
   log: ["log", LOG],
 };
 
@@ -412,7 +483,13 @@ export function parseConfig(text: string, file: string): Config {
     doc.known_ae,
     "known_ae",
     KNOWN_AE,
-    { maxAssociations: 2, maxIncoming: undefined, moveDestinations: undefined },
+    {
+      maxAssociations: 2,
+      maxIncoming: undefined,
+      moveDestinations: undefined,
+      tls: undefined,
+      tlsName: undefined,
+    },
     "ae_title",
   ) as unknown as KnownAe[];
   // A Move Destination must be a known AE: a misspelt one would refuse every move to it.
@@ -428,6 +505,19 @@ export function parseConfig(text: string, file: string): Config {
     }
   });
   config.knownAe = knownAe;
+  const server = config.server as unknown as ServerConfig;
+  const tls = config.tls as unknown as TlsConfig;
+  const web = config.http as unknown as HttpConfig;
+  if (!server.plain && !tls.enabled) {
+    fail("server.plain", "is false and [tls] enabled is false: there would be no DICOM listener");
+  }
+  if (tls.enabled && server.plain && tls.port !== 0 && tls.port === server.port) {
+    fail("tls.port", `must differ from server.port (${server.port})`);
+  }
+  if ((web.certificate === "") !== (web.privateKey === "")) {
+    const missing = web.certificate === "" ? "certificate" : "private_key";
+    fail(`http.${missing}`, "is required with the other (both set: HTTPS; both empty: HTTP)");
+  }
   return config as unknown as Config;
 }
 

@@ -1,9 +1,16 @@
-// What a configuration reload (SIGHUP) may change while running: the [[known_ae]] list and
-// log.level. Every other changed key takes effect only after a restart.
+// What a configuration reload (SIGHUP) may change while running: the [[known_ae]] list,
+// log.level and the DICOM TLS certificate files. Every other changed key takes effect only after a restart.
 import type { Config } from "./config.ts";
 
 /** Keys applied by a reload, as written in config.toml. */
-export const RELOADABLE = ["known_ae", "log.level"] as const;
+export const RELOADABLE = [
+  "known_ae",
+  "log.level",
+  // The files are re-read on every reload; new names apply as well.
+  "tls.certificate",
+  "tls.private_key",
+  "tls.ca_certificates",
+] as const;
 
 const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 

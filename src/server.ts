@@ -1,10 +1,12 @@
 // Wires config + core + adapters: the DICOM listener, the object store, the services.
 import type { Config } from "./config.ts";
-import type { Logger } from "./core/ports.ts";
+import type { Connection, Logger } from "./core/ports.ts";
+import { callerRefusal, type CallerRule } from "./core/security/caller_check.ts";
 import type { DimseService } from "./core/services/service.ts";
 import { AcceptorAssociation } from "./core/ul/acceptor.ts";
 import type { AcceptorPolicy, SupportedSyntax } from "./core/ul/negotiation.ts";
-import { listenTcp, TcpConnection } from "./net/tcp.ts";
+import { listenTcp, type TcpListener } from "./net/tcp.ts";
+import { type DicomTls, loadDicomTlsMaterial, startDicomTls } from "./app/dicom_tls.ts";
 import { lockStorage } from "./storage/lock.ts";
 import { FsObjectStore } from "./storage/object_store.ts";
 import { planReload } from "./reload.ts";
@@ -15,7 +17,10 @@ import { checkHttpExposure } from "./web/security.ts";
 import { startWebServer, type WebServer } from "./web/server.ts";
 
 export interface RunningServer {
+  /** The plain DICOM port; the TLS one when `[server] plain = false`. */
   dicomPort: number;
+  /** DICOM over TLS; null when `[tls]` is off. */
+  tlsPort: number | null;
   httpPort: number | null;
   /** Stops listening, lets running associations finish for graceMs, aborts the rest. */
   stop(graceMs?: number): Promise<void>;
@@ -44,6 +49,8 @@ export async function startServer(
 ): Promise<RunningServer> {
   // A web server anyone could read is refused before anything listens (exit 2).
   checkHttpExposure(config.http);
+  // Certificates are checked before anything starts: a bad one is a configuration error.
+  const tlsMaterial = config.tls.enabled ? await loadDicomTlsMaterial(config) : null;
   // One process per storage folder: a second server (or a reindex) is refused here.
   const lock = await lockStorage(config.storage.path);
   let store: FsObjectStore;
@@ -77,6 +84,10 @@ export async function startServer(
   // Replaced as a whole by reload(); each new association reads the current one.
   let current = config;
   let known = new Set(config.knownAe.map((k) => k.aeTitle.trim()));
+  // [[known_ae]] tls_name (and hosts): what a calling AE title must come with.
+  const rulesOf = (c: Config) =>
+    new Map<string, CallerRule>(c.knownAe.map((k) => [k.aeTitle.trim(), k]));
+  let callerRules = rulesOf(config);
   // [[known_ae]] max_incoming by AE title, and the associations each calling AE has open.
   const limitsOf = (c: Config) =>
     new Map(c.knownAe.flatMap((k) => k.maxIncoming ? [[k.aeTitle.trim(), k.maxIncoming]] : []));
@@ -94,7 +105,7 @@ export async function startServer(
 
   const open = new Set<AcceptorAssociation>();
   let nextId = 1;
-  const onConnection = (conn: TcpConnection) => {
+  const onConnection = (conn: Connection) => {
     const id = String(nextId++);
     const tracker = stats.association(id, conn.remote);
     // Counted from acceptance (decided in the same turn as the policy) until the end.
@@ -126,6 +137,7 @@ export async function startServer(
       policy: (rq) => {
         const calling = rq.callingAeTitle.trim();
         const limit = incomingLimits.get(calling);
+        const refused = callerRefusal(callerRules.get(calling), conn.remote, conn.security);
         return {
           ...basePolicy,
           knownCallingAeTitles: s.accept === "known" ? known : undefined,
@@ -133,6 +145,7 @@ export async function startServer(
           callingAeLimit: limit !== undefined && (incoming.get(calling) ?? 0) >= limit
             ? limit
             : undefined,
+          callerRefused: refused ?? undefined,
         };
       },
     });
@@ -155,14 +168,25 @@ export async function startServer(
       );
     });
   };
-  let listener;
+  let plain: TcpListener | null = null;
+  let secure: DicomTls | null = null;
+  const closeListeners = async () => {
+    plain?.close();
+    secure?.listener.close();
+    await Promise.all([plain?.done, secure?.listener.done]);
+  };
   try {
-    listener = listenTcp(s.bind, s.port, onConnection);
+    if (s.plain) plain = listenTcp(s.bind, s.port, onConnection);
+    if (tlsMaterial) secure = await startDicomTls(config, tlsMaterial, logger, onConnection);
   } catch (e) {
+    await closeListeners();
     await store.close().finally(() => lock.release());
     throw e;
   }
-  logger.log("info", `DICOM listening`, { ae: s.aeTitle, bind: s.bind, port: listener.port });
+  if (plain) {
+    logger.log("info", `DICOM listening`, { ae: s.aeTitle, bind: s.bind, port: plain.port });
+  }
+  const dicomPort = plain?.port ?? secure!.listener.port;
   let web: WebServer | null = null;
   if (config.http.enabled) {
     try {
@@ -173,11 +197,10 @@ export async function startServer(
         stats,
         storage: store,
         logger,
-        dicomPort: () => listener.port,
+        dicomPort: () => dicomPort,
       });
     } catch (e) {
-      listener.close();
-      await listener.done;
+      await closeListeners();
       await store.close().finally(() => lock.release());
       throw e;
     }
@@ -204,8 +227,7 @@ export async function startServer(
   const stop = (graceMs = 5000): Promise<void> => {
     stopping ??= (async () => {
       await web?.stop();
-      listener.close();
-      await listener.done;
+      await closeListeners();
       if (open.size) {
         logger.log("info", `waiting for ${open.size} association(s) to finish`);
         const all = Promise.all([...open].map((a) => a.finished));
@@ -231,6 +253,7 @@ export async function startServer(
       known = new Set(next.knownAe.map((k) => k.aeTitle.trim()));
       // New limits apply to new associations; open ones are never dropped.
       incomingLimits = limitsOf(next);
+      callerRules = rulesOf(next);
       current = { ...current, knownAe: next.knownAe };
       applied.push("known_ae");
     }
@@ -251,7 +274,16 @@ export async function startServer(
     if (needsRestart.length) {
       logger.log("warn", `needs a restart: ${needsRestart.join(", ")}`);
     }
+    // Certificate files may have been replaced under the same names: always re-read them.
+    if (secure && next.tls.enabled) void secure.reload(next);
     return { applied, needsRestart };
   };
-  return { dicomPort: listener.port, httpPort: web?.port ?? null, stop, done, reload };
+  return {
+    dicomPort,
+    tlsPort: secure?.listener.port ?? null,
+    httpPort: web?.port ?? null,
+    stop,
+    done,
+    reload,
+  };
 }

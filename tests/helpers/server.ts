@@ -7,6 +7,8 @@ export const MAIN = fromFileUrl(new URL("../../src/main.ts", import.meta.url));
 
 export interface MiniPacs {
   port: number;
+  /** The DICOM-over-TLS port when [tls] is enabled, else null. */
+  tlsPort: number | null;
   /** The status page's port when `http` enabled it, else null. */
   httpPort: number | null;
   dir: string;
@@ -113,7 +115,20 @@ export async function startMiniPacs(opts: StartOptions = {}): Promise<MiniPacs> 
     const port = Number(/dicom_port=(\d+)/.exec(line)?.[1]);
     const http = /http_port=(\d+)/.exec(line)?.[1];
     const httpPort = http === undefined ? null : Number(http);
-    return { port, httpPort, dir, storage, logs: () => log, waitForLog, stop, cleanup, child };
+    const tls = /tls_port=(\d+)/.exec(line)?.[1];
+    const tlsPort = tls === undefined ? null : Number(tls);
+    return {
+      port,
+      tlsPort,
+      httpPort,
+      dir,
+      storage,
+      logs: () => log,
+      waitForLog,
+      stop,
+      cleanup,
+      child,
+    };
   } catch (e) {
     await cleanup();
     throw e;

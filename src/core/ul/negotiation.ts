@@ -49,6 +49,11 @@ export interface AcceptorPolicy {
    * ([[known_ae]] max_incoming): the request is rejected as transient, like overLimit.
    */
   callingAeLimit?: number;
+  /**
+   * Set when the calling AE title may not be used from this connection (a [[known_ae]]
+   * tls_name or hosts not met): rejected as calling AE not recognized, with a warning.
+   */
+  callerRefused?: string;
 }
 
 /** An accepted presentation context, as both sides now use it. */
@@ -126,6 +131,15 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
       RejectReason.CallingAeNotRecognized,
       RejectResult.Permanent,
       `calling AE title "${calling}" is not a known AE`,
+    );
+  }
+  if (policy.callerRefused !== undefined) {
+    return reject(
+      RejectSource.ServiceUser,
+      RejectReason.CallingAeNotRecognized,
+      RejectResult.Permanent,
+      policy.callerRefused,
+      true,
     );
   }
   // Checked once the peer is identified: the same transient rejection as the global limit
