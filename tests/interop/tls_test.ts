@@ -3,6 +3,8 @@
 import assert from "node:assert/strict";
 import { type CertificateSet, hasOpenssl, makeCertificates } from "../helpers/certificates.ts";
 import { hasTool, MAIN, type MiniPacs, run, startMiniPacs } from "../helpers/server.ts";
+import { echo, openAssociation } from "../helpers/scu.ts";
+import { loadTlsMaterial, tlsConnector } from "../../src/net/tls.ts";
 
 const ready = hasTool("echoscu") && hasOpenssl();
 
@@ -281,6 +283,64 @@ Deno.test({
         const lines = r.stderr.trim().split("\n").filter((l) => !/ INFO /.test(l));
         assert.equal(lines.length, 1, `${what}: one line\n${r.stderr}`);
         assert.match(lines[0], want, what);
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "TLS: SIGHUP with new certificate files: new connections get the new one, an open association goes on; a bad file keeps the old",
+  ignore: !ready,
+  async fn() {
+    await withCerts(async (c) => {
+      const client = await c.issue("ct1.example");
+      const material = await loadTlsMaterial(
+        { certificate: client.cert, privateKey: client.key, caCertificates: c.ca },
+        { certificate: "cert", privateKey: "key", caCertificates: "ca" },
+      );
+      const connector = tlsConnector(material);
+      const subjectNow = async () => {
+        const conn = await connector.connect("127.0.0.1", pacs.tlsPort!, 5000);
+        try {
+          return conn.security?.peer?.subject;
+        } finally {
+          conn.close();
+        }
+      };
+      // The server's files live where the configuration names them; they are replaced in place.
+      const cert = `${c.dir}/live.crt`;
+      const key = `${c.dir}/live.key`;
+      await Deno.copyFile(c.serverCert, cert);
+      await Deno.copyFile(c.serverKey, key);
+      const pacs = await startMiniPacs({
+        extraToml: tlsToml(c, { certificate: cert, private_key: key }),
+      });
+      let open: Awaited<ReturnType<typeof openAssociation>> | null = null;
+      try {
+        assert.equal(await subjectNow(), "CN=localhost");
+        open = await openAssociation(pacs.tlsPort!, { connector });
+        assert.equal(await echo(open), 0);
+
+        const renewed = await c.issue("renewed.example", { san: "DNS:localhost,IP:127.0.0.1" });
+        await Deno.copyFile(renewed.cert, cert);
+        await Deno.copyFile(renewed.key, key);
+        pacs.child.kill("SIGHUP");
+        await pacs.waitForLog(/TLS certificates reloaded .*renewed\.example/);
+        assert.equal(await subjectNow(), "CN=renewed.example");
+        assert.equal(await echo(open), 0, "the association opened before goes on");
+
+        // A key that does not match: logged, and the running certificate is kept.
+        await Deno.copyFile(client.key, key);
+        pacs.child.kill("SIGHUP");
+        await pacs.waitForLog(/TLS certificates not reloaded.*tls\.private_key: does not match/);
+        assert.equal(await subjectNow(), "CN=renewed.example");
+        assert.equal(await echo(open), 0);
+        await open.release();
+        open = null;
+      } finally {
+        await open?.abort().catch(() => {});
+        await pacs.cleanup();
       }
     });
   },
