@@ -514,6 +514,11 @@ export function parseConfig(text: string, file: string): Config {
   if (tls.enabled && server.plain && tls.port !== 0 && tls.port === server.port) {
     fail("tls.port", `must differ from server.port (${server.port})`);
   }
+  knownAe.forEach((k, i) => {
+    if (k.tls && !tls.enabled) {
+      fail(`known_ae[${i}].tls`, "is true but [tls] enabled is false (its certificate is ours)");
+    }
+  });
   if ((web.certificate === "") !== (web.privateKey === "")) {
     const missing = web.certificate === "" ? "certificate" : "private_key";
     fail(`http.${missing}`, "is required with the other (both set: HTTPS; both empty: HTTP)");

@@ -78,6 +78,7 @@ export async function startServer(
       onStored: (o) => stats.stored(o),
       // C-MOVE destinations as of the latest reload.
       knownAe: () => current.knownAe,
+      tlsConnector: () => secure?.connector() ?? null,
     }),
   );
   const syntaxes = syntaxTable(services);

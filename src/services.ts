@@ -1,7 +1,7 @@
 // The DIMSE services this server offers, built from the configuration: the one place a
 // new service is added (its abstract syntaxes then appear in negotiation by themselves).
 import type { Config, KnownAe } from "./config.ts";
-import type { Logger } from "./core/ports.ts";
+import type { Connector, Logger } from "./core/ports.ts";
 import { VerificationService } from "./core/services/echo.ts";
 import { FindService } from "./core/services/find.ts";
 import { GetService } from "./core/services/get.ts";
@@ -20,6 +20,8 @@ export interface ServiceDeps {
   onStored?: StorageServiceOptions["onStored"];
   /** The current [[known_ae]] list (C-MOVE destinations); config.knownAe when not given. */
   knownAe?: () => readonly KnownAe[];
+  /** C-MOVE to a [[known_ae]] with tls = true: the current TLS connector, null when off. */
+  tlsConnector?: () => Connector | null;
 }
 
 export function buildServices(deps: ServiceDeps): DimseService[] {
@@ -48,6 +50,7 @@ export function buildServices(deps: ServiceDeps): DimseService[] {
       index,
       objects: store,
       connector: tcpConnector,
+      tlsConnector: deps.tlsConnector,
       destinations: deps.knownAe ?? (() => config.knownAe),
       aeTitle: s.aeTitle,
       maxPduLength: s.maxPduLength,

@@ -2,11 +2,12 @@
 // stops the start with the key and the reason) and re-read on reload (a bad one keeps the
 // old ones; open associations are never touched).
 import { type Config, ConfigError } from "../config.ts";
-import type { Logger } from "../core/ports.ts";
+import type { Connector, Logger } from "../core/ports.ts";
 import {
   listenTls,
   loadTlsMaterial,
   type TlsConnection,
+  tlsConnector,
   TlsFileError,
   type TlsListener,
   type TlsMaterial,
@@ -50,8 +51,8 @@ export async function loadHttpTlsMaterial(config: Config): Promise<TlsMaterial |
 
 export interface DicomTls {
   listener: TlsListener;
-  /** The material outgoing TLS associations present and verify with (current). */
-  material(): TlsMaterial;
+  /** Outgoing TLS (C-MOVE): presents our certificate, verifies against our CAs (current). */
+  connector(): Connector;
   /**
    * Re-reads the files named by `next` (even when unchanged: they may have been replaced).
    * Resolves true when new connections now use them; false (logged) when the old are kept.
@@ -67,6 +68,7 @@ export async function startDicomTls(
 ): Promise<DicomTls> {
   const t = config.tls;
   let current = material;
+  let connector = tlsConnector(material);
   let listener: TlsListener;
   try {
     listener = await listenTls({
@@ -93,7 +95,7 @@ export async function startDicomTls(
   });
   return {
     listener,
-    material: () => current,
+    connector: () => connector,
     async reload(next: Config): Promise<boolean> {
       let fresh: TlsMaterial;
       try {
@@ -109,6 +111,7 @@ export async function startDicomTls(
       if (same) return false;
       listener.setMaterial(fresh);
       current = fresh;
+      connector = tlsConnector(fresh);
       logger.log("info", "TLS certificates reloaded", {
         certificate: fresh.subject,
         expires: fresh.notAfter?.toISOString(),

@@ -12,6 +12,7 @@ import {
   UsageError,
 } from "./command.ts";
 import { checkAeTitle, openScu, parsePeer, withTimeout } from "./scu.ts";
+import { scuConnector, tlsOptions, tlsUsage } from "./tls_options.ts";
 
 const ms = (t: number) => `${t.toFixed(1)} ms`;
 
@@ -19,6 +20,7 @@ async function run(args: CommandArgs): Promise<number> {
   if (args.positionals.length !== 1) throw new UsageError("echo takes one AET@host:port");
   const peer = parsePeer(args.positionals[0]);
   const timeoutMs = numberOption(args.values, "timeout", 30) * 1000;
+  const connector = await scuConnector(args.values);
   const { config } = await loadEffectiveConfig(args.values);
   const calling = checkAeTitle(
     stringOption(args.values, "aet") ?? config.server.aeTitle,
@@ -33,6 +35,7 @@ async function run(args: CommandArgs): Promise<number> {
       callingAeTitle: calling,
       config,
       timeoutMs,
+      connector,
       presentationContexts: [
         { id: 1, abstractSyntax: VERIFICATION_SOP_CLASS, transferSyntaxes: [IMPLICIT_VR_LE] },
       ],
@@ -79,13 +82,14 @@ async function run(args: CommandArgs): Promise<number> {
 export const echoCommand: Command = {
   summary: "send a C-ECHO to AET@host:port and print the round-trip time",
   usage: [
-    "Usage: minipacs echo AET@host:port [--aet CALLING] [--timeout S]",
+    "Usage: minipacs echo AET@host:port [--aet CALLING] [--timeout S] [--tls ...]",
     "",
     "Exits 0 when the peer answers the C-ECHO with Success, 1 otherwise.",
     "",
     "  --aet CALLING     our calling AE title (default: server.ae_title of the configuration)",
     "  --timeout S       seconds to wait for the peer at each step (default 30)",
+    ...tlsUsage(),
   ].join("\n"),
-  options: { aet: { type: "string" }, timeout: { type: "string" } },
+  options: { aet: { type: "string" }, timeout: { type: "string" }, ...tlsOptions() },
   run,
 };

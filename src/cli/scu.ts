@@ -1,7 +1,7 @@
 // The SCU side of the command line (echo, store): `AET@host:port` targets and opening an
 // association to one with our own core over Deno TCP.
 import type { Config } from "../config.ts";
-import type { Logger } from "../core/ports.ts";
+import type { Connector, Logger } from "../core/ports.ts";
 import { AssociationRejectedError, RequestorAssociation } from "../core/ul/requestor.ts";
 import { RejectReason, RejectResult, RejectSource } from "../core/ul/pdu_types.ts";
 import { tcpConnector } from "../net/tcp.ts";
@@ -44,6 +44,8 @@ export interface ScuOptions {
   /** Connection and association set-up, and each wait for the peer. */
   timeoutMs: number;
   logger?: Logger;
+  /** Plain TCP unless given (--tls: tls_options.ts). */
+  connector?: Connector;
 }
 
 /** Warnings and errors of the association (aborts...) as plain lines on stderr. */
@@ -60,7 +62,7 @@ export async function openScu(o: ScuOptions): Promise<RequestorAssociation> {
   const where = `${o.peer.aeTitle}@${o.peer.host}:${o.peer.port}`;
   let connection;
   try {
-    connection = await tcpConnector.connect(o.peer.host, o.peer.port, o.timeoutMs);
+    connection = await (o.connector ?? tcpConnector).connect(o.peer.host, o.peer.port, o.timeoutMs);
   } catch (e) {
     throw new Error(`cannot connect to ${where}: ${(e as Error).message}`);
   }

@@ -20,12 +20,16 @@ export interface MoveDestination {
   maxAssociations: number;
   /** When this AE is the caller: the destinations it may name; absent = any. */
   moveDestinations?: readonly string[];
+  /** Sub-associations to it over TLS (`[[known_ae]] tls`). */
+  tls?: boolean;
 }
 
 export interface MoveServiceOptions {
   index: QueryIndex;
   objects: ObjectReader;
   connector: Connector;
+  /** For destinations with `tls`: the TLS connector as configured now; null when off. */
+  tlsConnector?: () => Connector | null;
   /** The known AEs as configured now (read for every move: a reload applies at once). */
   destinations(): readonly MoveDestination[];
   /** Our AE title: the calling AE of sub-associations. */
@@ -184,9 +188,11 @@ export class MoveService implements DimseService {
       log.log("warn", `move destination ${dest.aeTitle} ${what}: ${(e as Error).message}`, fields);
       return `destination ${dest.aeTitle} ${what}`;
     };
+    const connector = dest.tls ? o.tlsConnector?.() : o.connector;
+    if (!connector) return fail("needs TLS", new Error("DICOM over TLS is not enabled here"));
     let connection;
     try {
-      connection = await o.connector.connect(dest.host, dest.port, o.connectTimeoutMs);
+      connection = await connector.connect(dest.host, dest.port, o.connectTimeoutMs);
     } catch (e) {
       return fail(`cannot be reached at ${dest.host}:${dest.port}`, e);
     }
