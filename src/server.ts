@@ -6,7 +6,12 @@ import type { DimseService } from "./core/services/service.ts";
 import { AcceptorAssociation } from "./core/ul/acceptor.ts";
 import type { AcceptorPolicy, SupportedSyntax } from "./core/ul/negotiation.ts";
 import { listenTcp, type TcpListener } from "./net/tcp.ts";
-import { type DicomTls, loadDicomTlsMaterial, startDicomTls } from "./app/dicom_tls.ts";
+import {
+  type DicomTls,
+  loadDicomTlsMaterial,
+  loadHttpTlsMaterial,
+  startDicomTls,
+} from "./app/dicom_tls.ts";
 import { lockStorage } from "./storage/lock.ts";
 import { FsObjectStore } from "./storage/object_store.ts";
 import { planReload } from "./reload.ts";
@@ -51,6 +56,7 @@ export async function startServer(
   checkHttpExposure(config.http);
   // Certificates are checked before anything starts: a bad one is a configuration error.
   const tlsMaterial = config.tls.enabled ? await loadDicomTlsMaterial(config) : null;
+  const httpsMaterial = config.http.enabled ? await loadHttpTlsMaterial(config) : null;
   // One process per storage folder: a second server (or a reindex) is refused here.
   const lock = await lockStorage(config.storage.path);
   let store: FsObjectStore;
@@ -199,6 +205,9 @@ export async function startServer(
         storage: store,
         logger,
         dicomPort: () => dicomPort,
+        tls: httpsMaterial
+          ? { certificate: httpsMaterial.certificate!, privateKey: httpsMaterial.privateKey! }
+          : undefined,
       });
     } catch (e) {
       await closeListeners();
