@@ -15,6 +15,14 @@ import {
 import { lockStorage } from "./storage/lock.ts";
 import { FsObjectStore } from "./storage/object_store.ts";
 import { planReload } from "./reload.ts";
+import {
+  applicationRecord,
+  associationRecord,
+  openAuditTrail,
+  reloadRecord,
+  tlsRefusalRecord,
+} from "./app/audit.ts";
+import type { AuditLog } from "./storage/audit_log.ts";
 import { scheduleRetention } from "./retention.ts";
 import { buildServices } from "./services.ts";
 import { ServerStats } from "./stats.ts";
@@ -31,6 +39,8 @@ export interface RunningServer {
   stop(graceMs?: number): Promise<void>;
   /** Resolves once stopped. */
   done: Promise<void>;
+  /** The audit trail; null when `[audit] path` is empty. */
+  audit: AuditLog | null;
   /**
    * Applies a re-read configuration without dropping associations: [[known_ae]] and
    * log.level (when the logger can change level). Returns the keys applied and those that
@@ -60,7 +70,9 @@ export async function startServer(
   // One process per storage folder: a second server (or a reindex) is refused here.
   const lock = await lockStorage(config.storage.path);
   let store: FsObjectStore;
+  let audit: AuditLog | null = null;
   try {
+    audit = await openAuditTrail(config, logger);
     store = await FsObjectStore.open({
       root: config.storage.path,
       durability: config.storage.durability,
@@ -72,6 +84,7 @@ export async function startServer(
       minFreeBytes: config.storage.minFreeMb * 1024 * 1024,
     });
   } catch (e) {
+    await audit?.close();
     lock.release();
     throw e;
   }
@@ -85,6 +98,7 @@ export async function startServer(
       // C-MOVE destinations as of the latest reload.
       knownAe: () => current.knownAe,
       tlsConnector: () => secure?.connector() ?? null,
+      audit: audit ?? undefined,
     }),
   );
   const syntaxes = syntaxTable(services);
@@ -130,8 +144,13 @@ export async function startServer(
         ...tracker,
         accepted: (info) => {
           tracker.accepted?.(info);
+          audit?.record(associationRecord(info, conn));
           counted = info.callingAeTitle;
           incoming.set(counted, (incoming.get(counted) ?? 0) + 1);
+        },
+        rejected: (info, why) => {
+          tracker.rejected?.(info, why);
+          audit?.record(associationRecord(info, conn, why));
         },
       },
       connection: conn,
@@ -184,10 +203,19 @@ export async function startServer(
   };
   try {
     if (s.plain) plain = listenTcp(s.bind, s.port, onConnection);
-    if (tlsMaterial) secure = await startDicomTls(config, tlsMaterial, logger, onConnection);
+    if (tlsMaterial) {
+      secure = await startDicomTls(
+        config,
+        tlsMaterial,
+        logger,
+        onConnection,
+        (peer, reason, subject) => audit?.record(tlsRefusalRecord(peer, reason, subject)),
+      );
+    }
   } catch (e) {
     await closeListeners();
     await store.close().finally(() => lock.release());
+    await audit?.close();
     throw e;
   }
   if (plain) {
@@ -205,6 +233,7 @@ export async function startServer(
         storage: store,
         logger,
         dicomPort: () => dicomPort,
+        audit: audit ?? undefined,
         tls: httpsMaterial
           ? { certificate: httpsMaterial.certificate!, privateKey: httpsMaterial.privateKey! }
           : undefined,
@@ -212,6 +241,7 @@ export async function startServer(
     } catch (e) {
       await closeListeners();
       await store.close().finally(() => lock.release());
+      await audit?.close();
       throw e;
     }
   }
@@ -228,6 +258,7 @@ export async function startServer(
     ? scheduleRetention(store, {
       days: st.retentionDays,
       minFreeBytes: st.retentionMinFreeMb * 1024 * 1024,
+      audit: audit ?? undefined,
     }, logger)
     : null;
 
@@ -252,6 +283,8 @@ export async function startServer(
       } finally {
         lock.release();
       }
+      audit?.record(applicationRecord("Application Stop", s.aeTitle));
+      await audit?.close();
       resolveDone();
     })();
     return stopping;
@@ -284,11 +317,14 @@ export async function startServer(
     if (needsRestart.length) {
       logger.log("warn", `needs a restart: ${needsRestart.join(", ")}`);
     }
+    audit?.record(reloadRecord(applied, needsRestart));
     // Certificate files may have been replaced under the same names: always re-read them.
     if (secure && next.tls.enabled) void secure.reload(next);
     return { applied, needsRestart };
   };
+  audit?.record(applicationRecord("Application Start", s.aeTitle));
   return {
+    audit,
     dicomPort,
     tlsPort: secure?.listener.port ?? null,
     httpPort: web?.port ?? null,

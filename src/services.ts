@@ -7,6 +7,8 @@ import { FindService } from "./core/services/find.ts";
 import { GetService } from "./core/services/get.ts";
 import { MoveService } from "./core/services/move.ts";
 import type { DimseService } from "./core/services/service.ts";
+import type { AuditTrail } from "./core/audit.ts";
+import { auditedObjectStore } from "./app/audit.ts";
 import { StorageService, type StorageServiceOptions } from "./core/services/store.ts";
 import { tcpConnector } from "./net/tcp.ts";
 import type { FsObjectStore } from "./storage/object_store.ts";
@@ -22,6 +24,8 @@ export interface ServiceDeps {
   knownAe?: () => readonly KnownAe[];
   /** C-MOVE to a [[known_ae]] with tls = true: the current TLS connector, null when off. */
   tlsConnector?: () => Connector | null;
+  /** The audit trail: stores, queries and retrieves are recorded there. */
+  audit?: AuditTrail;
 }
 
 export function buildServices(deps: ServiceDeps): DimseService[] {
@@ -35,7 +39,7 @@ export function buildServices(deps: ServiceDeps): DimseService[] {
   return [
     new VerificationService(),
     new StorageService({
-      store,
+      store: deps.audit ? auditedObjectStore(store, deps.audit) : store,
       sopClasses: config.storage.sopClasses,
       minFreeBytes: config.storage.minFreeMb * 1024 * 1024,
       onStored: deps.onStored,
@@ -45,6 +49,7 @@ export function buildServices(deps: ServiceDeps): DimseService[] {
       aeTitle: config.server.aeTitle,
       caseInsensitivePn: config.query.caseInsensitivePn,
       maxResults: config.query.maxResults,
+      audit: deps.audit,
     }),
     new MoveService({
       index,
@@ -60,7 +65,13 @@ export function buildServices(deps: ServiceDeps): DimseService[] {
       connectTimeoutMs: s.artimTimeoutS * 1000,
       artimTimeoutMs: s.artimTimeoutS * 1000,
       idleTimeoutMs: s.idleTimeoutS * 1000,
+      audit: deps.audit,
     }),
-    new GetService({ index, objects: store, caseInsensitivePn: config.query.caseInsensitivePn }),
+    new GetService({
+      index,
+      objects: store,
+      caseInsensitivePn: config.query.caseInsensitivePn,
+      audit: deps.audit,
+    }),
   ];
 }

@@ -65,6 +65,7 @@ export async function startDicomTls(
   material: TlsMaterial,
   logger: Logger,
   onConnection: (c: TlsConnection) => void,
+  onRefused?: (peer: string, reason: string, subject?: string) => void,
 ): Promise<DicomTls> {
   const t = config.tls;
   let current = material;
@@ -78,6 +79,7 @@ export async function startDicomTls(
       requireClientCertificate: t.requireClientCertificate,
       handshakeTimeoutMs: config.server.artimTimeoutS * 1000,
       logger,
+      onRefused,
     }, onConnection);
   } catch (e) {
     throw new Error(

@@ -211,6 +211,8 @@ export interface TlsListenOptions {
   /** A handshake not done within this is dropped (and logged). */
   handshakeTimeoutMs: number;
   logger: Logger;
+  /** Told of each connection refused (after its log line): audit trail. */
+  onRefused?(peer: string, reason: string, subject?: string): void;
 }
 
 export interface TlsListener {
@@ -315,8 +317,12 @@ export function listenTls(
     if (!address) return "unknown";
     return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
   };
+  const refused = (peer: string, reason: string, subject?: string) => {
+    log.log("warn", "TLS connection refused", { peer, reason, subject });
+    options.onRefused?.(peer, reason, subject);
+  };
   server.on("tlsClientError", (e: Error, s: tls.TLSSocket) => {
-    log.log("warn", "TLS connection refused", { peer: peerOf(s), reason: handshakeReason(e) });
+    refused(peerOf(s), handshakeReason(e));
     s.destroy();
   });
   server.on("secureConnection", (s: tls.TLSSocket) => {
@@ -325,16 +331,16 @@ export function listenTls(
     const cert = s.getPeerCertificate() as unknown as PeerCertificate | null;
     const hasCert = !!cert && !!cert.subject && Object.keys(cert.subject).length > 0;
     if (hasCert && !s.authorized) {
-      log.log("warn", "TLS connection refused", {
-        peer: remote,
-        reason: `client certificate not trusted: ${s.authorizationError}`,
-        subject: describeSubject(cert!.subject),
-      });
+      refused(
+        remote,
+        `client certificate not trusted: ${s.authorizationError}`,
+        describeSubject(cert!.subject),
+      );
       s.destroy();
       return;
     }
     if (!hasCert && options.requireClientCertificate) {
-      log.log("warn", "TLS connection refused", { peer: remote, reason: "no client certificate" });
+      refused(remote, "no client certificate");
       s.destroy();
       return;
     }

@@ -174,9 +174,12 @@ Deno.test({
       // The name as a DNS subjectAltName only, not the CN.
       const sanOnly = await c.issue("ct-san", { san: "DNS:ct2.example" });
       const mr = await c.issue("mr1.example");
+      const auditPath = `${c.dir}/audit.log`;
       const pacs = await startMiniPacs({
         extraToml: [
           tlsToml(c),
+          "[audit]",
+          `path = ${JSON.stringify(auditPath)}`,
           "[[known_ae]]",
           'ae_title = "CT1"',
           'host = "127.0.0.1"',
@@ -212,6 +215,18 @@ Deno.test({
           /association rejected: calling AE title "CT1" is accepted only over TLS/,
         );
         assert.equal((await tlsEcho(pacs, c, ct1, "CT1")).code, 0, "served at once after");
+        // The audit trail says who came over TLS with which certificate, and who was refused.
+        const lines = (await Deno.readTextFile(auditPath)).trim().split("\n").map((l) =>
+          JSON.parse(l)
+        );
+        const assoc = lines.filter((l) => l.EventID === "Association" && l.UserID === "CT1");
+        const ok = assoc.find((l) => l.EventOutcomeIndicator === 0);
+        assert.equal(ok?.TLS?.CertificateSubject, "CN=ct1.example");
+        assert.match(ok?.TLS?.protocol, /^TLSv1\.[23]$/);
+        const refused = assoc.filter((l) => l.EventOutcomeIndicator === 4);
+        assert.equal(refused.length, 2);
+        assert.equal(refused[0].TLS?.CertificateSubject, "CN=mr1.example");
+        assert.equal(refused[1].TLS, undefined, "the plain attempt");
       } finally {
         await pacs.cleanup();
       }

@@ -4,6 +4,7 @@
 import { CommandField } from "../dimse/command.ts";
 import { Status } from "../dimse/status.ts";
 import type { Connector, Logger, ObjectReader, QueryIndex } from "../ports.ts";
+import type { AuditTrail } from "../audit.ts";
 import { QR_SOP_CLASSES } from "../query/keys.ts";
 import { AssociationRejectedError, RequestorAssociation } from "../ul/requestor.ts";
 import type { SupportedSyntax } from "../ul/negotiation.ts";
@@ -43,6 +44,8 @@ export interface MoveServiceOptions {
   artimTimeoutMs: number;
   /** A destination silent this long while we wait for it aborts the sub-association. */
   idleTimeoutMs: number;
+  /** Each C-MOVE as an audit record. */
+  audit?: AuditTrail;
 }
 
 const MOVE_SOP_CLASSES = [QR_SOP_CLASSES.PatientRootMove, QR_SOP_CLASSES.StudyRootMove];
@@ -141,6 +144,8 @@ export class MoveService implements DimseService {
       index: this.#options.index,
       caseInsensitivePn: this.#options.caseInsensitivePn,
       logFields: { destination: wanted || "(none)" },
+      audit: this.#options.audit,
+      destination: wanted,
       check: () => {
         if (!destination) {
           return {
