@@ -14,13 +14,15 @@
 // Needs DCMTK (storescu, storescp, echoscu) and Orthanc (/usr/sbin/Orthanc); a missing peer is
 // skipped with a line naming it. Every DCMTK tool runs with TCP_NODELAY=1. Loopback only.
 //
-// --suite store|find|move|all (default all): the storage benchmark above, the query benchmark
-// of find_bench.ts, the retrieve benchmark of move_bench.ts (their --find-* and --move-*
-// options are described there), or all of them.
+// --suite store|find|move|tls|all (default all): the storage benchmark above, the query
+// benchmark of find_bench.ts, the retrieve benchmark of move_bench.ts, the DICOM-over-TLS
+// store and move benchmark of tls_bench.ts (their --find-*, --move-* and --tls-* options are
+// described there), or all of them.
 import { parseArgs } from "node:util";
 import { generateCorpus } from "./corpus.ts";
 import { FIND_OPTIONS, runFindBench } from "./find_bench.ts";
 import { MOVE_OPTIONS, runMoveBench } from "./move_bench.ts";
+import { runTlsBench, TLS_OPTIONS } from "./tls_bench.ts";
 import {
   orthancVersion,
   type Peer,
@@ -111,6 +113,7 @@ async function main(): Promise<number> {
       suite: { type: "string" },
       ...FIND_OPTIONS,
       ...MOVE_OPTIONS,
+      ...TLS_OPTIONS,
     },
   });
   const count = Number(values.count);
@@ -238,19 +241,26 @@ async function main(): Promise<number> {
 async function runSuites(): Promise<number> {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { suite: { type: "string", default: "all" }, ...FIND_OPTIONS, ...MOVE_OPTIONS },
+    options: {
+      suite: { type: "string", default: "all" },
+      ...FIND_OPTIONS,
+      ...MOVE_OPTIONS,
+      ...TLS_OPTIONS,
+    },
     strict: false,
   });
   const suite = String(values.suite);
-  if (!["store", "find", "move", "all"].includes(suite)) {
-    console.error(`--suite must be store, find, move or all, got ${suite}`);
+  if (!["store", "find", "move", "tls", "all"].includes(suite)) {
+    console.error(`--suite must be store, find, move, tls or all, got ${suite}`);
     return 2;
   }
   if (suite === "move") return await runMoveBench(values);
+  if (suite === "tls") return await runTlsBench(values);
   const store = suite === "find" ? 0 : await main();
   const find = suite === "store" || store === 2 ? 0 : await runFindBench(values);
   const move = suite === "all" && store !== 2 ? await runMoveBench(values) : 0;
-  return Math.max(store, find, move);
+  const tls = suite === "all" && store !== 2 ? await runTlsBench(values) : 0;
+  return Math.max(store, find, move, tls);
 }
 
 if (import.meta.main) Deno.exit(await runSuites());
