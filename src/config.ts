@@ -3,6 +3,8 @@
 
 import { parse, TomlError } from "smol-toml";
 import type { LogLevel } from "./core/ports.ts";
+import { parseAddressBlock } from "./core/security/address_match.ts";
+import { SERVICES } from "./core/security/service_permissions.ts";
 
 export interface ServerConfig {
   aeTitle: string;
@@ -11,7 +13,11 @@ export interface ServerConfig {
   maxAssociations: number;
   /** Offered to peers as our Maximum Length Received (PS3.8 D.1). */
   maxPduLength: number;
-  accept: "any" | "known";
+  /**
+   * "store": any caller may echo and store, only [[known_ae]] titles find, move and get;
+   * "any": any caller may do everything; "known": only [[known_ae]] titles may associate.
+   */
+  accept: "any" | "known" | "store";
   checkCalledAe: boolean;
   idleTimeoutS: number;
   artimTimeoutS: number;
@@ -99,6 +105,10 @@ export interface KnownAe {
   tls?: boolean;
   /** When set: this calling AE is accepted only over TLS with a certificate of this name. */
   tlsName?: string;
+  /** The services this AE may use when it calls; absent: all. */
+  allow?: string[];
+  /** Addresses and CIDR blocks this AE title may call from; absent: any. */
+  hosts?: string[];
 }
 
 export interface Config {
@@ -119,7 +129,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
     port: 4242,
     maxAssociations: 50,
     maxPduLength: 16384,
-    accept: "any",
+    accept: "store",
     checkCalledAe: true,
     idleTimeoutS: 60,
     artimTimeoutS: 30,
@@ -259,6 +269,34 @@ const aeTitles: Check = (v) => {
   });
 };
 
+const services: Check = (v) => {
+  if (!Array.isArray(v)) {
+    throw new Invalid(`must be a list of services (${SERVICES.join(", ")}), got ${show(v)}`);
+  }
+  return v.map((s, i) => {
+    if (typeof s !== "string" || !(SERVICES as readonly string[]).includes(s)) {
+      throw new Invalid(`entry ${i} must be one of ${SERVICES.join(", ")}, got ${show(s)}`);
+    }
+    return s;
+  });
+};
+
+const addressBlocks: Check = (v) => {
+  if (!Array.isArray(v) || v.length === 0) {
+    throw new Invalid(`must be a non-empty list of addresses or CIDR blocks, got ${show(v)}`);
+  }
+  return v.map((a, i) => {
+    if (typeof a !== "string" || parseAddressBlock(a) === null) {
+      throw new Invalid(
+        `entry ${i} must be an IP address or CIDR block ("10.0.0.21", "10.0.1.0/24"), got ${
+          show(a)
+        }`,
+      );
+    }
+    return a.trim();
+  });
+};
+
 // PS3.5 9.1: digits and dots, at most 64 characters.
 const uid: Check = (v) => {
   if (typeof v !== "string" || v.length > 64 || !/^[0-9]+(\.[0-9]+)*$/.test(v)) {
@@ -291,7 +329,7 @@ const SERVER: Fields = {
   port: ["port", int(0, 65535)],
   max_associations: ["maxAssociations", int(1, 1000)],
   max_pdu_length: ["maxPduLength", int(4096, 131072)],
-  accept: ["accept", oneOf("any", "known")],
+  accept: ["accept", oneOf("store", "any", "known")],
   check_called_ae: ["checkCalledAe", bool],
   idle_timeout_s: ["idleTimeoutS", int(1, 86400)],
   artim_timeout_s: ["artimTimeoutS", int(1, 3600)],
@@ -360,6 +398,8 @@ const KNOWN_AE: Fields = {
   move_destinations: ["moveDestinations", aeTitles],
   tls: ["tls", bool],
   tls_name: ["tlsName", str("a certificate name")],
+  allow: ["allow", services],
+  hosts: ["hosts", addressBlocks],
 };
 
 const SECTIONS: Record<string, [keyof Config, Fields]> = {
@@ -489,6 +529,8 @@ export function parseConfig(text: string, file: string): Config {
       moveDestinations: undefined,
       tls: undefined,
       tlsName: undefined,
+      allow: undefined,
+      hosts: undefined,
     },
     "ae_title",
   ) as unknown as KnownAe[];

@@ -1,7 +1,6 @@
 // Wires config + core + adapters: the DICOM listener, the object store, the services.
 import type { Config } from "./config.ts";
 import type { Connection, Logger } from "./core/ports.ts";
-import { callerRefusal, type CallerRule } from "./core/security/caller_check.ts";
 import type { DimseService } from "./core/services/service.ts";
 import { AcceptorAssociation } from "./core/ul/acceptor.ts";
 import type { AcceptorPolicy, SupportedSyntax } from "./core/ul/negotiation.ts";
@@ -15,6 +14,7 @@ import {
 import { lockStorage } from "./storage/lock.ts";
 import { FsObjectStore } from "./storage/object_store.ts";
 import { planReload } from "./reload.ts";
+import { Permissions } from "./app/permissions.ts";
 import {
   applicationRecord,
   associationRecord,
@@ -105,10 +105,8 @@ export async function startServer(
   // Replaced as a whole by reload(); each new association reads the current one.
   let current = config;
   let known = new Set(config.knownAe.map((k) => k.aeTitle.trim()));
-  // [[known_ae]] tls_name (and hosts): what a calling AE title must come with.
-  const rulesOf = (c: Config) =>
-    new Map<string, CallerRule>(c.knownAe.map((k) => [k.aeTitle.trim(), k]));
-  let callerRules = rulesOf(config);
+  // accept, [[known_ae]] allow, hosts and tls_name: who may do what, from where.
+  const permissions = new Permissions(config, services);
   // [[known_ae]] max_incoming by AE title, and the associations each calling AE has open.
   const limitsOf = (c: Config) =>
     new Map(c.knownAe.flatMap((k) => k.maxIncoming ? [[k.aeTitle.trim(), k.maxIncoming]] : []));
@@ -163,7 +161,6 @@ export async function startServer(
       policy: (rq) => {
         const calling = rq.callingAeTitle.trim();
         const limit = incomingLimits.get(calling);
-        const refused = callerRefusal(callerRules.get(calling), conn.remote, conn.security);
         return {
           ...basePolicy,
           knownCallingAeTitles: s.accept === "known" ? known : undefined,
@@ -171,7 +168,7 @@ export async function startServer(
           callingAeLimit: limit !== undefined && (incoming.get(calling) ?? 0) >= limit
             ? limit
             : undefined,
-          callerRefused: refused ?? undefined,
+          ...permissions.policyFor(calling, conn),
         };
       },
     });
@@ -296,7 +293,7 @@ export async function startServer(
       known = new Set(next.knownAe.map((k) => k.aeTitle.trim()));
       // New limits apply to new associations; open ones are never dropped.
       incomingLimits = limitsOf(next);
-      callerRules = rulesOf(next);
+      permissions.setKnownAe(next);
       current = { ...current, knownAe: next.knownAe };
       applied.push("known_ae");
     }

@@ -107,6 +107,7 @@ async function startMiniPacs(dir: string, dest: number): Promise<Source> {
     'ae_title = "MINIPACS"',
     'bind = "127.0.0.1"',
     `port = ${port}`,
+    'accept = "any"',
     "[storage]",
     `path = ${JSON.stringify(`${dir}/data`)}`,
     "min_free_mb = 1",

@@ -177,6 +177,7 @@ async function startMiniPacs(
     'ae_title = "MINIPACS"',
     'bind = "127.0.0.1"',
     `port = ${plainPort}`,
+    'accept = "any"',
     "[storage]",
     `path = ${JSON.stringify(`${dir}/data`)}`,
     "min_free_mb = 1",

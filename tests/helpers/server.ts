@@ -44,7 +44,15 @@ function toml(v: string | number | boolean | string[]): string {
 export async function startMiniPacs(opts: StartOptions = {}): Promise<MiniPacs> {
   const dir = await Deno.makeTempDir({ prefix: "minipacs-test-" });
   const storage = opts.storagePath ?? `${dir}/data`;
-  const server = { ae_title: "MINIPACS", bind: "127.0.0.1", port: 0, ...opts.server };
+  // accept = "any": the test peers query and retrieve under AE titles no [[known_ae]] names
+  // (the default "store" would refuse them; tests of the default set it themselves).
+  const server = {
+    ae_title: "MINIPACS",
+    bind: "127.0.0.1",
+    port: 0,
+    accept: "any",
+    ...opts.server,
+  };
   // No journal reserve: each test server would otherwise write 512 MiB before it listens.
   const store = { path: storage, min_free_mb: 1, journal_reserve_mb: 0, ...opts.storage };
   const text = [
