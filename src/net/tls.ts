@@ -124,6 +124,8 @@ export async function loadTlsMaterial(
 // ---- the listener ----
 
 const READ_QUEUE_LIMIT = 8;
+/** How long close() waits for written data to reach a peer that does not read. */
+const CLOSE_GRACE_MS = 5000;
 
 /** One accepted TLS connection whose handshake (and client certificate) passed. */
 export class TlsConnection implements Connection {
@@ -135,6 +137,7 @@ export class TlsConnection implements Connection {
   #ended = false;
   #paused = false;
   #drained: (() => void)[] = [];
+  #closing = false;
 
   constructor(socket: tls.TLSSocket, remote: string, security: TransportSecurity) {
     this.#socket = socket;
@@ -197,9 +200,17 @@ export class TlsConnection implements Connection {
   }
 
   close(): void {
-    if (this.#socket.destroyed) return;
-    this.#socket.end();
-    this.#socket.destroy();
+    const socket = this.#socket;
+    if (socket.destroyed || this.#closing) return;
+    this.#closing = true;
+    // What was written (an A-ASSOCIATE-RJ, an A-RELEASE-RP) is flushed first; a peer that
+    // never reads gets a bounded wait.
+    const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
+    Deno.unrefTimer(timer);
+    socket.end(() => {
+      clearTimeout(timer);
+      socket.destroy();
+    });
   }
 }
 
