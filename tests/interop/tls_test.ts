@@ -360,3 +360,26 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    "TLS: require_client_certificate = false serves a caller without a certificate, never one with an untrusted certificate",
+  ignore: !ready,
+  async fn() {
+    await withCerts(async (c) => {
+      const other = await c.otherCa("ct1.example");
+      const pacs = await startMiniPacs({
+        extraToml: tlsToml(c, { require_client_certificate: false }),
+      });
+      try {
+        const anon = await tlsEcho(pacs, c, null);
+        assert.equal(anon.code, 0, anon.stderr);
+        const untrusted = await tlsEcho(pacs, c, other);
+        assert.notEqual(untrusted.code, 0);
+        await pacs.waitForLog(/TLS connection refused.*not trusted/);
+      } finally {
+        await pacs.cleanup();
+      }
+    });
+  },
+});
