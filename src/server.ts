@@ -297,6 +297,12 @@ export async function startServer(
       current = { ...current, knownAe: next.knownAe };
       applied.push("known_ae");
     }
+    // New certificate file names: re-read below like the files themselves.
+    const tlsFiles = apply.filter((k) => k.startsWith("tls."));
+    if (tlsFiles.length && secure) {
+      current = { ...current, tls: next.tls };
+      applied.push(...tlsFiles);
+    }
     const level = apply.includes("log.level") && logger.setLevel ? next.log.level : undefined;
     if (level) applied.push("log.level");
     // Said at whichever of the old and new levels shows info lines.
