@@ -5,6 +5,7 @@ import { type CertificateSet, hasOpenssl, makeCertificates } from "../helpers/ce
 import { hasTool, MAIN, type MiniPacs, run, startMiniPacs } from "../helpers/server.ts";
 import { echo, openAssociation } from "../helpers/scu.ts";
 import { loadTlsMaterial, tlsConnector } from "../../src/net/tls.ts";
+import { parseConfig } from "../../src/config.ts";
 
 const ready = hasTool("echoscu") && hasOpenssl();
 
@@ -377,6 +378,28 @@ Deno.test({
         const untrusted = await tlsEcho(pacs, c, other);
         assert.notEqual(untrusted.code, 0);
         await pacs.waitForLog(/TLS connection refused.*not trusted/);
+      } finally {
+        await pacs.cleanup();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "server.plain = false: DICOM over TLS only; without [tls] the file is refused",
+  ignore: !ready,
+  async fn() {
+    assert.throws(
+      () => parseConfig("[server]\nplain = false\n", "c.toml"),
+      /c\.toml:2: server\.plain: is false and \[tls\] enabled is false/,
+    );
+    await withCerts(async (c) => {
+      const good = await c.issue("ct1.example");
+      const pacs = await startMiniPacs({ server: { plain: false }, extraToml: tlsToml(c) });
+      try {
+        assert.equal(pacs.port, pacs.tlsPort, "the DICOM port is the TLS one");
+        assert.doesNotMatch(pacs.logs(), /INFO\s+DICOM listening/);
+        assert.equal((await tlsEcho(pacs, c, good)).code, 0);
       } finally {
         await pacs.cleanup();
       }
