@@ -145,6 +145,7 @@ export class TlsConnection implements Connection {
     this.security = security;
     socket.setNoDelay(true);
     socket.on("data", (b: Uint8Array) => {
+      if (this.#closing) return; // closed by us: nothing more is read
       const chunk = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
       const waiting = this.#waiting;
       if (waiting) {
@@ -203,6 +204,12 @@ export class TlsConnection implements Connection {
     const socket = this.#socket;
     if (socket.destroyed || this.#closing) return;
     this.#closing = true;
+    // As for TCP: a pending read resolves null at once.
+    this.#ended = true;
+    const waiting = this.#waiting;
+    this.#waiting = null;
+    waiting?.(null);
+    this.#queue.length = 0;
     // What was written (an A-ASSOCIATE-RJ, an A-RELEASE-RP) is flushed first; a peer that
     // never reads gets a bounded wait.
     const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
