@@ -11,6 +11,8 @@ export interface ServerConfig {
   bind: string;
   port: number;
   maxAssociations: number;
+  /** TCP connections that have not yet sent a whole A-ASSOCIATE-RQ; the oldest goes first. */
+  maxPendingConnections: number;
   /** Offered to peers as our Maximum Length Received (PS3.8 D.1). */
   maxPduLength: number;
   /**
@@ -111,6 +113,25 @@ export interface KnownAe {
   hosts?: string[];
 }
 
+/** A forwarding rule: stored objects it matches are queued for its destination. */
+export interface Route {
+  /** A [[known_ae]] AE title. */
+  destination: string;
+  /** Only objects from these calling AE titles; absent: any. */
+  callingAe?: string[];
+  /** Only objects of series with these modalities; absent: any. */
+  modality?: string[];
+  /** Only these SOP Class UIDs; absent or empty: any. */
+  sopClasses?: string[];
+}
+
+export interface ForwardConfig {
+  /** Backoff cap between retries to a destination, seconds. */
+  retryMaxS: number;
+  /** An object still not delivered after this many hours goes to the failed list; 0 = never. */
+  giveUpAfterH: number;
+}
+
 export interface Config {
   server: ServerConfig;
   storage: StorageConfig;
@@ -119,7 +140,9 @@ export interface Config {
   tls: TlsConfig;
   audit: AuditConfig;
   log: LogConfig;
+  forward: ForwardConfig;
   knownAe: KnownAe[];
+  routes: Route[];
 }
 
 export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
@@ -128,6 +151,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
     bind: "0.0.0.0",
     port: 4242,
     maxAssociations: 50,
+    maxPendingConnections: 50,
     maxPduLength: 16384,
     accept: "store",
     checkCalledAe: true,
@@ -168,7 +192,9 @@ export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
   },
   audit: { path: "", maxMb: 100 },
   log: { level: "info", format: "text" },
+  forward: { retryMaxS: 300, giveUpAfterH: 0 },
   knownAe: [],
+  routes: [],
 });
 
 /** A refused configuration. `message` is one line: `file:line: key: what is wrong`. */
@@ -217,6 +243,15 @@ const text: Check = (v) => {
   if (typeof v !== "string") throw new Invalid(`must be a string, got ${show(v)}`);
   return v;
 };
+function num(min: number): Check {
+  return (v) => {
+    const n = typeof v === "bigint" ? Number(v) : v;
+    if (typeof n !== "number" || !Number.isFinite(n) || n < min) {
+      throw new Invalid(`must be a number >= ${min}, got ${show(v)}`);
+    }
+    return n;
+  };
+}
 
 const bool: Check = (v) => {
   if (typeof v !== "boolean") throw new Invalid(`must be true or false, got ${show(v)}`);
@@ -244,6 +279,8 @@ function oneOf(...allowed: string[]): Check {
 }
 
 // AE and SH values: the default repertoire (printable ASCII) without backslash (PS3.5 6.2).
+// Leading and trailing spaces are not significant: every AE title leaves here trimmed, so
+// that nothing downstream needs to trim a configured one again.
 function shortText(what: string): Check {
   return (v) => {
     const s = typeof v === "string" ? v.trim() : "";
@@ -328,6 +365,7 @@ const SERVER: Fields = {
   bind: ["bind", str()],
   port: ["port", int(0, 65535)],
   max_associations: ["maxAssociations", int(1, 1000)],
+  max_pending_connections: ["maxPendingConnections", int(1, 1000)],
   max_pdu_length: ["maxPduLength", int(4096, 131072)],
   accept: ["accept", oneOf("store", "any", "known")],
   check_called_ae: ["checkCalledAe", bool],
@@ -402,6 +440,40 @@ const KNOWN_AE: Fields = {
   hosts: ["hosts", addressBlocks],
 };
 
+const FORWARD: Fields = {
+  retry_max_s: ["retryMaxS", int(1, 86400)],
+  give_up_after_h: ["giveUpAfterH", num(0)],
+};
+
+// Modality (0008,0060) is CS: upper case, digits, space, underscore; 16 characters at most.
+const modalities: Check = (v) => {
+  if (!Array.isArray(v)) throw new Invalid(`must be a list of modalities, got ${show(v)}`);
+  return v.map((m, i) => {
+    if (typeof m !== "string" || !/^[A-Z0-9 _]{1,16}$/.test(m.trim())) {
+      throw new Invalid(`entry ${i} must be a modality such as "CT", got ${show(m)}`);
+    }
+    return m.trim();
+  });
+};
+
+const uidList: Check = (v) => {
+  if (!Array.isArray(v)) throw new Invalid(`must be a list of SOP Class UIDs, got ${show(v)}`);
+  return v.map((u, i) => {
+    try {
+      return uid(u);
+    } catch (e) {
+      throw new Invalid(`entry ${i} ${(e as Error).message}`);
+    }
+  });
+};
+
+const ROUTE: Fields = {
+  destination: ["destination", aeTitle],
+  calling_ae: ["callingAe", aeTitles],
+  modality: ["modality", modalities],
+  sop_classes: ["sopClasses", uidList],
+};
+
 const SECTIONS: Record<string, [keyof Config, Fields]> = {
   server: ["server", SERVER],
   storage: ["storage", STORAGE],
@@ -410,6 +482,7 @@ const SECTIONS: Record<string, [keyof Config, Fields]> = {
   tls: ["tls", TLS],
   audit: ["audit", AUDIT],
   log: ["log", LOG],
+  forward: ["forward", FORWARD],
 };
 
 // ---- parsing ----
@@ -503,13 +576,27 @@ export function parseConfig(text: string, file: string): Config {
     });
   };
 
+  // [[route]]: entries may repeat a destination (several filters to one archive).
+  const routeArray = (value: unknown): Route[] => {
+    if (value === undefined) return [];
+    if (!Array.isArray(value)) {
+      return fail("route", `must be an array of tables ([[route]]), got ${show(value)}`);
+    }
+    return value.map((entry, i) => {
+      const out = section(entry, `route[${i}]`, ROUTE, {}, ["destination"]) as unknown as Route;
+      if (out.sopClasses?.length === 0) delete out.sopClasses;
+      return out;
+    });
+  };
+
   const config: Table = {};
   for (const name of Object.keys(doc)) {
-    if (!(name in SECTIONS) && name !== "known_ae") {
+    if (!(name in SECTIONS) && name !== "known_ae" && name !== "route") {
       const what = isTable(doc[name]) || Array.isArray(doc[name])
         ? "unknown section"
         : "unknown key outside any [section]";
-      fail(name, `${what}; known sections: ${[...Object.keys(SECTIONS), "known_ae"].join(", ")}`);
+      const known = [...Object.keys(SECTIONS), "known_ae", "route"].join(", ");
+      fail(name, `${what}; known sections: ${known}`);
     }
   }
   for (const [name, [field, fields]] of Object.entries(SECTIONS)) {
@@ -565,6 +652,16 @@ export function parseConfig(text: string, file: string): Config {
     const missing = web.certificate === "" ? "certificate" : "private_key";
     fail(`http.${missing}`, "is required with the other (both set: HTTPS; both empty: HTTP)");
   }
+  const routes = routeArray(doc.route);
+  routes.forEach((r, i) => {
+    if (!titles.has(r.destination)) {
+      fail(
+        `route[${i}].destination`,
+        `${JSON.stringify(r.destination)} is not the ae_title of a [[known_ae]]`,
+      );
+    }
+  });
+  config.routes = routes;
   return config as unknown as Config;
 }
 
@@ -635,6 +732,7 @@ export function formatConfig(config: Config): string {
   }
   if (config.knownAe.length === 0) out += "# no [[known_ae]] entries\n";
   for (const ae of config.knownAe) out += `[[known_ae]]\n${body(KNOWN_AE, ae)}\n`;
+  for (const route of config.routes) out += `[[route]]\n${body(ROUTE, route)}\n`;
   return out.trimEnd() + "\n";
 }
 

@@ -11,9 +11,10 @@ import {
   loadHttpTlsMaterial,
   startDicomTls,
 } from "./app/dicom_tls.ts";
+import { Admission, type AdmissionLimits } from "./app/admission.ts";
 import { lockStorage } from "./storage/lock.ts";
 import { FsObjectStore } from "./storage/object_store.ts";
-import { planReload } from "./reload.ts";
+import { planReload } from "./app/reload.ts";
 import { Permissions } from "./app/permissions.ts";
 import {
   applicationRecord,
@@ -23,11 +24,15 @@ import {
   tlsRefusalRecord,
 } from "./app/audit.ts";
 import type { AuditLog } from "./storage/audit_log.ts";
-import { scheduleRetention } from "./retention.ts";
-import { buildServices } from "./services.ts";
-import { ServerStats } from "./stats.ts";
+import { scheduleRetention } from "./storage/retention.ts";
+import { buildServices } from "./app/services.ts";
+import { ServerStats } from "./app/stats.ts";
+import { createCommitment } from "./app/commitment.ts";
+import { createForwarding } from "./app/forwarding.ts";
+import { ForwardQueue } from "./storage/forward_queue.ts";
+import { DecodeWorkers } from "./app/decode_workers.ts";
 import { checkHttpExposure } from "./web/security.ts";
-import { startWebServer, type WebServer } from "./web/server.ts";
+import { startWebServer, type WebServer } from "./web/http_server.ts";
 
 export interface RunningServer {
   /** The plain DICOM port; the TLS one when `[server] plain = false`. */
@@ -69,6 +74,11 @@ export async function startServer(
   const httpsMaterial = config.http.enabled ? await loadHttpTlsMaterial(config) : null;
   // One process per storage folder: a second server (or a reindex) is refused here.
   const lock = await lockStorage(config.storage.path);
+  // Replaced as a whole by reload(); each new association reads the current one.
+  let current = config;
+  // Objects matching a [[route]] are queued in the transaction that indexes them.
+  let notifyForward = (_destination: string) => {};
+  const forwardQueue = new ForwardQueue(() => current.routes, (d) => notifyForward(d));
   let store: FsObjectStore;
   let audit: AuditLog | null = null;
   try {
@@ -82,36 +92,52 @@ export async function startServer(
       logger,
       journalReserveBytes: config.storage.journalReserveMb * 1024 * 1024,
       minFreeBytes: config.storage.minFreeMb * 1024 * 1024,
+      onIndexOpen: (index) => forwardQueue.attach(index),
     });
   } catch (e) {
     await audit?.close();
     lock.release();
     throw e;
   }
+  const forwarding = createForwarding({
+    config: () => current,
+    store,
+    queue: forwardQueue,
+    logger,
+  });
+  notifyForward = (d) => forwarding.forwarder.notify(d);
+  const commitment = createCommitment({ config: () => current, store, logger });
   const stats = new ServerStats();
+  const decoder = new DecodeWorkers();
   const services = stats.observeServices(
     buildServices({
       config,
       logger,
       store,
+      decoder,
       onStored: (o) => stats.stored(o),
       // C-MOVE destinations as of the latest reload.
       knownAe: () => current.knownAe,
+      extra: [commitment.service],
       tlsConnector: () => secure?.connector() ?? null,
       audit: audit ?? undefined,
     }),
   );
   const syntaxes = syntaxTable(services);
-  // Replaced as a whole by reload(); each new association reads the current one.
-  let current = config;
-  let known = new Set(config.knownAe.map((k) => k.aeTitle.trim()));
   // accept, [[known_ae]] allow, hosts and tls_name: who may do what, from where.
   const permissions = new Permissions(config, services);
-  // [[known_ae]] max_incoming by AE title, and the associations each calling AE has open.
-  const limitsOf = (c: Config) =>
-    new Map(c.knownAe.flatMap((k) => k.maxIncoming ? [[k.aeTitle.trim(), k.maxIncoming]] : []));
-  let incomingLimits = limitsOf(config);
-  const incoming = new Map<string, number>();
+  // Counts associations (not connections) against the limits; see app/admission.ts.
+  const limitsOf = (c: Config): AdmissionLimits => ({
+    maxAssociations: c.server.maxAssociations,
+    maxPendingConnections: c.server.maxPendingConnections,
+    maxIncoming: new Map(
+      c.knownAe.flatMap((k) => k.maxIncoming ? [[k.aeTitle.trim(), k.maxIncoming]] : []),
+    ),
+    knownCallingAeTitles: c.server.accept === "known"
+      ? new Set(c.knownAe.map((k) => k.aeTitle.trim()))
+      : undefined,
+  });
+  const admission = new Admission(limitsOf(config));
   const s = config.server;
   const basePolicy: AcceptorPolicy = {
     aeTitle: s.aeTitle,
@@ -127,15 +153,14 @@ export async function startServer(
   const onConnection = (conn: Connection) => {
     const id = String(nextId++);
     const tracker = stats.association(id, conn.remote);
-    // Counted from acceptance (decided in the same turn as the policy) until the end.
-    let counted: string | null = null;
-    const uncount = () => {
-      if (counted === null) return;
-      const n = (incoming.get(counted) ?? 1) - 1;
-      if (n > 0) incoming.set(counted, n);
-      else incoming.delete(counted);
-      counted = null;
-    };
+    // Pending (not yet a whole A-ASSOCIATE-RQ) has its own budget: the oldest is dropped.
+    admission.connected(id, () => {
+      logger.log("info", "too many connections without an A-ASSOCIATE-RQ: closing the oldest", {
+        assoc: id,
+        peer: `?@${conn.remote}`,
+      });
+      conn.close();
+    });
     const assoc = new AcceptorAssociation({
       id,
       observer: {
@@ -143,8 +168,7 @@ export async function startServer(
         accepted: (info) => {
           tracker.accepted?.(info);
           audit?.record(associationRecord(info, conn));
-          counted = info.callingAeTitle;
-          incoming.set(counted, (incoming.get(counted) ?? 0) + 1);
+          admission.accepted(id, info.callingAeTitle);
         },
         rejected: (info, why) => {
           tracker.rejected?.(info, why);
@@ -157,24 +181,22 @@ export async function startServer(
       idleTimeoutMs: s.idleTimeoutS * 1000,
       maxPduLength: s.maxPduLength,
       services,
-      // Counted at A-ASSOCIATE-RQ time: the one over the limit is rejected, not dropped.
+      // Decided at A-ASSOCIATE-RQ time: the one over a limit is rejected, not dropped.
       policy: (rq) => {
-        const calling = rq.callingAeTitle.trim();
-        const limit = incomingLimits.get(calling);
+        const verdict = admission.requested(id, rq.callingAeTitle);
         return {
           ...basePolicy,
-          knownCallingAeTitles: s.accept === "known" ? known : undefined,
-          overLimit: open.size > s.maxAssociations,
-          callingAeLimit: limit !== undefined && (incoming.get(calling) ?? 0) >= limit
-            ? limit
-            : undefined,
-          ...permissions.policyFor(calling, conn),
+          knownCallingAeTitles: verdict.knownCallingAeTitles,
+          overLimit: verdict.overLimit,
+          callingAeLimit: verdict.callingAeLimit,
+          ...permissions.policyFor(rq.callingAeTitle.trim(), conn),
         };
       },
     });
     open.add(assoc);
     void assoc.finished.then((end) => {
-      uncount();
+      // Counts no more from the moment the close is seen.
+      admission.closed(id);
       tracker.ended(end);
     });
     assoc.run().catch((e) => {
@@ -182,7 +204,7 @@ export async function startServer(
       conn.close();
     }).finally(async () => {
       open.delete(assoc);
-      uncount();
+      admission.closed(id);
       // Its journal segment takes no more records: once materialized it can go.
       await store.endAssociation(assoc.info.id).catch((e) =>
         logger.log("error", `closing journal segment failed: ${(e as Error).message}`, {
@@ -230,6 +252,8 @@ export async function startServer(
         storage: store,
         logger,
         dicomPort: () => dicomPort,
+        forwarding,
+        commitmentPending: () => commitment.pending(),
         audit: audit ?? undefined,
         tls: httpsMaterial
           ? { certificate: httpsMaterial.certificate!, privateKey: httpsMaterial.privateKey! }
@@ -259,6 +283,9 @@ export async function startServer(
     }, logger)
     : null;
 
+  forwarding.start();
+  commitment.start();
+
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
   let stopping: Promise<void> | null = null;
@@ -275,6 +302,9 @@ export async function startServer(
         for (const a of open) await a.abort();
       }
       await retention?.stop();
+      await forwarding.stop();
+      await commitment.stop();
+      decoder.close();
       try {
         await store.close();
       } finally {
@@ -290,9 +320,8 @@ export async function startServer(
     const { apply, needsRestart } = planReload(current, next);
     const applied: string[] = [];
     if (apply.includes("known_ae")) {
-      known = new Set(next.knownAe.map((k) => k.aeTitle.trim()));
       // New limits apply to new associations; open ones are never dropped.
-      incomingLimits = limitsOf(next);
+      admission.setLimits(limitsOf({ ...current, knownAe: next.knownAe }));
       permissions.setKnownAe(next);
       current = { ...current, knownAe: next.knownAe };
       applied.push("known_ae");
@@ -302,6 +331,12 @@ export async function startServer(
     if (tlsFiles.length && secure) {
       current = { ...current, tls: next.tls };
       applied.push(...tlsFiles);
+    }
+    const forward = apply.filter((k) => k === "route" || k.startsWith("forward."));
+    if (forward.length) {
+      // New objects are routed by the new rules; what is queued stays queued.
+      current = { ...current, routes: next.routes, forward: next.forward };
+      applied.push(...forward);
     }
     const level = apply.includes("log.level") && logger.setLevel ? next.log.level : undefined;
     if (level) applied.push("log.level");

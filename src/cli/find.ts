@@ -33,8 +33,9 @@ import {
   stringOption,
   UsageError,
   writeStderr,
-} from "./command.ts";
-import { checkAeTitle, openScu, parsePeer, withTimeout } from "./scu.ts";
+} from "./subcommand.ts";
+import { releaseOrAbort } from "../core/services/scu_association.ts";
+import { checkAeTitle, openScu, parsePeer } from "./scu.ts";
 import { scuConnector, tlsOptions, tlsUsage } from "./tls_options.ts";
 
 /** Sent when a value is not ASCII (PS3.3 C.12.1.1.2). */
@@ -350,7 +351,7 @@ async function run(args: CommandArgs): Promise<number> {
     return category === "success" || category === "warning" ? 0 : 1;
   } finally {
     if (onSignal) removeSigint(onSignal);
-    await withTimeout(assoc.release(), timeoutMs, "A-RELEASE").catch(() => assoc.abort());
+    await releaseOrAbort(assoc, timeoutMs);
   }
 }
 

@@ -7,7 +7,7 @@ import {
   numberOption,
   stringOption,
   UsageError,
-} from "./command.ts";
+} from "./subcommand.ts";
 
 /** The /healthz URL of the configured web server, reached over loopback when bound to all. */
 export function healthUrl(bind: string, port: number, https = false): string {

@@ -19,8 +19,9 @@ import {
   stringOption,
   UsageError,
   writeStderr,
-} from "./command.ts";
-import { checkAeTitle, openScu, parsePeer, type Peer, withTimeout } from "./scu.ts";
+} from "./subcommand.ts";
+import { releaseOrAbort } from "../core/services/scu_association.ts";
+import { checkAeTitle, openScu, parsePeer, type Peer } from "./scu.ts";
 import { scuConnector, tlsOptions, tlsUsage } from "./tls_options.ts";
 
 /** PS3.8 9.3.2.2: presentation context ids are odd, 1 to 255, so at most 128 per association. */
@@ -313,7 +314,7 @@ class Sender {
       return [];
     } finally {
       clearInterval(watchdog);
-      await withTimeout(assoc.release(), o.timeoutMs, "A-RELEASE").catch(() => assoc.abort());
+      await releaseOrAbort(assoc, o.timeoutMs);
     }
   }
 

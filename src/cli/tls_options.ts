@@ -5,7 +5,7 @@ import type { ParseArgsOptionsConfig } from "node:util";
 import type { Connector } from "../core/ports.ts";
 import { tcpConnector } from "../net/tcp.ts";
 import { loadTlsMaterial, tlsConnector, TlsFileError } from "../net/tls.ts";
-import { type OptionValue, stringOption, UsageError } from "./command.ts";
+import { type OptionValue, stringOption, UsageError } from "./subcommand.ts";
 
 /** The options; `withKey`: --key names the private key too (not for find). */
 export function tlsOptions(withKey = true): ParseArgsOptionsConfig {

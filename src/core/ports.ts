@@ -85,7 +85,15 @@ export interface IncomingObject {
   transferSyntaxUid: string;
 }
 
-export type CommitResult = "stored" | "duplicate-ignored" | "duplicate-rejected";
+/**
+ * "series-in-other-study": the Series Instance UID is already filed under another Study
+ * Instance UID; the object is refused rather than moving that series (and its study) away.
+ */
+export type CommitResult =
+  | "stored"
+  | "duplicate-ignored"
+  | "duplicate-rejected"
+  | "series-in-other-study";
 
 /** Receives one object's dataset bytes as they arrive, then commits or discards it. */
 export interface ObjectWriter {
@@ -154,6 +162,15 @@ export interface StoredObjectStream {
   length: number;
   transferSyntaxUid: string;
   sopClassUid: string;
+}
+
+/**
+ * Decodes a whole compressed or deflated dataset (no file meta) from `from` into the
+ * uncompressed `to`, off the thread that runs the associations (src/app/decode_workers.ts); null
+ * when the result is over `limit` bytes. Rejects with the reason when it cannot be decoded.
+ */
+export interface ObjectDecoder {
+  decode(dataset: Uint8Array, from: string, to: string, limit: number): Promise<Uint8Array | null>;
 }
 
 /** Reads stored objects back for C-MOVE / C-GET sub-operations; implemented in src/storage. */

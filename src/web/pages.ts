@@ -2,9 +2,9 @@
 // functions of the data they show; every value goes through hono's escaping `html`.
 import { html } from "hono/html";
 import type { KnownAe } from "../config.ts";
-import type { OpenAssociation } from "../stats.ts";
+import type { OpenAssociation } from "../app/stats.ts";
 import { storesChart } from "./chart.ts";
-import type { EchoResult } from "./echo.ts";
+import type { EchoResult } from "../core/services/echo_scu.ts";
 import {
   formatBytes,
   formatDa,
@@ -15,9 +15,9 @@ import {
   formatTm,
   type Html,
   page,
-} from "./layout.ts";
+} from "./html_layout.ts";
 import type { Status } from "./status.ts";
-import type { StudyDetail, StudyPage, StudySearch } from "./studies.ts";
+import type { StudyDetail, StudyPage, StudySearch } from "../storage/catalog.ts";
 
 const KIND_LABEL: Record<string, string> = {
   accepted: "assoc",
@@ -82,7 +82,9 @@ export function dashboardPage(s: Status): Html {
           <dt>On disk</dt>
           <dd>${formatBytes(st.bytes)}${st.pendingObjects
             ? html`
-              <span class="muted">(${st.pendingObjects} in journal)</span>
+              <span class="muted" id="journal">(${st.pendingObjects} objects, ${formatBytes(
+                st.pendingBytes,
+              )} in journal${st.journalBlocked ? ": disk full, waiting for room" : ""})</span>
             `
             : ""}</dd>
         </dl>
@@ -319,7 +321,7 @@ ${result.next ? html`<a href="${studiesLink(search, { after: result.next })}">Ol
   );
 }
 
-export function studyPage(aeTitle: string, d: StudyDetail): Html {
+export function studyPage(aeTitle: string, d: StudyDetail, extra: Html | string = ""): Html {
   const s = d.study;
   const body = html`
     <h1>Study: ${s.studyDescription || s.studyInstanceUid}</h1>
@@ -382,6 +384,7 @@ export function studyPage(aeTitle: string, d: StudyDetail): Html {
         </tbody>
       </table>
     </section>
+    ${extra}
     <p class="muted">Study Instance UID <code>${s.studyInstanceUid}</code></p>
   `;
   return page({ title: "Study", section: "studies", aeTitle }, body);

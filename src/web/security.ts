@@ -3,7 +3,7 @@
 // (same-origin POSTs, Host names, no framing).
 import type { MiddlewareHandler } from "hono";
 import { ConfigError, type HttpConfig } from "../config.ts";
-import { verifyPassword } from "../password.ts";
+import { verifyPassword } from "./password.ts";
 
 /** True for addresses only this machine can reach: 127.0.0.0/8, ::1, localhost. */
 export function isLoopback(host: string): boolean {

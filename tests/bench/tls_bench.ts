@@ -13,7 +13,7 @@
 // --tls-count: images (default 500); --tls-repeat: rounds, each table cell the median round
 // (default 3).
 import { generateCorpus } from "./corpus.ts";
-import { countFiles, DCMTK_ENV, freePort } from "./peers.ts";
+import { countFiles, DCMTK_ENV, freePort } from "../helpers/peers.ts";
 import { findUid, replaceAll } from "./move_bench.ts";
 import { MAIN } from "../helpers/server.ts";
 

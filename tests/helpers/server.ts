@@ -166,7 +166,10 @@ export async function run(
 }
 
 const toolCache = new Map<string, boolean>();
-/** True when the tool is on PATH; otherwise prints a skip line naming it. */
+/** The Debian package of each tool the tests run that is not part of dcmtk. */
+const TOOL_PACKAGE: Record<string, string> = { chromium: "chromium" };
+
+/** True when the tool is on PATH; otherwise prints a skip line naming it and its package. */
 export function hasTool(name: string): boolean {
   if (!toolCache.has(name)) {
     let ok = false;
@@ -178,7 +181,8 @@ export function hasTool(name: string): boolean {
       } catch { /* not here */ }
     }
     if (!ok) {
-      console.log(`SKIP: ${name} is not installed (apt-get install dcmtk); its tests are ignored`);
+      const pkg = TOOL_PACKAGE[name] ?? "dcmtk";
+      console.log(`SKIP: ${name} is not installed (apt-get install ${pkg}); its tests are ignored`);
     }
     toolCache.set(name, ok);
   }

@@ -1,10 +1,10 @@
 // The audit trail as a site would read it: a store, a query, a move, a rejected association
 // and a failed login each leave their JSON line; kill -9 loses none already answered.
 import assert from "node:assert/strict";
-import { freePort } from "../bench/peers.ts";
+import { freePort } from "../helpers/peers.ts";
 import { CORPUS_CLASSES, makeObject, newUid } from "../helpers/corpus.ts";
 import { hasTool, run, startMiniPacs } from "../helpers/server.ts";
-import { hashPassword } from "../../src/password.ts";
+import { hashPassword } from "../../src/web/password.ts";
 
 const ready = ["storescu", "findscu", "movescu", "storescp", "echoscu", "dump2dcm", "curl"]
   .every(hasTool);

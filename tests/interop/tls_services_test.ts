@@ -1,7 +1,7 @@
 // Store, query and move over DICOM TLS with DCMTK's TLS tools, and C-MOVE sub-associations to
 // a storescp +tls that requires our client certificate; our own SCU commands with --tls.
 import assert from "node:assert/strict";
-import { freePort } from "../bench/peers.ts";
+import { freePort } from "../helpers/peers.ts";
 import { minipacs } from "../cli/cli.ts";
 import { type CertificateSet, hasOpenssl, makeCertificates } from "../helpers/certificates.ts";
 import { CORPUS_CLASSES, type CorpusObject, makeObject, newUid } from "../helpers/corpus.ts";

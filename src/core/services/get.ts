@@ -2,7 +2,7 @@
 // instances go back on the caller's own association, as C-STORE sub-operations on the storage
 // contexts where it took the SCP role (PS3.7 D.3.3.4), interleaved with the Pending responses.
 import { CommandField } from "../dimse/command.ts";
-import type { ObjectReader, QueryIndex } from "../ports.ts";
+import type { ObjectDecoder, ObjectReader, QueryIndex } from "../ports.ts";
 import type { AuditTrail } from "../audit.ts";
 import { QR_SOP_CLASSES } from "../query/keys.ts";
 import type { AcceptedContext, SupportedSyntax } from "../ul/negotiation.ts";
@@ -13,6 +13,8 @@ import { StoreScu } from "./store_scu.ts";
 export interface GetServiceOptions {
   index: QueryIndex;
   objects: ObjectReader;
+  /** Decodes compressed objects the caller does not take (other threads). */
+  decoder?: ObjectDecoder;
   caseInsensitivePn: boolean;
   /** Each C-GET as an audit record. */
   audit?: AuditTrail;
@@ -65,6 +67,7 @@ export class GetService implements DimseService {
           contexts: () => contexts,
           request: (pcId, command, dataset) => ctx.request(pcId, command, dataset),
           peerMaxPduLength: ctx.peerMaxPduLength,
+          decoder: this.#options.decoder,
         });
         return Promise.resolve({
           store: (target, next) => scu.store(target, next),

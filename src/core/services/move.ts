@@ -3,7 +3,7 @@
 // Each destination takes at most its max_associations moves at once; later ones wait.
 import { CommandField } from "../dimse/command.ts";
 import { Status } from "../dimse/status.ts";
-import type { Connector, Logger, ObjectReader, QueryIndex } from "../ports.ts";
+import type { Connector, Logger, ObjectDecoder, ObjectReader, QueryIndex } from "../ports.ts";
 import type { AuditTrail } from "../audit.ts";
 import { QR_SOP_CLASSES } from "../query/keys.ts";
 import { AssociationRejectedError, RequestorAssociation } from "../ul/requestor.ts";
@@ -28,6 +28,8 @@ export interface MoveDestination {
 export interface MoveServiceOptions {
   index: QueryIndex;
   objects: ObjectReader;
+  /** Decodes compressed objects for destinations that do not take them (other threads). */
+  decoder?: ObjectDecoder;
   connector: Connector;
   /** For destinations with `tls`: the TLS connector as configured now; null when off. */
   tlsConnector?: () => Connector | null;
@@ -234,6 +236,7 @@ export class MoveService implements DimseService {
       request: (pcId, command, dataset) => assoc.request(pcId, command, dataset),
       peerMaxPduLength: assoc.peerMaxPduLength,
       moveOriginator: { aeTitle: ctx.association.callingAeTitle, messageId },
+      decoder: o.decoder,
     });
     return {
       store: (target, next) => scu.store(target, next),

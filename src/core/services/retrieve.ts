@@ -215,6 +215,13 @@ export async function runRetrieve(
     retrieve: true,
   });
   if (!parsed.ok) return await refuse(parsed.status, parsed.comment, parsed.offendingElement);
+  if (parsed.query.level === "PATIENT" && modelOf(sopClassUid) === "STUDY") {
+    ctx.logger.log(
+      "debug",
+      `${options.name} at PATIENT level in the Study Root model: every study of the patient`,
+      fields,
+    );
+  }
   const refusal = options.check?.();
   if (refusal) return await refuse(refusal.status, refusal.comment);
 

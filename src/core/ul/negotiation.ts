@@ -23,14 +23,17 @@ export interface SupportedSyntax {
   /** True when we accept the SCP role the requestor proposes for this class (C-GET storage). */
   acceptsScpRole?: boolean;
   /**
+   * When the requestor takes the SCP role (we send, C-GET): true for a transfer syntax we can
+   * produce from any stored object of the class, as stored or re-encoded. The first proposed
+   * one wins; a context proposing none of them gets its first supported syntax.
+   */
+  producesTransferSyntax?(uid: string): boolean;
+  /**
    * Our reply to the requestor's SOP Class Extended Negotiation for this class (PS3.7 D.3.3.5);
    * absent: the item is not answered, which declines every option.
    */
   extendedNegotiation?(info: Uint8Array): Uint8Array;
 }
-
-/** Explicit VR LE, then Implicit VR LE (PS3.5 10.1, A.2). */
-const UNCOMPRESSED_FIRST = ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"];
 
 export interface AcceptorPolicy {
   aeTitle: string;
@@ -191,10 +194,10 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
     }
     const supported = pc.transferSyntaxes.filter((t) => support.acceptsTransferSyntax(t));
     // The first proposed transfer syntax that we support wins: objects are stored as sent.
-    // Where we are the sender (C-GET), uncompressed wins: every stored object that is not
-    // compressed can go in it, where a compressed syntax would refuse them.
+    // Where we are the sender (C-GET), the first proposed one we can produce from any object
+    // (not a compressed one, which only objects stored in it could go in).
     const ts = requestorIsScp
-      ? UNCOMPRESSED_FIRST.find((t) => supported.includes(t)) ?? supported[0]
+      ? supported.find((t) => support.producesTransferSyntax?.(t)) ?? supported[0]
       : supported[0];
     if (!ts) {
       results.push({
