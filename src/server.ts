@@ -1,14 +1,29 @@
 // Wires config + core + adapters: the DICOM listener, the object store, the services.
 import type { Config } from "./config.ts";
-import type { Logger } from "./core/ports.ts";
+import type { Connection, Logger } from "./core/ports.ts";
 import type { DimseService } from "./core/services/service.ts";
 import { AcceptorAssociation } from "./core/ul/acceptor.ts";
 import type { AcceptorPolicy, SupportedSyntax } from "./core/ul/negotiation.ts";
-import { listenTcp, TcpConnection } from "./net/tcp.ts";
+import { listenTcp, type TcpListener } from "./net/tcp.ts";
+import {
+  type DicomTls,
+  loadDicomTlsMaterial,
+  loadHttpTlsMaterial,
+  startDicomTls,
+} from "./app/dicom_tls.ts";
 import { Admission, type AdmissionLimits } from "./app/admission.ts";
 import { lockStorage } from "./storage/lock.ts";
 import { FsObjectStore } from "./storage/object_store.ts";
 import { planReload } from "./app/reload.ts";
+import { Permissions } from "./app/permissions.ts";
+import {
+  applicationRecord,
+  associationRecord,
+  openAuditTrail,
+  reloadRecord,
+  tlsRefusalRecord,
+} from "./app/audit.ts";
+import type { AuditLog } from "./storage/audit_log.ts";
 import { scheduleRetention } from "./storage/retention.ts";
 import { buildServices } from "./app/services.ts";
 import { ServerStats } from "./app/stats.ts";
@@ -20,12 +35,17 @@ import { checkHttpExposure } from "./web/security.ts";
 import { startWebServer, type WebServer } from "./web/http_server.ts";
 
 export interface RunningServer {
+  /** The plain DICOM port; the TLS one when `[server] plain = false`. */
   dicomPort: number;
+  /** DICOM over TLS; null when `[tls]` is off. */
+  tlsPort: number | null;
   httpPort: number | null;
   /** Stops listening, lets running associations finish for graceMs, aborts the rest. */
   stop(graceMs?: number): Promise<void>;
   /** Resolves once stopped. */
   done: Promise<void>;
+  /** The audit trail; null when `[audit] path` is empty. */
+  audit: AuditLog | null;
   /**
    * Applies a re-read configuration without dropping associations: [[known_ae]] and
    * log.level (when the logger can change level). Returns the keys applied and those that
@@ -49,6 +69,9 @@ export async function startServer(
 ): Promise<RunningServer> {
   // A web server anyone could read is refused before anything listens (exit 2).
   checkHttpExposure(config.http);
+  // Certificates are checked before anything starts: a bad one is a configuration error.
+  const tlsMaterial = config.tls.enabled ? await loadDicomTlsMaterial(config) : null;
+  const httpsMaterial = config.http.enabled ? await loadHttpTlsMaterial(config) : null;
   // One process per storage folder: a second server (or a reindex) is refused here.
   const lock = await lockStorage(config.storage.path);
   // Replaced as a whole by reload(); each new association reads the current one.
@@ -57,7 +80,9 @@ export async function startServer(
   let notifyForward = (_destination: string) => {};
   const forwardQueue = new ForwardQueue(() => current.routes, (d) => notifyForward(d));
   let store: FsObjectStore;
+  let audit: AuditLog | null = null;
   try {
+    audit = await openAuditTrail(config, logger);
     store = await FsObjectStore.open({
       root: config.storage.path,
       durability: config.storage.durability,
@@ -70,6 +95,7 @@ export async function startServer(
       onIndexOpen: (index) => forwardQueue.attach(index),
     });
   } catch (e) {
+    await audit?.close();
     lock.release();
     throw e;
   }
@@ -93,9 +119,13 @@ export async function startServer(
       // C-MOVE destinations as of the latest reload.
       knownAe: () => current.knownAe,
       extra: [commitment.service],
+      tlsConnector: () => secure?.connector() ?? null,
+      audit: audit ?? undefined,
     }),
   );
   const syntaxes = syntaxTable(services);
+  // accept, [[known_ae]] allow, hosts and tls_name: who may do what, from where.
+  const permissions = new Permissions(config, services);
   // Counts associations (not connections) against the limits; see app/admission.ts.
   const limitsOf = (c: Config): AdmissionLimits => ({
     maxAssociations: c.server.maxAssociations,
@@ -120,7 +150,7 @@ export async function startServer(
 
   const open = new Set<AcceptorAssociation>();
   let nextId = 1;
-  const onConnection = (conn: TcpConnection) => {
+  const onConnection = (conn: Connection) => {
     const id = String(nextId++);
     const tracker = stats.association(id, conn.remote);
     // Pending (not yet a whole A-ASSOCIATE-RQ) has its own budget: the oldest is dropped.
@@ -137,7 +167,12 @@ export async function startServer(
         ...tracker,
         accepted: (info) => {
           tracker.accepted?.(info);
+          audit?.record(associationRecord(info, conn));
           admission.accepted(id, info.callingAeTitle);
+        },
+        rejected: (info, why) => {
+          tracker.rejected?.(info, why);
+          audit?.record(associationRecord(info, conn, why));
         },
       },
       connection: conn,
@@ -154,6 +189,7 @@ export async function startServer(
           knownCallingAeTitles: verdict.knownCallingAeTitles,
           overLimit: verdict.overLimit,
           callingAeLimit: verdict.callingAeLimit,
+          ...permissions.policyFor(rq.callingAeTitle.trim(), conn),
         };
       },
     });
@@ -177,14 +213,34 @@ export async function startServer(
       );
     });
   };
-  let listener;
+  let plain: TcpListener | null = null;
+  let secure: DicomTls | null = null;
+  const closeListeners = async () => {
+    plain?.close();
+    secure?.listener.close();
+    await Promise.all([plain?.done, secure?.listener.done]);
+  };
   try {
-    listener = listenTcp(s.bind, s.port, onConnection);
+    if (s.plain) plain = listenTcp(s.bind, s.port, onConnection);
+    if (tlsMaterial) {
+      secure = await startDicomTls(
+        config,
+        tlsMaterial,
+        logger,
+        onConnection,
+        (peer, reason, subject) => audit?.record(tlsRefusalRecord(peer, reason, subject)),
+      );
+    }
   } catch (e) {
+    await closeListeners();
     await store.close().finally(() => lock.release());
+    await audit?.close();
     throw e;
   }
-  logger.log("info", `DICOM listening`, { ae: s.aeTitle, bind: s.bind, port: listener.port });
+  if (plain) {
+    logger.log("info", `DICOM listening`, { ae: s.aeTitle, bind: s.bind, port: plain.port });
+  }
+  const dicomPort = plain?.port ?? secure!.listener.port;
   let web: WebServer | null = null;
   if (config.http.enabled) {
     try {
@@ -195,14 +251,18 @@ export async function startServer(
         stats,
         storage: store,
         logger,
-        dicomPort: () => listener.port,
+        dicomPort: () => dicomPort,
         forwarding,
         commitmentPending: () => commitment.pending(),
+        audit: audit ?? undefined,
+        tls: httpsMaterial
+          ? { certificate: httpsMaterial.certificate!, privateKey: httpsMaterial.privateKey! }
+          : undefined,
       });
     } catch (e) {
-      listener.close();
-      await listener.done;
+      await closeListeners();
       await store.close().finally(() => lock.release());
+      await audit?.close();
       throw e;
     }
   }
@@ -219,6 +279,7 @@ export async function startServer(
     ? scheduleRetention(store, {
       days: st.retentionDays,
       minFreeBytes: st.retentionMinFreeMb * 1024 * 1024,
+      audit: audit ?? undefined,
     }, logger)
     : null;
 
@@ -231,8 +292,7 @@ export async function startServer(
   const stop = (graceMs = 5000): Promise<void> => {
     stopping ??= (async () => {
       await web?.stop();
-      listener.close();
-      await listener.done;
+      await closeListeners();
       if (open.size) {
         logger.log("info", `waiting for ${open.size} association(s) to finish`);
         const all = Promise.all([...open].map((a) => a.finished));
@@ -250,6 +310,8 @@ export async function startServer(
       } finally {
         lock.release();
       }
+      audit?.record(applicationRecord("Application Stop", s.aeTitle));
+      await audit?.close();
       resolveDone();
     })();
     return stopping;
@@ -260,8 +322,15 @@ export async function startServer(
     if (apply.includes("known_ae")) {
       // New limits apply to new associations; open ones are never dropped.
       admission.setLimits(limitsOf({ ...current, knownAe: next.knownAe }));
+      permissions.setKnownAe(next);
       current = { ...current, knownAe: next.knownAe };
       applied.push("known_ae");
+    }
+    // New certificate file names: re-read below like the files themselves.
+    const tlsFiles = apply.filter((k) => k.startsWith("tls."));
+    if (tlsFiles.length && secure) {
+      current = { ...current, tls: next.tls };
+      applied.push(...tlsFiles);
     }
     const forward = apply.filter((k) => k === "route" || k.startsWith("forward."));
     if (forward.length) {
@@ -286,7 +355,19 @@ export async function startServer(
     if (needsRestart.length) {
       logger.log("warn", `needs a restart: ${needsRestart.join(", ")}`);
     }
+    audit?.record(reloadRecord(applied, needsRestart));
+    // Certificate files may have been replaced under the same names: always re-read them.
+    if (secure && next.tls.enabled) void secure.reload(next);
     return { applied, needsRestart };
   };
-  return { dicomPort: listener.port, httpPort: web?.port ?? null, stop, done, reload };
+  audit?.record(applicationRecord("Application Start", s.aeTitle));
+  return {
+    audit,
+    dicomPort,
+    tlsPort: secure?.listener.port ?? null,
+    httpPort: web?.port ?? null,
+    stop,
+    done,
+    reload,
+  };
 }

@@ -47,6 +47,7 @@ async function serve(args: CommandArgs): Promise<number> {
     logger.log("info", "MiniPACS started", {
       ae: config.server.aeTitle,
       dicom_port: running.dicomPort,
+      tls_port: running.tlsPort ?? "off",
       http_port: running.httpPort ?? "off",
       version: config.server.implementationVersionName,
     });

@@ -2,11 +2,23 @@
 // src/storage and tests implement them. The core imports no Deno.* and no node:*.
 import type { Query, QueryRow } from "./query/query.ts";
 import type { FileAttributes } from "./query/response.ts";
+import type { CertificateIdentity } from "./security/certificate_name.ts";
+
+/** What TLS established about a connection (PS3.15 B.9). */
+export interface TransportSecurity {
+  /** "TLSv1.3", "TLSv1.2". */
+  protocol: string;
+  cipher: string;
+  /** The peer's verified certificate; absent when it sent none. */
+  peer?: CertificateIdentity & { subject: string };
+}
 
 /** A byte stream to one peer (a TCP socket in production, a pipe in tests). */
 export interface Connection {
   /** Peer address for logs, e.g. "127.0.0.1:51234". */
   readonly remote: string;
+  /** Set on TLS connections; absent on plain TCP. */
+  readonly security?: TransportSecurity;
   /**
    * The next chunk received, or null once the peer closed. A chunk is valid only until the
    * next read() (the adapter may reuse its buffer); chunks may split or join PDUs arbitrarily.

@@ -5,6 +5,8 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import { type Config, formatConfig, type KnownAe } from "../config.ts";
 import type { Logger } from "../core/ports.ts";
+import type { AuditTrail } from "../core/audit.ts";
+import type { AuditEntry } from "../storage/audit_log.ts";
 import { type EchoResult, echoScu } from "../core/services/echo_scu.ts";
 import { tcpConnector } from "../net/tcp.ts";
 import type { ServerStats } from "../app/stats.ts";
@@ -48,6 +50,8 @@ export interface WebDeps {
   commitmentPending?(): number;
   /** Runs a C-ECHO to a known AE (default: our SCU over TCP). */
   echo?(peer: KnownAe): Promise<EchoResult>;
+  /** The audit trail: failed logins go there; the dashboard shows its latest records. */
+  audit?: AuditTrail & { recent?(n?: number): AuditEntry[] };
 }
 
 export interface WebApp {
@@ -95,6 +99,17 @@ export function createWebApp(deps: WebDeps): WebApp {
     users: () => deps.config().http.users,
     isPublic: (path) =>
       path === "/healthz" || (path === "/metrics" && deps.config().http.metricsPublic),
+    // PS3.15 A.5.3.12 User Authentication, a failed Login.
+    onFailure: (name, from) =>
+      deps.audit?.record({
+        EventID: "User Authentication",
+        EventActionCode: "E",
+        EventOutcomeIndicator: 4,
+        EventOutcomeDescription: "wrong user name or password",
+        EventTypeCode: "Login",
+        UserID: name.slice(0, 64),
+        NetworkAccessPointID: from,
+      }),
   }));
   app.use(sameOriginPosts());
   // Wrong method on a known path: 405 (before the routes, which would answer 404).
@@ -115,6 +130,7 @@ export function createWebApp(deps: WebDeps): WebApp {
       catalog,
       dicomPort: deps.dicomPort(),
       httpPort: deps.httpPort(),
+      audit: deps.audit?.recent?.(20),
     });
 
   // ---- pages ----

@@ -109,6 +109,7 @@ export function dashboardPage(s: Status): Html {
       )} objects)</span></h2>
     ${storesChart(s.storesPerMinute)}
     </section>
+    ${s.audit ? auditSection(s.audit) : ""}
     <section class="card" id="events"><h2>Recent events</h2>
     ${s.events.length === 0 ? html`<p class="muted">Nothing yet.</p>` : html`
       <table class="events">
@@ -137,6 +138,39 @@ export function dashboardPage(s: Status): Html {
     </section>
   `;
   return page({ title: "Dashboard", section: "dashboard", aeTitle: s.aeTitle, refresh: 10 }, body);
+}
+
+function auditSection(events: NonNullable<Status["audit"]>) {
+  return html`
+    <section class="card" id="audit"><h2>Audit trail <span class="muted">(latest)</span></h2>
+    ${events.length === 0 ? html`<p class="muted">Nothing yet.</p>` : html`
+      <table class="events">
+        <thead>
+          <tr>
+            <th>Time</th>
+            <th>Event</th>
+            <th>Who</th>
+            <th>From</th>
+            <th>Outcome</th>
+          </tr>
+        </thead>
+        <tbody>
+      ${events.map((e) =>
+        html`
+          <tr>
+            <td>${formatTime(Date.parse(e.time))}</td>
+            <td>${e.event}${e.type ? ` (${e.type})` : ""}</td>
+            <td>${e.user}</td>
+            <td>${e.from}</td>
+            <td class="text"><span class="tag${e.ok ? "" : " bad"}">${e.outcome}</span></td>
+          </tr>
+        `
+      )}
+        </tbody>
+      </table>
+    `}
+    </section>
+  `;
 }
 
 function servicesText(services: Record<string, number>): string {

@@ -3,6 +3,7 @@
 // contexts where it took the SCP role (PS3.7 D.3.3.4), interleaved with the Pending responses.
 import { CommandField } from "../dimse/command.ts";
 import type { ObjectDecoder, ObjectReader, QueryIndex } from "../ports.ts";
+import type { AuditTrail } from "../audit.ts";
 import { QR_SOP_CLASSES } from "../query/keys.ts";
 import type { AcceptedContext, SupportedSyntax } from "../ul/negotiation.ts";
 import { RETRIEVE_TRANSFER_SYNTAXES, runRetrieve } from "./retrieve.ts";
@@ -15,6 +16,8 @@ export interface GetServiceOptions {
   /** Decodes compressed objects the caller does not take (other threads). */
   decoder?: ObjectDecoder;
   caseInsensitivePn: boolean;
+  /** Each C-GET as an audit record. */
+  audit?: AuditTrail;
 }
 
 const GET_SOP_CLASSES = [QR_SOP_CLASSES.PatientRootGet, QR_SOP_CLASSES.StudyRootGet];
@@ -51,6 +54,7 @@ export class GetService implements DimseService {
       responseField: CommandField.CGetRsp,
       index: this.#options.index,
       caseInsensitivePn: this.#options.caseInsensitivePn,
+      audit: this.#options.audit,
       open: () => {
         const contexts = storeContexts(ctx.contexts());
         if (contexts.length === 0) {

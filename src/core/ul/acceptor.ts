@@ -85,6 +85,16 @@ export class AcceptorAssociation extends Association {
       impl: rq.userInformation.implementationVersionName ??
         rq.userInformation.implementationClassUid,
     });
+    if (outcome.refused) {
+      this.log.log(
+        "warn",
+        `services refused to ${this.info.callingAeTitle}: ${outcome.refused.join(", ")}`,
+        {
+          ...this.fields(),
+          services: outcome.refused.join(","),
+        },
+      );
+    }
     this.observer?.accepted?.(this.info);
     await this.fire("Evt7");
   }

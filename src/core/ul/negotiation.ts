@@ -52,6 +52,17 @@ export interface AcceptorPolicy {
    * ([[known_ae]] max_incoming): the request is rejected as transient, like overLimit.
    */
   callingAeLimit?: number;
+  /**
+   * Set when the calling AE title may not be used from this connection (a [[known_ae]]
+   * tls_name or hosts not met): rejected as calling AE not recognized, with a warning.
+   */
+  callerRefused?: string;
+  /**
+   * The name of the service an abstract syntax belongs to when this caller may not use it
+   * (accept policy, [[known_ae]] allow); undefined when it may. Such a context is rejected
+   * (result 1, user rejection) and named in the outcome's `refused`.
+   */
+  refusedService?(abstractSyntax: string): string | undefined;
 }
 
 /** An accepted presentation context, as both sides now use it. */
@@ -75,6 +86,8 @@ export type NegotiationOutcome =
     contexts: Map<number, AcceptedContext>;
     /** The peer's Maximum Length Received: we never send a PDU larger (0 = no limit). */
     peerMaxPduLength: number;
+    /** Services refused to this caller, each once (for a warning). */
+    refused?: string[];
   };
 
 function reject(
@@ -131,6 +144,15 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
       `calling AE title "${calling}" is not a known AE`,
     );
   }
+  if (policy.callerRefused !== undefined) {
+    return reject(
+      RejectSource.ServiceUser,
+      RejectReason.CallingAeNotRecognized,
+      RejectResult.Permanent,
+      policy.callerRefused,
+      true,
+    );
+  }
   // Checked once the peer is identified: the same transient rejection as the global limit
   // (PS3.8 9.3.4: rejected-transient, service-provider presentation, local-limit-exceeded).
   if (policy.callingAeLimit !== undefined) {
@@ -149,10 +171,17 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
   const roleReplies: ScpScuRoleSelection[] = [];
   const contexts = new Map<number, AcceptedContext>();
   const results: PresentationContextAc[] = [];
+  const refused = new Set<string>();
   for (const pc of rq.presentationContexts) {
     const support = policy.syntaxes.get(pc.abstractSyntax);
     if (!support) {
       results.push({ id: pc.id, result: PcResult.AbstractSyntaxNotSupported, transferSyntax: "" });
+      continue;
+    }
+    const service = policy.refusedService?.(pc.abstractSyntax);
+    if (service !== undefined) {
+      refused.add(service);
+      results.push({ id: pc.id, result: PcResult.UserRejection, transferSyntax: "" });
       continue;
     }
     let requestorIsScu = true;
@@ -234,5 +263,6 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
     ac,
     contexts,
     peerMaxPduLength: rq.userInformation.maxLength,
+    refused: refused.size ? [...refused] : undefined,
   };
 }
