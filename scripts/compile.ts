@@ -25,8 +25,13 @@ export const PERMISSIONS = [
   "--allow-sys=statfs",
 ];
 
-/** Modules or files loaded dynamically (none: main.ts imports every command statically). */
-export const INCLUDES: string[] = [];
+/**
+ * Modules loaded dynamically, which deno compile cannot find by itself: the decoding worker
+ * (started with new Worker()). Everything else is imported statically, the WebAssembly codecs
+ * included (src/core/codecs/wasm/*.ts, from scripts/embed_wasm.ts): the executable never reads
+ * a .wasm file.
+ */
+export const INCLUDES: string[] = ["src/app/decode_worker.ts"];
 
 export interface CompileOptions {
   target?: string;

@@ -3,20 +3,51 @@
 
 import { parse, TomlError } from "smol-toml";
 import type { LogLevel } from "./core/ports.ts";
+import { parseAddressBlock } from "./core/security/address_match.ts";
+import { SERVICES } from "./core/security/service_permissions.ts";
 
 export interface ServerConfig {
   aeTitle: string;
   bind: string;
   port: number;
   maxAssociations: number;
+  /** TCP connections that have not yet sent a whole A-ASSOCIATE-RQ; the oldest goes first. */
+  maxPendingConnections: number;
   /** Offered to peers as our Maximum Length Received (PS3.8 D.1). */
   maxPduLength: number;
-  accept: "any" | "known";
+  /**
+   * "store": any caller may echo and store, only [[known_ae]] titles find, move and get;
+   * "any": any caller may do everything; "known": only [[known_ae]] titles may associate.
+   */
+  accept: "any" | "known" | "store";
   checkCalledAe: boolean;
   idleTimeoutS: number;
   artimTimeoutS: number;
   implementationClassUid: string;
   implementationVersionName: string;
+  /** false: no unencrypted DICOM listener at all (only [tls]). */
+  plain: boolean;
+}
+
+/** DICOM over TLS (PS3.15 B.9), beside the plain listener. Paths as written. */
+export interface TlsConfig {
+  enabled: boolean;
+  port: number;
+  /** PEM chain: ours, presented to callers and, as client certificate, to C-MOVE peers. */
+  certificate: string;
+  /** PEM private key of `certificate`. */
+  privateKey: string;
+  /** PEM bundle of the CAs trusted for peers' certificates. */
+  caCertificates: string;
+  requireClientCertificate: boolean;
+}
+
+/** The audit trail: one JSON line per security-relevant event. */
+export interface AuditConfig {
+  /** "" = off. */
+  path: string;
+  /** The file is rotated (renamed with .1) past this size. */
+  maxMb: number;
 }
 
 export interface StorageConfig {
@@ -52,6 +83,9 @@ export interface HttpConfig {
   users: HttpUser[];
   metricsPublic: boolean;
   allowAnonymousRemote: boolean;
+  /** With privateKey: the pages and API over HTTPS. "" = plain HTTP. */
+  certificate: string;
+  privateKey: string;
 }
 
 export interface DicomWebConfig {
@@ -83,6 +117,33 @@ export interface KnownAe {
   maxIncoming?: number;
   /** The Move Destinations this AE may name in a C-MOVE; absent: any known AE. */
   moveDestinations?: string[];
+  /** C-MOVE to this AE over TLS, our certificate as client certificate; absent = false. */
+  tls?: boolean;
+  /** When set: this calling AE is accepted only over TLS with a certificate of this name. */
+  tlsName?: string;
+  /** The services this AE may use when it calls; absent: all. */
+  allow?: string[];
+  /** Addresses and CIDR blocks this AE title may call from; absent: any. */
+  hosts?: string[];
+}
+
+/** A forwarding rule: stored objects it matches are queued for its destination. */
+export interface Route {
+  /** A [[known_ae]] AE title. */
+  destination: string;
+  /** Only objects from these calling AE titles; absent: any. */
+  callingAe?: string[];
+  /** Only objects of series with these modalities; absent: any. */
+  modality?: string[];
+  /** Only these SOP Class UIDs; absent or empty: any. */
+  sopClasses?: string[];
+}
+
+export interface ForwardConfig {
+  /** Backoff cap between retries to a destination, seconds. */
+  retryMaxS: number;
+  /** An object still not delivered after this many hours goes to the failed list; 0 = never. */
+  giveUpAfterH: number;
 }
 
 export interface Config {
@@ -92,8 +153,12 @@ export interface Config {
   http: HttpConfig;
   dicomweb: DicomWebConfig;
   viewer: ViewerConfig;
+  tls: TlsConfig;
+  audit: AuditConfig;
   log: LogConfig;
+  forward: ForwardConfig;
   knownAe: KnownAe[];
+  routes: Route[];
 }
 
 export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
@@ -102,13 +167,15 @@ export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
     bind: "0.0.0.0",
     port: 4242,
     maxAssociations: 50,
+    maxPendingConnections: 50,
     maxPduLength: 16384,
-    accept: "any",
+    accept: "store",
     checkCalledAe: true,
     idleTimeoutS: 60,
     artimTimeoutS: 30,
     implementationClassUid: "1.2.276.0.7230010.3.0.3.6.4",
     implementationVersionName: "MINIPACS_2_0",
+    plain: true,
   },
   storage: {
     path: "./data",
@@ -128,11 +195,24 @@ export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
     users: [],
     metricsPublic: false,
     allowAnonymousRemote: false,
+    certificate: "",
+    privateKey: "",
   },
   dicomweb: { enabled: true, path: "/dicom-web", corsOrigins: [] },
   viewer: { ohifPath: "" },
+  tls: {
+    enabled: false,
+    port: 2762,
+    certificate: "tls/server.crt",
+    privateKey: "tls/server.key",
+    caCertificates: "tls/ca.crt",
+    requireClientCertificate: true,
+  },
+  audit: { path: "", maxMb: 100 },
   log: { level: "info", format: "text" },
+  forward: { retryMaxS: 300, giveUpAfterH: 0 },
   knownAe: [],
+  routes: [],
 });
 
 /** A refused configuration. `message` is one line: `file:line: key: what is wrong`. */
@@ -176,6 +256,21 @@ function int(min: number, max = Number.MAX_SAFE_INTEGER): Check {
   };
 }
 
+/** A string, possibly empty (an optional path). */
+const text: Check = (v) => {
+  if (typeof v !== "string") throw new Invalid(`must be a string, got ${show(v)}`);
+  return v;
+};
+function num(min: number): Check {
+  return (v) => {
+    const n = typeof v === "bigint" ? Number(v) : v;
+    if (typeof n !== "number" || !Number.isFinite(n) || n < min) {
+      throw new Invalid(`must be a number >= ${min}, got ${show(v)}`);
+    }
+    return n;
+  };
+}
+
 const bool: Check = (v) => {
   if (typeof v !== "boolean") throw new Invalid(`must be true or false, got ${show(v)}`);
   return v;
@@ -202,6 +297,8 @@ function oneOf(...allowed: string[]): Check {
 }
 
 // AE and SH values: the default repertoire (printable ASCII) without backslash (PS3.5 6.2).
+// Leading and trailing spaces are not significant: every AE title leaves here trimmed, so
+// that nothing downstream needs to trim a configured one again.
 function shortText(what: string): Check {
   return (v) => {
     const s = typeof v === "string" ? v.trim() : "";
@@ -224,6 +321,34 @@ const aeTitles: Check = (v) => {
     } catch (e) {
       throw new Invalid(`entry ${i} ${(e as Error).message}`);
     }
+  });
+};
+
+const services: Check = (v) => {
+  if (!Array.isArray(v)) {
+    throw new Invalid(`must be a list of services (${SERVICES.join(", ")}), got ${show(v)}`);
+  }
+  return v.map((s, i) => {
+    if (typeof s !== "string" || !(SERVICES as readonly string[]).includes(s)) {
+      throw new Invalid(`entry ${i} must be one of ${SERVICES.join(", ")}, got ${show(s)}`);
+    }
+    return s;
+  });
+};
+
+const addressBlocks: Check = (v) => {
+  if (!Array.isArray(v) || v.length === 0) {
+    throw new Invalid(`must be a non-empty list of addresses or CIDR blocks, got ${show(v)}`);
+  }
+  return v.map((a, i) => {
+    if (typeof a !== "string" || parseAddressBlock(a) === null) {
+      throw new Invalid(
+        `entry ${i} must be an IP address or CIDR block ("10.0.0.21", "10.0.1.0/24"), got ${
+          show(a)
+        }`,
+      );
+    }
+    return a.trim();
   });
 };
 
@@ -258,13 +383,29 @@ const SERVER: Fields = {
   bind: ["bind", str()],
   port: ["port", int(0, 65535)],
   max_associations: ["maxAssociations", int(1, 1000)],
+  max_pending_connections: ["maxPendingConnections", int(1, 1000)],
   max_pdu_length: ["maxPduLength", int(4096, 131072)],
-  accept: ["accept", oneOf("any", "known")],
+  accept: ["accept", oneOf("store", "any", "known")],
   check_called_ae: ["checkCalledAe", bool],
   idle_timeout_s: ["idleTimeoutS", int(1, 86400)],
   artim_timeout_s: ["artimTimeoutS", int(1, 3600)],
   implementation_class_uid: ["implementationClassUid", uid],
   implementation_version_name: ["implementationVersionName", shortText("a name")],
+  plain: ["plain", bool],
+};
+
+const TLS: Fields = {
+  enabled: ["enabled", bool],
+  port: ["port", int(0, 65535)],
+  certificate: ["certificate", str("a file name")],
+  private_key: ["privateKey", str("a file name")],
+  ca_certificates: ["caCertificates", str("a file name")],
+  require_client_certificate: ["requireClientCertificate", bool],
+};
+
+const AUDIT: Fields = {
+  path: ["path", text],
+  max_mb: ["maxMb", int(1, 1_000_000)],
 };
 
 const STORAGE: Fields = {
@@ -295,6 +436,8 @@ const HTTP: Fields = {
   users: ["users", (v) => v], // checked by tableArray() below
   metrics_public: ["metricsPublic", bool],
   allow_anonymous_remote: ["allowAnonymousRemote", bool],
+  certificate: ["certificate", text],
+  private_key: ["privateKey", text],
 };
 
 // A URL path under the web server's root: "/name" with letters, digits, "-", "_", ".", "/".
@@ -344,6 +487,44 @@ const KNOWN_AE: Fields = {
   max_associations: ["maxAssociations", int(1, 64)],
   max_incoming: ["maxIncoming", int(1, 1000)],
   move_destinations: ["moveDestinations", aeTitles],
+  tls: ["tls", bool],
+  tls_name: ["tlsName", str("a certificate name")],
+  allow: ["allow", services],
+  hosts: ["hosts", addressBlocks],
+};
+
+const FORWARD: Fields = {
+  retry_max_s: ["retryMaxS", int(1, 86400)],
+  give_up_after_h: ["giveUpAfterH", num(0)],
+};
+
+// Modality (0008,0060) is CS: upper case, digits, space, underscore; 16 characters at most.
+const modalities: Check = (v) => {
+  if (!Array.isArray(v)) throw new Invalid(`must be a list of modalities, got ${show(v)}`);
+  return v.map((m, i) => {
+    if (typeof m !== "string" || !/^[A-Z0-9 _]{1,16}$/.test(m.trim())) {
+      throw new Invalid(`entry ${i} must be a modality such as "CT", got ${show(m)}`);
+    }
+    return m.trim();
+  });
+};
+
+const uidList: Check = (v) => {
+  if (!Array.isArray(v)) throw new Invalid(`must be a list of SOP Class UIDs, got ${show(v)}`);
+  return v.map((u, i) => {
+    try {
+      return uid(u);
+    } catch (e) {
+      throw new Invalid(`entry ${i} ${(e as Error).message}`);
+    }
+  });
+};
+
+const ROUTE: Fields = {
+  destination: ["destination", aeTitle],
+  calling_ae: ["callingAe", aeTitles],
+  modality: ["modality", modalities],
+  sop_classes: ["sopClasses", uidList],
 };
 
 const SECTIONS: Record<string, [keyof Config, Fields]> = {
@@ -353,7 +534,10 @@ const SECTIONS: Record<string, [keyof Config, Fields]> = {
   http: ["http", HTTP],
   dicomweb: ["dicomweb", DICOMWEB],
   viewer: ["viewer", VIEWER],
+  tls: ["tls", TLS],
+  audit: ["audit", AUDIT],
   log: ["log", LOG],
+  forward: ["forward", FORWARD],
 };
 
 // ---- parsing ----
@@ -447,13 +631,27 @@ export function parseConfig(text: string, file: string): Config {
     });
   };
 
+  // [[route]]: entries may repeat a destination (several filters to one archive).
+  const routeArray = (value: unknown): Route[] => {
+    if (value === undefined) return [];
+    if (!Array.isArray(value)) {
+      return fail("route", `must be an array of tables ([[route]]), got ${show(value)}`);
+    }
+    return value.map((entry, i) => {
+      const out = section(entry, `route[${i}]`, ROUTE, {}, ["destination"]) as unknown as Route;
+      if (out.sopClasses?.length === 0) delete out.sopClasses;
+      return out;
+    });
+  };
+
   const config: Table = {};
   for (const name of Object.keys(doc)) {
-    if (!(name in SECTIONS) && name !== "known_ae") {
+    if (!(name in SECTIONS) && name !== "known_ae" && name !== "route") {
       const what = isTable(doc[name]) || Array.isArray(doc[name])
         ? "unknown section"
         : "unknown key outside any [section]";
-      fail(name, `${what}; known sections: ${[...Object.keys(SECTIONS), "known_ae"].join(", ")}`);
+      const known = [...Object.keys(SECTIONS), "known_ae", "route"].join(", ");
+      fail(name, `${what}; known sections: ${known}`);
     }
   }
   for (const [name, [field, fields]] of Object.entries(SECTIONS)) {
@@ -467,7 +665,15 @@ export function parseConfig(text: string, file: string): Config {
     doc.known_ae,
     "known_ae",
     KNOWN_AE,
-    { maxAssociations: 2, maxIncoming: undefined, moveDestinations: undefined },
+    {
+      maxAssociations: 2,
+      maxIncoming: undefined,
+      moveDestinations: undefined,
+      tls: undefined,
+      tlsName: undefined,
+      allow: undefined,
+      hosts: undefined,
+    },
     "ae_title",
   ) as unknown as KnownAe[];
   // A Move Destination must be a known AE: a misspelt one would refuse every move to it.
@@ -483,6 +689,34 @@ export function parseConfig(text: string, file: string): Config {
     }
   });
   config.knownAe = knownAe;
+  const server = config.server as unknown as ServerConfig;
+  const tls = config.tls as unknown as TlsConfig;
+  const web = config.http as unknown as HttpConfig;
+  if (!server.plain && !tls.enabled) {
+    fail("server.plain", "is false and [tls] enabled is false: there would be no DICOM listener");
+  }
+  if (tls.enabled && server.plain && tls.port !== 0 && tls.port === server.port) {
+    fail("tls.port", `must differ from server.port (${server.port})`);
+  }
+  knownAe.forEach((k, i) => {
+    if (k.tls && !tls.enabled) {
+      fail(`known_ae[${i}].tls`, "is true but [tls] enabled is false (its certificate is ours)");
+    }
+  });
+  if ((web.certificate === "") !== (web.privateKey === "")) {
+    const missing = web.certificate === "" ? "certificate" : "private_key";
+    fail(`http.${missing}`, "is required with the other (both set: HTTPS; both empty: HTTP)");
+  }
+  const routes = routeArray(doc.route);
+  routes.forEach((r, i) => {
+    if (!titles.has(r.destination)) {
+      fail(
+        `route[${i}].destination`,
+        `${JSON.stringify(r.destination)} is not the ae_title of a [[known_ae]]`,
+      );
+    }
+  });
+  config.routes = routes;
   return config as unknown as Config;
 }
 
@@ -553,6 +787,7 @@ export function formatConfig(config: Config): string {
   }
   if (config.knownAe.length === 0) out += "# no [[known_ae]] entries\n";
   for (const ae of config.knownAe) out += `[[known_ae]]\n${body(KNOWN_AE, ae)}\n`;
+  for (const route of config.routes) out += `[[route]]\n${body(ROUTE, route)}\n`;
   return out.trimEnd() + "\n";
 }
 

@@ -41,7 +41,8 @@ function textLine(time: string, level: LogLevel, message: string, fields: Record
   for (const [key, value] of Object.entries(fields)) {
     if (value === undefined) continue;
     const s = typeof value === "string" ? value : plain(value);
-    line += ` ${key}=${/^[^\s"=\\]+$/.test(s) ? s : JSON.stringify(s)}`;
+    // Control characters (NUL, ESC...) from a peer never reach the log raw.
+    line += ` ${key}=${SAFE_BARE.test(s) ? s : escapeControls(JSON.stringify(s))}`;
   }
   return line;
 }
@@ -72,8 +73,21 @@ function plain(value: unknown): string {
   return String(value);
 }
 
+/** A field value written without quotes: no spaces, quotes, '=', backslashes or controls. */
+// deno-lint-ignore no-control-regex
+const SAFE_BARE = /^[^\s"=\\\x00-\x1f\x7f-\x9f]+$/;
+
 function oneLine(s: string): string {
-  return s.replace(/\r?\n/g, "\\n");
+  return escapeControls(s.replace(/\r?\n/g, "\\n"));
+}
+
+/** C0, DEL and C1 control characters as \xNN (JSON.stringify leaves DEL and C1 raw). */
+function escapeControls(s: string): string {
+  return s.replace(
+    // deno-lint-ignore no-control-regex
+    /[\x00-\x1f\x7f-\x9f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
 }
 
 const encoder = new TextEncoder();

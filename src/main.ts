@@ -1,27 +1,19 @@
-// Command line: `minipacs [subcommand] [options]`. Subcommands live in COMMANDS; add one
-// there with its own options and it is parsed, dispatched and listed in --help.
+// Command line: `minipacs [subcommand] [options]`. Subcommands live in COMMANDS (each in its
+// own file under cli/); add one there with its own options and it is parsed, dispatched and
+// listed in --help. This file only dispatches.
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import { type Config, ConfigError, DEFAULT_CONFIG, formatConfig } from "./config.ts";
-import { createLogger } from "./log.ts";
-import type { Logger } from "./core/ports.ts";
-import { type RunningServer, startServer } from "./server.ts";
-import { type Command, type CommandArgs, loadEffectiveConfig, UsageError } from "./cli/command.ts";
+import { ConfigError, DEFAULT_CONFIG } from "./config.ts";
+import { checkConfigCommand } from "./cli/check_config.ts";
+import { type Command, UsageError } from "./cli/subcommand.ts";
 import { echoCommand } from "./cli/echo.ts";
 import { findCommand } from "./cli/find.ts";
+import { forwardCommand } from "./cli/forward.ts";
 import { hashPasswordCommand } from "./cli/hash_password.ts";
 import { healthcheckCommand } from "./cli/healthcheck.ts";
 import { reindexCommand } from "./cli/reindex.ts";
+import { serveCommand } from "./cli/serve.ts";
 import { storeCommand } from "./cli/store.ts";
-
-export {
-  type Command,
-  type CommandArgs,
-  type ConfigSource,
-  findConfig,
-  loadEffectiveConfig,
-  type OptionValue,
-} from "./cli/command.ts";
 
 const GLOBAL_OPTIONS: ParseArgsOptionsConfig = {
   config: { type: "string", multiple: true },
@@ -34,107 +26,16 @@ const GLOBAL_OPTIONS: ParseArgsOptionsConfig = {
 
 /** Subcommand name -> implementation. The first entry is the default. */
 export const COMMANDS: Record<string, Command> = {
-  serve: { summary: "run the DICOM server (default)", run: serve },
-  "check-config": {
-    summary: "validate the configuration and print the effective settings",
-    run: checkConfig,
-  },
+  serve: serveCommand,
+  "check-config": checkConfigCommand,
   reindex: reindexCommand,
   "hash-password": hashPasswordCommand,
   echo: echoCommand,
   store: storeCommand,
   find: findCommand,
+  forward: forwardCommand,
   healthcheck: healthcheckCommand,
 };
-
-async function serve(args: CommandArgs): Promise<number> {
-  const { config, source } = await loadEffectiveConfig(args.values);
-  const logger = createLogger(config.log.level, config.log.format);
-  if (source.kind === "defaults") {
-    logger.log("info", "no configuration file found; using built-in defaults");
-  } else {
-    logger.log("info", "configuration loaded", { file: source.path });
-  }
-  let running: RunningServer | undefined;
-  let stopping = false;
-  // SIGHUP: re-read the same configuration (and command-line overrides) and apply what can be.
-  // Listened to from the start: by default a SIGHUP would end the process.
-  const onReload = () => {
-    const server = running;
-    if (!server || stopping) {
-      logger.log("warn", "SIGHUP ignored: the server is starting or stopping");
-      return;
-    }
-    loadEffectiveConfig(args.values).then(
-      ({ config: next }: { config: Config }) => server.reload(next),
-      (e: unknown) =>
-        logger.log("error", "reload refused, the running configuration is kept", {
-          error: e instanceof Error ? e.message : String(e),
-        }),
-    );
-  };
-  const windows = Deno.build.os === "windows";
-  if (!windows) Deno.addSignalListener("SIGHUP", onReload);
-  try {
-    try {
-      running = await startServer(config, logger);
-    } catch (e) {
-      if (e instanceof ConfigError) throw e;
-      logger.log("error", "server failed to start", { error: e });
-      return 1;
-    }
-    logger.log("info", "MiniPACS started", {
-      ae: config.server.aeTitle,
-      dicom_port: running.dicomPort,
-      http_port: running.httpPort ?? "off",
-      version: config.server.implementationVersionName,
-    });
-    return await runUntilStopped(running, logger, () => (stopping = true));
-  } finally {
-    if (!windows) Deno.removeSignalListener("SIGHUP", onReload);
-  }
-}
-
-/** Waits for the server to end; SIGINT/SIGTERM stop it cleanly, a second one exits at once. */
-async function runUntilStopped(
-  running: RunningServer,
-  logger: Logger,
-  onStopping: () => void,
-): Promise<number> {
-  let stopping = false;
-  const onSignal = () => {
-    if (stopping) {
-      logger.log("warn", "second signal: exiting without a clean shutdown");
-      Deno.exit(1);
-    }
-    stopping = true;
-    onStopping();
-    logger.log("info", "shutting down");
-    running.stop().catch((e: unknown) => {
-      logger.log("error", "shutdown failed", { error: e });
-      Deno.exit(1);
-    });
-  };
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  for (const s of signals) Deno.addSignalListener(s, onSignal);
-  try {
-    await running.done;
-    logger.log("info", "stopped");
-    return 0;
-  } catch (e) {
-    logger.log("error", "server failed", { error: e });
-    return 1;
-  } finally {
-    for (const s of signals) Deno.removeSignalListener(s, onSignal);
-  }
-}
-
-async function checkConfig(args: CommandArgs): Promise<number> {
-  const { config, source } = await loadEffectiveConfig(args.values);
-  const from = source.kind === "file" ? source.path : "built-in defaults";
-  console.log(`# Effective configuration (from ${from})\n\n${formatConfig(config)}`);
-  return 0;
-}
 
 function usage(): string {
   const names = Object.keys(COMMANDS);

@@ -1,26 +1,51 @@
 // Wires config + core + adapters: the DICOM listener, the object store, the services.
 import type { Config } from "./config.ts";
-import type { Logger } from "./core/ports.ts";
+import type { Connection, Logger } from "./core/ports.ts";
 import type { DimseService } from "./core/services/service.ts";
 import { AcceptorAssociation } from "./core/ul/acceptor.ts";
 import type { AcceptorPolicy, SupportedSyntax } from "./core/ul/negotiation.ts";
-import { listenTcp, TcpConnection } from "./net/tcp.ts";
+import { listenTcp, type TcpListener } from "./net/tcp.ts";
+import {
+  type DicomTls,
+  loadDicomTlsMaterial,
+  loadHttpTlsMaterial,
+  startDicomTls,
+} from "./app/dicom_tls.ts";
+import { Admission, type AdmissionLimits } from "./app/admission.ts";
 import { lockStorage } from "./storage/lock.ts";
 import { FsObjectStore } from "./storage/object_store.ts";
-import { planReload } from "./reload.ts";
-import { scheduleRetention } from "./retention.ts";
-import { buildServices } from "./services.ts";
-import { ServerStats } from "./stats.ts";
+import { planReload } from "./app/reload.ts";
+import { Permissions } from "./app/permissions.ts";
+import {
+  applicationRecord,
+  associationRecord,
+  openAuditTrail,
+  reloadRecord,
+  tlsRefusalRecord,
+} from "./app/audit.ts";
+import type { AuditLog } from "./storage/audit_log.ts";
+import { scheduleRetention } from "./storage/retention.ts";
+import { buildServices } from "./app/services.ts";
+import { ServerStats } from "./app/stats.ts";
+import { createCommitment } from "./app/commitment.ts";
+import { createForwarding } from "./app/forwarding.ts";
+import { ForwardQueue } from "./storage/forward_queue.ts";
+import { DecodeWorkers } from "./app/decode_workers.ts";
 import { checkHttpExposure } from "./web/security.ts";
-import { startWebServer, type WebServer } from "./web/server.ts";
+import { startWebServer, type WebServer } from "./web/http_server.ts";
 
 export interface RunningServer {
+  /** The plain DICOM port; the TLS one when `[server] plain = false`. */
   dicomPort: number;
+  /** DICOM over TLS; null when `[tls]` is off. */
+  tlsPort: number | null;
   httpPort: number | null;
   /** Stops listening, lets running associations finish for graceMs, aborts the rest. */
   stop(graceMs?: number): Promise<void>;
   /** Resolves once stopped. */
   done: Promise<void>;
+  /** The audit trail; null when `[audit] path` is empty. */
+  audit: AuditLog | null;
   /**
    * Applies a re-read configuration without dropping associations: [[known_ae]] and
    * log.level (when the logger can change level). Returns the keys applied and those that
@@ -44,10 +69,20 @@ export async function startServer(
 ): Promise<RunningServer> {
   // A web server anyone could read is refused before anything listens (exit 2).
   checkHttpExposure(config.http);
+  // Certificates are checked before anything starts: a bad one is a configuration error.
+  const tlsMaterial = config.tls.enabled ? await loadDicomTlsMaterial(config) : null;
+  const httpsMaterial = config.http.enabled ? await loadHttpTlsMaterial(config) : null;
   // One process per storage folder: a second server (or a reindex) is refused here.
   const lock = await lockStorage(config.storage.path);
+  // Replaced as a whole by reload(); each new association reads the current one.
+  let current = config;
+  // Objects matching a [[route]] are queued in the transaction that indexes them.
+  let notifyForward = (_destination: string) => {};
+  const forwardQueue = new ForwardQueue(() => current.routes, (d) => notifyForward(d));
   let store: FsObjectStore;
+  let audit: AuditLog | null = null;
   try {
+    audit = await openAuditTrail(config, logger);
     store = await FsObjectStore.open({
       root: config.storage.path,
       durability: config.storage.durability,
@@ -57,31 +92,52 @@ export async function startServer(
       logger,
       journalReserveBytes: config.storage.journalReserveMb * 1024 * 1024,
       minFreeBytes: config.storage.minFreeMb * 1024 * 1024,
+      onIndexOpen: (index) => forwardQueue.attach(index),
     });
   } catch (e) {
+    await audit?.close();
     lock.release();
     throw e;
   }
+  const forwarding = createForwarding({
+    config: () => current,
+    store,
+    queue: forwardQueue,
+    logger,
+  });
+  notifyForward = (d) => forwarding.forwarder.notify(d);
+  const commitment = createCommitment({ config: () => current, store, logger });
   const stats = new ServerStats();
+  const decoder = new DecodeWorkers();
   const services = stats.observeServices(
     buildServices({
       config,
       logger,
       store,
+      decoder,
       onStored: (o) => stats.stored(o),
       // C-MOVE destinations as of the latest reload.
       knownAe: () => current.knownAe,
+      extra: [commitment.service],
+      tlsConnector: () => secure?.connector() ?? null,
+      audit: audit ?? undefined,
     }),
   );
   const syntaxes = syntaxTable(services);
-  // Replaced as a whole by reload(); each new association reads the current one.
-  let current = config;
-  let known = new Set(config.knownAe.map((k) => k.aeTitle.trim()));
-  // [[known_ae]] max_incoming by AE title, and the associations each calling AE has open.
-  const limitsOf = (c: Config) =>
-    new Map(c.knownAe.flatMap((k) => k.maxIncoming ? [[k.aeTitle.trim(), k.maxIncoming]] : []));
-  let incomingLimits = limitsOf(config);
-  const incoming = new Map<string, number>();
+  // accept, [[known_ae]] allow, hosts and tls_name: who may do what, from where.
+  const permissions = new Permissions(config, services);
+  // Counts associations (not connections) against the limits; see app/admission.ts.
+  const limitsOf = (c: Config): AdmissionLimits => ({
+    maxAssociations: c.server.maxAssociations,
+    maxPendingConnections: c.server.maxPendingConnections,
+    maxIncoming: new Map(
+      c.knownAe.flatMap((k) => k.maxIncoming ? [[k.aeTitle.trim(), k.maxIncoming]] : []),
+    ),
+    knownCallingAeTitles: c.server.accept === "known"
+      ? new Set(c.knownAe.map((k) => k.aeTitle.trim()))
+      : undefined,
+  });
+  const admission = new Admission(limitsOf(config));
   const s = config.server;
   const basePolicy: AcceptorPolicy = {
     aeTitle: s.aeTitle,
@@ -94,26 +150,29 @@ export async function startServer(
 
   const open = new Set<AcceptorAssociation>();
   let nextId = 1;
-  const onConnection = (conn: TcpConnection) => {
+  const onConnection = (conn: Connection) => {
     const id = String(nextId++);
     const tracker = stats.association(id, conn.remote);
-    // Counted from acceptance (decided in the same turn as the policy) until the end.
-    let counted: string | null = null;
-    const uncount = () => {
-      if (counted === null) return;
-      const n = (incoming.get(counted) ?? 1) - 1;
-      if (n > 0) incoming.set(counted, n);
-      else incoming.delete(counted);
-      counted = null;
-    };
+    // Pending (not yet a whole A-ASSOCIATE-RQ) has its own budget: the oldest is dropped.
+    admission.connected(id, () => {
+      logger.log("info", "too many connections without an A-ASSOCIATE-RQ: closing the oldest", {
+        assoc: id,
+        peer: `?@${conn.remote}`,
+      });
+      conn.close();
+    });
     const assoc = new AcceptorAssociation({
       id,
       observer: {
         ...tracker,
         accepted: (info) => {
           tracker.accepted?.(info);
-          counted = info.callingAeTitle;
-          incoming.set(counted, (incoming.get(counted) ?? 0) + 1);
+          audit?.record(associationRecord(info, conn));
+          admission.accepted(id, info.callingAeTitle);
+        },
+        rejected: (info, why) => {
+          tracker.rejected?.(info, why);
+          audit?.record(associationRecord(info, conn, why));
         },
       },
       connection: conn,
@@ -122,23 +181,22 @@ export async function startServer(
       idleTimeoutMs: s.idleTimeoutS * 1000,
       maxPduLength: s.maxPduLength,
       services,
-      // Counted at A-ASSOCIATE-RQ time: the one over the limit is rejected, not dropped.
+      // Decided at A-ASSOCIATE-RQ time: the one over a limit is rejected, not dropped.
       policy: (rq) => {
-        const calling = rq.callingAeTitle.trim();
-        const limit = incomingLimits.get(calling);
+        const verdict = admission.requested(id, rq.callingAeTitle);
         return {
           ...basePolicy,
-          knownCallingAeTitles: s.accept === "known" ? known : undefined,
-          overLimit: open.size > s.maxAssociations,
-          callingAeLimit: limit !== undefined && (incoming.get(calling) ?? 0) >= limit
-            ? limit
-            : undefined,
+          knownCallingAeTitles: verdict.knownCallingAeTitles,
+          overLimit: verdict.overLimit,
+          callingAeLimit: verdict.callingAeLimit,
+          ...permissions.policyFor(rq.callingAeTitle.trim(), conn),
         };
       },
     });
     open.add(assoc);
     void assoc.finished.then((end) => {
-      uncount();
+      // Counts no more from the moment the close is seen.
+      admission.closed(id);
       tracker.ended(end);
     });
     assoc.run().catch((e) => {
@@ -146,7 +204,7 @@ export async function startServer(
       conn.close();
     }).finally(async () => {
       open.delete(assoc);
-      uncount();
+      admission.closed(id);
       // Its journal segment takes no more records: once materialized it can go.
       await store.endAssociation(assoc.info.id).catch((e) =>
         logger.log("error", `closing journal segment failed: ${(e as Error).message}`, {
@@ -155,14 +213,34 @@ export async function startServer(
       );
     });
   };
-  let listener;
+  let plain: TcpListener | null = null;
+  let secure: DicomTls | null = null;
+  const closeListeners = async () => {
+    plain?.close();
+    secure?.listener.close();
+    await Promise.all([plain?.done, secure?.listener.done]);
+  };
   try {
-    listener = listenTcp(s.bind, s.port, onConnection);
+    if (s.plain) plain = listenTcp(s.bind, s.port, onConnection);
+    if (tlsMaterial) {
+      secure = await startDicomTls(
+        config,
+        tlsMaterial,
+        logger,
+        onConnection,
+        (peer, reason, subject) => audit?.record(tlsRefusalRecord(peer, reason, subject)),
+      );
+    }
   } catch (e) {
+    await closeListeners();
     await store.close().finally(() => lock.release());
+    await audit?.close();
     throw e;
   }
-  logger.log("info", `DICOM listening`, { ae: s.aeTitle, bind: s.bind, port: listener.port });
+  if (plain) {
+    logger.log("info", `DICOM listening`, { ae: s.aeTitle, bind: s.bind, port: plain.port });
+  }
+  const dicomPort = plain?.port ?? secure!.listener.port;
   let web: WebServer | null = null;
   if (config.http.enabled) {
     try {
@@ -173,7 +251,13 @@ export async function startServer(
         stats,
         storage: store,
         logger,
-        dicomPort: () => listener.port,
+        dicomPort: () => dicomPort,
+        forwarding,
+        commitmentPending: () => commitment.pending(),
+        audit: audit ?? undefined,
+        tls: httpsMaterial
+          ? { certificate: httpsMaterial.certificate!, privateKey: httpsMaterial.privateKey! }
+          : undefined,
         dicomweb: {
           root: store.root,
           openReader: () => store.index.openReader(),
@@ -186,9 +270,9 @@ export async function startServer(
         },
       });
     } catch (e) {
-      listener.close();
-      await listener.done;
+      await closeListeners();
       await store.close().finally(() => lock.release());
+      await audit?.close();
       throw e;
     }
   }
@@ -205,8 +289,12 @@ export async function startServer(
     ? scheduleRetention(store, {
       days: st.retentionDays,
       minFreeBytes: st.retentionMinFreeMb * 1024 * 1024,
+      audit: audit ?? undefined,
     }, logger)
     : null;
+
+  forwarding.start();
+  commitment.start();
 
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
@@ -214,8 +302,7 @@ export async function startServer(
   const stop = (graceMs = 5000): Promise<void> => {
     stopping ??= (async () => {
       await web?.stop();
-      listener.close();
-      await listener.done;
+      await closeListeners();
       if (open.size) {
         logger.log("info", `waiting for ${open.size} association(s) to finish`);
         const all = Promise.all([...open].map((a) => a.finished));
@@ -225,11 +312,16 @@ export async function startServer(
         for (const a of open) await a.abort();
       }
       await retention?.stop();
+      await forwarding.stop();
+      await commitment.stop();
+      decoder.close();
       try {
         await store.close();
       } finally {
         lock.release();
       }
+      audit?.record(applicationRecord("Application Stop", s.aeTitle));
+      await audit?.close();
       resolveDone();
     })();
     return stopping;
@@ -238,11 +330,23 @@ export async function startServer(
     const { apply, needsRestart } = planReload(current, next);
     const applied: string[] = [];
     if (apply.includes("known_ae")) {
-      known = new Set(next.knownAe.map((k) => k.aeTitle.trim()));
       // New limits apply to new associations; open ones are never dropped.
-      incomingLimits = limitsOf(next);
+      admission.setLimits(limitsOf({ ...current, knownAe: next.knownAe }));
+      permissions.setKnownAe(next);
       current = { ...current, knownAe: next.knownAe };
       applied.push("known_ae");
+    }
+    // New certificate file names: re-read below like the files themselves.
+    const tlsFiles = apply.filter((k) => k.startsWith("tls."));
+    if (tlsFiles.length && secure) {
+      current = { ...current, tls: next.tls };
+      applied.push(...tlsFiles);
+    }
+    const forward = apply.filter((k) => k === "route" || k.startsWith("forward."));
+    if (forward.length) {
+      // New objects are routed by the new rules; what is queued stays queued.
+      current = { ...current, routes: next.routes, forward: next.forward };
+      applied.push(...forward);
     }
     const level = apply.includes("log.level") && logger.setLevel ? next.log.level : undefined;
     if (level) applied.push("log.level");
@@ -261,7 +365,19 @@ export async function startServer(
     if (needsRestart.length) {
       logger.log("warn", `needs a restart: ${needsRestart.join(", ")}`);
     }
+    audit?.record(reloadRecord(applied, needsRestart));
+    // Certificate files may have been replaced under the same names: always re-read them.
+    if (secure && next.tls.enabled) void secure.reload(next);
     return { applied, needsRestart };
   };
-  return { dicomPort: listener.port, httpPort: web?.port ?? null, stop, done, reload };
+  audit?.record(applicationRecord("Application Start", s.aeTitle));
+  return {
+    audit,
+    dicomPort,
+    tlsPort: secure?.listener.port ?? null,
+    httpPort: web?.port ?? null,
+    stop,
+    done,
+    reload,
+  };
 }

@@ -365,3 +365,30 @@ Deno.test("parseConfig() reads [dicomweb] and [viewer], refusing a bad path or o
     /dicomweb\.cors_origins: entry 0/,
   );
 });
+
+Deno.test("[[route]] and [forward]: defaults, filters, a destination that must be a known AE", () => {
+  const ae = `[[known_ae]]\nae_title = "CENTRAL"\nhost = "127.0.0.1"\nport = 104\n`;
+  const none = parseConfig("", "x.toml");
+  assert.deepEqual(none.routes, []);
+  assert.deepEqual(none.forward, { retryMaxS: 300, giveUpAfterH: 0 });
+  const config = parseConfig(
+    `[forward]\nretry_max_s = 60\ngive_up_after_h = 1.5\n${ae}` +
+      `[[route]]\ndestination = "CENTRAL"\ncalling_ae = ["CT1"]\nmodality = ["CT", "MR"]\n` +
+      `sop_classes = []\n[[route]]\ndestination = "CENTRAL"\n`,
+    "x.toml",
+  );
+  assert.deepEqual(config.forward, { retryMaxS: 60, giveUpAfterH: 1.5 });
+  assert.deepEqual(config.routes, [
+    { destination: "CENTRAL", callingAe: ["CT1"], modality: ["CT", "MR"] },
+    { destination: "CENTRAL" },
+  ]);
+  refused(`${ae}[[route]]\ndestination = "ELSEWHERE"\n`, "route[0].destination", 6, /known_ae/);
+  refused(`${ae}[[route]]\ncalling_ae = ["CT1"]\n`, "route[0].destination", 5, /required/);
+  refused(`${ae}[[route]]\ndestination = "CENTRAL"\nmodality = ["ct"]\n`, "route[0].modality", 7);
+  refused(`${ae}[[route]]\ndestination = "CENTRAL"\nport = 1\n`, "route[0].port", 7, /unknown/);
+  refused(`[forward]\nretry_max_s = 0\n`, "forward.retry_max_s", 2);
+  refused(`[forward]\ngive_up_after_h = -1\n`, "forward.give_up_after_h", 2);
+  const printed = formatConfig(config);
+  assert.deepEqual(parseConfig(printed, "printed").routes, config.routes);
+  assert.deepEqual(parseConfig(printed, "printed").forward, config.forward);
+});

@@ -90,3 +90,19 @@ Deno.exit(3);`;
   assert.equal(line.msg, "last words");
   assert.equal(line.n, 1);
 });
+
+Deno.test("text logger escapes control characters from peers in messages and fields", () => {
+  const { lines, logger } = capture("info", "text");
+  logger.log("warn", "unsupported ae\0\x1b[2Jx\x7f", {
+    peer: "EVIL\0AE\x1b@1.2.3.4:5",
+    ae: "A\x85",
+  });
+  assert.equal(lines.length, 1);
+  // deno-lint-ignore no-control-regex
+  assert.doesNotMatch(lines[0], /[\x00-\x1f\x7f-\x9f]/);
+  assert.equal(
+    lines[0],
+    "2026-11-27T10:00:00.123Z WARN  unsupported ae\\x00\\x1b[2Jx\\x7f " +
+      'peer="EVIL\\u0000AE\\u001b@1.2.3.4:5" ae="A\\x85"',
+  );
+});

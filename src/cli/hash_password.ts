@@ -1,16 +1,16 @@
 // `minipacs hash-password`: prints a hash for `[[http.users]] password_hash`. The password
 // comes from --password, or is typed twice without echo on a terminal, or is the first line
 // of standard input (for scripts: `echo "$PW" | minipacs hash-password`).
-import { DEFAULT_ITERATIONS, hashPassword } from "../password.ts";
+import { DEFAULT_ITERATIONS, hashPassword } from "../web/password.ts";
 import {
   type Command,
   type CommandArgs,
   stringOption,
   UsageError,
   writeStderr,
-} from "./command.ts";
+} from "./subcommand.ts";
 
-export { verifyPassword } from "../password.ts";
+export { verifyPassword } from "../web/password.ts";
 
 const MAX_PASSWORD = 4096;
 

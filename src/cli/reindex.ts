@@ -9,10 +9,12 @@ import {
   loadEffectiveConfig,
   UsageError,
   writeStderr,
-} from "./command.ts";
+} from "./subcommand.ts";
 
 /** How many skipped files the summary names one by one. */
 const LIST_SKIPPED = 50;
+/** A progress line every this many files scanned (and at least once a second). */
+const PROGRESS_EVERY = 1000;
 
 async function run(args: CommandArgs): Promise<number> {
   if (args.positionals.length > 0) throw new UsageError("reindex takes no arguments");
@@ -36,14 +38,13 @@ async function run(args: CommandArgs): Promise<number> {
   const logger = createLogger(config.log.level === "debug" ? "debug" : "warn", config.log.format);
   const started = performance.now();
   let lastPrint = started;
-  let lastCount = 0;
   try {
     writeStderr(`reindexing ${root}\n`);
     const result = await reindex(root, logger, (p) => {
       const now = performance.now();
-      if (p.scanned - lastCount < 1000 && now - lastPrint < 1000) return;
+      // Every 1000th file, and at least once a second: a slow start cannot shift the count.
+      if (p.scanned % PROGRESS_EVERY !== 0 && now - lastPrint < 1000) return;
       lastPrint = now;
-      lastCount = p.scanned;
       writeStderr(`  ${p.scanned} files scanned, ${p.indexed} objects indexed\n`);
     });
     const skipped = result.skipped.filter((s) => s.path !== LOCK_FILE);

@@ -1,17 +1,13 @@
-// The SCU side of the command line (echo, store): `AET@host:port` targets and opening an
-// association to one with our own core over Deno TCP.
+// The SCU side of the command line (echo, store, find): `AET@host:port` targets, and opening
+// an association to one with the core's SCU set-up over Deno TCP.
 import type { Config } from "../config.ts";
-import type { Logger } from "../core/ports.ts";
-import { AssociationRejectedError, RequestorAssociation } from "../core/ul/requestor.ts";
-import { RejectReason, RejectResult, RejectSource } from "../core/ul/pdu_types.ts";
+import type { Connector, Logger } from "../core/ports.ts";
+import { openScuAssociation, type ScuPeer } from "../core/services/scu_association.ts";
+import type { RequestorAssociation } from "../core/ul/requestor.ts";
 import { tcpConnector } from "../net/tcp.ts";
-import { UsageError, writeStderr } from "./command.ts";
+import { UsageError, writeStderr } from "./subcommand.ts";
 
-export interface Peer {
-  aeTitle: string;
-  host: string;
-  port: number;
-}
+export type Peer = ScuPeer;
 
 /** Parses `AET@host:port` (IPv6 as `AET@[::1]:104`); throws UsageError when malformed. */
 export function parsePeer(text: string): Peer {
@@ -44,6 +40,8 @@ export interface ScuOptions {
   /** Connection and association set-up, and each wait for the peer. */
   timeoutMs: number;
   logger?: Logger;
+  /** Plain TCP unless given (--tls: tls_options.ts). */
+  connector?: Connector;
 }
 
 /** Warnings and errors of the association (aborts...) as plain lines on stderr. */
@@ -55,74 +53,15 @@ export const cliLogger: Logger = {
   },
 };
 
-/** Opens an association; connection or rejection errors become readable Error messages. */
-export async function openScu(o: ScuOptions): Promise<RequestorAssociation> {
-  const where = `${o.peer.aeTitle}@${o.peer.host}:${o.peer.port}`;
-  let connection;
-  try {
-    connection = await tcpConnector.connect(o.peer.host, o.peer.port, o.timeoutMs);
-  } catch (e) {
-    throw new Error(`cannot connect to ${where}: ${(e as Error).message}`);
-  }
-  const assoc = new RequestorAssociation({
-    id: "scu",
-    connection,
-    logger: o.logger ?? cliLogger,
-    artimTimeoutMs: o.timeoutMs,
-    idleTimeoutMs: 0,
-    maxPduLength: o.config.server.maxPduLength,
+/** Opens an association with our `[server]` identity over TCP (see scu_association.ts). */
+export function openScu(o: ScuOptions): Promise<RequestorAssociation> {
+  return openScuAssociation({
+    connector: o.connector ?? tcpConnector,
+    peer: o.peer,
     callingAeTitle: o.callingAeTitle,
-    calledAeTitle: o.peer.aeTitle,
-    implementationClassUid: o.config.server.implementationClassUid,
-    implementationVersionName: o.config.server.implementationVersionName,
+    identity: o.config.server,
     presentationContexts: o.presentationContexts,
+    timeoutMs: o.timeoutMs,
+    logger: o.logger ?? cliLogger,
   });
-  try {
-    // No ARTIM runs while a requestor waits for the A-ASSOCIATE-AC (PS3.8 9.2): our own deadline.
-    return await withTimeout(assoc.open(), o.timeoutMs, `association with ${where}`);
-  } catch (e) {
-    await assoc.abort().catch(() => {});
-    if (e instanceof AssociationRejectedError) {
-      throw new Error(`${where} rejected the association: ${describeRejection(e)}`);
-    }
-    throw e;
-  }
-}
-
-/** A-ASSOCIATE-RJ in words (PS3.8 9.3.4). */
-export function describeRejection(e: AssociationRejectedError): string {
-  const { result, source, reason } = e.rj;
-  const kind = result === RejectResult.Transient ? "transient" : "permanent";
-  let why = `reason ${reason}`;
-  if (source === RejectSource.ServiceUser) {
-    why = reason === RejectReason.CallingAeNotRecognized
-      ? "calling AE title not recognized"
-      : reason === RejectReason.CalledAeNotRecognized
-      ? "called AE title not recognized"
-      : reason === RejectReason.ApplicationContextNotSupported
-      ? "application context not supported"
-      : "no reason given";
-  } else if (source === RejectSource.ServiceProviderPresentation) {
-    why = reason === RejectReason.LocalLimitExceeded
-      ? "local limit exceeded (too many associations)"
-      : "temporary congestion";
-  } else if (source === RejectSource.ServiceProviderAcse && reason === 2) {
-    why = "protocol version not supported";
-  }
-  return `${why} (${kind})`;
-}
-
-/** Runs `step` with a deadline: a peer that never answers ends in an Error, not a hang. */
-export async function withTimeout<T>(step: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      step,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms / 1000} s`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

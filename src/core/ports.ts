@@ -2,11 +2,23 @@
 // src/storage and tests implement them. The core imports no Deno.* and no node:*.
 import type { Query, QueryRow } from "./query/query.ts";
 import type { FileAttributes } from "./query/response.ts";
+import type { CertificateIdentity } from "./security/certificate_name.ts";
+
+/** What TLS established about a connection (PS3.15 B.9). */
+export interface TransportSecurity {
+  /** "TLSv1.3", "TLSv1.2". */
+  protocol: string;
+  cipher: string;
+  /** The peer's verified certificate; absent when it sent none. */
+  peer?: CertificateIdentity & { subject: string };
+}
 
 /** A byte stream to one peer (a TCP socket in production, a pipe in tests). */
 export interface Connection {
   /** Peer address for logs, e.g. "127.0.0.1:51234". */
   readonly remote: string;
+  /** Set on TLS connections; absent on plain TCP. */
+  readonly security?: TransportSecurity;
   /**
    * The next chunk received, or null once the peer closed. A chunk is valid only until the
    * next read() (the adapter may reuse its buffer); chunks may split or join PDUs arbitrarily.
@@ -73,7 +85,15 @@ export interface IncomingObject {
   transferSyntaxUid: string;
 }
 
-export type CommitResult = "stored" | "duplicate-ignored" | "duplicate-rejected";
+/**
+ * "series-in-other-study": the Series Instance UID is already filed under another Study
+ * Instance UID; the object is refused rather than moving that series (and its study) away.
+ */
+export type CommitResult =
+  | "stored"
+  | "duplicate-ignored"
+  | "duplicate-rejected"
+  | "series-in-other-study";
 
 /** Receives one object's dataset bytes as they arrive, then commits or discards it. */
 export interface ObjectWriter {
@@ -150,6 +170,15 @@ export interface StoredObjectStream {
   length: number;
   transferSyntaxUid: string;
   sopClassUid: string;
+}
+
+/**
+ * Decodes a whole compressed or deflated dataset (no file meta) from `from` into the
+ * uncompressed `to`, off the thread that runs the associations (src/app/decode_workers.ts); null
+ * when the result is over `limit` bytes. Rejects with the reason when it cannot be decoded.
+ */
+export interface ObjectDecoder {
+  decode(dataset: Uint8Array, from: string, to: string, limit: number): Promise<Uint8Array | null>;
 }
 
 /** Reads stored objects back for C-MOVE / C-GET sub-operations; implemented in src/storage. */

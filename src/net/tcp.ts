@@ -1,5 +1,6 @@
 // Deno TCP behind the core's Connection port. Nagle is off on every socket (INTEROP.md:
-// with it on, each loopback round trip stalls about 40 ms) and each write is one PDU batch.
+// with it on, each loopback round trip stalls about 40 ms), TCP keepalive is on for every
+// accepted and every outgoing connection, and each write is one PDU batch.
 import type { Connection, Connector } from "../core/ports.ts";
 
 const READ_SIZE = 256 * 1024;
@@ -13,6 +14,10 @@ export class TcpConnection implements Connection {
   constructor(conn: Deno.TcpConn) {
     this.#conn = conn;
     conn.setNoDelay(true);
+    // A peer that vanished without a FIN (power cut, cable) is noticed by keepalive probes.
+    // Deno sets SO_KEEPALIVE only; the idle time before the first probe is the system's
+    // (net.ipv4.tcp_keepalive_time; README says how to set it to 60 s).
+    conn.setKeepAlive(true);
     const addr = conn.remoteAddr;
     this.remote = `${addr.hostname}:${addr.port}`;
   }

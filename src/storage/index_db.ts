@@ -254,6 +254,8 @@ export class IndexDb {
   #statements = new Map<string, StatementSync>();
   /** Studies whose derived attributes need a refresh at the end of the transaction. */
   #touched = new Set<number>();
+  /** Called inside the transaction that writes an instance row (forwarding queues). */
+  #onWritten: ((record: InstanceRecord, meta: InstanceMeta) => void)[] = [];
 
   private constructor(path: string, db: DatabaseSync) {
     this.path = path;
@@ -285,6 +287,24 @@ export class IndexDb {
       );
     }
     return new IndexDb(path, db);
+  }
+
+  /**
+   * Runs `hook` inside the transaction of every instance row written (stored, replaced or
+   * replayed at recovery): what it writes commits, or is lost, with the row itself.
+   */
+  onInstanceWritten(hook: (record: InstanceRecord, meta: InstanceMeta) => void): void {
+    this.#onWritten.push(hook);
+  }
+
+  /** The writer connection, for the tables kept beside the index (forward, commitment). */
+  get connection(): DatabaseSync {
+    return this.#db;
+  }
+
+  /** Runs `fn` in one write transaction on the writer connection. */
+  transaction<T>(fn: () => T, durable = false): T {
+    return this.#transaction(fn, durable);
   }
 
   /** A read-only connection for queries; WAL readers never block the writer. */
@@ -375,6 +395,7 @@ export class IndexDb {
         this.#addInstances(seriesPk, 1);
         this.#addSopClass(seriesPk, record.sopClassUid, 1);
         this.#refreshTouched();
+        for (const hook of this.#onWritten) hook(record, meta);
         return {};
       }
       const oldSeriesPk = Number(old.series_pk);
@@ -396,6 +417,7 @@ export class IndexDb {
         this.#pruneSeries(oldSeriesPk);
       }
       this.#refreshTouched();
+      for (const hook of this.#onWritten) hook(record, meta);
       const { location: prevLocation, meta: prevMeta } = toStored(old);
       return { previous: { location: prevLocation, meta: prevMeta } };
     });
@@ -591,6 +613,16 @@ export class IndexDb {
        WHERE pk = ?1`,
       studyPk,
     );
+  }
+
+  /** The Study Instance UID a series is filed under, if the series is known. */
+  studyOfSeries(seriesInstanceUid: string): string | undefined {
+    const row = this.#get(
+      `SELECT st.study_instance_uid FROM series se JOIN study st ON st.pk = se.study_pk
+        WHERE se.series_instance_uid = ?`,
+      seriesInstanceUid,
+    );
+    return row === undefined ? undefined : String(row.study_instance_uid);
   }
 
   getInstance(sopInstanceUid: string): StoredInstance | undefined {

@@ -46,6 +46,16 @@ interface SegmentState {
 
 const COPY_CHUNK = 256 * 1024;
 const RETRY_MS = 1000;
+/** While it keeps failing (a full disk), one log line per this long. */
+const FAILURE_LOG_MS = 60_000;
+
+/** ENOSPC: the volume is full (or the user's quota is). */
+export function isNoSpace(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  const code = (e as { code?: unknown }).code;
+  return code === "ENOSPC" || code === "EDQUOT" ||
+    /os error (28|122)\b|No space left|database or disk is full/.test(e.message);
+}
 
 export class Materializer {
   readonly #root: string;
@@ -67,6 +77,10 @@ export class Materializer {
   #running: Promise<void> | undefined;
   #failedAt = 0;
   #closed = false;
+  /** Objects per batch: all of batchObjects normally, one at a time after ENOSPC, doubling back. */
+  #batchLimit: number;
+  #diskFull = false;
+  #lastFailureLog = -Infinity;
   #tmpCounter = 0;
 
   constructor(opts: MaterializerOptions) {
@@ -78,6 +92,7 @@ export class Materializer {
     this.#maxBacklogBytes = opts.maxBacklogBytes ?? 512 * 1024 * 1024;
     this.#maxBacklogObjects = opts.maxBacklogObjects ?? 5000;
     this.#batchObjects = opts.batchObjects ?? 64;
+    this.#batchLimit = this.#batchObjects;
     this.#batchBytes = opts.batchBytes ?? 64 * 1024 * 1024;
     this.#pool = opts.pool;
   }
@@ -85,6 +100,11 @@ export class Materializer {
   /** Objects and bytes waiting for their home files. */
   get backlog(): { objects: number; bytes: number } {
     return { objects: this.#queue.length, bytes: this.#queuedBytes };
+  }
+
+  /** True while the last attempt failed for lack of disk space (the backlog waits). */
+  get diskFull(): boolean {
+    return this.#diskFull;
   }
 
   /** A segment that exists on disk (open for writing until endSegment). */
@@ -133,10 +153,23 @@ export class Materializer {
     }
   }
 
-  /** Finishes the queued work and releases file handles. */
+  /**
+   * Finishes the queued work and releases file handles. What cannot be materialized now (a
+   * full disk) stays in the journal, which the next start replays: said, not thrown.
+   */
   async close(): Promise<void> {
     try {
       await this.drain();
+    } catch (e) {
+      this.#logger.log(
+        "warn",
+        "objects stay in the journal; they are materialized at the next start",
+        {
+          objects: this.#queue.length,
+          mb: (this.#queuedBytes / 1048576).toFixed(1),
+          error: String(e),
+        },
+      );
     } finally {
       this.#closed = true;
       this.#clearTimer();
@@ -169,10 +202,7 @@ export class Materializer {
       const quietFor = performance.now() - this.#lastActivity;
       if (quietFor < this.#idleMs && !this.#backlogLarge()) return this.#schedule();
       this.#running = this.#run(false)
-        .catch((e) => {
-          this.#failedAt = performance.now();
-          this.#logger.log("error", "materializer failed; will retry", { error: String(e) });
-        })
+        .catch((e) => this.#failed(e))
         .finally(() => {
           this.#running = undefined;
           this.#schedule();
@@ -180,6 +210,25 @@ export class Materializer {
     }, delay);
     this.#timer = timer;
     Deno.unrefTimer(timer);
+  }
+
+  /** A pass failed: retry later, one object at a time after ENOSPC; one log line a minute. */
+  #failed(e: unknown): void {
+    const now = performance.now();
+    this.#failedAt = now;
+    const full = isNoSpace(e);
+    if (full) this.#batchLimit = 1;
+    this.#diskFull = full;
+    if (now - this.#lastFailureLog < FAILURE_LOG_MS) return;
+    this.#lastFailureLog = now;
+    const fields = {
+      objects: this.#queue.length,
+      mb: (this.#queuedBytes / 1048576).toFixed(1),
+      error: String(e),
+    };
+    if (full) {
+      this.#logger.log("warn", "disk full: objects wait in the journal; retrying", fields);
+    } else this.#logger.log("error", "materializer failed; will retry", fields);
   }
 
   async #run(force: boolean): Promise<void> {
@@ -191,9 +240,8 @@ export class Materializer {
       }
       let bytes = 0;
       let n = 0;
-      while (
-        n < this.#queue.length && n < this.#batchObjects && (n === 0 || bytes < this.#batchBytes)
-      ) {
+      const most = Math.min(this.#batchObjects, this.#batchLimit);
+      while (n < this.#queue.length && n < most && (n === 0 || bytes < this.#batchBytes)) {
         bytes += this.#queue[n].length;
         n++;
       }
@@ -202,6 +250,7 @@ export class Materializer {
       this.#queue.splice(0, n);
       this.#queuedBytes -= bytes;
       this.#failedAt = 0;
+      this.#batchLimit = Math.min(this.#batchObjects, this.#batchLimit * 2);
       for (const job of batch) {
         const state = this.#segments.get(job.segment);
         if (state) state.pending--;
@@ -209,6 +258,11 @@ export class Materializer {
       for (const segment of new Set(batch.map((j) => j.segment))) {
         await this.#deleteIfDone(segment);
       }
+    }
+    if (this.#queue.length === 0 && this.#diskFull) {
+      this.#diskFull = false;
+      this.#lastFailureLog = -Infinity; // a new episode is reported at once
+      this.#logger.log("info", "journal backlog materialized: the disk had room again");
     }
   }
 

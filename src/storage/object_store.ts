@@ -47,6 +47,11 @@ export interface FsObjectStoreOptions {
   journalReserveBytes?: number;
   /** The reserve is not written if it would leave less free space than this (default 0). */
   minFreeBytes?: number;
+  /**
+   * Called with the index once it is open, before recovery replays the journal into it: the
+   * place to add tables and hooks (forwarding queues) that recovery must see.
+   */
+  onIndexOpen?: (index: IndexDb) => void;
 }
 
 export interface StoredObject {
@@ -159,6 +164,7 @@ export class FsObjectStore implements ObjectStore {
     const durable = opts.durability !== "none";
     let pool: SegmentPool | undefined;
     try {
+      opts.onIndexOpen?.(index);
       if (durable && opts.segmentPool !== false) {
         pool = await SegmentPool.open({
           ...opts.segmentPool,
@@ -204,8 +210,8 @@ export class FsObjectStore implements ObjectStore {
   }
 
   /** Objects still waiting in the journal for their home files. */
-  get backlog(): { objects: number; bytes: number } {
-    return this.#materializer.backlog;
+  get backlog(): { objects: number; bytes: number; diskFull: boolean } {
+    return { ...this.#materializer.backlog, diskFull: this.#materializer.diskFull };
   }
 
   /** A commit order that grows across restarts: ms since 1970 x 1024 + a counter. */
@@ -213,6 +219,14 @@ export class FsObjectStore implements ObjectStore {
     this.#lastSeq = Math.max(this.#lastSeq + 1, nowMs * SEQ_PER_MS);
     this.#pool?.noteSeq(this.#lastSeq);
     return this.#lastSeq;
+  }
+
+  /**
+   * Other work on stored objects is running (forwarding): the materializer waits for a quiet
+   * moment, as it does while objects arrive.
+   */
+  noteActivity(): void {
+    this.#materializer.noteActivity();
   }
 
   /** Free disk space plus the free journal segments, which stores write into again. */
@@ -307,6 +321,15 @@ export class FsObjectStore implements ObjectStore {
   /** Instances whose record is written and being synced: SOP Instance UID -> its fdatasync. */
   #durableByUid = new Map<string, Promise<void>>();
 
+  /**
+   * The stored instance once durable: a copy still being synced is waited for; null when
+   * none is stored (or its sync failed).
+   */
+  async durableInstance(sopInstanceUid: string) {
+    await this.#durableByUid.get(sopInstanceUid)?.catch(() => {});
+    return this.index.getInstance(sopInstanceUid) ?? null;
+  }
+
   /** Commits a finished journal record: policy, fdatasync, index, hand-off. */
   async commitRecord(
     writer: JournalObjectWriter,
@@ -338,6 +361,15 @@ export class FsObjectStore implements ObjectStore {
     const receivedAt = new Date(now).toISOString();
     const info: RecordInfo = { record, callingAe: incoming.callingAeTitle, receivedAt };
     const { offset, length, durable } = segment.finishRecord(seq, info);
+    // A series belongs to one study: one reused under another study is refused, never moved
+    // (that would take the first study's images out of it). Checked in the same turn as the
+    // index write below.
+    const studyOfSeries = this.index.studyOfSeries(record.seriesInstanceUid);
+    if (studyOfSeries !== undefined && studyOfSeries !== record.studyInstanceUid) {
+      await durable.catch(() => {});
+      await segment.discardRecord();
+      return "series-in-other-study";
+    }
     // The index is updated while the disk syncs; the answer waits for both.
     let result;
     try {
@@ -469,6 +501,19 @@ export class FsObjectStore implements ObjectStore {
       }
     }
     throw new Error(`stored object ${sopInstanceUid} is indexed but its file is missing`);
+  }
+
+  /** Checks that keep an object from retention (queued or failed for a forward). */
+  readonly #holds: ((sopInstanceUid: string) => boolean)[] = [];
+
+  /** Adds a check that keeps objects from retention while it says so. */
+  addRetentionHold(held: (sopInstanceUid: string) => boolean): void {
+    this.#holds.push(held);
+  }
+
+  /** True when retention must not delete this object now. */
+  isHeld(sopInstanceUid: string): boolean {
+    return this.#holds.some((held) => held(sopInstanceUid));
   }
 
   /** Removes an object from the index and disk (for retention and tests). */

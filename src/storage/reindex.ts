@@ -6,6 +6,7 @@ import { LOCK_FILE } from "./lock.ts";
 import { decodeFileMetaInformation, type FileMeta } from "../core/dicom/part10.ts";
 import { HeaderScanner } from "../core/dicom/header_scanner.ts";
 import type { InstanceRecord, Logger } from "../core/ports.ts";
+import { carryOverQueues } from "./queue_carry_over.ts";
 import { IndexDb } from "./index_db.ts";
 import { JOURNAL_DIR, readAt, syncDirectory } from "./journal.ts";
 import { HOME_SUFFIX, homePathFor, INDEX_FILE, removeIfPresent, TMP_DIR } from "./layout.ts";
@@ -158,6 +159,11 @@ export async function reindex(
       if (!result.superseded && !result.previous) rows++;
       scanned++;
       onProgress?.({ scanned, indexed: rows, path: e.segment });
+    }
+    // Forwards and commitment reports are not in the files: kept from the old index.
+    const queued = await carryOverQueues(index, target, logger);
+    if (queued > 0) {
+      logger.log("info", "reindex: queued forwards and reports kept", { rows: queued });
     }
   } catch (e) {
     index.close();

@@ -5,12 +5,15 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import { type Config, formatConfig, type KnownAe } from "../config.ts";
 import type { Logger } from "../core/ports.ts";
-import type { ServerStats } from "../stats.ts";
+import type { AuditTrail } from "../core/audit.ts";
+import type { AuditEntry } from "../storage/audit_log.ts";
+import { type EchoResult, echoScu } from "../core/services/echo_scu.ts";
+import { tcpConnector } from "../net/tcp.ts";
+import type { ServerStats } from "../app/stats.ts";
+import { Catalog, SearchError } from "../storage/catalog.ts";
 import { INDEX_FILE } from "../storage/layout.ts";
-import { echoPeer, type EchoResult } from "./echo.ts";
 import { checkHealth } from "./health.ts";
-import { IndexReader } from "./index_reader.ts";
-import { STYLE_CSS } from "./layout.ts";
+import { STYLE_CSS } from "./html_layout.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
 import {
   associationsPage,
@@ -29,7 +32,9 @@ import {
   securityHeaders,
 } from "./security.ts";
 import { buildStatus, type StorageView } from "./status.ts";
-import { getStudy, SearchError, searchFromParams, searchStudies } from "./studies.ts";
+import { searchFromParams } from "./study_params.ts";
+import { forwardForm, forwardMetrics, forwardPage, type ForwardSource } from "./forward.ts";
+import { commitmentMetrics } from "./commitment.ts";
 import { createViewer, VIEWER_CSP, VIEWER_PATH, viewerUrl } from "./viewer.ts";
 import {
   corsPostAllowed,
@@ -46,10 +51,16 @@ export interface WebDeps {
   logger: Logger;
   dicomPort(): number;
   httpPort(): number | null;
+  /** Forwarding: its queue, the page, the study page's form (absent: no forwarding). */
+  forwarding?: ForwardSource;
+  /** Storage commitment reports still to be delivered (absent: not shown). */
+  commitmentPending?(): number;
   /** Runs a C-ECHO to a known AE (default: our SCU over TCP). */
   echo?(peer: KnownAe): Promise<EchoResult>;
   /** DICOMweb's stored objects and store path; without it `[dicomweb]` is not served. */
   dicomweb?: Omit<DicomWebDeps, "config" | "logger">;
+  /** The audit trail: failed logins go there; the dashboard shows its latest records. */
+  audit?: AuditTrail & { recent?(n?: number): AuditEntry[] };
 }
 
 export interface WebApp {
@@ -58,9 +69,18 @@ export interface WebApp {
   close(): void;
 }
 
+/** How long the Peers page waits for each step of a C-ECHO. */
+const ECHO_TIMEOUT_MS = 10_000;
+
 /** Paths and the methods they answer; any other method gets 405 with Allow. */
 const ROUTES: [RegExp, string[]][] = [
-  [/^\/(associations|studies|peers|config|style\.css|healthz|metrics)?$/, ["GET", "HEAD"]],
+  [/^\/(associations|studies|peers|forward|config|style\.css|healthz|metrics)?$/, [
+    "GET",
+    "HEAD",
+  ]],
+  [/^\/api\/forward$/, ["GET", "HEAD", "POST"]],
+  [/^\/(api\/)?forward\/[^/]+\/retry$/, ["POST"]],
+  [/^\/studies\/[^/]+\/forward$/, ["POST"]],
   [/^\/studies\/[^/]+$/, ["GET", "HEAD"]],
   [/^\/api\/(status|associations|studies)$/, ["GET", "HEAD"]],
   [/^\/api\/studies\/[^/]+$/, ["GET", "HEAD"]],
@@ -68,12 +88,11 @@ const ROUTES: [RegExp, string[]][] = [
 ];
 
 export function createWebApp(deps: WebDeps): WebApp {
-  const reader = new IndexReader(() => deps.storage.index.openReader());
+  const catalog = new Catalog(deps.storage.index);
   const app = new Hono();
   const ae = () => deps.config().server.aeTitle;
   const isApi = (c: Context) => c.req.path.startsWith("/api/");
-  const echo = deps.echo ??
-    ((peer: KnownAe) => echoPeer(deps.config(), peer, deps.logger));
+  const echo = deps.echo ?? ((peer: KnownAe) => echoKnownAe(deps.config(), peer, deps.logger));
 
   const fail = (c: Context, status: 400 | 404 | 405 | 500 | 503, message: string) =>
     isApi(c)
@@ -92,6 +111,17 @@ export function createWebApp(deps: WebDeps): WebApp {
     users: () => deps.config().http.users,
     isPublic: (path) =>
       path === "/healthz" || (path === "/metrics" && deps.config().http.metricsPublic),
+    // PS3.15 A.5.3.12 User Authentication, a failed Login.
+    onFailure: (name, from) =>
+      deps.audit?.record({
+        EventID: "User Authentication",
+        EventActionCode: "E",
+        EventOutcomeIndicator: 4,
+        EventOutcomeDescription: "wrong user name or password",
+        EventTypeCode: "Login",
+        UserID: name.slice(0, 64),
+        NetworkAccessPointID: from,
+      }),
   }));
   app.use(sameOriginPosts((origin, path) => corsPostAllowed(deps.config(), origin, path)));
   // Wrong method on a known path: 405 (before the routes, which would answer 404).
@@ -109,9 +139,10 @@ export function createWebApp(deps: WebDeps): WebApp {
       config: deps.config(),
       stats: deps.stats,
       storage: deps.storage,
-      reader,
+      catalog,
       dicomPort: deps.dicomPort(),
       httpPort: deps.httpPort(),
+      audit: deps.audit?.recent?.(20),
     });
 
   // ---- pages ----
@@ -129,7 +160,7 @@ export function createWebApp(deps: WebDeps): WebApp {
         studiesPage(
           ae(),
           search,
-          searchStudies(reader, search),
+          catalog.searchStudies(search),
           viewerOn() ? viewerUrl : undefined,
         ),
       );
@@ -138,9 +169,39 @@ export function createWebApp(deps: WebDeps): WebApp {
       return c.html(studiesPage(ae(), {}, { error: e.message }), 400);
     }
   });
+  const forwardTargets = () => deps.forwarding ? deps.config().knownAe.map((k) => k.aeTitle) : [];
   app.get("/studies/:uid", (c) => {
-    const detail = getStudy(reader, c.req.param("uid"));
-    return detail ? c.html(studyPage(ae(), detail)) : fail(c, 404, "no such study");
+    const detail = catalog.getStudy(c.req.param("uid"));
+    if (!detail) return fail(c, 404, "no such study");
+    return c.html(
+      studyPage(ae(), detail, forwardForm(detail.study.studyInstanceUid, forwardTargets())),
+    );
+  });
+  app.post("/studies/:uid/forward", async (c) => {
+    const fwd = deps.forwarding;
+    if (!fwd) return fail(c, 404, "forwarding is not available");
+    const form = await c.req.parseBody();
+    const destination = String(form.destination ?? "");
+    const study = c.req.param("uid");
+    if (!catalog.getStudy(study)) return fail(c, 404, "no such study");
+    const r = fwd.forwardStudy(study, destination);
+    if (!r) return fail(c, 400, "the destination is not a known AE");
+    return c.html(
+      forwardPage(
+        ae(),
+        fwd.view(),
+        `${r.queued} of ${r.instances} instance(s) queued for ${destination}`,
+      ),
+    );
+  });
+  app.get("/forward", (c) => {
+    if (!deps.forwarding) return fail(c, 404, "forwarding is not available");
+    return c.html(forwardPage(ae(), deps.forwarding.view()));
+  });
+  app.post("/forward/:ae/retry", (c) => {
+    if (!deps.forwarding) return fail(c, 404, "forwarding is not available");
+    const n = deps.forwarding.retryFailed(c.req.param("ae"));
+    return c.html(forwardPage(ae(), deps.forwarding.view(), `${n} failed object(s) queued again`));
   });
   app.get("/peers", (c) => c.html(peersPage(ae(), deps.config().knownAe)));
   app.post("/peers/:ae/echo", async (c) => {
@@ -162,14 +223,14 @@ export function createWebApp(deps: WebDeps): WebApp {
     }));
   app.get("/api/studies", (c) => {
     try {
-      return c.json(searchStudies(reader, searchFromParams(new URL(c.req.url).searchParams)));
+      return c.json(catalog.searchStudies(searchFromParams(new URL(c.req.url).searchParams)));
     } catch (e) {
       if (!(e instanceof SearchError)) throw e;
       return fail(c, 400, e.message);
     }
   });
   app.get("/api/studies/:uid", (c) => {
-    const detail = getStudy(reader, c.req.param("uid"));
+    const detail = catalog.getStudy(c.req.param("uid"));
     return detail ? c.json(detail) : fail(c, 404, "no such study");
   });
   app.post("/api/peers/:ae/echo", async (c) => {
@@ -177,6 +238,25 @@ export function createWebApp(deps: WebDeps): WebApp {
     if (!peer) return fail(c, 404, "no such known AE");
     const result = await runEcho(peer);
     return c.json(result, result.ok ? 200 : 502);
+  });
+
+  app.get("/api/forward", (c) => {
+    if (!deps.forwarding) return fail(c, 404, "forwarding is not available");
+    return c.json(deps.forwarding.view());
+  });
+  app.post("/api/forward", async (c) => {
+    if (!deps.forwarding) return fail(c, 404, "forwarding is not available");
+    const body = await c.req.json().catch(() => null) as Record<string, unknown> | null;
+    const study = typeof body?.study === "string" ? body.study : "";
+    const destination = typeof body?.destination === "string" ? body.destination : "";
+    if (!study || !destination) return fail(c, 400, 'give "study" and "destination"');
+    if (!catalog.getStudy(study)) return fail(c, 404, "no such study");
+    const r = deps.forwarding.forwardStudy(study, destination);
+    return r ? c.json(r) : fail(c, 400, "the destination is not a known AE");
+  });
+  app.post("/api/forward/:ae/retry", (c) => {
+    if (!deps.forwarding) return fail(c, 404, "forwarding is not available");
+    return c.json({ queued: deps.forwarding.retryFailed(c.req.param("ae")) });
   });
 
   // ---- DICOMweb (PS3.18) ----
@@ -204,23 +284,31 @@ export function createWebApp(deps: WebDeps): WebApp {
     ]);
     const text = renderMetrics({
       stats: deps.stats,
-      totals: reader.totals(deps.stats.storesAnswered),
+      totals: catalog.totals(deps.stats.storesAnswered),
       indexFileBytes,
       freeBytes: free,
       minFreeBytes: config.storage.minFreeMb * 1024 * 1024,
       pendingObjects: deps.storage.backlog?.objects ?? 0,
-    });
+    }) + (deps.forwarding ? forwardMetrics(deps.forwarding.view()) : "") +
+      (deps.commitmentPending ? commitmentMetrics(deps.commitmentPending()) : "");
     return c.body(text, 200, { "Content-Type": METRICS_CONTENT_TYPE });
   });
   app.get("/healthz", async (c) => {
     const health = await checkHealth({
       storage: deps.storage,
-      reader,
+      catalog,
       minFreeBytes: deps.config().storage.minFreeMb * 1024 * 1024,
       logger: deps.logger,
     });
+    // How much waits in the journal for its home files (and whether a full disk holds it).
+    const backlog = deps.storage.backlog;
+    const journal = {
+      pending_objects: backlog?.objects ?? 0,
+      pending_bytes: backlog?.bytes ?? 0,
+      disk_full: backlog?.diskFull ?? false,
+    };
     return c.json(
-      { status: health.ok ? "ok" : "fail", checks: health.checks },
+      { status: health.ok ? "ok" : "fail", checks: health.checks, journal },
       health.ok ? 200 : 503,
     );
   });
@@ -253,14 +341,30 @@ export function createWebApp(deps: WebDeps): WebApp {
   return {
     app,
     close: () => {
-      reader.close();
+      catalog.close();
       dicomWeb?.close();
     },
   };
 }
 
+/** The Peers page's C-ECHO: as our AE title, times rounded to 0.01 ms. */
+async function echoKnownAe(config: Config, peer: KnownAe, logger: Logger): Promise<EchoResult> {
+  const r = await echoScu({
+    connector: tcpConnector,
+    peer,
+    callingAeTitle: config.server.aeTitle,
+    identity: config.server,
+    timeoutMs: ECHO_TIMEOUT_MS,
+    logger,
+  });
+  const round = (ms: number | null) => ms === null ? null : Math.round(ms * 100) / 100;
+  return { ...r, roundTripMs: round(r.roundTripMs), setupMs: round(r.setupMs) };
+}
+
+/** The known AE a page names (config.ts trims every AE title it reads). */
 function findPeer(config: Config, ae: string): KnownAe | undefined {
-  return config.knownAe.find((k) => k.aeTitle.trim() === ae.trim());
+  const wanted = ae.trim();
+  return config.knownAe.find((k) => k.aeTitle === wanted);
 }
 
 async function indexSize(root: string): Promise<number | null> {

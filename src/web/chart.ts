@@ -1,7 +1,7 @@
 // Stores per minute over the last hour as an inline SVG bar chart: no chart library, no
 // script, just rectangles scaled to the busiest minute.
 import { html } from "hono/html";
-import type { Html } from "./layout.ts";
+import type { Html } from "./html_layout.ts";
 
 // Drawn about as wide as it is shown on a desktop, so that the labels keep their size.
 const W = 1100;

@@ -3,7 +3,7 @@
 // (public, no password) names only the failing checks.
 import type { Logger } from "../core/ports.ts";
 import { TMP_DIR } from "../storage/layout.ts";
-import type { IndexReader } from "./index_reader.ts";
+import type { Catalog } from "../storage/catalog.ts";
 import type { StorageView } from "./status.ts";
 
 export type CheckName = "process" | "index" | "storage" | "disk";
@@ -15,7 +15,7 @@ export interface Health {
 
 export interface HealthSources {
   storage: StorageView;
-  reader: IndexReader;
+  catalog: Catalog;
   minFreeBytes: number;
   logger: Logger;
 }
@@ -34,7 +34,7 @@ export async function checkHealth(s: HealthSources): Promise<Health> {
     });
   };
   try {
-    s.reader.check();
+    s.catalog.check();
   } catch (e) {
     fail("index", "index not readable", e);
   }

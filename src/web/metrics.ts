@@ -1,7 +1,8 @@
 // GET /metrics in the Prometheus text exposition format (version 0.0.4): associations,
 // DIMSE operations by service and status, bytes, store durations, index size, disk space.
-import { type ServerStats, STORE_DURATION_BUCKETS } from "../stats.ts";
-import type { IndexTotals } from "./index_reader.ts";
+import { REJECT_REASONS } from "../app/reject_reason.ts";
+import { type ServerStats, STORE_DURATION_BUCKETS } from "../app/stats.ts";
+import type { IndexTotals } from "../storage/catalog.ts";
 
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -14,16 +15,6 @@ export interface MetricsSources {
   minFreeBytes: number;
   pendingObjects: number;
 }
-
-/** Every rejection label, so that each series exists from the start. */
-const REJECT_REASONS = [
-  "local_limit",
-  "protocol_version",
-  "application_context",
-  "called_ae",
-  "calling_ae",
-  "other",
-];
 
 const escapeLabel = (v: string) =>
   v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");

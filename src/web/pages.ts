@@ -2,9 +2,9 @@
 // functions of the data they show; every value goes through hono's escaping `html`.
 import { html } from "hono/html";
 import type { KnownAe } from "../config.ts";
-import type { OpenAssociation } from "../stats.ts";
+import type { OpenAssociation } from "../app/stats.ts";
 import { storesChart } from "./chart.ts";
-import type { EchoResult } from "./echo.ts";
+import type { EchoResult } from "../core/services/echo_scu.ts";
 import {
   formatBytes,
   formatDa,
@@ -15,9 +15,9 @@ import {
   formatTm,
   type Html,
   page,
-} from "./layout.ts";
+} from "./html_layout.ts";
 import type { Status } from "./status.ts";
-import type { StudyDetail, StudyPage, StudySearch } from "./studies.ts";
+import type { StudyDetail, StudyPage, StudySearch } from "../storage/catalog.ts";
 
 const KIND_LABEL: Record<string, string> = {
   accepted: "assoc",
@@ -82,7 +82,9 @@ export function dashboardPage(s: Status): Html {
           <dt>On disk</dt>
           <dd>${formatBytes(st.bytes)}${st.pendingObjects
             ? html`
-              <span class="muted">(${st.pendingObjects} in journal)</span>
+              <span class="muted" id="journal">(${st.pendingObjects} objects, ${formatBytes(
+                st.pendingBytes,
+              )} in journal${st.journalBlocked ? ": disk full, waiting for room" : ""})</span>
             `
             : ""}</dd>
         </dl>
@@ -107,6 +109,7 @@ export function dashboardPage(s: Status): Html {
       )} objects)</span></h2>
     ${storesChart(s.storesPerMinute)}
     </section>
+    ${s.audit ? auditSection(s.audit) : ""}
     <section class="card" id="events"><h2>Recent events</h2>
     ${s.events.length === 0 ? html`<p class="muted">Nothing yet.</p>` : html`
       <table class="events">
@@ -135,6 +138,39 @@ export function dashboardPage(s: Status): Html {
     </section>
   `;
   return page({ title: "Dashboard", section: "dashboard", aeTitle: s.aeTitle, refresh: 10 }, body);
+}
+
+function auditSection(events: NonNullable<Status["audit"]>) {
+  return html`
+    <section class="card" id="audit"><h2>Audit trail <span class="muted">(latest)</span></h2>
+    ${events.length === 0 ? html`<p class="muted">Nothing yet.</p>` : html`
+      <table class="events">
+        <thead>
+          <tr>
+            <th>Time</th>
+            <th>Event</th>
+            <th>Who</th>
+            <th>From</th>
+            <th>Outcome</th>
+          </tr>
+        </thead>
+        <tbody>
+      ${events.map((e) =>
+        html`
+          <tr>
+            <td>${formatTime(Date.parse(e.time))}</td>
+            <td>${e.event}${e.type ? ` (${e.type})` : ""}</td>
+            <td>${e.user}</td>
+            <td>${e.from}</td>
+            <td class="text"><span class="tag${e.ok ? "" : " bad"}">${e.outcome}</span></td>
+          </tr>
+        `
+      )}
+        </tbody>
+      </table>
+    `}
+    </section>
+  `;
 }
 
 function servicesText(services: Record<string, number>): string {
@@ -292,7 +328,7 @@ ${result.next ? html`<a href="${studiesLink(search, { after: result.next })}">Ol
   );
 }
 
-export function studyPage(aeTitle: string, d: StudyDetail): Html {
+export function studyPage(aeTitle: string, d: StudyDetail, extra: Html | string = ""): Html {
   const s = d.study;
   const body = html`
     <h1>Study: ${s.studyDescription || s.studyInstanceUid}</h1>
@@ -355,6 +391,7 @@ export function studyPage(aeTitle: string, d: StudyDetail): Html {
         </tbody>
       </table>
     </section>
+    ${extra}
     <p class="muted">Study Instance UID <code>${s.studyInstanceUid}</code></p>
   `;
   return page({ title: "Study", section: "studies", aeTitle }, body);

@@ -3,7 +3,7 @@
 // (same-origin POSTs, Host names, no framing).
 import type { MiddlewareHandler } from "hono";
 import { ConfigError, type HttpConfig } from "../config.ts";
-import { verifyPassword } from "../password.ts";
+import { verifyPassword } from "./password.ts";
 
 /** True for addresses only this machine can reach: 127.0.0.0/8, ::1, localhost. */
 export function isLoopback(host: string): boolean {
@@ -39,6 +39,8 @@ export interface AuthOptions {
   users(): HttpConfig["users"];
   /** Paths served without a password. */
   isPublic(path: string): boolean;
+  /** Told of each wrong name or password (audit trail); `from` is the client address. */
+  onFailure?(name: string, from: string): void;
 }
 
 async function sha256Hex(text: string): Promise<string> {
@@ -93,7 +95,15 @@ export function basicAuth(options: AuthOptions): MiddlewareHandler {
     } finally {
       verifying--;
     }
-    if (!ok || !user) return deny();
+    if (!ok || !user) {
+      const remote = (c.env as { remoteAddr?: { hostname?: string; port?: number } } | undefined)
+        ?.remoteAddr;
+      options.onFailure?.(
+        credentials.name,
+        remote?.hostname ? `${remote.hostname}:${remote.port}` : "unknown",
+      );
+      return deny();
+    }
     if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
     cache.set(key, { name: user.name, hash: user.passwordHash, until: Date.now() + CACHE_MS });
     return await next();

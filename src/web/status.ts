@@ -1,15 +1,17 @@
 // What the dashboard and GET /api/status show: identity, uptime, associations, what is
 // stored, disk space, stores per minute and the recent events. No patient data.
 import type { Config } from "../config.ts";
-import type { AssociationCounts, ServerStats } from "../stats.ts";
-import type { IndexReader, IndexTotals } from "./index_reader.ts";
+import type { AssociationCounts, ServerStats } from "../app/stats.ts";
+import type { Catalog, CatalogSource, IndexTotals } from "../storage/catalog.ts";
+import type { AuditEntry } from "../storage/audit_log.ts";
 
 /** The parts of the object store the web pages read (FsObjectStore has them all). */
 export interface StorageView {
   readonly root: string;
-  readonly index: { openReader(): import("node:sqlite").DatabaseSync };
+  readonly index: CatalogSource;
   freeBytes(): Promise<number>;
-  readonly backlog?: { objects: number; bytes: number };
+  /** Objects waiting in the journal for their home files; diskFull while they cannot go. */
+  readonly backlog?: { objects: number; bytes: number; diskFull?: boolean };
 }
 
 export interface StatusEvent {
@@ -18,6 +20,18 @@ export interface StatusEvent {
   peer: string;
   text: string;
   ok: boolean;
+}
+
+/** One audit trail record as the dashboard shows it: no patient data. */
+export interface StatusAuditEvent {
+  time: string;
+  event: string;
+  type: string;
+  /** Success or why not. */
+  outcome: string;
+  ok: boolean;
+  user: string;
+  from: string;
 }
 
 export interface Status {
@@ -39,21 +53,28 @@ export interface Status {
     belowMinFree: boolean;
     /** Objects still in the journal, waiting for their home files. */
     pendingObjects: number;
+    pendingBytes: number;
+    /** The journal cannot be materialized for lack of disk space. */
+    journalBlocked: boolean;
   };
   /** Successful stores in each of the last 60 minutes, oldest first. */
   storesPerMinute: number[];
   /** Newest first. */
   events: StatusEvent[];
+  /** The latest audit trail records, newest first; absent when the audit trail is off. */
+  audit?: StatusAuditEvent[];
 }
 
 export interface StatusSources {
   config: Config;
   stats: ServerStats;
   storage: StorageView;
-  reader: IndexReader;
+  catalog: Catalog;
   dicomPort: number;
   httpPort: number | null;
   now?: number;
+  /** The latest audit records, newest first. */
+  audit?: AuditEntry[];
 }
 
 export async function buildStatus(s: StatusSources): Promise<Status> {
@@ -74,11 +95,13 @@ export async function buildStatus(s: StatusSources): Promise<Status> {
       sinceStart: { accepted, rejected, aborted },
     },
     storage: {
-      ...s.reader.totals(s.stats.storesAnswered, now),
+      ...s.catalog.totals(s.stats.storesAnswered, now),
       freeBytes: free,
       minFreeBytes,
       belowMinFree: free !== null && free < minFreeBytes,
       pendingObjects: s.storage.backlog?.objects ?? 0,
+      pendingBytes: s.storage.backlog?.bytes ?? 0,
+      journalBlocked: s.storage.backlog?.diskFull ?? false,
     },
     storesPerMinute: s.stats.storesPerMinute(),
     events: s.stats.recentEvents(20).map((e) => ({
@@ -87,6 +110,15 @@ export async function buildStatus(s: StatusSources): Promise<Status> {
       peer: e.peer,
       text: e.text,
       ok: e.ok,
+    })),
+    audit: s.audit?.map((a) => ({
+      time: a.EventDateTime,
+      event: a.EventID,
+      type: a.EventTypeCode ?? "",
+      outcome: a.EventOutcomeIndicator === 0 ? "success" : a.EventOutcomeDescription ?? "failure",
+      ok: a.EventOutcomeIndicator === 0,
+      user: a.UserID ?? "",
+      from: a.NetworkAccessPointID ?? "",
     })),
   };
 }

@@ -19,7 +19,7 @@ import { CommandField, DATASET_PRESENT } from "../../src/core/dimse/command.ts";
 import { Status } from "../../src/core/dimse/status.ts";
 import { openAssociation } from "../helpers/scu.ts";
 import { MAIN } from "../helpers/server.ts";
-import { echo, freePort, orthancVersion, type Peer, startOrthanc } from "./peers.ts";
+import { echo, freePort, orthancVersion, type Peer, startOrthanc } from "../helpers/peers.ts";
 
 export const DICOMWEB_OPTIONS = {
   "dw-studies": { type: "string", default: "1000" },

@@ -28,7 +28,14 @@ import type { RequestorAssociation } from "../../src/core/ul/requestor.ts";
 import { IndexDb } from "../../src/storage/index_db.ts";
 import { MAIN } from "../helpers/server.ts";
 import { openAssociation } from "../helpers/scu.ts";
-import { echo, freePort, orthancVersion, type Peer, startOrthanc } from "./peers.ts";
+import {
+  allowFind,
+  echo,
+  freePort,
+  orthancVersion,
+  type Peer,
+  startOrthanc,
+} from "../helpers/peers.ts";
 
 export const FIND_OPTIONS = {
   "find-studies": { type: "string", default: "1000" },
@@ -387,6 +394,7 @@ export async function startMiniPacsOn(storage: string): Promise<Peer & { pid: nu
     'ae_title = "MINIPACS"',
     'bind = "127.0.0.1"',
     `port = ${port}`,
+    'accept = "any"',
     "[storage]",
     `path = ${JSON.stringify(storage)}`,
     "min_free_mb = 1",
@@ -592,22 +600,6 @@ export async function runFindBench(values: Record<string, string | boolean | und
     await Deno.remove(root, { recursive: true }).catch(() => {});
   }
   return failed ? 1 : 0;
-}
-
-/**
- * Orthanc answers C-FIND only to AE titles it knows (DicomAlwaysAllowFind is off by default):
- * declare one through its REST API, on the HTTP port it logged at start-up.
- */
-export async function allowFind(orthanc: Peer, aeTitle: string): Promise<void> {
-  const port = /HTTP server listening on port: (\d+)/.exec(orthanc.output())?.[1];
-  if (!port) throw new Error(`Orthanc's HTTP port is not in its log:\n${orthanc.output()}`);
-  const r = await fetch(`http://127.0.0.1:${port}/modalities/${aeTitle}`, {
-    method: "PUT",
-    body: JSON.stringify({ AET: aeTitle, Host: "127.0.0.1", Port: 104, AllowFind: true }),
-    signal: AbortSignal.timeout(10_000),
-  });
-  await r.body?.cancel();
-  if (!r.ok) throw new Error(`Orthanc PUT /modalities/${aeTitle}: HTTP ${r.status}`);
 }
 
 if (import.meta.main) {

@@ -11,7 +11,7 @@
 // --move-repeat: rounds, the table shows each sender's median (default 3).
 import { parseArgs } from "node:util";
 import { generateCorpus } from "./corpus.ts";
-import { countFiles, DCMTK_ENV, freePort } from "./peers.ts";
+import { countFiles, DCMTK_ENV, freePort } from "../helpers/peers.ts";
 import { MAIN } from "../helpers/server.ts";
 
 const ORTHANC_BIN = "/usr/sbin/Orthanc";
@@ -19,7 +19,7 @@ const KINDS = ["storescu", "orthanc", "minipacs"] as const;
 type Kind = typeof KINDS[number];
 const TIMEOUT_MS = 10 * 60 * 1000;
 
-interface Run {
+export interface Run {
   images: number;
   seconds: number;
   imagesPerSecond: number;
@@ -37,7 +37,7 @@ function onPath(name: string): boolean {
   return false;
 }
 
-async function tool(cmd: string, args: string[], timeoutMs = TIMEOUT_MS) {
+export async function tool(cmd: string, args: string[], timeoutMs = TIMEOUT_MS) {
   const out = await new Deno.Command(cmd, {
     args,
     env: DCMTK_ENV,
@@ -94,19 +94,20 @@ function spawn(cmd: string, args: string[], cwd?: string): Process & { output():
 }
 
 /** A C-MOVE source: MiniPACS or Orthanc holding the corpus, with DEST as a known AE. */
-interface Source {
+export interface Source {
   aeTitle: string;
   port: number;
   stop(): Promise<void>;
 }
 
-async function startMiniPacs(dir: string, dest: number): Promise<Source> {
+export async function startMiniPacs(dir: string, dest: number): Promise<Source> {
   const port = freePort();
   const toml = [
     "[server]",
     'ae_title = "MINIPACS"',
     'bind = "127.0.0.1"',
     `port = ${port}`,
+    'accept = "any"',
     "[storage]",
     `path = ${JSON.stringify(`${dir}/data`)}`,
     "min_free_mb = 1",
@@ -129,7 +130,7 @@ async function startMiniPacs(dir: string, dest: number): Promise<Source> {
   return { aeTitle: "MINIPACS", port, stop: p.stop };
 }
 
-async function startOrthanc(dir: string, dest: number): Promise<Source> {
+export async function startOrthanc(dir: string, dest: number): Promise<Source> {
   const port = freePort();
   const config = {
     Name: "MiniPACS move bench",
@@ -158,7 +159,7 @@ async function startOrthanc(dir: string, dest: number): Promise<Source> {
   return { aeTitle: "ORTHANC", port, stop: p.stop };
 }
 
-async function orthancVersion(): Promise<string> {
+export async function orthancVersion(): Promise<string> {
   const r = await tool(ORTHANC_BIN, ["--version"], 10_000).catch(() => null);
   return /Orthanc\s+([\w.]+)/.exec(r?.text ?? "")?.[1] ?? "?";
 }
@@ -179,7 +180,7 @@ async function load(source: Source, dir: string): Promise<void> {
   if (!r.ok) throw new Error(`loading ${source.aeTitle} failed:\n${r.text.slice(-2000)}`);
 }
 
-interface Destination {
+export interface Destination {
   port: number;
   dir: string;
   count(): Promise<number>;
@@ -187,10 +188,11 @@ interface Destination {
   stop(): Promise<void>;
 }
 
-async function startDestination(): Promise<Destination> {
+/** A storescp known as DEST; `extra` arguments such as +xi (Implicit VR LE only). */
+export async function startDestination(extra: string[] = []): Promise<Destination> {
   const dir = await Deno.makeTempDir({ prefix: "minipacs-bench-dest-" });
   const port = freePort();
-  const p = spawn("storescp", ["-aet", "DEST", "-od", dir, String(port)]);
+  const p = spawn("storescp", ["-aet", "DEST", "-od", dir, ...extra, String(port)]);
   await waitForEcho(port, "DEST");
   return {
     port,
@@ -207,7 +209,7 @@ async function startDestination(): Promise<Destination> {
 }
 
 /** One timed transfer; the destination must end with `images` files. */
-async function timed(
+export async function timed(
   dest: Destination,
   images: number,
   cmd: string,
@@ -427,7 +429,7 @@ export async function runMoveBench(
   return summary.some((r) => (r.series as Run).error || (r.study as Run).error) ? 1 : 0;
 }
 
-async function journalDrained(dir: string, timeoutMs = 300_000): Promise<void> {
+export async function journalDrained(dir: string, timeoutMs = 300_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     // Active segments end in .seg; free ones (.free) are kept for reuse.
@@ -440,7 +442,7 @@ async function journalDrained(dir: string, timeoutMs = 300_000): Promise<void> {
 }
 
 /** The value of a top-level UI element in an Explicit VR LE Part 10 file (first occurrence). */
-function findUid(bytes: Uint8Array, tag: number): string {
+export function findUid(bytes: Uint8Array, tag: number): string {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let i = 132; i + 8 <= bytes.length; i += 2) {
     if (
@@ -455,7 +457,7 @@ function findUid(bytes: Uint8Array, tag: number): string {
 }
 
 /** Replaces every occurrence of a same-length ASCII string (or pattern) in place. */
-function replaceAll(bytes: Uint8Array, from: string | RegExp, to: string): void {
+export function replaceAll(bytes: Uint8Array, from: string | RegExp, to: string): void {
   const text = new TextDecoder("latin1").decode(bytes.subarray(0, Math.min(bytes.length, 8192)));
   const re = typeof from === "string"
     ? new RegExp(from.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "g")

@@ -3,33 +3,45 @@
 // storescu, on one association and then on 8 in parallel; every server starts fresh with empty
 // storage for each scenario and answers one C-ECHO before the clock starts.
 //
+// The method, so that no server pays for another's work: `sync` before every scenario; in each
+// round the servers run the same scenario back to back, odd rounds in the listed order and even
+// rounds in reverse; each server's rate is divided by the anchor's (storescp, Orthanc) of the same
+// round and scenario, and the table shows the median of those paired ratios with their spread
+// (min-max). "Durable at home" times until every image is in a file of its own and on disk:
+// MiniPACS until its journal is materialized (each home file is fsynced before its rename), the
+// others until a `sync` after the last storescu exit returns.
+//
 //   deno task bench [--count N] [--only minipacs,storescp,orthanc] [--json out.json]
 //                   [--durability fsync|none] [--repeat R]
 //
-// --count: images (default 1000); --only: servers to run; --json: also write the results
-// there; --durability: MiniPACS storage.durability (default fsync); --repeat: rounds, the
-// table shows each scenario's median round (default 1). Exit 1 when a scenario failed or a
-// server held fewer objects than were sent.
+// --compare PATH: also run the MiniPACS whose src/main.ts is PATH (another checkout), labelled
+// --compare-label. --count: images (default 1000); --only: servers to run; --json: also write the results
+// there; --durability: MiniPACS storage.durability (default fsync); --repeat: rounds (default 4,
+// so that there are pairs in both orders). Exit 1 when a scenario failed or a server held fewer
+// objects than were sent.
 //
 // Needs DCMTK (storescu, storescp, echoscu) and Orthanc (/usr/sbin/Orthanc); a missing peer is
 // skipped with a line naming it. Every DCMTK tool runs with TCP_NODELAY=1. Loopback only.
 //
-// --suite store|find|move|dicomweb|all (default all): the storage benchmark above, the query
-// benchmark of find_bench.ts, the retrieve benchmark of move_bench.ts, the DICOMweb benchmark of
-// dicomweb_bench.ts (their --find-*, --move-* and --dw-* options are described there), or all
-// but the last.
+// --suite store|find|move|forward|transcode|tls|dicomweb|all (default all): the storage
+// benchmark above, or one of the other suites in SUITES below (each file describes its own
+// --<suite>-* options); "all" runs every one of them in turn but dicomweb (its Orthanc takes
+// minutes to load).
 import { parseArgs } from "node:util";
 import { generateCorpus } from "./corpus.ts";
 import { DICOMWEB_OPTIONS, runDicomWebBench } from "./dicomweb_bench.ts";
 import { FIND_OPTIONS, runFindBench } from "./find_bench.ts";
+import { FORWARD_OPTIONS, runForwardBench } from "./forward_bench.ts";
 import { MOVE_OPTIONS, runMoveBench } from "./move_bench.ts";
+import { runTlsBench, TLS_OPTIONS } from "./tls_bench.ts";
+import { runTranscodeBench, TRANSCODE_OPTIONS } from "./transcode_bench.ts";
 import {
   orthancVersion,
   type Peer,
   startMiniPacsPeer,
   startOrthanc,
   startStorescp,
-} from "./peers.ts";
+} from "../helpers/peers.ts";
 import { runScenario, type ScenarioResult } from "./store_bench.ts";
 
 const ORTHANC_BIN = "/usr/sbin/Orthanc";
@@ -54,6 +66,26 @@ function median(rounds: ScenarioResult[]): ScenarioResult {
   return sorted[Math.floor((sorted.length - 1) / 2)];
 }
 
+/** The median of some numbers (NaN for none). */
+function medianOf(xs: number[]): number {
+  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (!v.length) return NaN;
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+/**
+ * Paired ratios: round by round, a server's rate over the anchor's in the same round and
+ * scenario (the two ran next to each other). `pick` chooses the rate compared.
+ */
+function pairedRatios(
+  row: ScenarioResult[],
+  anchor: ScenarioResult[],
+  pick: (r: ScenarioResult) => number,
+): number[] {
+  return row.map((r, k) => pick(r) / pick(anchor[k])).filter(Number.isFinite);
+}
+
 function onPath(name: string): boolean {
   for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
     try {
@@ -73,28 +105,39 @@ function exists(path: string): boolean {
 
 const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : "-");
 
+/** "0.93x (0.81-1.02)": the median of the paired ratios and their spread. */
+function ratioCell(ratios: number[]): string {
+  if (!ratios.length) return "-";
+  const lo = Math.min(...ratios), hi = Math.max(...ratios);
+  const m = fixed(medianOf(ratios), 2);
+  return ratios.length > 1 ? `${m}x (${fixed(lo, 2)}-${fixed(hi, 2)})` : `${m}x`;
+}
+
 function table(rows: Row[], header: string): string {
   const base = rows.find((r) => r.kind === "storescp");
-  const cols = [
-    "server",
-    "1 assoc img/s",
-    "MiB/s",
-    "x storescp",
-    "8 assoc img/s",
-    "MiB/s",
-    "x storescp",
-  ];
+  const orthanc = rows.find((r) => r.kind === "orthanc");
+  const cols = ["server", "assoc", "img/s", "MiB/s", "x storescp (paired)", "x Orthanc (paired)"];
+  cols.push("durable at home img/s", "x storescp+sync (paired)");
   const lines = [cols];
+  const rate = (r: ScenarioResult) => r.imagesPerSecond;
+  const home = (r: ScenarioResult) => r.homeImagesPerSecond;
   for (const r of rows) {
-    const cells = [r.label];
-    r.scenarios.forEach((s, i) => {
-      const ref = base?.scenarios[i]?.imagesPerSecond ?? NaN;
+    r.scenarios.forEach((s, j) => {
       const failed = s.error !== undefined;
-      cells.push(failed ? "FAILED" : fixed(s.imagesPerSecond, 1));
-      cells.push(failed ? "-" : fixed(s.mibPerSecond, 1));
-      cells.push(failed ? "-" : `${fixed(s.imagesPerSecond / ref, 2)}x`.replace("-x", "-"));
+      const rounds = r.rounds[j];
+      const vs = (other: Row | undefined, pick: (x: ScenarioResult) => number) =>
+        other && other !== r ? ratioCell(pairedRatios(rounds, other.rounds[j], pick)) : "-";
+      lines.push([
+        r.label,
+        String(SCENARIOS[j]),
+        failed ? "FAILED" : fixed(medianOf(rounds.map(rate)), 1),
+        failed ? "-" : fixed(medianOf(rounds.map((x) => x.mibPerSecond)), 1),
+        failed ? "-" : vs(base, rate),
+        failed ? "-" : vs(orthanc, rate),
+        failed ? "-" : fixed(medianOf(rounds.map(home)), 1),
+        failed ? "-" : vs(base, home),
+      ]);
     });
-    lines.push(cells);
   }
   const widths = cols.map((_, c) => Math.max(...lines.map((l) => (l[c] ?? "").length)));
   const out = lines.map((l) => l.map((cell, c) => (cell ?? "").padEnd(widths[c])).join(" | "));
@@ -109,10 +152,15 @@ async function main(): Promise<number> {
       only: { type: "string", default: KINDS.join(",") },
       json: { type: "string" },
       durability: { type: "string", default: "fsync" },
-      repeat: { type: "string", default: "1" },
+      repeat: { type: "string", default: "4" },
+      compare: { type: "string" },
+      "compare-label": { type: "string" },
       suite: { type: "string" },
       ...FIND_OPTIONS,
       ...MOVE_OPTIONS,
+      ...FORWARD_OPTIONS,
+      ...TRANSCODE_OPTIONS,
+      ...TLS_OPTIONS,
       ...DICOMWEB_OPTIONS,
     },
   });
@@ -170,6 +218,16 @@ async function main(): Promise<number> {
       });
     }
   }
+  // Another build of MiniPACS (a checkout's src/main.ts) in the same rounds: before/after figures
+  // of a change, measured side by side.
+  if (values.compare) {
+    const main = values.compare;
+    peers.push({
+      kind: "minipacs",
+      label: `MiniPACS (${durability}, ${values["compare-label"] ?? main})`,
+      start: () => startMiniPacsPeer({ durability, main }),
+    });
+  }
 
   const t0 = performance.now();
   const corpus = await generateCorpus(count, PARALLEL);
@@ -177,18 +235,27 @@ async function main(): Promise<number> {
   const header = `store benchmark: ${count} CT 512x512x16 (${eachMib.toFixed(2)} MiB each), ` +
     `storescu with TCP_NODELAY=1`;
   console.log(`corpus generated in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  // Rounds interleave the servers, so a slow spell of the disk does not land on one of them.
+  // Each round runs one scenario on every server back to back, so each server's round is paired
+  // with the anchor's next to it in time; odd rounds go in the listed order, even rounds in the
+  // reverse one, so no server always follows (or precedes) another's writeback. Every scenario
+  // starts with a sync.
   const runs: ScenarioResult[][][] = peers.map(() => SCENARIOS.map(() => []));
   try {
     for (let round = 1; round <= repeat; round++) {
-      for (const [i, p] of peers.entries()) {
-        for (const [j, associations] of SCENARIOS.entries()) {
+      const order = peers.map((_, i) => i);
+      if (round % 2 === 0) order.reverse();
+      for (const [j, associations] of SCENARIOS.entries()) {
+        for (const i of order) {
+          const p = peers[i];
           const r = await runScenario(() => p.start(associations), corpus, associations);
           runs[i][j].push(r);
           const what = `${p.label}, ${associations} assoc${repeat > 1 ? `, round ${round}` : ""}`;
           if (r.error) console.log(`FAILED ${what}: ${r.error}`);
           else {
-            console.log(`${what}: ${fixed(r.seconds, 2)} s, ${fixed(r.imagesPerSecond, 1)} img/s`);
+            console.log(
+              `${what}: ${fixed(r.seconds, 2)} s, ${fixed(r.imagesPerSecond, 1)} img/s; ` +
+                `durable at home after ${fixed(r.homeSeconds, 2)} s`,
+            );
           }
           if (r.warning) console.log(`WARNING ${what}: ${r.warning}`);
         }
@@ -218,8 +285,14 @@ async function main(): Promise<number> {
           label: r.label,
           scenarios: r.scenarios.map((s, i) => ({
             ...s,
-            ratioToStorescp: base ? s.imagesPerSecond / base.scenarios[i].imagesPerSecond : null,
+            pairedRatiosToStorescp: base
+              ? pairedRatios(r.rounds[i], base.rounds[i], (x) => x.imagesPerSecond)
+              : null,
+            medianPairedRatioToStorescp: base
+              ? medianOf(pairedRatios(r.rounds[i], base.rounds[i], (x) => x.imagesPerSecond))
+              : null,
             roundsImagesPerSecond: r.rounds[i].map((x) => x.imagesPerSecond),
+            roundsHomeImagesPerSecond: r.rounds[i].map((x) => x.homeImagesPerSecond),
           })),
         };
       }),
@@ -237,7 +310,23 @@ async function main(): Promise<number> {
   return rows.some((r) => r.scenarios.some((s) => s.error || s.warning)) ? 1 : 0;
 }
 
-/** Runs the store suite, the find suite or both; the worst exit code wins. */
+type SuiteValues = Parameters<typeof runFindBench>[0];
+/** The suites besides the store benchmark, by --suite name. */
+const SUITES: Record<string, (values: SuiteValues) => Promise<number>> = {
+  find: runFindBench,
+  move: runMoveBench,
+  forward: runForwardBench,
+  transcode: runTranscodeBench,
+  tls: runTlsBench,
+  dicomweb: async (values) => {
+    await runDicomWebBench(values);
+    return 0;
+  },
+};
+/** Suites "all" leaves out. */
+const NOT_IN_ALL = new Set(["dicomweb"]);
+
+/** Runs one suite, or every one of them; the worst exit code wins. */
 async function runSuites(): Promise<number> {
   const { values } = parseArgs({
     args: Deno.args,
@@ -245,24 +334,26 @@ async function runSuites(): Promise<number> {
       suite: { type: "string", default: "all" },
       ...FIND_OPTIONS,
       ...MOVE_OPTIONS,
+      ...FORWARD_OPTIONS,
+      ...TRANSCODE_OPTIONS,
+      ...TLS_OPTIONS,
       ...DICOMWEB_OPTIONS,
     },
     strict: false,
   });
   const suite = String(values.suite);
-  if (!["store", "find", "move", "dicomweb", "all"].includes(suite)) {
-    console.error(`--suite must be store, find, move, dicomweb or all, got ${suite}`);
+  if (suite !== "all" && suite !== "store" && !(suite in SUITES)) {
+    console.error(`--suite must be store, ${Object.keys(SUITES).join(", ")} or all, got ${suite}`);
     return 2;
   }
-  if (suite === "move") return await runMoveBench(values);
-  if (suite === "dicomweb") {
-    await runDicomWebBench(values);
-    return 0;
+  if (suite in SUITES) return await SUITES[suite](values);
+  const store = await main();
+  if (suite === "store" || store === 2) return store;
+  let worst = store;
+  for (const [name, run] of Object.entries(SUITES)) {
+    if (!NOT_IN_ALL.has(name)) worst = Math.max(worst, await run(values));
   }
-  const store = suite === "find" ? 0 : await main();
-  const find = suite === "store" || store === 2 ? 0 : await runFindBench(values);
-  const move = suite === "all" && store !== 2 ? await runMoveBench(values) : 0;
-  return Math.max(store, find, move);
+  return worst;
 }
 
 if (import.meta.main) Deno.exit(await runSuites());

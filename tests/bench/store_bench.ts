@@ -1,7 +1,7 @@
 // One scenario: a fresh peer, a warm-up C-ECHO (done by the peer's start), then the corpus sent
 // with DCMTK storescu on 1 or several associations at once, timed from spawn to the last exit.
 import type { Corpus } from "./corpus.ts";
-import { DCMTK_ENV, type Peer } from "./peers.ts";
+import { DCMTK_ENV, type Peer } from "../helpers/peers.ts";
 
 /** A scenario gives up after this long. */
 export const SCENARIO_TIMEOUT_MS = 10 * 60 * 1000;
@@ -15,6 +15,12 @@ export interface ScenarioResult {
   /** Objects the peer reported or held afterwards; null when it could not be counted. */
   stored: number | null;
   expected: number;
+  /**
+   * From the first spawn until every object is durable in a file of its own: MiniPACS until its
+   * journal is materialized, the others until a `sync` after the last storescu exit returns.
+   */
+  homeSeconds: number;
+  homeImagesPerSecond: number;
   /** Set when the scenario failed: storescu errors, a timeout, a peer that would not start. */
   error?: string;
   /** Set when the stored count differs from the number sent. */
@@ -101,12 +107,17 @@ export async function runScenario(
     seconds: NaN,
     imagesPerSecond: NaN,
     mibPerSecond: NaN,
+    homeSeconds: NaN,
+    homeImagesPerSecond: NaN,
     stored: null,
     expected,
   };
   let peer: Peer | undefined;
   try {
     peer = await start();
+    // Each round starts with nothing dirty in the page cache: no server pays for another's writes.
+    await sync();
+    const t0 = performance.now();
     const seconds = await sendWithStorescu(peer, shares(corpus, associations)).catch((e) => {
       result.error = (e as Error).message;
       return NaN;
@@ -114,6 +125,12 @@ export async function runScenario(
     result.seconds = seconds;
     result.imagesPerSecond = expected / seconds;
     result.mibPerSecond = corpus.totalBytes / (1024 * 1024) / seconds;
+    if (!result.error) {
+      if (peer.awaitHome) await peer.awaitHome(expected, SCENARIO_TIMEOUT_MS);
+      else await sync();
+      result.homeSeconds = (performance.now() - t0) / 1000;
+      result.homeImagesPerSecond = expected / result.homeSeconds;
+    }
     if (!peer.countsAfterStop) result.stored = await peer.count();
     const stopping = peer;
     peer = undefined;
@@ -134,7 +151,12 @@ export async function runScenario(
       await p.cleanup();
     }
     // Flush what the peer left dirty in the page cache, so it does not weigh on the next run.
-    await new Deno.Command("sync", { stdout: "null", stderr: "null" }).output().catch(() => {});
+    await sync();
   }
   return result;
+}
+
+/** sync(1): writes every file system's dirty pages back, and waits for it. */
+async function sync(): Promise<void> {
+  await new Deno.Command("sync", { stdout: "null", stderr: "null" }).output().catch(() => {});
 }

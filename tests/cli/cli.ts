@@ -1,6 +1,8 @@
 // Runs `minipacs` (src/main.ts under the test's own Deno, or a compiled binary) as a child
 // process and collects what it printed.
 import { MAIN, ROOT } from "../helpers/server.ts";
+import { freePort } from "../helpers/peers.ts";
+export { freePort };
 
 export interface CliResult {
   code: number;
@@ -50,14 +52,6 @@ export async function minipacs(args: string[], o: CliOptions = {}): Promise<CliR
     .filter((l) => !/^Warning |^\s+at file:/.test(l))
     .join("\n").trim();
   return { code: out.code, stdout: text(out.stdout), stderr };
-}
-
-/** A free TCP port on loopback (closed again: a peer tool binds it right after). */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 export interface StoreScp {

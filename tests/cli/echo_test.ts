@@ -1,6 +1,5 @@
 // `minipacs echo`: against our own server and DCMTK storescp; failures exit 1 with the reason.
 import assert from "node:assert/strict";
-import { parsePeer } from "../../src/cli/scu.ts";
 import { hasTool, startMiniPacs } from "../helpers/server.ts";
 import { freePort, minipacs, startStoreScp } from "./cli.ts";
 
@@ -95,19 +94,4 @@ Deno.test("echo refuses a malformed target or AE title with exit 2", async () =>
     assert.equal(r.code, 2, args.join(" "));
     assert.match(r.stderr, pattern);
   }
-});
-
-Deno.test("parsePeer() reads AET@host:port, IPv6 in brackets", () => {
-  assert.deepEqual(parsePeer("PACS@10.1.2.3:104"), {
-    aeTitle: "PACS",
-    host: "10.1.2.3",
-    port: 104,
-  });
-  assert.deepEqual(parsePeer("MY AE@[::1]:11112"), { aeTitle: "MY AE", host: "::1", port: 11112 });
-  assert.deepEqual(parsePeer("X@pacs.example:4242"), {
-    aeTitle: "X",
-    host: "pacs.example",
-    port: 4242,
-  });
-  assert.throws(() => parsePeer("PACS@::1:104"), /expected AET@host:port/);
 });

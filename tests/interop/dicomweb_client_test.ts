@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { api } from "dicomweb-client";
 import { decodeFileMetaInformation } from "../../src/core/dicom/part10.ts";
-import { freePort } from "../bench/peers.ts";
+import { freePort } from "../helpers/peers.ts";
 import { CORPUS_CLASSES, type CorpusObject, makeObject, newUid } from "../helpers/corpus.ts";
 import { hasTool, run, startMiniPacs } from "../helpers/server.ts";
 import { installXmlHttpRequest } from "../helpers/xhr.ts";

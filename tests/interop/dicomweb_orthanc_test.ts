@@ -4,7 +4,7 @@
 // must be equal except where a difference is recorded below with the reason it is right.
 import assert from "node:assert/strict";
 import { isDeepStrictEqual } from "node:util";
-import { type Peer, startOrthanc } from "../bench/peers.ts";
+import { type Peer, startOrthanc } from "../helpers/peers.ts";
 import { hasTool, startMiniPacs } from "../helpers/server.ts";
 import { makeDicomWebCorpus, storeCorpus } from "../web/dicomweb/fixture.ts";
 

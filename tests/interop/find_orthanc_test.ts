@@ -4,8 +4,7 @@
 // that MiniPACS is the one following PS3.4 there). The differences are printed.
 import assert from "node:assert/strict";
 import { Status } from "../../src/core/dimse/status.ts";
-import { allowFind } from "../bench/find_bench.ts";
-import { type Peer, startOrthanc } from "../bench/peers.ts";
+import { allowFind, type Peer, startOrthanc } from "../helpers/peers.ts";
 import { hasTool, startMiniPacs } from "../helpers/server.ts";
 import { FIND_CASES, makeFindCorpus, runCase, storeFiles } from "./find_corpus.ts";
 

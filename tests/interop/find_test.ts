@@ -121,12 +121,19 @@ Deno.test({
   ignore: !dcmtk,
   async fn() {
     await withCorpus(async (pacs, corpus) => {
-      // The SR of study s1 is sent again (same SOP Instance UID) as part of study s2.
+      // The SR of study s1 is sent again (same SOP Instance UID) as part of study s2, in a new
+      // series (a series stays in its study: the same series under s2 would be refused).
       const sr = corpus.instances.find((i) => i.label === "s1sr-1")!;
       const bytes = await Deno.readFile(sr.path);
       const moved = bytes.slice();
       const text = new TextDecoder("latin1").decode(bytes);
-      for (const [from, to] of [[corpus.uid("s1"), corpus.uid("s2")]]) {
+      const newSeries = corpus.uid("s1sr").replace(".7433.3.", ".7433.4.");
+      for (
+        const [from, to] of [
+          [corpus.uid("s1"), corpus.uid("s2")],
+          [corpus.uid("s1sr"), newSeries],
+        ]
+      ) {
         // Same-length UIDs: swap them in place (study UIDs differ only in their last digit).
         assert.equal(from.length, to.length);
         let at = text.indexOf(from);
@@ -159,7 +166,7 @@ Deno.test({
       const series = await findscu(pacs.port, "MINIPACS", "S", [
         "QueryRetrieveLevel=SERIES",
         `StudyInstanceUID=${corpus.uid("s2")}`,
-        `SeriesInstanceUID=${corpus.uid("s1sr")}`,
+        `SeriesInstanceUID=${newSeries}`,
         "NumberOfSeriesRelatedInstances",
       ]);
       assert.deepEqual(valuesOf(series, TAG.NumberOfSeriesRelatedInstances), ["1"]);

@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { decodeFileMetaInformation } from "../../src/core/dicom/part10.ts";
-import { freePort } from "../bench/peers.ts";
+import { freePort } from "../helpers/peers.ts";
+import { type Orthanc, startOrthanc } from "../helpers/orthanc.ts";
 import { CORPUS_CLASSES, type CorpusObject, makeObject, newUid } from "../helpers/corpus.ts";
 import { hasTool, type MiniPacs, run, startMiniPacs } from "../helpers/server.ts";
 
@@ -23,68 +24,6 @@ if (!orthanc) {
   console.log(`SKIP: ${ORTHANC} is missing (apt-get install orthanc); its test is ignored`);
 }
 const ready = orthanc && hasTool("storescu") && hasTool("dump2dcm");
-
-interface Orthanc {
-  aeTitle: string;
-  port: number;
-  api(path: string, init?: RequestInit): Promise<Response>;
-  stop(): Promise<void>;
-  output(): string;
-}
-
-/** Orthanc with its own config and storage in a temporary folder, MiniPACS as modality "minipacs". */
-async function startOrthanc(minipacsPort: number, port: number): Promise<Orthanc> {
-  const dir = await Deno.makeTempDir({ prefix: "minipacs-orthanc-" });
-  const httpPort = freePort();
-  const config = {
-    Name: "MiniPACS retrieve test",
-    StorageDirectory: `${dir}/storage`,
-    IndexDirectory: `${dir}/index`,
-    DicomPort: port,
-    HttpPort: httpPort,
-    DicomAet: "ORTHANC",
-    DicomCheckCalledAet: false,
-    RemoteAccessAllowed: false,
-    AuthenticationEnabled: false,
-    StorageCompression: false,
-    Plugins: [],
-    SaveJobs: false,
-    DicomModalities: { minipacs: { AET: "MINIPACS", Host: "127.0.0.1", Port: minipacsPort } },
-  };
-  await Deno.writeTextFile(`${dir}/orthanc.json`, JSON.stringify(config, null, 2));
-  const child = new Deno.Command(ORTHANC, {
-    args: [`${dir}/orthanc.json`],
-    env: { TCP_NODELAY: "1" }, // Orthanc's DICOM layer is DCMTK's
-    cwd: dir,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const dec = new TextDecoder();
-  const pump = async (s: ReadableStream<Uint8Array>) => {
-    for await (const c of s) text = (text + dec.decode(c, { stream: true })).slice(-20000);
-  };
-  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
-  const base = `http://127.0.0.1:${httpPort}`;
-  const api = (path: string, init?: RequestInit) =>
-    fetch(`${base}${path}`, { ...init, signal: AbortSignal.timeout(60_000) });
-  const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* gone */ }
-    await child.status;
-    await pumps;
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  };
-  for (let i = 0; i < 300; i++) { // bounded: about 30 s
-    const ok = await fetch(`${base}/system`, { signal: AbortSignal.timeout(2000) })
-      .then(async (r) => (await r.body?.cancel(), r.ok), () => false);
-    if (ok) return { aeTitle: "ORTHANC", port, api, stop, output: () => text };
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  await stop();
-  throw new Error(`Orthanc did not start:\n${text}`);
-}
 
 const datasetOf = (bytes: Uint8Array) =>
   bytes.subarray(decodeFileMetaInformation(bytes).datasetOffset);
@@ -155,6 +94,27 @@ Deno.test({
           }
           assert.deepEqual([...uids].sort(), objects.map((o) => o.sopInstanceUid).sort());
           await pacs!.waitForLog(/move done .*destination=ORTHANC .*completed=3 failed=0/);
+        },
+      );
+
+      await t.step(
+        "Orthanc's retrieve of a patient (Study Root C-MOVE at PATIENT level) moves its studies",
+        async () => {
+          const r = await api("/modalities/minipacs/move", {
+            method: "POST",
+            body: JSON.stringify({
+              Level: "Patient",
+              Resources: [{ PatientID: objects[0].patientId }],
+              TargetAet: "ORTHANC",
+              Timeout: 60,
+            }),
+          });
+          const answer = await r.text();
+          assert.ok(r.ok, `move: HTTP ${r.status} ${answer}\n${peer!.output()}`);
+          await pacs!.waitForLog(
+            /move done .*destination=ORTHANC .*level=PATIENT .*completed=3 failed=0/,
+          );
+          assert.match(pacs!.logs(), /DEBUG\s+move at PATIENT level in the Study Root model/);
         },
       );
 

@@ -32,9 +32,10 @@ function datasetOf(n: number): Uint8Array {
     element(0x00080016, "UI", SECONDARY_CAPTURE),
     element(0x00080018, "UI", sopOf(n)),
     element(0x00080060, "CS", "OT"),
-    element(0x00100010, "PN", `Crash^Patient${n % 5}`),
-    element(0x00100020, "LO", `CRASH${n % 5}`),
-    element(0x0020000d, "UI", `${BASE}.1.${n % 5}`),
+    // Seven series in five studies of five patients: each series in one study.
+    element(0x00100010, "PN", `Crash^Patient${(n % 7) % 5}`),
+    element(0x00100020, "LO", `CRASH${(n % 7) % 5}`),
+    element(0x0020000d, "UI", `${BASE}.1.${(n % 7) % 5}`),
     element(0x0020000e, "UI", `${BASE}.2.${n % 7}`),
     element(0x00200013, "IS", String(n)),
     element(0x00280002, "US", us(1)),

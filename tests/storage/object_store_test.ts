@@ -75,7 +75,7 @@ Deno.test("objects survive close() and reopen with their bytes and counts", asyn
     const records = Array.from({ length: 12 }, (_, i) =>
       makeRecord(`1.2.3.9.${i}`, {
         seriesInstanceUid: `1.2.3.9.${i % 3}`,
-        studyInstanceUid: `1.2.3.${i % 2}`,
+        studyInstanceUid: `1.2.3.${(i % 3) % 2}`, // each series in one study
       }));
     let store = await openStore(root);
     try {

@@ -1,7 +1,7 @@
 // Every route of the web app through app.request(): pages, API, metrics, health, auth,
 // escaping, 404/405, same-origin POSTs, and no internals leaking to the client.
 import assert from "node:assert/strict";
-import { hashPassword } from "../../src/password.ts";
+import { hashPassword } from "../../src/web/password.ts";
 import { webFixture } from "./fixtures.ts";
 
 const PEERS = `[[known_ae]]\nae_title = "VIEWER"\nhost = "127.0.0.1"\nport = 11113\n`;
@@ -300,6 +300,7 @@ Deno.test("GET /healthz is 200 when healthy, 503 naming the check when disk is l
     assert.deepEqual(await ok.json(), {
       status: "ok",
       checks: { process: "ok", index: "ok", storage: "ok", disk: "ok" },
+      journal: { pending_objects: 0, pending_bytes: 0, disk_full: false },
     });
     f.free.bytes = 1024;
     const low = await f.get("/healthz");

@@ -2,10 +2,10 @@
 // route tests through app.request().
 import { type Config, parseConfig } from "../../src/config.ts";
 import type { InstanceRecord } from "../../src/core/ports.ts";
-import { ServerStats } from "../../src/stats.ts";
+import { ServerStats } from "../../src/app/stats.ts";
 import { IndexDb } from "../../src/storage/index_db.ts";
 import { createWebApp, type WebApp, type WebDeps } from "../../src/web/app.ts";
-import type { EchoResult } from "../../src/web/echo.ts";
+import type { EchoResult } from "../../src/core/services/echo_scu.ts";
 import { makeRecord, MemoryLogger } from "../storage/fixtures.ts";
 
 export { makeRecord, MemoryLogger };

@@ -2,7 +2,7 @@
 // server answers a C-ECHO and a C-STORE.
 import assert from "node:assert/strict";
 import { CommandField, DATASET_PRESENT } from "../../src/core/dimse/command.ts";
-import { ServerStats } from "../../src/stats.ts";
+import { ServerStats } from "../../src/app/stats.ts";
 import { renderMetrics } from "../../src/web/metrics.ts";
 import { echo, EXPLICIT_LE, openAssociation, VERIFICATION } from "../helpers/scu.ts";
 import { startMiniPacs } from "../helpers/server.ts";

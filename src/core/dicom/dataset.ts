@@ -1,6 +1,7 @@
 // A small dataset codec for query identifiers and stored headers: element lists with
 // sequences in Implicit VR Little Endian, Explicit VR Little Endian and Explicit VR Big Endian
 // (PS3.5 7.1, 7.3, 7.5). Values are kept in little-endian byte order whatever the syntax.
+import { concatBytes } from "./bytes.ts";
 import { decodeString, encodeString } from "./charset.ts";
 import { Tag, tagString } from "./tags.ts";
 import { EXPLICIT_VR_LE, TRANSFER_SYNTAXES } from "./transfer_syntaxes.ts";
@@ -72,7 +73,7 @@ const DICTIONARY_TEXT = `
 00080090PN 00080096SQ 00080100SH 00080102SH 00080103SH 00080104LO 00080201SH 00081010SH
 00081030LO 00081032SQ 0008103ELO 00081040LO 00081048PN 00081050PN 00081060PN 00081070PN
 00081080LO 00081090LO 00081110SQ 00081111SQ 00081115SQ 00081120SQ 00081140SQ 00081150UI
-00081155UI 00081160IS 00081190UR 00081199SQ 00082111ST 00082218SQ 00083001SQ 00083002UI
+00081155UI 00081160IS 00081190UR 00081195UI 00081197US 00081198SQ 00081199SQ 00082111ST 00082218SQ 00083001SQ 00083002UI
 00089007CS 00100010PN 00100020LO 00100021LO 00100022CS 00100024SQ 00100030DA 00100032TM
 00100040CS 00100050SQ 00101000LO 00101001PN 00101002SQ 00101005PN 00101010AS 00101020DS
 00101030DS 00101040LO 00101060PN 00102000LO 00102110LO 00102150LO 00102154SH 00102160SH
@@ -312,19 +313,7 @@ function swap(value: Uint8Array, vr: string): Uint8Array {
 export function encodeDataset(elements: readonly DataElement[], encoding: Encoding): Uint8Array {
   const parts: Uint8Array[] = [];
   writeElements(elements, encoding, parts);
-  return concat(parts);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const p of parts) total += p.length;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 function writeElements(elements: readonly DataElement[], e: Encoding, parts: Uint8Array[]): void {
@@ -335,10 +324,10 @@ function writeElements(elements: readonly DataElement[], e: Encoding, parts: Uin
       for (const item of el.items) {
         const inner: Uint8Array[] = [];
         writeElements(item, e, inner);
-        const bytes = concat(inner);
+        const bytes = concatBytes(inner);
         body.push(header(Tag.Item, "", bytes.length, e, true), bytes);
       }
-      const content = concat(body);
+      const content = concatBytes(body);
       parts.push(header(el.tag, "SQ", content.length, e), content);
       continue;
     }

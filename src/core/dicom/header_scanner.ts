@@ -6,7 +6,7 @@ import type { InstanceRecord } from "../ports.ts";
 import { decodeString } from "./charset.ts";
 import { Tag, tagString } from "./tags.ts";
 import { EXPLICIT_VR_LE, TRANSFER_SYNTAXES } from "./transfer_syntaxes.ts";
-import { trimUid } from "./uid.ts";
+import { isPlainUid, trimUid } from "./uid.ts";
 import { LONG_VRS, SHORT_VRS } from "./vr.ts";
 
 export interface ScannedHeader {
@@ -91,6 +91,8 @@ export class HeaderScanner {
   readonly #littleEndian: boolean;
   readonly #wanted: ReadonlySet<number>;
   readonly #maxValueBytes: number;
+  readonly #wholeDataset: boolean;
+  readonly #encapsulated: boolean;
   readonly #values = new Map<number, Uint8Array>();
   readonly #stack: Container[] = [];
 
@@ -117,22 +119,30 @@ export class HeaderScanner {
    * wanted: top-level tags to keep (default: those InstanceRecord needs, plus (0008,0005));
    * maxValueBytes: values longer than this are not kept (default 64 KiB). An unknown transfer
    * syntax is read as Explicit VR Little Endian (as every encapsulated syntax is).
+   * wholeDataset: parse to the end rather than stop at Pixel Data, so that finish() fails
+   * for a dataset that cannot be read back (a length past the end, an undelimited
+   * sequence or item) or whose indexed UIDs are not valid UIDs (PS3.5 9.1).
    */
   constructor(
     transferSyntaxUid: string,
-    options: { wanted?: ReadonlySet<number>; maxValueBytes?: number } = {},
+    options: { wanted?: ReadonlySet<number>; maxValueBytes?: number; wholeDataset?: boolean } = {},
   ) {
     const ts = TRANSFER_SYNTAXES.get(transferSyntaxUid) ?? TRANSFER_SYNTAXES.get(EXPLICIT_VR_LE)!;
     this.#explicitVr = ts.explicitVr;
     this.#littleEndian = ts.littleEndian;
     this.#wanted = options.wanted ?? DEFAULT_WANTED;
     this.#maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
+    this.#wholeDataset = options.wholeDataset ?? false;
+    this.#encapsulated = ts.encapsulated;
     if (ts.deflated) this.#startInflater();
   }
 
-  /** True once top-level Pixel Data was reached (later bytes are ignored) or the data is bad. */
+  /**
+   * True once the data is bad, or (unless wholeDataset) once top-level Pixel Data was reached:
+   * later bytes are ignored.
+   */
   get stopped(): boolean {
-    return this.#sawPixelData || this.#error !== undefined;
+    return (this.#sawPixelData && !this.#wholeDataset) || this.#error !== undefined;
   }
 
   /**
@@ -180,7 +190,8 @@ export class HeaderScanner {
         if (this.#state !== "header" || this.#headHave > 0) {
           this.#fail(`dataset ends inside an element at byte ${this.#position}`);
         } else if (this.#stack.length > 0) {
-          this.#fail("dataset ends inside an undefined-length sequence");
+          const open = this.#stack[this.#stack.length - 1].kind;
+          this.#fail(`dataset ends inside an undefined-length ${open} (no delimiter)`);
         }
       }
     }
@@ -200,6 +211,11 @@ export class HeaderScanner {
     }
     const missing = REQUIRED.filter(([field]) => record[field] === "").map(([, name]) => name);
     if (missing.length > 0) throw new HeaderError(`dataset lacks ${missing.join(", ")}`);
+    if (this.#wholeDataset) {
+      // The UIDs the index is keyed by: digits and dots, at most 64 characters, no NUL.
+      const bad = REQUIRED.filter(([field]) => !isPlainUid(record[field])).map(([, name]) => name);
+      if (bad.length > 0) throw new HeaderError(`invalid UID in ${bad.join(", ")}`);
+    }
     return { record, values: this.#values, sawPixelData: this.#sawPixelData };
   }
 
@@ -304,7 +320,11 @@ export class HeaderScanner {
       (tag === Tag.PixelData || tag === Tag.FloatPixelData || tag === Tag.DoubleFloatPixelData)
     ) {
       this.#sawPixelData = true;
-      return;
+      if (!this.#wholeDataset) return;
+      // Native Pixel Data has a defined length; only encapsulated may be undefined (PS3.5 A.4).
+      if (length === UNDEFINED_LENGTH && !(this.#encapsulated && tag === Tag.PixelData)) {
+        return this.#fail(`undefined length for native pixel data: ${at}`);
+      }
     }
     if (length === UNDEFINED_LENGTH) {
       // SQ, UN (implicit VR LE inside), encapsulated pixel data in a nested icon, or any

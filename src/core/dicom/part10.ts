@@ -1,6 +1,7 @@
 // DICOM Part 10 file meta information: preamble, "DICM" prefix and group 0002 (PS3.10 7.1).
 // Group 0002 is always Explicit VR Little Endian (PS3.10 7.1, PS3.5 7.1).
 
+import { concatBytes } from "./bytes.ts";
 import { tagString } from "./tags.ts";
 import { LONG_VRS } from "./vr.ts";
 
@@ -79,14 +80,8 @@ export function encodeFileMetaInformation(meta: FileMeta): Uint8Array {
   new DataView(lengthValue.buffer).setUint32(0, groupLength, true);
   parts.unshift(element(0x00020000, "UL", lengthValue));
 
-  const out = new Uint8Array(META_START + 12 + groupLength);
-  out.set(PREFIX, PREAMBLE_LENGTH);
-  let offset = META_START;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
+  // PS3.10 7.1: a 128-byte preamble (zeros), "DICM", then the group 0002 elements.
+  return concatBytes([new Uint8Array(PREAMBLE_LENGTH), Uint8Array.from(PREFIX), ...parts]);
 }
 
 /** Strips trailing NUL and spaces, and leading spaces (PS3.5 6.2). */

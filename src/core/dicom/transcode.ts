@@ -1,12 +1,21 @@
-// Streaming, lossless re-encoding of a dataset between the uncompressed transfer syntaxes:
-// Implicit VR LE <-> Explicit VR LE, and from Explicit VR Big Endian (PS3.5 7.1, 7.3, 7.5,
-// A.1-A.3). Values keep their bytes (byte-swapped from Big Endian); only element headers
+// Streaming re-encoding of a dataset into an uncompressed transfer syntax. Between the
+// uncompressed syntaxes, losslessly: Implicit VR LE <-> Explicit VR LE, and from Explicit VR
+// Big Endian (PS3.5 7.1, 7.3, 7.5, A.1-A.3). A deflated dataset is inflated first (A.5); one
+// with encapsulated Pixel Data is decoded frame by frame (decompression.ts, A.4). Values keep their bytes (byte-swapped from Big Endian); only element headers
 // change. Lengths of sequences and items change with the headers, so every sequence and item
 // is written with undefined length and delimiters. Memory: an element header, a partial word
 // and the stack of open sequences, whatever the object's size.
 import dcmjs from "dcmjs";
+import { canDecodeFrames } from "../codecs/registry.ts";
+import { inflateDataset } from "../codecs/deflate.ts";
+import { decompressDataset } from "./decompression.ts";
 import { Tag, tagString } from "./tags.ts";
-import { EXPLICIT_VR_BE, EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "./transfer_syntaxes.ts";
+import {
+  DEFLATED_EXPLICIT_VR_LE,
+  EXPLICIT_VR_BE,
+  EXPLICIT_VR_LE,
+  IMPLICIT_VR_LE,
+} from "./transfer_syntaxes.ts";
 
 export class TranscodeError extends Error {
   constructor(message: string) {
@@ -18,9 +27,20 @@ export class TranscodeError extends Error {
 const SOURCES = new Set([IMPLICIT_VR_LE, EXPLICIT_VR_LE, EXPLICIT_VR_BE]);
 const TARGETS = new Set([IMPLICIT_VR_LE, EXPLICIT_VR_LE]);
 
-/** True when a dataset in `from` can be re-encoded here into `to` (and they differ). */
+/**
+ * True when a dataset in `from` can be re-encoded here into `to` (and they differ): between
+ * the uncompressed syntaxes, from Deflated Explicit VR LE, and by decoding every encapsulated
+ * syntax a codec is there for (into Explicit VR Big Endian too, for 8 and 16-bit images).
+ */
 export function canTranscode(from: string, to: string): boolean {
-  return from !== to && SOURCES.has(from) && TARGETS.has(to);
+  if (from === to) return false;
+  if (SOURCES.has(from) || from === DEFLATED_EXPLICIT_VR_LE) return TARGETS.has(to);
+  return canDecodeFrames(from) && (TARGETS.has(to) || to === EXPLICIT_VR_BE);
+}
+
+/** True when going from `from` to `to` decodes pixels (not only re-encodes headers). */
+export function decodesPixels(from: string, to: string): boolean {
+  return canTranscode(from, to) && canDecodeFrames(from);
 }
 
 const UNDEFINED = 0xffffffff;
@@ -100,7 +120,7 @@ export class DatasetTranscoder {
   #out: Uint8Array[] = [];
 
   constructor(from: string, to: string) {
-    if (!canTranscode(from, to)) {
+    if (from === to || !SOURCES.has(from) || !TARGETS.has(to)) {
       throw new TranscodeError(`cannot re-encode ${from} as ${to}`);
     }
     this.#sourceExplicit = from !== IMPLICIT_VR_LE;
@@ -417,15 +437,85 @@ function swapped(bytes: Uint8Array, size: number): Uint8Array {
   return out;
 }
 
-/** Re-encodes a streamed dataset; yields output pieces as the input arrives. */
+/**
+ * Re-encodes a streamed dataset; yields output pieces as the input arrives. Throws
+ * TranscodeError when it cannot (corrupt data included); what was yielded by then is a
+ * partial object the caller must not deliver. A piece is valid until the next one is asked
+ * for (buffers are reused): use or copy it before.
+ */
 export async function* transcodeDataset(
   source: AsyncIterable<Uint8Array>,
   from: string,
   to: string,
 ): AsyncGenerator<Uint8Array> {
+  if (!canTranscode(from, to)) throw new TranscodeError(`cannot re-encode ${from} as ${to}`);
+  if (canDecodeFrames(from)) {
+    try {
+      yield* decompressDataset(source, from, to);
+    } catch (e) {
+      throw new TranscodeError(`cannot decode ${from}: ${(e as Error).message}`);
+    }
+    return;
+  }
+  if (from === DEFLATED_EXPLICIT_VR_LE) {
+    const inflated = inflateDataset(source);
+    if (to === EXPLICIT_VR_LE) {
+      try {
+        yield* inflated;
+      } catch (e) {
+        throw new TranscodeError((e as Error).message);
+      }
+      return;
+    }
+    source = inflated;
+    from = EXPLICIT_VR_LE;
+  }
   const t = new DatasetTranscoder(from, to);
-  for await (const chunk of source) {
-    for (const piece of t.push(chunk)) yield piece;
+  try {
+    for await (const chunk of source) {
+      for (const piece of t.push(chunk)) yield piece;
+    }
+  } catch (e) {
+    if (e instanceof TranscodeError) throw e;
+    throw new TranscodeError((e as Error).message);
   }
   for (const piece of t.end()) yield piece;
+}
+
+/**
+ * Re-encodes (decodes, inflates) a whole dataset in memory; null when the result is larger than
+ * `limit` (it was decoded to its end all the same: it is known to decode). Throws when it
+ * cannot be decoded.
+ */
+export async function transcodeWhole(
+  whole: Uint8Array,
+  from: string,
+  to: string,
+  limit: number,
+): Promise<Uint8Array | null> {
+  const pieces: Uint8Array[] = [];
+  let total = 0;
+  let large = false;
+  const source = (async function* () {
+    yield whole;
+  })();
+  for await (const piece of transcodeDataset(source, from, to)) {
+    total += piece.length;
+    if (large) continue;
+    if (total > limit) {
+      large = true;
+      pieces.length = 0;
+    } else pieces.push(piece.slice()); // pieces may be reused buffers
+  }
+  return large ? null : join(pieces, total);
+}
+
+function join(parts: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }

@@ -33,8 +33,11 @@ export const Priority = { Low: 0x0002, Medium: 0x0000, High: 0x0001 } as const;
 
 /** (0000,0800) Command Data Set Type "null": no dataset follows. Any other value: one does. */
 export const NO_DATASET = 0x0101;
-/** A conventional non-null Command Data Set Type for messages we send with a dataset. */
-export const DATASET_PRESENT = 0x0000;
+/**
+ * The non-null Command Data Set Type we send with a dataset: 0x0001, as pynetdicom and GDCM do
+ * (GDCM checks for it and aborts on another value). We read any value but 0x0101 as present.
+ */
+export const DATASET_PRESENT = 0x0001;
 
 export interface Command {
   /** (0000,0100) */
@@ -69,6 +72,10 @@ export interface Command {
   moveOriginatorAeTitle?: string;
   /** (0000,1031) */
   moveOriginatorMessageId?: number;
+  /** (0000,1002) N-EVENT-REPORT Event Type ID */
+  eventTypeId?: number;
+  /** (0000,1008) N-ACTION Action Type ID */
+  actionTypeId?: number;
   /** (0000,1020) */
   numberOfRemainingSuboperations?: number;
   /** (0000,1021) */
@@ -98,6 +105,8 @@ type UsKey =
   | "status"
   | "errorId"
   | "moveOriginatorMessageId"
+  | "eventTypeId"
+  | "actionTypeId"
   | "numberOfRemainingSuboperations"
   | "numberOfCompletedSuboperations"
   | "numberOfFailedSuboperations"
@@ -133,6 +142,8 @@ const FIELDS: readonly Field[] = [
   { tag: 0x00000903, vr: "US", key: "errorId" },
   { tag: 0x00001000, vr: "UI", key: "affectedSopInstanceUid" },
   { tag: 0x00001001, vr: "UI", key: "requestedSopInstanceUid" },
+  { tag: 0x00001002, vr: "US", key: "eventTypeId" },
+  { tag: 0x00001008, vr: "US", key: "actionTypeId" },
   { tag: 0x00001020, vr: "US", key: "numberOfRemainingSuboperations" },
   { tag: 0x00001021, vr: "US", key: "numberOfCompletedSuboperations" },
   { tag: 0x00001022, vr: "US", key: "numberOfFailedSuboperations" },

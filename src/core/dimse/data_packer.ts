@@ -204,16 +204,5 @@ export class FramedDataset {
   }
 }
 
-/** Concatenates several PDUs into one buffer for a single write. */
-export function concatBytes(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  n = 0;
-  for (const p of parts) {
-    out.set(p, n);
-    n += p.length;
-  }
-  return out;
-}
+/** Several PDUs in one buffer for a single write (association.ts imports it from here). */
+export { concatBytes } from "../dicom/bytes.ts";

@@ -2,6 +2,7 @@
 // the association's reader waits in push() until the service is done with the chunk, so a
 // slow disk slows the peer (TCP flow control) instead of filling memory, and the
 // connection can reuse its read buffer as soon as push() resolves.
+import { concatBytes } from "../dicom/bytes.ts";
 
 export class DatasetStream implements AsyncIterable<Uint8Array> {
   #queue: Uint8Array[] = [];
@@ -91,12 +92,6 @@ export class DatasetStream implements AsyncIterable<Uint8Array> {
       }
       parts.push(chunk.slice());
     }
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return concatBytes(parts);
   }
 }

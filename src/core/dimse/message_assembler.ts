@@ -2,7 +2,7 @@
 // are gathered and decoded; dataset fragments are passed on one by one, never gathered.
 
 import type { Pdv } from "../ul/pdu_types.ts";
-import { concatBytes } from "./data_packer.ts";
+import { concatBytes } from "../dicom/bytes.ts";
 import { type Command, commandName, decodeCommand, DimseError, NO_DATASET } from "./command.ts";
 
 export type DimseEvent =

@@ -128,14 +128,20 @@ export function parseQueryElements(
     );
   }
   const levelText = textOf(levelElement, "").trim().toUpperCase();
-  const levels = levelsOf(options.model);
+  // Not in the Study Root model (PS3.4 C.6.2), but what Orthanc's "retrieve patient" sends:
+  // a C-MOVE/C-GET at PATIENT level with a Patient ID selects every study of that patient,
+  // as in the Patient Root model.
+  const model: Model = options.retrieve && options.model === "STUDY" && levelText === "PATIENT"
+    ? "PATIENT"
+    : options.model;
+  const levels = levelsOf(model);
   const level = levels.find((l) => l === levelText);
   if (!level) {
     const known = LEVELS.includes(levelText as Level);
     return failure(
       Status.IdentifierDoesNotMatchSopClass,
       known
-        ? `Level ${levelText} is not in the ${options.model} Root model`
+        ? `Level ${levelText} is not in the ${model} Root model`
         : `unknown Query/Retrieve Level "${levelText.slice(0, 16)}"`,
       QUERY_RETRIEVE_LEVEL,
     );
@@ -157,7 +163,7 @@ export function parseQueryElements(
   }
 
   const query: Query = {
-    model: options.model,
+    model,
     level,
     caseInsensitivePn: options.caseInsensitivePn,
     matches: [],
@@ -201,6 +207,19 @@ export function parseQueryElements(
 
   if (options.combinedDateTime) combineDateTime(query, identifier, charset);
   if (options.retrieve) {
+    // Unique keys take a single value or a list of UIDs, no wildcards (PS3.4 C.4.2.2.1): a
+    // pattern would pull more than the caller meant.
+    for (const l of levels) {
+      const tag = UNIQUE_KEY[l];
+      const el = identifier.find((e) => e.tag === tag);
+      if (el && !el.items && /[*?]/.test(textOf(el, charset))) {
+        return failure(
+          Status.IdentifierDoesNotMatchSopClass,
+          `no wildcards in ${LEVEL_NAMES[l]} to retrieve`,
+          tag,
+        );
+      }
+    }
     const own = UNIQUE_KEY[level];
     if (!query.matches.some((m) => m.tag === own)) {
       return failure(

@@ -2,7 +2,8 @@
 // instances go back on the caller's own association, as C-STORE sub-operations on the storage
 // contexts where it took the SCP role (PS3.7 D.3.3.4), interleaved with the Pending responses.
 import { CommandField } from "../dimse/command.ts";
-import type { ObjectReader, QueryIndex } from "../ports.ts";
+import type { ObjectDecoder, ObjectReader, QueryIndex } from "../ports.ts";
+import type { AuditTrail } from "../audit.ts";
 import { QR_SOP_CLASSES } from "../query/keys.ts";
 import type { AcceptedContext, SupportedSyntax } from "../ul/negotiation.ts";
 import { RETRIEVE_TRANSFER_SYNTAXES, runRetrieve } from "./retrieve.ts";
@@ -12,7 +13,11 @@ import { StoreScu } from "./store_scu.ts";
 export interface GetServiceOptions {
   index: QueryIndex;
   objects: ObjectReader;
+  /** Decodes compressed objects the caller does not take (other threads). */
+  decoder?: ObjectDecoder;
   caseInsensitivePn: boolean;
+  /** Each C-GET as an audit record. */
+  audit?: AuditTrail;
 }
 
 const GET_SOP_CLASSES = [QR_SOP_CLASSES.PatientRootGet, QR_SOP_CLASSES.StudyRootGet];
@@ -49,6 +54,7 @@ export class GetService implements DimseService {
       responseField: CommandField.CGetRsp,
       index: this.#options.index,
       caseInsensitivePn: this.#options.caseInsensitivePn,
+      audit: this.#options.audit,
       open: () => {
         const contexts = storeContexts(ctx.contexts());
         if (contexts.length === 0) {
@@ -61,6 +67,7 @@ export class GetService implements DimseService {
           contexts: () => contexts,
           request: (pcId, command, dataset) => ctx.request(pcId, command, dataset),
           peerMaxPduLength: ctx.peerMaxPduLength,
+          decoder: this.#options.decoder,
         });
         return Promise.resolve({
           store: (target, next) => scu.store(target, next),

@@ -3,7 +3,8 @@
 // Each destination takes at most its max_associations moves at once; later ones wait.
 import { CommandField } from "../dimse/command.ts";
 import { Status } from "../dimse/status.ts";
-import type { Connector, Logger, ObjectReader, QueryIndex } from "../ports.ts";
+import type { Connector, Logger, ObjectDecoder, ObjectReader, QueryIndex } from "../ports.ts";
+import type { AuditTrail } from "../audit.ts";
 import { QR_SOP_CLASSES } from "../query/keys.ts";
 import { AssociationRejectedError, RequestorAssociation } from "../ul/requestor.ts";
 import type { SupportedSyntax } from "../ul/negotiation.ts";
@@ -20,12 +21,18 @@ export interface MoveDestination {
   maxAssociations: number;
   /** When this AE is the caller: the destinations it may name; absent = any. */
   moveDestinations?: readonly string[];
+  /** Sub-associations to it over TLS (`[[known_ae]] tls`). */
+  tls?: boolean;
 }
 
 export interface MoveServiceOptions {
   index: QueryIndex;
   objects: ObjectReader;
+  /** Decodes compressed objects for destinations that do not take them (other threads). */
+  decoder?: ObjectDecoder;
   connector: Connector;
+  /** For destinations with `tls`: the TLS connector as configured now; null when off. */
+  tlsConnector?: () => Connector | null;
   /** The known AEs as configured now (read for every move: a reload applies at once). */
   destinations(): readonly MoveDestination[];
   /** Our AE title: the calling AE of sub-associations. */
@@ -39,6 +46,8 @@ export interface MoveServiceOptions {
   artimTimeoutMs: number;
   /** A destination silent this long while we wait for it aborts the sub-association. */
   idleTimeoutMs: number;
+  /** Each C-MOVE as an audit record. */
+  audit?: AuditTrail;
 }
 
 const MOVE_SOP_CLASSES = [QR_SOP_CLASSES.PatientRootMove, QR_SOP_CLASSES.StudyRootMove];
@@ -137,6 +146,8 @@ export class MoveService implements DimseService {
       index: this.#options.index,
       caseInsensitivePn: this.#options.caseInsensitivePn,
       logFields: { destination: wanted || "(none)" },
+      audit: this.#options.audit,
+      destination: wanted,
       check: () => {
         if (!destination) {
           return {
@@ -184,9 +195,11 @@ export class MoveService implements DimseService {
       log.log("warn", `move destination ${dest.aeTitle} ${what}: ${(e as Error).message}`, fields);
       return `destination ${dest.aeTitle} ${what}`;
     };
+    const connector = dest.tls ? o.tlsConnector?.() : o.connector;
+    if (!connector) return fail("needs TLS", new Error("DICOM over TLS is not enabled here"));
     let connection;
     try {
-      connection = await o.connector.connect(dest.host, dest.port, o.connectTimeoutMs);
+      connection = await connector.connect(dest.host, dest.port, o.connectTimeoutMs);
     } catch (e) {
       return fail(`cannot be reached at ${dest.host}:${dest.port}`, e);
     }
@@ -223,6 +236,7 @@ export class MoveService implements DimseService {
       request: (pcId, command, dataset) => assoc.request(pcId, command, dataset),
       peerMaxPduLength: assoc.peerMaxPduLength,
       moveOriginator: { aeTitle: ctx.association.callingAeTitle, messageId },
+      decoder: o.decoder,
     });
     return {
       store: (target, next) => scu.store(target, next),

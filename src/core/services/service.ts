@@ -37,12 +37,18 @@ export interface ServiceContext {
   cancelled: AbortSignal;
   /** Accepted presentation contexts (C-GET looks for storage contexts with the SCP role). */
   contexts(): Iterable<AcceptedContext>;
-  /** Sends a request on another context and waits for its final response (C-GET sub-operations). */
+  /**
+   * Sends a request on another context and waits for its final response (C-GET
+   * sub-operations); rejects once `signal` aborts (the answer is no longer awaited).
+   */
   request(
     pcId: number,
     command: Command,
     dataset?: Uint8Array | AsyncIterable<Uint8Array> | FramedDataset,
+    signal?: AbortSignal,
   ): Promise<DimseResponse>;
+  /** Aborted once the peer asked for release or the association ended. */
+  peerReleasing?: AbortSignal;
   /** The peer's Maximum Length Received, for datasets framed ahead (FramedDataset). */
   peerMaxPduLength?: number;
 }

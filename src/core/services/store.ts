@@ -26,6 +26,12 @@ export interface StorageServiceOptions {
   sopClasses: "all" | readonly string[];
   /** Below this many free bytes a store is refused with 0xA700 before anything is written. */
   minFreeBytes: number;
+  /**
+   * C-GET, where we send on the caller's storage contexts: true for a transfer syntax any
+   * stored image can be sent in (the store SCU's producesTransferSyntax()). Absent: the first
+   * proposed syntax is taken.
+   */
+  producesTransferSyntax?(uid: string): boolean;
   /** Called after each store (metrics, status page). */
   onStored?(info: { status: number; bytes: number; ms: number; sopClassUid: string }): void;
 }
@@ -58,6 +64,7 @@ export class StorageService implements DimseService {
         abstractSyntax: uid,
         acceptsTransferSyntax: isSupportedTransferSyntax,
         acceptsScpRole: true,
+        producesTransferSyntax: this.#options.producesTransferSyntax,
       };
     }
   }
@@ -88,14 +95,23 @@ export class StorageService implements DimseService {
           `free space ${Math.floor(free / 1048576)} MB is below min_free_mb`,
         );
       }
-      writer = await this.#options.store.begin({
-        assocId: ctx.association.id,
-        callingAeTitle: ctx.association.callingAeTitle,
-        sopClassUid,
-        sopInstanceUid,
-        transferSyntaxUid,
-      });
-      const scanner = new HeaderScanner(transferSyntaxUid);
+      try {
+        writer = await this.#options.store.begin({
+          assocId: ctx.association.id,
+          callingAeTitle: ctx.association.callingAeTitle,
+          sopClassUid,
+          sopInstanceUid,
+          transferSyntaxUid,
+        });
+      } catch (e) {
+        // No journal segment could be created (a full disk, min_free_mb = 0): a failed write.
+        throw new StoreFailure(
+          Status.RefusedOutOfResources,
+          `journal not writable: ${(e as Error).message}`,
+        );
+      }
+      // Parsed to its end on the way past: what cannot be read back is never acknowledged.
+      const scanner = new HeaderScanner(transferSyntaxUid, { wholeDataset: true });
       for await (const chunk of dataset) {
         await scanner.push(chunk);
         try {
@@ -141,6 +157,14 @@ export class StorageService implements DimseService {
       if (result === "duplicate-rejected") {
         status = Status.DuplicateSopInstance;
         comment = "SOP Instance already stored (duplicates = reject)";
+      } else if (result === "series-in-other-study") {
+        status = Status.CannotUnderstand;
+        comment = "Series Instance UID already belongs to another study";
+        ctx.logger.log("warn", "series reused under another study: refused", {
+          ...fields,
+          series: record.seriesInstanceUid,
+          study: record.studyInstanceUid,
+        });
       }
     } catch (e) {
       if (!(e instanceof StoreFailure)) throw e;

@@ -1,14 +1,28 @@
 // C-STORE sub-operations of C-MOVE and C-GET (PS3.4 C.4.2.3, C.4.3.3): each stored object is
 // streamed from disk to the peer as it is read, and split into PDUs by the association; it is
-// never whole in memory. An object stored uncompressed is re-encoded between the uncompressed
-// syntaxes when that is all the peer accepts; a compressed one the peer will not take fails.
+// never whole in memory. When the peer does not take the stored syntax, the object is
+// re-encoded into an uncompressed one it accepts: between the uncompressed syntaxes, inflated
+// from Deflated Explicit VR LE, or decoded frame by frame from a compressed syntax.
 import { type Command, CommandField, DATASET_PRESENT, Priority } from "../dimse/command.ts";
 import { FramedDataset } from "../dimse/data_packer.ts";
 import { statusCategory } from "../dimse/status.ts";
 import { decodeFileMetaInformation } from "../dicom/part10.ts";
-import { canTranscode, DatasetTranscoder, transcodeDataset } from "../dicom/transcode.ts";
-import { EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../dicom/transfer_syntaxes.ts";
-import type { ObjectReader } from "../ports.ts";
+import {
+  canTranscode,
+  DatasetTranscoder,
+  decodesPixels,
+  transcodeDataset,
+  transcodeWhole,
+} from "../dicom/transcode.ts";
+import { sopClassName } from "../dicom/sop_classes.ts";
+import {
+  DEFLATED_EXPLICIT_VR_LE,
+  EXPLICIT_VR_BE,
+  EXPLICIT_VR_LE,
+  IMPLICIT_VR_LE,
+  TRANSFER_SYNTAXES,
+} from "../dicom/transfer_syntaxes.ts";
+import type { ObjectDecoder, ObjectReader } from "../ports.ts";
 import type { AcceptedContext } from "../ul/negotiation.ts";
 import type { DimseResponse } from "./service.ts";
 
@@ -20,6 +34,12 @@ export const MAX_CONTEXTS = 128;
  * retrieve stays within two windows, whatever the size of the objects.
  */
 const READ_AHEAD = 1024 * 1024;
+/**
+ * A decoded (or inflated) object up to this size is made whole in memory, so that a decoding
+ * failure is known before anything is sent; a larger one is decoded twice: once to check,
+ * then again as it streams, a frame at a time.
+ */
+const DECODED_IN_MEMORY = 4 * 1024 * 1024;
 
 /** What a sub-operation needs to know of an instance. */
 export interface SubOperationTarget {
@@ -36,26 +56,46 @@ export interface PresentationContextProposal {
 }
 
 /**
- * The presentation contexts a sub-association proposes for these instances: one per SOP class
- * and stored transfer syntax, with the stored syntax first and then Explicit and Implicit VR
- * LE. The most used pairs first when there are more than 128.
+ * The presentation contexts a sub-association proposes for these instances (PS3.8 9.3.2.2):
+ * for every SOP class and stored transfer syntax one context proposing that syntax alone, so
+ * that a destination preferring another syntax cannot pick it there; then, per SOP class, one
+ * context with Explicit VR LE and Implicit VR LE, the fallback an object is re-encoded into
+ * when its own syntax was refused. Past 128 contexts the stored-syntax contexts come first
+ * (the most used pairs first), then the fallbacks of the most used classes; the rest are left
+ * out (see README, Retrieve).
  */
 export function proposeContexts(
   instances: Iterable<SubOperationTarget>,
 ): PresentationContextProposal[] {
-  const counts = new Map<string, { sopClassUid: string; ts: string; n: number }>();
+  const pairs = new Map<string, { sopClassUid: string; ts: string; n: number }>();
+  const classes = new Map<string, number>();
   for (const i of instances) {
     const key = `${i.sopClassUid} ${i.transferSyntaxUid}`;
-    const entry = counts.get(key);
+    const entry = pairs.get(key);
     if (entry) entry.n++;
-    else counts.set(key, { sopClassUid: i.sopClassUid, ts: i.transferSyntaxUid, n: 1 });
+    else pairs.set(key, { sopClassUid: i.sopClassUid, ts: i.transferSyntaxUid, n: 1 });
+    classes.set(i.sopClassUid, (classes.get(i.sopClassUid) ?? 0) + 1);
   }
-  const pairs = [...counts.values()].sort((a, b) => b.n - a.n).slice(0, MAX_CONTEXTS);
-  return pairs.map((p, k) => ({
-    id: 2 * k + 1,
+  const stored = [...pairs.values()].sort((a, b) => b.n - a.n).map((p) => ({
     abstractSyntax: p.sopClassUid,
-    transferSyntaxes: [...new Set([p.ts, EXPLICIT_VR_LE, IMPLICIT_VR_LE])],
+    transferSyntaxes: [p.ts],
   }));
+  const fallbacks = [...classes.entries()].sort((a, b) => b[1] - a[1]).map(([uid]) => ({
+    abstractSyntax: uid,
+    transferSyntaxes: [...FALLBACK_TRANSFER_SYNTAXES],
+  }));
+  return [...stored, ...fallbacks].slice(0, MAX_CONTEXTS).map((p, k) => ({ id: 2 * k + 1, ...p }));
+}
+
+/** The uncompressed syntaxes every sub-association offers per class, Explicit VR LE first. */
+export const FALLBACK_TRANSFER_SYNTAXES: readonly string[] = [EXPLICIT_VR_LE, IMPLICIT_VR_LE];
+
+/**
+ * C-GET: a transfer syntax any uncompressed stored image can be sent in, as stored or re-encoded
+ * by canTranscode()'s rules (today Explicit and Implicit VR LE, not Big Endian).
+ */
+export function producesTransferSyntax(uid: string): boolean {
+  return [IMPLICIT_VR_LE, EXPLICIT_VR_LE, EXPLICIT_VR_BE].some((from) => canTranscode(from, uid));
 }
 
 export interface ContextChoice {
@@ -65,8 +105,9 @@ export interface ContextChoice {
 }
 
 /**
- * The context to send an instance on: one in its stored syntax if any, else an uncompressed
- * one it can be re-encoded into (Explicit VR LE preferred). Null when there is none.
+ * The context to send an instance on: one accepted in its stored syntax if any (the object
+ * goes as stored), else one it can be re-encoded into (canTranscode(); Explicit VR LE
+ * preferred, then Implicit VR LE). Null when there is none: noContextReason() says why.
  */
 export function chooseContext(
   contexts: Iterable<AcceptedContext>,
@@ -74,15 +115,42 @@ export function chooseContext(
   storedTransferSyntax: string,
 ): ContextChoice | null {
   let best: AcceptedContext | undefined;
+  const rank = (ts: string) => {
+    const i = FALLBACK_TRANSFER_SYNTAXES.indexOf(ts);
+    return i < 0 ? FALLBACK_TRANSFER_SYNTAXES.length : i;
+  };
   for (const c of contexts) {
     if (c.abstractSyntax !== sopClassUid) continue;
     if (c.transferSyntax === storedTransferSyntax) return { context: c, transcode: false };
     if (!canTranscode(storedTransferSyntax, c.transferSyntax)) continue;
-    if (!best || (c.transferSyntax === EXPLICIT_VR_LE && best.transferSyntax !== EXPLICIT_VR_LE)) {
-      best = c;
-    }
+    if (!best || rank(c.transferSyntax) < rank(best.transferSyntax)) best = c;
   }
   return best ? { context: best, transcode: true } : null;
+}
+
+/** Why chooseContext() found no context, in words for the log. */
+export function noContextReason(
+  contexts: Iterable<AcceptedContext>,
+  sopClassUid: string,
+  storedTransferSyntax: string,
+): string {
+  const accepted = new Set<string>();
+  for (const c of contexts) if (c.abstractSyntax === sopClassUid) accepted.add(c.transferSyntax);
+  const className = sopClassName(sopClassUid);
+  const storedName = transferSyntaxName(storedTransferSyntax);
+  if (accepted.size === 0) {
+    return `no presentation context for ${className} was accepted (object stored as ${storedName})`;
+  }
+  const names = [...accepted].map(transferSyntaxName).join(", ");
+  const compressed = TRANSFER_SYNTAXES.get(storedTransferSyntax);
+  const cannot = compressed?.encapsulated || compressed?.deflated
+    ? `no decoder for ${storedName}`
+    : `no conversion from ${storedName} to ${accepted.size === 1 ? "it" : "them"}`;
+  return `the destination accepted only ${names} for ${className}; ${cannot}`;
+}
+
+function transferSyntaxName(uid: string): string {
+  return TRANSFER_SYNTAXES.get(uid)?.name ?? uid;
 }
 
 export type SubOperationOutcome = "completed" | "warning" | "failed";
@@ -109,6 +177,8 @@ export interface StoreScuOptions {
   peerMaxPduLength?: number;
   /** C-MOVE: the originator of the move (PS3.7 9.1.1.1, Move Originator AE Title/Message ID). */
   moveOriginator?: { aeTitle: string; messageId: number };
+  /** Decodes small compressed objects on other threads; without it they are decoded here. */
+  decoder?: ObjectDecoder;
 }
 
 /**
@@ -308,7 +378,7 @@ export class StoreScu {
     const choice = chooseContext(o.contexts(), target.sopClassUid, stored);
     if (!choice) {
       dataset.close();
-      return failed(`the peer accepts no transfer syntax this object can be sent in (${stored})`);
+      return failed(noContextReason(o.contexts(), target.sopClassUid, stored));
     }
     const contextId = choice.context.id;
     const whole = dataset.whole;
@@ -320,9 +390,20 @@ export class StoreScu {
     if (choice.transcode) {
       const to = choice.context.transferSyntax;
       try {
-        const t = new DatasetTranscoder(stored, to);
-        const pieces = [...t.push(whole), ...t.end()];
-        body = join(pieces, pieces.reduce((n, p) => n + p.length, 0));
+        if (decodes(stored, to)) {
+          const decoded = o.decoder
+            ? await o.decoder.decode(whole, stored, to, DECODED_IN_MEMORY)
+            : await transcodeWhole(whole, stored, to, DECODED_IN_MEMORY);
+          if (!decoded) {
+            dataset.close();
+            return this.#streamTranscoded(target, stored, to, contextId);
+          }
+          body = decoded;
+        } else {
+          const t = new DatasetTranscoder(stored, to);
+          const pieces = [...t.push(whole), ...t.end()];
+          body = join(pieces, pieces.reduce((n, p) => n + p.length, 0));
+        }
       } catch (e) {
         dataset.close();
         return failed(`cannot re-encode as ${to}: ${(e as Error).message}`);
@@ -368,6 +449,16 @@ export class StoreScu {
     } catch (e) {
       return failed(`cannot re-encode as ${to}: ${(e as Error).message}`);
     }
+    return await this.#streamTranscoded(target, stored, to, contextId);
+  }
+
+  /** Opens the object again, to stream it re-encoded (already checked to re-encode). */
+  async #streamTranscoded(
+    target: SubOperationTarget,
+    stored: string,
+    to: string,
+    contextId: number,
+  ): Promise<Ready | Failed> {
     const again = await StoredDataset.open(this.#options.objects, target.sopInstanceUid)
       .catch(() => null);
     if (!again) return failed("no longer stored");
@@ -456,7 +547,10 @@ async function checkTranscodable(
   from: string,
   to: string,
 ): Promise<void> {
-  const t = new DatasetTranscoder(from, to);
-  for await (const chunk of dataset) t.push(chunk);
-  t.end();
+  for await (const _ of transcodeDataset(dataset, from, to)) { /* only checked */ }
+}
+
+/** True when re-encoding needs more than headers: inflating or decoding pixels. */
+function decodes(from: string, to: string): boolean {
+  return from === DEFLATED_EXPLICIT_VR_LE || decodesPixels(from, to);
 }

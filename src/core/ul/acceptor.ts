@@ -3,6 +3,7 @@
 import { Command, commandName } from "../dimse/command.ts";
 import { DatasetStream } from "../dimse/dataset_stream.ts";
 import type { DimseService, ServiceContext } from "../services/service.ts";
+import { encodePdu } from "./pdu.ts";
 import { AAssociateRq, AbortReason, AbortSource, PduType } from "./pdu_types.ts";
 import { AcceptorPolicy, negotiateAsAcceptor, NegotiationOutcome } from "./negotiation.ts";
 import {
@@ -52,6 +53,8 @@ export class AcceptorAssociation extends Association {
     let outcome: NegotiationOutcome;
     try {
       outcome = negotiateAsAcceptor(rq, this.#options.policy(rq));
+      // An answer that cannot be encoded is refused here, not dropped when it is sent.
+      if (outcome.accepted) encodePdu(outcome.ac);
     } catch (e) {
       this.log.log("error", `negotiation failed: ${(e as Error).message}`, this.fields());
       outcome = {
@@ -82,6 +85,16 @@ export class AcceptorAssociation extends Association {
       impl: rq.userInformation.implementationVersionName ??
         rq.userInformation.implementationClassUid,
     });
+    if (outcome.refused) {
+      this.log.log(
+        "warn",
+        `services refused to ${this.info.callingAeTitle}: ${outcome.refused.join(", ")}`,
+        {
+          ...this.fields(),
+          services: outcome.refused.join(","),
+        },
+      );
+    }
     this.observer?.accepted?.(this.info);
     await this.fire("Evt7");
   }
@@ -134,8 +147,9 @@ export class AcceptorAssociation extends Association {
       cancelled: abort.signal,
       contexts: () => this.contexts.values(),
       send: (cmd, dataset) => this.sendMessage(pcId, cmd, dataset),
-      request: (id, cmd, dataset) => this.request(id, cmd, dataset),
+      request: (id, cmd, dataset, signal) => this.request(id, cmd, dataset, signal),
       peerMaxPduLength: this.peerMaxPduLength,
+      peerReleasing: this.peerReleasing,
     };
     try {
       if (!service) {
@@ -153,7 +167,15 @@ export class AcceptorAssociation extends Association {
       await service.handle({ context, command, dataset: stream }, ctx);
     } catch (e) {
       stream?.cancel();
-      if (!this.closed) {
+      if (!this.closed && (e as Error).message.startsWith("association closed")) {
+        // The peer went away (reset, broken pipe) before its response: its doing, not ours.
+        this.log.log(
+          "warn",
+          `peer disconnected before the ${service?.name ?? "dimse"} response`,
+          { ...this.fields(), error: (e as Error).message },
+        );
+        this.closeNow();
+      } else if (!this.closed) {
         this.log.log(
           "error",
           `${service?.name ?? "dimse"} failed: ${(e as Error).message}`,

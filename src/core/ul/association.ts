@@ -82,6 +82,7 @@ export abstract class Association {
   #responseBytes = 0;
   #closed = false;
   protected busy = 0;
+  readonly #releasing = new AbortController();
 
   constructor(options: AssociationOptions, isRequestor: boolean) {
     this.options = options;
@@ -98,6 +99,14 @@ export abstract class Association {
   }
 
   readonly isRequestor: boolean;
+
+  /**
+   * Aborted once the peer asked for release (A-RELEASE-RQ) or the association ended: from
+   * then on the peer waits for nothing more on it (a storage commitment report goes elsewhere).
+   */
+  get peerReleasing(): AbortSignal {
+    return this.#releasing.signal;
+  }
 
   protected fields(): Record<string, unknown> {
     const peer = this.isRequestor ? this.info.calledAeTitle : this.info.callingAeTitle;
@@ -196,8 +205,24 @@ export abstract class Association {
         return; // P-DATA bytes are written by sendMessage() itself (DT-1).
     }
     if (!pdu) return;
+    let bytes: Uint8Array;
     try {
-      await this.#write(encodePdu(pdu));
+      bytes = encodePdu(pdu);
+    } catch (e) {
+      // Never a silent close: say why, and end the association with an A-ABORT.
+      this.log.log("error", `cannot encode ${name}: ${(e as Error).message}`, this.fields());
+      this.end = "aborted";
+      bytes = encodePdu({
+        type: PduType.AAbort,
+        source: AbortSource.ServiceProvider,
+        reason: AbortReason.NotSpecified,
+      });
+      await this.#write(bytes).catch(() => {});
+      this.#closeTransport();
+      return;
+    }
+    try {
+      await this.#write(bytes);
     } catch {
       // The peer is gone: nothing more to say to it (Evt17 follows from the read side).
       this.#closeTransport();
@@ -220,6 +245,7 @@ export abstract class Association {
         return;
       case "A-RELEASE indication":
         this.log.log("info", "association release requested", this.fields());
+        this.#releasing.abort();
         // Answered once the running request is done; the read loop goes on meanwhile (a
         // C-GET still needs the peer's C-STORE responses).
         void this.#whenIdle().then(() => {
@@ -261,6 +287,7 @@ export abstract class Association {
     this.#failPending(new Error("association closed"));
     this.#incoming?.stream?.cancel();
     for (const w of this.#idleWaiters.splice(0)) w();
+    this.#releasing.abort();
     this.onClosed();
     this.#finish(this.end);
   }
@@ -269,13 +296,41 @@ export abstract class Association {
 
   #resetIdle(): void {
     if (this.#idle !== undefined) clearTimeout(this.#idle);
+    this.#idle = undefined;
     if (this.#closed || this.options.idleTimeoutMs <= 0) return;
-    this.#idle = setTimeout(() => {
-      if (this.busy > 0) return this.#resetIdle(); // a long move is not silence
-      if (this.state !== 6) return;
-      this.log.log("warn", "association idle too long: aborting", this.fields());
-      void this.abort(AbortSource.ServiceUser, AbortReason.NotSpecified);
-    }, this.options.idleTimeoutMs);
+    this.#idle = setTimeout(() => this.#onIdle(), this.options.idleTimeoutMs);
+  }
+
+  /** When the read loop began waiting for the peer's next bytes (null while not waiting). */
+  #readingSince: number | null = null;
+
+  #onIdle(): void {
+    this.#idle = undefined;
+    if (this.#closed) return;
+    const limit = this.options.idleTimeoutMs;
+    if (this.busy > 0) {
+      // A request is running. Our own work (a C-MOVE's sub-operations, a slow disk holding
+      // the dataset back) is not silence; waiting for the rest of the peer's dataset is.
+      const incoming = this.#incoming;
+      const since = incoming?.stream ? this.#readingSince : null;
+      if (since === null) return this.#resetIdle();
+      const silent = performance.now() - since;
+      if (silent < limit) {
+        this.#idle = setTimeout(() => this.#onIdle(), limit - silent);
+        return;
+      }
+      this.log.log(
+        "warn",
+        `peer sent nothing for ${Math.round(silent / 1000)} s in the middle of a ` +
+          `${commandName(incoming!.command.commandField)} dataset: aborting`,
+        { ...this.fields(), received_bytes: incoming!.stream!.bytesReceived },
+      );
+      void this.abort(AbortSource.ServiceProvider, AbortReason.NotSpecified);
+      return;
+    }
+    if (this.state !== 6) return;
+    this.log.log("warn", "association idle too long: aborting", this.fields());
+    void this.abort(AbortSource.ServiceUser, AbortReason.NotSpecified);
   }
 
   // ---- reading ----
@@ -285,11 +340,13 @@ export abstract class Association {
     const conn = this.options.connection;
     while (!this.#closed) {
       let chunk: Uint8Array | null;
+      this.#readingSince = performance.now();
       try {
         chunk = await conn.read();
       } catch {
         chunk = null;
       }
+      this.#readingSince = null;
       if (chunk === null) {
         if (!this.#closed) {
           if (this.state === 6 || this.state === 3 || this.state === 5) {
@@ -312,7 +369,18 @@ export abstract class Association {
           return;
         }
         if (!pdu) break;
-        await this.fire(eventOf(pdu), pdu);
+        try {
+          await this.fire(eventOf(pdu), pdu);
+        } catch (e) {
+          // Never a silent close: whatever failed while answering, the peer gets an A-ABORT.
+          this.log.log(
+            "error",
+            `handling ${EVENT_NAMES[eventOf(pdu)]} failed: ${(e as Error).message}: aborting`,
+            this.fields(),
+          );
+          await this.abort(AbortSource.ServiceProvider, AbortReason.NotSpecified);
+          return;
+        }
       }
       // Every PDU from this chunk has been handled: the connection may reuse its buffer.
       this.#reader.detach();
@@ -544,12 +612,24 @@ export abstract class Association {
     pcId: number,
     command: Command,
     dataset?: Uint8Array | AsyncIterable<Uint8Array> | FramedDataset,
+    signal?: AbortSignal,
   ): Promise<DimseResponse> {
     const messageId = command.messageId ?? this.#nextMessageId++;
     if (this.#nextMessageId > 0xffff) this.#nextMessageId = 1;
-    const result = new Promise<DimseResponse>((resolve, reject) =>
-      this.#pending.set(messageId, { resolve, reject })
-    );
+    const result = new Promise<DimseResponse>((resolve, reject) => {
+      this.#pending.set(messageId, { resolve, reject });
+      // Given up: a late response is then "unexpected", and the request no longer holds a
+      // release back.
+      signal?.addEventListener("abort", () => {
+        if (this.#pending.get(messageId)?.reject !== reject) return;
+        this.#pending.delete(messageId);
+        reject(new Error("request abandoned: no answer awaited any more"));
+      }, { once: true });
+      if (signal?.aborted) {
+        this.#pending.delete(messageId);
+        reject(new Error("request abandoned: no answer awaited any more"));
+      }
+    });
     result.catch(() => {}); // rejected when the association dies; awaited below if sent
     // A request in flight is work, not silence: a long send or a slow answer is no idle peer.
     this.beginWork();

@@ -23,14 +23,17 @@ export interface SupportedSyntax {
   /** True when we accept the SCP role the requestor proposes for this class (C-GET storage). */
   acceptsScpRole?: boolean;
   /**
+   * When the requestor takes the SCP role (we send, C-GET): true for a transfer syntax we can
+   * produce from any stored object of the class, as stored or re-encoded. The first proposed
+   * one wins; a context proposing none of them gets its first supported syntax.
+   */
+  producesTransferSyntax?(uid: string): boolean;
+  /**
    * Our reply to the requestor's SOP Class Extended Negotiation for this class (PS3.7 D.3.3.5);
    * absent: the item is not answered, which declines every option.
    */
   extendedNegotiation?(info: Uint8Array): Uint8Array;
 }
-
-/** Explicit VR LE, then Implicit VR LE (PS3.5 10.1, A.2). */
-const UNCOMPRESSED_FIRST = ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"];
 
 export interface AcceptorPolicy {
   aeTitle: string;
@@ -49,6 +52,17 @@ export interface AcceptorPolicy {
    * ([[known_ae]] max_incoming): the request is rejected as transient, like overLimit.
    */
   callingAeLimit?: number;
+  /**
+   * Set when the calling AE title may not be used from this connection (a [[known_ae]]
+   * tls_name or hosts not met): rejected as calling AE not recognized, with a warning.
+   */
+  callerRefused?: string;
+  /**
+   * The name of the service an abstract syntax belongs to when this caller may not use it
+   * (accept policy, [[known_ae]] allow); undefined when it may. Such a context is rejected
+   * (result 1, user rejection) and named in the outcome's `refused`.
+   */
+  refusedService?(abstractSyntax: string): string | undefined;
 }
 
 /** An accepted presentation context, as both sides now use it. */
@@ -72,6 +86,8 @@ export type NegotiationOutcome =
     contexts: Map<number, AcceptedContext>;
     /** The peer's Maximum Length Received: we never send a PDU larger (0 = no limit). */
     peerMaxPduLength: number;
+    /** Services refused to this caller, each once (for a warning). */
+    refused?: string[];
   };
 
 function reject(
@@ -128,6 +144,15 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
       `calling AE title "${calling}" is not a known AE`,
     );
   }
+  if (policy.callerRefused !== undefined) {
+    return reject(
+      RejectSource.ServiceUser,
+      RejectReason.CallingAeNotRecognized,
+      RejectResult.Permanent,
+      policy.callerRefused,
+      true,
+    );
+  }
   // Checked once the peer is identified: the same transient rejection as the global limit
   // (PS3.8 9.3.4: rejected-transient, service-provider presentation, local-limit-exceeded).
   if (policy.callingAeLimit !== undefined) {
@@ -146,10 +171,17 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
   const roleReplies: ScpScuRoleSelection[] = [];
   const contexts = new Map<number, AcceptedContext>();
   const results: PresentationContextAc[] = [];
+  const refused = new Set<string>();
   for (const pc of rq.presentationContexts) {
     const support = policy.syntaxes.get(pc.abstractSyntax);
     if (!support) {
       results.push({ id: pc.id, result: PcResult.AbstractSyntaxNotSupported, transferSyntax: "" });
+      continue;
+    }
+    const service = policy.refusedService?.(pc.abstractSyntax);
+    if (service !== undefined) {
+      refused.add(service);
+      results.push({ id: pc.id, result: PcResult.UserRejection, transferSyntax: "" });
       continue;
     }
     let requestorIsScu = true;
@@ -162,10 +194,10 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
     }
     const supported = pc.transferSyntaxes.filter((t) => support.acceptsTransferSyntax(t));
     // The first proposed transfer syntax that we support wins: objects are stored as sent.
-    // Where we are the sender (C-GET), uncompressed wins: every stored object that is not
-    // compressed can go in it, where a compressed syntax would refuse them.
+    // Where we are the sender (C-GET), the first proposed one we can produce from any object
+    // (not a compressed one, which only objects stored in it could go in).
     const ts = requestorIsScp
-      ? UNCOMPRESSED_FIRST.find((t) => supported.includes(t)) ?? supported[0]
+      ? supported.find((t) => support.producesTransferSyntax?.(t)) ?? supported[0]
       : supported[0];
     if (!ts) {
       results.push({
@@ -231,5 +263,6 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
     ac,
     contexts,
     peerMaxPduLength: rq.userInformation.maxLength,
+    refused: refused.size ? [...refused] : undefined,
   };
 }

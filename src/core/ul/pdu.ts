@@ -218,16 +218,24 @@ class Writer {
     return at;
   }
 
+  // Each writer reserves first and only then takes #buf/#view: #reserve may replace them, and
+  // `this.#buf[this.#reserve(1)]` would read the old buffer before growing it.
   u8(v: number): void {
-    this.#buf[this.#reserve(1)] = checked(v, 0xff);
+    const value = checked(v, 0xff);
+    const at = this.#reserve(1);
+    this.#buf[at] = value;
   }
 
   u16(v: number): void {
-    this.#view.setUint16(this.#reserve(2), checked(v, 0xffff));
+    const value = checked(v, 0xffff);
+    const at = this.#reserve(2);
+    this.#view.setUint16(at, value);
   }
 
   u32(v: number): void {
-    this.#view.setUint32(this.#reserve(4), checked(v, 0xffffffff));
+    const value = checked(v, 0xffffffff);
+    const at = this.#reserve(4);
+    this.#view.setUint32(at, value);
   }
 
   setU16(at: number, v: number): void {
@@ -239,11 +247,13 @@ class Writer {
   }
 
   bytes(b: Uint8Array): void {
-    this.#buf.set(b, this.#reserve(b.length));
+    const at = this.#reserve(b.length);
+    this.#buf.set(b, at);
   }
 
   zeros(n: number): void {
-    this.#buf.fill(0, this.#reserve(n), this.#length);
+    const at = this.#reserve(n);
+    this.#buf.fill(0, at, this.#length);
   }
 
   /** One byte per character (ASCII/Latin-1); UIDs are written without padding. */

@@ -240,15 +240,22 @@ function sample(opts: { bits?: 8 | 16 } = {}): El[] {
   ];
 }
 
-Deno.test("canTranscode() covers the uncompressed syntaxes only, in the supported directions", () => {
+Deno.test("canTranscode(): uncompressed both ways, deflated and compressed into uncompressed", () => {
   assert.ok(canTranscode(ELE, ILE));
   assert.ok(canTranscode(ILE, ELE));
   assert.ok(canTranscode(EBE, ELE));
   assert.ok(canTranscode(EBE, ILE));
   assert.ok(!canTranscode(ELE, ELE), "same syntax: nothing to do");
-  assert.ok(!canTranscode(ELE, EBE), "Big Endian is never a target");
-  assert.ok(!canTranscode(JPEG, ELE), "compressed pixels are not decoded");
-  assert.ok(!canTranscode("1.2.840.10008.1.2.1.99", ELE), "deflated is a compression");
+  assert.ok(!canTranscode(ELE, EBE), "Big Endian is a target of decoded images only");
+  assert.ok(canTranscode(JPEG, ELE), "compressed pixels are decoded");
+  assert.ok(canTranscode(JPEG, ILE));
+  assert.ok(canTranscode(JPEG, EBE));
+  assert.ok(!canTranscode(ELE, JPEG), "nothing is compressed here");
+  assert.ok(canTranscode("1.2.840.10008.1.2.1.99", ELE), "deflated is inflated");
+  assert.ok(canTranscode("1.2.840.10008.1.2.1.99", ILE));
+  assert.ok(!canTranscode("1.2.840.10008.1.2.4.100", ILE), "MPEG-2 video is not decoded");
+  assert.ok(!canTranscode("1.2.840.10008.1.2.4.110", ILE), "JPEG XL is not decoded");
+  // The streaming header re-encoder itself handles the uncompressed syntaxes only.
   assert.throws(() => new DatasetTranscoder(JPEG, ELE), TranscodeError);
 });
 

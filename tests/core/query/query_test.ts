@@ -115,6 +115,50 @@ Deno.test("parseQuery() for retrieve keeps only unique keys and needs the level'
   assert.deepEqual(q.matches.map((m) => m.field), ["studyInstanceUid"]);
 });
 
+Deno.test("parseQuery() for retrieve refuses wildcards in unique keys with 0xA900 and a comment", () => {
+  for (const options of [{ ...STUDY_ROOT, retrieve: true }, { ...PATIENT_ROOT, retrieve: true }]) {
+    const study = refused([
+      [T.QueryRetrieveLevel, "CS", "STUDY"],
+      [T.PatientID, "LO", "IOP00"],
+      [T.StudyInstanceUID, "UI", "1.2.3*"],
+    ], options);
+    assert.equal(study.status, Status.IdentifierDoesNotMatchSopClass);
+    assert.equal(study.comment, "no wildcards in Study Instance UID to retrieve");
+    assert.deepEqual(study.offendingElement, [T.StudyInstanceUID]);
+  }
+  const patient = refused(
+    [[T.QueryRetrieveLevel, "CS", "PATIENT"], [T.PatientID, "LO", "IOP00*"]],
+    { ...PATIENT_ROOT, retrieve: true },
+  );
+  assert.equal(patient.status, Status.IdentifierDoesNotMatchSopClass);
+  assert.equal(patient.comment, "no wildcards in Patient ID to retrieve");
+  refused([[T.QueryRetrieveLevel, "CS", "PATIENT"], [T.PatientID, "LO", "IOP0?1"]], {
+    ...PATIENT_ROOT,
+    retrieve: true,
+  });
+  // C-FIND keeps its wildcards.
+  ok([[T.QueryRetrieveLevel, "CS", "PATIENT"], [T.PatientID, "LO", "IOP00*"]], PATIENT_ROOT);
+});
+
+Deno.test("parseQuery() for retrieve takes PATIENT level with a Patient ID in the Study Root model", () => {
+  const q = ok(
+    [[T.QueryRetrieveLevel, "CS", "PATIENT"], [T.PatientID, "LO", "PAT002"]],
+    { ...STUDY_ROOT, retrieve: true },
+  );
+  assert.equal(q.level, "PATIENT");
+  assert.deepEqual(q.matches.map((m) => m.field), ["patientId"]);
+  const none = refused([[T.QueryRetrieveLevel, "CS", "PATIENT"]], {
+    ...STUDY_ROOT,
+    retrieve: true,
+  });
+  assert.match(none.comment, /Patient ID needs a value to retrieve/);
+  // C-FIND in the Study Root model still has no PATIENT level.
+  assert.match(
+    refused([[T.QueryRetrieveLevel, "CS", "PATIENT"], [T.PatientID, "LO", "PAT002"]]).comment,
+    /not in the STUDY Root model/,
+  );
+});
+
 Deno.test("parseQuery() joins Study Date and Study Time ranges when combined matching is agreed", () => {
   const keys: Key[] = [
     [T.QueryRetrieveLevel, "CS", "STUDY"],

@@ -13,6 +13,7 @@ import type {
   ServiceContext,
 } from "../../../src/core/services/service.ts";
 import { StorageService } from "../../../src/core/services/store.ts";
+import { producesTransferSyntax } from "../../../src/core/services/store_scu.ts";
 import { AcceptorAssociation } from "../../../src/core/ul/acceptor.ts";
 import { RequestorAssociation } from "../../../src/core/ul/requestor.ts";
 import type { SupportedSyntax } from "../../../src/core/ul/negotiation.ts";
@@ -75,6 +76,7 @@ async function setup(stored: Stored[], o: Options = {}) {
     store: {} as ObjectStore,
     sopClasses: [CT, MR],
     minFreeBytes: 0,
+    producesTransferSyntax,
   });
   const services = [get, storage];
   const syntaxes = new Map<string, SupportedSyntax>();

@@ -18,10 +18,15 @@ import type {
   DimseService,
   ServiceContext,
 } from "../../../src/core/services/service.ts";
-import { MAX_CONTEXTS, proposeContexts } from "../../../src/core/services/store_scu.ts";
+import {
+  chooseContext,
+  MAX_CONTEXTS,
+  noContextReason,
+  proposeContexts,
+} from "../../../src/core/services/store_scu.ts";
 import { AcceptorAssociation } from "../../../src/core/ul/acceptor.ts";
 import { RequestorAssociation } from "../../../src/core/ul/requestor.ts";
-import type { SupportedSyntax } from "../../../src/core/ul/negotiation.ts";
+import type { AcceptedContext, SupportedSyntax } from "../../../src/core/ul/negotiation.ts";
 import { memoryConnectionPair } from "../../helpers/memory_connection.ts";
 import {
   ascii,
@@ -36,6 +41,7 @@ import {
   type Stored,
 } from "./retrieve_fixtures.ts";
 
+const EBE = "1.2.840.10008.1.2.2";
 const STUDY_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.2.2";
 const PATIENT_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.1.2";
 
@@ -347,11 +353,11 @@ Deno.test("C-MOVE levels: PATIENT (Patient Root), SERIES and IMAGE with UID list
   assert.equal(r.final.command.numberOfCompletedSuboperations, 2);
   assert.deepEqual(uids(), [b.uid, c.uid].sort());
 
-  r = await move(assoc, "DEST", "PATIENT", { [PATIENT]: "PID1" });
+  r = await move(assoc, "DEST", "PATIENT", {});
   assert.equal(
     r.final.command.status,
     Status.IdentifierDoesNotMatchSopClass,
-    "no PATIENT in Study Root",
+    "PATIENT in Study Root needs a Patient ID",
   );
   r = await move(assoc, "DEST", "SERIES", { [STUDY]: "1.2.3" });
   assert.equal(r.final.command.status, Status.IdentifierDoesNotMatchSopClass, "series UID needed");
@@ -363,6 +369,22 @@ Deno.test("C-MOVE levels: PATIENT (Patient Root), SERIES and IMAGE with UID list
     "nothing matched: success, no sub-operations",
   );
   assert.equal(r.final.command.numberOfCompletedSuboperations, 0);
+  await assoc.release();
+});
+
+Deno.test("Study Root C-MOVE at PATIENT level with a Patient ID moves every study of the patient", async () => {
+  const stored = [makeStored({ study: "1.2.3" }), makeStored({ study: "4.5.6" })];
+  const dest = new Destination();
+  const { caller, log } = setup({ stored, destinations: [{ ae: "DEST", port: 104, scp: dest }] });
+  const assoc = await caller();
+  const { final } = await move(assoc, "DEST", "PATIENT", { [PATIENT]: "PID1" });
+  assert.equal(final.command.status, Status.Success);
+  assert.equal(dest.received.length, 2);
+  assert.ok(log.lines.some((l) => /^debug move at PATIENT level in the Study Root model/.test(l)));
+  const wild = await move(assoc, "DEST", "PATIENT", { [PATIENT]: "PID*" });
+  assert.equal(wild.final.command.status, Status.IdentifierDoesNotMatchSopClass);
+  assert.equal(wild.final.command.errorComment, "no wildcards in Patient ID to retrieve");
+  assert.equal(dest.received.length, 2, "nothing more sent");
   await assoc.release();
 });
 
@@ -530,7 +552,7 @@ Deno.test("a large object is converted as it streams (beyond the read-ahead wind
   await assoc.release();
 });
 
-Deno.test("a compressed object the destination will not take is a counted, listed failure (0xB000)", async () => {
+Deno.test("a compressed object that cannot be decoded for the destination is a counted, listed failure (0xB000)", async () => {
   const plain = makeStored({ study: "1.2.3" });
   const jpeg = makeStored({ study: "1.2.3", ts: JPEG });
   const dest = new Destination(new Set([ELE, ILE]));
@@ -544,8 +566,17 @@ Deno.test("a compressed object the destination will not take is a counted, liste
   assert.equal(final.command.numberOfCompletedSuboperations, 1);
   assert.equal(final.command.numberOfFailedSuboperations, 1);
   assert.deepEqual(failedList(final), [jpeg.uid]);
+  // Command Data Set Type 0x0001 for "dataset present", as GDCM and pynetdicom expect.
+  assert.equal(final.command.commandDataSetType, 0x0001);
   assert.equal(dest.received.length, 1);
-  assert.ok(log.lines.some((l) => /sub-operation failed: .*no transfer syntax/.test(l)));
+  assert.equal(dest.received[0].command.commandDataSetType, 0x0001, "C-STORE-RQ too");
+  // Its header has no Image Pixel Module: the log line says why it could not be decoded.
+  assert.ok(
+    log.lines.some((l) =>
+      /sub-operation failed: .*cannot decode .*\(0028,0010\) is missing/.test(l)
+    ),
+    log.lines.join("\n"),
+  );
   await assoc.release();
 });
 
@@ -705,14 +736,30 @@ Deno.test("a large object streams: the reader is never far ahead of the destinat
   await assoc.release();
 });
 
-Deno.test("proposeContexts(): stored syntax first then the uncompressed ones, odd ids, at most 128", () => {
+Deno.test("proposeContexts(): each stored syntax alone, then Explicit + Implicit VR LE per class", () => {
   const few = proposeContexts([
     { sopInstanceUid: "1", sopClassUid: CT, transferSyntaxUid: JPEG },
     { sopInstanceUid: "2", sopClassUid: CT, transferSyntaxUid: ELE },
     { sopInstanceUid: "3", sopClassUid: MR, transferSyntaxUid: ILE },
   ]);
-  assert.deepEqual(few.map((c) => c.transferSyntaxes), [[JPEG, ELE, ILE], [ELE, ILE], [ILE, ELE]]);
-  assert.deepEqual(few.map((c) => c.id), [1, 3, 5]);
+  assert.deepEqual(few.map((c) => [c.id, c.abstractSyntax, c.transferSyntaxes]), [
+    [1, CT, [JPEG]],
+    [3, CT, [ELE]],
+    [5, MR, [ILE]],
+    [7, CT, [ELE, ILE]],
+    [9, MR, [ELE, ILE]],
+  ]);
+  // 90 classes: 90 stored-syntax contexts, then the fallbacks of the first 38 classes.
+  const ninety = proposeContexts(
+    Array.from({ length: 90 }, (_, i) => ({
+      sopInstanceUid: String(i),
+      sopClassUid: `1.2.3.${i}`,
+      transferSyntaxUid: i % 2 ? ILE : EBE,
+    })),
+  );
+  assert.equal(ninety.length, MAX_CONTEXTS);
+  assert.ok(ninety.slice(0, 90).every((c) => c.transferSyntaxes.length === 1));
+  assert.ok(ninety.slice(90).every((c) => c.transferSyntaxes.join() === [ELE, ILE].join()));
   const many = proposeContexts(
     Array.from({ length: 300 }, (_, i) => ({
       sopInstanceUid: String(i),
@@ -722,6 +769,62 @@ Deno.test("proposeContexts(): stored syntax first then the uncompressed ones, od
   );
   assert.equal(many.length, MAX_CONTEXTS);
   assert.equal(many.at(-1)!.id, 255);
+  assert.ok(many.every((c) => c.transferSyntaxes.length === 1), "stored-syntax contexts first");
+});
+
+/** Accepts each proposed context the way a destination does, given its choice rule. */
+function acceptAs(
+  proposals: ReturnType<typeof proposeContexts>,
+  pick: (proposed: string[]) => string | undefined,
+): AcceptedContext[] {
+  const out: AcceptedContext[] = [];
+  for (const p of proposals) {
+    const ts = pick(p.transferSyntaxes);
+    if (!ts) continue;
+    out.push({
+      id: p.id,
+      abstractSyntax: p.abstractSyntax,
+      transferSyntax: ts,
+      requestorIsScu: true,
+      requestorIsScp: false,
+    });
+  }
+  return out;
+}
+
+Deno.test("chooseContext(): every object goes in its stored syntax wherever the destination takes it", () => {
+  const targets = [ILE, EBE, JPEG, ELE].map((ts, i) => ({
+    sopInstanceUid: String(i),
+    sopClassUid: CT,
+    transferSyntaxUid: ts,
+  }));
+  const proposals = proposeContexts(targets);
+  // Like storescp +xa and Orthanc: takes everything, prefers Explicit VR LE within a context.
+  const prefersExplicit = acceptAs(proposals, (p) => p.includes(ELE) ? ELE : p[0]);
+  for (const t of targets) {
+    const c = chooseContext(prefersExplicit, CT, t.transferSyntaxUid);
+    assert.equal(c?.transcode, false, t.transferSyntaxUid);
+    assert.equal(c?.context.transferSyntax, t.transferSyntaxUid);
+  }
+  // Like the dcmjs-dimse README's SCP: looks at the first syntax of a context only, takes no
+  // Big Endian: the Big Endian object goes re-encoded on the fallback context.
+  const firstOnly = acceptAs(proposals, (p) => [ILE, ELE, JPEG].includes(p[0]) ? p[0] : undefined);
+  const be = chooseContext(firstOnly, CT, EBE);
+  assert.equal(be?.transcode, true);
+  assert.equal(be?.context.transferSyntax, ELE);
+  // Implicit VR LE only (storescp +xi): uncompressed ones re-encoded, the JPEG one decoded;
+  // a video syntax (no decoder) fails and the reason says what was accepted and what is missing.
+  const implicitOnly = acceptAs(proposals, (p) => p.includes(ILE) ? ILE : undefined);
+  assert.equal(chooseContext(implicitOnly, CT, EBE)?.context.transferSyntax, ILE);
+  const decoded = chooseContext(implicitOnly, CT, JPEG);
+  assert.deepEqual([decoded?.transcode, decoded?.context.transferSyntax], [true, ILE]);
+  const MPEG4 = "1.2.840.10008.1.2.4.102";
+  assert.equal(chooseContext(implicitOnly, CT, MPEG4), null);
+  assert.match(
+    noContextReason(implicitOnly, CT, MPEG4),
+    /^the destination accepted only Implicit VR Little Endian for CT Image Storage; no decoder for MPEG-4/,
+  );
+  assert.match(noContextReason([], MR, ELE), /no presentation context for MR Image Storage/);
 });
 
 Deno.test("finalStatus() and the Failed SOP Instance UID List follow PS3.4 C.4.2.1.5", () => {

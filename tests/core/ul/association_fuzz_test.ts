@@ -12,7 +12,10 @@ import { memoryConnectionPair } from "../../helpers/memory_connection.ts";
 import { associateRj, echoscuAssociateAc, echoscuAssociateRq } from "./pdu_fixtures.ts";
 import { mulberry32 } from "../../helpers/random.ts";
 
-const SESSIONS = Number(Deno.env.get("FUZZ_SESSIONS") ?? 1000);
+// FUZZ_ITERATIONS (as the PDU fuzz test reads it) or FUZZ_SESSIONS: sessions to run.
+const SESSIONS = Number(
+  Deno.env.get("FUZZ_ITERATIONS") ?? Deno.env.get("FUZZ_SESSIONS") ?? 1000,
+);
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 0x5eed1234) >>> 0;
 
 const echoCommand = encodeCommand({

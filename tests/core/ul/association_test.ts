@@ -27,6 +27,7 @@ function setup(
     services?: DimseService[];
     maxPdu?: number;
     idleMs?: number;
+    acceptorIdleMs?: number;
   } = {},
 ) {
   const [a, b] = memoryConnectionPair();
@@ -39,7 +40,7 @@ function setup(
     connection: a,
     logger: log,
     artimTimeoutMs: 1000,
-    idleTimeoutMs: 0,
+    idleTimeoutMs: opts.acceptorIdleMs ?? 0,
     maxPduLength: 16384,
     services,
     policy: () => ({
@@ -249,4 +250,151 @@ Deno.test("a service that stops reading a dataset mid-way (a failed write) still
   assert.equal((outcome as { command: { status?: number } }).command.status, 0xa700);
   await requestor.release();
   await running;
+});
+
+Deno.test("an A-ASSOCIATE-AC that cannot be encoded ends in A-ASSOCIATE-RJ and an error line", async () => {
+  // A version name outside Latin-1 cannot go into the PDU: the request is refused, not dropped.
+  const { running, requestor, log } = setup({
+    policy: { implementationVersionName: "MINIPACS_\u20ac" },
+  });
+  await assert.rejects(requestor.open(), (e) => {
+    assert.ok(e instanceof AssociationRejectedError, `got ${e}`);
+    assert.deepEqual([e.rj.result, e.rj.source], [2, 2]);
+    return true;
+  });
+  assert.equal(await running, "rejected");
+  assert.ok(
+    log.lines.some((l) => l.startsWith("error negotiation failed") && l.includes("Latin-1")),
+    log.lines.join("\n"),
+  );
+  assert.ok(!log.lines.some((l) => l.includes("association accepted")));
+});
+
+Deno.test("a PDU that cannot be encoded is answered with an A-ABORT and an error line", async () => {
+  const [a, b] = memoryConnectionPair();
+  const log = collectingLogger();
+  const requestor = new RequestorAssociation({
+    id: "r",
+    connection: a,
+    logger: log,
+    artimTimeoutMs: 1000,
+    idleTimeoutMs: 0,
+    maxPduLength: 16384,
+    callingAeTitle: "SCU",
+    calledAeTitle: "MINIPACS",
+    implementationClassUid: "1.2.3",
+    implementationVersionName: "TEST",
+    // An even presentation context id does not fit PS3.8 9.3.2.2.
+    presentationContexts: [{ id: 2, abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT] }],
+  });
+  await assert.rejects(requestor.open());
+  const first = await b.read();
+  assert.ok(first, "the peer got a PDU before the close");
+  assert.equal(first[0], 0x07, "A-ABORT");
+  assert.equal(await b.read(), null, "then the connection is closed");
+  assert.ok(
+    log.lines.some((l) => l.startsWith("error cannot encode A-ASSOCIATE-RQ")),
+    log.lines.join("\n"),
+  );
+});
+
+Deno.test("an exception while answering an A-ASSOCIATE-RQ ends in an A-ABORT and an error line", async () => {
+  const { acceptor, running, requestor, log } = setup();
+  acceptor.observer = {
+    accepted() {
+      throw new Error("status page broke");
+    },
+  };
+  await assert.rejects(requestor.open());
+  assert.equal(await running, "aborted");
+  assert.ok(
+    log.lines.some((l) => l.startsWith("error handling") && l.includes("status page broke")),
+    log.lines.join("\n"),
+  );
+});
+
+/** Reads the whole dataset, then answers success. */
+const sink: DimseService = {
+  name: "sink",
+  commandFields: [CommandField.CStoreRq],
+  *syntaxes() {
+    yield { abstractSyntax: VERIFICATION, acceptsTransferSyntax: () => true };
+  },
+  async handle(req, ctx) {
+    for await (const _ of req.dataset!) { /* consumed */ }
+    if (req.dataset!.cancelled) return;
+    await ctx.send({
+      commandField: CommandField.CStoreRsp,
+      commandDataSetType: NO_DATASET,
+      messageIdBeingRespondedTo: req.command.messageId,
+      status: 0,
+    });
+  },
+};
+
+const STORE_RQ = {
+  commandField: CommandField.CStoreRq,
+  commandDataSetType: 0,
+  affectedSopClassUid: VERIFICATION,
+  affectedSopInstanceUid: "1.2.3",
+};
+
+Deno.test("a peer that stalls in the middle of a dataset is aborted after the idle timeout", async () => {
+  const { requestor, running, log } = setup({ services: [sink], acceptorIdleMs: 300 });
+  await requestor.open();
+  let stalled!: () => void;
+  const stall = new Promise<void>((r) => (stalled = r));
+  async function* partOfADataset() {
+    yield new Uint8Array(40000).fill(7); // two full PDUs go out...
+    await stall; // ...then nothing more, ever (until the test ends)
+  }
+  void requestor.request(1, STORE_RQ, partOfADataset()).catch(() => {});
+  const t0 = performance.now();
+  const end = await Promise.race([
+    running,
+    new Promise<"still open">((r) => setTimeout(() => r("still open"), 3000)),
+  ]);
+  stalled();
+  assert.equal(end, "aborted", "the stalled store no longer holds its association");
+  assert.ok(performance.now() - t0 >= 250, "not before the idle timeout");
+  const line = log.lines.find((l) => l.includes("peer sent nothing"));
+  assert.ok(line, log.lines.join("\n"));
+  assert.match(line, /^warn .*C-STORE-RQ dataset: aborting.*"peer":"SCU@mem:a"/);
+  await requestor.abort();
+});
+
+Deno.test("a slow but moving dataset is not taken for a stalled peer", async () => {
+  const { requestor, running } = setup({ services: [sink], acceptorIdleMs: 300 });
+  await requestor.open();
+  async function* slowly() {
+    for (let i = 0; i < 10; i++) {
+      yield new Uint8Array(20000).fill(i); // at least one full PDU each time
+      await new Promise((r) => setTimeout(r, 120)); // 1.2 s in all, each gap under 300 ms
+    }
+  }
+  const rsp = await requestor.request(1, STORE_RQ, slowly());
+  assert.equal(rsp.command.status, 0);
+  await requestor.release();
+  assert.equal(await running, "released");
+});
+
+Deno.test("a peer that disconnects before its response is a warning, not an error", async () => {
+  const { acceptor, requestor, running, log } = setup();
+  await requestor.open();
+  // The peer is gone by the time the response goes out: the socket write fails.
+  const conn = (acceptor as unknown as { options: { connection: { write(): Promise<void> } } })
+    .options.connection;
+  conn.write = () => Promise.reject(new Error("Connection reset by peer (os error 104)"));
+  void requestor.request(1, {
+    commandField: CommandField.CEchoRq,
+    commandDataSetType: NO_DATASET,
+    affectedSopClassUid: VERIFICATION,
+  }).catch(() => {});
+  await running;
+  assert.ok(
+    log.lines.some((l) => /^warn peer disconnected before the echo response/.test(l)),
+    log.lines.join("\n"),
+  );
+  assert.deepEqual(log.lines.filter((l) => l.startsWith("error")), []);
+  await requestor.abort();
 });

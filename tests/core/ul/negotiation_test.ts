@@ -1,7 +1,10 @@
 // negotiateAsAcceptor(): the association policies of the conformance statement (3.1.2,
 // 3.1.3) as a pure function of the A-ASSOCIATE-RQ.
 import assert from "node:assert/strict";
+import type { ObjectStore } from "../../../src/core/ports.ts";
 import { findExtendedNegotiationReply } from "../../../src/core/services/find.ts";
+import { StorageService } from "../../../src/core/services/store.ts";
+import { producesTransferSyntax } from "../../../src/core/services/store_scu.ts";
 import {
   type AcceptorPolicy,
   negotiateAsAcceptor,
@@ -14,6 +17,7 @@ const STUDY_FIND = "1.2.840.10008.5.1.4.1.2.2.1";
 const IMPLICIT = "1.2.840.10008.1.2";
 const EXPLICIT = "1.2.840.10008.1.2.1";
 const JPEG_LS = "1.2.840.10008.1.2.4.80";
+const BIG_ENDIAN = "1.2.840.10008.1.2.2";
 
 const syntaxes = new Map<string, SupportedSyntax>([
   [CT, { abstractSyntax: CT, acceptsTransferSyntax: () => true, acceptsScpRole: true }],
@@ -154,19 +158,39 @@ Deno.test("negotiateAsAcceptor() answers C-FIND extended negotiation: relational
   assert.deepEqual(o.contexts.get(1)?.extendedNegotiation, new Uint8Array([0, 1, 0]));
 });
 
-Deno.test("negotiateAsAcceptor() prefers an uncompressed syntax where we send (C-GET SCP role)", () => {
-  const proposal = [JPEG_LS, IMPLICIT, EXPLICIT];
-  const get = negotiateAsAcceptor(
-    rq({ presentationContexts: [{ id: 1, abstractSyntax: CT, transferSyntaxes: proposal }] }, {
-      roleSelections: [{ sopClassUid: CT, scuRole: false, scpRole: true }],
-    }),
-    policy,
-  );
-  assert.ok(get.accepted);
-  assert.equal(get.contexts.get(1)?.transferSyntax, EXPLICIT);
+Deno.test("negotiateAsAcceptor() takes the first proposed syntax it can produce where it sends (C-GET)", () => {
+  // The real storage service's table: what it can produce is its own business.
+  const storage = new StorageService({
+    store: {} as ObjectStore,
+    sopClasses: [CT],
+    minFreeBytes: 0,
+    producesTransferSyntax,
+  });
+  const table = new Map([...storage.syntaxes()].map((x) => [x.abstractSyntax, x]));
+  const get = (proposal: string[]) => {
+    const o = negotiateAsAcceptor(
+      rq({ presentationContexts: [{ id: 1, abstractSyntax: CT, transferSyntaxes: proposal }] }, {
+        roleSelections: [{ sopClassUid: CT, scuRole: false, scpRole: true }],
+      }),
+      { ...policy, syntaxes: table },
+    );
+    assert.ok(o.accepted);
+    return o.contexts.get(1)?.transferSyntax;
+  };
+  assert.equal(get([IMPLICIT, EXPLICIT]), IMPLICIT, "the sender's first choice, not ours");
+  assert.equal(get([EXPLICIT, IMPLICIT]), EXPLICIT);
+  assert.equal(get([JPEG_LS, IMPLICIT, EXPLICIT]), IMPLICIT, "a compressed syntax only fits some");
+  assert.equal(get([BIG_ENDIAN, EXPLICIT, IMPLICIT]), EXPLICIT, "Big Endian is not produced");
+  assert.equal(get([JPEG_LS]), JPEG_LS, "alone: for the objects stored in it");
   const store = negotiateAsAcceptor(
-    rq({ presentationContexts: [{ id: 1, abstractSyntax: CT, transferSyntaxes: proposal }] }),
-    policy,
+    rq({
+      presentationContexts: [{
+        id: 1,
+        abstractSyntax: CT,
+        transferSyntaxes: [JPEG_LS, IMPLICIT, EXPLICIT],
+      }],
+    }),
+    { ...policy, syntaxes: table },
   );
   assert.ok(store.accepted);
   assert.equal(store.contexts.get(1)?.transferSyntax, JPEG_LS, "a sender's first choice is kept");

@@ -1,7 +1,7 @@
 // The DICOMweb routes inside the web app: where they are mounted, the login they share with the
 // pages, and CORS for the origins of [dicomweb] cors_origins.
 import assert from "node:assert/strict";
-import { hashPassword } from "../../../src/password.ts";
+import { hashPassword } from "../../../src/web/password.ts";
 import { IndexDb } from "../../../src/storage/index_db.ts";
 import type { ObjectSource } from "../../../src/web/dicomweb/instances.ts";
 import { webFixture } from "../fixtures.ts";

@@ -1,0 +1,79 @@
+// Decodes compressed objects for retrieves on worker threads: the codecs take a core of their
+// own, and the thread that runs every association goes on sending while the next image is
+// decoded. Workers start on the first decode and stay (a handful at most) until close().
+import type { ObjectDecoder } from "../core/ports.ts";
+import type { DecodeReply, DecodeRequest } from "./decode_worker.ts";
+
+interface Job {
+  resolve(v: Uint8Array | null): void;
+  reject(e: Error): void;
+}
+
+interface Slot {
+  worker: Worker;
+  jobs: Map<number, Job>;
+}
+
+export class DecodeWorkers implements ObjectDecoder {
+  readonly #size: number;
+  readonly #slots: Slot[] = [];
+  #nextId = 1;
+  #closed = false;
+
+  /** `size` workers at most: by default one per core, up to four. */
+  constructor(size = Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1))) {
+    this.#size = size;
+  }
+
+  decode(dataset: Uint8Array, from: string, to: string, limit: number): Promise<Uint8Array | null> {
+    if (this.#closed) return Promise.reject(new Error("decoder closed"));
+    const slot = this.#pick();
+    const id = this.#nextId++;
+    const bytes = dataset.slice(); // its own buffer, handed over whole
+    const request: DecodeRequest = { id, dataset: bytes, from, to, limit };
+    return new Promise((resolve, reject) => {
+      slot.jobs.set(id, { resolve, reject });
+      slot.worker.postMessage(request, [bytes.buffer]);
+    });
+  }
+
+  /** Stops the workers; decodes still running fail. */
+  close(): void {
+    this.#closed = true;
+    for (const slot of this.#slots.splice(0)) {
+      slot.worker.terminate();
+      for (const job of slot.jobs.values()) job.reject(new Error("decoder closed"));
+    }
+  }
+
+  /** The least busy worker, a new one while there are fewer than `size`. */
+  #pick(): Slot {
+    const idle = this.#slots.find((s) => s.jobs.size === 0);
+    if (idle) return idle;
+    if (this.#slots.length < this.#size) return this.#start();
+    return this.#slots.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
+  }
+
+  #start(): Slot {
+    const worker = new Worker(new URL("./decode_worker.ts", import.meta.url), { type: "module" });
+    const slot: Slot = { worker, jobs: new Map() };
+    worker.onmessage = (e: MessageEvent<DecodeReply>) => {
+      const job = slot.jobs.get(e.data.id);
+      if (!job) return;
+      slot.jobs.delete(e.data.id);
+      if (e.data.error !== undefined) job.reject(new Error(e.data.error));
+      else job.resolve(e.data.result ?? null);
+    };
+    worker.onerror = (e) => {
+      // A worker that died takes its jobs with it; the next decode starts another.
+      e.preventDefault();
+      this.#slots.splice(this.#slots.indexOf(slot), 1);
+      worker.terminate();
+      for (const job of slot.jobs.values()) {
+        job.reject(new Error(`decoder worker failed: ${e.message}`));
+      }
+    };
+    this.#slots.push(slot);
+    return slot;
+  }
+}

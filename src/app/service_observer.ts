@@ -1,0 +1,42 @@
+// Wraps the DIMSE services so that each final response is reported (the status page's events
+// and the operation counters); requests, responses and data pass through untouched.
+import { statusCategory } from "../core/dimse/status.ts";
+import { sopClassName } from "../core/dicom/sop_classes.ts";
+import type { AssociationInfo, DimseService } from "../core/services/service.ts";
+
+/** Command Field bit 15 marks a response (PS3.7 E.1: 0x8001 C-STORE-RSP...). */
+const RESPONSE_BIT = 0x8000;
+
+/** One final response sent: `detail` names the SOP class of a C-STORE. */
+export type OperationListener = (
+  association: AssociationInfo,
+  service: string,
+  status: number,
+  detail: string,
+) => void;
+
+/** The services with each final (non-pending, PS3.7 C.1.2) response told to `onFinal`. */
+export function observeServices(
+  services: readonly DimseService[],
+  onFinal: OperationListener,
+): DimseService[] {
+  return services.map((s): DimseService => ({
+    name: s.name,
+    commandFields: s.commandFields,
+    syntaxes: () => s.syntaxes(),
+    handle: (req, ctx) =>
+      s.handle(req, {
+        ...ctx,
+        send: async (command, dataset) => {
+          await ctx.send(command, dataset);
+          const status = command.status ?? 0;
+          const isResponse = (command.commandField & RESPONSE_BIT) !== 0;
+          if (isResponse && statusCategory(status) !== "pending") {
+            const sop = req.command.affectedSopClassUid;
+            const detail = s.name === "store" && sop ? sopClassName(sop.replace(/\0+$/, "")) : "";
+            onFinal(ctx.association, s.name, status, detail);
+          }
+        },
+      }),
+  }));
+}

@@ -1,0 +1,60 @@
+// The shape shared by the Emscripten/embind decoders of the codec packages: the caller writes
+// the compressed bytes into the decoder's own WebAssembly memory, calls decode(), and reads
+// the result from there before delete() frees it.
+import { CodecError } from "./codec.ts";
+
+export interface FrameInfo {
+  width: number;
+  height: number;
+  bitsPerSample: number;
+  componentCount: number;
+  isSigned?: boolean;
+}
+
+export interface EmbindDecoder {
+  getEncodedBuffer(length: number): Uint8Array;
+  getDecodedBuffer(): Uint8Array;
+  getFrameInfo(): FrameInfo;
+  decode(): void;
+  delete(): void;
+}
+
+export interface EmbindModule {
+  /** Present where the module was built with exception messages (CharLS). */
+  getExceptionMessage?(e: unknown): unknown;
+}
+
+/**
+ * Runs one decoder over `frame` and hands its output to `read` (a view into WebAssembly
+ * memory, valid until the decoder is deleted). Any codec failure becomes a CodecError.
+ */
+export function runDecoder<D extends EmbindDecoder, T>(
+  module: EmbindModule,
+  decoder: D,
+  frame: Uint8Array,
+  what: string,
+  read: (decoder: D, info: FrameInfo, decoded: Uint8Array) => T,
+): T {
+  try {
+    decoder.getEncodedBuffer(frame.length).set(frame);
+    decoder.decode();
+    const info = decoder.getFrameInfo();
+    return read(decoder, info, decoder.getDecodedBuffer());
+  } catch (e) {
+    if (e instanceof CodecError) throw e;
+    throw new CodecError(`${what} decoder failed: ${describe(module, e)}`);
+  } finally {
+    decoder.delete();
+  }
+}
+
+function describe(module: EmbindModule, e: unknown): string {
+  if (e instanceof Error) return e.message;
+  if (typeof e === "number" && module.getExceptionMessage) {
+    try {
+      const m = module.getExceptionMessage(e);
+      return Array.isArray(m) ? m.filter(Boolean).join(": ") : String(m);
+    } catch { /* fall through */ }
+  }
+  return typeof e === "string" ? e : "corrupt or unsupported data";
+}

@@ -1,0 +1,114 @@
+// Opening an association as an SCU (PS3.8 7.1.1): connect through the Connector port, send the
+// A-ASSOCIATE-RQ and wait for the answer within a deadline of our own, since no ARTIM runs
+// while a requestor waits for the A-ASSOCIATE-AC (PS3.8 9.2). Used by the echo SCU, the SCU
+// commands (echo, store, find) and the Peers page.
+import type { Connector, Logger } from "../ports.ts";
+import { RejectReason, RejectResult, RejectSource } from "../ul/pdu_types.ts";
+import { AssociationRejectedError, RequestorAssociation } from "../ul/requestor.ts";
+
+/** A peer to call: its AE title and where it listens. */
+export interface ScuPeer {
+  aeTitle: string;
+  host: string;
+  port: number;
+}
+
+/** What we say about ourselves in the A-ASSOCIATE-RQ (the `[server]` section has them). */
+export interface ScuIdentity {
+  maxPduLength: number;
+  implementationClassUid: string;
+  implementationVersionName: string;
+}
+
+export interface ScuAssociationOptions {
+  connector: Connector;
+  peer: ScuPeer;
+  callingAeTitle: string;
+  identity: ScuIdentity;
+  presentationContexts: { id: number; abstractSyntax: string; transferSyntaxes: string[] }[];
+  /** Connection and association set-up, and each wait for the peer. */
+  timeoutMs: number;
+  logger: Logger;
+}
+
+/** `AET@host:port`, as messages name a peer. */
+export const peerName = (p: ScuPeer) => `${p.aeTitle}@${p.host}:${p.port}`;
+
+/** Opens an association; connection or rejection errors become readable Error messages. */
+export async function openScuAssociation(o: ScuAssociationOptions): Promise<RequestorAssociation> {
+  const where = peerName(o.peer);
+  let connection;
+  try {
+    connection = await o.connector.connect(o.peer.host, o.peer.port, o.timeoutMs);
+  } catch (e) {
+    throw new Error(`cannot connect to ${where}: ${(e as Error).message}`);
+  }
+  const assoc = new RequestorAssociation({
+    id: "scu",
+    connection,
+    logger: o.logger,
+    artimTimeoutMs: o.timeoutMs,
+    idleTimeoutMs: 0,
+    maxPduLength: o.identity.maxPduLength,
+    callingAeTitle: o.callingAeTitle,
+    calledAeTitle: o.peer.aeTitle,
+    implementationClassUid: o.identity.implementationClassUid,
+    implementationVersionName: o.identity.implementationVersionName,
+    presentationContexts: o.presentationContexts,
+  });
+  try {
+    return await withTimeout(assoc.open(), o.timeoutMs, `association with ${where}`);
+  } catch (e) {
+    await assoc.abort().catch(() => {});
+    if (e instanceof AssociationRejectedError) {
+      throw new Error(`${where} rejected the association: ${describeRejection(e)}`);
+    }
+    throw e;
+  }
+}
+
+/** Releases the association, or aborts it when the peer does not answer the A-RELEASE-RQ. */
+export async function releaseOrAbort(assoc: RequestorAssociation, timeoutMs: number) {
+  await withTimeout(assoc.release(), timeoutMs, "A-RELEASE").catch(() => assoc.abort());
+}
+
+/** A-ASSOCIATE-RJ in words (PS3.8 9.3.4). */
+export function describeRejection(e: AssociationRejectedError): string {
+  const { result, source, reason } = e.rj;
+  const kind = result === RejectResult.Transient ? "transient" : "permanent";
+  let why = `reason ${reason}`;
+  if (source === RejectSource.ServiceUser) {
+    why = reason === RejectReason.CallingAeNotRecognized
+      ? "calling AE title not recognized"
+      : reason === RejectReason.CalledAeNotRecognized
+      ? "called AE title not recognized"
+      : reason === RejectReason.ApplicationContextNotSupported
+      ? "application context not supported"
+      : "no reason given";
+  } else if (source === RejectSource.ServiceProviderPresentation) {
+    why = reason === RejectReason.LocalLimitExceeded
+      ? "local limit exceeded (too many associations)"
+      : "temporary congestion";
+  } else if (
+    source === RejectSource.ServiceProviderAcse &&
+    reason === RejectReason.ProtocolVersionNotSupported
+  ) {
+    why = "protocol version not supported";
+  }
+  return `${why} (${kind})`;
+}
+
+/** Runs `step` with a deadline: a peer that never answers ends in an Error, not a hang. */
+export async function withTimeout<T>(step: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      step,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms / 1000} s`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

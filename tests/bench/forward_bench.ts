@@ -1,0 +1,150 @@
+// Forwarding benchmark: N CT images stored into MiniPACS by storescu (one association) while
+// MiniPACS forwards them to a DCMTK storescp destination, against the same store with no
+// route. Reports the store rate both ways and the time from the last acknowledgement (the
+// end of storescu) to the last image at the destination.
+//
+//   deno task bench --suite forward [--forward-count N] [--forward-repeat R]
+//
+// Rounds alternate off and on (R rounds, default 3); the table shows the medians and each
+// round's figures. Targets: store rate with forwarding >= 0.8x without; the queue drains
+// within 2 s.
+import { generateCorpus } from "./corpus.ts";
+import { countFiles, type Peer, startMiniPacsPeer, startStorescp } from "../helpers/peers.ts";
+import { sendWithStorescu } from "./store_bench.ts";
+
+export const FORWARD_OPTIONS = {
+  "forward-count": { type: "string" as const, default: "1000" },
+  "forward-repeat": { type: "string" as const, default: "3" },
+};
+
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const SHM = (() => {
+  try {
+    return Deno.statSync("/dev/shm").isDirectory ? "/dev/shm" : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
+interface ForwardRun {
+  label: string;
+  seconds: number;
+  imagesPerSecond: number;
+  /** Seconds from storescu's end to the last image at the destination; null when off. */
+  drainSeconds: number | null;
+  arrived: number | null;
+}
+
+/** Waits (bounded) until `dir` holds `count` files; resolves to the time it did. */
+async function waitForFiles(dir: string, count: number, timeoutMs = 300_000): Promise<number> {
+  const until = performance.now() + timeoutMs;
+  for (;;) {
+    const n = await countFiles(dir, () => true);
+    if (n >= count) return performance.now();
+    if (performance.now() > until) throw new Error(`only ${n} of ${count} images arrived`);
+    await delay(2);
+  }
+}
+
+export async function runForwardBench(
+  values: Record<string, string | boolean | undefined>,
+): Promise<number> {
+  const count = Number(values["forward-count"] ?? "1000");
+  if (!Number.isInteger(count) || count < 1 || count > 100_000) {
+    console.error(`--forward-count must be an integer from 1 to 100000`);
+    return 2;
+  }
+  const repeat = Number(values["forward-repeat"] ?? "3");
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 20) {
+    console.error(`--forward-repeat must be an integer from 1 to 20`);
+    return 2;
+  }
+  const corpus = await generateCorpus(count, 1);
+  const runs: ForwardRun[] = [];
+  let dest: Peer | undefined;
+  const rounds = Array.from({ length: repeat }, () => [false, true]).flat();
+  try {
+    for (const forwarding of rounds) {
+      // The destination's disk is not ours (a central archive is another machine): its files
+      // go to memory when /dev/shm is there, so that its writes do not slow our fdatasyncs.
+      dest = await startStorescp({ fork: false, parent: SHM });
+      const destDir = dest.dir;
+      const extraToml = forwarding
+        ? [
+          "[[known_ae]]",
+          `ae_title = "${dest.aeTitle}"`,
+          'host = "127.0.0.1"',
+          `port = ${dest.port}`,
+          "max_associations = 1",
+          "[[route]]",
+          `destination = "${dest.aeTitle}"`,
+        ].join("\n")
+        : "";
+      const server = await startMiniPacsPeer({ extraToml });
+      try {
+        const t0 = performance.now();
+        const seconds = await sendWithStorescu(server, [[corpus.dir]]);
+        const lastAck = t0 + seconds * 1000;
+        let drainSeconds: number | null = null;
+        let arrived: number | null = null;
+        if (forwarding && destDir) {
+          const done = await waitForFiles(destDir, count);
+          drainSeconds = Math.max(0, (done - lastAck) / 1000);
+          arrived = await dest.count();
+        }
+        runs.push({
+          label: forwarding ? "forwarding on" : "forwarding off",
+          seconds,
+          imagesPerSecond: count / seconds,
+          drainSeconds,
+          arrived,
+        });
+      } finally {
+        await server.stop().catch((e) => console.error((e as Error).message));
+        await server.cleanup();
+        await dest.stop();
+        await dest.cleanup();
+        dest = undefined;
+      }
+    }
+  } finally {
+    await dest?.stop().catch(() => {});
+    await dest?.cleanup();
+    await corpus.remove().catch(() => {});
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+  const offRuns = runs.filter((r) => r.label === "forwarding off");
+  const onRuns = runs.filter((r) => r.label === "forwarding on");
+  const offRate = median(offRuns.map((r) => r.imagesPerSecond));
+  const onRate = median(onRuns.map((r) => r.imagesPerSecond));
+  const drain = median(onRuns.map((r) => r.drainSeconds ?? Infinity));
+  const allArrived = onRuns.every((r) => r.arrived === count);
+  const each = (rs: ForwardRun[], f: (r: ForwardRun) => string) => rs.map(f).join(", ");
+  const rows = [
+    ["scenario", "store img/s (median)", "x off", "last ack -> last image", "rounds img/s"],
+    [
+      "forwarding off",
+      offRate.toFixed(1),
+      "1.00x",
+      "-",
+      each(offRuns, (r) => r.imagesPerSecond.toFixed(1)),
+    ],
+    [
+      "forwarding on",
+      onRate.toFixed(1),
+      `${(onRate / offRate).toFixed(2)}x`,
+      `${drain.toFixed(2)} s (rounds: ${each(onRuns, (r) => (r.drainSeconds ?? NaN).toFixed(2))})`,
+      each(onRuns, (r) => r.imagesPerSecond.toFixed(1)),
+    ],
+  ];
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((l) => l[c].length)));
+  console.log(
+    `\nforward benchmark: ${count} CT 512x512x16 stored by storescu (1 association), ` +
+      `forwarded to storescp (files in ${SHM ?? "the temporary folder"}), ${repeat} round(s)`,
+  );
+  for (const l of rows) console.log(l.map((cell, c) => cell.padEnd(widths[c])).join(" | "));
+  const ok = onRate / offRate >= 0.8 && drain <= 2 && allArrived;
+  console.log(`targets (>= 0.8x, drained within 2 s): ${ok ? "met" : "NOT met"}`);
+  return allArrived ? 0 : 1;
+}
