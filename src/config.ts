@@ -88,6 +88,20 @@ export interface HttpConfig {
   privateKey: string;
 }
 
+export interface DicomWebConfig {
+  /** QIDO-RS, WADO-RS and STOW-RS on the [http] listener. */
+  enabled: boolean;
+  /** Where they are served, e.g. "/dicom-web". */
+  path: string;
+  /** Origins whose pages may call them (CORS); ["*"] for any. */
+  corsOrigins: string[];
+}
+
+export interface ViewerConfig {
+  /** A folder holding the OHIF viewer's built files, served at /viewer/; "" = none. */
+  ohifPath: string;
+}
+
 export interface LogConfig {
   level: LogLevel;
   format: "text" | "json";
@@ -137,6 +151,8 @@ export interface Config {
   storage: StorageConfig;
   query: QueryConfig;
   http: HttpConfig;
+  dicomweb: DicomWebConfig;
+  viewer: ViewerConfig;
   tls: TlsConfig;
   audit: AuditConfig;
   log: LogConfig;
@@ -182,6 +198,8 @@ export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
     certificate: "",
     privateKey: "",
   },
+  dicomweb: { enabled: true, path: "/dicom-web", corsOrigins: [] },
+  viewer: { ohifPath: "" },
   tls: {
     enabled: false,
     port: 2762,
@@ -422,6 +440,41 @@ const HTTP: Fields = {
   private_key: ["privateKey", text],
 };
 
+// A URL path under the web server's root: "/name" with letters, digits, "-", "_", ".", "/".
+const urlPath: Check = (v) => {
+  if (typeof v !== "string" || !/^(\/[A-Za-z0-9._~-]+)+$/.test(v) || /(^|\/)\.\.?(\/|$)/.test(v)) {
+    throw new Invalid(`must be a path like "/dicom-web", got ${show(v)}`);
+  }
+  return v;
+};
+
+// Web origins ("https://viewer.example:8443") or "*".
+const origins: Check = (v) => {
+  if (!Array.isArray(v)) throw new Invalid(`must be a list of origins, got ${show(v)}`);
+  return v.map((o, i) => {
+    if (o === "*") return o;
+    if (typeof o !== "string" || !/^https?:\/\/[A-Za-z0-9.[\]:-]+$/.test(o)) {
+      throw new Invalid(
+        `entry ${i} must be "*" or an origin like "https://viewer.example", got ${show(o)}`,
+      );
+    }
+    return o.toLowerCase();
+  });
+};
+
+const DICOMWEB: Fields = {
+  enabled: ["enabled", bool],
+  path: ["path", urlPath],
+  cors_origins: ["corsOrigins", origins],
+};
+
+const VIEWER: Fields = {
+  ohif_path: ["ohifPath", (v) => {
+    if (typeof v !== "string") throw new Invalid(`must be a folder path or "", got ${show(v)}`);
+    return v;
+  }],
+};
+
 const LOG: Fields = {
   level: ["level", oneOf("error", "warn", "info", "debug")],
   format: ["format", oneOf("text", "json")],
@@ -479,6 +532,8 @@ const SECTIONS: Record<string, [keyof Config, Fields]> = {
   storage: ["storage", STORAGE],
   query: ["query", QUERY],
   http: ["http", HTTP],
+  dicomweb: ["dicomweb", DICOMWEB],
+  viewer: ["viewer", VIEWER],
   tls: ["tls", TLS],
   audit: ["audit", AUDIT],
   log: ["log", LOG],

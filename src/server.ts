@@ -258,6 +258,16 @@ export async function startServer(
         tls: httpsMaterial
           ? { certificate: httpsMaterial.certificate!, privateKey: httpsMaterial.privateKey! }
           : undefined,
+        dicomweb: {
+          root: store.root,
+          openReader: () => store.index.openReader(),
+          objects: store,
+          stow: {
+            storage: services.find((s) => s.name === "store")!,
+            endAssociation: (id) => store.endAssociation(id),
+            aeTitle: () => current.server.aeTitle,
+          },
+        },
       });
     } catch (e) {
       await closeListeners();

@@ -134,6 +134,14 @@ export interface InstanceRef {
   location: InstanceLocation;
 }
 
+export interface FindOptions {
+  /**
+   * Matches in the order their entities were first stored (QIDO-RS paging: a later page
+   * neither repeats nor skips a match; new entities come last). Costs a sort.
+   */
+  ordered?: boolean;
+}
+
 /** The read side of the index for C-FIND, C-MOVE and C-GET; implemented in src/storage. */
 export interface QueryIndex {
   /**
@@ -141,7 +149,7 @@ export interface QueryIndex {
    * (read lazily: memory stays flat however many match). Each row holds query.fields. Stops
    * early once `signal` is aborted.
    */
-  find(query: Query, signal?: AbortSignal): AsyncIterable<QueryRow>;
+  find(query: Query, signal?: AbortSignal, options?: FindOptions): AsyncIterable<QueryRow>;
   /** Every stored instance under the entities the query matches (C-MOVE / C-GET). */
   instancesFor(query: Query, signal?: AbortSignal): AsyncIterable<InstanceRef>;
   /**

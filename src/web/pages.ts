@@ -247,6 +247,8 @@ export function studiesPage(
   aeTitle: string,
   search: StudySearch,
   result: StudyPage | { error: string },
+  /** The viewer page of a study, when a viewer is served. */
+  viewerUrl?: (studyInstanceUid: string) => string,
 ): Html {
   const v = (x: string | undefined) => x ?? "";
   const dateInput = (d: string | undefined) => {
@@ -283,7 +285,9 @@ export function studiesPage(
     list =
       html`<section class="card"><table id="studies"><thead><tr><th>Patient</th><th>Patient ID</th>
 <th>Study date</th><th>Description</th><th>Modalities</th><th>Accession</th>
-<th class="num">Series</th><th class="num">Instances</th></tr></thead><tbody>
+<th class="num">Series</th><th class="num">Instances</th>${
+        viewerUrl ? html`<th>Viewer</th>` : ""
+      }</tr></thead><tbody>
 ${
         result.studies.map((s) =>
           html`
@@ -298,6 +302,9 @@ ${
               <td>${s.accessionNumber}</td>
               <td class="num">${s.series}</td>
               <td class="num">${formatNumber(s.instances)}</td>
+              ${viewerUrl
+                ? html`<td><a class="viewer" href="${viewerUrl(s.studyInstanceUid)}">Open</a></td>`
+                : ""}
             </tr>
           `
         )

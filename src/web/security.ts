@@ -132,15 +132,21 @@ function hostOf(origin: string): string | null {
   }
 }
 
-/** POSTs must come from our own pages (or from a client that is not a browser). */
-export function sameOriginPosts(): MiddlewareHandler {
+/**
+ * POSTs must come from our own pages (or from a client that is not a browser), or from an
+ * origin `allowed` names for that path (DICOMweb CORS origins).
+ */
+export function sameOriginPosts(
+  allowed: (origin: string, path: string) => boolean = () => false,
+): MiddlewareHandler {
   return async (c, next) => {
     if (c.req.method === "POST") {
       const site = c.req.header("Sec-Fetch-Site");
       const origin = c.req.header("Origin");
       const host = c.req.header("Host") ?? new URL(c.req.url).host;
       // Compared by host: behind a TLS proxy the scheme seen here differs from the browser's.
-      const sameOrigin = origin === undefined || hostOf(origin) === host.toLowerCase();
+      const sameOrigin = origin === undefined || hostOf(origin) === host.toLowerCase() ||
+        allowed(origin, c.req.path);
       if ((site !== undefined && site !== "same-origin" && site !== "none") || !sameOrigin) {
         return c.text("cross-site request refused\n", 403);
       }
@@ -150,13 +156,17 @@ export function sameOriginPosts(): MiddlewareHandler {
 }
 
 /** Headers on every answer: no framing, no sniffing, nothing loaded from elsewhere. */
-export function securityHeaders(): MiddlewareHandler {
+export function securityHeaders(
+  /** A path's own Content-Security-Policy (the viewer runs scripts), or undefined. */
+  policyFor: (path: string) => string | undefined = () => undefined,
+): MiddlewareHandler {
   return async (c, next) => {
     await next();
     c.header(
       "Content-Security-Policy",
-      "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; " +
-        "frame-ancestors 'none'; base-uri 'none'",
+      policyFor(c.req.path) ??
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; " +
+          "frame-ancestors 'none'; base-uri 'none'",
     );
     c.header("X-Content-Type-Options", "nosniff");
     c.header("X-Frame-Options", "DENY");
