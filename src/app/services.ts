@@ -2,12 +2,12 @@
 // new service is added (its abstract syntaxes then appear in negotiation by themselves).
 import type { Config, KnownAe } from "../config.ts";
 import type { Logger } from "../core/ports.ts";
-import { VerificationService } from "../core/services/echo.ts";
-import { FindService } from "../core/services/find.ts";
+import { VerificationService } from "../core/services/echo_scp.ts";
+import { FindService } from "../core/services/find_scp.ts";
 import { GetService } from "../core/services/get.ts";
 import { MoveService } from "../core/services/move.ts";
 import type { DimseService } from "../core/services/service.ts";
-import { StorageService, type StorageServiceOptions } from "../core/services/store.ts";
+import { StorageService, type StorageServiceOptions } from "../core/services/store_scp.ts";
 import { producesTransferSyntax } from "../core/services/store_scu.ts";
 import { tcpConnector } from "../net/tcp.ts";
 import type { FsObjectStore } from "../storage/object_store.ts";

@@ -12,7 +12,7 @@ import type {
   DimseService,
   ServiceContext,
 } from "../../../src/core/services/service.ts";
-import { StorageService } from "../../../src/core/services/store.ts";
+import { StorageService } from "../../../src/core/services/store_scp.ts";
 import { producesTransferSyntax } from "../../../src/core/services/store_scu.ts";
 import { AcceptorAssociation } from "../../../src/core/ul/acceptor.ts";
 import { RequestorAssociation } from "../../../src/core/ul/requestor.ts";

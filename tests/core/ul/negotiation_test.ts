@@ -2,8 +2,8 @@
 // 3.1.3) as a pure function of the A-ASSOCIATE-RQ.
 import assert from "node:assert/strict";
 import type { ObjectStore } from "../../../src/core/ports.ts";
-import { findExtendedNegotiationReply } from "../../../src/core/services/find.ts";
-import { StorageService } from "../../../src/core/services/store.ts";
+import { findExtendedNegotiationReply } from "../../../src/core/services/find_scp.ts";
+import { StorageService } from "../../../src/core/services/store_scp.ts";
 import { producesTransferSyntax } from "../../../src/core/services/store_scu.ts";
 import {
   type AcceptorPolicy,

@@ -9,7 +9,7 @@ import type { InstanceRef, QueryIndex } from "../../../src/core/ports.ts";
 import { rowMatches } from "../../../src/core/query/matching.ts";
 import type { Query, QueryRow } from "../../../src/core/query/query.ts";
 import type { FileAttributes } from "../../../src/core/query/response.ts";
-import { findExtendedNegotiationReply, FindService } from "../../../src/core/services/find.ts";
+import { findExtendedNegotiationReply, FindService } from "../../../src/core/services/find_scp.ts";
 import type { ServiceContext } from "../../../src/core/services/service.ts";
 import { EXPLICIT_LE, identifier, type Key, T } from "../query/helpers.ts";
 
