@@ -1,10 +1,19 @@
 // The acceptor (SCP) side of an association: negotiates the A-ASSOCIATE-RQ, then hands each
 // DIMSE request to its service, one at a time (no asynchronous operations), with C-CANCEL.
-import { Command, commandName } from "../dimse/command.ts";
+import { Command, commandName, NO_DATASET, RESPONSE_BIT } from "../dimse/command.ts";
+import { Status } from "../dimse/status.ts";
 import { DatasetStream } from "../dimse/dataset_stream.ts";
 import type { DimseService, ServiceContext } from "../services/service.ts";
 import { encodePdu } from "./pdu.ts";
-import { AAssociateRq, AbortReason, AbortSource, PduType } from "./pdu_types.ts";
+import {
+  AAssociateRq,
+  AbortReason,
+  AbortSource,
+  PduType,
+  RejectReason,
+  RejectResult,
+  RejectSource,
+} from "./pdu_types.ts";
 import { AcceptorPolicy, negotiateAsAcceptor, NegotiationOutcome } from "./negotiation.ts";
 import {
   Association,
@@ -59,7 +68,12 @@ export class AcceptorAssociation extends Association {
       this.log.log("error", `negotiation failed: ${(e as Error).message}`, this.fields());
       outcome = {
         accepted: false,
-        rj: { type: PduType.AAssociateRj, result: 2, source: 2, reason: 1 },
+        rj: {
+          type: PduType.AAssociateRj,
+          result: RejectResult.Transient,
+          source: RejectSource.ServiceProviderAcse,
+          reason: RejectReason.AcseNoReasonGiven,
+        },
         why: "internal error during negotiation",
       };
     }
@@ -145,11 +159,11 @@ export class AcceptorAssociation extends Association {
         this.log.log("warn", `unsupported ${commandName(command.commandField)}`, this.fields());
         stream?.cancel();
         await ctx.send({
-          commandField: command.commandField | 0x8000,
-          commandDataSetType: 0x0101,
+          commandField: command.commandField | RESPONSE_BIT,
+          commandDataSetType: NO_DATASET,
           messageIdBeingRespondedTo: messageId,
           affectedSopClassUid: command.affectedSopClassUid ?? command.requestedSopClassUid,
-          status: 0x0211, // Unrecognized operation (PS3.7 C.5.x)
+          status: Status.UnrecognizedOperation, // PS3.7 C.5.x
         });
         return;
       }

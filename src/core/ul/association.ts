@@ -1,7 +1,14 @@
 // One association, either role, driven by the PS3.8 9.2 state machine (fsm.ts): PDUs in,
 // events to the table, effects out. DIMSE messages are reassembled here and dispatched to
 // the services (acceptor) or to waiting requests (requestor and C-GET sub-operations).
-import { Command, CommandField, commandName, encodeCommand } from "../dimse/command.ts";
+import {
+  Command,
+  CommandField,
+  commandName,
+  encodeCommand,
+  isResponseField,
+} from "../dimse/command.ts";
+import { statusCategory } from "../dimse/status.ts";
 import { concatBytes, DataPacker, FramedDataset, packCommand } from "../dimse/data_packer.ts";
 import { DatasetStream } from "../dimse/dataset_stream.ts";
 import { MessageAssembler } from "../dimse/message_assembler.ts";
@@ -417,7 +424,7 @@ export abstract class Association {
   }
 
   #onCommand(pcId: number, command: Command, hasDataset: boolean): void {
-    const isResponse = (command.commandField & 0x8000) !== 0;
+    const isResponse = isResponseField(command.commandField);
     if (isResponse) {
       this.#incoming = { stream: null, command, pcId };
       this.#responseData = [];
@@ -477,7 +484,7 @@ export abstract class Association {
   /** A response arrived for one of our requests; final ones settle it. */
   protected onResponse(id: number, response: DimseResponse, waiting: PendingRequest): void {
     const status = response.command.status ?? 0;
-    if (status === 0xff00 || status === 0xff01) {
+    if (statusCategory(status) === "pending") {
       this.onPendingResponse(id, response);
       return;
     }

@@ -139,7 +139,8 @@ export const RejectReason = {
   ApplicationContextNotSupported: 2,
   CallingAeNotRecognized: 3,
   CalledAeNotRecognized: 7,
-  // source 2 (ACSE): 1 no reason, 2 protocol version not supported
+  // source 2 (ACSE)
+  AcseNoReasonGiven: 1,
   ProtocolVersionNotSupported: 2,
   // source 3 (presentation): 1 temporary congestion, 2 local limit exceeded
   TemporaryCongestion: 1,
