@@ -74,6 +74,7 @@ export class AcceptorAssociation extends Association {
           source: RejectSource.ServiceProviderAcse,
           reason: RejectReason.AcseNoReasonGiven,
         },
+        label: "other",
         why: "internal error during negotiation",
       };
     }
@@ -83,7 +84,7 @@ export class AcceptorAssociation extends Association {
         ...this.fields(),
         called: this.info.calledAeTitle,
       });
-      this.observer?.rejected?.(this.info, outcome.why);
+      this.observer?.rejected?.(this.info, outcome.label, outcome.why);
       this.setOutgoing({ rj: outcome.rj });
       await this.fire("Evt8");
       return;

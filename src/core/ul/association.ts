@@ -28,7 +28,7 @@ import {
   PduError,
   PduType,
 } from "./pdu_types.ts";
-import { AcceptedContext } from "./negotiation.ts";
+import type { AcceptedContext, RejectLabel } from "./negotiation.ts";
 
 /** Largest identifier or response dataset gathered in memory (C-FIND identifiers...). */
 const MAX_GATHERED_DATASET = 16 * 1024 * 1024;
@@ -50,7 +50,8 @@ export type AssociationEnd = "released" | "rejected" | "aborted" | "closed";
 /** What the server wants to know while an association runs (status page, metrics). */
 export interface AssociationObserver {
   accepted?(info: AssociationInfo): void;
-  rejected?(info: AssociationInfo, why: string): void;
+  /** `label`: the negotiation's fixed word for the rejection; `why`: its text, for people. */
+  rejected?(info: AssociationInfo, label: RejectLabel, why: string): void;
   bytes?(received: number, sent: number): void;
 }
 
