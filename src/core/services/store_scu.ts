@@ -5,6 +5,7 @@
 import { type Command, CommandField, DATASET_PRESENT, Priority } from "../dimse/command.ts";
 import { FramedDataset } from "../dimse/data_packer.ts";
 import { statusCategory } from "../dimse/status.ts";
+import { concatBytes } from "../dicom/bytes.ts";
 import { decodeFileMetaInformation } from "../dicom/part10.ts";
 import { canTranscode, DatasetTranscoder, transcodeDataset } from "../dicom/transcode.ts";
 import { sopClassName } from "../dicom/sop_classes.ts";
@@ -255,7 +256,7 @@ class StoredDataset implements AsyncIterable<Uint8Array> {
         parts.push(r.value);
         have += r.value.length;
       }
-      const head = parts.length === 1 ? parts[0] : join(parts, have);
+      const head = concatBytes(parts);
       const { meta, datasetOffset } = decodeFileMetaInformation(head);
       return new StoredDataset(reader, head.subarray(datasetOffset), done, meta.transferSyntaxUid);
     } catch (e) {
@@ -289,16 +290,6 @@ class StoredDataset implements AsyncIterable<Uint8Array> {
     this.#done = true;
     this.#reader?.cancel().catch(() => {});
   }
-}
-
-function join(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 type Body = Uint8Array | AsyncIterable<Uint8Array> | FramedDataset;
@@ -376,7 +367,7 @@ export class StoreScu {
       try {
         const t = new DatasetTranscoder(stored, to);
         const pieces = [...t.push(whole), ...t.end()];
-        body = join(pieces, pieces.reduce((n, p) => n + p.length, 0));
+        body = concatBytes(pieces);
       } catch (e) {
         dataset.close();
         return failed(`cannot re-encode as ${to}: ${(e as Error).message}`);

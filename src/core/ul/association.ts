@@ -9,7 +9,8 @@ import {
   isResponseField,
 } from "../dimse/command.ts";
 import { statusCategory } from "../dimse/status.ts";
-import { concatBytes, DataPacker, FramedDataset, packCommand } from "../dimse/data_packer.ts";
+import { concatBytes } from "../dicom/bytes.ts";
+import { DataPacker, FramedDataset, packCommand } from "../dimse/data_packer.ts";
 import { DatasetStream } from "../dimse/dataset_stream.ts";
 import { MessageAssembler } from "../dimse/message_assembler.ts";
 import type { Connection, Logger } from "../ports.ts";
