@@ -3,7 +3,7 @@
 import { isResponseField } from "../core/dimse/command.ts";
 import { statusCategory } from "../core/dimse/status.ts";
 import { sopClassName } from "../core/dicom/sop_classes.ts";
-import type { AssociationInfo, DimseService } from "../core/services/service.ts";
+import type { AssociationInfo, DimseService } from "../core/dimse/service_contract.ts";
 
 /** One final response sent: `detail` names the SOP class of a C-STORE. */
 export type OperationListener = (

@@ -6,7 +6,7 @@ import { VerificationService } from "../core/services/echo_scp.ts";
 import { FindService } from "../core/services/find_scp.ts";
 import { GetService } from "../core/services/get.ts";
 import { MoveService } from "../core/services/move.ts";
-import type { DimseService } from "../core/services/service.ts";
+import type { DimseService } from "../core/dimse/service_contract.ts";
 import { StorageService, type StorageServiceOptions } from "../core/services/store_scp.ts";
 import { producesTransferSyntax } from "../core/services/store_scu.ts";
 import { tcpConnector } from "../net/tcp.ts";

@@ -5,7 +5,7 @@
 // are counted by the negotiation's label (REJECT_LABELS); the wrapper that observes the
 // services is service_observer.ts.
 import { statusCategory } from "../core/dimse/status.ts";
-import type { AssociationInfo, DimseService } from "../core/services/service.ts";
+import type { AssociationInfo, DimseService } from "../core/dimse/service_contract.ts";
 import type { AssociationEnd, AssociationObserver } from "../core/ul/association.ts";
 import { observeServices } from "./service_observer.ts";
 

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { CommandField, NO_DATASET } from "../../src/core/dimse/command.ts";
 import { Status } from "../../src/core/dimse/status.ts";
-import type { DimseService, ServiceContext } from "../../src/core/services/service.ts";
+import type { DimseService, ServiceContext } from "../../src/core/dimse/service_contract.ts";
 import { ServerStats } from "../../src/app/stats.ts";
 
 const info = (id: string, ae = "CT1") => ({

@@ -8,7 +8,7 @@ import { QR_SOP_CLASSES } from "../query/keys.ts";
 import type { RequestorAssociation } from "../ul/requestor.ts";
 import type { SupportedSyntax } from "../ul/negotiation.ts";
 import { RETRIEVE_TRANSFER_SYNTAXES, type RetrieveSession, runRetrieve } from "./retrieve.ts";
-import type { DimseRequest, DimseService, ServiceContext } from "./service.ts";
+import type { DimseRequest, DimseService, ServiceContext } from "../dimse/service_contract.ts";
 import { openScuAssociation, ScuAssociationError } from "./scu_association.ts";
 import { proposeContexts, StoreScu, type SubOperationTarget } from "./store_scu.ts";
 

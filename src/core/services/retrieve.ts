@@ -10,7 +10,8 @@ import { EXPLICIT_VR_BE, EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../dicom/transfe
 import type { QueryIndex } from "../ports.ts";
 import { modelOf } from "../query/keys.ts";
 import { parseQuery } from "../query/query.ts";
-import { type DimseRequest, peerFields, responder, type ServiceContext } from "./service.ts";
+import type { DimseRequest, ServiceContext } from "../dimse/service_contract.ts";
+import { peerFields, responder } from "./service.ts";
 import type { SubOperationResult, SubOperationTarget } from "./store_scu.ts";
 
 /** Transfer syntaxes of the MOVE and GET contexts themselves (identifiers are small). */

@@ -17,7 +17,7 @@ import {
 } from "../dicom/transfer_syntaxes.ts";
 import type { ObjectReader } from "../ports.ts";
 import type { AcceptedContext } from "../ul/negotiation.ts";
-import type { DimseResponse } from "./service.ts";
+import type { DimseResponse } from "../dimse/service_contract.ts";
 
 /** Presentation context ids are odd, 1..255: at most 128 per association (PS3.8 9.3.2.2). */
 export const MAX_CONTEXTS = 128;

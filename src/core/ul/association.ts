@@ -14,7 +14,7 @@ import { DataPacker, FramedDataset, packCommand } from "../dimse/data_packer.ts"
 import { DatasetStream } from "../dimse/dataset_stream.ts";
 import { MessageAssembler } from "../dimse/message_assembler.ts";
 import type { Connection, Logger } from "../ports.ts";
-import type { AssociationInfo, DimseResponse } from "../services/service.ts";
+import type { AssociationInfo, DimseResponse } from "../dimse/service_contract.ts";
 import { Effect, Event, EVENT_NAMES, State, transition } from "./fsm.ts";
 import { encodePdu } from "./pdu.ts";
 import { PduReader } from "./pdu_reader.ts";

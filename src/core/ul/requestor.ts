@@ -3,7 +3,7 @@
 import { Command, CommandField, NO_DATASET, RESPONSE_BIT } from "../dimse/command.ts";
 import { Status } from "../dimse/status.ts";
 import { DatasetStream } from "../dimse/dataset_stream.ts";
-import type { DimseResponse, DimseService, ServiceContext } from "../services/service.ts";
+import type { DimseResponse, DimseService, ServiceContext } from "../dimse/service_contract.ts";
 import { AAssociateAc, AAssociateRj, PduType } from "./pdu_types.ts";
 import { AcceptedContext } from "./negotiation.ts";
 import { Association, type AssociationOptions } from "./association.ts";

@@ -11,7 +11,7 @@ import type {
   DimseResponse,
   DimseService,
   ServiceContext,
-} from "../../../src/core/services/service.ts";
+} from "../../../src/core/dimse/service_contract.ts";
 import { StorageService } from "../../../src/core/services/store_scp.ts";
 import { producesTransferSyntax } from "../../../src/core/services/store_scu.ts";
 import { AcceptorAssociation } from "../../../src/core/ul/acceptor.ts";

@@ -17,7 +17,7 @@ import type {
   DimseResponse,
   DimseService,
   ServiceContext,
-} from "../../../src/core/services/service.ts";
+} from "../../../src/core/dimse/service_contract.ts";
 import {
   chooseContext,
   MAX_CONTEXTS,
