@@ -1,6 +1,7 @@
 // The runtime-agnostic core: everything here runs on Deno, Node or a browser alike.
 export * from "./ul/pdu_types.ts";
-export { decodePdu, encodePdu } from "./ul/pdu.ts";
+export { decodePdu } from "./ul/pdu_decode.ts";
+export { encodePdu } from "./ul/pdu_encode.ts";
 export { PduReader } from "./ul/pdu_reader.ts";
 export { transition } from "./ul/fsm.ts";
 export { negotiateAsAcceptor } from "./ul/negotiation.ts";

@@ -4,7 +4,7 @@ import { Command, commandName, NO_DATASET, RESPONSE_BIT } from "../dimse/command
 import { Status } from "../dimse/status.ts";
 import { DatasetStream } from "../dimse/dataset_stream.ts";
 import type { DimseService, ServiceContext } from "../dimse/service_contract.ts";
-import { encodePdu } from "./pdu.ts";
+import { encodePdu } from "./pdu_encode.ts";
 import {
   AAssociateRq,
   AbortReason,

@@ -16,7 +16,7 @@ import { MessageAssembler } from "../dimse/message_assembler.ts";
 import type { Connection, Logger } from "../ports.ts";
 import type { AssociationInfo, DimseResponse } from "../dimse/service_contract.ts";
 import { Effect, Event, EVENT_NAMES, State, transition } from "./fsm.ts";
-import { encodePdu } from "./pdu.ts";
+import { encodePdu } from "./pdu_encode.ts";
 import { PduReader } from "./pdu_reader.ts";
 import {
   AAbort,

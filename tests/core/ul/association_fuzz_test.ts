@@ -6,7 +6,7 @@ import { encodeCommand } from "../../../src/core/dimse/command.ts";
 import { VerificationService } from "../../../src/core/services/echo_scp.ts";
 import { AcceptorAssociation } from "../../../src/core/ul/acceptor.ts";
 import type { SupportedSyntax } from "../../../src/core/ul/negotiation.ts";
-import { encodePdu } from "../../../src/core/ul/pdu.ts";
+import { encodePdu } from "../../../src/core/ul/pdu_encode.ts";
 import { PduType } from "../../../src/core/ul/pdu_types.ts";
 import { memoryConnectionPair } from "../../helpers/memory_connection.ts";
 import { associateRj, echoscuAssociateAc, echoscuAssociateRq } from "./pdu_fixtures.ts";
