@@ -20,8 +20,13 @@ import {
   type AssociationEnd,
   type AssociationObserver,
   type AssociationOptions,
-  type RunningRequest,
 } from "./association.ts";
+
+/** The peer's request being handled, for C-CANCEL. */
+interface RunningRequest {
+  messageId: number;
+  abort: AbortController;
+}
 
 export interface AcceptorOptions extends AssociationOptions {
   /** Our policy for this request (called when the A-ASSOCIATE-RQ arrives). */
