@@ -8,7 +8,7 @@ import { GetService } from "../core/services/get.ts";
 import { MoveService } from "../core/services/move.ts";
 import type { DimseService } from "../core/dimse/service_contract.ts";
 import { StorageService, type StorageServiceOptions } from "../core/services/store_scp.ts";
-import { producesTransferSyntax } from "../core/services/store_scu.ts";
+import { producesTransferSyntax } from "../core/services/sub_operation_contexts.ts";
 import { tcpConnector } from "../net/tcp.ts";
 import type { FsObjectStore } from "../storage/object_store.ts";
 import { SqliteQueryIndex } from "../storage/query_db.ts";

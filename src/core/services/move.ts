@@ -10,7 +10,8 @@ import type { SupportedSyntax } from "../ul/negotiation.ts";
 import { RETRIEVE_TRANSFER_SYNTAXES, type RetrieveSession, runRetrieve } from "./retrieve.ts";
 import type { DimseRequest, DimseService, ServiceContext } from "../dimse/service_contract.ts";
 import { openScuAssociation, ScuAssociationError } from "./scu_association.ts";
-import { proposeContexts, StoreScu, type SubOperationTarget } from "./store_scu.ts";
+import { StoreScu } from "./store_scu.ts";
+import { proposeContexts, type SubOperationTarget } from "./sub_operation_contexts.ts";
 
 /** A C-MOVE destination: a `[[known_ae]]` entry. */
 export interface MoveDestination {

@@ -12,7 +12,8 @@ import { modelOf } from "../query/keys.ts";
 import { parseQuery } from "../query/query.ts";
 import type { DimseRequest, ServiceContext } from "../dimse/service_contract.ts";
 import { peerFields, responder } from "./service.ts";
-import type { SubOperationResult, SubOperationTarget } from "./store_scu.ts";
+import type { SubOperationResult } from "./store_scu.ts";
+import type { SubOperationTarget } from "./sub_operation_contexts.ts";
 
 /** Transfer syntaxes of the MOVE and GET contexts themselves (identifiers are small). */
 export const RETRIEVE_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([

@@ -13,7 +13,7 @@ import type {
   ServiceContext,
 } from "../../../src/core/dimse/service_contract.ts";
 import { StorageService } from "../../../src/core/services/store_scp.ts";
-import { producesTransferSyntax } from "../../../src/core/services/store_scu.ts";
+import { producesTransferSyntax } from "../../../src/core/services/sub_operation_contexts.ts";
 import { AcceptorAssociation } from "../../../src/core/ul/acceptor.ts";
 import { RequestorAssociation } from "../../../src/core/ul/requestor.ts";
 import type { SupportedSyntax } from "../../../src/core/ul/negotiation.ts";

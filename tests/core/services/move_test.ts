@@ -23,7 +23,7 @@ import {
   MAX_CONTEXTS,
   noContextReason,
   proposeContexts,
-} from "../../../src/core/services/store_scu.ts";
+} from "../../../src/core/services/sub_operation_contexts.ts";
 import { AcceptorAssociation } from "../../../src/core/ul/acceptor.ts";
 import { RequestorAssociation } from "../../../src/core/ul/requestor.ts";
 import type { AcceptedContext, SupportedSyntax } from "../../../src/core/ul/negotiation.ts";

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import type { ObjectStore } from "../../../src/core/ports.ts";
 import { findExtendedNegotiationReply } from "../../../src/core/services/find_scp.ts";
 import { StorageService } from "../../../src/core/services/store_scp.ts";
-import { producesTransferSyntax } from "../../../src/core/services/store_scu.ts";
+import { producesTransferSyntax } from "../../../src/core/services/sub_operation_contexts.ts";
 import {
   type AcceptorPolicy,
   negotiateAsAcceptor,
