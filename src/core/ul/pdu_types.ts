@@ -1,4 +1,5 @@
-// Upper layer PDU structures (PS3.8 9.3). Plain data; the codec lives in pdu.ts.
+// Upper layer PDU structures (PS3.8 9.3). Plain data; the codec is pdu_encode.ts and
+// pdu_decode.ts.
 
 /** PDU type byte (PS3.8 Table 9-11 ff.). */
 export const PduType = {
