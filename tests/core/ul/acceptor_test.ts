@@ -4,56 +4,27 @@ import assert from "node:assert/strict";
 import { CommandField, NO_DATASET, RESPONSE_BIT } from "../../../src/core/dimse/command.ts";
 import { Status } from "../../../src/core/dimse/status.ts";
 import { VerificationService } from "../../../src/core/services/echo_scp.ts";
-import { AcceptorAssociation } from "../../../src/core/ul/acceptor.ts";
 import type { AcceptorPolicy, RejectLabel } from "../../../src/core/ul/negotiation.ts";
 import { RejectReason, RejectResult, RejectSource } from "../../../src/core/ul/pdu_types.ts";
-import { AssociationRejectedError, RequestorAssociation } from "../../../src/core/ul/requestor.ts";
-import { memoryConnectionPair } from "../../helpers/memory_connection.ts";
+import { AssociationRejectedError } from "../../../src/core/ul/requestor.ts";
+import { associationPair, servingPolicy } from "../../helpers/association_pair.ts";
 
 const VERIFICATION = "1.2.840.10008.1.1";
-const IMPLICIT = "1.2.840.10008.1.2";
 
 function setup(policy: () => AcceptorPolicy) {
-  const [a, b] = memoryConnectionPair();
   const labels: RejectLabel[] = [];
   const lines: string[] = [];
-  const acceptor = new AcceptorAssociation({
-    id: "1",
-    connection: a,
-    logger: { log: (level, msg) => lines.push(`${level} ${msg}`) },
-    artimTimeoutMs: 1000,
-    idleTimeoutMs: 0,
-    maxPduLength: 16384,
+  const { running, requestor } = associationPair({
     services: [new VerificationService()],
     policy,
+    abstractSyntaxes: [VERIFICATION],
     observer: { rejected: (_info, label) => labels.push(label) },
-  });
-  const running = acceptor.run();
-  const requestor = new RequestorAssociation({
-    id: "r",
-    connection: b,
-    logger: { log() {} },
-    artimTimeoutMs: 1000,
-    idleTimeoutMs: 0,
-    maxPduLength: 16384,
-    callingAeTitle: "SCU",
-    calledAeTitle: "MINIPACS",
-    implementationClassUid: "1.2.3",
-    implementationVersionName: "TEST",
-    presentationContexts: [{ id: 1, abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT] }],
+    acceptorLogger: { log: (level, msg) => lines.push(`${level} ${msg}`) },
   });
   return { running, requestor, labels, lines };
 }
 
-const verification = new VerificationService();
-const policy = (): AcceptorPolicy => ({
-  aeTitle: "MINIPACS",
-  checkCalledAe: true,
-  maxPduLength: 16384,
-  implementationClassUid: "1.2.3.4",
-  implementationVersionName: "MINIPACS",
-  syntaxes: new Map([...verification.syntaxes()].map((s) => [s.abstractSyntax, s])),
-});
+const policy = () => servingPolicy([new VerificationService()]);
 
 Deno.test("a negotiation that fails inside is rejected as transient, ACSE, no reason given", async () => {
   const { running, requestor, labels, lines } = setup(() => {

@@ -4,9 +4,7 @@ import assert from "node:assert/strict";
 import { type Command, CommandField, NO_DATASET } from "../../../src/core/dimse/command.ts";
 import type { DimseResponse, DimseService } from "../../../src/core/dimse/service_contract.ts";
 import { Status } from "../../../src/core/dimse/status.ts";
-import { AcceptorAssociation } from "../../../src/core/ul/acceptor.ts";
-import { RequestorAssociation } from "../../../src/core/ul/requestor.ts";
-import { memoryConnectionPair } from "../../helpers/memory_connection.ts";
+import { associationPair } from "../../helpers/association_pair.ts";
 
 const FIND = "1.2.840.10008.5.1.4.1.2.2.1";
 const IMPLICIT = "1.2.840.10008.1.2";
@@ -37,41 +35,7 @@ const finder: DimseService = {
   },
 };
 
-function setup() {
-  const [a, b] = memoryConnectionPair();
-  const acceptor = new AcceptorAssociation({
-    id: "1",
-    connection: a,
-    logger: { log() {} },
-    artimTimeoutMs: 1000,
-    idleTimeoutMs: 0,
-    maxPduLength: 16384,
-    services: [finder],
-    policy: () => ({
-      aeTitle: "MINIPACS",
-      checkCalledAe: true,
-      maxPduLength: 16384,
-      implementationClassUid: "1.2.3.4",
-      implementationVersionName: "MINIPACS",
-      syntaxes: new Map([...finder.syntaxes()].map((s) => [s.abstractSyntax, s])),
-    }),
-  });
-  const running = acceptor.run();
-  const requestor = new RequestorAssociation({
-    id: "r",
-    connection: b,
-    logger: { log() {} },
-    artimTimeoutMs: 1000,
-    idleTimeoutMs: 0,
-    maxPduLength: 16384,
-    callingAeTitle: "SCU",
-    calledAeTitle: "MINIPACS",
-    implementationClassUid: "1.2.3",
-    implementationVersionName: "TEST",
-    presentationContexts: [{ id: 1, abstractSyntax: FIND, transferSyntaxes: [IMPLICIT] }],
-  });
-  return { running, requestor };
-}
+const setup = () => associationPair({ services: [finder], abstractSyntaxes: [FIND] });
 
 const findRq = (priority = 0): Command => ({
   commandField: CommandField.CFindRq,
