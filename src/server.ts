@@ -1,7 +1,7 @@
 // Wires config + core + adapters: the DICOM listener, the object store, the services.
 import type { Config } from "./config.ts";
 import type { Connection, Logger } from "./core/ports.ts";
-import type { DimseService } from "./core/services/service.ts";
+import type { DimseService } from "./core/dimse/service_contract.ts";
 import { AcceptorAssociation } from "./core/ul/acceptor.ts";
 import type { AcceptorPolicy, SupportedSyntax } from "./core/ul/negotiation.ts";
 import { listenTcp, type TcpListener } from "./net/tcp.ts";
@@ -170,8 +170,8 @@ export async function startServer(
           audit?.record(associationRecord(info, conn));
           admission.accepted(id, info.callingAeTitle);
         },
-        rejected: (info, why) => {
-          tracker.rejected?.(info, why);
+        rejected: (info, label, why) => {
+          tracker.rejected?.(info, label, why);
           audit?.record(associationRecord(info, conn, why));
         },
       },

@@ -4,7 +4,7 @@
 import { type Config, ConfigError } from "../config.ts";
 import type { AuditRecord, AuditTrail } from "../core/audit.ts";
 import type { Connection, Logger, ObjectStore, TransportSecurity } from "../core/ports.ts";
-import type { AssociationInfo } from "../core/services/service.ts";
+import type { AssociationInfo } from "../core/dimse/service_contract.ts";
 import { AuditLog } from "../storage/audit_log.ts";
 
 /** Records nothing: [audit] path is empty. */

@@ -5,7 +5,7 @@ import type { Config } from "../config.ts";
 import type { Connection } from "../core/ports.ts";
 import { callerRefusal, type CallerRule } from "../core/security/caller_check.ts";
 import { permittedServices } from "../core/security/service_permissions.ts";
-import type { DimseService } from "../core/services/service.ts";
+import type { DimseService } from "../core/dimse/service_contract.ts";
 import type { AcceptorPolicy } from "../core/ul/negotiation.ts";
 
 interface KnownCaller extends CallerRule {

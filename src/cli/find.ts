@@ -23,7 +23,7 @@ import {
   QUERY_RETRIEVE_LEVEL,
   SPECIFIC_CHARACTER_SET,
 } from "../core/query/keys.ts";
-import type { DimseResponse } from "../core/services/service.ts";
+import type { DimseResponse } from "../core/dimse/service_contract.ts";
 import type { RequestorAssociation } from "../core/ul/requestor.ts";
 import {
   type Command,

@@ -115,12 +115,15 @@ export interface ObjectStore {
   endAssociation(assocId: string): Promise<void>;
 }
 
-/** Where a stored instance's Part 10 bytes are (as the index says). */
+/** Where a stored instance's Part 10 bytes are (as the index says): in a journal segment or
+ * in its home file. */
 export interface InstanceLocation {
   kind: "journal" | "home";
   /** Relative to the storage root, "/"-separated. */
   path: string;
+  /** Offset of the Part 10 bytes in the file (0 for a home file). */
   offset: number;
+  /** Length of the Part 10 bytes. */
   length: number;
 }
 

@@ -7,7 +7,7 @@ import type { AuditTrail } from "../audit.ts";
 import { QR_SOP_CLASSES } from "../query/keys.ts";
 import type { AcceptedContext, SupportedSyntax } from "../ul/negotiation.ts";
 import { RETRIEVE_TRANSFER_SYNTAXES, runRetrieve } from "./retrieve.ts";
-import type { DimseRequest, DimseService, ServiceContext } from "./service.ts";
+import type { DimseRequest, DimseService, ServiceContext } from "../dimse/service_contract.ts";
 import { StoreScu } from "./store_scu.ts";
 
 export interface GetServiceOptions {

@@ -6,11 +6,13 @@ import { Status } from "../dimse/status.ts";
 import type { Connector, Logger, ObjectDecoder, ObjectReader, QueryIndex } from "../ports.ts";
 import type { AuditTrail } from "../audit.ts";
 import { QR_SOP_CLASSES } from "../query/keys.ts";
-import { AssociationRejectedError, RequestorAssociation } from "../ul/requestor.ts";
+import type { RequestorAssociation } from "../ul/requestor.ts";
 import type { SupportedSyntax } from "../ul/negotiation.ts";
 import { RETRIEVE_TRANSFER_SYNTAXES, type RetrieveSession, runRetrieve } from "./retrieve.ts";
-import type { DimseRequest, DimseService, ServiceContext } from "./service.ts";
-import { proposeContexts, StoreScu, type SubOperationTarget } from "./store_scu.ts";
+import type { DimseRequest, DimseService, ServiceContext } from "../dimse/service_contract.ts";
+import { openScuAssociation, ScuAssociationError } from "./scu_association.ts";
+import { StoreScu } from "./store_scu.ts";
+import { proposeContexts, type SubOperationTarget } from "./sub_operation_contexts.ts";
 
 /** A C-MOVE destination: a `[[known_ae]]` entry. */
 export interface MoveDestination {
@@ -100,20 +102,6 @@ export class DestinationSlots {
   }
 }
 
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 export class MoveService implements DimseService {
   readonly name = "move";
   readonly commandFields = [CommandField.CMoveRq];
@@ -135,11 +123,12 @@ export class MoveService implements DimseService {
   }
 
   async handle(req: DimseRequest, ctx: ServiceContext): Promise<void> {
-    const wanted = (req.command.moveDestination ?? "").trim();
+    // AE titles arrive trimmed: the command's by its decoder, the configured ones by config.
+    const wanted = req.command.moveDestination ?? "";
     const known = this.#options.destinations();
-    const destination = known.find((d) => d.aeTitle.trim() === wanted);
-    const caller = ctx.association.callingAeTitle.trim();
-    const allowed = known.find((d) => d.aeTitle.trim() === caller)?.moveDestinations;
+    const destination = known.find((d) => d.aeTitle === wanted);
+    const caller = ctx.association.callingAeTitle;
+    const allowed = known.find((d) => d.aeTitle === caller)?.moveDestinations;
     await runRetrieve(req, ctx, {
       name: "move",
       responseField: CommandField.CMoveRsp,
@@ -156,7 +145,7 @@ export class MoveService implements DimseService {
           };
         }
         // Outside the caller's move_destinations: Refused: Not Authorized (PS3.7 Annex C).
-        if (allowed && !allowed.some((a) => a.trim() === wanted)) {
+        if (allowed && !allowed.includes(wanted)) {
           return {
             status: Status.NotAuthorized,
             comment: `"${caller.slice(0, 16)}" may not move to "${wanted}"`,
@@ -190,41 +179,42 @@ export class MoveService implements DimseService {
     const release = await this.#slots.acquire(dest.aeTitle, dest.maxAssociations, signal);
     if (!release) return null;
     // The log line has the detail; the caller's Error Comment (64 characters) the gist.
-    const fail = (what: string, e: unknown): string => {
-      release();
-      log.log("warn", `move destination ${dest.aeTitle} ${what}: ${(e as Error).message}`, fields);
-      return `destination ${dest.aeTitle} ${what}`;
-    };
     const connector = dest.tls ? o.tlsConnector?.() : o.connector;
-    if (!connector) return fail("needs TLS", new Error("DICOM over TLS is not enabled here"));
-    let connection;
-    try {
-      connection = await connector.connect(dest.host, dest.port, o.connectTimeoutMs);
-    } catch (e) {
-      return fail(`cannot be reached at ${dest.host}:${dest.port}`, e);
+    if (!connector) {
+      release();
+      log.log(
+        "warn",
+        `move destination ${dest.aeTitle} needs TLS: DICOM over TLS is not enabled here`,
+        fields,
+      );
+      return `destination ${dest.aeTitle} needs TLS`;
     }
+    let assoc: RequestorAssociation;
     const proposed = proposeContexts(instances);
-    const assoc = new RequestorAssociation({
-      id: `${ctx.association.id}.${++this.#subAssociations}`,
-      connection,
-      logger: log,
-      artimTimeoutMs: o.artimTimeoutMs,
-      idleTimeoutMs: o.idleTimeoutMs,
-      maxPduLength: o.maxPduLength,
-      callingAeTitle: o.aeTitle,
-      calledAeTitle: dest.aeTitle,
-      implementationClassUid: o.implementationClassUid,
-      implementationVersionName: o.implementationVersionName,
-      presentationContexts: proposed,
-    });
     try {
-      await withTimeout(assoc.open(), o.connectTimeoutMs, "A-ASSOCIATE-RQ");
+      assoc = await openScuAssociation({
+        connector,
+        peer: dest,
+        callingAeTitle: o.aeTitle,
+        identity: o,
+        presentationContexts: proposed,
+        timeoutMs: o.connectTimeoutMs,
+        logger: log,
+        id: `${ctx.association.id}.${++this.#subAssociations}`,
+        artimTimeoutMs: o.artimTimeoutMs,
+        idleTimeoutMs: o.idleTimeoutMs,
+      });
     } catch (e) {
-      await assoc.abort().catch(() => {});
-      const what = e instanceof AssociationRejectedError
+      release();
+      const kind = e instanceof ScuAssociationError ? e.kind : "not-accepted";
+      const detail = e instanceof ScuAssociationError ? e.detail : (e as Error).message;
+      const what = kind === "unreachable"
+        ? `cannot be reached at ${dest.host}:${dest.port}`
+        : kind === "rejected"
         ? "refused the association"
         : "did not accept the association";
-      return fail(what, e);
+      log.log("warn", `move destination ${dest.aeTitle} ${what}: ${detail}`, fields);
+      return `destination ${dest.aeTitle} ${what}`;
     }
     log.log("info", "move sub-association open", {
       ...fields,

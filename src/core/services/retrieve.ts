@@ -11,8 +11,10 @@ import type { QueryIndex } from "../ports.ts";
 import { modelOf } from "../query/keys.ts";
 import { parseQuery, type Query } from "../query/query.ts";
 import { type AuditTrail, outcomeOf, queryKeys } from "../audit.ts";
-import { type DimseRequest, peerFields, responder, type ServiceContext } from "./service.ts";
-import type { SubOperationResult, SubOperationTarget } from "./store_scu.ts";
+import type { DimseRequest, ServiceContext } from "../dimse/service_contract.ts";
+import { peerFields, responder } from "./service.ts";
+import type { SubOperationResult } from "./store_scu.ts";
+import type { SubOperationTarget } from "./sub_operation_contexts.ts";
 
 /** Transfer syntaxes of the MOVE and GET contexts themselves (identifiers are small). */
 export const RETRIEVE_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([

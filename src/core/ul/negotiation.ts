@@ -77,9 +77,23 @@ export interface AcceptedContext {
   extendedNegotiation?: Uint8Array;
 }
 
+/**
+ * Why an association was rejected, in a few fixed words (the `reason` label of the rejection
+ * counter): each rejection below gives one, so nothing has to read the reason text.
+ */
+export const REJECT_LABELS = [
+  "local_limit",
+  "protocol_version",
+  "application_context",
+  "called_ae",
+  "calling_ae",
+  "other",
+] as const;
+export type RejectLabel = typeof REJECT_LABELS[number];
+
 export type NegotiationOutcome =
   /** `warn`: worth a warning in the log (a peer held back by its own limit). */
-  | { accepted: false; rj: AAssociateRj; why: string; warn?: boolean }
+  | { accepted: false; rj: AAssociateRj; label: RejectLabel; why: string; warn?: boolean }
   | {
     accepted: true;
     ac: AAssociateAc;
@@ -94,11 +108,12 @@ function reject(
   source: number,
   reason: number,
   result: number,
+  label: RejectLabel,
   why: string,
   warn = false,
 ): NegotiationOutcome {
   const rj: AAssociateRj = { type: PduType.AAssociateRj, result, source, reason };
-  return warn ? { accepted: false, rj, why, warn } : { accepted: false, rj, why };
+  return warn ? { accepted: false, rj, label, why, warn } : { accepted: false, rj, label, why };
 }
 
 export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): NegotiationOutcome {
@@ -109,6 +124,7 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
       RejectSource.ServiceProviderPresentation,
       RejectReason.LocalLimitExceeded,
       RejectResult.Transient,
+      "local_limit",
       "too many associations (local limit exceeded)",
     );
   }
@@ -117,6 +133,7 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
       RejectSource.ServiceProviderAcse,
       RejectReason.ProtocolVersionNotSupported,
       RejectResult.Permanent,
+      "protocol_version",
       `protocol version ${rq.protocolVersion} not supported`,
     );
   }
@@ -125,6 +142,7 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
       RejectSource.ServiceUser,
       RejectReason.ApplicationContextNotSupported,
       RejectResult.Permanent,
+      "application_context",
       `application context ${rq.applicationContext} not supported`,
     );
   }
@@ -133,6 +151,7 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
       RejectSource.ServiceUser,
       RejectReason.CalledAeNotRecognized,
       RejectResult.Permanent,
+      "called_ae",
       `called AE title "${called}" is not ours`,
     );
   }
@@ -141,6 +160,7 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
       RejectSource.ServiceUser,
       RejectReason.CallingAeNotRecognized,
       RejectResult.Permanent,
+      "calling_ae",
       `calling AE title "${calling}" is not a known AE`,
     );
   }
@@ -149,6 +169,7 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
       RejectSource.ServiceUser,
       RejectReason.CallingAeNotRecognized,
       RejectResult.Permanent,
+      "calling_ae",
       policy.callerRefused,
       true,
     );
@@ -160,6 +181,7 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
       RejectSource.ServiceProviderPresentation,
       RejectReason.LocalLimitExceeded,
       RejectResult.Transient,
+      "local_limit",
       `calling AE title "${calling}" already has its max_incoming = ${policy.callingAeLimit} ` +
         `associations open (local limit exceeded)`,
       true,

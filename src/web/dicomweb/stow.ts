@@ -19,7 +19,7 @@ import { DatasetStream } from "../../core/dimse/dataset_stream.ts";
 import { Status } from "../../core/dimse/status.ts";
 import type { DicomJsonDataset } from "../../core/dicom/dicom_json.ts";
 import { isValidUid } from "../../core/query/qido.ts";
-import type { DimseService, ServiceContext } from "../../core/services/service.ts";
+import type { DimseService, ServiceContext } from "../../core/dimse/service_contract.ts";
 import type { DicomWebContext } from "./context.ts";
 import { parseMediaType } from "./media_type.ts";
 import { MultipartError, readMultipart } from "./multipart.ts";

@@ -11,13 +11,8 @@ import { elementsMatch } from "../query/matching.ts";
 import { parseQuery, type Query } from "../query/query.ts";
 import { type FileAttributes, ResponseBuilder } from "../query/response.ts";
 import type { AcceptedContext, SupportedSyntax } from "../ul/negotiation.ts";
-import {
-  type DimseRequest,
-  type DimseService,
-  peerFields,
-  responder,
-  type ServiceContext,
-} from "./service.ts";
+import type { DimseRequest, DimseService, ServiceContext } from "../dimse/service_contract.ts";
+import { peerFields, responder } from "./service.ts";
 
 export interface FindServiceOptions {
   /** Each query, answered or refused, as a "Query" audit record (PS3.15 A.5.3.10). */
