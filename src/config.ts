@@ -3,6 +3,8 @@
 
 import { parse, TomlError } from "smol-toml";
 import type { LogLevel } from "./core/ports.ts";
+import { parseAddressBlock } from "./core/security/address_match.ts";
+import { SERVICES } from "./core/security/service_permissions.ts";
 
 export interface ServerConfig {
   aeTitle: string;
@@ -13,12 +15,39 @@ export interface ServerConfig {
   maxPendingConnections: number;
   /** Offered to peers as our Maximum Length Received (PS3.8 D.1). */
   maxPduLength: number;
-  accept: "any" | "known";
+  /**
+   * "store": any caller may echo and store, only [[known_ae]] titles find, move and get;
+   * "any": any caller may do everything; "known": only [[known_ae]] titles may associate.
+   */
+  accept: "any" | "known" | "store";
   checkCalledAe: boolean;
   idleTimeoutS: number;
   artimTimeoutS: number;
   implementationClassUid: string;
   implementationVersionName: string;
+  /** false: no unencrypted DICOM listener at all (only [tls]). */
+  plain: boolean;
+}
+
+/** DICOM over TLS (PS3.15 B.9), beside the plain listener. Paths as written. */
+export interface TlsConfig {
+  enabled: boolean;
+  port: number;
+  /** PEM chain: ours, presented to callers and, as client certificate, to C-MOVE peers. */
+  certificate: string;
+  /** PEM private key of `certificate`. */
+  privateKey: string;
+  /** PEM bundle of the CAs trusted for peers' certificates. */
+  caCertificates: string;
+  requireClientCertificate: boolean;
+}
+
+/** The audit trail: one JSON line per security-relevant event. */
+export interface AuditConfig {
+  /** "" = off. */
+  path: string;
+  /** The file is rotated (renamed with .1) past this size. */
+  maxMb: number;
 }
 
 export interface StorageConfig {
@@ -56,6 +85,23 @@ export interface HttpConfig {
   users: HttpUser[];
   metricsPublic: boolean;
   allowAnonymousRemote: boolean;
+  /** With privateKey: the pages and API over HTTPS. "" = plain HTTP. */
+  certificate: string;
+  privateKey: string;
+}
+
+export interface DicomWebConfig {
+  /** QIDO-RS, WADO-RS and STOW-RS on the [http] listener. */
+  enabled: boolean;
+  /** Where they are served, e.g. "/dicom-web". */
+  path: string;
+  /** Origins whose pages may call them (CORS); ["*"] for any. */
+  corsOrigins: string[];
+}
+
+export interface ViewerConfig {
+  /** A folder holding the OHIF viewer's built files, served at /viewer/; "" = none. */
+  ohifPath: string;
 }
 
 export interface LogConfig {
@@ -75,6 +121,14 @@ export interface KnownAe {
   maxIncoming?: number;
   /** The Move Destinations this AE may name in a C-MOVE; absent: any known AE. */
   moveDestinations?: string[];
+  /** C-MOVE to this AE over TLS, our certificate as client certificate; absent = false. */
+  tls?: boolean;
+  /** When set: this calling AE is accepted only over TLS with a certificate of this name. */
+  tlsName?: string;
+  /** The services this AE may use when it calls; absent: all. */
+  allow?: string[];
+  /** Addresses and CIDR blocks this AE title may call from; absent: any. */
+  hosts?: string[];
 }
 
 /** A forwarding rule: stored objects it matches are queued for its destination. */
@@ -101,6 +155,10 @@ export interface Config {
   storage: StorageConfig;
   query: QueryConfig;
   http: HttpConfig;
+  dicomweb: DicomWebConfig;
+  viewer: ViewerConfig;
+  tls: TlsConfig;
+  audit: AuditConfig;
   log: LogConfig;
   forward: ForwardConfig;
   knownAe: KnownAe[];
@@ -115,12 +173,13 @@ export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
     maxAssociations: 50,
     maxPendingConnections: 50,
     maxPduLength: 16384,
-    accept: "any",
+    accept: "store",
     checkCalledAe: true,
     idleTimeoutS: 60,
     artimTimeoutS: 30,
     implementationClassUid: "1.2.276.0.7230010.3.0.3.6.4",
     implementationVersionName: "MINIPACS_2_0",
+    plain: true,
   },
   storage: {
     path: "./data",
@@ -140,7 +199,20 @@ export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
     users: [],
     metricsPublic: false,
     allowAnonymousRemote: false,
+    certificate: "",
+    privateKey: "",
   },
+  dicomweb: { enabled: true, path: "/dicom-web", corsOrigins: [] },
+  viewer: { ohifPath: "" },
+  tls: {
+    enabled: false,
+    port: 2762,
+    certificate: "tls/server.crt",
+    privateKey: "tls/server.key",
+    caCertificates: "tls/ca.crt",
+    requireClientCertificate: true,
+  },
+  audit: { path: "", maxMb: 100 },
   log: { level: "info", format: "text", phi: false },
   forward: { retryMaxS: 300, giveUpAfterH: 0 },
   knownAe: [],
@@ -188,6 +260,11 @@ function int(min: number, max = Number.MAX_SAFE_INTEGER): Check {
   };
 }
 
+/** A string, possibly empty (an optional path). */
+const text: Check = (v) => {
+  if (typeof v !== "string") throw new Invalid(`must be a string, got ${show(v)}`);
+  return v;
+};
 function num(min: number): Check {
   return (v) => {
     const n = typeof v === "bigint" ? Number(v) : v;
@@ -251,6 +328,34 @@ const aeTitles: Check = (v) => {
   });
 };
 
+const services: Check = (v) => {
+  if (!Array.isArray(v)) {
+    throw new Invalid(`must be a list of services (${SERVICES.join(", ")}), got ${show(v)}`);
+  }
+  return v.map((s, i) => {
+    if (typeof s !== "string" || !(SERVICES as readonly string[]).includes(s)) {
+      throw new Invalid(`entry ${i} must be one of ${SERVICES.join(", ")}, got ${show(s)}`);
+    }
+    return s;
+  });
+};
+
+const addressBlocks: Check = (v) => {
+  if (!Array.isArray(v) || v.length === 0) {
+    throw new Invalid(`must be a non-empty list of addresses or CIDR blocks, got ${show(v)}`);
+  }
+  return v.map((a, i) => {
+    if (typeof a !== "string" || parseAddressBlock(a) === null) {
+      throw new Invalid(
+        `entry ${i} must be an IP address or CIDR block ("10.0.0.21", "10.0.1.0/24"), got ${
+          show(a)
+        }`,
+      );
+    }
+    return a.trim();
+  });
+};
+
 // PS3.5 9.1: digits and dots, at most 64 characters.
 const uid: Check = (v) => {
   if (typeof v !== "string" || v.length > 64 || !/^[0-9]+(\.[0-9]+)*$/.test(v)) {
@@ -284,12 +389,27 @@ const SERVER: Fields = {
   max_associations: ["maxAssociations", int(1, 1000)],
   max_pending_connections: ["maxPendingConnections", int(1, 1000)],
   max_pdu_length: ["maxPduLength", int(4096, 131072)],
-  accept: ["accept", oneOf("any", "known")],
+  accept: ["accept", oneOf("store", "any", "known")],
   check_called_ae: ["checkCalledAe", bool],
   idle_timeout_s: ["idleTimeoutS", int(1, 86400)],
   artim_timeout_s: ["artimTimeoutS", int(1, 3600)],
   implementation_class_uid: ["implementationClassUid", uid],
   implementation_version_name: ["implementationVersionName", shortText("a name")],
+  plain: ["plain", bool],
+};
+
+const TLS: Fields = {
+  enabled: ["enabled", bool],
+  port: ["port", int(0, 65535)],
+  certificate: ["certificate", str("a file name")],
+  private_key: ["privateKey", str("a file name")],
+  ca_certificates: ["caCertificates", str("a file name")],
+  require_client_certificate: ["requireClientCertificate", bool],
+};
+
+const AUDIT: Fields = {
+  path: ["path", text],
+  max_mb: ["maxMb", int(1, 1_000_000)],
 };
 
 const STORAGE: Fields = {
@@ -321,6 +441,43 @@ const HTTP: Fields = {
   users: ["users", (v) => v], // checked by tableArray() below
   metrics_public: ["metricsPublic", bool],
   allow_anonymous_remote: ["allowAnonymousRemote", bool],
+  certificate: ["certificate", text],
+  private_key: ["privateKey", text],
+};
+
+// A URL path under the web server's root: "/name" with letters, digits, "-", "_", ".", "/".
+const urlPath: Check = (v) => {
+  if (typeof v !== "string" || !/^(\/[A-Za-z0-9._~-]+)+$/.test(v) || /(^|\/)\.\.?(\/|$)/.test(v)) {
+    throw new Invalid(`must be a path like "/dicom-web", got ${show(v)}`);
+  }
+  return v;
+};
+
+// Web origins ("https://viewer.example:8443") or "*".
+const origins: Check = (v) => {
+  if (!Array.isArray(v)) throw new Invalid(`must be a list of origins, got ${show(v)}`);
+  return v.map((o, i) => {
+    if (o === "*") return o;
+    if (typeof o !== "string" || !/^https?:\/\/[A-Za-z0-9.[\]:-]+$/.test(o)) {
+      throw new Invalid(
+        `entry ${i} must be "*" or an origin like "https://viewer.example", got ${show(o)}`,
+      );
+    }
+    return o.toLowerCase();
+  });
+};
+
+const DICOMWEB: Fields = {
+  enabled: ["enabled", bool],
+  path: ["path", urlPath],
+  cors_origins: ["corsOrigins", origins],
+};
+
+const VIEWER: Fields = {
+  ohif_path: ["ohifPath", (v) => {
+    if (typeof v !== "string") throw new Invalid(`must be a folder path or "", got ${show(v)}`);
+    return v;
+  }],
 };
 
 const LOG: Fields = {
@@ -336,6 +493,10 @@ const KNOWN_AE: Fields = {
   max_associations: ["maxAssociations", int(1, 64)],
   max_incoming: ["maxIncoming", int(1, 1000)],
   move_destinations: ["moveDestinations", aeTitles],
+  tls: ["tls", bool],
+  tls_name: ["tlsName", str("a certificate name")],
+  allow: ["allow", services],
+  hosts: ["hosts", addressBlocks],
 };
 
 const FORWARD: Fields = {
@@ -377,6 +538,10 @@ const SECTIONS: Record<string, [keyof Config, Fields]> = {
   storage: ["storage", STORAGE],
   query: ["query", QUERY],
   http: ["http", HTTP],
+  dicomweb: ["dicomweb", DICOMWEB],
+  viewer: ["viewer", VIEWER],
+  tls: ["tls", TLS],
+  audit: ["audit", AUDIT],
   log: ["log", LOG],
   forward: ["forward", FORWARD],
 };
@@ -510,7 +675,15 @@ export function parseConfig(text: string, file: string): Config {
     doc.known_ae,
     "known_ae",
     KNOWN_AE,
-    { maxAssociations: 2, maxIncoming: undefined, moveDestinations: undefined },
+    {
+      maxAssociations: 2,
+      maxIncoming: undefined,
+      moveDestinations: undefined,
+      tls: undefined,
+      tlsName: undefined,
+      allow: undefined,
+      hosts: undefined,
+    },
     "ae_title",
   ) as unknown as KnownAe[];
   // A Move Destination must be a known AE: a misspelt one would refuse every move to it.
@@ -526,6 +699,24 @@ export function parseConfig(text: string, file: string): Config {
     }
   });
   config.knownAe = knownAe;
+  const server = config.server as unknown as ServerConfig;
+  const tls = config.tls as unknown as TlsConfig;
+  const web = config.http as unknown as HttpConfig;
+  if (!server.plain && !tls.enabled) {
+    fail("server.plain", "is false and [tls] enabled is false: there would be no DICOM listener");
+  }
+  if (tls.enabled && server.plain && tls.port !== 0 && tls.port === server.port) {
+    fail("tls.port", `must differ from server.port (${server.port})`);
+  }
+  knownAe.forEach((k, i) => {
+    if (k.tls && !tls.enabled) {
+      fail(`known_ae[${i}].tls`, "is true but [tls] enabled is false (its certificate is ours)");
+    }
+  });
+  if ((web.certificate === "") !== (web.privateKey === "")) {
+    const missing = web.certificate === "" ? "certificate" : "private_key";
+    fail(`http.${missing}`, "is required with the other (both set: HTTPS; both empty: HTTP)");
+  }
   const routes = routeArray(doc.route);
   routes.forEach((r, i) => {
     if (!titles.has(r.destination)) {

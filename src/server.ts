@@ -1,15 +1,30 @@
 // Wires config + core + adapters: the DICOM listener, the object store, the services.
 import { buildActions } from "./app/actions.ts";
 import { type Config, configWarnings } from "./config.ts";
-import type { Logger } from "./core/ports.ts";
-import type { DimseService } from "./core/services/service.ts";
+import type { Connection, Logger } from "./core/ports.ts";
+import type { DimseService } from "./core/dimse/service_contract.ts";
 import { AcceptorAssociation } from "./core/ul/acceptor.ts";
 import type { AcceptorPolicy, SupportedSyntax } from "./core/ul/negotiation.ts";
-import { listenError, listenTcp, TcpConnection } from "./net/tcp.ts";
+import { listenError, listenTcp, type TcpListener } from "./net/tcp.ts";
+import {
+  type DicomTls,
+  loadDicomTlsMaterial,
+  loadHttpTlsMaterial,
+  startDicomTls,
+} from "./app/dicom_tls.ts";
 import { Admission, type AdmissionLimits } from "./app/admission.ts";
 import { lockStorage } from "./storage/lock.ts";
 import { FsObjectStore } from "./storage/object_store.ts";
 import { planReload } from "./app/reload.ts";
+import { Permissions } from "./app/permissions.ts";
+import {
+  applicationRecord,
+  associationRecord,
+  openAuditTrail,
+  reloadRecord,
+  tlsRefusalRecord,
+} from "./app/audit.ts";
+import type { AuditLog } from "./storage/audit_log.ts";
 import { scheduleRetention } from "./storage/retention.ts";
 import { buildServices } from "./app/services.ts";
 import { ServerStats } from "./app/stats.ts";
@@ -21,12 +36,17 @@ import { checkHttpExposure } from "./web/security.ts";
 import { startWebServer, type WebServer } from "./web/http_server.ts";
 
 export interface RunningServer {
+  /** The plain DICOM port; the TLS one when `[server] plain = false`. */
   dicomPort: number;
+  /** DICOM over TLS; null when `[tls]` is off. */
+  tlsPort: number | null;
   httpPort: number | null;
   /** Stops listening, lets running associations finish for graceMs, aborts the rest. */
   stop(graceMs?: number): Promise<void>;
   /** Resolves once stopped. */
   done: Promise<void>;
+  /** The audit trail; null when `[audit] path` is empty. */
+  audit: AuditLog | null;
   /**
    * Applies a re-read configuration without dropping associations: [[known_ae]] and
    * log.level (when the logger can change level). Returns the keys applied and those that
@@ -50,6 +70,9 @@ export async function startServer(
 ): Promise<RunningServer> {
   // A web server anyone could read is refused before anything listens (exit 2).
   checkHttpExposure(config.http);
+  // Certificates are checked before anything starts: a bad one is a configuration error.
+  const tlsMaterial = config.tls.enabled ? await loadDicomTlsMaterial(config) : null;
+  const httpsMaterial = config.http.enabled ? await loadHttpTlsMaterial(config) : null;
   // One process per storage folder: a second server (or a reindex) is refused here.
   const lock = await lockStorage(config.storage.path);
   // Replaced as a whole by reload(); each new association reads the current one.
@@ -58,7 +81,9 @@ export async function startServer(
   let notifyForward = (_destination: string) => {};
   const forwardQueue = new ForwardQueue(() => current.routes, (d) => notifyForward(d));
   let store: FsObjectStore;
+  let audit: AuditLog | null = null;
   try {
+    audit = await openAuditTrail(config, logger);
     store = await FsObjectStore.open({
       root: config.storage.path,
       durability: config.storage.durability,
@@ -71,6 +96,7 @@ export async function startServer(
       onIndexOpen: (index) => forwardQueue.attach(index),
     });
   } catch (e) {
+    await audit?.close();
     lock.release();
     throw e;
   }
@@ -94,9 +120,13 @@ export async function startServer(
       // C-MOVE destinations as of the latest reload.
       knownAe: () => current.knownAe,
       extra: [commitment.service],
+      tlsConnector: () => secure?.connector() ?? null,
+      audit: audit ?? undefined,
     }),
   );
   const syntaxes = syntaxTable(services);
+  // accept, [[known_ae]] allow, hosts and tls_name: who may do what, from where.
+  const permissions = new Permissions(config, services);
   // Counts associations (not connections) against the limits; see app/admission.ts.
   const limitsOf = (c: Config): AdmissionLimits => ({
     maxAssociations: c.server.maxAssociations,
@@ -121,7 +151,7 @@ export async function startServer(
 
   const open = new Set<AcceptorAssociation>();
   let nextId = 1;
-  const onConnection = (conn: TcpConnection) => {
+  const onConnection = (conn: Connection) => {
     const id = String(nextId++);
     const tracker = stats.association(id, conn.remote);
     // Pending (not yet a whole A-ASSOCIATE-RQ) has its own budget: the oldest is dropped.
@@ -138,7 +168,12 @@ export async function startServer(
         ...tracker,
         accepted: (info) => {
           tracker.accepted?.(info);
+          audit?.record(associationRecord(info, conn));
           admission.accepted(id, info.callingAeTitle);
+        },
+        rejected: (info, label, why) => {
+          tracker.rejected?.(info, label, why);
+          audit?.record(associationRecord(info, conn, why));
         },
       },
       connection: conn,
@@ -155,6 +190,7 @@ export async function startServer(
           knownCallingAeTitles: verdict.knownCallingAeTitles,
           overLimit: verdict.overLimit,
           callingAeLimit: verdict.callingAeLimit,
+          ...permissions.policyFor(rq.callingAeTitle.trim(), conn),
         };
       },
     });
@@ -178,14 +214,37 @@ export async function startServer(
       );
     });
   };
-  let listener;
+  let plain: TcpListener | null = null;
+  let secure: DicomTls | null = null;
+  const closeListeners = async () => {
+    plain?.close();
+    secure?.listener.close();
+    await Promise.all([plain?.done, secure?.listener.done]);
+  };
   try {
-    listener = listenTcp(s.bind, s.port, onConnection);
+    if (s.plain) plain = listenTcp(s.bind, s.port, onConnection);
+    if (tlsMaterial) {
+      secure = await startDicomTls(
+        config,
+        tlsMaterial,
+        logger,
+        onConnection,
+        (peer, reason, subject) => audit?.record(tlsRefusalRecord(peer, reason, subject)),
+      );
+    }
   } catch (e) {
+    await closeListeners();
     await store.close().finally(() => lock.release());
-    throw new Error(`cannot listen for DICOM on ${s.bind}:${s.port}: ${listenError(e, s.port)}`);
+    await audit?.close();
+    // Which listener failed: the plain one is started first.
+    const port = s.plain && !plain ? s.port : config.tls.port;
+    const what = s.plain && !plain ? "DICOM" : "DICOM over TLS";
+    throw new Error(`cannot listen for ${what} on ${s.bind}:${port}: ${listenError(e, port)}`);
   }
-  logger.log("info", `DICOM listening`, { ae: s.aeTitle, bind: s.bind, port: listener.port });
+  if (plain) {
+    logger.log("info", `DICOM listening`, { ae: s.aeTitle, bind: s.bind, port: plain.port });
+  }
+  const dicomPort = plain?.port ?? secure!.listener.port;
   let web: WebServer | null = null;
   if (config.http.enabled) {
     try {
@@ -196,15 +255,29 @@ export async function startServer(
         stats,
         storage: store,
         logger,
-        dicomPort: () => listener.port,
+        dicomPort: () => dicomPort,
         actions: buildActions({ store, config: () => current, logger, stats, decoder }),
         forwarding,
         commitmentPending: () => commitment.pending(),
+        audit: audit ?? undefined,
+        tls: httpsMaterial
+          ? { certificate: httpsMaterial.certificate!, privateKey: httpsMaterial.privateKey! }
+          : undefined,
+        dicomweb: {
+          root: store.root,
+          openReader: () => store.index.openReader(),
+          objects: store,
+          stow: {
+            storage: services.find((s) => s.name === "store")!,
+            endAssociation: (id) => store.endAssociation(id),
+            aeTitle: () => current.server.aeTitle,
+          },
+        },
       });
     } catch (e) {
-      listener.close();
-      await listener.done;
+      await closeListeners();
       await store.close().finally(() => lock.release());
+      await audit?.close();
       throw e;
     }
   }
@@ -215,6 +288,7 @@ export async function startServer(
     ? scheduleRetention(store, {
       days: st.retentionDays,
       minFreeBytes: st.retentionMinFreeMb * 1024 * 1024,
+      audit: audit ?? undefined,
     }, logger)
     : null;
 
@@ -227,8 +301,7 @@ export async function startServer(
   const stop = (graceMs = 5000): Promise<void> => {
     stopping ??= (async () => {
       await web?.stop();
-      listener.close();
-      await listener.done;
+      await closeListeners();
       if (open.size) {
         logger.log("info", `waiting for ${open.size} association(s) to finish`);
         const all = Promise.all([...open].map((a) => a.finished));
@@ -253,6 +326,8 @@ export async function startServer(
       } finally {
         lock.release();
       }
+      audit?.record(applicationRecord("Application Stop", s.aeTitle));
+      await audit?.close();
       resolveDone();
     })();
     return stopping;
@@ -263,8 +338,15 @@ export async function startServer(
     if (apply.includes("known_ae")) {
       // New limits apply to new associations; open ones are never dropped.
       admission.setLimits(limitsOf({ ...current, knownAe: next.knownAe }));
+      permissions.setKnownAe(next);
       current = { ...current, knownAe: next.knownAe };
       applied.push("known_ae");
+    }
+    // New certificate file names: re-read below like the files themselves.
+    const tlsFiles = apply.filter((k) => k.startsWith("tls."));
+    if (tlsFiles.length && secure) {
+      current = { ...current, tls: next.tls };
+      applied.push(...tlsFiles);
     }
     const forward = apply.filter((k) => k === "route" || k.startsWith("forward."));
     if (forward.length) {
@@ -289,7 +371,19 @@ export async function startServer(
     if (needsRestart.length) {
       logger.log("warn", `needs a restart: ${needsRestart.join(", ")}`);
     }
+    audit?.record(reloadRecord(applied, needsRestart));
+    // Certificate files may have been replaced under the same names: always re-read them.
+    if (secure && next.tls.enabled) void secure.reload(next);
     return { applied, needsRestart };
   };
-  return { dicomPort: listener.port, httpPort: web?.port ?? null, stop, done, reload };
+  audit?.record(applicationRecord("Application Start", s.aeTitle));
+  return {
+    audit,
+    dicomPort,
+    tlsPort: secure?.listener.port ?? null,
+    httpPort: web?.port ?? null,
+    stop,
+    done,
+    reload,
+  };
 }

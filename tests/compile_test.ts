@@ -107,7 +107,8 @@ async function endToEnd(cli: CliOptions): Promise<void> {
     const config = `${dir}/config.toml`;
     await Deno.writeTextFile(
       config,
-      `[server]\nbind = "127.0.0.1"\nport = 0\n[storage]\npath = "${dir}/data"\n` +
+      // accept = "any": the finds and moves below come from AE titles no [[known_ae]] names.
+      `[server]\nbind = "127.0.0.1"\nport = 0\naccept = "any"\n[storage]\npath = "${dir}/data"\n` +
         `min_free_mb = 1\njournal_reserve_mb = 0\n` +
         `[http]\nenabled = true\nbind = "127.0.0.1"\nport = 0\n` +
         `[[known_ae]]\nae_title = "DEST"\nhost = "127.0.0.1"\nport = ${dest.port}\n`,

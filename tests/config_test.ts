@@ -395,6 +395,35 @@ Deno.test("DEFAULT_CONFIG cannot be modified by accident", () => {
   assert.equal(DEFAULT_CONFIG.server.port, 4242);
 });
 
+Deno.test("parseConfig() reads [dicomweb] and [viewer], refusing a bad path or origin", () => {
+  const c = parseConfig(
+    `[dicomweb]\nenabled = true\npath = "/dw/v1"\ncors_origins = ["https://Viewer.example:8443", "*"]\n` +
+      `[viewer]\nohif_path = "/opt/ohif/dist"\n`,
+    "t.toml",
+  );
+  assert.deepEqual(c.dicomweb, {
+    enabled: true,
+    path: "/dw/v1",
+    corsOrigins: ["https://viewer.example:8443", "*"],
+  });
+  assert.equal(c.viewer.ohifPath, "/opt/ohif/dist");
+  const d = parseConfig("", "t.toml");
+  assert.deepEqual(d.dicomweb, { enabled: true, path: "/dicom-web", corsOrigins: [] });
+  assert.equal(d.viewer.ohifPath, "");
+  assert.throws(
+    () => parseConfig(`[dicomweb]\npath = "dicom-web"\n`, "t.toml"),
+    /t\.toml:2: dicomweb\.path: must be a path/,
+  );
+  assert.throws(
+    () => parseConfig(`[dicomweb]\npath = "/a/../b"\n`, "t.toml"),
+    /dicomweb\.path/,
+  );
+  assert.throws(
+    () => parseConfig(`[dicomweb]\ncors_origins = ["viewer.example"]\n`, "t.toml"),
+    /dicomweb\.cors_origins: entry 0/,
+  );
+});
+
 Deno.test("[[route]] and [forward]: defaults, filters, a destination that must be a known AE", () => {
   const ae = `[[known_ae]]\nae_title = "CENTRAL"\nhost = "127.0.0.1"\nport = 104\n`;
   const none = parseConfig("", "x.toml");

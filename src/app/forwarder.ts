@@ -6,7 +6,8 @@
 // refuses, or answers a failure is retried with exponential backoff up to retry_max_s.
 import type { ForwardConfig, KnownAe } from "../config.ts";
 import type { Connector, Logger, ObjectReader } from "../core/ports.ts";
-import { proposeContexts, StoreScu, type SubOperationResult } from "../core/services/store_scu.ts";
+import { StoreScu, type SubOperationResult } from "../core/services/store_scu.ts";
+import { proposeContexts } from "../core/services/sub_operation_contexts.ts";
 import { AssociationRejectedError, RequestorAssociation } from "../core/ul/requestor.ts";
 import type { ForwardQueue, QueueItem } from "../storage/forward_queue.ts";
 

@@ -1,11 +1,16 @@
 // What a configuration reload (SIGHUP) may change while running: the [[known_ae]] list,
-// log.level, the [[route]] list and [forward] (for objects stored from then on). Every other changed key takes effect only after a restart.
+// log.level, the [[route]] list and [forward] (for objects stored from then on), and the DICOM
+// TLS certificate files. Every other changed key takes effect only after a restart.
 import type { Config } from "../config.ts";
 
 /** Keys applied by a reload, as written in config.toml. */
 export const RELOADABLE = [
   "known_ae",
   "log.level",
+  // The files are re-read on every reload; new names apply as well.
+  "tls.certificate",
+  "tls.private_key",
+  "tls.ca_certificates",
   "route",
   "forward.retry_max_s",
   "forward.give_up_after_h",

@@ -1,11 +1,9 @@
 // Wraps the DIMSE services so that each final response is reported (the status page's events
 // and the operation counters); requests, responses and data pass through untouched.
+import { isResponseField } from "../core/dimse/command.ts";
 import { statusCategory } from "../core/dimse/status.ts";
 import { sopClassName } from "../core/dicom/sop_classes.ts";
-import type { AssociationInfo, DimseService } from "../core/services/service.ts";
-
-/** Command Field bit 15 marks a response (PS3.7 E.1: 0x8001 C-STORE-RSP...). */
-const RESPONSE_BIT = 0x8000;
+import type { AssociationInfo, DimseService } from "../core/dimse/service_contract.ts";
 
 /** One final response sent: `detail` names the SOP class of a C-STORE. */
 export type OperationListener = (
@@ -30,7 +28,7 @@ export function observeServices(
         send: async (command, dataset) => {
           await ctx.send(command, dataset);
           const status = command.status ?? 0;
-          const isResponse = (command.commandField & RESPONSE_BIT) !== 0;
+          const isResponse = isResponseField(command.commandField);
           if (isResponse && statusCategory(status) !== "pending") {
             const sop = req.command.affectedSopClassUid;
             const detail = s.name === "store" && sop ? sopClassName(sop.replace(/\0+$/, "")) : "";

@@ -1,12 +1,12 @@
 // Server-wide counters for the status page and /metrics: associations (open, accepted,
 // rejected, aborted), DIMSE operations by service and status, bytes, store durations, stores
 // per minute over the last hour and a ring of recent events. Never holds patient data: events
-// name AE titles, addresses, SOP classes and statuses only. Every update is O(1). The rejection
-// labels are in reject_reason.ts, the wrapper that observes the services in service_observer.ts.
+// name AE titles, addresses, SOP classes and statuses only. Every update is O(1). Rejections
+// are counted by the negotiation's label (REJECT_LABELS); the wrapper that observes the
+// services is service_observer.ts.
 import { statusCategory } from "../core/dimse/status.ts";
-import type { AssociationInfo, DimseService } from "../core/services/service.ts";
+import type { AssociationInfo, DimseService } from "../core/dimse/service_contract.ts";
 import type { AssociationEnd, AssociationObserver } from "../core/ul/association.ts";
-import { rejectReason } from "./reject_reason.ts";
 import { observeServices } from "./service_observer.ts";
 
 export type EventKind =
@@ -143,8 +143,7 @@ export class ServerStats {
         this.#open.set(id, entry);
         this.#event("accepted", info, `association accepted (called ${info.calledAeTitle})`, true);
       },
-      rejected: (info, why) => {
-        const reason = rejectReason(why);
+      rejected: (info, reason, why) => {
         this.#rejected.set(reason, (this.#rejected.get(reason) ?? 0) + 1);
         this.#day().rejected++;
         this.#event("rejected", info, `association rejected: ${why}`, false);

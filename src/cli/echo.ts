@@ -1,6 +1,5 @@
 // `minipacs echo AET@host:port`: one C-ECHO (PS3.7 9.1.5), like DCMTK's echoscu.
 import { echoScu } from "../core/services/echo_scu.ts";
-import { tcpConnector } from "../net/tcp.ts";
 import {
   type Command,
   type CommandArgs,
@@ -10,6 +9,7 @@ import {
   UsageError,
 } from "./subcommand.ts";
 import { checkAeTitle, cliLogger, parsePeer } from "./scu.ts";
+import { scuConnector, tlsOptions, tlsUsage } from "./tls_options.ts";
 
 const ms = (t: number) => `${t.toFixed(1)} ms`;
 
@@ -17,13 +17,14 @@ async function run(args: CommandArgs): Promise<number> {
   if (args.positionals.length !== 1) throw new UsageError("echo takes one AET@host:port");
   const peer = parsePeer(args.positionals[0]);
   const timeoutMs = numberOption(args.values, "timeout", 30) * 1000;
+  const connector = await scuConnector(args.values);
   const { config } = await loadEffectiveConfig(args.values);
   const calling = checkAeTitle(
     stringOption(args.values, "aet") ?? config.server.aeTitle,
     "--aet",
   );
   const r = await echoScu({
-    connector: tcpConnector,
+    connector,
     peer,
     callingAeTitle: calling,
     identity: config.server,
@@ -47,13 +48,14 @@ async function run(args: CommandArgs): Promise<number> {
 export const echoCommand: Command = {
   summary: "send a C-ECHO to AET@host:port and print the round-trip time",
   usage: [
-    "Usage: minipacs echo AET@host:port [--aet CALLING] [--timeout S]",
+    "Usage: minipacs echo AET@host:port [--aet CALLING] [--timeout S] [--tls ...]",
     "",
     "Exits 0 when the peer answers the C-ECHO with Success, 1 otherwise.",
     "",
     "  --aet CALLING     our calling AE title (default: server.ae_title of the configuration)",
     "  --timeout S       seconds to wait for the peer at each step (default 30)",
+    ...tlsUsage(),
   ].join("\n"),
-  options: { aet: { type: "string" }, timeout: { type: "string" } },
+  options: { aet: { type: "string" }, timeout: { type: "string" }, ...tlsOptions() },
   run,
 };

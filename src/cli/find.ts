@@ -23,7 +23,7 @@ import {
   QUERY_RETRIEVE_LEVEL,
   SPECIFIC_CHARACTER_SET,
 } from "../core/query/keys.ts";
-import type { DimseResponse } from "../core/services/service.ts";
+import type { DimseResponse } from "../core/dimse/service_contract.ts";
 import type { RequestorAssociation } from "../core/ul/requestor.ts";
 import {
   type Command,
@@ -36,6 +36,7 @@ import {
 } from "./subcommand.ts";
 import { releaseOrAbort } from "../core/services/scu_association.ts";
 import { checkAeTitle, openScu, parsePeer } from "./scu.ts";
+import { scuConnector, tlsOptions, tlsUsage } from "./tls_options.ts";
 
 /** Sent when a value is not ASCII (PS3.3 C.12.1.1.2). */
 const UTF8 = "ISO_IR 192";
@@ -255,6 +256,7 @@ async function run(args: CommandArgs): Promise<number> {
     stringOption(args.values, "level"),
     stringOption(args.values, "root"),
   );
+  const connector = await scuConnector(args.values, false);
   const { config } = await loadEffectiveConfig(args.values);
   const calling = checkAeTitle(stringOption(args.values, "aet") ?? config.server.aeTitle, "--aet");
   const where = `${peer.aeTitle}@${peer.host}:${peer.port}`;
@@ -266,6 +268,7 @@ async function run(args: CommandArgs): Promise<number> {
       callingAeTitle: calling,
       config,
       timeoutMs,
+      connector,
       presentationContexts: [
         { id: 1, abstractSyntax: sopClass, transferSyntaxes: [EXPLICIT_VR_LE, IMPLICIT_VR_LE] },
       ],
@@ -378,7 +381,7 @@ export const findCommand: Command = {
   summary: "query AET@host:port with C-FIND and print the matches",
   usage: [
     "Usage: minipacs find AET@host:port [-k Key[=Value] ...] [--level L] [--root R]",
-    "                     [--aet CALLING] [--json] [--timeout S]",
+    "                     [--aet CALLING] [--json] [--timeout S] [--tls ...]",
     "",
     "Sends one C-FIND and prints the matches as a table (or JSON), then the final status on",
     "stderr. Exits 0 on success, 1 on a failure status, a cancel or a connection error.",
@@ -395,6 +398,7 @@ export const findCommand: Command = {
     "  --aet CALLING     our calling AE title (default: server.ae_title of the configuration)",
     "  --json            print the matches as a JSON array of {keyword: value} objects",
     "  --timeout S       seconds to wait for the peer at each step (default 30)",
+    ...tlsUsage(false),
   ].join("\n"),
   options: {
     key: { type: "string", short: "k", multiple: true },
@@ -403,6 +407,7 @@ export const findCommand: Command = {
     aet: { type: "string" },
     json: { type: "boolean" },
     timeout: { type: "string" },
+    ...tlsOptions(false),
   },
   run,
 };

@@ -10,7 +10,7 @@ import { NON_PATIENT_STORAGE_SOP_CLASSES, STORAGE_SOP_CLASSES } from "../core/di
 import { EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../core/dicom/transfer_syntaxes.ts";
 import { trimUid, uidPathComponent } from "../core/dicom/uid.ts";
 import { type Model, QR_SOP_CLASSES } from "../core/query/keys.ts";
-import type { DimseRequest, DimseService, ServiceContext } from "../core/services/service.ts";
+import type { DimseRequest, DimseService, ServiceContext } from "../core/dimse/service_contract.ts";
 import type { RequestorAssociation } from "../core/ul/requestor.ts";
 import {
   type Command,

@@ -4,7 +4,7 @@
 import { DATASET_PRESENT, Priority } from "../core/dimse/command.ts";
 import { Status, statusText } from "../core/dimse/status.ts";
 import { decodeDataset, encodeDataset, encodingOf } from "../core/dicom/dataset.ts";
-import type { DimseResponse } from "../core/services/service.ts";
+import type { DimseResponse } from "../core/dimse/service_contract.ts";
 import type { RequestorAssociation } from "../core/ul/requestor.ts";
 import { type CommandArgs, stringOption, writeStderr } from "./subcommand.ts";
 import {

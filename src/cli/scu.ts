@@ -1,7 +1,7 @@
 // The SCU side of the command line (echo, store, find): `AET@host:port` targets, and opening
 // an association to one with the core's SCU set-up over Deno TCP.
 import type { Config } from "../config.ts";
-import type { Logger } from "../core/ports.ts";
+import type { Connector, Logger } from "../core/ports.ts";
 import {
   openScuAssociation,
   type ScuAssociationOptions,
@@ -48,6 +48,8 @@ export interface ScuOptions {
   /** Connection and association set-up, and each wait for the peer. */
   timeoutMs: number;
   logger?: Logger;
+  /** Plain TCP unless given (--tls: tls_options.ts). */
+  connector?: Connector;
 }
 
 /** Warnings and errors of the association (aborts...) as plain lines on stderr. */
@@ -62,7 +64,7 @@ export const cliLogger: Logger = {
 /** Opens an association with our `[server]` identity over TCP (see scu_association.ts). */
 export function openScu(o: ScuOptions): Promise<RequestorAssociation> {
   return openScuAssociation({
-    connector: tcpConnector,
+    connector: o.connector ?? tcpConnector,
     peer: o.peer,
     callingAeTitle: o.callingAeTitle,
     identity: o.config.server,

@@ -50,6 +50,7 @@ async function serve(args: CommandArgs): Promise<number> {
       logger.log("info", "MiniPACS started", {
         ae: config.server.aeTitle,
         dicom_port: server.dicomPort,
+        tls_port: server.tlsPort ?? "off",
         http_port: server.httpPort ?? "off",
         version: config.server.implementationVersionName,
       });

@@ -8,6 +8,7 @@ import { decodeFileMetaInformation } from "../core/dicom/part10.ts";
 import { sopClassName } from "../core/dicom/sop_classes.ts";
 import { DEFLATED_EXPLICIT_VR_LE, TRANSFER_SYNTAXES } from "../core/dicom/transfer_syntaxes.ts";
 import type { Config } from "../config.ts";
+import type { Connector } from "../core/ports.ts";
 import type { RequestorAssociation } from "../core/ul/requestor.ts";
 import {
   type Command,
@@ -21,6 +22,7 @@ import {
 } from "./subcommand.ts";
 import { releaseOrAbort } from "../core/services/scu_association.ts";
 import { checkAeTitle, openScu, parsePeer, type Peer } from "./scu.ts";
+import { scuConnector, tlsOptions, tlsUsage } from "./tls_options.ts";
 
 /** PS3.8 9.3.2.2: presentation context ids are odd, 1 to 255, so at most 128 per association. */
 export const MAX_CONTEXTS = 128;
@@ -212,6 +214,7 @@ interface StoreRun {
   config: Config;
   timeoutMs: number;
   verbose: boolean;
+  connector: Connector;
 }
 
 /** Sends the files and counts the outcome; messages for failures go to stderr. */
@@ -277,6 +280,7 @@ class Sender {
         callingAeTitle: o.calling,
         config: o.config,
         timeoutMs: o.timeoutMs,
+        connector: o.connector,
         presentationContexts: contexts,
       });
     } catch (e) {
@@ -381,6 +385,7 @@ async function run(args: CommandArgs): Promise<number> {
   const peer = parsePeer(args.positionals[0]);
   const timeoutMs = numberOption(args.values, "timeout", 30) * 1000;
   const verbose = args.values.verbose === true;
+  const connector = await scuConnector(args.values);
   const { config } = await loadEffectiveConfig(args.values);
   const calling = checkAeTitle(stringOption(args.values, "aet") ?? config.server.aeTitle, "--aet");
 
@@ -403,7 +408,7 @@ async function run(args: CommandArgs): Promise<number> {
       problems.push([entry, (e as Error).message]);
     }
   }
-  const sender = new Sender({ peer, calling, config, timeoutMs, verbose }, files);
+  const sender = new Sender({ peer, calling, config, timeoutMs, verbose, connector }, files);
   for (const [path, why] of problems) sender.fail(path, why);
   await sender.sendAll(files);
   sender.done();
@@ -415,6 +420,7 @@ export const storeCommand: Command = {
   summary: "send DICOM files and folders to AET@host:port with C-STORE",
   usage: [
     "Usage: minipacs store AET@host:port <files or folders...> [--aet CALLING] [--timeout S]",
+    "                      [--tls [--cert FILE --key FILE] [--ca FILE]]",
     "",
     "Sends every DICOM Part 10 file given or found below a given folder, unchanged (no",
     "transfer syntax conversion), and prints `stored N, failed M, skipped K (not DICOM)`.",
@@ -423,11 +429,13 @@ export const storeCommand: Command = {
     "  --aet CALLING     our calling AE title (default: server.ae_title of the configuration)",
     "  --timeout S       seconds without progress before giving up on the peer (default 30)",
     "  -v, --verbose     name every file skipped or stored",
+    ...tlsUsage(),
   ].join("\n"),
   options: {
     aet: { type: "string" },
     timeout: { type: "string" },
     verbose: { type: "boolean", short: "v" },
+    ...tlsOptions(),
   },
   run,
 };

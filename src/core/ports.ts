@@ -2,11 +2,23 @@
 // src/storage and tests implement them. The core imports no Deno.* and no node:*.
 import type { Query, QueryRow } from "./query/query.ts";
 import type { FileAttributes } from "./query/response.ts";
+import type { CertificateIdentity } from "./security/certificate_name.ts";
+
+/** What TLS established about a connection (PS3.15 B.9). */
+export interface TransportSecurity {
+  /** "TLSv1.3", "TLSv1.2". */
+  protocol: string;
+  cipher: string;
+  /** The peer's verified certificate; absent when it sent none. */
+  peer?: CertificateIdentity & { subject: string };
+}
 
 /** A byte stream to one peer (a TCP socket in production, a pipe in tests). */
 export interface Connection {
   /** Peer address for logs, e.g. "127.0.0.1:51234". */
   readonly remote: string;
+  /** Set on TLS connections; absent on plain TCP. */
+  readonly security?: TransportSecurity;
   /**
    * The next chunk received, or null once the peer closed. A chunk is valid only until the
    * next read() (the adapter may reuse its buffer); chunks may split or join PDUs arbitrarily.
@@ -103,12 +115,15 @@ export interface ObjectStore {
   endAssociation(assocId: string): Promise<void>;
 }
 
-/** Where a stored instance's Part 10 bytes are (as the index says). */
+/** Where a stored instance's Part 10 bytes are (as the index says): in a journal segment or
+ * in its home file. */
 export interface InstanceLocation {
   kind: "journal" | "home";
   /** Relative to the storage root, "/"-separated. */
   path: string;
+  /** Offset of the Part 10 bytes in the file (0 for a home file). */
   offset: number;
+  /** Length of the Part 10 bytes. */
   length: number;
 }
 
@@ -122,6 +137,14 @@ export interface InstanceRef {
   location: InstanceLocation;
 }
 
+export interface FindOptions {
+  /**
+   * Matches in the order their entities were first stored (QIDO-RS paging: a later page
+   * neither repeats nor skips a match; new entities come last). Costs a sort.
+   */
+  ordered?: boolean;
+}
+
 /** The read side of the index for C-FIND, C-MOVE and C-GET; implemented in src/storage. */
 export interface QueryIndex {
   /**
@@ -129,7 +152,7 @@ export interface QueryIndex {
    * (read lazily: memory stays flat however many match). Each row holds query.fields. Stops
    * early once `signal` is aborted.
    */
-  find(query: Query, signal?: AbortSignal): AsyncIterable<QueryRow>;
+  find(query: Query, signal?: AbortSignal, options?: FindOptions): AsyncIterable<QueryRow>;
   /** Every stored instance under the entities the query matches (C-MOVE / C-GET). */
   instancesFor(query: Query, signal?: AbortSignal): AsyncIterable<InstanceRef>;
   /**

@@ -2,19 +2,8 @@
 // the source of truth for objects not yet materialized, so synchronous=NORMAL is enough for
 // ingest; changes that let files or segments be deleted commit with synchronous=FULL.
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import type { InstanceRecord } from "../core/ports.ts";
+import type { InstanceLocation, InstanceRecord } from "../core/ports.ts";
 import { pnSearchForms } from "../core/query/pn.ts";
-
-/** Where an object's Part 10 bytes are: inside a journal segment or in its home file. */
-export interface Location {
-  kind: "journal" | "home";
-  /** Relative to the storage root, "/"-separated. */
-  path: string;
-  /** Offset of the Part 10 bytes in the file (0 for a home file). */
-  offset: number;
-  /** Length of the Part 10 bytes. */
-  length: number;
-}
 
 /** Per-instance facts besides the DICOM attributes. */
 export interface InstanceMeta {
@@ -30,13 +19,13 @@ export interface InstanceMeta {
 
 export interface StoredInstance {
   record: InstanceRecord;
-  location: Location;
+  location: InstanceLocation;
   meta: InstanceMeta;
 }
 
 export interface UpsertResult {
   /** What was stored before under this SOP Instance UID (now replaced). */
-  previous?: { location: Location; meta: InstanceMeta };
+  previous?: { location: InstanceLocation; meta: InstanceMeta };
   /** Not stored: a row exists and onlyIfAbsent was asked for. */
   conflict?: boolean;
   /** Not stored: the stored row has a higher seq (a newer version won). */
@@ -397,7 +386,7 @@ export class IndexDb {
    */
   upsertInstance(
     record: InstanceRecord,
-    location: Location,
+    location: InstanceLocation,
     meta: InstanceMeta,
     options: { onlyIfAbsent?: boolean } = {},
   ): UpsertResult {
@@ -674,7 +663,7 @@ export class IndexDb {
   }
 
   /** Points the instance at a new location; false when the row is gone. */
-  setLocation(sopInstanceUid: string, location: Location): boolean {
+  setLocation(sopInstanceUid: string, location: InstanceLocation): boolean {
     return this.#run(
       `UPDATE instance SET loc_kind = ?, loc_path = ?, loc_offset = ?, loc_length = ?
        WHERE sop_instance_uid = ?`,
@@ -693,7 +682,7 @@ export class IndexDb {
    * Instance UIDs that were updated.
    */
   markMaterialized(
-    entries: { sopInstanceUid: string; seq: number; journalPath: string; home: Location }[],
+    entries: { sopInstanceUid: string; seq: number; journalPath: string; home: InstanceLocation }[],
   ): Set<string> {
     return this.#transaction(() => {
       const done = new Set<string>();

@@ -3,8 +3,8 @@
 // journal segments that are fully materialized and take no more records (or hands them to
 // the segment pool for reuse). It runs in quiet moments (no commit for idleMs) so an ingest
 // burst is not slowed, or when the backlog grows past a bound.
-import type { Logger } from "../core/ports.ts";
-import type { IndexDb, Location } from "./index_db.ts";
+import type { InstanceLocation, Logger } from "../core/ports.ts";
+import type { IndexDb } from "./index_db.ts";
 import { readAt, syncDirectory } from "./journal.ts";
 import { isNotFound, removeIfPresent, TMP_DIR } from "./layout.ts";
 import type { SegmentPool } from "./segment_pool.ts";
@@ -325,7 +325,7 @@ export class Materializer {
       sopInstanceUid: job.sopInstanceUid,
       seq: job.seq,
       journalPath: job.segment,
-      home: { kind: "home", path: job.homePath, offset: 0, length: job.length } as Location,
+      home: { kind: "home", path: job.homePath, offset: 0, length: job.length } as InstanceLocation,
     })));
     for (const job of live) {
       if (done.has(job.sopInstanceUid)) continue;

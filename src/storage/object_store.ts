@@ -471,6 +471,49 @@ export class FsObjectStore implements ObjectStore {
     throw new Error(`stored object ${sopInstanceUid} is indexed but its file is missing`);
   }
 
+  /**
+   * Bytes [start, start + length) of a stored object's Part 10 bytes (cut at its end), with
+   * the object's size and the commit seq of the copy read; null when it is not stored.
+   */
+  async readObjectRange(
+    sopInstanceUid: string,
+    start: number,
+    length: number,
+  ): Promise<{ bytes: Uint8Array; total: number; seq: number } | null> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const row = this.index.getInstance(sopInstanceUid);
+      if (!row) return null;
+      const release = row.location.kind === "journal"
+        ? this.#pool?.lease(row.location.path)
+        : undefined;
+      let file: Deno.FsFile;
+      try {
+        file = await Deno.open(`${this.root}/${row.location.path}`, { read: true });
+      } catch (e) {
+        release?.();
+        if (isNotFound(e)) continue;
+        throw e;
+      }
+      try {
+        const total = row.location.length;
+        const from = Math.min(Math.max(0, start), total);
+        const bytes = new Uint8Array(Math.max(0, Math.min(length, total - from)));
+        await file.seek(row.location.offset + from, Deno.SeekMode.Start);
+        let n = 0;
+        while (n < bytes.length) {
+          const got = await file.read(bytes.subarray(n));
+          if (got === null) throw new Error("stored object is shorter than indexed");
+          n += got;
+        }
+        return { bytes, total, seq: row.meta.seq };
+      } finally {
+        file.close();
+        release?.();
+      }
+    }
+    throw new Error(`stored object ${sopInstanceUid} is indexed but its file is missing`);
+  }
+
   /** Checks that keep an object from retention (queued or failed for a forward). */
   readonly #holds: ((sopInstanceUid: string) => boolean)[] = [];
 

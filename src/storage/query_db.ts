@@ -13,7 +13,7 @@ import {
 import { decodeFileMetaInformation } from "../core/dicom/part10.ts";
 import { Tag } from "../core/dicom/tags.ts";
 import { TRANSFER_SYNTAXES } from "../core/dicom/transfer_syntaxes.ts";
-import type { InstanceRef, QueryIndex } from "../core/ports.ts";
+import type { FindOptions, InstanceRef, QueryIndex } from "../core/ports.ts";
 import type { Entity, Level } from "../core/query/keys.ts";
 import { type Match, rowMatches, type Term } from "../core/query/matching.ts";
 import type { PnHint } from "../core/query/pn.ts";
@@ -95,6 +95,14 @@ const INSTANCE_COLUMNS = [
   ["locOffset", "i.loc_offset"],
   ["locLength", "i.loc_length"],
 ] as const;
+
+/** The row id of each level's entity: the order entities were first stored in. */
+const ENTITY_PK: Record<Level, string> = {
+  PATIENT: "p.pk",
+  STUDY: "st.pk",
+  SERIES: "se.pk",
+  IMAGE: "i.pk",
+};
 
 /** Rows checked (and thrown away) between two turns of the event loop. */
 const ROWS_PER_TURN = 2000;
@@ -290,7 +298,11 @@ export class SqliteQueryIndex implements QueryIndex {
     }
   }
 
-  async *find(query: Query, signal?: AbortSignal): AsyncGenerator<QueryRow> {
+  async *find(
+    query: Query,
+    signal?: AbortSignal,
+    options: FindOptions = {},
+  ): AsyncGenerator<QueryRow> {
     const fields = new Set(query.fields);
     for (const m of query.matches) {
       fields.add(m.field!);
@@ -298,6 +310,7 @@ export class SqliteQueryIndex implements QueryIndex {
     }
     const columns = fieldColumns(fields);
     const select = buildSelect(query, query.level, columns);
+    if (options.ordered) select.sql += ` ORDER BY ${ENTITY_PK[query.level]}`;
     let rejected = 0;
     for await (const values of this.#rows(select, signal)) {
       const row: Record<string, string> = {};

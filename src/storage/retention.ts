@@ -8,6 +8,7 @@
 // every 10 minutes: see scheduleRetention.
 import type { DatabaseSync } from "node:sqlite";
 import type { Logger } from "../core/ports.ts";
+import type { AuditTrail } from "../core/audit.ts";
 import { homePathFor } from "./layout.ts";
 import type { FsObjectStore } from "./object_store.ts";
 
@@ -31,6 +32,38 @@ function studiesReceivedBefore(db: DatabaseSync, before: string): string[] {
      GROUP BY st.pk HAVING newest < ? ORDER BY newest, uid`,
   ).all(before) as { uid: string }[];
   return rows.map((r) => r.uid);
+}
+
+/** The study's Patient ID, read before it is deleted (for the audit record). */
+function patientOf(db: DatabaseSync, study: string): string | undefined {
+  const row = db.prepare(
+    `SELECT p.patient_id AS id FROM study st JOIN patient p ON p.pk = st.patient_pk
+     WHERE st.study_instance_uid = ?`,
+  ).get(study) as { id: string } | undefined;
+  return row?.id;
+}
+
+/** Deletes a study and records it as "DICOM Study Deleted" (PS3.15 A.5.3.8). */
+async function deleteAudited(
+  store: FsObjectStore,
+  db: DatabaseSync,
+  study: string,
+  audit: AuditTrail | undefined,
+  reason: string,
+): Promise<number> {
+  const patientId = audit ? patientOf(db, study) : undefined;
+  const deleted = await deleteStudy(store, db, study);
+  audit?.record({
+    EventID: "DICOM Study Deleted",
+    EventActionCode: "D",
+    EventOutcomeIndicator: 0,
+    EventOutcomeDescription: reason,
+    UserID: "retention",
+    StudyInstanceUID: study,
+    PatientID: patientId,
+    NumberOfInstances: deleted,
+  });
+  return deleted;
 }
 
 /** Deletes one study's instances and its emptied folders; returns the instances deleted. */
@@ -67,6 +100,7 @@ export async function runRetention(
   days: number,
   now: Date = new Date(),
   logger?: Logger,
+  audit?: AuditTrail,
 ): Promise<RetentionResult> {
   const result: RetentionResult = { studies: [], instances: 0 };
   if (!(days > 0)) return result;
@@ -74,7 +108,7 @@ export async function runRetention(
   const db = store.index.openReader();
   try {
     for (const study of studiesReceivedBefore(db, cutoff)) {
-      const deleted = await deleteStudy(store, db, study);
+      const deleted = await deleteAudited(store, db, study, audit, `retention_days = ${days}`);
       result.studies.push(study);
       result.instances += deleted;
       logger?.log("info", "retention: study deleted", { study, instances: deleted, days });
@@ -92,6 +126,7 @@ export interface FreeSpaceRetentionOptions {
   freeBytes?: () => Promise<number>;
   now?: Date;
   logger?: Logger;
+  audit?: AuditTrail;
 }
 
 export interface FreeSpaceRetentionResult extends RetentionResult {
@@ -107,7 +142,7 @@ export interface FreeSpaceRetentionResult extends RetentionResult {
  */
 export async function runFreeSpaceRetention(
   store: FsObjectStore,
-  { minFreeBytes, freeBytes = () => store.freeBytes(), now = new Date(), logger }:
+  { minFreeBytes, freeBytes = () => store.freeBytes(), now = new Date(), logger, audit }:
     FreeSpaceRetentionOptions,
 ): Promise<FreeSpaceRetentionResult> {
   const result: FreeSpaceRetentionResult = {
@@ -124,7 +159,8 @@ export async function runFreeSpaceRetention(
     try {
       const spareFrom = new Date(now.getTime() - RECENT_MS).toISOString();
       for (const study of studiesReceivedBefore(db, spareFrom)) {
-        const deleted = await deleteStudy(store, db, study);
+        const reason = `retention_min_free_mb = ${mb(minFreeBytes)}`;
+        const deleted = await deleteAudited(store, db, study, audit, reason);
         result.studies.push(study);
         result.instances += deleted;
         logger?.log("info", "retention: study deleted", {
@@ -163,6 +199,8 @@ export interface RetentionPolicy {
   minFreeBytes: number;
   /** For tests: free space as the store would report it. */
   freeBytes?: () => Promise<number>;
+  /** Each deleted study is recorded there. */
+  audit?: AuditTrail;
 }
 
 export interface RetentionSchedule {
@@ -204,7 +242,7 @@ export function scheduleRetention(
       if (days > 0 && performance.now() >= nextAgeRun) {
         nextAgeRun = performance.now() + intervalMs - tickMs / 2;
         try {
-          const r = await runRetention(store, days, new Date(), logger);
+          const r = await runRetention(store, days, new Date(), logger, policy.audit);
           logger.log("info", "retention done", {
             days,
             studies: r.studies.length,
@@ -216,7 +254,12 @@ export function scheduleRetention(
       }
       if (minFreeBytes > 0 && !stopped) {
         try {
-          await runFreeSpaceRetention(store, { minFreeBytes, freeBytes, logger });
+          await runFreeSpaceRetention(store, {
+            minFreeBytes,
+            freeBytes,
+            logger,
+            audit: policy.audit,
+          });
         } catch (e) {
           logger.log("error", `retention by free space failed: ${(e as Error).message}`);
         }

@@ -5,6 +5,8 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import { type Config, formatConfig, type KnownAe } from "../config.ts";
 import type { Logger } from "../core/ports.ts";
+import type { AuditTrail } from "../core/audit.ts";
+import type { AuditEntry } from "../storage/audit_log.ts";
 import { type EchoResult, echoScu } from "../core/services/echo_scu.ts";
 import { tcpConnector } from "../net/tcp.ts";
 import type { ServerStats } from "../app/stats.ts";
@@ -36,6 +38,13 @@ import { buildStatus, type StorageView } from "./status.ts";
 import { searchFromParams } from "./study_params.ts";
 import { forwardForm, forwardMetrics, forwardPage, type ForwardSource } from "./forward.ts";
 import { commitmentMetrics } from "./commitment.ts";
+import { createViewer, VIEWER_CSP, VIEWER_PATH, viewerUrl } from "./viewer.ts";
+import {
+  corsPostAllowed,
+  createDicomWeb,
+  dicomWebCors,
+  type DicomWebDeps,
+} from "./dicomweb/routes.ts";
 
 export interface WebDeps {
   /** The running configuration (a reload may replace it). */
@@ -53,6 +62,10 @@ export interface WebDeps {
   commitmentPending?(): number;
   /** Runs a C-ECHO to a known AE (default: our SCU over TCP). */
   echo?(peer: KnownAe): Promise<EchoResult>;
+  /** DICOMweb's stored objects and store path; without it `[dicomweb]` is not served. */
+  dicomweb?: Omit<DicomWebDeps, "config" | "logger">;
+  /** The audit trail: failed logins go there; the dashboard shows its latest records. */
+  audit?: AuditTrail & { recent?(n?: number): AuditEntry[] };
 }
 
 export interface WebApp {
@@ -95,17 +108,31 @@ export function createWebApp(deps: WebDeps): WebApp {
       ? c.json({ error: message }, status)
       : c.html(errorPage(ae(), status, message), status);
 
-  app.use(securityHeaders());
+  const viewerOn = () => deps.config().viewer.ohifPath !== "";
+  const isViewer = (path: string) => path === VIEWER_PATH || path.startsWith(`${VIEWER_PATH}/`);
+  app.use(securityHeaders((path) => viewerOn() && isViewer(path) ? VIEWER_CSP : undefined));
   app.use(loopbackHostOnly(() => {
     const http = deps.config().http;
     return http.users.length === 0 && isLoopback(http.bind);
   }));
+  app.use(dicomWebCors(deps.config));
   app.use(basicAuth({
     users: () => deps.config().http.users,
     isPublic: (path) =>
       path === "/healthz" || (path === "/metrics" && deps.config().http.metricsPublic),
+    // PS3.15 A.5.3.12 User Authentication, a failed Login.
+    onFailure: (name, from) =>
+      deps.audit?.record({
+        EventID: "User Authentication",
+        EventActionCode: "E",
+        EventOutcomeIndicator: 4,
+        EventOutcomeDescription: "wrong user name or password",
+        EventTypeCode: "Login",
+        UserID: name.slice(0, 64),
+        NetworkAccessPointID: from,
+      }),
   }));
-  app.use(sameOriginPosts());
+  app.use(sameOriginPosts((origin, path) => corsPostAllowed(deps.config(), origin, path)));
   // Viewers see, search and download; sending, deleting, peers and configuration are admin's.
   app.use(adminOnly(() => deps.config().http.users, isAdminPath));
   // Wrong method on a known path: 405 (before the routes, which would answer 404).
@@ -126,6 +153,7 @@ export function createWebApp(deps: WebDeps): WebApp {
       catalog,
       dicomPort: deps.dicomPort(),
       httpPort: deps.httpPort(),
+      audit: deps.audit?.recent?.(20),
     });
 
   // ---- pages ----
@@ -139,7 +167,14 @@ export function createWebApp(deps: WebDeps): WebApp {
     const params = new URL(c.req.url).searchParams;
     try {
       const search = searchFromParams(params);
-      return c.html(studiesPage(ae(), search, catalog.searchStudies(search)));
+      return c.html(
+        studiesPage(
+          ae(),
+          search,
+          catalog.searchStudies(search),
+          viewerOn() ? viewerUrl : undefined,
+        ),
+      );
     } catch (e) {
       if (!(e instanceof SearchError)) throw e;
       return c.html(studiesPage(ae(), {}, { error: e.message }), 400);
@@ -250,6 +285,22 @@ export function createWebApp(deps: WebDeps): WebApp {
     return c.json({ queued: deps.forwarding.retryFailed(c.req.param("ae")) });
   });
 
+  // ---- DICOMweb (PS3.18) ----
+  const dicomWeb = deps.dicomweb && deps.config().dicomweb.enabled
+    ? createDicomWeb({ config: deps.config, logger: deps.logger, ...deps.dicomweb })
+    : null;
+  if (dicomWeb) app.route(deps.config().dicomweb.path, dicomWeb.app);
+  // The OHIF viewer ([viewer] ohif_path), cross-origin isolated for its workers.
+  if (viewerOn()) {
+    app.use(`${VIEWER_PATH}/*`, async (c, next) => {
+      await next();
+      c.header("Cross-Origin-Opener-Policy", "same-origin");
+      c.header("Cross-Origin-Embedder-Policy", "require-corp");
+    });
+    app.get(VIEWER_PATH, (c) => c.redirect(`${VIEWER_PATH}/`));
+    app.route(VIEWER_PATH, createViewer(deps.config));
+  }
+
   // ---- operations ----
   app.get("/metrics", async (c) => {
     const config = deps.config();
@@ -313,7 +364,13 @@ export function createWebApp(deps: WebDeps): WebApp {
     return result;
   }
 
-  return { app, close: () => catalog.close() };
+  return {
+    app,
+    close: () => {
+      catalog.close();
+      dicomWeb?.close();
+    },
+  };
 }
 
 /** The Peers page's C-ECHO: as our AE title, times rounded to 0.01 ms. */

@@ -1,4 +1,6 @@
-// Serves the web app with Deno.serve on `[http] bind`/`port`; stopped with the DICOM server.
+// Serves the web app with Deno.serve on `[http] bind`/`port`, over HTTPS when a certificate
+// is given (then only HTTPS: a plain request fails its TLS handshake); stopped with the DICOM
+// server.
 import type { Logger } from "../core/ports.ts";
 import { listenError } from "../net/tcp.ts";
 import { createWebApp, type WebDeps } from "./app.ts";
@@ -14,6 +16,8 @@ export interface WebServerOptions extends Omit<WebDeps, "httpPort"> {
   bind: string;
   port: number;
   logger: Logger;
+  /** PEM certificate chain and key: HTTPS only. */
+  tls?: { certificate: string; privateKey: string };
 }
 
 export function startWebServer(o: WebServerOptions): WebServer {
@@ -24,6 +28,7 @@ export function startWebServer(o: WebServerOptions): WebServer {
     server = Deno.serve({
       hostname: o.bind,
       port: o.port,
+      ...(o.tls ? { cert: o.tls.certificate, key: o.tls.privateKey } : {}),
       onListen: () => {},
       onError: (e) => {
         o.logger.log("error", "web request failed", { error: (e as Error).message });
@@ -35,7 +40,7 @@ export function startWebServer(o: WebServerOptions): WebServer {
     throw new Error(`cannot listen for HTTP on ${o.bind}:${o.port}: ${listenError(e, o.port)}`);
   }
   port = server.addr.port;
-  o.logger.log("info", "HTTP listening", { bind: o.bind, port });
+  o.logger.log("info", o.tls ? "HTTPS listening" : "HTTP listening", { bind: o.bind, port });
   let stopping: Promise<void> | null = null;
   return {
     port,

@@ -1,6 +1,6 @@
 // GET /metrics in the Prometheus text exposition format (version 0.0.4): associations,
 // DIMSE operations by service and status, bytes, store durations, index size, disk space.
-import { REJECT_REASONS } from "../app/reject_reason.ts";
+import { REJECT_LABELS } from "../core/ul/negotiation.ts";
 import { type ServerStats, STORE_DURATION_BUCKETS } from "../app/stats.ts";
 import type { IndexTotals } from "../storage/catalog.ts";
 
@@ -51,7 +51,7 @@ export function renderMetrics(s: MetricsSources): string {
   e.family("minipacs_associations_accepted_total", "counter", "Associations accepted.");
   e.sample("minipacs_associations_accepted_total", totals.accepted);
   e.family("minipacs_associations_rejected_total", "counter", "Associations rejected, by reason.");
-  const reasons = new Set([...REJECT_REASONS, ...Object.keys(totals.rejectedByReason)]);
+  const reasons = new Set([...REJECT_LABELS, ...Object.keys(totals.rejectedByReason)]);
   for (const reason of reasons) {
     e.sample("minipacs_associations_rejected_total", totals.rejectedByReason[reason] ?? 0, {
       reason,

@@ -121,6 +121,7 @@ export function dashboardPage(s: Status): Html {
       )} objects)</span></h2>
     ${storesChart(s.storesPerMinute)}
     </section>
+    ${s.audit ? auditSection(s.audit) : ""}
     <section class="card" id="events"><h2>Recent events</h2>
     ${s.events.length === 0 ? html`<p class="muted">Nothing yet.</p>` : html`
       <table class="events">
@@ -149,6 +150,39 @@ export function dashboardPage(s: Status): Html {
     </section>
   `;
   return page({ title: "Dashboard", section: "dashboard", aeTitle: s.aeTitle, refresh: 10 }, body);
+}
+
+function auditSection(events: NonNullable<Status["audit"]>) {
+  return html`
+    <section class="card" id="audit"><h2>Audit trail <span class="muted">(latest)</span></h2>
+    ${events.length === 0 ? html`<p class="muted">Nothing yet.</p>` : html`
+      <table class="events">
+        <thead>
+          <tr>
+            <th>Time</th>
+            <th>Event</th>
+            <th>Who</th>
+            <th>From</th>
+            <th>Outcome</th>
+          </tr>
+        </thead>
+        <tbody>
+      ${events.map((e) =>
+        html`
+          <tr>
+            <td>${formatTime(Date.parse(e.time))}</td>
+            <td>${e.event}${e.type ? ` (${e.type})` : ""}</td>
+            <td>${e.user}</td>
+            <td>${e.from}</td>
+            <td class="text"><span class="tag${e.ok ? "" : " bad"}">${e.outcome}</span></td>
+          </tr>
+        `
+      )}
+        </tbody>
+      </table>
+    `}
+    </section>
+  `;
 }
 
 function servicesText(services: Record<string, number>): string {
@@ -225,6 +259,8 @@ export function studiesPage(
   aeTitle: string,
   search: StudySearch,
   result: StudyPage | { error: string },
+  /** The viewer page of a study, when a viewer is served. */
+  viewerUrl?: (studyInstanceUid: string) => string,
 ): Html {
   const v = (x: string | undefined) => x ?? "";
   const dateInput = (d: string | undefined) => {
@@ -261,7 +297,9 @@ export function studiesPage(
     list =
       html`<section class="card"><table id="studies"><thead><tr><th>Patient</th><th>Patient ID</th>
 <th>Study date</th><th>Description</th><th>Modalities</th><th>Accession</th>
-<th class="num">Series</th><th class="num">Instances</th></tr></thead><tbody>
+<th class="num">Series</th><th class="num">Instances</th>${
+        viewerUrl ? html`<th>Viewer</th>` : ""
+      }</tr></thead><tbody>
 ${
         result.studies.map((s) =>
           html`
@@ -276,6 +314,9 @@ ${
               <td>${s.accessionNumber}</td>
               <td class="num">${s.series}</td>
               <td class="num">${formatNumber(s.instances)}</td>
+              ${viewerUrl
+                ? html`<td><a class="viewer" href="${viewerUrl(s.studyInstanceUid)}">Open</a></td>`
+                : ""}
             </tr>
           `
         )

@@ -39,6 +39,8 @@ export interface AuthOptions {
   users(): HttpConfig["users"];
   /** Paths served without a password. */
   isPublic(path: string): boolean;
+  /** Told of each wrong name or password (audit trail); `from` is the client address. */
+  onFailure?(name: string, from: string): void;
 }
 
 async function sha256Hex(text: string): Promise<string> {
@@ -129,7 +131,15 @@ export function basicAuth(options: AuthOptions): MiddlewareHandler {
     } finally {
       verifying--;
     }
-    if (!ok || !user) return deny();
+    if (!ok || !user) {
+      const remote = (c.env as { remoteAddr?: { hostname?: string; port?: number } } | undefined)
+        ?.remoteAddr;
+      options.onFailure?.(
+        credentials.name,
+        remote?.hostname ? `${remote.hostname}:${remote.port}` : "unknown",
+      );
+      return deny();
+    }
     if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
     cache.set(key, { name: user.name, hash: user.passwordHash, until: Date.now() + CACHE_MS });
     requesters.set(c.req.raw, { name: user.name, role: user.role ?? "admin" });
@@ -161,9 +171,12 @@ function hostOf(origin: string): string | null {
 
 /**
  * POSTs, DELETEs and every other state-changing method must come from our own pages (or from
- * a client that is not a browser).
+ * a client that is not a browser), or from an origin `allowed` names for that path (DICOMweb
+ * CORS origins).
  */
-export function sameOriginPosts(): MiddlewareHandler {
+export function sameOriginPosts(
+  allowed: (origin: string, path: string) => boolean = () => false,
+): MiddlewareHandler {
   return async (c, next) => {
     if (c.req.method !== "GET" && c.req.method !== "HEAD" && c.req.method !== "OPTIONS") {
       const site = c.req.header("Sec-Fetch-Site");
@@ -173,7 +186,7 @@ export function sameOriginPosts(): MiddlewareHandler {
       // A browser that says the request comes from this site (Sec-Fetch-Site, which pages
       // cannot set) may still send "Origin: null" (a form under a no-referrer policy).
       const sameOrigin = origin === undefined || hostOf(origin) === host.toLowerCase() ||
-        (origin === "null" && site === "same-origin");
+        (origin === "null" && site === "same-origin") || allowed(origin, c.req.path);
       if ((site !== undefined && site !== "same-origin" && site !== "none") || !sameOrigin) {
         return c.text("cross-site request refused\n", 403);
       }
@@ -183,13 +196,17 @@ export function sameOriginPosts(): MiddlewareHandler {
 }
 
 /** Headers on every answer: no framing, no sniffing, nothing loaded from elsewhere. */
-export function securityHeaders(): MiddlewareHandler {
+export function securityHeaders(
+  /** A path's own Content-Security-Policy (the viewer runs scripts), or undefined. */
+  policyFor: (path: string) => string | undefined = () => undefined,
+): MiddlewareHandler {
   return async (c, next) => {
     await next();
     c.header(
       "Content-Security-Policy",
-      "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; " +
-        "frame-ancestors 'none'; base-uri 'none'",
+      policyFor(c.req.path) ??
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; " +
+          "frame-ancestors 'none'; base-uri 'none'",
     );
     c.header("X-Content-Type-Options", "nosniff");
     c.header("X-Frame-Options", "DENY");

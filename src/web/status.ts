@@ -3,6 +3,7 @@
 import type { Config } from "../config.ts";
 import type { AssociationCounts, ServerStats } from "../app/stats.ts";
 import type { Catalog, CatalogSource, IndexTotals } from "../storage/catalog.ts";
+import type { AuditEntry } from "../storage/audit_log.ts";
 
 /** The parts of the object store the web pages read (FsObjectStore has them all). */
 export interface StorageView {
@@ -21,6 +22,18 @@ export interface StatusEvent {
   peer: string;
   text: string;
   ok: boolean;
+}
+
+/** One audit trail record as the dashboard shows it: no patient data. */
+export interface StatusAuditEvent {
+  time: string;
+  event: string;
+  type: string;
+  /** Success or why not. */
+  outcome: string;
+  ok: boolean;
+  user: string;
+  from: string;
 }
 
 export interface Status {
@@ -52,6 +65,8 @@ export interface Status {
   storesPerMinute: number[];
   /** Newest first. */
   events: StatusEvent[];
+  /** The latest audit trail records, newest first; absent when the audit trail is off. */
+  audit?: StatusAuditEvent[];
 }
 
 export interface StatusSources {
@@ -62,6 +77,8 @@ export interface StatusSources {
   dicomPort: number;
   httpPort: number | null;
   now?: number;
+  /** The latest audit records, newest first. */
+  audit?: AuditEntry[];
 }
 
 export async function buildStatus(s: StatusSources): Promise<Status> {
@@ -98,6 +115,15 @@ export async function buildStatus(s: StatusSources): Promise<Status> {
       peer: e.peer,
       text: e.text,
       ok: e.ok,
+    })),
+    audit: s.audit?.map((a) => ({
+      time: a.EventDateTime,
+      event: a.EventID,
+      type: a.EventTypeCode ?? "",
+      outcome: a.EventOutcomeIndicator === 0 ? "success" : a.EventOutcomeDescription ?? "failure",
+      ok: a.EventOutcomeIndicator === 0,
+      user: a.UserID ?? "",
+      from: a.NetworkAccessPointID ?? "",
     })),
   };
 }

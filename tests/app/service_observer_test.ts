@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { observeServices } from "../../src/app/service_observer.ts";
 import { CommandField, DATASET_PRESENT, NO_DATASET } from "../../src/core/dimse/command.ts";
 import { Status } from "../../src/core/dimse/status.ts";
-import type { DimseService, ServiceContext } from "../../src/core/services/service.ts";
+import type { DimseService, ServiceContext } from "../../src/core/dimse/service_contract.ts";
 
 const CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2";
 const association = { id: "1", callingAeTitle: "CT1", calledAeTitle: "PACS", remote: "x:1" };

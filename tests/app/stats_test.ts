@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { CommandField, NO_DATASET } from "../../src/core/dimse/command.ts";
 import { Status } from "../../src/core/dimse/status.ts";
-import type { DimseService, ServiceContext } from "../../src/core/services/service.ts";
+import type { DimseService, ServiceContext } from "../../src/core/dimse/service_contract.ts";
 import { ServerStats } from "../../src/app/stats.ts";
 
 const info = (id: string, ae = "CT1") => ({
@@ -18,10 +18,10 @@ Deno.test("ServerStats counts accepted, rejected by reason and aborted, today an
   a.accepted!(info("1"));
   assert.equal(stats.openCount, 1);
   const b = stats.association("2", "10.1.1.2:4000");
-  b.rejected!(info("2", "NOPE"), `calling AE title "NOPE" is not a known AE`);
+  b.rejected!(info("2", "NOPE"), "calling_ae", `calling AE title "NOPE" is not a known AE`);
   b.ended("rejected");
   const c = stats.association("3", "10.1.1.3:4000");
-  c.rejected!(info("3"), "too many associations (local limit exceeded)");
+  c.rejected!(info("3"), "local_limit", "too many associations (local limit exceeded)");
   a.ended("aborted");
   a.ended("aborted"); // once only
   assert.equal(stats.openCount, 0);

@@ -394,6 +394,7 @@ export async function startMiniPacsOn(storage: string): Promise<Peer & { pid: nu
     'ae_title = "MINIPACS"',
     'bind = "127.0.0.1"',
     `port = ${port}`,
+    'accept = "any"',
     "[storage]",
     `path = ${JSON.stringify(storage)}`,
     "min_free_mb = 1",

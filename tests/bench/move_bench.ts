@@ -107,6 +107,7 @@ export async function startMiniPacs(dir: string, dest: number): Promise<Source> 
     'ae_title = "MINIPACS"',
     'bind = "127.0.0.1"',
     `port = ${port}`,
+    'accept = "any"',
     "[storage]",
     `path = ${JSON.stringify(`${dir}/data`)}`,
     "min_free_mb = 1",
@@ -441,7 +442,7 @@ export async function journalDrained(dir: string, timeoutMs = 300_000): Promise<
 }
 
 /** The value of a top-level UI element in an Explicit VR LE Part 10 file (first occurrence). */
-function findUid(bytes: Uint8Array, tag: number): string {
+export function findUid(bytes: Uint8Array, tag: number): string {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let i = 132; i + 8 <= bytes.length; i += 2) {
     if (
@@ -456,7 +457,7 @@ function findUid(bytes: Uint8Array, tag: number): string {
 }
 
 /** Replaces every occurrence of a same-length ASCII string (or pattern) in place. */
-function replaceAll(bytes: Uint8Array, from: string | RegExp, to: string): void {
+export function replaceAll(bytes: Uint8Array, from: string | RegExp, to: string): void {
   const text = new TextDecoder("latin1").decode(bytes.subarray(0, Math.min(bytes.length, 8192)));
   const re = typeof from === "string"
     ? new RegExp(from.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "g")

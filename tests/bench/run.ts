@@ -23,15 +23,17 @@
 // Needs DCMTK (storescu, storescp, echoscu) and Orthanc (/usr/sbin/Orthanc); a missing peer is
 // skipped with a line naming it. Every DCMTK tool runs with TCP_NODELAY=1. Loopback only.
 //
-// --suite store|find|move|forward|transcode|all (default all): the storage benchmark above,
-// the query benchmark of find_bench.ts, the retrieve benchmark of move_bench.ts, the forwarding
-// benchmark of forward_bench.ts, the decoding retrieve benchmark of transcode_bench.ts (their
-// --find-*, --move-*, --forward-* and --transcode-* options are described there), or all of them.
+// --suite store|find|move|forward|transcode|tls|dicomweb|all (default all): the storage
+// benchmark above, or one of the other suites in SUITES below (each file describes its own
+// --<suite>-* options); "all" runs every one of them in turn but dicomweb (its Orthanc takes
+// minutes to load).
 import { parseArgs } from "node:util";
 import { generateCorpus } from "./corpus.ts";
+import { DICOMWEB_OPTIONS, runDicomWebBench } from "./dicomweb_bench.ts";
 import { FIND_OPTIONS, runFindBench } from "./find_bench.ts";
 import { FORWARD_OPTIONS, runForwardBench } from "./forward_bench.ts";
 import { MOVE_OPTIONS, runMoveBench } from "./move_bench.ts";
+import { runTlsBench, TLS_OPTIONS } from "./tls_bench.ts";
 import { runTranscodeBench, TRANSCODE_OPTIONS } from "./transcode_bench.ts";
 import {
   orthancVersion,
@@ -158,6 +160,8 @@ async function main(): Promise<number> {
       ...MOVE_OPTIONS,
       ...FORWARD_OPTIONS,
       ...TRANSCODE_OPTIONS,
+      ...TLS_OPTIONS,
+      ...DICOMWEB_OPTIONS,
     },
   });
   const count = Number(values.count);
@@ -306,7 +310,23 @@ async function main(): Promise<number> {
   return rows.some((r) => r.scenarios.some((s) => s.error || s.warning)) ? 1 : 0;
 }
 
-/** Runs the store suite, the find suite or both; the worst exit code wins. */
+type SuiteValues = Parameters<typeof runFindBench>[0];
+/** The suites besides the store benchmark, by --suite name. */
+const SUITES: Record<string, (values: SuiteValues) => Promise<number>> = {
+  find: runFindBench,
+  move: runMoveBench,
+  forward: runForwardBench,
+  transcode: runTranscodeBench,
+  tls: runTlsBench,
+  dicomweb: async (values) => {
+    await runDicomWebBench(values);
+    return 0;
+  },
+};
+/** Suites "all" leaves out. */
+const NOT_IN_ALL = new Set(["dicomweb"]);
+
+/** Runs one suite, or every one of them; the worst exit code wins. */
 async function runSuites(): Promise<number> {
   const { values } = parseArgs({
     args: Deno.args,
@@ -316,23 +336,24 @@ async function runSuites(): Promise<number> {
       ...MOVE_OPTIONS,
       ...FORWARD_OPTIONS,
       ...TRANSCODE_OPTIONS,
+      ...TLS_OPTIONS,
+      ...DICOMWEB_OPTIONS,
     },
     strict: false,
   });
   const suite = String(values.suite);
-  if (!["store", "find", "move", "forward", "transcode", "all"].includes(suite)) {
-    console.error(`--suite must be store, find, move, forward, transcode or all, got ${suite}`);
+  if (suite !== "all" && suite !== "store" && !(suite in SUITES)) {
+    console.error(`--suite must be store, ${Object.keys(SUITES).join(", ")} or all, got ${suite}`);
     return 2;
   }
-  if (suite === "move") return await runMoveBench(values);
-  if (suite === "forward") return await runForwardBench(values);
-  if (suite === "transcode") return await runTranscodeBench(values);
-  const store = suite === "find" ? 0 : await main();
-  const find = suite === "store" || store === 2 ? 0 : await runFindBench(values);
-  const move = suite === "all" && store !== 2 ? await runMoveBench(values) : 0;
-  const forward = suite === "all" && store !== 2 ? await runForwardBench(values) : 0;
-  const transcode = suite === "all" && store !== 2 ? await runTranscodeBench(values) : 0;
-  return Math.max(store, find, move, forward, transcode);
+  if (suite in SUITES) return await SUITES[suite](values);
+  const store = await main();
+  if (suite === "store" || store === 2) return store;
+  let worst = store;
+  for (const [name, run] of Object.entries(SUITES)) {
+    if (!NOT_IN_ALL.has(name)) worst = Math.max(worst, await run(values));
+  }
+  return worst;
 }
 
 if (import.meta.main) Deno.exit(await runSuites());

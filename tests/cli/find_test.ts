@@ -9,7 +9,7 @@ import type {
   DimseRequest,
   DimseService,
   ServiceContext,
-} from "../../src/core/services/service.ts";
+} from "../../src/core/dimse/service_contract.ts";
 import { AcceptorAssociation } from "../../src/core/ul/acceptor.ts";
 import { listenTcp } from "../../src/net/tcp.ts";
 import { CORPUS_CLASSES, type CorpusObject, makeObject, newUid } from "../helpers/corpus.ts";

@@ -9,7 +9,7 @@ import { hasTool, startMiniPacs } from "../helpers/server.ts";
 import { datasetFor, expectedPart10, makeRecord } from "../storage/fixtures.ts";
 import { minipacs, startStoreScp } from "./cli.ts";
 import { CommandField, NO_DATASET } from "../../src/core/dimse/command.ts";
-import type { DimseService } from "../../src/core/services/service.ts";
+import type { DimseService } from "../../src/core/dimse/service_contract.ts";
 import { AcceptorAssociation } from "../../src/core/ul/acceptor.ts";
 import { listenTcp } from "../../src/net/tcp.ts";
 import { quietLogger } from "../helpers/scu.ts";

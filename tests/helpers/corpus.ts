@@ -142,6 +142,8 @@ export interface MakeOptions {
   patientName?: string;
   /** Extra dump2dcm lines. */
   more?: string;
+  /** Instance Number (0020,0013); default 1. */
+  instanceNumber?: number;
   rows?: number;
 }
 
@@ -173,7 +175,7 @@ export async function makeObject(o: MakeOptions): Promise<CorpusObject> {
     `(0020,000e) UI [${series}]`,
     `(0020,0010) SH [S1]`,
     `(0020,0011) IS [1]`,
-    `(0020,0013) IS [1]`,
+    `(0020,0013) IS [${o.instanceNumber ?? 1}]`,
   ];
   if (s.extra) lines.push(s.extra.replaceAll("=doc.pdf", `=${o.dir}/doc.pdf`).trimEnd());
   if (s.uid.endsWith(".104.1")) {

@@ -16,6 +16,8 @@ export interface Peer {
   cleanup(): Promise<void>;
   /** The last lines the process printed, for error reports. */
   output(): string;
+  /** Its HTTP server's base URL, when it has one (Orthanc). */
+  httpUrl?: string;
   /** Where the peer writes what it receives, when that is a plain folder (storescp). */
   dir?: string;
   /**
@@ -167,7 +169,10 @@ export async function orthancVersion(bin = "/usr/sbin/Orthanc"): Promise<string>
  * the 4242/8042 of a system Orthanc). Ready once GET /system answers. Orthanc 1.10 has no DICOM
  * bind option; its HTTP server refuses remote clients (RemoteAccessAllowed false).
  */
-export async function startOrthanc(bin = "/usr/sbin/Orthanc"): Promise<Peer> {
+export async function startOrthanc(
+  bin = "/usr/sbin/Orthanc",
+  opts: { plugins?: string[]; extra?: Record<string, unknown> } = {},
+): Promise<Peer> {
   const dir = await Deno.makeTempDir({ prefix: "minipacs-bench-orthanc-" });
   const port = freePort();
   const httpPort = freePort();
@@ -184,13 +189,14 @@ export async function startOrthanc(bin = "/usr/sbin/Orthanc"): Promise<Peer> {
     AuthenticationEnabled: false,
     HttpServerEnabled: true,
     DicomServerEnabled: true,
-    Plugins: [],
+    Plugins: opts.plugins ?? [],
     ConcurrentJobs: 2,
     StorageCompression: false,
     // Orthanc >= 1.7.4 default, spelled out: stored files are fsynced, as MiniPACS does.
     SyncStorageArea: true,
     DicomThreadsCount: 8,
     SaveJobs: false,
+    ...opts.extra,
   };
   await Deno.writeTextFile(`${dir}/orthanc.json`, JSON.stringify(config, null, 2));
   const child = new Deno.Command(bin, {
@@ -219,6 +225,7 @@ export async function startOrthanc(bin = "/usr/sbin/Orthanc"): Promise<Peer> {
     countsAfterStop: false,
     cleanup: () => Deno.remove(dir, { recursive: true }).catch(() => {}),
     output: out.text,
+    httpUrl: base,
   };
   try {
     let exited = false;

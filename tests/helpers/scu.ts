@@ -1,6 +1,6 @@
 // Our own requestor (SCU) over real TCP, for tests that need precise control of timing.
 import { CommandField, NO_DATASET } from "../../src/core/dimse/command.ts";
-import type { Logger } from "../../src/core/ports.ts";
+import type { Connector, Logger } from "../../src/core/ports.ts";
 import { RequestorAssociation } from "../../src/core/ul/requestor.ts";
 import { tcpConnector } from "../../src/net/tcp.ts";
 
@@ -15,13 +15,15 @@ export interface OpenOptions {
   called?: string;
   contexts?: { id: number; abstractSyntax: string; transferSyntaxes: string[] }[];
   maxPduLength?: number;
+  /** Default: plain TCP. */
+  connector?: Connector;
 }
 
 export async function openAssociation(
   port: number,
   o: OpenOptions = {},
 ): Promise<RequestorAssociation> {
-  const connection = await tcpConnector.connect("127.0.0.1", port, 5000);
+  const connection = await (o.connector ?? tcpConnector).connect("127.0.0.1", port, 5000);
   const assoc = new RequestorAssociation({
     id: "test",
     connection,

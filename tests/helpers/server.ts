@@ -7,6 +7,8 @@ export const MAIN = fromFileUrl(new URL("../../src/main.ts", import.meta.url));
 
 export interface MiniPacs {
   port: number;
+  /** The DICOM-over-TLS port when [tls] is enabled, else null. */
+  tlsPort: number | null;
   /** The status page's port when `http` enabled it, else null. */
   httpPort: number | null;
   dir: string;
@@ -42,7 +44,15 @@ function toml(v: string | number | boolean | string[]): string {
 export async function startMiniPacs(opts: StartOptions = {}): Promise<MiniPacs> {
   const dir = await Deno.makeTempDir({ prefix: "minipacs-test-" });
   const storage = opts.storagePath ?? `${dir}/data`;
-  const server = { ae_title: "MINIPACS", bind: "127.0.0.1", port: 0, ...opts.server };
+  // accept = "any": the test peers query and retrieve under AE titles no [[known_ae]] names
+  // (the default "store" would refuse them; tests of the default set it themselves).
+  const server = {
+    ae_title: "MINIPACS",
+    bind: "127.0.0.1",
+    port: 0,
+    accept: "any",
+    ...opts.server,
+  };
   // No journal reserve: each test server would otherwise write 512 MiB before it listens.
   const store = { path: storage, min_free_mb: 1, journal_reserve_mb: 0, ...opts.storage };
   const text = [
@@ -113,7 +123,20 @@ export async function startMiniPacs(opts: StartOptions = {}): Promise<MiniPacs> 
     const port = Number(/dicom_port"?[=:](\d+)/.exec(line)?.[1]);
     const http = /http_port"?[=:](\d+)/.exec(line)?.[1];
     const httpPort = http === undefined ? null : Number(http);
-    return { port, httpPort, dir, storage, logs: () => log, waitForLog, stop, cleanup, child };
+    const tls = /tls_port=(\d+)/.exec(line)?.[1];
+    const tlsPort = tls === undefined ? null : Number(tls);
+    return {
+      port,
+      tlsPort,
+      httpPort,
+      dir,
+      storage,
+      logs: () => log,
+      waitForLog,
+      stop,
+      cleanup,
+      child,
+    };
   } catch (e) {
     await cleanup();
     throw e;

@@ -1,7 +1,7 @@
 // Bad input over a raw TCP socket: each ends only that association, logs a line, and the
 // server goes on answering C-ECHO (issue "Bad input"; PS3.8 9.2 error paths).
 import assert from "node:assert/strict";
-import { encodePdu } from "../../src/core/ul/pdu.ts";
+import { encodePdu } from "../../src/core/ul/pdu_encode.ts";
 import { AAssociateRq, PduType } from "../../src/core/ul/pdu_types.ts";
 import { echo, openAssociation } from "../helpers/scu.ts";
 import { MiniPacs, startMiniPacs } from "../helpers/server.ts";

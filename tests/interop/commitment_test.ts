@@ -11,7 +11,7 @@ import {
   STORAGE_COMMITMENT_INSTANCE,
   STORAGE_COMMITMENT_PUSH_MODEL,
 } from "../../src/core/services/commitment.ts";
-import type { DimseService } from "../../src/core/services/service.ts";
+import type { DimseService } from "../../src/core/dimse/service_contract.ts";
 import { encodeDataset, encodingOf } from "../../src/core/dicom/dataset.ts";
 import { AcceptorAssociation } from "../../src/core/ul/acceptor.ts";
 import { RequestorAssociation } from "../../src/core/ul/requestor.ts";

@@ -104,7 +104,7 @@ Deno.test({
       );
 
       await t.step(
-        "C-MOVE of the patient to gdcmscu: one received, the JPEG one listed as failed",
+        "C-MOVE of the patient to gdcmscu: both received in Implicit VR LE, the JPEG one decoded",
         async () => {
           const out = `${dir}/received`;
           await Deno.mkdir(out);
@@ -125,19 +125,19 @@ Deno.test({
             "127.0.0.1",
             port,
           ]);
-          // It ends 1 after a move with failures: what matters is that it did not assert.
+          // It may end 1 (it aborts after every release): what matters is that it did not assert.
           const text = r.stdout + r.stderr;
           assert.ok([0, 1, 134].includes(r.code), `gdcmscu exit ${r.code}:\n${text.slice(-3000)}`);
           assert.doesNotMatch(text, /Assertion .* failed/, "Command Data Set Type accepted");
           await pacs!.waitForLog(
-            /move done .*destination=GDCMSCU .*level=PATIENT instances=2 completed=1 failed=1/,
+            /move done .*destination=GDCMSCU .*level=PATIENT instances=2 completed=2 failed=0/,
           );
           const files = await Array.fromAsync(Deno.readDir(out));
-          assert.equal(files.length, 1);
-          const bytes = await Deno.readFile(`${out}/${files[0].name}`);
-          const { meta } = decodeFileMetaInformation(bytes);
-          assert.equal(meta.sopInstanceUid, plain.sopInstanceUid);
-          assert.equal(meta.transferSyntaxUid, TS.implicitLE);
+          assert.equal(files.length, 2);
+          for (const f of files) {
+            const { meta } = decodeFileMetaInformation(await Deno.readFile(`${out}/${f.name}`));
+            assert.equal(meta.transferSyntaxUid, TS.implicitLE, meta.sopInstanceUid);
+          }
         },
       );
       assert.equal(await pacs.stop(), 0);

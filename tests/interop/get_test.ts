@@ -9,7 +9,7 @@ import type {
   DimseResponse,
   DimseService,
   ServiceContext,
-} from "../../src/core/services/service.ts";
+} from "../../src/core/dimse/service_contract.ts";
 import { RequestorAssociation } from "../../src/core/ul/requestor.ts";
 import { tcpConnector } from "../../src/net/tcp.ts";
 import { CORPUS_CLASSES, type CorpusObject, makeObject, newUid, TS } from "../helpers/corpus.ts";

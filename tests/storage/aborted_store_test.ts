@@ -3,7 +3,7 @@
 // file) behind once the association has ended in the object store.
 import assert from "node:assert/strict";
 import { CommandField } from "../../src/core/dimse/command.ts";
-import { StorageService } from "../../src/core/services/store.ts";
+import { StorageService } from "../../src/core/services/store_scp.ts";
 import { AcceptorAssociation } from "../../src/core/ul/acceptor.ts";
 import type { SupportedSyntax } from "../../src/core/ul/negotiation.ts";
 import { RequestorAssociation } from "../../src/core/ul/requestor.ts";

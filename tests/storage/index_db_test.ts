@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import type { DatabaseSync } from "node:sqlite";
-import { IndexDb, type InstanceMeta, type Location } from "../../src/storage/index_db.ts";
+import type { InstanceLocation } from "../../src/core/ports.ts";
+import { IndexDb, type InstanceMeta } from "../../src/storage/index_db.ts";
 import { CT_IMAGE, makeRecord, MR_IMAGE, withTempDir } from "./fixtures.ts";
 
-const loc: Location = { kind: "journal", path: "journal/a.seg", offset: 16, length: 100 };
+const loc: InstanceLocation = { kind: "journal", path: "journal/a.seg", offset: 16, length: 100 };
 let seq = 1;
 function meta(size = 100): InstanceMeta {
   return {
@@ -116,7 +117,7 @@ Deno.test("upsertInstance() stores attributes as given and reports the previous 
       const got = index.getInstance("1.1");
       assert.deepEqual(got?.record, r);
       assert.deepEqual(got?.location, loc);
-      const home: Location = { kind: "home", path: "1/2/1.1.dcm", offset: 0, length: 100 };
+      const home: InstanceLocation = { kind: "home", path: "1/2/1.1.dcm", offset: 0, length: 100 };
       assert.ok(index.setLocation("1.1", home));
       const again = index.upsertInstance(r, loc, meta(20));
       assert.deepEqual(again.previous?.location, home);
@@ -146,7 +147,7 @@ Deno.test("markMaterialized() only moves rows still at the same journal record",
       index.upsertInstance(makeRecord("1.1"), loc, m1);
       index.upsertInstance(makeRecord("1.2"), loc, meta());
       const m3 = meta();
-      const home: Location = { kind: "home", path: "h.dcm", offset: 0, length: 100 };
+      const home: InstanceLocation = { kind: "home", path: "h.dcm", offset: 0, length: 100 };
       const done = index.markMaterialized([
         { sopInstanceUid: "1.1", seq: m1.seq, journalPath: loc.path, home },
         { sopInstanceUid: "1.2", seq: m3.seq, journalPath: loc.path, home },

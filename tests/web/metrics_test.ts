@@ -33,6 +33,7 @@ Deno.test("renderMetrics() output parses, with every family typed and histograms
   const stats = new ServerStats();
   stats.association("1", "x").rejected!(
     { id: "1", callingAeTitle: 'A"B\\C', calledAeTitle: "M", remote: "x" },
+    "other",
     "odd",
   );
   stats.stored({ status: 0, bytes: 10, ms: 4, sopClassUid: "1.2" });

@@ -111,6 +111,7 @@ interface Reader {
   bytes: Uint8Array;
   dv: DataView;
   le: boolean;
+  vrOf: (tag: number) => string;
 }
 
 export interface DecodeOptions {
@@ -118,6 +119,8 @@ export interface DecodeOptions {
   stopAfterTag?: number;
   /** A value cut short at the end of the bytes ends decoding instead of throwing. */
   allowTruncated?: boolean;
+  /** The VR of an Implicit VR element (default: the small dictionary of vrOf()). */
+  vrOf?: (tag: number) => string;
 }
 
 export interface DecodeResult {
@@ -126,7 +129,7 @@ export interface DecodeResult {
   stopped: boolean;
   /** True when the bytes ended inside an element (only with allowTruncated). */
   truncated: boolean;
-  /** Offset of the first byte not decoded (where decoding stopped). */
+  /** Where decoding ended: the offset of the element it stopped at, or of the cut. */
   end: number;
 }
 
@@ -145,6 +148,7 @@ export function decodeDatasetPart(
     bytes,
     dv: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
     le: encoding.littleEndian,
+    vrOf: options.vrOf ?? vrOf,
   };
   const elements: DataElement[] = [];
   let at = 0;
@@ -210,7 +214,7 @@ function readElement(
   } else if (explicit) {
     throw new DatasetError(`${tagString(tag)} has an unknown VR at byte ${at}`);
   } else {
-    vr = vrOf(tag);
+    vr = r.vrOf(tag);
     length = r.dv.getUint32(at + 4, r.le);
     pos = at + 8;
   }

@@ -3,6 +3,7 @@
 // 6.2.2 (UN of undefined length), A.5 (deflate).
 
 import type { InstanceRecord } from "../ports.ts";
+import { concatBytes } from "./bytes.ts";
 import { decodeString } from "./charset.ts";
 import { Tag, tagString } from "./tags.ts";
 import { EXPLICIT_VR_LE, TRANSFER_SYNTAXES } from "./transfer_syntaxes.ts";
@@ -255,7 +256,7 @@ export class HeaderScanner {
     this.#position += n;
     if (this.#remaining > 0) return;
     if (this.#state === "collect") {
-      this.#values.set(this.#collectTag, join(this.#collectParts));
+      this.#values.set(this.#collectTag, concatBytes(this.#collectParts));
       this.#collectParts = [];
     }
     this.#state = "header";
@@ -397,17 +398,6 @@ export class HeaderScanner {
       if (!clean()) this.#fail("deflated dataset is corrupt or truncated");
     }
   }
-}
-
-function join(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }
 
 /** Strips trailing spaces and NULs (PS3.5 6.2: padding). */

@@ -28,6 +28,14 @@ export const CommandField = {
   CCancelRq: 0x0FFF,
 } as const;
 
+/** The bit a response's Command Field adds to its request's (PS3.7 E.1: C-STORE-RSP 0x8001). */
+export const RESPONSE_BIT = 0x8000;
+
+/** True for a response's Command Field (PS3.7 E.1). */
+export function isResponseField(field: number): boolean {
+  return (field & RESPONSE_BIT) !== 0;
+}
+
 /** Priority (0000,0700) values (PS3.7 9.3.1.1). */
 export const Priority = { Low: 0x0002, Medium: 0x0000, High: 0x0001 } as const;
 

@@ -203,6 +203,3 @@ export class FramedDataset {
     return this.#bytes.subarray(start);
   }
 }
-
-/** Several PDUs in one buffer for a single write (association.ts imports it from here). */
-export { concatBytes } from "../dicom/bytes.ts";

@@ -37,6 +37,8 @@ export interface ParseOptions {
   retrieve?: boolean;
   /** Combined date-time matching was agreed in extended negotiation (PS3.4 C.2.2.2.5.4). */
   combinedDateTime?: boolean;
+  /** Relational queries (PS3.4 C.4.1.2.2.2; QIDO-RS): no unique key needed above the level. */
+  relational?: boolean;
 }
 
 /** One matched entity: index attribute values by field name ("" when unknown). */
@@ -146,7 +148,8 @@ export function parseQueryElements(
   }
 
   // Hierarchical queries (PS3.4 C.4.1.2.2.1): one value for each unique key above the level.
-  for (const above of levels.slice(0, levels.indexOf(level))) {
+  const aboveLevels = options.relational ? [] : levels.slice(0, levels.indexOf(level));
+  for (const above of aboveLevels) {
     const tag = UNIQUE_KEY[above];
     const el = identifier.find((e) => e.tag === tag);
     const text = el && !el.items ? textOf(el, charset).trim() : "";

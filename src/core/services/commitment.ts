@@ -18,7 +18,7 @@ import {
 } from "../dicom/dataset.ts";
 import { EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../dicom/transfer_syntaxes.ts";
 import type { SupportedSyntax } from "../ul/negotiation.ts";
-import type { DimseRequest, DimseService, ServiceContext } from "./service.ts";
+import type { DimseRequest, DimseService, ServiceContext } from "../dimse/service_contract.ts";
 
 /** Storage Commitment Push Model SOP Class (PS3.4 J.3). */
 export const STORAGE_COMMITMENT_PUSH_MODEL = "1.2.840.10008.1.20.1";

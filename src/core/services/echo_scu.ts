@@ -1,9 +1,9 @@
 // Verification SOP Class SCU: one C-ECHO to a peer on an association of its own, with the
-// set-up and round-trip times (PS3.4 Annex A, PS3.7 9.1.5). The echo SCP is echo.ts.
+// set-up and round-trip times (PS3.4 Annex A, PS3.7 9.1.5). The echo SCP is echo_scp.ts.
 import { CommandField, NO_DATASET } from "../dimse/command.ts";
 import { Status, statusText } from "../dimse/status.ts";
 import { IMPLICIT_VR_LE } from "../dicom/transfer_syntaxes.ts";
-import { VERIFICATION_SOP_CLASS } from "./echo.ts";
+import { VERIFICATION_SOP_CLASS } from "./echo_scp.ts";
 import {
   openScuAssociation,
   peerName,

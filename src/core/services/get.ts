@@ -3,10 +3,11 @@
 // contexts where it took the SCP role (PS3.7 D.3.3.4), interleaved with the Pending responses.
 import { CommandField } from "../dimse/command.ts";
 import type { ObjectDecoder, ObjectReader, QueryIndex } from "../ports.ts";
+import type { AuditTrail } from "../audit.ts";
 import { QR_SOP_CLASSES } from "../query/keys.ts";
 import type { AcceptedContext, SupportedSyntax } from "../ul/negotiation.ts";
 import { RETRIEVE_TRANSFER_SYNTAXES, runRetrieve } from "./retrieve.ts";
-import type { DimseRequest, DimseService, ServiceContext } from "./service.ts";
+import type { DimseRequest, DimseService, ServiceContext } from "../dimse/service_contract.ts";
 import { StoreScu } from "./store_scu.ts";
 
 export interface GetServiceOptions {
@@ -15,6 +16,8 @@ export interface GetServiceOptions {
   /** Decodes compressed objects the caller does not take (other threads). */
   decoder?: ObjectDecoder;
   caseInsensitivePn: boolean;
+  /** Each C-GET as an audit record. */
+  audit?: AuditTrail;
 }
 
 const GET_SOP_CLASSES = [QR_SOP_CLASSES.PatientRootGet, QR_SOP_CLASSES.StudyRootGet];
@@ -53,6 +56,7 @@ export class GetService implements DimseService {
       logFields: { destination: ctx.association.callingAeTitle },
       index: this.#options.index,
       caseInsensitivePn: this.#options.caseInsensitivePn,
+      audit: this.#options.audit,
       open: () => {
         const contexts = storeContexts(ctx.contexts());
         if (contexts.length === 0) {

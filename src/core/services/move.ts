@@ -4,12 +4,15 @@
 import { CommandField } from "../dimse/command.ts";
 import { Status } from "../dimse/status.ts";
 import type { Connector, Logger, ObjectDecoder, ObjectReader, QueryIndex } from "../ports.ts";
+import type { AuditTrail } from "../audit.ts";
 import { QR_SOP_CLASSES } from "../query/keys.ts";
+import type { RequestorAssociation } from "../ul/requestor.ts";
 import type { SupportedSyntax } from "../ul/negotiation.ts";
 import { RETRIEVE_TRANSFER_SYNTAXES, type RetrieveSession, runRetrieve } from "./retrieve.ts";
-import type { DimseRequest, DimseService, ServiceContext } from "./service.ts";
-import { openStoreAssociation } from "./send.ts";
-import type { SubOperationTarget } from "./store_scu.ts";
+import type { DimseRequest, DimseService, ServiceContext } from "../dimse/service_contract.ts";
+import { openScuAssociation, ScuAssociationError } from "./scu_association.ts";
+import { StoreScu } from "./store_scu.ts";
+import { proposeContexts, type SubOperationTarget } from "./sub_operation_contexts.ts";
 
 /** A C-MOVE destination: a `[[known_ae]]` entry. */
 export interface MoveDestination {
@@ -20,6 +23,8 @@ export interface MoveDestination {
   maxAssociations: number;
   /** When this AE is the caller: the destinations it may name; absent = any. */
   moveDestinations?: readonly string[];
+  /** Sub-associations to it over TLS (`[[known_ae]] tls`). */
+  tls?: boolean;
 }
 
 export interface MoveServiceOptions {
@@ -28,6 +33,8 @@ export interface MoveServiceOptions {
   /** Decodes compressed objects for destinations that do not take them (other threads). */
   decoder?: ObjectDecoder;
   connector: Connector;
+  /** For destinations with `tls`: the TLS connector as configured now; null when off. */
+  tlsConnector?: () => Connector | null;
   /** The known AEs as configured now (read for every move: a reload applies at once). */
   destinations(): readonly MoveDestination[];
   /** Our AE title: the calling AE of sub-associations. */
@@ -41,6 +48,8 @@ export interface MoveServiceOptions {
   artimTimeoutMs: number;
   /** A destination silent this long while we wait for it aborts the sub-association. */
   idleTimeoutMs: number;
+  /** Each C-MOVE as an audit record. */
+  audit?: AuditTrail;
 }
 
 const MOVE_SOP_CLASSES = [QR_SOP_CLASSES.PatientRootMove, QR_SOP_CLASSES.StudyRootMove];
@@ -114,17 +123,20 @@ export class MoveService implements DimseService {
   }
 
   async handle(req: DimseRequest, ctx: ServiceContext): Promise<void> {
-    const wanted = (req.command.moveDestination ?? "").trim();
+    // AE titles arrive trimmed: the command's by its decoder, the configured ones by config.
+    const wanted = req.command.moveDestination ?? "";
     const known = this.#options.destinations();
-    const destination = known.find((d) => d.aeTitle.trim() === wanted);
-    const caller = ctx.association.callingAeTitle.trim();
-    const allowed = known.find((d) => d.aeTitle.trim() === caller)?.moveDestinations;
+    const destination = known.find((d) => d.aeTitle === wanted);
+    const caller = ctx.association.callingAeTitle;
+    const allowed = known.find((d) => d.aeTitle === caller)?.moveDestinations;
     await runRetrieve(req, ctx, {
       name: "move",
       responseField: CommandField.CMoveRsp,
       index: this.#options.index,
       caseInsensitivePn: this.#options.caseInsensitivePn,
       logFields: { destination: wanted || "(none)" },
+      audit: this.#options.audit,
+      destination: wanted,
       check: () => {
         if (!destination) {
           return {
@@ -133,7 +145,7 @@ export class MoveService implements DimseService {
           };
         }
         // Outside the caller's move_destinations: Refused: Not Authorized (PS3.7 Annex C).
-        if (allowed && !allowed.some((a) => a.trim() === wanted)) {
+        if (allowed && !allowed.includes(wanted)) {
           return {
             status: Status.NotAuthorized,
             comment: `"${caller.slice(0, 16)}" may not move to "${wanted}"`,
@@ -166,37 +178,63 @@ export class MoveService implements DimseService {
     }
     const release = await this.#slots.acquire(dest.aeTitle, dest.maxAssociations, signal);
     if (!release) return null;
-    const session = await openStoreAssociation(
-      {
-        connector: o.connector,
-        objects: o.objects,
+    // The log line has the detail; the caller's Error Comment (64 characters) the gist.
+    const connector = dest.tls ? o.tlsConnector?.() : o.connector;
+    if (!connector) {
+      release();
+      log.log(
+        "warn",
+        `move destination ${dest.aeTitle} needs TLS: DICOM over TLS is not enabled here`,
+        fields,
+      );
+      return `destination ${dest.aeTitle} needs TLS`;
+    }
+    let assoc: RequestorAssociation;
+    const proposed = proposeContexts(instances);
+    try {
+      assoc = await openScuAssociation({
+        connector,
+        peer: dest,
+        callingAeTitle: o.aeTitle,
+        identity: o,
+        presentationContexts: proposed,
+        timeoutMs: o.connectTimeoutMs,
         logger: log,
         id: `${ctx.association.id}.${++this.#subAssociations}`,
-        aeTitle: o.aeTitle,
-        maxPduLength: o.maxPduLength,
-        implementationClassUid: o.implementationClassUid,
-        implementationVersionName: o.implementationVersionName,
-        connectTimeoutMs: o.connectTimeoutMs,
         artimTimeoutMs: o.artimTimeoutMs,
         idleTimeoutMs: o.idleTimeoutMs,
-        moveOriginator: { aeTitle: ctx.association.callingAeTitle, messageId },
-        purpose: "move",
-        decoder: o.decoder,
-      },
-      dest,
-      instances,
-      fields,
-    );
-    // The log line has the detail; the caller's Error Comment (64 characters) the gist.
-    if ("reason" in session) {
+      });
+    } catch (e) {
       release();
-      return session.reason;
+      const kind = e instanceof ScuAssociationError ? e.kind : "not-accepted";
+      const detail = e instanceof ScuAssociationError ? e.detail : (e as Error).message;
+      const what = kind === "unreachable"
+        ? `cannot be reached at ${dest.host}:${dest.port}`
+        : kind === "rejected"
+        ? "refused the association"
+        : "did not accept the association";
+      log.log("warn", `move destination ${dest.aeTitle} ${what}: ${detail}`, fields);
+      return `destination ${dest.aeTitle} ${what}`;
     }
+    log.log("info", "move sub-association open", {
+      ...fields,
+      contexts: `${assoc.contexts.size}/${proposed.length}`,
+    });
+    const scu = new StoreScu({
+      objects: o.objects,
+      contexts: () => assoc.contexts.values(),
+      request: (pcId, command, dataset) => assoc.request(pcId, command, dataset),
+      peerMaxPduLength: assoc.peerMaxPduLength,
+      moveOriginator: { aeTitle: ctx.association.callingAeTitle, messageId },
+      decoder: o.decoder,
+    });
     return {
-      store: (target, next) => session.store(target, next),
+      store: (target, next) => scu.store(target, next),
       close: async (lost) => {
+        scu.close();
         try {
-          await session.close(lost);
+          if (lost) await assoc.abort();
+          else await assoc.release();
         } finally {
           release();
         }

@@ -9,9 +9,12 @@ import { sopClassName } from "../dicom/sop_classes.ts";
 import { EXPLICIT_VR_BE, EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../dicom/transfer_syntaxes.ts";
 import type { QueryIndex } from "../ports.ts";
 import { modelOf } from "../query/keys.ts";
-import { parseQuery } from "../query/query.ts";
-import { type DimseRequest, peerFields, responder, type ServiceContext } from "./service.ts";
-import type { SubOperationResult, SubOperationTarget } from "./store_scu.ts";
+import { parseQuery, type Query } from "../query/query.ts";
+import { type AuditTrail, outcomeOf, queryKeys } from "../audit.ts";
+import type { DimseRequest, ServiceContext } from "../dimse/service_contract.ts";
+import { peerFields, responder } from "./service.ts";
+import type { SubOperationResult } from "./store_scu.ts";
+import type { SubOperationTarget } from "./sub_operation_contexts.ts";
 
 /** Transfer syntaxes of the MOVE and GET contexts themselves (identifiers are small). */
 export const RETRIEVE_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([
@@ -67,6 +70,10 @@ export interface RetrieveOptions {
   ): Promise<RetrieveSession | string | null>;
   /** Extra fields for the closing log line (the destination...). */
   logFields?: Record<string, unknown>;
+  /** Each retrieve as a "DICOM Instances Transferred" audit record (PS3.15 A.5.3.6). */
+  audit?: AuditTrail;
+  /** Where the instances go, for the audit record (the Move Destination; C-GET: the caller). */
+  destination?: string;
 }
 
 /** The four counts of PS3.7 9.1.3.1 / 9.1.4.1. */
@@ -165,7 +172,26 @@ export async function runRetrieve(
   const transferSyntax = req.context.transferSyntax;
   const fields = { ...peerFields(ctx), ...options.logFields };
   const respond = responder(req, ctx, options.responseField);
+  const audit = (status: number, query?: Query, counts?: SubOperationCounts, why?: string) =>
+    options.audit?.record({
+      EventID: "DICOM Instances Transferred",
+      EventActionCode: "R",
+      EventOutcomeIndicator: outcomeOf(status),
+      EventOutcomeDescription: status === Status.Success
+        ? undefined
+        : `${statusText(status)}${why ? `: ${why}` : ""}`,
+      EventTypeCode: options.name === "move" ? "C-MOVE" : "C-GET",
+      UserID: ctx.association.callingAeTitle,
+      NetworkAccessPointID: ctx.association.remote,
+      DestinationUserID: options.destination ?? ctx.association.callingAeTitle,
+      AssociationID: ctx.association.id,
+      SOPClassUID: sopClassUid,
+      QueryKeys: query ? queryKeys(query) : undefined,
+      NumberOfInstances: counts ? counts.completed + counts.warning : undefined,
+      NumberOfFailed: counts?.failed || undefined,
+    });
   const refuse = async (status: number, comment: string, offendingElement?: number[]) => {
+    audit(status, undefined, undefined, comment);
     ctx.logger.log("warn", `${options.name} refused: ${comment}`, {
       ...fields,
       status: statusText(status),
@@ -269,6 +295,7 @@ export async function runRetrieve(
     ...countFields(status === Status.Cancel),
     errorComment: why && status !== Status.Success ? why.slice(0, 64) : undefined,
   }, dataset);
+  audit(status, parsed.query, counts, why);
   ctx.logger.log(status === Status.Success ? "info" : "warn", `${options.name} done`, {
     ...fields,
     level: parsed.query.level,

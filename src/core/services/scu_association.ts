@@ -1,7 +1,7 @@
 // Opening an association as an SCU (PS3.8 7.1.1): connect through the Connector port, send the
 // A-ASSOCIATE-RQ and wait for the answer within a deadline of our own, since no ARTIM runs
 // while a requestor waits for the A-ASSOCIATE-AC (PS3.8 9.2). Used by the echo SCU, the SCU
-// commands (echo, store, find) and the Peers page.
+// commands (echo, store, find), the Peers page and C-MOVE's sub-associations.
 import type { Connector, Logger } from "../ports.ts";
 import { RejectReason, RejectResult, RejectSource } from "../ul/pdu_types.ts";
 import {
@@ -37,26 +37,49 @@ export interface ScuAssociationOptions {
   /** Connection and association set-up, and each wait for the peer. */
   timeoutMs: number;
   logger: Logger;
+  /** The association's id in log lines; default "scu". */
+  id?: string;
+  /** PS3.8 ARTIM timer once open; default timeoutMs. */
+  artimTimeoutMs?: number;
+  /** A peer silent this long while we wait for it aborts the association; default 0 (none). */
+  idleTimeoutMs?: number;
+}
+
+/**
+ * An association that could not be opened: the peer could not be reached, rejected it
+ * (A-ASSOCIATE-RJ), or did not accept it (no answer in time, an abort, a broken connection).
+ * `detail` is what went wrong, without the peer's name.
+ */
+export class ScuAssociationError extends Error {
+  constructor(
+    message: string,
+    readonly kind: "unreachable" | "rejected" | "not-accepted",
+    readonly detail: string,
+  ) {
+    super(message);
+    this.name = "ScuAssociationError";
+  }
 }
 
 /** `AET@host:port`, as messages name a peer. */
 export const peerName = (p: ScuPeer) => `${p.aeTitle}@${p.host}:${p.port}`;
 
-/** Opens an association; connection or rejection errors become readable Error messages. */
+/** Opens an association; failures are ScuAssociationErrors with readable messages. */
 export async function openScuAssociation(o: ScuAssociationOptions): Promise<RequestorAssociation> {
   const where = peerName(o.peer);
   let connection;
   try {
     connection = await o.connector.connect(o.peer.host, o.peer.port, o.timeoutMs);
   } catch (e) {
-    throw new Error(`cannot connect to ${where}: ${(e as Error).message}`);
+    const detail = (e as Error).message;
+    throw new ScuAssociationError(`cannot connect to ${where}: ${detail}`, "unreachable", detail);
   }
   const assoc = new RequestorAssociation({
-    id: "scu",
+    id: o.id ?? "scu",
     connection,
     logger: o.logger,
-    artimTimeoutMs: o.timeoutMs,
-    idleTimeoutMs: 0,
+    artimTimeoutMs: o.artimTimeoutMs ?? o.timeoutMs,
+    idleTimeoutMs: o.idleTimeoutMs ?? 0,
     maxPduLength: o.identity.maxPduLength,
     callingAeTitle: o.callingAeTitle,
     calledAeTitle: o.peer.aeTitle,
@@ -71,9 +94,15 @@ export async function openScuAssociation(o: ScuAssociationOptions): Promise<Requ
   } catch (e) {
     await assoc.abort().catch(() => {});
     if (e instanceof AssociationRejectedError) {
-      throw new Error(`${where} rejected the association: ${describeRejection(e)}`);
+      const detail = describeRejection(e);
+      throw new ScuAssociationError(
+        `${where} rejected the association: ${detail}`,
+        "rejected",
+        detail,
+      );
     }
-    throw e;
+    const detail = (e as Error).message;
+    throw new ScuAssociationError(detail, "not-accepted", detail);
   }
 }
 

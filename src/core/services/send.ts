@@ -1,25 +1,26 @@
-// C-STORE to a known AE over a new association of ours (PS3.4 B.2, PS3.7 9.1.1): the sender
-// behind C-MOVE's sub-operations (move.ts) and behind "send this study" (the API, the command
-// line). One association per send; the instances go one by one through StoreScu.
+// C-STORE to a known AE over a new association of ours (PS3.4 B.2, PS3.7 9.1.1), behind "send
+// this study" (the API, the pages, the command line): the same association set-up and the same
+// StoreScu as C-MOVE's sub-operations (move.ts). One association per send.
 import type { Connector, Logger, ObjectDecoder, ObjectReader } from "../ports.ts";
-import { AssociationRejectedError, RequestorAssociation } from "../ul/requestor.ts";
+import type { RequestorAssociation } from "../ul/requestor.ts";
 import type { RetrieveSession } from "./retrieve.ts";
-import {
-  proposeContexts,
-  StoreScu,
-  type SubOperationResult,
-  type SubOperationTarget,
-} from "./store_scu.ts";
+import { openScuAssociation, ScuAssociationError } from "./scu_association.ts";
+import { StoreScu, type SubOperationResult } from "./store_scu.ts";
+import { proposeContexts, type SubOperationTarget } from "./sub_operation_contexts.ts";
 
 /** Where to send: a `[[known_ae]]` entry. */
 export interface StoreDestination {
   aeTitle: string;
   host: string;
   port: number;
+  /** Reached over DICOM TLS only. */
+  tls?: boolean;
 }
 
 export interface StoreAssociationOptions {
   connector: Connector;
+  /** For destinations reached over TLS; absent or undefined when TLS is not enabled. */
+  tlsConnector?: () => Connector | undefined;
   objects: ObjectReader;
   logger: Logger;
   /** Association id for logs. */
@@ -34,26 +35,10 @@ export interface StoreAssociationOptions {
   artimTimeoutMs: number;
   /** A destination silent this long while we wait for it aborts the association. */
   idleTimeoutMs: number;
-  /** C-MOVE: the originator of the move (PS3.7 9.1.1.1). */
-  moveOriginator?: { aeTitle: string; messageId: number };
   /** Decodes compressed objects for destinations that do not take them. */
   decoder?: ObjectDecoder;
-  /** For log lines: "move" (sub-operations of a C-MOVE) or "send". */
-  purpose: "move" | "send";
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+  /** For log lines. */
+  purpose: "send";
 }
 
 /** Why no association could be had: short for a DIMSE Error Comment, and the detail. */
@@ -64,8 +49,9 @@ export interface StoreAssociationFailure {
 
 /**
  * Connects to the destination and proposes one context per SOP class / transfer syntax of the
- * instances. Resolves with a session that stores them one at a time, or with why it failed
- * (unreachable, rejected, no answer), logged at warn.
+ * instances (the association set-up every SCU of ours shares: scu_association.ts). Resolves
+ * with a session that stores them one at a time through StoreScu, as a C-MOVE does, or with
+ * why it failed (unreachable, rejected, no answer, TLS needed), logged at warn.
  */
 export async function openStoreAssociation(
   o: StoreAssociationOptions,
@@ -74,41 +60,41 @@ export async function openStoreAssociation(
   fields: Record<string, unknown> = {},
 ): Promise<RetrieveSession | StoreAssociationFailure> {
   const log = o.logger;
-  const fail = (what: string, e: unknown): StoreAssociationFailure => {
-    const detail = `${o.purpose} destination ${dest.aeTitle} ${what}: ${(e as Error).message}`;
-    log.log("warn", detail, fields);
-    return { reason: `destination ${dest.aeTitle} ${what}`, detail };
+  const fail = (what: string, detail: string): StoreAssociationFailure => {
+    const text = `${o.purpose} destination ${dest.aeTitle} ${what}: ${detail}`;
+    log.log("warn", text, fields);
+    return { reason: `destination ${dest.aeTitle} ${what}`, detail: text };
   };
-  let connection;
-  try {
-    connection = await o.connector.connect(dest.host, dest.port, o.connectTimeoutMs);
-  } catch (e) {
-    return fail(`cannot be reached at ${dest.host}:${dest.port}`, e);
-  }
+  const connector = dest.tls ? o.tlsConnector?.() : o.connector;
+  if (!connector) return fail("needs TLS", "DICOM over TLS is not enabled here");
   const proposed = proposeContexts(instances);
-  const assoc = new RequestorAssociation({
-    id: o.id,
-    connection,
-    logger: log,
-    artimTimeoutMs: o.artimTimeoutMs,
-    idleTimeoutMs: o.idleTimeoutMs,
-    maxPduLength: o.maxPduLength,
-    callingAeTitle: o.aeTitle,
-    calledAeTitle: dest.aeTitle,
-    implementationClassUid: o.implementationClassUid,
-    implementationVersionName: o.implementationVersionName,
-    presentationContexts: proposed,
-  });
+  let assoc: RequestorAssociation;
   try {
-    await withTimeout(assoc.open(), o.connectTimeoutMs, "A-ASSOCIATE-RQ");
+    assoc = await openScuAssociation({
+      connector,
+      peer: dest,
+      callingAeTitle: o.aeTitle,
+      identity: o,
+      presentationContexts: proposed,
+      timeoutMs: o.connectTimeoutMs,
+      logger: log,
+      id: o.id,
+      artimTimeoutMs: o.artimTimeoutMs,
+      idleTimeoutMs: o.idleTimeoutMs,
+    });
   } catch (e) {
-    await assoc.abort().catch(() => {});
-    const what = e instanceof AssociationRejectedError
-      ? "refused the association"
-      : "did not accept the association";
-    return fail(what, e);
+    const kind = e instanceof ScuAssociationError ? e.kind : "not-accepted";
+    const detail = e instanceof ScuAssociationError ? e.detail : (e as Error).message;
+    return fail(
+      kind === "unreachable"
+        ? `cannot be reached at ${dest.host}:${dest.port}`
+        : kind === "rejected"
+        ? "refused the association"
+        : "did not accept the association",
+      detail,
+    );
   }
-  log.log("info", o.purpose === "move" ? "move sub-association open" : "send association open", {
+  log.log("info", `${o.purpose} association open`, {
     ...fields,
     contexts: `${assoc.contexts.size}/${proposed.length}`,
   });
@@ -117,7 +103,6 @@ export async function openStoreAssociation(
     contexts: () => assoc.contexts.values(),
     request: (pcId, command, dataset) => assoc.request(pcId, command, dataset),
     peerMaxPduLength: assoc.peerMaxPduLength,
-    moveOriginator: o.moveOriginator,
     decoder: o.decoder,
   });
   return {

@@ -1,18 +1,32 @@
 // The acceptor (SCP) side of an association: negotiates the A-ASSOCIATE-RQ, then hands each
 // DIMSE request to its service, one at a time (no asynchronous operations), with C-CANCEL.
-import { Command, commandName } from "../dimse/command.ts";
+import { Command, commandName, NO_DATASET, RESPONSE_BIT } from "../dimse/command.ts";
+import { Status } from "../dimse/status.ts";
 import { DatasetStream } from "../dimse/dataset_stream.ts";
-import type { DimseService, ServiceContext } from "../services/service.ts";
-import { encodePdu } from "./pdu.ts";
-import { AAssociateRq, AbortReason, AbortSource, PduType } from "./pdu_types.ts";
+import type { DimseService, ServiceContext } from "../dimse/service_contract.ts";
+import { encodePdu } from "./pdu_encode.ts";
+import {
+  AAssociateRq,
+  AbortReason,
+  AbortSource,
+  PduType,
+  RejectReason,
+  RejectResult,
+  RejectSource,
+} from "./pdu_types.ts";
 import { AcceptorPolicy, negotiateAsAcceptor, NegotiationOutcome } from "./negotiation.ts";
 import {
   Association,
   type AssociationEnd,
   type AssociationObserver,
   type AssociationOptions,
-  type RunningRequest,
 } from "./association.ts";
+
+/** The peer's request being handled, for C-CANCEL. */
+interface RunningRequest {
+  messageId: number;
+  abort: AbortController;
+}
 
 export interface AcceptorOptions extends AssociationOptions {
   /** Our policy for this request (called when the A-ASSOCIATE-RQ arrives). */
@@ -59,7 +73,13 @@ export class AcceptorAssociation extends Association {
       this.log.log("error", `negotiation failed: ${(e as Error).message}`, this.fields());
       outcome = {
         accepted: false,
-        rj: { type: PduType.AAssociateRj, result: 2, source: 2, reason: 1 },
+        rj: {
+          type: PduType.AAssociateRj,
+          result: RejectResult.Transient,
+          source: RejectSource.ServiceProviderAcse,
+          reason: RejectReason.AcseNoReasonGiven,
+        },
+        label: "other",
         why: "internal error during negotiation",
       };
     }
@@ -69,7 +89,7 @@ export class AcceptorAssociation extends Association {
         ...this.fields(),
         called: this.info.calledAeTitle,
       });
-      this.observer?.rejected?.(this.info, outcome.why);
+      this.observer?.rejected?.(this.info, outcome.label, outcome.why);
       this.setOutgoing({ rj: outcome.rj });
       await this.fire("Evt8");
       return;
@@ -85,6 +105,16 @@ export class AcceptorAssociation extends Association {
       impl: rq.userInformation.implementationVersionName ??
         rq.userInformation.implementationClassUid,
     });
+    if (outcome.refused) {
+      this.log.log(
+        "warn",
+        `services refused to ${this.info.callingAeTitle}: ${outcome.refused.join(", ")}`,
+        {
+          ...this.fields(),
+          services: outcome.refused.join(","),
+        },
+      );
+    }
     this.observer?.accepted?.(this.info);
     await this.fire("Evt7");
   }
@@ -146,11 +176,11 @@ export class AcceptorAssociation extends Association {
         this.log.log("warn", `unsupported ${commandName(command.commandField)}`, this.fields());
         stream?.cancel();
         await ctx.send({
-          commandField: command.commandField | 0x8000,
-          commandDataSetType: 0x0101,
+          commandField: command.commandField | RESPONSE_BIT,
+          commandDataSetType: NO_DATASET,
           messageIdBeingRespondedTo: messageId,
           affectedSopClassUid: command.affectedSopClassUid ?? command.requestedSopClassUid,
-          status: 0x0211, // Unrecognized operation (PS3.7 C.5.x)
+          status: Status.UnrecognizedOperation, // PS3.7 C.5.x
         });
         return;
       }

@@ -1,14 +1,26 @@
 // One association, either role, driven by the PS3.8 9.2 state machine (fsm.ts): PDUs in,
-// events to the table, effects out. DIMSE messages are reassembled here and dispatched to
-// the services (acceptor) or to waiting requests (requestor and C-GET sub-operations).
-import { Command, CommandField, commandName, encodeCommand } from "../dimse/command.ts";
-import { concatBytes, DataPacker, FramedDataset, packCommand } from "../dimse/data_packer.ts";
-import { DatasetStream } from "../dimse/dataset_stream.ts";
-import { MessageAssembler } from "../dimse/message_assembler.ts";
+// events to the table, effects out, with the ARTIM and idle timers. DIMSE messages travel
+// on its DimseChannel (dimse_channel.ts), which hands requests to the role (acceptor.ts,
+// requestor.ts) and settles the requests we sent.
+import type { Command } from "../dimse/command.ts";
+import type { FramedDataset } from "../dimse/data_packer.ts";
+import type { DatasetStream } from "../dimse/dataset_stream.ts";
+import type { AssociationInfo, DimseResponse } from "../dimse/service_contract.ts";
+import { commandName } from "../dimse/command.ts";
 import type { Connection, Logger } from "../ports.ts";
-import type { AssociationInfo, DimseResponse } from "../services/service.ts";
-import { Effect, Event, EVENT_NAMES, State, transition } from "./fsm.ts";
-import { encodePdu } from "./pdu.ts";
+import { DimseChannel } from "./dimse_channel.ts";
+import { OrderedWriter } from "./ordered_writer.ts";
+import {
+  type Effect,
+  type Event,
+  EVENT_NAMES,
+  eventOfPdu,
+  type IndicatedPrimitive,
+  type SentPdu,
+  type State,
+  transition,
+} from "./fsm.ts";
+import { encodePdu } from "./pdu_encode.ts";
 import { PduReader } from "./pdu_reader.ts";
 import {
   AAbort,
@@ -21,10 +33,7 @@ import {
   PduError,
   PduType,
 } from "./pdu_types.ts";
-import { AcceptedContext } from "./negotiation.ts";
-
-/** Largest identifier or response dataset gathered in memory (C-FIND identifiers...). */
-const MAX_GATHERED_DATASET = 16 * 1024 * 1024;
+import type { AcceptedContext, RejectLabel } from "./negotiation.ts";
 
 export interface AssociationOptions {
   id: string;
@@ -43,18 +52,9 @@ export type AssociationEnd = "released" | "rejected" | "aborted" | "closed";
 /** What the server wants to know while an association runs (status page, metrics). */
 export interface AssociationObserver {
   accepted?(info: AssociationInfo): void;
-  rejected?(info: AssociationInfo, why: string): void;
+  /** `label`: the negotiation's fixed word for the rejection; `why`: its text, for people. */
+  rejected?(info: AssociationInfo, label: RejectLabel, why: string): void;
   bytes?(received: number, sent: number): void;
-}
-
-export interface PendingRequest {
-  resolve(r: DimseResponse): void;
-  reject(e: Error): void;
-}
-
-export interface RunningRequest {
-  messageId: number;
-  abort: AbortController;
 }
 
 /** Base of both roles: the state machine, framing, DIMSE send/receive. */
@@ -70,16 +70,11 @@ export abstract class Association {
   protected readonly log: Logger;
   #finish!: (end: AssociationEnd) => void;
   #reader: PduReader;
-  #assembler = new MessageAssembler();
   #artim: ReturnType<typeof setTimeout> | undefined;
   #idle: ReturnType<typeof setTimeout> | undefined;
   #outgoing: { rq?: AAssociateRq; ac?: AAssociateAc; rj?: AAssociateRj; abort?: AAbort } = {};
-  #writeChain: Promise<void> = Promise.resolve();
-  #nextMessageId = 1;
-  #pending = new Map<number, PendingRequest>();
-  #incoming: { stream: DatasetStream | null; command: Command; pcId: number } | null = null;
-  #responseData: Uint8Array[] = [];
-  #responseBytes = 0;
+  readonly #writer: OrderedWriter;
+  readonly #channel: DimseChannel;
   #closed = false;
   protected busy = 0;
   readonly #releasing = new AbortController();
@@ -96,6 +91,31 @@ export abstract class Association {
       remote: options.connection.remote,
     };
     this.finished = new Promise((resolve) => (this.#finish = resolve));
+    this.#writer = new OrderedWriter({
+      connection: options.connection,
+      idleTimeoutMs: options.idleTimeoutMs,
+      closed: () => this.#closed,
+      onStalled: () => {
+        const s = options.idleTimeoutMs / 1000;
+        this.log.log("warn", `peer read nothing for ${s} s: closing`, this.fields());
+        this.#closeTransport();
+      },
+      sent: (n) => this.observer?.bytes?.(0, n),
+    });
+    this.#channel = new DimseChannel({
+      log: this.log,
+      fields: () => this.fields(),
+      canSendData: () => this.state === 6 || this.state === 8,
+      peerMaxPduLength: () => this.peerMaxPduLength,
+      isAccepted: (pcId) => this.contexts.has(pcId),
+      write: (bytes) => this.#writer.write(bytes),
+      protocolError: (e) => this.#protocolError(e),
+      onRequest: (pcId, command, stream) => this.enqueueRequest(pcId, command, stream),
+      onCancel: (messageId) => this.onCancel(messageId),
+      onPendingResponse: (id, response) => this.onPendingResponse(id, response),
+      beginWork: () => this.beginWork(),
+      endWork: () => this.endWork(),
+    });
   }
 
   readonly isRequestor: boolean;
@@ -174,7 +194,7 @@ export abstract class Association {
     }
   }
 
-  async #sendNamed(name: string): Promise<void> {
+  async #sendNamed(name: SentPdu): Promise<void> {
     const o = this.#outgoing;
     let pdu: Pdu | undefined;
     switch (name) {
@@ -217,19 +237,19 @@ export abstract class Association {
         source: AbortSource.ServiceProvider,
         reason: AbortReason.NotSpecified,
       });
-      await this.#write(bytes).catch(() => {});
+      await this.#writer.write(bytes).catch(() => {});
       this.#closeTransport();
       return;
     }
     try {
-      await this.#write(bytes);
+      await this.#writer.write(bytes);
     } catch {
       // The peer is gone: nothing more to say to it (Evt17 follows from the read side).
       this.#closeTransport();
     }
   }
 
-  async #indicate(primitive: string, pdu?: Pdu): Promise<void> {
+  async #indicate(primitive: IndicatedPrimitive, pdu?: Pdu): Promise<void> {
     switch (primitive) {
       case "A-ASSOCIATE indication":
         await this.onAssociateRq(pdu as AAssociateRq);
@@ -241,7 +261,7 @@ export abstract class Association {
         this.onAssociateRj(pdu as AAssociateRj);
         return;
       case "P-DATA indication":
-        if (pdu?.type === PduType.PDataTf) await this.#onPData(pdu.pdvs);
+        if (pdu?.type === PduType.PDataTf) await this.#channel.receive(pdu.pdvs);
         return;
       case "A-RELEASE indication":
         this.log.log("info", "association release requested", this.fields());
@@ -266,7 +286,7 @@ export abstract class Association {
         if (this.end === "aborted") {
           this.log.log("warn", `association aborted: ${why}`, this.fields());
         }
-        this.#failPending(new Error(`association aborted: ${why}`));
+        this.#channel.failPending(new Error(`association aborted: ${why}`));
         return;
       }
     }
@@ -284,8 +304,7 @@ export abstract class Association {
     this.#stopArtim();
     if (this.#idle !== undefined) clearTimeout(this.#idle);
     this.options.connection.close();
-    this.#failPending(new Error("association closed"));
-    this.#incoming?.stream?.cancel();
+    this.#channel.close(new Error("association closed"));
     for (const w of this.#idleWaiters.splice(0)) w();
     this.#releasing.abort();
     this.onClosed();
@@ -311,7 +330,7 @@ export abstract class Association {
     if (this.busy > 0) {
       // A request is running. Our own work (a C-MOVE's sub-operations, a slow disk holding
       // the dataset back) is not silence; waiting for the rest of the peer's dataset is.
-      const incoming = this.#incoming;
+      const incoming = this.#channel.incoming;
       const since = incoming?.stream ? this.#readingSince : null;
       if (since === null) return this.#resetIdle();
       const silent = performance.now() - since;
@@ -370,12 +389,12 @@ export abstract class Association {
         }
         if (!pdu) break;
         try {
-          await this.fire(eventOf(pdu), pdu);
+          await this.fire(eventOfPdu(pdu), pdu);
         } catch (e) {
           // Never a silent close: whatever failed while answering, the peer gets an A-ABORT.
           this.log.log(
             "error",
-            `handling ${EVENT_NAMES[eventOf(pdu)]} failed: ${(e as Error).message}: aborting`,
+            `handling ${EVENT_NAMES[eventOfPdu(pdu)]} failed: ${(e as Error).message}: aborting`,
             this.fields(),
           );
           await this.abort(AbortSource.ServiceProvider, AbortReason.NotSpecified);
@@ -402,100 +421,6 @@ export abstract class Association {
     this.#closeTransport();
   }
 
-  async #onPData(pdvs: import("./pdu_types.ts").Pdv[]): Promise<void> {
-    for (const pdv of pdvs) {
-      if (!this.contexts.has(pdv.presentationContextId)) {
-        return this.#protocolError(
-          new PduError(
-            `PDV on presentation context ${pdv.presentationContextId}, which was not accepted`,
-            AbortReason.InvalidPduParameterValue,
-          ),
-        );
-      }
-      let events;
-      try {
-        events = this.#assembler.accept(pdv);
-      } catch (e) {
-        return this.#protocolError(
-          new PduError(`DIMSE: ${(e as Error).message}`, AbortReason.UnexpectedPduParameter),
-        );
-      }
-      for (const ev of events) {
-        if (ev.kind === "command") this.#onCommand(ev.pcId, ev.command, ev.hasDataset);
-        else await this.#onData(ev.chunk, ev.isLast);
-      }
-    }
-  }
-
-  #onCommand(pcId: number, command: Command, hasDataset: boolean): void {
-    const isResponse = (command.commandField & 0x8000) !== 0;
-    if (isResponse) {
-      this.#incoming = { stream: null, command, pcId };
-      this.#responseData = [];
-      this.#responseBytes = 0;
-      if (!hasDataset) this.#completeResponse();
-      return;
-    }
-    if (command.commandField === CommandField.CCancelRq) {
-      this.onCancel(command.messageIdBeingRespondedTo ?? -1);
-      return;
-    }
-    const stream = hasDataset ? new DatasetStream() : null;
-    this.#incoming = { stream, command, pcId };
-    this.enqueueRequest(pcId, command, stream);
-  }
-
-  async #onData(chunk: Uint8Array, isLast: boolean): Promise<void> {
-    const inc = this.#incoming;
-    if (!inc) return;
-    if (inc.stream) {
-      await inc.stream.push(chunk);
-      if (isLast) {
-        inc.stream.end();
-        this.#incoming = null;
-      }
-      return;
-    }
-    // A response's dataset (C-FIND identifier...): small, gathered.
-    this.#responseBytes += chunk.length;
-    if (this.#responseBytes > MAX_GATHERED_DATASET) {
-      return this.#protocolError(
-        new PduError(`response dataset larger than ${MAX_GATHERED_DATASET} bytes`),
-      );
-    }
-    this.#responseData.push(chunk.slice());
-    if (isLast) this.#completeResponse();
-  }
-
-  #completeResponse(): void {
-    const inc = this.#incoming!;
-    this.#incoming = null;
-    const id = inc.command.messageIdBeingRespondedTo ?? -1;
-    const dataset = this.#responseData.length ? concatBytes(this.#responseData) : null;
-    this.#responseData = [];
-    const waiting = this.#pending.get(id);
-    if (!waiting) {
-      this.log.log(
-        "warn",
-        `unexpected ${commandName(inc.command.commandField)} (message id ${id})`,
-        this.fields(),
-      );
-      return;
-    }
-    this.onResponse(id, { command: inc.command, dataset }, waiting);
-  }
-
-  /** A response arrived for one of our requests; final ones settle it. */
-  protected onResponse(id: number, response: DimseResponse, waiting: PendingRequest): void {
-    const status = response.command.status ?? 0;
-    if (status === 0xff00 || status === 0xff01) {
-      this.onPendingResponse(id, response);
-      return;
-    }
-    this.#pending.delete(id);
-    waiting.resolve(response);
-  }
-
   protected onPendingResponse(_id: number, _response: DimseResponse): void {}
 
   protected abstract enqueueRequest(
@@ -510,147 +435,33 @@ export abstract class Association {
 
   /** True while one of our requests waits for the peer's answer (C-GET sub-operations). */
   protected get awaitingPeer(): boolean {
-    return this.#pending.size > 0;
+    return this.#channel.awaitingPeer;
   }
 
-  #failPending(e: Error): void {
-    for (const p of this.#pending.values()) p.reject(e);
-    this.#pending.clear();
-  }
-
-  // ---- writing ----
-
-  #write(bytes: Uint8Array): Promise<void> {
-    const next = this.#writeChain.then(async () => {
-      if (this.#closed) throw new Error("association closed");
-      // A peer that stops reading would hold this write forever: the idle timeout bounds it.
-      const limit = this.options.idleTimeoutMs;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const stalled = new Promise<"stalled">((resolve) => {
-        if (limit > 0) timer = setTimeout(() => resolve("stalled"), limit);
-      });
-      try {
-        const outcome = await Promise.race([this.options.connection.write(bytes), stalled]);
-        if (outcome === "stalled") {
-          this.log.log("warn", `peer read nothing for ${limit / 1000} s: closing`, this.fields());
-          this.#closeTransport();
-          throw new Error("association closed: the peer stopped reading");
-        }
-      } catch (e) {
-        const message = (e as Error).message;
-        throw new Error(
-          message.startsWith("association closed") ? message : `association closed: ${message}`,
-        );
-      } finally {
-        clearTimeout(timer);
-      }
-      this.observer?.bytes?.(0, bytes.length);
-    });
-    this.#writeChain = next.catch(() => {});
-    return next;
-  }
-
-  /** Serializes whole messages: fragments of two messages never interleave. */
-  #messageLock: Promise<void> = Promise.resolve();
+  // ---- DIMSE messages, on the channel ----
 
   /** Sends one DIMSE message (command, then the dataset if any) split to the peer's maximum. */
-  async sendMessage(
+  sendMessage(
     pcId: number,
     command: Command,
     dataset?: Uint8Array | AsyncIterable<Uint8Array> | FramedDataset,
   ): Promise<void> {
-    let release!: () => void;
-    const prev = this.#messageLock;
-    this.#messageLock = new Promise((r) => (release = r));
-    await prev;
-    try {
-      if (this.state !== 6 && this.state !== 8) throw new Error("association is not established");
-      const commandPdus = packCommand(pcId, encodeCommand(command), this.peerMaxPduLength);
-      if (dataset === undefined) {
-        await this.#write(concatBytes(commandPdus));
-        return;
-      }
-      if (dataset instanceof FramedDataset) {
-        if (dataset.pcId !== pcId || dataset.maxPduLength !== this.peerMaxPduLength) {
-          throw new Error("dataset framed for another presentation context or PDU size");
-        }
-        const message = dataset.withCommand(commandPdus);
-        if (message) await this.#write(message);
-        else {
-          await this.#write(concatBytes(commandPdus));
-          await this.#write(dataset.pdus);
-        }
-        return;
-      }
-      const packer = new DataPacker(pcId, this.peerMaxPduLength);
-      if (dataset instanceof Uint8Array) {
-        // A dataset in memory: command and data in one buffer, one write.
-        await this.#write(packer.packWhole(commandPdus, dataset));
-        return;
-      }
-      // The command goes out with the first data PDUs.
-      let head: Uint8Array[] | null = commandPdus;
-      for await (const chunk of dataset) {
-        const pdus = packer.push(chunk);
-        if (pdus.length === 0) continue;
-        if (head && pdus.length <= 65536) await this.#write(concatBytes([...head, pdus]));
-        else {
-          // Large: two writes rather than copying the data again to join them.
-          if (head) await this.#write(concatBytes(head));
-          await this.#write(pdus);
-        }
-        head = null;
-      }
-      await this.#write(concatBytes([...(head ?? []), packer.end()]));
-    } finally {
-      release();
-    }
+    return this.#channel.sendMessage(pcId, command, dataset);
   }
 
   /** Sends a request and resolves with its final response (pending ones go to onPendingResponse). */
-  async request(
+  request(
     pcId: number,
     command: Command,
     dataset?: Uint8Array | AsyncIterable<Uint8Array> | FramedDataset,
     signal?: AbortSignal,
   ): Promise<DimseResponse> {
-    const messageId = command.messageId ?? this.#nextMessageId++;
-    if (this.#nextMessageId > 0xffff) this.#nextMessageId = 1;
-    const result = new Promise<DimseResponse>((resolve, reject) => {
-      this.#pending.set(messageId, { resolve, reject });
-      // Given up: a late response is then "unexpected", and the request no longer holds a
-      // release back.
-      signal?.addEventListener("abort", () => {
-        if (this.#pending.get(messageId)?.reject !== reject) return;
-        this.#pending.delete(messageId);
-        reject(new Error("request abandoned: no answer awaited any more"));
-      }, { once: true });
-      if (signal?.aborted) {
-        this.#pending.delete(messageId);
-        reject(new Error("request abandoned: no answer awaited any more"));
-      }
-    });
-    result.catch(() => {}); // rejected when the association dies; awaited below if sent
-    // A request in flight is work, not silence: a long send or a slow answer is no idle peer.
-    this.beginWork();
-    try {
-      try {
-        await this.sendMessage(pcId, { ...command, messageId }, dataset);
-      } catch (e) {
-        this.#pending.delete(messageId);
-        throw e;
-      }
-      return await result;
-    } finally {
-      this.endWork();
-    }
+    return this.#channel.request(pcId, command, dataset, signal);
   }
 
   /** A message id not yet used by this side. */
   newMessageId(): number {
-    const id = this.#nextMessageId++;
-    if (this.#nextMessageId > 0xffff) this.#nextMessageId = 1;
-    return id;
+    return this.#channel.newMessageId();
   }
 
   #idleWaiters: (() => void)[] = [];
@@ -697,24 +508,5 @@ export abstract class Association {
 
   protected closeNow(): void {
     this.#closeTransport();
-  }
-}
-
-function eventOf(pdu: Pdu): Event {
-  switch (pdu.type) {
-    case PduType.AAssociateRq:
-      return "Evt6";
-    case PduType.AAssociateAc:
-      return "Evt3";
-    case PduType.AAssociateRj:
-      return "Evt4";
-    case PduType.PDataTf:
-      return "Evt10";
-    case PduType.AReleaseRq:
-      return "Evt12";
-    case PduType.AReleaseRp:
-      return "Evt13";
-    case PduType.AAbort:
-      return "Evt16";
   }
 }

@@ -3,6 +3,7 @@
 // `transition(state, event)` looks up Table 9-10 and returns the action to take, the next
 // state and the effects the association driver must carry out, in order. Nothing here
 // touches a socket or a timer, so every cell can be checked in isolation.
+import { type Pdu, PduType } from "./pdu_types.ts";
 
 /** Machine states Sta1..Sta13 (PS3.8 9.2.1). */
 export type State = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13;
@@ -90,6 +91,11 @@ export type Effect =
   | { kind: "stopArtim" }
   | { kind: "close" }; // close transport connection
 
+/** The PDUs an action sends. */
+export type SentPdu = Extract<Effect, { kind: "send" }>["pdu"];
+/** The primitives an action passes up to the service user. */
+export type IndicatedPrimitive = Extract<Effect, { kind: "indicate" }>["primitive"];
+
 export interface Transition {
   action: ActionName;
   next: State;
@@ -165,8 +171,8 @@ const connect: Effect = { kind: "connect" };
 const startArtim: Effect = { kind: "startArtim" };
 const stopArtim: Effect = { kind: "stopArtim" };
 const close: Effect = { kind: "close" };
-const send = (pdu: Extract<Effect, { kind: "send" }>["pdu"]): Effect => ({ kind: "send", pdu });
-const indicate = (primitive: Extract<Effect, { kind: "indicate" }>["primitive"]): Effect => ({
+const send = (pdu: SentPdu): Effect => ({ kind: "send", pdu });
+const indicate = (primitive: IndicatedPrimitive): Effect => ({
   kind: "indicate",
   primitive,
 });
@@ -318,4 +324,24 @@ export function transition(state: State, event: Event, isRequestor = false): Tra
     next: typeof next === "number" ? next : next[isRequestor ? 0 : 1],
     effects,
   };
+}
+
+/** The event a received PDU raises (PS3.8 Table 9-10, Evt3 to Evt16). */
+export function eventOfPdu(pdu: Pdu): Event {
+  switch (pdu.type) {
+    case PduType.AAssociateRq:
+      return "Evt6";
+    case PduType.AAssociateAc:
+      return "Evt3";
+    case PduType.AAssociateRj:
+      return "Evt4";
+    case PduType.PDataTf:
+      return "Evt10";
+    case PduType.AReleaseRq:
+      return "Evt12";
+    case PduType.AReleaseRp:
+      return "Evt13";
+    case PduType.AAbort:
+      return "Evt16";
+  }
 }

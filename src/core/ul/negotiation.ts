@@ -52,6 +52,17 @@ export interface AcceptorPolicy {
    * ([[known_ae]] max_incoming): the request is rejected as transient, like overLimit.
    */
   callingAeLimit?: number;
+  /**
+   * Set when the calling AE title may not be used from this connection (a [[known_ae]]
+   * tls_name or hosts not met): rejected as calling AE not recognized, with a warning.
+   */
+  callerRefused?: string;
+  /**
+   * The name of the service an abstract syntax belongs to when this caller may not use it
+   * (accept policy, [[known_ae]] allow); undefined when it may. Such a context is rejected
+   * (result 1, user rejection) and named in the outcome's `refused`.
+   */
+  refusedService?(abstractSyntax: string): string | undefined;
 }
 
 /** An accepted presentation context, as both sides now use it. */
@@ -66,26 +77,43 @@ export interface AcceptedContext {
   extendedNegotiation?: Uint8Array;
 }
 
+/**
+ * Why an association was rejected, in a few fixed words (the `reason` label of the rejection
+ * counter): each rejection below gives one, so nothing has to read the reason text.
+ */
+export const REJECT_LABELS = [
+  "local_limit",
+  "protocol_version",
+  "application_context",
+  "called_ae",
+  "calling_ae",
+  "other",
+] as const;
+export type RejectLabel = typeof REJECT_LABELS[number];
+
 export type NegotiationOutcome =
   /** `warn`: worth a warning in the log (a peer held back by its own limit). */
-  | { accepted: false; rj: AAssociateRj; why: string; warn?: boolean }
+  | { accepted: false; rj: AAssociateRj; label: RejectLabel; why: string; warn?: boolean }
   | {
     accepted: true;
     ac: AAssociateAc;
     contexts: Map<number, AcceptedContext>;
     /** The peer's Maximum Length Received: we never send a PDU larger (0 = no limit). */
     peerMaxPduLength: number;
+    /** Services refused to this caller, each once (for a warning). */
+    refused?: string[];
   };
 
 function reject(
   source: number,
   reason: number,
   result: number,
+  label: RejectLabel,
   why: string,
   warn = false,
 ): NegotiationOutcome {
   const rj: AAssociateRj = { type: PduType.AAssociateRj, result, source, reason };
-  return warn ? { accepted: false, rj, why, warn } : { accepted: false, rj, why };
+  return warn ? { accepted: false, rj, label, why, warn } : { accepted: false, rj, label, why };
 }
 
 export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): NegotiationOutcome {
@@ -96,6 +124,7 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
       RejectSource.ServiceProviderPresentation,
       RejectReason.LocalLimitExceeded,
       RejectResult.Transient,
+      "local_limit",
       "too many associations (local limit exceeded)",
     );
   }
@@ -104,6 +133,7 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
       RejectSource.ServiceProviderAcse,
       RejectReason.ProtocolVersionNotSupported,
       RejectResult.Permanent,
+      "protocol_version",
       `protocol version ${rq.protocolVersion} not supported`,
     );
   }
@@ -112,6 +142,7 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
       RejectSource.ServiceUser,
       RejectReason.ApplicationContextNotSupported,
       RejectResult.Permanent,
+      "application_context",
       `application context ${rq.applicationContext} not supported`,
     );
   }
@@ -120,6 +151,7 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
       RejectSource.ServiceUser,
       RejectReason.CalledAeNotRecognized,
       RejectResult.Permanent,
+      "called_ae",
       `called AE title "${called}" is not ours`,
     );
   }
@@ -128,7 +160,18 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
       RejectSource.ServiceUser,
       RejectReason.CallingAeNotRecognized,
       RejectResult.Permanent,
+      "calling_ae",
       `calling AE title "${calling}" is not a known AE`,
+    );
+  }
+  if (policy.callerRefused !== undefined) {
+    return reject(
+      RejectSource.ServiceUser,
+      RejectReason.CallingAeNotRecognized,
+      RejectResult.Permanent,
+      "calling_ae",
+      policy.callerRefused,
+      true,
     );
   }
   // Checked once the peer is identified: the same transient rejection as the global limit
@@ -138,6 +181,7 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
       RejectSource.ServiceProviderPresentation,
       RejectReason.LocalLimitExceeded,
       RejectResult.Transient,
+      "local_limit",
       `calling AE title "${calling}" already has its max_incoming = ${policy.callingAeLimit} ` +
         `associations open (local limit exceeded)`,
       true,
@@ -149,10 +193,17 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
   const roleReplies: ScpScuRoleSelection[] = [];
   const contexts = new Map<number, AcceptedContext>();
   const results: PresentationContextAc[] = [];
+  const refused = new Set<string>();
   for (const pc of rq.presentationContexts) {
     const support = policy.syntaxes.get(pc.abstractSyntax);
     if (!support) {
       results.push({ id: pc.id, result: PcResult.AbstractSyntaxNotSupported, transferSyntax: "" });
+      continue;
+    }
+    const service = policy.refusedService?.(pc.abstractSyntax);
+    if (service !== undefined) {
+      refused.add(service);
+      results.push({ id: pc.id, result: PcResult.UserRejection, transferSyntax: "" });
       continue;
     }
     let requestorIsScu = true;
@@ -234,5 +285,6 @@ export function negotiateAsAcceptor(rq: AAssociateRq, policy: AcceptorPolicy): N
     ac,
     contexts,
     peerMaxPduLength: rq.userInformation.maxLength,
+    refused: refused.size ? [...refused] : undefined,
   };
 }

@@ -1,6 +1,7 @@
 // Resumable PDU framing: bytes arrive in arbitrary chunks, whole PDUs come out (PS3.8 9.3.1).
 
-import { decodePdu, PDU_HEADER_LENGTH } from "./pdu.ts";
+import { decodePdu } from "./pdu_decode.ts";
+import { PDU_HEADER_LENGTH } from "./pdu_types.ts";
 import { AbortReason, type Pdu, PduError, PduType } from "./pdu_types.ts";
 
 /** Largest A-ASSOCIATE-RQ/AC body we buffer; 128 contexts with many syntaxes fit easily. */

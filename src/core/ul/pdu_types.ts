@@ -1,4 +1,5 @@
-// Upper layer PDU structures (PS3.8 9.3). Plain data; the codec lives in pdu.ts.
+// Upper layer PDU structures (PS3.8 9.3). Plain data; the codec is pdu_encode.ts and
+// pdu_decode.ts.
 
 /** PDU type byte (PS3.8 Table 9-11 ff.). */
 export const PduType = {
@@ -11,6 +12,15 @@ export const PduType = {
   AAbort: 0x07,
 } as const;
 export type PduType = typeof PduType[keyof typeof PduType];
+
+/** PDU type (1) + reserved (1) + PDU length (4). */
+export const PDU_HEADER_LENGTH = 6;
+/** Fixed part of an A-ASSOCIATE-RQ/AC body before its variable items (PS3.8 Table 9-11). */
+export const ASSOCIATE_FIXED_LENGTH = 68;
+/** PDV item length (4) + presentation context id (1) + message control header (1). */
+export const PDV_HEADER_LENGTH = 6;
+/** Called and Calling AE Title fields of the A-ASSOCIATE-RQ/AC (PS3.8 Table 9-11). */
+export const AE_TITLE_LENGTH = 16;
 
 /** Item type bytes of the variable items (PS3.8 9.3.2, Annex D, PS3.7 D.3.3). */
 export const ItemType = {
@@ -139,7 +149,8 @@ export const RejectReason = {
   ApplicationContextNotSupported: 2,
   CallingAeNotRecognized: 3,
   CalledAeNotRecognized: 7,
-  // source 2 (ACSE): 1 no reason, 2 protocol version not supported
+  // source 2 (ACSE)
+  AcseNoReasonGiven: 1,
   ProtocolVersionNotSupported: 2,
   // source 3 (presentation): 1 temporary congestion, 2 local limit exceeded
   TemporaryCongestion: 1,

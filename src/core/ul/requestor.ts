@@ -1,8 +1,9 @@
 // The requestor (SCU) side of an association: C-MOVE sub-associations, the SCU commands,
 // tests. Sends the A-ASSOCIATE-RQ, then requests; serves C-STORE sub-operations of a C-GET.
-import { Command, CommandField } from "../dimse/command.ts";
+import { Command, CommandField, NO_DATASET, RESPONSE_BIT } from "../dimse/command.ts";
+import { Status } from "../dimse/status.ts";
 import { DatasetStream } from "../dimse/dataset_stream.ts";
-import type { DimseResponse, DimseService, ServiceContext } from "../services/service.ts";
+import type { DimseResponse, DimseService, ServiceContext } from "../dimse/service_contract.ts";
 import { AAssociateAc, AAssociateRj, PduType } from "./pdu_types.ts";
 import { AcceptedContext } from "./negotiation.ts";
 import { Association, type AssociationOptions } from "./association.ts";
@@ -149,7 +150,7 @@ export class RequestorAssociation extends Association {
   cancel(pcId: number, messageId: number): Promise<void> {
     return this.sendMessage(pcId, {
       commandField: CommandField.CCancelRq,
-      commandDataSetType: 0x0101,
+      commandDataSetType: NO_DATASET,
       messageIdBeingRespondedTo: messageId,
     });
   }
@@ -164,10 +165,10 @@ export class RequestorAssociation extends Association {
     if (!service) {
       stream?.cancel();
       void this.sendMessage(pcId, {
-        commandField: command.commandField | 0x8000,
-        commandDataSetType: 0x0101,
+        commandField: command.commandField | RESPONSE_BIT,
+        commandDataSetType: NO_DATASET,
         messageIdBeingRespondedTo: command.messageId ?? 0,
-        status: 0x0211,
+        status: Status.UnrecognizedOperation,
       }).catch(() => {});
       return;
     }

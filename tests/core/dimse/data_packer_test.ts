@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
+import { concatBytes } from "../../../src/core/dicom/bytes.ts";
 import {
-  concatBytes,
   DataPacker,
   fragmentCapacity,
   FramedDataset,

@@ -6,7 +6,8 @@ import {
   encodeCommand,
   NO_DATASET,
 } from "../../../src/core/dimse/command.ts";
-import { concatBytes, DataPacker, packCommand } from "../../../src/core/dimse/data_packer.ts";
+import { concatBytes } from "../../../src/core/dicom/bytes.ts";
+import { DataPacker, packCommand } from "../../../src/core/dimse/data_packer.ts";
 import { type DimseEvent, MessageAssembler } from "../../../src/core/dimse/message_assembler.ts";
 import type { Pdv } from "../../../src/core/ul/pdu_types.ts";
 

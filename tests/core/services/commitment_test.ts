@@ -20,7 +20,7 @@ import {
   STORAGE_COMMITMENT_PUSH_MODEL,
   StorageCommitmentService,
 } from "../../../src/core/services/commitment.ts";
-import type { DimseService } from "../../../src/core/services/service.ts";
+import type { DimseService } from "../../../src/core/dimse/service_contract.ts";
 import { AcceptorAssociation } from "../../../src/core/ul/acceptor.ts";
 import { RequestorAssociation } from "../../../src/core/ul/requestor.ts";
 import { memoryConnectionPair } from "../../helpers/memory_connection.ts";

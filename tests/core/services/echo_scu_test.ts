@@ -4,9 +4,9 @@
 import assert from "node:assert/strict";
 import { Status } from "../../../src/core/dimse/status.ts";
 import type { Connector, Logger } from "../../../src/core/ports.ts";
-import { VerificationService } from "../../../src/core/services/echo.ts";
+import { VerificationService } from "../../../src/core/services/echo_scp.ts";
 import { echoScu } from "../../../src/core/services/echo_scu.ts";
-import type { DimseService } from "../../../src/core/services/service.ts";
+import type { DimseService } from "../../../src/core/dimse/service_contract.ts";
 import { AcceptorAssociation } from "../../../src/core/ul/acceptor.ts";
 import type { SupportedSyntax } from "../../../src/core/ul/negotiation.ts";
 import { memoryConnectionPair } from "../../helpers/memory_connection.ts";

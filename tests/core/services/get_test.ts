@@ -11,9 +11,9 @@ import type {
   DimseResponse,
   DimseService,
   ServiceContext,
-} from "../../../src/core/services/service.ts";
-import { StorageService } from "../../../src/core/services/store.ts";
-import { producesTransferSyntax } from "../../../src/core/services/store_scu.ts";
+} from "../../../src/core/dimse/service_contract.ts";
+import { StorageService } from "../../../src/core/services/store_scp.ts";
+import { producesTransferSyntax } from "../../../src/core/services/sub_operation_contexts.ts";
 import { AcceptorAssociation } from "../../../src/core/ul/acceptor.ts";
 import { RequestorAssociation } from "../../../src/core/ul/requestor.ts";
 import type { SupportedSyntax } from "../../../src/core/ul/negotiation.ts";

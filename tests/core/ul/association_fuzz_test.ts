@@ -3,10 +3,10 @@
 // without an uncaught exception; the seed is printed to replay a run.
 import assert from "node:assert/strict";
 import { encodeCommand } from "../../../src/core/dimse/command.ts";
-import { VerificationService } from "../../../src/core/services/echo.ts";
+import { VerificationService } from "../../../src/core/services/echo_scp.ts";
 import { AcceptorAssociation } from "../../../src/core/ul/acceptor.ts";
 import type { SupportedSyntax } from "../../../src/core/ul/negotiation.ts";
-import { encodePdu } from "../../../src/core/ul/pdu.ts";
+import { encodePdu } from "../../../src/core/ul/pdu_encode.ts";
 import { PduType } from "../../../src/core/ul/pdu_types.ts";
 import { memoryConnectionPair } from "../../helpers/memory_connection.ts";
 import { associateRj, echoscuAssociateAc, echoscuAssociateRq } from "./pdu_fixtures.ts";

@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import { CommandField, NO_DATASET } from "../../../src/core/dimse/command.ts";
 import type { Logger } from "../../../src/core/ports.ts";
-import { VerificationService } from "../../../src/core/services/echo.ts";
-import type { DimseService } from "../../../src/core/services/service.ts";
+import { VerificationService } from "../../../src/core/services/echo_scp.ts";
+import type { DimseService } from "../../../src/core/dimse/service_contract.ts";
 import { AcceptorAssociation } from "../../../src/core/ul/acceptor.ts";
 import { AssociationRejectedError, RequestorAssociation } from "../../../src/core/ul/requestor.ts";
 import type { AcceptorPolicy, SupportedSyntax } from "../../../src/core/ul/negotiation.ts";

@@ -2,12 +2,13 @@
 // 3.1.3) as a pure function of the A-ASSOCIATE-RQ.
 import assert from "node:assert/strict";
 import type { ObjectStore } from "../../../src/core/ports.ts";
-import { findExtendedNegotiationReply } from "../../../src/core/services/find.ts";
-import { StorageService } from "../../../src/core/services/store.ts";
-import { producesTransferSyntax } from "../../../src/core/services/store_scu.ts";
+import { findExtendedNegotiationReply } from "../../../src/core/services/find_scp.ts";
+import { StorageService } from "../../../src/core/services/store_scp.ts";
+import { producesTransferSyntax } from "../../../src/core/services/sub_operation_contexts.ts";
 import {
   type AcceptorPolicy,
   negotiateAsAcceptor,
+  REJECT_LABELS,
   type SupportedSyntax,
 } from "../../../src/core/ul/negotiation.ts";
 import { type AAssociateRq, PduType } from "../../../src/core/ul/pdu_types.ts";
@@ -107,6 +108,22 @@ Deno.test("negotiateAsAcceptor() rejects: wrong called AE, unknown calling AE, o
   const full = negotiateAsAcceptor(rq(), { ...policy, overLimit: true });
   assert.ok(!full.accepted);
   assert.deepEqual([full.rj.result, full.rj.source, full.rj.reason], [2, 3, 2]);
+  // Each rejection carries its fixed label, the rejection counter's `reason`.
+  assert.deepEqual([wrong.label, unknown.label, full.label], [
+    "called_ae",
+    "calling_ae",
+    "local_limit",
+  ]);
+});
+
+Deno.test("negotiateAsAcceptor() labels protocol version and application context rejections", () => {
+  const version = negotiateAsAcceptor(rq({ protocolVersion: 2 }), policy);
+  assert.ok(!version.accepted);
+  assert.equal(version.label, "protocol_version");
+  const context = negotiateAsAcceptor(rq({ applicationContext: "1.2.3" }), policy);
+  assert.ok(!context.accepted);
+  assert.equal(context.label, "application_context");
+  for (const o of [version, context]) assert.ok(REJECT_LABELS.includes(o.label));
 });
 
 Deno.test("negotiateAsAcceptor() rejects a calling AE at its own limit as transient, after identity", () => {
@@ -116,6 +133,7 @@ Deno.test("negotiateAsAcceptor() rejects a calling AE at its own limit as transi
   assert.deepEqual([held.rj.result, held.rj.source, held.rj.reason], [2, 3, 2]);
   assert.match(held.why, /"MODALITY" already has its max_incoming = 2 associations open/);
   assert.equal(held.warn, true, "logged as a warning");
+  assert.equal(held.label, "local_limit");
   // A wrong called AE is still a permanent rejection, whatever the caller's count.
   const wrong = negotiateAsAcceptor(rq({ calledAeTitle: "OTHER" }), {
     ...policy,

@@ -2,7 +2,8 @@
 // FUZZ_ITERATIONS and FUZZ_SEED override the defaults; the seed is printed to replay a run.
 
 import assert from "node:assert/strict";
-import { decodePdu, encodePdu } from "../../../src/core/ul/pdu.ts";
+import { decodePdu } from "../../../src/core/ul/pdu_decode.ts";
+import { encodePdu } from "../../../src/core/ul/pdu_encode.ts";
 import { PduReader } from "../../../src/core/ul/pdu_reader.ts";
 import { type Pdu, PduError, PduType } from "../../../src/core/ul/pdu_types.ts";
 import { fixtures } from "./pdu_fixtures.ts";

@@ -4,7 +4,8 @@
 // PROPERTY_ITERATIONS and PROPERTY_SEED override the defaults; the seed is printed to replay.
 
 import assert from "node:assert/strict";
-import { decodePdu, encodePdu } from "../../../src/core/ul/pdu.ts";
+import { decodePdu } from "../../../src/core/ul/pdu_decode.ts";
+import { encodePdu } from "../../../src/core/ul/pdu_encode.ts";
 import { PduReader } from "../../../src/core/ul/pdu_reader.ts";
 import {
   type AAssociateAc,

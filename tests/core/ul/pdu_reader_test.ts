@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { encodePdu } from "../../../src/core/ul/pdu.ts";
+import { encodePdu } from "../../../src/core/ul/pdu_encode.ts";
 import { MAX_ASSOCIATE_PDU_LENGTH, PduReader } from "../../../src/core/ul/pdu_reader.ts";
 import {
   AbortReason,

@@ -5,20 +5,18 @@ import { CommandField } from "../dimse/command.ts";
 import { Status, statusText } from "../dimse/status.ts";
 import { EXPLICIT_VR_BE, EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../dicom/transfer_syntaxes.ts";
 import type { QueryIndex } from "../ports.ts";
+import { type AuditTrail, outcomeOf, queryKeys } from "../audit.ts";
 import { modelOf, QR_SOP_CLASSES } from "../query/keys.ts";
 import { elementsMatch } from "../query/matching.ts";
 import { parseQuery, type Query } from "../query/query.ts";
 import { type FileAttributes, ResponseBuilder } from "../query/response.ts";
 import type { AcceptedContext, SupportedSyntax } from "../ul/negotiation.ts";
-import {
-  type DimseRequest,
-  type DimseService,
-  peerFields,
-  responder,
-  type ServiceContext,
-} from "./service.ts";
+import type { DimseRequest, DimseService, ServiceContext } from "../dimse/service_contract.ts";
+import { peerFields, responder } from "./service.ts";
 
 export interface FindServiceOptions {
+  /** Each query, answered or refused, as a "Query" audit record (PS3.15 A.5.3.10). */
+  audit?: AuditTrail;
   index: QueryIndex;
   /** Our AE title: Retrieve AE Title (0008,0054) of every match. */
   aeTitle: string;
@@ -78,7 +76,23 @@ export class FindService implements DimseService {
     const sopClassUid = req.context.abstractSyntax;
     const fields = peerFields(ctx);
     const respond = responder(req, ctx, CommandField.CFindRsp);
+    const audit = (status: number, query?: Query, matches?: number, comment?: string) =>
+      this.#options.audit?.record({
+        EventID: "Query",
+        EventActionCode: "E",
+        EventOutcomeIndicator: outcomeOf(status),
+        EventOutcomeDescription: status === Status.Success
+          ? undefined
+          : `${statusText(status)}${comment ? `: ${comment}` : ""}`,
+        UserID: ctx.association.callingAeTitle,
+        NetworkAccessPointID: ctx.association.remote,
+        AssociationID: ctx.association.id,
+        SOPClassUID: sopClassUid,
+        QueryKeys: query ? queryKeys(query) : undefined,
+        NumberOfMatches: matches,
+      });
     const refuse = async (status: number, comment: string, offendingElement?: number[]) => {
+      audit(status, undefined, undefined, comment);
       ctx.logger.log("warn", `find refused: ${comment}`, { ...fields, status: statusText(status) });
       await respond(status, { errorComment: comment, offendingElement });
     };
@@ -142,6 +156,7 @@ export class FindService implements DimseService {
     }
     if (cancelled.aborted && status === Status.Success) status = Status.Cancel;
     await respond(status, comment ? { errorComment: comment } : {});
+    audit(status, query, matches, comment);
     ctx.logger.log(status === Status.RefusedOutOfResources ? "warn" : "info", "find done", {
       ...fields,
       model,

@@ -13,12 +13,8 @@ import { isSupportedTransferSyntax } from "../dicom/transfer_syntaxes.ts";
 import { trimUid } from "../dicom/uid.ts";
 import type { ObjectStore, ObjectWriter } from "../ports.ts";
 import type { SupportedSyntax } from "../ul/negotiation.ts";
-import {
-  type DimseRequest,
-  type DimseService,
-  peerFields,
-  type ServiceContext,
-} from "./service.ts";
+import type { DimseRequest, DimseService, ServiceContext } from "../dimse/service_contract.ts";
+import { peerFields } from "./service.ts";
 
 export interface StorageServiceOptions {
   store: ObjectStore;

@@ -3,7 +3,7 @@ import { CommandField, NO_DATASET } from "../dimse/command.ts";
 import { Status } from "../dimse/status.ts";
 import { EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../dicom/transfer_syntaxes.ts";
 import type { SupportedSyntax } from "../ul/negotiation.ts";
-import type { DimseRequest, DimseService, ServiceContext } from "./service.ts";
+import type { DimseRequest, DimseService, ServiceContext } from "../dimse/service_contract.ts";
 
 export const VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1";
 

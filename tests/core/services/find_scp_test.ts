@@ -9,8 +9,8 @@ import type { InstanceRef, QueryIndex } from "../../../src/core/ports.ts";
 import { rowMatches } from "../../../src/core/query/matching.ts";
 import type { Query, QueryRow } from "../../../src/core/query/query.ts";
 import type { FileAttributes } from "../../../src/core/query/response.ts";
-import { findExtendedNegotiationReply, FindService } from "../../../src/core/services/find.ts";
-import type { ServiceContext } from "../../../src/core/services/service.ts";
+import { findExtendedNegotiationReply, FindService } from "../../../src/core/services/find_scp.ts";
+import type { ServiceContext } from "../../../src/core/dimse/service_contract.ts";
 import { EXPLICIT_LE, identifier, type Key, T } from "../query/helpers.ts";
 
 const STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1";

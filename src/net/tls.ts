@@ -1,0 +1,429 @@
+// DICOM over TLS (PS3.15 B.9) behind the core's Connection port, as src/net/tcp.ts gives it
+// for plain TCP. The listener is node:tls because Deno.listenTls cannot ask for a client
+// certificate; outgoing connections are Deno.connectTls. Both run on rustls: TLS 1.2 and 1.3
+// with ECDHE and AES-GCM or ChaCha20-Poly1305 only (no DHE, no CBC, no RSA key exchange).
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import * as tls from "node:tls";
+import type { Connection, Connector, Logger, TransportSecurity } from "../core/ports.ts";
+import { dnsNamesOf } from "../core/security/certificate_name.ts";
+
+/** The files of [tls] (or a client's --cert/--key/--ca), as written. */
+export interface TlsFiles {
+  certificate?: string;
+  privateKey?: string;
+  caCertificates?: string;
+}
+
+/** Config key names for messages, e.g. { certificate: "tls.certificate" }. */
+export type TlsKeyNames = Record<keyof TlsFiles, string>;
+
+/** PEM text read and checked: a certificate chain with its key, and trusted CAs. */
+export interface TlsMaterial {
+  certificate?: string;
+  privateKey?: string;
+  caCertificates?: string;
+  /** Subject and expiry of our certificate, for the start-up line. */
+  subject?: string;
+  notAfter?: Date;
+}
+
+/** A refused file: `key` names the setting, `reason` says why (one line). */
+export class TlsFileError extends Error {
+  constructor(readonly key: string, readonly reason: string) {
+    super(`${key}: ${reason}`);
+    this.name = "TlsFileError";
+  }
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+async function readPem(path: string, key: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new TlsFileError(key, `missing: ${path}`);
+    throw new TlsFileError(key, `unreadable: ${path}: ${(e as Error).message}`);
+  }
+}
+
+function certificatesOf(pem: string, path: string, key: string): X509Certificate[] {
+  const blocks = pem.match(PEM_CERT) ?? [];
+  if (blocks.length === 0) throw new TlsFileError(key, `no PEM certificate in ${path}`);
+  return blocks.map((b) => {
+    try {
+      return new X509Certificate(b);
+    } catch (e) {
+      throw new TlsFileError(key, `not a valid certificate in ${path}: ${(e as Error).message}`);
+    }
+  });
+}
+
+function checkDates(cert: X509Certificate, path: string, key: string, now: Date): void {
+  const notAfter = new Date(cert.validTo);
+  const notBefore = new Date(cert.validFrom);
+  if (notAfter.getTime() < now.getTime()) {
+    throw new TlsFileError(key, `expired on ${notAfter.toISOString()}: ${path}`);
+  }
+  if (notBefore.getTime() > now.getTime()) {
+    throw new TlsFileError(key, `not valid before ${notBefore.toISOString()}: ${path}`);
+  }
+}
+
+/**
+ * Reads and checks the files given: present, readable, PEM, in their validity period, and the
+ * private key the certificate's. The first problem is thrown as a TlsFileError.
+ */
+export async function loadTlsMaterial(
+  files: TlsFiles,
+  keys: TlsKeyNames,
+  now = new Date(),
+): Promise<TlsMaterial> {
+  const out: TlsMaterial = {};
+  if ((files.certificate === undefined) !== (files.privateKey === undefined)) {
+    const missing = files.certificate === undefined ? "certificate" : "privateKey";
+    throw new TlsFileError(keys[missing], "is required with the other");
+  }
+  let leaf: X509Certificate | undefined;
+  if (files.certificate !== undefined) {
+    const pem = await readPem(files.certificate, keys.certificate);
+    const chain = certificatesOf(pem, files.certificate, keys.certificate);
+    for (const c of chain) checkDates(c, files.certificate, keys.certificate, now);
+    leaf = chain[0];
+    out.certificate = pem;
+    out.subject = leaf.subject.replace(/\n/g, ", ");
+    out.notAfter = new Date(leaf.validTo);
+  }
+  if (files.privateKey !== undefined) {
+    const pem = await readPem(files.privateKey, keys.privateKey);
+    let matches: boolean;
+    try {
+      matches = leaf!.checkPrivateKey(createPrivateKey(pem));
+    } catch (e) {
+      throw new TlsFileError(
+        keys.privateKey,
+        `not a valid PEM private key: ${files.privateKey}: ${(e as Error).message}`,
+      );
+    }
+    if (!matches) {
+      throw new TlsFileError(
+        keys.privateKey,
+        `does not match the certificate ${files.certificate}: ${files.privateKey}`,
+      );
+    }
+    out.privateKey = pem;
+  }
+  if (files.caCertificates !== undefined) {
+    const pem = await readPem(files.caCertificates, keys.caCertificates);
+    const cas = certificatesOf(pem, files.caCertificates, keys.caCertificates);
+    for (const c of cas) checkDates(c, files.caCertificates, keys.caCertificates, now);
+    out.caCertificates = pem;
+  }
+  return out;
+}
+
+// ---- the listener ----
+
+const READ_QUEUE_LIMIT = 8;
+/** How long close() waits for written data to reach a peer that does not read. */
+const CLOSE_GRACE_MS = 5000;
+
+/** One accepted TLS connection whose handshake (and client certificate) passed. */
+export class TlsConnection implements Connection {
+  readonly remote: string;
+  readonly security: TransportSecurity;
+  #socket: tls.TLSSocket;
+  #queue: Uint8Array[] = [];
+  #waiting: ((chunk: Uint8Array | null) => void) | null = null;
+  #ended = false;
+  #paused = false;
+  #drained: (() => void)[] = [];
+  #closing = false;
+
+  constructor(socket: tls.TLSSocket, remote: string, security: TransportSecurity) {
+    this.#socket = socket;
+    this.remote = remote;
+    this.security = security;
+    socket.setNoDelay(true);
+    socket.on("data", (b: Uint8Array) => {
+      if (this.#closing) return; // closed by us: nothing more is read
+      const chunk = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+      const waiting = this.#waiting;
+      if (waiting) {
+        this.#waiting = null;
+        waiting(chunk);
+        return;
+      }
+      this.#queue.push(chunk);
+      // Backpressure: stop reading the socket until the core catches up.
+      if (this.#queue.length >= READ_QUEUE_LIMIT && !this.#paused) {
+        this.#paused = true;
+        socket.pause();
+      }
+    });
+    const end = () => {
+      this.#ended = true;
+      const waiting = this.#waiting;
+      this.#waiting = null;
+      waiting?.(null);
+      for (const d of this.#drained.splice(0)) d();
+    };
+    socket.on("end", end);
+    socket.on("close", end);
+    // Without a listener an 'error' event would end the process.
+    socket.on("error", end);
+    socket.on("drain", () => {
+      for (const d of this.#drained.splice(0)) d();
+    });
+  }
+
+  read(): Promise<Uint8Array | null> {
+    const next = this.#queue.shift();
+    if (next) {
+      if (this.#paused && this.#queue.length < READ_QUEUE_LIMIT / 2) {
+        this.#paused = false;
+        this.#socket.resume();
+      }
+      return Promise.resolve(next);
+    }
+    if (this.#ended) return Promise.resolve(null);
+    return new Promise((resolve) => (this.#waiting = resolve));
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    const socket = this.#socket;
+    if (this.#ended || socket.destroyed || !socket.writable) {
+      throw new Error("connection closed");
+    }
+    // The stream may hold on to what it is given; the caller may reuse its buffer.
+    if (socket.write(bytes.slice())) return;
+    await new Promise<void>((resolve) => this.#drained.push(resolve));
+    if (this.#ended) throw new Error("connection closed");
+  }
+
+  close(): void {
+    const socket = this.#socket;
+    if (socket.destroyed || this.#closing) return;
+    this.#closing = true;
+    // As for TCP: a pending read resolves null at once.
+    this.#ended = true;
+    const waiting = this.#waiting;
+    this.#waiting = null;
+    waiting?.(null);
+    this.#queue.length = 0;
+    // What was written (an A-ASSOCIATE-RJ, an A-RELEASE-RP) is flushed first; a peer that
+    // never reads gets a bounded wait.
+    const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
+    Deno.unrefTimer(timer);
+    socket.end(() => {
+      clearTimeout(timer);
+      socket.destroy();
+    });
+  }
+}
+
+export interface TlsListenOptions {
+  hostname: string;
+  port: number;
+  material: TlsMaterial;
+  requireClientCertificate: boolean;
+  /** A handshake not done within this is dropped (and logged). */
+  handshakeTimeoutMs: number;
+  logger: Logger;
+  /** Told of each connection refused (after its log line): audit trail. */
+  onRefused?(peer: string, reason: string, subject?: string): void;
+}
+
+export interface TlsListener {
+  readonly port: number;
+  /** New connections use these certificates; open ones keep theirs. */
+  setMaterial(material: TlsMaterial): void;
+  /** Stops accepting; running connections go on. */
+  close(): void;
+  /** Resolves when the listener has closed. */
+  readonly done: Promise<void>;
+}
+
+const NODE_TLS_OPTIONS = {
+  minVersion: "TLSv1.2",
+  maxVersion: "TLSv1.3",
+  // BCP 195 (RFC 9325 4.2) for TLS 1.2; TLS 1.3 suites are all AEAD.
+  ciphers: [
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "ECDHE-RSA-CHACHA20-POLY1305",
+  ].join(":"),
+} as const;
+
+function contextOptions(m: TlsMaterial) {
+  return { key: m.privateKey, cert: m.certificate, ca: m.caCertificates };
+}
+
+/** A handshake error in words an operator can act on. */
+function handshakeReason(e: Error & { code?: string }): string {
+  const msg = e.message ?? String(e);
+  if (e.code === "ERR_SSL_WRONG_VERSION_NUMBER" || /InvalidContentType|wrong version/i.test(msg)) {
+    return `not a TLS client hello (plain DICOM on the TLS port?): ${msg}`;
+  }
+  if (/no certificates/i.test(msg)) return "no client certificate";
+  if (/incompatible|protocol version|no shared cipher|handshake failure/i.test(msg)) {
+    return `TLS version or cipher suites not supported (TLS 1.2 or 1.3, ECDHE): ${msg}`;
+  }
+  if (/timed? ?out/i.test(msg)) return `handshake timed out: ${msg}`;
+  return msg;
+}
+
+type PeerCertificate = {
+  subject?: Record<string, string | string[]>;
+  subjectaltname?: string;
+};
+
+function describeSubject(subject: PeerCertificate["subject"]): string {
+  if (!subject) return "";
+  return Object.entries(subject).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join("+") : v}`)
+    .join(", ");
+}
+
+/** Protocol, cipher suite and the peer's certificate names of an established socket. */
+function securityOf(s: tls.TLSSocket): TransportSecurity {
+  const cipher = s.getCipher();
+  const cert = s.getPeerCertificate() as unknown as PeerCertificate | null;
+  const cn = cert?.subject?.CN;
+  const hasCert = !!cert?.subject && Object.keys(cert.subject).length > 0;
+  return {
+    protocol: s.getProtocol() ?? "",
+    cipher: cipher?.standardName ?? cipher?.name ?? "",
+    peer: hasCert
+      ? {
+        subject: describeSubject(cert!.subject),
+        commonName: Array.isArray(cn) ? cn[0] : cn ?? "",
+        dnsNames: dnsNamesOf(cert!.subjectaltname),
+      }
+      : undefined,
+  };
+}
+
+/**
+ * Accepts TLS connections. A connection reaches onConnection only once its handshake is done
+ * and, when required, its client certificate verified against the CAs; every other is logged
+ * once at warn with the peer address and reason, and closed (it never holds an association).
+ */
+export function listenTls(
+  options: TlsListenOptions,
+  onConnection: (c: TlsConnection) => void,
+): Promise<TlsListener> {
+  const log = options.logger;
+  const server = tls.createServer({
+    ...NODE_TLS_OPTIONS,
+    ...contextOptions(options.material),
+    requestCert: true,
+    // Checked below, so that the refusal can be logged with its reason.
+    rejectUnauthorized: false,
+    handshakeTimeout: options.handshakeTimeoutMs,
+  });
+  const peerOf = (s: tls.TLSSocket): string => {
+    // A failed socket has lost its own address; the underlying TCP socket keeps it.
+    const raw = s as unknown as {
+      remoteAddress?: string;
+      remotePort?: number;
+      _parent?: { remoteAddress?: string; remotePort?: number };
+    };
+    const address = raw.remoteAddress ?? raw._parent?.remoteAddress;
+    const port = raw.remotePort ?? raw._parent?.remotePort;
+    if (!address) return "unknown";
+    return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+  };
+  const refused = (peer: string, reason: string, subject?: string) => {
+    log.log("warn", "TLS connection refused", { peer, reason, subject });
+    options.onRefused?.(peer, reason, subject);
+  };
+  server.on("tlsClientError", (e: Error, s: tls.TLSSocket) => {
+    refused(peerOf(s), handshakeReason(e));
+    s.destroy();
+  });
+  server.on("secureConnection", (s: tls.TLSSocket) => {
+    const remote = peerOf(s);
+    s.on("error", () => {}); // until the connection's own handlers take over
+    const cert = s.getPeerCertificate() as unknown as PeerCertificate | null;
+    const hasCert = !!cert && !!cert.subject && Object.keys(cert.subject).length > 0;
+    if (hasCert && !s.authorized) {
+      refused(
+        remote,
+        `client certificate not trusted: ${s.authorizationError}`,
+        describeSubject(cert!.subject),
+      );
+      s.destroy();
+      return;
+    }
+    if (!hasCert && options.requireClientCertificate) {
+      refused(remote, "no client certificate");
+      s.destroy();
+      return;
+    }
+    onConnection(new TlsConnection(s, remote, securityOf(s)));
+  });
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  let closed = false;
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.hostname, () => {
+      server.off("error", reject);
+      server.on("error", (e: Error) => log.log("error", `TLS listener: ${e.message}`));
+      const address = server.address();
+      resolve({
+        port: typeof address === "object" && address ? address.port : options.port,
+        done,
+        setMaterial(m: TlsMaterial) {
+          server.setSecureContext(contextOptions(m));
+        },
+        close() {
+          if (closed) return;
+          closed = true;
+          server.close(() => resolveDone());
+        },
+      });
+    });
+  });
+}
+
+// ---- outgoing ----
+
+/**
+ * Opens TLS connections: the server's certificate is verified against `material`'s CAs (the
+ * system's when none) and its name against the host; ours is presented when given.
+ */
+export function tlsConnector(material: TlsMaterial): Connector {
+  return {
+    connect(host: string, port: number, timeoutMs: number): Promise<Connection> {
+      return new Promise((resolve, reject) => {
+        const socket = tls.connect({
+          ...NODE_TLS_OPTIONS,
+          host,
+          port,
+          // SNI carries host names only (RFC 6066 3).
+          servername: /^[\d.]+$|:/.test(host) ? undefined : host,
+          ca: material.caCertificates,
+          cert: material.certificate,
+          key: material.privateKey,
+          rejectUnauthorized: true,
+        });
+        const timer = setTimeout(() => {
+          socket.destroy();
+          reject(new Error(`TLS connection to ${host}:${port} timed out after ${timeoutMs} ms`));
+        }, timeoutMs);
+        socket.once("error", (e: Error) => {
+          clearTimeout(timer);
+          socket.destroy();
+          reject(e);
+        });
+        socket.once("secureConnect", () => {
+          clearTimeout(timer);
+          resolve(new TlsConnection(socket, `${host}:${port}`, securityOf(socket)));
+        });
+      });
+    },
+  };
+}

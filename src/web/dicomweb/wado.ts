@@ -1,0 +1,569 @@
+// WADO-RS (PS3.18 10.4): studies, series and instances as multipart/related Part 10 objects,
+// their metadata as DICOM JSON, frames, bulk data, and rendered images. Objects go out as
+// stored (transfer-syntax=*) or re-encoded through core/dicom/transcode.ts when a client asks
+// for another syntax it can produce; otherwise 406.
+import type { Context } from "hono";
+import { findElement } from "../../core/dicom/dataset.ts";
+import { imagePixelInfo } from "../../core/dicom/instance_header.ts";
+import { decodeFileMetaInformation, encodeFileMetaInformation } from "../../core/dicom/part10.ts";
+import {
+  encodeRendered,
+  RenderError,
+  renderFrame,
+  type RenderOptions,
+} from "../../core/dicom/rendered.ts";
+import { Tag } from "../../core/dicom/tags.ts";
+import { canTranscode, transcodeDataset } from "../../core/dicom/transcode.ts";
+import { EXPLICIT_VR_LE } from "../../core/dicom/transfer_syntaxes.ts";
+import { isValidUid } from "../../core/query/qido.ts";
+import type { InstanceScope, StoredInstanceEntry } from "../../storage/dicomweb_db.ts";
+import type { DicomWebContext } from "./context.ts";
+import {
+  absoluteBulkUris,
+  frameMediaType,
+  FrameRequestError,
+  instanceJson,
+  isEncapsulated,
+  type ObjectSource,
+  parseFrameList,
+  readFrames,
+  type ReadHeader,
+  readHeader,
+  UnreadableObject,
+} from "./instances.ts";
+import { type MediaRange, parseAccept, rangeAdmits } from "./media_type.ts";
+import { closeDelimiter, newBoundary, partHeader } from "./multipart.ts";
+import { DICOM_JSON } from "./qido.ts";
+
+const APPLICATION_DICOM = "application/dicom";
+const OCTET_STREAM = "application/octet-stream";
+
+/** The scope named by the path, or a 400 answer for a malformed UID. */
+function scopeOf(c: Context): InstanceScope | null {
+  const study = c.req.param("study");
+  const series = c.req.param("series");
+  const sop = c.req.param("instance");
+  for (const uid of [study, series, sop]) if (uid !== undefined && !isValidUid(uid)) return null;
+  return { studyInstanceUid: study!, seriesInstanceUid: series, sopInstanceUid: sop };
+}
+
+function entriesOf(
+  c: Context,
+  ctx: DicomWebContext,
+): StoredInstanceEntry[] | Response {
+  const scope = scopeOf(c);
+  if (!scope) return ctx.problem(c, 400, "malformed UID in the path");
+  const entries = ctx.index.instances(scope);
+  if (entries.length === 0) return ctx.problem(c, 404, "no such study, series or instance");
+  return entries;
+}
+
+// ---- retrieve: Part 10 objects ----
+
+/** What the client accepts for Part 10 objects: multipart or (one instance) a bare body. */
+interface DicomChoice {
+  multipart: boolean;
+  /** "*" = as stored; undefined = the default (see below); else a transfer syntax UID. */
+  transferSyntax?: string;
+}
+
+function chooseDicom(ranges: MediaRange[], single: boolean): DicomChoice | null {
+  for (const r of ranges) {
+    if (r.type === "multipart/related" || r.type === "multipart/*") {
+      const type = (r.params.type ?? APPLICATION_DICOM).toLowerCase();
+      if (type !== APPLICATION_DICOM && type !== "*/*" && type !== "application/*") continue;
+      return { multipart: true, transferSyntax: r.params["transfer-syntax"] };
+    }
+    if (r.type === APPLICATION_DICOM && single) {
+      return { multipart: false, transferSyntax: r.params["transfer-syntax"] };
+    }
+    if (r.type === "*/*") return { multipart: true };
+  }
+  return null;
+}
+
+/**
+ * The syntax an object goes out in: as stored for "*"; a requested one when stored so or
+ * when it can be produced; without a request Explicit VR Little Endian where the object can
+ * be re-encoded to it (PS3.18 8.7.3.5.2), else as stored. Null when it cannot be met.
+ */
+function targetSyntax(stored: string, requested: string | undefined): string | null {
+  if (requested === "*") return stored;
+  if (requested === undefined) {
+    return stored === EXPLICIT_VR_LE || canTranscode(stored, EXPLICIT_VR_LE)
+      ? EXPLICIT_VR_LE
+      : stored;
+  }
+  if (requested === stored || canTranscode(stored, requested)) return requested;
+  return null;
+}
+
+/** GET a study, series or instance (PS3.18 10.4.1). */
+export function retrieve(c: Context, ctx: DicomWebContext): Response {
+  const entries = entriesOf(c, ctx);
+  if (entries instanceof Response) return entries;
+  const single = c.req.param("instance") !== undefined;
+  const choice = chooseDicom(parseAccept(c.req.header("Accept")), single);
+  if (!choice) {
+    return ctx.problem(
+      c,
+      406,
+      `objects are sent as multipart/related; type="${APPLICATION_DICOM}"`,
+    );
+  }
+  const targets = entries.map((e) => targetSyntax(e.transferSyntaxUid, choice.transferSyntax));
+  const missing = targets.indexOf(null);
+  if (missing >= 0) {
+    return ctx.problem(
+      c,
+      406,
+      `transfer syntax ${choice.transferSyntax} cannot be produced from ` +
+        entries[missing].transferSyntaxUid,
+    );
+  }
+  if (!choice.multipart) {
+    const body = ReadableStream.from(objectBytes(ctx, entries[0], targets[0]!));
+    return new Response(body, {
+      headers: { "Content-Type": `${APPLICATION_DICOM}; transfer-syntax=${targets[0]}` },
+    });
+  }
+  const boundary = newBoundary();
+  const body = ReadableStream.from((async function* () {
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
+      const head = partHeader(boundary, {
+        "Content-Type": `${APPLICATION_DICOM}; transfer-syntax=${targets[i]}`,
+        "Content-Location": `${
+          ctx.rootUrl(c)
+        }/studies/${e.studyInstanceUid}/series/${e.seriesInstanceUid}/instances/${e.sopInstanceUid}`,
+      });
+      let first = true;
+      for await (const piece of objectBytes(ctx, e, targets[i]!)) {
+        if (first) {
+          yield head;
+          first = false;
+        }
+        yield piece;
+      }
+    }
+    yield closeDelimiter(boundary);
+  })());
+  return new Response(body, {
+    headers: {
+      "Content-Type": `multipart/related; type="${APPLICATION_DICOM}"; boundary=${boundary}`,
+    },
+  });
+}
+
+/** Objects up to this size are read at once rather than streamed. */
+const WHOLE_OBJECT_BYTES = 8 * 1024 * 1024;
+
+/** An object's Part 10 bytes in `target` syntax (nothing when it is gone meanwhile). */
+async function* objectBytes(
+  ctx: DicomWebContext,
+  entry: StoredInstanceEntry,
+  target: string,
+): AsyncGenerator<Uint8Array> {
+  const obj = await ctx.objects.readObject(entry.sopInstanceUid);
+  if (!obj) return;
+  if (obj.transferSyntaxUid === target) {
+    // A small object goes in one piece (one read, one write); a large one streams.
+    if (obj.readAll && obj.length <= WHOLE_OBJECT_BYTES) {
+      yield await obj.readAll(new Uint8Array(obj.length));
+    } else yield* obj.stream;
+    return;
+  }
+  yield* transcodedObject(ctx, obj.stream, obj.transferSyntaxUid, target);
+}
+
+/** A Part 10 stream with its dataset re-encoded and new file meta. */
+async function* transcodedObject(
+  ctx: DicomWebContext,
+  stream: ReadableStream<Uint8Array>,
+  from: string,
+  to: string,
+): AsyncGenerator<Uint8Array> {
+  const reader = stream[Symbol.asyncIterator]();
+  let head = new Uint8Array(0);
+  let parsed;
+  for (;;) {
+    const next = await reader.next();
+    if (next.done) throw new UnreadableObject("stored object ends in its file meta");
+    const joined = new Uint8Array(head.length + next.value.length);
+    joined.set(head);
+    joined.set(next.value, head.length);
+    head = joined;
+    try {
+      parsed = decodeFileMetaInformation(head);
+      if (parsed.datasetOffset < head.length || head.length > 1024 * 1024) break;
+    } catch (e) {
+      if (head.length > 1024 * 1024) throw e;
+    }
+  }
+  const s = ctx.config().server;
+  yield encodeFileMetaInformation({
+    ...parsed.meta,
+    transferSyntaxUid: to,
+    implementationClassUid: s.implementationClassUid,
+    implementationVersionName: s.implementationVersionName,
+  });
+  const rest = head.subarray(parsed.datasetOffset);
+  const dataset = (async function* () {
+    if (rest.length) yield rest;
+    for (;;) {
+      const next = await reader.next();
+      if (next.done) return;
+      yield next.value;
+    }
+  })();
+  for await (const piece of transcodeDataset(dataset, from, to)) yield piece.slice();
+}
+
+// ---- metadata ----
+
+/** Misses computed at once. */
+const METADATA_CONCURRENCY = 8;
+
+/** GET .../metadata at study, series or instance level (PS3.18 10.4.1.1.2). */
+export async function metadata(c: Context, ctx: DicomWebContext): Promise<Response> {
+  const entries = entriesOf(c, ctx);
+  if (entries instanceof Response) return entries;
+  const ranges = parseAccept(c.req.header("Accept"));
+  if (!ranges.some((r) => rangeAdmits(r, DICOM_JSON) || r.type === "application/json")) {
+    return ctx.problem(c, 406, `metadata is sent as ${DICOM_JSON}`);
+  }
+  const root = ctx.rootUrl(c);
+  const key = `${root}\n${c.req.path}`;
+  const fingerprint = entries.map((e) => `${e.sopInstanceUid}:${e.seq}`).join(",");
+  const headers = { "Content-Type": `${DICOM_JSON}; charset=utf-8` };
+  const kept = ctx.responses.get(key, fingerprint);
+  if (kept) return new Response(kept as Uint8Array<ArrayBuffer>, { headers });
+  const jsons: (string | undefined)[] = entries.map((e) => ctx.cache.get(e.sopInstanceUid, e.seq));
+  const misses = entries.map((_, i) => i).filter((i) => jsons[i] === undefined);
+  const computed: { sopInstanceUid: string; seq: number; json: string }[] = [];
+  for (let at = 0; at < misses.length; at += METADATA_CONCURRENCY) {
+    await Promise.all(
+      misses.slice(at, at + METADATA_CONCURRENCY).map(async (i) => {
+        const e = entries[i];
+        try {
+          const read = await readHeader(ctx.objects, e.sopInstanceUid);
+          if (!read) return; // deleted meanwhile
+          const json = instanceJson(read.header, {
+            study: e.studyInstanceUid,
+            series: e.seriesInstanceUid,
+            instance: e.sopInstanceUid,
+          });
+          jsons[i] = json;
+          computed.push({ sopInstanceUid: e.sopInstanceUid, seq: read.seq, json });
+        } catch (err) {
+          if (!(err instanceof UnreadableObject)) throw err;
+          ctx.logger.log("warn", "stored object unreadable for metadata", { error: err.message });
+        }
+      }),
+    );
+  }
+  try {
+    ctx.cache.putAll(computed);
+  } catch (e) {
+    ctx.logger.log("warn", "metadata cache not updated", { error: String(e) });
+  }
+  // Kept whole only when every instance was read as listed (none replaced meanwhile).
+  const listed = new Map(entries.map((e) => [e.sopInstanceUid, e.seq]));
+  const complete = jsons.every((j) => j !== undefined) &&
+    computed.every((x) => listed.get(x.sopInstanceUid) === x.seq);
+  const text = absoluteBulkUris(`[${jsons.filter((j) => j !== undefined).join(",")}]`, root);
+  const body = new TextEncoder().encode(text);
+  if (complete) ctx.responses.set(key, fingerprint, body);
+  return new Response(body, { headers });
+}
+
+// ---- frames and bulk data ----
+
+interface FrameChoice {
+  /** "*": as stored; else the syntax of native frames sent (Explicit VR LE). */
+  transferSyntax: "*" | string;
+}
+
+/** Frames: octet-stream of native pixels, or with transfer-syntax=* the stored compressed frame. */
+function chooseFrames(ranges: MediaRange[], stored: string): FrameChoice | null {
+  const compressed = isEncapsulated(stored);
+  for (const r of ranges) {
+    let type: string;
+    let ts: string | undefined;
+    if (r.type === "multipart/related" || r.type === "multipart/*") {
+      type = (r.params.type ?? OCTET_STREAM).toLowerCase();
+      ts = r.params["transfer-syntax"];
+    } else if (r.type === "*/*") {
+      return { transferSyntax: compressed ? "*" : EXPLICIT_VR_LE };
+    } else continue;
+    if (type === OCTET_STREAM || type === "*/*") {
+      if (ts === "*") return { transferSyntax: "*" };
+      if (!compressed && (ts === undefined || ts === EXPLICIT_VR_LE)) {
+        return { transferSyntax: EXPLICIT_VR_LE };
+      }
+      if (compressed && (ts === undefined || ts === EXPLICIT_VR_LE)) {
+        if (canTranscode(stored, EXPLICIT_VR_LE)) return { transferSyntax: EXPLICIT_VR_LE };
+      }
+      continue;
+    }
+    // image/jpeg and the like: the stored compressed frames when they are of that kind.
+    if (
+      compressed && type === frameMediaType(stored) &&
+      (ts === undefined || ts === "*" || ts === stored)
+    ) {
+      return { transferSyntax: "*" };
+    }
+  }
+  return null;
+}
+
+/** GET .../instances/{uid}/frames/{list} (PS3.18 10.4.1.1.4). */
+export async function frames(c: Context, ctx: DicomWebContext): Promise<Response> {
+  const entries = entriesOf(c, ctx);
+  if (entries instanceof Response) return entries;
+  const entry = entries[0];
+  try {
+    const numbers = parseFrameList(c.req.param("frames") ?? "");
+    const choice = chooseFrames(parseAccept(c.req.header("Accept")), entry.transferSyntaxUid);
+    if (!choice) {
+      return ctx.problem(
+        c,
+        406,
+        `frames of ${entry.transferSyntaxUid} objects cannot be sent as asked`,
+      );
+    }
+    const source = choice.transferSyntax === "*" || !isEncapsulated(entry.transferSyntaxUid)
+      ? ctx.objects
+      : await decodedSource(ctx, entry);
+    const read = await readHeader(source, entry.sopInstanceUid);
+    if (!read) return ctx.problem(c, 404, "no such instance");
+    const stored = read.header.meta.transferSyntaxUid;
+    const list = await readFrames(source, entry.sopInstanceUid, read, numbers);
+    const encapsulated = isEncapsulated(stored);
+    const type = encapsulated ? frameMediaType(stored) : OCTET_STREAM;
+    const ts = encapsulated ? stored : EXPLICIT_VR_LE;
+    const boundary = newBoundary();
+    const base = `${
+      ctx.rootUrl(c)
+    }/studies/${entry.studyInstanceUid}/series/${entry.seriesInstanceUid}/instances/${entry.sopInstanceUid}/frames/`;
+    const parts: Uint8Array[] = [];
+    list.forEach((frame, i) => {
+      parts.push(
+        partHeader(boundary, {
+          "Content-Type": `${type}; transfer-syntax=${ts}`,
+          "Content-Location": base + numbers[i],
+        }),
+        frame,
+      );
+    });
+    parts.push(closeDelimiter(boundary));
+    return new Response(new Blob(parts as Uint8Array<ArrayBuffer>[]), {
+      headers: {
+        "Content-Type":
+          `multipart/related; type="${type}"; transfer-syntax=${ts}; boundary=${boundary}`,
+      },
+    });
+  } catch (e) {
+    if (e instanceof FrameRequestError) return ctx.problem(c, e.status, e.message);
+    if (e instanceof UnreadableObject) {
+      ctx.logger.log("warn", "frames of a stored object cannot be read", { error: e.message });
+      return ctx.problem(c, 500, `the stored object cannot be read: ${e.message}`);
+    }
+    throw e;
+  }
+}
+
+/** An in-memory copy of an object re-encoded to Explicit VR Little Endian (decoded). */
+async function decodedSource(
+  ctx: DicomWebContext,
+  entry: StoredInstanceEntry,
+): Promise<ObjectSource> {
+  const obj = await ctx.objects.readObject(entry.sopInstanceUid);
+  if (!obj) throw new FrameRequestError(404, "no such instance");
+  const pieces: Uint8Array[] = [];
+  for await (const p of transcodedObject(ctx, obj.stream, obj.transferSyntaxUid, EXPLICIT_VR_LE)) {
+    pieces.push(p);
+  }
+  const bytes = new Uint8Array(await new Blob(pieces as Uint8Array<ArrayBuffer>[]).arrayBuffer());
+  return memorySource(entry.sopInstanceUid, bytes, entry.seq);
+}
+
+/** Serves one object's bytes from memory. */
+function memorySource(uid: string, bytes: Uint8Array, seq: number): ObjectSource {
+  return {
+    readObjectRange: (u, start, length) =>
+      Promise.resolve(
+        u === uid
+          ? { bytes: bytes.subarray(start, start + length), total: bytes.length, seq }
+          : null,
+      ),
+    readObject: () => Promise.resolve(null),
+  };
+}
+
+/** GET .../bulk/{tag}[/{item}/{tag}...]: one attribute's value (octet-stream). */
+export async function bulk(c: Context, ctx: DicomWebContext): Promise<Response> {
+  const entries = entriesOf(c, ctx);
+  if (entries instanceof Response) return entries;
+  const entry = entries[0];
+  const path = (c.req.param("path") ?? "").split("/").filter((p) => p !== "");
+  if (
+    path.length === 0 || path.length % 2 === 0 ||
+    path.some((p, i) => i % 2 === 0 ? !/^[0-9A-Fa-f]{8}$/.test(p) : !/^\d{1,6}$/.test(p))
+  ) return ctx.problem(c, 400, "bulk data path must be tag[/item/tag...]");
+  const read = await readHeader(ctx.objects, entry.sopInstanceUid);
+  if (!read) return ctx.problem(c, 404, "no such instance");
+  const tags = path.map((p, i) => (i % 2 === 0 ? parseInt(p, 16) : Number(p)));
+  const ranges = parseAccept(c.req.header("Accept"));
+  const single = !ranges.some((r) => r.type.startsWith("multipart/")) &&
+    ranges.some((r) => rangeAdmits(r, OCTET_STREAM));
+  let parts: { type: string; bytes: Uint8Array }[];
+  if (tags.length === 1 && tags[0] === Tag.PixelData && read.header.pixelData) {
+    const info = imagePixelInfo(read.header.elements);
+    const n = info?.numberOfFrames ?? 1;
+    try {
+      const numbers = Array.from({ length: n }, (_, i) => i + 1);
+      const frameBytes = await readFrames(ctx.objects, entry.sopInstanceUid, read, numbers);
+      const ts = read.header.meta.transferSyntaxUid;
+      const type = isEncapsulated(ts)
+        ? `${frameMediaType(ts)}; transfer-syntax=${ts}`
+        : OCTET_STREAM;
+      parts = isEncapsulated(ts) ? frameBytes.map((bytes) => ({ type, bytes })) : [{
+        type,
+        bytes: new Uint8Array(
+          await new Blob(frameBytes as Uint8Array<ArrayBuffer>[]).arrayBuffer(),
+        ),
+      }];
+    } catch (e) {
+      if (e instanceof FrameRequestError) return ctx.problem(c, e.status, e.message);
+      if (e instanceof UnreadableObject) return ctx.problem(c, 500, e.message);
+      throw e;
+    }
+  } else {
+    let elements = read.header.elements;
+    let value: Uint8Array | undefined;
+    for (let i = 0; i < tags.length; i += 2) {
+      const el = findElement(elements, tags[i]);
+      if (!el) break;
+      if (i + 1 === tags.length) {
+        if (!el.items) value = el.value;
+        break;
+      }
+      const item = el.items?.[tags[i + 1]];
+      if (!item) break;
+      elements = item;
+    }
+    if (!value) return ctx.problem(c, 404, `no bulk data at ${path.join("/")}`);
+    parts = [{ type: OCTET_STREAM, bytes: value }];
+  }
+  if (single && parts.length === 1) {
+    return new Response(parts[0].bytes as Uint8Array<ArrayBuffer>, {
+      headers: { "Content-Type": OCTET_STREAM },
+    });
+  }
+  const boundary = newBoundary();
+  const body: Uint8Array[] = [];
+  for (const p of parts) body.push(partHeader(boundary, { "Content-Type": p.type }), p.bytes);
+  body.push(closeDelimiter(boundary));
+  return new Response(new Blob(body as Uint8Array<ArrayBuffer>[]), {
+    headers: { "Content-Type": `multipart/related; type="${OCTET_STREAM}"; boundary=${boundary}` },
+  });
+}
+
+// ---- rendered and thumbnail ----
+
+const THUMBNAIL_SIZE = 128;
+
+/**
+ * GET .../rendered and .../thumbnail (PS3.18 10.4.1.1.3, 10.4.1.1.5) at study, series,
+ * instance or frame level: a study or series shows its middle instance, a multi-frame
+ * object its first frame unless a frame is named.
+ */
+export async function rendered(
+  c: Context,
+  ctx: DicomWebContext,
+  thumbnail: boolean,
+): Promise<Response> {
+  const entries = entriesOf(c, ctx);
+  if (entries instanceof Response) return entries;
+  const ranges = parseAccept(c.req.header("Accept"));
+  const media = ranges.map((r) =>
+    rangeAdmits(r, "image/jpeg") ? "image/jpeg" : rangeAdmits(r, "image/png") ? "image/png" : null
+  ).find((m) => m !== null);
+  if (!media) return ctx.problem(c, 406, "rendered images are image/jpeg or image/png");
+  const params = new URL(c.req.url).searchParams;
+  const options: RenderOptions = {};
+  let quality = 90;
+  try {
+    const window = params.get("window");
+    if (window !== null) {
+      const [center, width] = window.split(",").map((v) => Number(v));
+      if (!Number.isFinite(center) || !Number.isFinite(width) || width < 1) {
+        throw new RangeError("window must be center,width[,function]");
+      }
+      options.window = { center, width };
+    }
+    const viewport = params.get("viewport");
+    if (viewport !== null) {
+      const [w, h] = viewport.split(",").map((v) => Number(v));
+      if (!(w >= 1 && h >= 1 && w <= 8192 && h <= 8192)) {
+        throw new RangeError("viewport must be columns,rows (1 to 8192)");
+      }
+      options.viewport = { width: Math.floor(w), height: Math.floor(h) };
+    } else if (thumbnail) options.viewport = { width: THUMBNAIL_SIZE, height: THUMBNAIL_SIZE };
+    const q = params.get("quality");
+    if (q !== null) {
+      quality = Number(q);
+      if (!Number.isInteger(quality) || quality < 1 || quality > 100) {
+        throw new RangeError("quality must be an integer from 1 to 100");
+      }
+    }
+  } catch (e) {
+    if (e instanceof RangeError) return ctx.problem(c, 400, e.message);
+    throw e;
+  }
+  const frameParam = c.req.param("frames");
+  let frameNumber = 1;
+  try {
+    if (frameParam !== undefined) {
+      const list = parseFrameList(frameParam);
+      if (list.length !== 1) return ctx.problem(c, 400, "render one frame at a time");
+      frameNumber = list[0];
+    }
+  } catch (e) {
+    if (e instanceof FrameRequestError) return ctx.problem(c, e.status, e.message);
+    throw e;
+  }
+  const entry = representative(entries);
+  try {
+    let source: ObjectSource = ctx.objects;
+    if (isEncapsulated(entry.transferSyntaxUid)) {
+      if (!canTranscode(entry.transferSyntaxUid, EXPLICIT_VR_LE)) {
+        return ctx.problem(c, 406, `${entry.transferSyntaxUid} images cannot be decoded here yet`);
+      }
+      source = await decodedSource(ctx, entry);
+    }
+    const read: ReadHeader | null = await readHeader(source, entry.sopInstanceUid);
+    if (!read) return ctx.problem(c, 404, "no such instance");
+    const info = imagePixelInfo(read.header.elements);
+    if (!info || !read.header.pixelData) {
+      return ctx.problem(c, 406, "the instance has no image to render");
+    }
+    const [frame] = await readFrames(source, entry.sopInstanceUid, read, [frameNumber]);
+    const image = renderFrame(frame, info, read.header.elements, options);
+    const bytes = await encodeRendered(image, media, quality);
+    return new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { "Content-Type": media } });
+  } catch (e) {
+    if (e instanceof FrameRequestError) return ctx.problem(c, e.status, e.message);
+    if (e instanceof RenderError) return ctx.problem(c, 406, e.message);
+    if (e instanceof UnreadableObject) return ctx.problem(c, 500, e.message);
+    throw e;
+  }
+}
+
+/** The instance a study or series is shown by: the middle one of its first series with images. */
+function representative(entries: StoredInstanceEntry[]): StoredInstanceEntry {
+  const series = entries[0].seriesInstanceUid;
+  const first = entries.filter((e) => e.seriesInstanceUid === series);
+  return first[Math.floor((first.length - 1) / 2)];
+}

@@ -1,0 +1,597 @@
+// DICOM over TLS benchmark, in one run:
+// - store: storescu +tls on one association into storescp +tls (files, no fsync: the
+//   ceiling), Orthanc with DICOM TLS, and MiniPACS over TLS, beside MiniPACS plain (for the
+//   TLS/plain ratio); each server fresh with empty storage per round;
+// - move: a C-MOVE of a study to a storescp +tls destination that requires the sender's
+//   certificate, from MiniPACS ([[known_ae]] tls = true) and from Orthanc (UseDicomTls),
+//   beside storescu +tls sending the same files from disk (the ceiling), and MiniPACS moving
+//   to a plain storescp (the plain reference).
+// Certificates are made with openssl (ECDSA P-256). Every DCMTK tool runs with TCP_NODELAY=1.
+//
+//   deno task bench --suite tls [--tls-count N] [--tls-repeat R]
+//
+// --tls-count: images (default 500); --tls-repeat: rounds, each table cell the median round
+// (default 3).
+import { generateCorpus } from "./corpus.ts";
+import { countFiles, DCMTK_ENV, freePort } from "../helpers/peers.ts";
+import { findUid, replaceAll } from "./move_bench.ts";
+import { MAIN } from "../helpers/server.ts";
+
+const ORTHANC_BIN = "/usr/sbin/Orthanc";
+const TIMEOUT_MS = 10 * 60 * 1000;
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export const TLS_OPTIONS = {
+  "tls-count": { type: "string", default: "500" },
+  "tls-repeat": { type: "string", default: "3" },
+} as const;
+
+interface Certs {
+  dir: string;
+  ca: string;
+  server: { cert: string; key: string };
+  client: { cert: string; key: string };
+}
+
+async function sh(cmd: string, args: string[], timeoutMs = TIMEOUT_MS, cwd?: string) {
+  const out = await new Deno.Command(cmd, {
+    args,
+    env: DCMTK_ENV,
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(timeoutMs),
+  }).output();
+  const dec = new TextDecoder();
+  return { ok: out.success, code: out.code, text: dec.decode(out.stdout) + dec.decode(out.stderr) };
+}
+
+async function makeCerts(dir: string): Promise<Certs> {
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  const must = async (args: string[]) => {
+    const r = await sh("openssl", args, 30_000);
+    if (!r.ok) throw new Error(`openssl ${args[0]} failed: ${r.text}`);
+  };
+  await must([
+    "req",
+    "-x509",
+    ...ec,
+    "-keyout",
+    `${dir}/ca.key`,
+    "-out",
+    `${dir}/ca.crt`,
+    "-days",
+    "2",
+    "-subj",
+    "/CN=Bench CA",
+  ]);
+  const issue = async (name: string, san: string) => {
+    await must([
+      "req",
+      ...ec,
+      "-keyout",
+      `${dir}/${name}.key`,
+      "-out",
+      `${dir}/${name}.csr`,
+      "-subj",
+      `/CN=${name}`,
+    ]);
+    await Deno.writeTextFile(`${dir}/${name}.ext`, `subjectAltName=${san}\n`);
+    await must([
+      "x509",
+      "-req",
+      "-in",
+      `${dir}/${name}.csr`,
+      "-CA",
+      `${dir}/ca.crt`,
+      "-CAkey",
+      `${dir}/ca.key`,
+      "-CAcreateserial",
+      "-out",
+      `${dir}/${name}.crt`,
+      "-days",
+      "2",
+      "-extfile",
+      `${dir}/${name}.ext`,
+    ]);
+    return { cert: `${dir}/${name}.crt`, key: `${dir}/${name}.key` };
+  };
+  return {
+    dir,
+    ca: `${dir}/ca.crt`,
+    server: await issue("localhost", "DNS:localhost,IP:127.0.0.1"),
+    client: await issue("bench", "DNS:bench"),
+  };
+}
+
+interface Proc {
+  stop(): Promise<void>;
+  output(): string;
+}
+
+function spawn(cmd: string, args: string[], cwd?: string): Proc {
+  const child = new Deno.Command(cmd, {
+    args,
+    env: DCMTK_ENV,
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const dec = new TextDecoder();
+  const pump = async (s: ReadableStream<Uint8Array>) => {
+    for await (const c of s) text = (text + dec.decode(c, { stream: true })).slice(-8000);
+  };
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  return {
+    output: () => text,
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* gone */ }
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* gone */ }
+      }, 120_000);
+      await child.status;
+      clearTimeout(timer);
+      await pumps;
+    },
+  };
+}
+
+/** echoscu [+tls] until it answers (bounded). */
+async function waitForEcho(port: number, ae: string, tls: string[], proc: Proc): Promise<void> {
+  for (let i = 0; i < 300; i++) { // about 30 s
+    const r = await sh("echoscu", [...tls, "-aec", ae, "127.0.0.1", String(port)], 5000);
+    if (r.ok) return;
+    await delay(100);
+  }
+  throw new Error(`${ae} on port ${port} does not answer C-ECHO:\n${proc.output()}`);
+}
+
+/** A server under test: where to send, how to count what it holds, how to stop it. */
+interface Server {
+  ae: string;
+  port: number;
+  tls: boolean;
+  /** Objects held (after stop for MiniPACS and storescp, before for Orthanc). */
+  count(): Promise<number>;
+  countsAfterStop: boolean;
+  stop(): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+const HOME_FILE = /^(?!journal\/|tmp\/)[^/]+\/[^/]+\/[^/]+\.dcm$/;
+
+async function startMiniPacs(
+  c: Certs,
+  opts: { tls: boolean; knownAe?: string[] },
+): Promise<Server & { plainPort: number; tlsPort: number }> {
+  const dir = await Deno.makeTempDir({ prefix: "minipacs-bench-tls-" });
+  const plainPort = freePort();
+  const tlsPort = freePort();
+  const toml = [
+    "[server]",
+    'ae_title = "MINIPACS"',
+    'bind = "127.0.0.1"',
+    `port = ${plainPort}`,
+    'accept = "any"',
+    "[storage]",
+    `path = ${JSON.stringify(`${dir}/data`)}`,
+    "min_free_mb = 1",
+    "[http]",
+    "enabled = false",
+    "[log]",
+    'level = "warn"',
+    "[tls]",
+    `enabled = ${opts.tls}`,
+    `port = ${tlsPort}`,
+    `certificate = ${JSON.stringify(c.server.cert)}`,
+    `private_key = ${JSON.stringify(c.server.key)}`,
+    `ca_certificates = ${JSON.stringify(c.ca)}`,
+    ...(opts.knownAe ?? []),
+  ].join("\n");
+  await Deno.writeTextFile(`${dir}/config.toml`, toml + "\n");
+  const p = spawn(
+    Deno.execPath(),
+    ["run", "-A", MAIN, "serve", "--config", `${dir}/config.toml`],
+    dir,
+  );
+  await waitForEcho(plainPort, "MINIPACS", [], p);
+  return {
+    ae: "MINIPACS",
+    port: opts.tls ? tlsPort : plainPort,
+    plainPort,
+    tlsPort,
+    tls: opts.tls,
+    count: () => countFiles(`${dir}/data`, (rel) => HOME_FILE.test(rel)),
+    countsAfterStop: true,
+    stop: p.stop,
+    cleanup: () => Deno.remove(dir, { recursive: true }).catch(() => {}),
+  };
+}
+
+async function startStorescpTls(c: Certs, ae = "STORESCP"): Promise<Server & { dir: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "minipacs-bench-tls-scp-" });
+  const port = freePort();
+  const p = spawn("storescp", [
+    "+tls",
+    c.server.key,
+    c.server.cert,
+    "+cf",
+    c.ca,
+    "-aet",
+    ae,
+    "-od",
+    dir,
+    String(port),
+  ]);
+  await waitForEcho(port, ae, ["+tls", c.client.key, c.client.cert, "+cf", c.ca], p);
+  return {
+    ae,
+    port,
+    dir,
+    tls: true,
+    count: () => countFiles(dir, () => true),
+    countsAfterStop: true,
+    stop: p.stop,
+    cleanup: () => Deno.remove(dir, { recursive: true }).catch(() => {}),
+  };
+}
+
+async function startPlainStorescp(ae: string): Promise<Server & { dir: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "minipacs-bench-tls-scp-" });
+  const port = freePort();
+  const p = spawn("storescp", ["-aet", ae, "-od", dir, String(port)]);
+  await waitForEcho(port, ae, [], p);
+  return {
+    ae,
+    port,
+    dir,
+    tls: false,
+    count: () => countFiles(dir, () => true),
+    countsAfterStop: true,
+    stop: p.stop,
+    cleanup: () => Deno.remove(dir, { recursive: true }).catch(() => {}),
+  };
+}
+
+async function startOrthancTls(c: Certs, dest?: number): Promise<Server & { rest: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "minipacs-bench-tls-orthanc-" });
+  const port = freePort();
+  const httpPort = freePort();
+  const config = {
+    Name: "MiniPACS TLS bench",
+    StorageDirectory: `${dir}/storage`,
+    IndexDirectory: `${dir}/index`,
+    DicomPort: port,
+    HttpPort: httpPort,
+    DicomAet: "ORTHANC",
+    DicomCheckCalledAet: false,
+    RemoteAccessAllowed: false,
+    AuthenticationEnabled: false,
+    StorageCompression: false,
+    SyncStorageArea: true,
+    Plugins: [],
+    SaveJobs: false,
+    DicomThreadsCount: 8,
+    DicomAlwaysAllowMove: true,
+    DicomTlsEnabled: true,
+    DicomTlsCertificate: c.server.cert,
+    DicomTlsPrivateKey: c.server.key,
+    DicomTlsTrustedCertificates: c.ca,
+    DicomTlsRemoteCertificateRequired: true,
+    DicomModalities: {
+      ...(dest ? { dest: { AET: "DEST", Host: "127.0.0.1", Port: dest, UseDicomTls: true } } : {}),
+      bench: { AET: "BENCH", Host: "127.0.0.1", Port: 1, AllowMove: true, UseDicomTls: true },
+    },
+  };
+  await Deno.writeTextFile(`${dir}/orthanc.json`, JSON.stringify(config, null, 2));
+  const p = spawn(ORTHANC_BIN, [`${dir}/orthanc.json`], dir);
+  await waitForEcho(port, "ORTHANC", ["+tls", c.client.key, c.client.cert, "+cf", c.ca], p);
+  return {
+    ae: "ORTHANC",
+    port,
+    rest: `http://127.0.0.1:${httpPort}`,
+    tls: true,
+    count: async () => {
+      const r = await fetch(`http://127.0.0.1:${httpPort}/statistics`);
+      return ((await r.json()) as { CountInstances: number }).CountInstances;
+    },
+    countsAfterStop: false,
+    stop: p.stop,
+    cleanup: () => Deno.remove(dir, { recursive: true }).catch(() => {}),
+  };
+}
+
+function storescuArgs(c: Certs, to: { ae: string; port: number; tls: boolean }, what: string[]) {
+  return [
+    ...(to.tls ? ["+tls", c.client.key, c.client.cert, "+cf", c.ca] : []),
+    "-aet",
+    "BENCH",
+    "-aec",
+    to.ae,
+    "+sd",
+    "+r",
+    "127.0.0.1",
+    String(to.port),
+    ...what,
+  ];
+}
+
+interface Run {
+  imagesPerSecond: number;
+  error?: string;
+}
+
+function median(runs: Run[]): Run {
+  const bad = runs.find((r) => r.error);
+  if (bad) return bad;
+  return [...runs].sort((a, b) => a.imagesPerSecond - b.imagesPerSecond)[
+    Math.floor((runs.length - 1) / 2)
+  ];
+}
+
+async function storeRound(
+  c: Certs,
+  start: () => Promise<Server>,
+  corpusDir: string,
+  count: number,
+): Promise<Run> {
+  let server: Server | undefined;
+  try {
+    server = await start();
+    const t0 = performance.now();
+    const r = await sh("storescu", storescuArgs(c, server, [corpusDir]));
+    const seconds = (performance.now() - t0) / 1000;
+    if (!r.ok || /^E: /m.test(r.text)) {
+      return { imagesPerSecond: NaN, error: `storescu exit ${r.code}: ${r.text.slice(-600)}` };
+    }
+    let held = server.countsAfterStop ? -1 : await server.count();
+    await server.stop();
+    if (held < 0) held = await server.count();
+    await server.cleanup();
+    server = undefined;
+    if (held !== count) return { imagesPerSecond: NaN, error: `stored ${held} of ${count}` };
+    return { imagesPerSecond: count / seconds };
+  } catch (e) {
+    return { imagesPerSecond: NaN, error: (e as Error).message };
+  } finally {
+    if (server) {
+      await server.stop().catch(() => {});
+      await server.cleanup();
+    }
+    await new Deno.Command("sync").output().catch(() => {});
+  }
+}
+
+function table(title: string, rows: [string, Run][], ceiling: number, more?: [string, number]) {
+  const fixed = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : "-");
+  const head = ["sender/server", "img/s", "x ceiling", ...(more ? [more[0]] : [])];
+  const lines = [head];
+  for (const [label, r] of rows) {
+    lines.push([
+      label,
+      r.error ? "FAILED" : fixed(r.imagesPerSecond),
+      r.error ? "-" : `${(r.imagesPerSecond / ceiling).toFixed(2)}x`,
+      ...(more ? [r.error ? "-" : `${(r.imagesPerSecond / more[1]).toFixed(2)}x`] : []),
+    ]);
+  }
+  const widths = head.map((_, i) => Math.max(...lines.map((l) => l[i].length)));
+  return [title, ...lines.map((l) => l.map((c, i) => c.padEnd(widths[i])).join(" | "))].join(
+    "\n",
+  );
+}
+
+/** Runs the TLS suite; returns the process exit code. */
+export async function runTlsBench(
+  values: Record<string, string | boolean | undefined>,
+): Promise<number> {
+  const count = Number(values["tls-count"] ?? "500");
+  const repeat = Number(values["tls-repeat"] ?? "3");
+  if (!Number.isInteger(count) || count < 10 || count > 100_000) {
+    console.error("--tls-count must be an integer from 10 to 100000");
+    return 2;
+  }
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 20) {
+    console.error("--tls-repeat must be an integer from 1 to 20");
+    return 2;
+  }
+  const orthanc = await Deno.stat(ORTHANC_BIN).then(() => true, () => false);
+  if (!orthanc) console.log(`SKIP: ${ORTHANC_BIN} is missing (apt-get install orthanc)`);
+  const work = await Deno.makeTempDir({ prefix: "minipacs-bench-tls-" });
+  const c = await makeCerts(work);
+  const corpus = await generateCorpus(count, 1);
+  // One study, as the move benchmark does: same-length UIDs and IDs patched in place.
+  const studyUid = findUid(await Deno.readFile(corpus.files[0]), 0x0020000d);
+  for (const path of corpus.files) {
+    const bytes = await Deno.readFile(path);
+    const uid = findUid(bytes, 0x0020000d);
+    if (uid !== studyUid) {
+      replaceAll(bytes, uid, studyUid);
+      replaceAll(bytes, /PID\d{5}/, "PID00001");
+      await Deno.writeFile(path, bytes);
+    }
+  }
+  const mib = corpus.totalBytes / count / (1024 * 1024);
+  let failed = false;
+  try {
+    // ---- store ----
+    const stores: [string, () => Promise<Server>][] = [
+      ["storescp +tls (files, ceiling)", () => startStorescpTls(c)],
+      ...(orthanc
+        ? [["Orthanc, DICOM TLS", () => startOrthancTls(c)] as [string, () => Promise<Server>]]
+        : []),
+      ["MiniPACS, plain", () => startMiniPacs(c, { tls: false })],
+      ["MiniPACS, TLS", () => startMiniPacs(c, { tls: true })],
+    ];
+    const storeRuns = new Map<string, Run[]>(stores.map(([l]) => [l, []]));
+    for (let round = 1; round <= repeat; round++) {
+      for (const [label, start] of stores) {
+        const r = await storeRound(c, start, corpus.dir, count);
+        storeRuns.get(label)!.push(r);
+        console.log(
+          `store ${label}, round ${round}: ${
+            r.error ? `FAILED ${r.error}` : `${r.imagesPerSecond.toFixed(1)} img/s`
+          }`,
+        );
+      }
+    }
+    const storeRows = stores.map(([l]) => [l, median(storeRuns.get(l)!)] as [string, Run]);
+    const plainStore = storeRows.find(([l]) => l === "MiniPACS, plain")![1].imagesPerSecond;
+
+    // ---- move ----
+    const dest = await startStorescpTls(c, "DEST");
+    const plainDest = await startPlainStorescp("PLAINDEST");
+    const known = (ae: string, port: number, tls: boolean) => [
+      "[[known_ae]]",
+      `ae_title = "${ae}"`,
+      'host = "127.0.0.1"',
+      `port = ${port}`,
+      `tls = ${tls}`,
+    ];
+    const mini = await startMiniPacs(c, {
+      tls: true,
+      knownAe: [...known("DEST", dest.port, true), ...known("PLAINDEST", plainDest.port, false)],
+    });
+    const orth = orthanc ? await startOrthancTls(c, dest.port) : null;
+    const moveRows: [string, Run][] = [];
+    try {
+      let r = await sh("storescu", storescuArgs(c, mini, [corpus.dir]));
+      if (!r.ok) throw new Error(`loading MiniPACS failed: ${r.text.slice(-600)}`);
+      if (orth) {
+        r = await sh("storescu", storescuArgs(c, orth, [corpus.dir]));
+        if (!r.ok) throw new Error(`loading Orthanc failed: ${r.text.slice(-600)}`);
+      }
+      await delay(5000); // MiniPACS moves its journal to home files in quiet moments
+      const study = studyUid;
+      // Orthanc's DICOM port speaks TLS only and DCMTK 3.6.7's movescu has none: Orthanc is
+      // asked over REST to send the study to DEST, the job its C-MOVE SCP runs.
+      const orthancStudy = orth
+        ? ((await (await fetch(`${orth.rest}/studies`)).json()) as string[])[0]
+        : "";
+      const orthancSend = async (): Promise<Run> => {
+        for await (const e of Deno.readDir(dest.dir)) await Deno.remove(`${dest.dir}/${e.name}`);
+        const t0 = performance.now();
+        const rsp = await fetch(`${orth!.rest}/modalities/dest/store`, {
+          method: "POST",
+          body: JSON.stringify({ Resources: [orthancStudy], Synchronous: true }),
+          signal: AbortSignal.timeout(TIMEOUT_MS),
+        });
+        const text = await rsp.text();
+        const seconds = (performance.now() - t0) / 1000;
+        const got = await dest.count();
+        if (!rsp.ok) {
+          return { imagesPerSecond: NaN, error: `HTTP ${rsp.status}: ${text.slice(0, 300)}` };
+        }
+        if (got !== count) {
+          return { imagesPerSecond: NaN, error: `destination holds ${got} of ${count}` };
+        }
+        return { imagesPerSecond: count / seconds };
+      };
+      const timed = async (target: Server & { dir: string }, cmd: string, args: string[]) => {
+        for await (const e of Deno.readDir(target.dir)) {
+          await Deno.remove(`${target.dir}/${e.name}`);
+        }
+        const t0 = performance.now();
+        const out = await sh(cmd, args);
+        const seconds = (performance.now() - t0) / 1000;
+        const got = await target.count();
+        if (!out.ok || /^E: /m.test(out.text)) {
+          return {
+            imagesPerSecond: NaN,
+            error: `${cmd} exit ${out.code}: ${out.text.slice(-600)}`,
+          };
+        }
+        if (got !== count) {
+          return { imagesPerSecond: NaN, error: `destination holds ${got} of ${count}` };
+        }
+        return { imagesPerSecond: count / seconds };
+      };
+      const moveArgs = (ae: string, port: number, destAe: string) => [
+        "-aet",
+        "BENCH",
+        "-aec",
+        ae,
+        "-aem",
+        destAe,
+        "-S",
+        "-k",
+        "QueryRetrieveLevel=STUDY",
+        "-k",
+        `StudyInstanceUID=${study}`,
+        "127.0.0.1",
+        String(port),
+      ];
+      const senders: [string, () => Promise<Run>][] = [
+        [
+          "storescu +tls from disk (ceiling)",
+          () =>
+            timed(
+              dest,
+              "storescu",
+              storescuArgs(c, { ae: "DEST", port: dest.port, tls: true }, [corpus.dir]),
+            ),
+        ],
+        ...(orth
+          ? [["Orthanc send over TLS (REST store)", orthancSend] as [string, () => Promise<Run>]]
+          : []),
+        [
+          "MiniPACS C-MOVE, plain",
+          () => timed(plainDest, "movescu", moveArgs("MINIPACS", mini.plainPort, "PLAINDEST")),
+        ],
+        [
+          "MiniPACS C-MOVE over TLS",
+          () => timed(dest, "movescu", moveArgs("MINIPACS", mini.plainPort, "DEST")),
+        ],
+      ];
+      const runs = new Map<string, Run[]>(senders.map(([l]) => [l, []]));
+      for (let round = 1; round <= repeat; round++) {
+        for (const [label, run] of senders) {
+          const res = await run();
+          runs.get(label)!.push(res);
+          console.log(
+            `move ${label}, round ${round}: ${
+              res.error ? `FAILED ${res.error}` : `${res.imagesPerSecond.toFixed(1)} img/s`
+            }`,
+          );
+        }
+      }
+      for (const [label] of senders) moveRows.push([label, median(runs.get(label)!)]);
+    } finally {
+      await mini.stop();
+      await mini.cleanup();
+      await orth?.stop();
+      await orth?.cleanup();
+      await dest.stop();
+      await dest.cleanup();
+      await plainDest.stop();
+      await plainDest.cleanup();
+    }
+    const plainMove = moveRows.find(([l]) => l === "MiniPACS C-MOVE, plain")?.[1].imagesPerSecond ??
+      NaN;
+    console.log("");
+    console.log(table(
+      `TLS store: ${count} CT 512x512x16 (${
+        mib.toFixed(2)
+      } MiB each), storescu, 1 association, median of ${repeat}`,
+      storeRows,
+      storeRows[0][1].imagesPerSecond,
+      ["x MiniPACS plain", plainStore],
+    ));
+    console.log("");
+    console.log(table(
+      `TLS move: C-MOVE of a ${count}-image study to storescp +tls, median of ${repeat}`,
+      moveRows,
+      moveRows[0][1].imagesPerSecond,
+      ["x MiniPACS plain", plainMove],
+    ));
+    failed = [...storeRows, ...moveRows].some(([, r]) => r.error);
+  } finally {
+    await corpus.remove().catch(() => {});
+    await Deno.remove(work, { recursive: true }).catch(() => {});
+  }
+  return failed ? 1 : 0;
+}
