@@ -89,6 +89,10 @@ Deno.test({
           assert.match(await rows.first().innerText(), /MÜLLER, HANS/);
           await page.click(`a[href="/studies/${study}"]`);
           await page.waitForSelector("#series");
+          // Images load after the page: wait (bounded) until each has finished.
+          await page.waitForFunction("Array.from(document.images).every((i) => i.complete)", null, {
+            timeout: 30_000,
+          });
           const thumbs = page.locator("img.thumb");
           assert.equal(await thumbs.count(), 2);
           // Each thumbnail is a rendered PNG, 128 wide (the demo images are 128 x 128).
@@ -115,6 +119,9 @@ Deno.test({
           );
           await page.click('#presets a:has-text("Full range")');
           await page.waitForSelector("#preview-image");
+          await page.waitForFunction("Array.from(document.images).every((i) => i.complete)", null, {
+            timeout: 30_000,
+          });
           assert.match(page.url(), /window=full/);
           const w = await page.locator("#preview-image").evaluate((i) =>
             (i as unknown as { naturalWidth: number }).naturalWidth
