@@ -34,6 +34,7 @@ export function rightsOf(c: Context, config: Config): PageRights {
   return {
     admin: roleOf(c, config.http.users) === "admin",
     knownAe: config.knownAe,
+    viewer: config.viewer.ohifPath !== "",
   };
 }
 

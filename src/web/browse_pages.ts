@@ -18,6 +18,7 @@ import {
   page,
 } from "./html_layout.ts";
 import { WINDOW_PRESETS } from "./preview.ts";
+import { viewerUrl } from "./viewer.ts";
 
 export type EntityKind = "studies" | "series" | "instances";
 
@@ -31,6 +32,8 @@ const WHAT: Record<EntityKind, string> = {
 export interface PageRights {
   admin: boolean;
   knownAe: readonly KnownAe[];
+  /** The OHIF viewer is served ([viewer] ohif_path): studies get an "Open in viewer" link. */
+  viewer?: boolean;
 }
 
 /** The action bar of a study, series or instance: download, send to, delete. */
@@ -40,6 +43,11 @@ export function actionBar(kind: EntityKind, uid: string, rights: PageRights): Ht
     : `/api/${kind}/${uid}/archive`;
   return html`
     <div class="actions" id="actions">
+      ${rights.viewer && kind === "studies"
+        ? html`
+          <a class="button" id="open-viewer" href="${viewerUrl(uid)}">Open in viewer</a>
+        `
+        : ""}
       <a class="button" id="download" href="${download}" download>Download ${kind === "instances"
         ? "DICOM file"
         : "ZIP"}</a>
