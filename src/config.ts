@@ -74,6 +74,8 @@ export interface QueryConfig {
 export interface HttpUser {
   name: string;
   passwordHash: string;
+  /** "viewer": see, search, download; "admin" (default): also send, delete, peers, config. */
+  role?: "viewer" | "admin";
 }
 
 export interface HttpConfig {
@@ -105,6 +107,8 @@ export interface ViewerConfig {
 export interface LogConfig {
   level: LogLevel;
   format: "text" | "json";
+  /** Patient's Name and Patient ID in the per-object store lines (default false). */
+  phi: boolean;
 }
 
 /** A remote AE: C-MOVE destination and, with `server.accept = "known"`, an allowed caller. */
@@ -209,7 +213,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
     requireClientCertificate: true,
   },
   audit: { path: "", maxMb: 100 },
-  log: { level: "info", format: "text" },
+  log: { level: "info", format: "text", phi: false },
   forward: { retryMaxS: 300, giveUpAfterH: 0 },
   knownAe: [],
   routes: [],
@@ -427,6 +431,7 @@ const QUERY: Fields = {
 const HTTP_USER: Fields = {
   name: ["name", str()],
   password_hash: ["passwordHash", str()],
+  role: ["role", oneOf("viewer", "admin")],
 };
 
 const HTTP: Fields = {
@@ -478,6 +483,7 @@ const VIEWER: Fields = {
 const LOG: Fields = {
   level: ["level", oneOf("error", "warn", "info", "debug")],
   format: ["format", oneOf("text", "json")],
+  phi: ["phi", bool],
 };
 
 const KNOWN_AE: Fields = {
@@ -574,7 +580,7 @@ export function parseConfig(text: string, file: string): Config {
     if (!isTable(table)) return fail(path, `must be a table, got ${show(table)}`);
     for (const key of Object.keys(table)) {
       if (!(key in fields)) {
-        fail(`${path}.${key}`, `unknown key; known keys: ${Object.keys(fields).join(", ")}`);
+        fail(`${path}.${key}`, unknownKey(key, Object.keys(fields)));
       }
     }
     const out: Table = {};
@@ -650,8 +656,12 @@ export function parseConfig(text: string, file: string): Config {
       const what = isTable(doc[name]) || Array.isArray(doc[name])
         ? "unknown section"
         : "unknown key outside any [section]";
-      const known = [...Object.keys(SECTIONS), "known_ae", "route"].join(", ");
-      fail(name, `${what}; known sections: ${known}`);
+      const known = [...Object.keys(SECTIONS), "known_ae", "route"];
+      const guess = nearest(name, known);
+      fail(
+        name,
+        `${what}${guess ? `; did you mean ${guess}?` : ""} (known sections: ${known.join(", ")})`,
+      );
     }
   }
   for (const [name, [field, fields]] of Object.entries(SECTIONS)) {
@@ -660,7 +670,7 @@ export function parseConfig(text: string, file: string): Config {
   }
   const http = config.http as Table;
   const users = isTable(doc.http) ? doc.http.users : undefined;
-  http.users = tableArray(users, "http.users", HTTP_USER, {}, "name");
+  http.users = tableArray(users, "http.users", HTTP_USER, { role: "admin" }, "name");
   const knownAe = tableArray(
     doc.known_ae,
     "known_ae",
@@ -736,6 +746,69 @@ export interface Overrides {
   port?: number;
   aeTitle?: string;
   storage?: string;
+  httpPort?: number;
+  httpBind?: string;
+}
+
+/** Edit distance (insert, delete, replace, swap of neighbours), for "did you mean". */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/** The known name closest to `name`, if close enough to be a typo (or a plural, a dash...). */
+export function nearest(name: string, known: readonly string[]): string | undefined {
+  const norm = (s: string) => s.toLowerCase().replaceAll("-", "_");
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = distance(norm(name), norm(k));
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+function unknownKey(key: string, known: readonly string[]): string {
+  const guess = nearest(key, known);
+  return `unknown key${guess ? `; did you mean ${guess}?` : ""} (known keys: ${known.join(", ")})`;
+}
+
+/**
+ * What is allowed but probably not meant: start-up logs each as a warning and check-config
+ * prints them.
+ */
+export function configWarnings(config: Config): string[] {
+  const out: string[] = [];
+  const st = config.storage;
+  if (st.retentionMinFreeMb > 0 && st.retentionMinFreeMb <= st.minFreeMb) {
+    out.push(
+      `storage.retention_min_free_mb (${st.retentionMinFreeMb}) is not above storage.min_free_mb ` +
+        `(${st.minFreeMb}): studies are deleted for space only once stores are already refused`,
+    );
+  }
+  if (st.durability === "none") {
+    out.push(
+      'storage.durability = "none": stores are answered before they are on disk; a power cut ' +
+        "loses the most recent images",
+    );
+  }
+  if (config.http.enabled && config.http.port !== 0 && config.http.port === config.server.port) {
+    out.push(`http.port and server.port are both ${config.http.port}: one of them cannot listen`);
+  }
+  if (config.server.accept === "known" && config.knownAe.length === 0) {
+    out.push('server.accept = "known" and no [[known_ae]]: every association is rejected');
+  }
+  return out;
 }
 
 /** Returns a copy of `config` with command-line overrides applied and checked. */
@@ -758,6 +831,15 @@ export function applyOverrides(config: Config, overrides: Overrides): Config {
   }
   if (overrides.storage !== undefined) {
     out.storage.path = check("--storage", str(), overrides.storage) as string;
+  }
+  if (overrides.httpPort !== undefined) {
+    const port = Number.isInteger(overrides.httpPort)
+      ? BigInt(overrides.httpPort)
+      : overrides.httpPort;
+    out.http.port = check("--http-port", int(0, 65535), port) as number;
+  }
+  if (overrides.httpBind !== undefined) {
+    out.http.bind = check("--http-bind", str(), overrides.httpBind) as string;
   }
   return out;
 }

@@ -6,12 +6,18 @@ import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { ConfigError, DEFAULT_CONFIG } from "./config.ts";
 import { checkConfigCommand } from "./cli/check_config.ts";
 import { type Command, UsageError } from "./cli/subcommand.ts";
+import { backupCommand, restoreCommand } from "./cli/backup.ts";
+import { deleteCommand } from "./cli/delete.ts";
+import { demoCommand } from "./cli/demo.ts";
 import { echoCommand } from "./cli/echo.ts";
 import { findCommand } from "./cli/find.ts";
+import { getCommand } from "./cli/get.ts";
+import { moveCommand } from "./cli/move.ts";
 import { forwardCommand } from "./cli/forward.ts";
 import { hashPasswordCommand } from "./cli/hash_password.ts";
 import { healthcheckCommand } from "./cli/healthcheck.ts";
 import { reindexCommand } from "./cli/reindex.ts";
+import { sendCommand } from "./cli/send.ts";
 import { serveCommand } from "./cli/serve.ts";
 import { storeCommand } from "./cli/store.ts";
 
@@ -20,6 +26,8 @@ const GLOBAL_OPTIONS: ParseArgsOptionsConfig = {
   port: { type: "string" },
   "ae-title": { type: "string" },
   storage: { type: "string" },
+  "http-port": { type: "string" },
+  "http-bind": { type: "string" },
   version: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 };
@@ -33,6 +41,13 @@ export const COMMANDS: Record<string, Command> = {
   echo: echoCommand,
   store: storeCommand,
   find: findCommand,
+  move: moveCommand,
+  get: getCommand,
+  send: sendCommand,
+  delete: deleteCommand,
+  backup: backupCommand,
+  restore: restoreCommand,
+  demo: demoCommand,
   forward: forwardCommand,
   healthcheck: healthcheckCommand,
 };
@@ -52,8 +67,26 @@ function usage(): string {
     "  --port N          DICOM port (overrides server.port)",
     "  --ae-title T      our AE title (overrides server.ae_title)",
     "  --storage DIR     storage directory (overrides storage.path)",
-    "  --version         print the version and exit",
+    "  --http-port N     web page and API port (overrides http.port)",
+    "  --http-bind ADDR  web page and API address (overrides http.bind)",
+    "  --version         print the version, runtime, build and Implementation Class UID",
     "  -h, --help        print this help and exit (after a command: that command's help)",
+  ].join("\n");
+}
+
+/**
+ * --version: the implementation version name (first line, as before), then the runtime, how
+ * this program was built and the Implementation Class UID it sends by default.
+ */
+export function versionText(): string {
+  const exe = Deno.execPath();
+  const compiled = !/^deno(\.exe)?$/i.test(exe.slice(exe.lastIndexOf("/") + 1));
+  const v = Deno.version;
+  return [
+    DEFAULT_CONFIG.server.implementationVersionName,
+    `runtime: Deno ${v.deno} (V8 ${v.v8}, TypeScript ${v.typescript}) on ${Deno.build.target}`,
+    `build: ${compiled ? `compiled executable ${exe}` : `from source (${import.meta.url})`}`,
+    `implementation class UID: ${DEFAULT_CONFIG.server.implementationClassUid}`,
   ].join("\n");
 }
 
@@ -73,7 +106,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (first.values.version) {
-    console.log(DEFAULT_CONFIG.server.implementationVersionName);
+    console.log(versionText());
     return 0;
   }
   const name = first.positionals[0] ?? Object.keys(COMMANDS)[0];

@@ -1,10 +1,11 @@
 // Wires config + core + adapters: the DICOM listener, the object store, the services.
-import type { Config } from "./config.ts";
+import { buildActions } from "./app/actions.ts";
+import { type Config, configWarnings } from "./config.ts";
 import type { Connection, Logger } from "./core/ports.ts";
 import type { DimseService } from "./core/dimse/service_contract.ts";
 import { AcceptorAssociation } from "./core/ul/acceptor.ts";
 import type { AcceptorPolicy, SupportedSyntax } from "./core/ul/negotiation.ts";
-import { listenTcp, type TcpListener } from "./net/tcp.ts";
+import { listenError, listenTcp, type TcpListener } from "./net/tcp.ts";
 import {
   type DicomTls,
   loadDicomTlsMaterial,
@@ -235,7 +236,10 @@ export async function startServer(
     await closeListeners();
     await store.close().finally(() => lock.release());
     await audit?.close();
-    throw e;
+    // Which listener failed: the plain one is started first.
+    const port = s.plain && !plain ? s.port : config.tls.port;
+    const what = s.plain && !plain ? "DICOM" : "DICOM over TLS";
+    throw new Error(`cannot listen for ${what} on ${s.bind}:${port}: ${listenError(e, port)}`);
   }
   if (plain) {
     logger.log("info", `DICOM listening`, { ae: s.aeTitle, bind: s.bind, port: plain.port });
@@ -252,6 +256,7 @@ export async function startServer(
         storage: store,
         logger,
         dicomPort: () => dicomPort,
+        actions: buildActions({ store, config: () => current, logger, stats, decoder }),
         forwarding,
         commitmentPending: () => commitment.pending(),
         audit: audit ?? undefined,
@@ -277,14 +282,8 @@ export async function startServer(
     }
   }
   const st = config.storage;
-  if (st.retentionMinFreeMb > 0 && st.retentionMinFreeMb <= st.minFreeMb) {
-    // Stores are refused below min_free_mb: such a threshold frees space only after that.
-    logger.log(
-      "warn",
-      "retention_min_free_mb is not above min_free_mb: studies go only once stores are refused",
-      { retention_min_free_mb: st.retentionMinFreeMb, min_free_mb: st.minFreeMb },
-    );
-  }
+  // The same warnings check-config prints.
+  for (const warning of configWarnings(config)) logger.log("warn", `configuration: ${warning}`);
   const retention = st.retentionDays > 0 || st.retentionMinFreeMb > 0
     ? scheduleRetention(store, {
       days: st.retentionDays,
@@ -309,7 +308,14 @@ export async function startServer(
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([all, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
         clearTimeout(timer);
-        for (const a of open) await a.abort();
+        for (const a of open) {
+          logger.log("warn", "association aborted at shutdown", {
+            assoc: a.info.id,
+            peer: `${a.info.callingAeTitle || "?"}@${a.info.remote}`,
+            grace_ms: graceMs,
+          });
+          await a.abort();
+        }
       }
       await retention?.stop();
       await forwarding.stop();

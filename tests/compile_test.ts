@@ -229,7 +229,8 @@ Deno.test({
       assert.equal(built.code, 0, new TextDecoder().decode(built.stderr));
       const cli = { binary, cwd: dir };
       const version = await minipacs(["--version"], cli);
-      assert.equal(version.stdout, "MINIPACS_2_0\n");
+      assert.equal(version.stdout.split("\n")[0], "MINIPACS_2_0");
+      assert.match(version.stdout, new RegExp(`^build: compiled executable ${binary}$`, "m"));
       const help = await minipacs(["--help"], cli);
       assert.match(help.stdout, /^Usage: minipacs/);
       assert.ok(help.stdout.includes("hash-password"));

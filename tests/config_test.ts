@@ -3,6 +3,7 @@ import {
   applyOverrides,
   type Config,
   ConfigError,
+  configWarnings,
   DEFAULT_CONFIG,
   formatConfig,
   loadConfig,
@@ -98,8 +99,12 @@ max_associations = 8
   assert.deepEqual(config.query, { caseInsensitivePn: false, maxResults: 500 });
   assert.equal(config.http.enabled, false);
   assert.equal(config.http.port, 0);
-  assert.deepEqual(config.http.users, [{ name: "admin", passwordHash: "scrypt$abc" }]);
-  assert.deepEqual(config.log, { level: "debug", format: "json" });
+  assert.deepEqual(config.http.users, [{
+    name: "admin",
+    passwordHash: "scrypt$abc",
+    role: "admin",
+  }]);
+  assert.deepEqual(config.log, { level: "debug", format: "json", phi: false });
   assert.deepEqual(config.knownAe, [
     { aeTitle: "CT1", host: "10.0.0.5", port: 104, maxAssociations: 2 },
     { aeTitle: "WS", host: "ws.local", port: 11112, maxAssociations: 8 },
@@ -119,6 +124,45 @@ Deno.test("parseConfig() accepts the range limits and trims AE titles", () => {
 Deno.test("parseConfig() refuses an unknown key, naming it and its line", () => {
   const e = refused(`[server]\nport = 104\nprot = 104\n`, "server.prot", 3, /unknown key/);
   assert.equal(e.message.split(": ")[0], "test.toml:3");
+});
+
+Deno.test("an unknown key or section suggests the nearest known one", () => {
+  refused(
+    `[server]\nmax_asociations = 10\n`,
+    "server.max_asociations",
+    2,
+    /did you mean max_associations\?/,
+  );
+  refused(
+    `[storage]\nretention-days = 3\n`,
+    "storage.retention-days",
+    2,
+    /did you mean retention_days\?/,
+  );
+  refused(`[sever]\nport = 1\n`, "sever", 1, /unknown section; did you mean server\?/);
+  // Nothing close: no guess, the known keys only.
+  const e = refused(
+    `[server]\nzzzzzzzz = 1\n`,
+    "server.zzzzzzzz",
+    2,
+    /unknown key \(known keys: ae_title/,
+  );
+  assert.doesNotMatch(e.message, /did you mean/);
+});
+
+Deno.test("configWarnings() names what is allowed but probably not meant", () => {
+  const fine = parseConfig("", "x.toml");
+  assert.deepEqual(configWarnings(fine), []);
+  const w = configWarnings(parseConfig(
+    `[storage]\nmin_free_mb = 100\nretention_min_free_mb = 50\ndurability = "none"\n` +
+      `[server]\naccept = "known"\nport = 8080\n[http]\nport = 8080\n`,
+    "x.toml",
+  ));
+  assert.equal(w.length, 4);
+  assert.match(w[0], /retention_min_free_mb \(50\) is not above storage\.min_free_mb \(100\)/);
+  assert.match(w[1], /durability = "none"/);
+  assert.match(w[2], /both 8080/);
+  assert.match(w[3], /no \[\[known_ae\]\]: every association is rejected/);
 });
 
 Deno.test("parseConfig() refuses an unknown section, naming its line", () => {
@@ -258,6 +302,20 @@ Deno.test("parseConfig() refuses a known AE missing a required field, naming its
   refused(`[[known_ae]]\nae_title = "A"\nhost = "h"\nport = 0\n`, "known_ae[0].port", 4);
 });
 
+Deno.test("[[http.users]] role is viewer or admin (the default)", () => {
+  const c = parseConfig(
+    `[[http.users]]\nname = "a"\npassword_hash = "x"\n[[http.users]]\nname = "v"\npassword_hash = "y"\nrole = "viewer"\n`,
+    "x.toml",
+  );
+  assert.deepEqual(c.http.users.map((u) => u.role), ["admin", "viewer"]);
+  refused(
+    `[[http.users]]\nname = "a"\npassword_hash = "x"\nrole = "root"\n`,
+    "http.users[0].role",
+    4,
+    /one of/,
+  );
+});
+
 Deno.test("parseConfig() refuses bad or duplicate web users", () => {
   refused(`[http]\n[[http.users]]\nname = "a"\n`, "http.users[0].password_hash", 2, /required/);
   refused(
@@ -314,7 +372,7 @@ Deno.test("applyOverrides() refuses invalid values naming the option", () => {
 
 Deno.test("formatConfig() round-trips through parseConfig and masks password hashes", () => {
   const config = defaults();
-  config.http.users = [{ name: "admin", passwordHash: "scrypt$secret" }];
+  config.http.users = [{ name: "admin", passwordHash: "scrypt$secret", role: "viewer" }];
   config.knownAe = [{ aeTitle: "VIEWER", host: "127.0.0.1", port: 11112, maxAssociations: 3 }];
   config.storage.sopClasses = ["1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4"];
   config.storage.path = 'C:\\PACS "data"';
@@ -325,7 +383,7 @@ Deno.test("formatConfig() round-trips through parseConfig and masks password has
   const back = parseConfig(text, "formatted");
   assert.deepEqual(back, {
     ...config,
-    http: { ...config.http, users: [{ name: "admin", passwordHash: "***" }] },
+    http: { ...config.http, users: [{ name: "admin", passwordHash: "***", role: "viewer" }] },
   });
   assert.deepEqual(parseConfig(formatConfig(defaults()), "formatted"), DEFAULT_CONFIG);
 });

@@ -54,10 +54,17 @@ Deno.test("serve refuses a bad config with exit 2 before starting anything", asy
   });
 });
 
-Deno.test("--version prints the implementation version name and exits 0", async () => {
+Deno.test("--version prints the version, runtime, build and Implementation Class UID", async () => {
   const r = await minipacs(["--version"]);
   assert.equal(r.code, 0);
-  assert.equal(r.stdout, "MINIPACS_2_0\n");
+  const lines = r.stdout.trimEnd().split("\n");
+  assert.equal(lines[0], "MINIPACS_2_0");
+  assert.match(
+    lines[1],
+    new RegExp(`^runtime: Deno ${Deno.version.deno.replaceAll(".", "\\.")} \\(V8 `),
+  );
+  assert.match(lines[2], /^build: from source \(file:.*src\/main\.ts\)$/);
+  assert.equal(lines[3], "implementation class UID: 1.2.276.0.7230010.3.0.3.6.4");
 });
 
 Deno.test("--help lists every command and the global options", async () => {

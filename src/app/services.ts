@@ -49,6 +49,7 @@ export function buildServices(deps: ServiceDeps): DimseService[] {
       minFreeBytes: config.storage.minFreeMb * 1024 * 1024,
       producesTransferSyntax,
       onStored: deps.onStored,
+      logPhi: config.log.phi,
     }),
     new FindService({
       index,

@@ -18,7 +18,9 @@ export type EventKind =
   | "move"
   | "get"
   | "echo"
-  | "echo-scu";
+  | "echo-scu"
+  | "delete"
+  | "send";
 
 /** One line of the recent events list. */
 export interface StatsEvent {
@@ -203,6 +205,11 @@ export class ServerStats {
       slot.n = 0;
     }
     slot.n++;
+  }
+
+  /** An action asked for on the web page or the API (delete, send). */
+  action(kind: "delete" | "send", peer: string, text: string, ok: boolean): void {
+    this.#push({ at: this.#now(), kind, peer, text, ok });
   }
 
   /** A C-ECHO this server sent (the Peers page). */

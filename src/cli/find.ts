@@ -140,6 +140,8 @@ export function buildRequest(
   keyArgs: readonly string[],
   levelOption?: string,
   rootOption?: string,
+  /** Add the level's usual return keys (C-FIND); a retrieve identifier has none. */
+  returnKeys = true,
 ): FindRequest {
   const keys: FindKey[] = [];
   let levelKey: string | undefined;
@@ -179,7 +181,7 @@ export function buildRequest(
   if (model === "STUDY" && level === "PATIENT") {
     throw new UsageError("the Study Root model has no PATIENT level (use --root patient)");
   }
-  for (const name of DEFAULT_KEYS[level]) {
+  for (const name of returnKeys ? DEFAULT_KEYS[level] : []) {
     const key = lookupKey(name)!;
     if (!keys.some((k) => k.tag === key.tag)) keys.push({ ...key, value: "" });
   }
@@ -363,13 +365,13 @@ function printMatches(request: FindRequest, rows: Record<string, string>[], json
   if (rows.length > 0) console.log(formatTable(request.keys.map((k) => k.name), rows).trimEnd());
 }
 
-function addSigint(handler: () => void): void {
+export function addSigint(handler: () => void): void {
   try {
     Deno.addSignalListener("SIGINT", handler);
   } catch { /* no signals here: Ctrl-C ends the process */ }
 }
 
-function removeSigint(handler: () => void): void {
+export function removeSigint(handler: () => void): void {
   try {
     Deno.removeSignalListener("SIGINT", handler);
   } catch { /* never added */ }

@@ -2,7 +2,11 @@
 // an association to one with the core's SCU set-up over Deno TCP.
 import type { Config } from "../config.ts";
 import type { Connector, Logger } from "../core/ports.ts";
-import { openScuAssociation, type ScuPeer } from "../core/services/scu_association.ts";
+import {
+  openScuAssociation,
+  type ScuAssociationOptions,
+  type ScuPeer,
+} from "../core/services/scu_association.ts";
 import type { RequestorAssociation } from "../core/ul/requestor.ts";
 import { tcpConnector } from "../net/tcp.ts";
 import { UsageError, writeStderr } from "./subcommand.ts";
@@ -36,6 +40,10 @@ export interface ScuOptions {
   peer: Peer;
   callingAeTitle: string;
   presentationContexts: { id: number; abstractSyntax: string; transferSyntaxes: string[] }[];
+  /** SCP/SCU role selection (PS3.7 D.3.3.4): C-GET's storage classes. */
+  roleSelections?: ScuAssociationOptions["roleSelections"];
+  /** Handlers for requests the peer sends us (C-GET's C-STORE sub-operations). */
+  services?: ScuAssociationOptions["services"];
   config: Config;
   /** Connection and association set-up, and each wait for the peer. */
   timeoutMs: number;
@@ -61,6 +69,8 @@ export function openScu(o: ScuOptions): Promise<RequestorAssociation> {
     callingAeTitle: o.callingAeTitle,
     identity: o.config.server,
     presentationContexts: o.presentationContexts,
+    roleSelections: o.roleSelections,
+    services: o.services,
     timeoutMs: o.timeoutMs,
     logger: o.logger ?? cliLogger,
   });

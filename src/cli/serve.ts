@@ -44,14 +44,17 @@ async function serve(args: CommandArgs): Promise<number> {
       logger.log("error", "server failed to start", { error: e });
       return 1;
     }
-    logger.log("info", "MiniPACS started", {
-      ae: config.server.aeTitle,
-      dicom_port: running.dicomPort,
-      tls_port: running.tlsPort ?? "off",
-      http_port: running.httpPort ?? "off",
-      version: config.server.implementationVersionName,
-    });
-    return await runUntilStopped(running, logger, () => (stopping = true));
+    const server = running;
+    // Said once SIGINT/SIGTERM are handled: whoever waits for this line may stop us at once.
+    const started = () =>
+      logger.log("info", "MiniPACS started", {
+        ae: config.server.aeTitle,
+        dicom_port: server.dicomPort,
+        tls_port: server.tlsPort ?? "off",
+        http_port: server.httpPort ?? "off",
+        version: config.server.implementationVersionName,
+      });
+    return await runUntilStopped(running, logger, () => (stopping = true), started);
   } finally {
     if (!windows) Deno.removeSignalListener("SIGHUP", onReload);
   }
@@ -62,6 +65,7 @@ async function runUntilStopped(
   running: RunningServer,
   logger: Logger,
   onStopping: () => void,
+  onListening: () => void,
 ): Promise<number> {
   let stopping = false;
   const onSignal = () => {
@@ -79,6 +83,7 @@ async function runUntilStopped(
   };
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   for (const s of signals) Deno.addSignalListener(s, onSignal);
+  onListening();
   try {
     await running.done;
     logger.log("info", "stopped");

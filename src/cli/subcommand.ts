@@ -60,21 +60,25 @@ export async function loadEffectiveConfig(
   const base = source.kind === "file"
     ? await loadConfig(source.path)
     : structuredClone(DEFAULT_CONFIG) as Config;
-  let port: number | undefined;
-  if (typeof values.port === "string") {
-    port = /^\d+$/.test(values.port) ? Number(values.port) : NaN;
+  const portOption = (flag: string): number | undefined => {
+    const v = values[flag];
+    if (typeof v !== "string") return undefined;
+    const port = /^\d+$/.test(v) ? Number(v) : NaN;
     if (Number.isNaN(port)) {
       throw new ConfigError(
         "command line",
-        "--port",
-        `must be an integer from 0 to 65535, got ${JSON.stringify(values.port)}`,
+        `--${flag}`,
+        `must be an integer from 0 to 65535, got ${JSON.stringify(v)}`,
       );
     }
-  }
+    return port;
+  };
   const config = applyOverrides(base, {
-    port,
+    port: portOption("port"),
     aeTitle: values["ae-title"] as string | undefined,
     storage: values.storage as string | undefined,
+    httpPort: portOption("http-port"),
+    httpBind: values["http-bind"] as string | undefined,
   });
   return { config, source };
 }

@@ -99,3 +99,17 @@ export const tcpConnector: Connector = {
     return new TcpConnection(conn);
   },
 };
+
+/** Why a listen failed, in words that name the port (both DICOM and HTTP use it). */
+export function listenError(e: unknown, port: number): string {
+  if (e instanceof Deno.errors.AddrInUse) {
+    return `port ${port} is already in use by another program (another MiniPACS, a storescp...)`;
+  }
+  if (e instanceof Deno.errors.PermissionDenied || /permission denied/i.test(String(e))) {
+    return port < 1024
+      ? `port ${port} is below 1024 and needs root or CAP_NET_BIND_SERVICE`
+      : `not permitted (${(e as Error).message})`;
+  }
+  if (e instanceof Deno.errors.AddrNotAvailable) return "no such address on this machine";
+  return (e as Error).message;
+}

@@ -170,13 +170,22 @@ function keyMatch(tag: number, value: string): Match | null {
 
 const clean = (v: string | undefined) => (v ?? "").replace(/\\/g, "").trim().slice(0, 64);
 
+/** The Patient's Name value a search matches with ("" when none). */
+function nameTerm(s: StudySearch): string {
+  const name = clean(s.name);
+  return !name ? "" : /[*?]/.test(name) ? name : `*${name}*`;
+}
+
 /** The match keys of a search (PS3.4 C.2.2.2 rules, as C-FIND applies them). */
 export function searchMatches(s: StudySearch): Match[] {
   const out: (Match | null)[] = [];
   const name = clean(s.name);
-  if (name) out.push(keyMatch(TAG.patientName, /[*?]/.test(name) ? name : `${name}*`));
+  // Without a wildcard a name is found anywhere in any component ("hans" finds MÜLLER^HANS),
+  // without regard to case; with one, it matches as C-FIND would match it.
+  if (name) out.push(keyMatch(TAG.patientName, nameTerm(s)));
+  // A Patient ID by its beginning ("PAT0" finds PAT001), unless it has wildcards of its own.
   const id = clean(s.patientId);
-  if (id) out.push(keyMatch(TAG.patientId, id));
+  if (id) out.push(keyMatch(TAG.patientId, /[*?]/.test(id) ? id : `${id}*`));
   const accession = clean(s.accession);
   if (accession) out.push(keyMatch(TAG.accessionNumber, accession));
   const modality = clean(s.modality).toUpperCase();
@@ -346,8 +355,11 @@ export class Catalog {
     const cursorText = backwards ? search.before : search.after;
     const cursor = cursorText !== undefined ? parseCursor(cursorText) : null;
     const params: (string | number)[] = [...s.params];
-    // "+" keeps SQLite from walking study_date_idx: the patient indexes lead instead.
-    const date = this.#fewPatients(matches) ? "+st.study_date" : "st.study_date";
+    // "+" keeps SQLite from walking study_date_idx: the patient indexes lead instead. Not for
+    // a name found anywhere in it ("*hans*"): no index finds those patients, and the date walk,
+    // which LIMIT stops, is then the cheaper way.
+    const infix = /^[*?]/.test(nameTerm(search));
+    const date = !infix && this.#fewPatients(matches) ? "+st.study_date" : "st.study_date";
     let sql = s.sql;
     if (cursor) {
       sql += `${s.where}(${date}, st.pk) ${backwards ? ">" : "<"} (?, ?)`;

@@ -136,6 +136,29 @@ CREATE INDEX patient_name_alt_idx ON patient(patient_name_alt);
 CREATE INDEX study_referring_norm_idx ON study(referring_physician_name_norm);
 `;
 
+/**
+ * Tombstones: an instance deleted on request, with the seq it had and its home file. Recovery
+ * replays no journal record of it with that seq or lower, and removes the home file if a crash
+ * left it behind; a tombstone goes once no journal record could bring the instance back.
+ */
+const TOMBSTONE_SCHEMA = `
+CREATE TABLE IF NOT EXISTS deleted_instance (
+  sop_instance_uid TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL,
+  home_path TEXT NOT NULL
+) WITHOUT ROWID;
+`;
+
+/** A deleted instance as its tombstone records it. */
+export interface Tombstone {
+  sopInstanceUid: string;
+  seq: number;
+  homePath: string;
+}
+
+/** What a delete names: a study, a series or an instance by its UID. */
+export type DeleteLevel = "study" | "series" | "instance";
+
 /** Upgrades a version 1 index in place: adds and fills the person name search columns. */
 function migrateToVersion2(db: DatabaseSync): void {
   db.exec(SCHEMA_2);
@@ -230,6 +253,23 @@ function toStored(row: Row): StoredInstance {
   };
 }
 
+/** The tombstones of an index file, read-only; none when it cannot be read. */
+export function readTombstones(path: string): Tombstone[] {
+  let db: DatabaseSync | undefined;
+  try {
+    db = openDatabase(path, true);
+    return (db.prepare("SELECT * FROM deleted_instance").all() as Row[]).map((r) => ({
+      sopInstanceUid: String(r.sop_instance_uid),
+      seq: Number(r.seq),
+      homePath: String(r.home_path),
+    }));
+  } catch {
+    return [];
+  } finally {
+    db?.close();
+  }
+}
+
 function openDatabase(path: string, readOnly: boolean): DatabaseSync {
   const db = new DatabaseSync(path, { readOnly });
   db.exec("PRAGMA busy_timeout = 10000");
@@ -275,6 +315,9 @@ export class IndexDb {
           "run reindex to rebuild it",
       );
     }
+    // Deletions not yet safe from a journal replay (storage/delete.ts); added without a
+    // schema version: an older index simply gets the empty table.
+    db.exec(TOMBSTONE_SCHEMA);
     return new IndexDb(path, db);
   }
 
@@ -666,22 +709,90 @@ export class IndexDb {
 
   /** Removes the instance (and emptied series/study/patient); durable. */
   deleteInstance(sopInstanceUid: string): StoredInstance | undefined {
+    return this.#transaction(() => this.#deleteRow(sopInstanceUid), true);
+  }
+
+  #deleteRow(sopInstanceUid: string): StoredInstance | undefined {
+    const found = this.getInstance(sopInstanceUid);
+    const old = this.#get(
+      "SELECT pk, series_pk, sop_class_uid FROM instance WHERE sop_instance_uid = ?",
+      sopInstanceUid,
+    );
+    if (!found || !old) return undefined;
+    const seriesPk = Number(old.series_pk);
+    const studyPk = this.#studyOfSeries(seriesPk);
+    this.#run("DELETE FROM instance WHERE pk = ?", Number(old.pk));
+    this.#addSopClass(seriesPk, String(old.sop_class_uid), -1);
+    this.#addInstances(seriesPk, -1);
+    this.#pruneSeries(seriesPk);
+    if (studyPk !== undefined) this.#refreshStudy(studyPk);
+    return found;
+  }
+
+  /**
+   * Deletes every instance of a study, a series, or one instance, in one durable transaction
+   * that also writes their tombstones: after a crash the entity is either all there or all
+   * gone, and no journal replay brings it back. Counts and derived keys follow. Returns the
+   * instances deleted (none when the UID is unknown); their files are the caller's to remove.
+   */
+  deleteEntity(level: DeleteLevel, uid: string): StoredInstance[] {
+    const sql = level === "instance"
+      ? "SELECT sop_instance_uid AS uid FROM instance WHERE sop_instance_uid = ?"
+      : level === "series"
+      ? `SELECT i.sop_instance_uid AS uid FROM instance i JOIN series se ON se.pk = i.series_pk
+         WHERE se.series_instance_uid = ?`
+      : `SELECT i.sop_instance_uid AS uid FROM instance i JOIN series se ON se.pk = i.series_pk
+         JOIN study st ON st.pk = se.study_pk WHERE st.study_instance_uid = ?`;
     return this.#transaction(() => {
-      const found = this.getInstance(sopInstanceUid);
-      const old = this.#get(
-        "SELECT pk, series_pk, sop_class_uid FROM instance WHERE sop_instance_uid = ?",
-        sopInstanceUid,
-      );
-      if (!found || !old) return undefined;
-      const seriesPk = Number(old.series_pk);
-      const studyPk = this.#studyOfSeries(seriesPk);
-      this.#run("DELETE FROM instance WHERE pk = ?", Number(old.pk));
-      this.#addSopClass(seriesPk, String(old.sop_class_uid), -1);
-      this.#addInstances(seriesPk, -1);
-      this.#pruneSeries(seriesPk);
-      if (studyPk !== undefined) this.#refreshStudy(studyPk);
-      return found;
+      const uids = (this.#stmt(sql).all(uid) as Row[]).map((r) => String(r.uid));
+      const gone: StoredInstance[] = [];
+      for (const u of uids) {
+        const row = this.#deleteRow(u);
+        if (!row) continue;
+        this.#run(
+          `INSERT INTO deleted_instance (sop_instance_uid, seq, home_path) VALUES (?, ?, ?)
+           ON CONFLICT (sop_instance_uid) DO UPDATE SET seq = max(seq, excluded.seq),
+           home_path = excluded.home_path`,
+          u,
+          row.meta.seq,
+          row.meta.homePath,
+        );
+        gone.push(row);
+      }
+      return gone;
     }, true);
+  }
+
+  /** Every tombstone (storage/delete.ts). */
+  tombstones(): Tombstone[] {
+    return (this.#stmt("SELECT * FROM deleted_instance").all() as Row[]).map((r) => ({
+      sopInstanceUid: String(r.sop_instance_uid),
+      seq: Number(r.seq),
+      homePath: String(r.home_path),
+    }));
+  }
+
+  /** Writes tombstones kept from another index (reindex). */
+  addTombstones(tombstones: Iterable<Tombstone>): void {
+    this.#transaction(() => {
+      for (const t of tombstones) {
+        this.#run(
+          "INSERT OR REPLACE INTO deleted_instance (sop_instance_uid, seq, home_path) VALUES (?, ?, ?)",
+          t.sopInstanceUid,
+          t.seq,
+          t.homePath,
+        );
+      }
+    });
+  }
+
+  /** Forgets tombstones no journal record needs any more. */
+  dropTombstones(sopInstanceUids: Iterable<string>): void {
+    this.#transaction(() => {
+      for (const u of sopInstanceUids) {
+        this.#run("DELETE FROM deleted_instance WHERE sop_instance_uid = ?", u);
+      }
+    });
   }
 
   counts(): IndexCounts {

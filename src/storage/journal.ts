@@ -547,3 +547,28 @@ async function readRecord(
   };
   return { item: { kind: "record", entry }, next };
 }
+
+/**
+ * The Part 10 bytes of a committed record, read at its data offset and checked against its
+ * trailer (seq, length, CRC-32); null when the segment no longer holds that record (it was
+ * recycled and overwritten, or cut). For readers outside the server (backup).
+ */
+export async function readCommittedRecord(
+  file: Deno.FsFile,
+  offset: number,
+  length: number,
+  seq: number,
+): Promise<Uint8Array | null> {
+  const fixed = new Uint8Array(TRAILER_FIXED);
+  if (await readAt(file, offset + length, fixed) < TRAILER_FIXED) return null;
+  const view = new DataView(fixed.buffer);
+  if (
+    view.getUint32(0, true) !== TRAILER_MAGIC || Number(view.getBigUint64(8, true)) !== seq ||
+    Number(view.getBigUint64(16, true)) !== length
+  ) return null;
+  const data = new Uint8Array(length);
+  if (await readAt(file, offset, data) < length) return null;
+  // A segment recycled while we read holds other bytes now: the CRC-32 tells.
+  if ((crc32Update(0, data) >>> 0) !== view.getUint32(24, true)) return null;
+  return data;
+}

@@ -166,7 +166,7 @@ export class Materializer {
         "objects stay in the journal; they are materialized at the next start",
         {
           objects: this.#queue.length,
-          mb: (this.#queuedBytes / 1048576).toFixed(1),
+          mb: Math.round(this.#queuedBytes / 104857.6) / 10,
           error: String(e),
         },
       );
@@ -223,7 +223,7 @@ export class Materializer {
     this.#lastFailureLog = now;
     const fields = {
       objects: this.#queue.length,
-      mb: (this.#queuedBytes / 1048576).toFixed(1),
+      mb: Math.round(this.#queuedBytes / 104857.6) / 10,
       error: String(e),
     };
     if (full) {

@@ -11,6 +11,7 @@ import type {
   ObjectStore,
   ObjectWriter,
 } from "../core/ports.ts";
+import { deleteStored } from "./delete.ts";
 import { IndexDb } from "./index_db.ts";
 import { JOURNAL_DIR, type RecordInfo, SegmentWriter } from "./journal.ts";
 import { homePathFor, INDEX_FILE, isNotFound, removeIfPresent, TMP_DIR } from "./layout.ts";
@@ -116,13 +117,18 @@ async function fillJournalReserve(
       });
       return;
     }
-    // Start-up waits for this (seconds on a slow disk): say why.
-    opts.logger.log("info", `journal reserve: writing ${mib(missing)} MiB`);
+    // Start-up waits for this (seconds on a slow disk), and the disk fills by that much: say why.
+    opts.logger.log(
+      "info",
+      `journal reserve: writing ${mib(missing)} MiB of journal segments ahead ` +
+        "(storage.journal_reserve_mb), so that incoming images overwrite allocated blocks and " +
+        "each store's sync is cheaper; they are reused, count as free space, and 0 turns this off",
+    );
     const started = performance.now();
     const written = await pool.fillReserve();
-    opts.logger.log("info", `journal reserve: ${mib(written)} MiB written`, {
+    opts.logger.log("info", `journal reserve: ${mib(written)} MiB reserved`, {
       freeSegments: pool.available,
-      ms: (performance.now() - started).toFixed(0),
+      ms: Math.round(performance.now() - started),
     });
   } catch (e) {
     opts.logger.log("warn", "journal reserve not written", { error: String(e) });
@@ -207,6 +213,11 @@ export class FsObjectStore implements ObjectStore {
 
   get durable(): boolean {
     return this.#opts.durability !== "none";
+  }
+
+  /** Free journal segments kept for reuse (the journal reserve), in bytes; not images. */
+  get journalReserveBytes(): number {
+    return this.#pool?.bytes ?? 0;
   }
 
   /** Objects still waiting in the journal for their home files. */
@@ -516,13 +527,10 @@ export class FsObjectStore implements ObjectStore {
     return this.#holds.some((held) => held(sopInstanceUid));
   }
 
-  /** Removes an object from the index and disk (for retention and tests). */
+  /** Removes an object from the index and disk (for retention and tests); crash-safe. */
   async deleteObject(sopInstanceUid: string): Promise<boolean> {
-    const gone = this.index.deleteInstance(sopInstanceUid);
-    if (!gone) return false;
     // A journal copy is skipped by the materializer and leaves with its segment.
-    await removeIfPresent(`${this.root}/${gone.meta.homePath}`);
-    return true;
+    return (await deleteStored(this, "instance", sopInstanceUid)).instances > 0;
   }
 
   /** Materializes everything in the journal now (tests, shutdown). */

@@ -2,6 +2,7 @@
 // mid-object), index the complete records the index lost or never saw, queue whatever is not
 // yet in its home file, and repair index rows whose journal record is gone.
 import type { Logger } from "../core/ports.ts";
+import { isTombstoned, settleTombstones } from "./delete.ts";
 import type { IndexDb } from "./index_db.ts";
 import { JOURNAL_DIR, type JournalEntry, scanSegment, SEGMENT_HEADER_LENGTH } from "./journal.ts";
 import { homePathFor, isNotFound, removeIfPresent, TMP_DIR } from "./layout.ts";
@@ -115,10 +116,13 @@ export async function recover(opts: RecoveryOptions): Promise<RecoveryReport> {
     receivedAt: e.info.receivedAt,
   });
 
+  // Deleted on request: no record of these versions is indexed again (storage/delete.ts).
+  const deleted = new Map(index.tombstones().map((t) => [t.sopInstanceUid, t.seq]));
   for (const e of entries) {
     maxSeq = Math.max(maxSeq, e.seq);
     present.add(`${e.segment}:${e.offset}`);
     const row = index.getInstance(e.sopInstanceUid);
+    if (isTombstoned(deleted, e.sopInstanceUid, e.seq) && row?.meta.seq !== e.seq) continue;
     if (row && row.meta.seq === e.seq) {
       // Known; queue it unless already home.
       if (row.location.kind === "journal") {
@@ -181,6 +185,8 @@ export async function recover(opts: RecoveryOptions): Promise<RecoveryReport> {
       });
     }
   }
+
+  await settleTombstones(root, index, entries, logger);
 
   opts.pool?.noteSeq(maxSeq);
   for (const segment of segments) materializer.trackSegment(segment);

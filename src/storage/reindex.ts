@@ -6,8 +6,9 @@ import { LOCK_FILE } from "./lock.ts";
 import { decodeFileMetaInformation, type FileMeta } from "../core/dicom/part10.ts";
 import { HeaderScanner } from "../core/dicom/header_scanner.ts";
 import type { InstanceRecord, Logger } from "../core/ports.ts";
+import { isTombstoned } from "./delete.ts";
 import { carryOverQueues } from "./queue_carry_over.ts";
-import { IndexDb } from "./index_db.ts";
+import { IndexDb, readTombstones } from "./index_db.ts";
 import { JOURNAL_DIR, readAt, syncDirectory } from "./journal.ts";
 import { HOME_SUFFIX, homePathFor, INDEX_FILE, removeIfPresent, TMP_DIR } from "./layout.ts";
 import { readJournal } from "./recovery.ts";
@@ -100,7 +101,11 @@ export async function reindex(
   const target = `${root}/${INDEX_FILE}`;
   const building = `${target}.reindex`;
   for (const suffix of ["", "-wal", "-shm"]) await removeIfPresent(`${building}${suffix}`);
+  // What was deleted on request stays deleted: its leftovers are not indexed again.
+  const tombstones = readTombstones(target);
+  const deleted = new Map(tombstones.map((t) => [t.sopInstanceUid, t.seq]));
   const index = IndexDb.open(building);
+  index.addTombstones(tombstones);
   const skipped: ReindexResult["skipped"] = [];
   let scanned = 0;
   let rows = 0;
@@ -116,6 +121,10 @@ export async function reindex(
         const stat = await Deno.stat(`${root}/${path}`);
         // The materializer set the file time to the commit time: it orders versions.
         const mtime = stat.mtime?.getTime() ?? Date.now();
+        if (isTombstoned(deleted, record.sopInstanceUid, mtime * SEQ_PER_MS)) {
+          skipped.push({ path, reason: "deleted" });
+          continue;
+        }
         const result = index.upsertInstance(
           record,
           { kind: "home", path, offset: 0, length: stat.size },
@@ -145,6 +154,7 @@ export async function reindex(
     // Journal records not yet materialized (or newer than their home file).
     const { entries } = await readJournal(root, logger, false);
     for (const e of entries) {
+      if (isTombstoned(deleted, e.sopInstanceUid, e.seq)) continue;
       const result = index.upsertInstance(
         e.info.record,
         { kind: "journal", path: e.segment, offset: e.offset, length: e.length },

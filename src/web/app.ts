@@ -12,6 +12,8 @@ import { tcpConnector } from "../net/tcp.ts";
 import type { ServerStats } from "../app/stats.ts";
 import { Catalog, SearchError } from "../storage/catalog.ts";
 import { INDEX_FILE } from "../storage/layout.ts";
+import { registerActionRoutes, type WebActions } from "./actions.ts";
+import { isAdminPath, registerBrowseRoutes, representative, rightsOf } from "./browse.ts";
 import { checkHealth } from "./health.ts";
 import { STYLE_CSS } from "./html_layout.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
@@ -25,6 +27,7 @@ import {
   studyPage,
 } from "./pages.ts";
 import {
+  adminOnly,
   basicAuth,
   isLoopback,
   loopbackHostOnly,
@@ -51,6 +54,8 @@ export interface WebDeps {
   logger: Logger;
   dicomPort(): number;
   httpPort(): number | null;
+  /** Delete, send, download and tag dump (absent: those routes answer 404). */
+  actions?: WebActions;
   /** Forwarding: its queue, the page, the study page's form (absent: no forwarding). */
   forwarding?: ForwardSource;
   /** Storage commitment reports still to be delivered (absent: not shown). */
@@ -83,7 +88,11 @@ const ROUTES: [RegExp, string[]][] = [
   [/^\/studies\/[^/]+\/forward$/, ["POST"]],
   [/^\/studies\/[^/]+$/, ["GET", "HEAD"]],
   [/^\/api\/(status|associations|studies)$/, ["GET", "HEAD"]],
-  [/^\/api\/studies\/[^/]+$/, ["GET", "HEAD"]],
+  [/^\/api\/studies\/[^/]+$/, ["GET", "HEAD", "DELETE"]],
+  [/^\/api\/(series|instances)\/[^/]+$/, ["DELETE"]],
+  [/^\/api\/(studies|series|instances)\/[^/]+\/send$/, ["POST"]],
+  [/^\/api\/(studies|series)\/[^/]+\/archive$/, ["GET", "HEAD"]],
+  [/^\/api\/instances\/[^/]+\/tags$/, ["GET", "HEAD"]],
   [/^\/(api\/)?peers\/[^/]+\/echo$/, ["POST"]],
 ];
 
@@ -94,7 +103,7 @@ export function createWebApp(deps: WebDeps): WebApp {
   const isApi = (c: Context) => c.req.path.startsWith("/api/");
   const echo = deps.echo ?? ((peer: KnownAe) => echoKnownAe(deps.config(), peer, deps.logger));
 
-  const fail = (c: Context, status: 400 | 404 | 405 | 500 | 503, message: string) =>
+  const fail = (c: Context, status: 400 | 404 | 405 | 413 | 500 | 502 | 503, message: string) =>
     isApi(c)
       ? c.json({ error: message }, status)
       : c.html(errorPage(ae(), status, message), status);
@@ -124,6 +133,8 @@ export function createWebApp(deps: WebDeps): WebApp {
       }),
   }));
   app.use(sameOriginPosts((origin, path) => corsPostAllowed(deps.config(), origin, path)));
+  // Viewers see, search and download; sending, deleting, peers and configuration are admin's.
+  app.use(adminOnly(() => deps.config().http.users, isAdminPath));
   // Wrong method on a known path: 405 (before the routes, which would answer 404).
   app.use(async (c, next) => {
     const allowed = ROUTES.find(([re]) => re.test(c.req.path))?.[1];
@@ -173,8 +184,17 @@ export function createWebApp(deps: WebDeps): WebApp {
   app.get("/studies/:uid", (c) => {
     const detail = catalog.getStudy(c.req.param("uid"));
     if (!detail) return fail(c, 404, "no such study");
+    const actions = deps.actions;
+    const extra = forwardForm(detail.study.studyInstanceUid, forwardTargets());
+    if (!actions) return c.html(studyPage(ae(), detail, { extra }));
+    // A thumbnail per series, from its middle instance.
+    const thumbs = new Map<string, string>();
+    for (const s of detail.series) {
+      const uid = representative(actions.instances("series", s.seriesInstanceUid));
+      if (uid) thumbs.set(s.seriesInstanceUid, uid);
+    }
     return c.html(
-      studyPage(ae(), detail, forwardForm(detail.study.studyInstanceUid, forwardTargets())),
+      studyPage(ae(), detail, { thumbs, rights: rightsOf(c, deps.config()), extra }),
     );
   });
   app.post("/studies/:uid/forward", async (c) => {
@@ -203,6 +223,9 @@ export function createWebApp(deps: WebDeps): WebApp {
     const n = deps.forwarding.retryFailed(c.req.param("ae"));
     return c.html(forwardPage(ae(), deps.forwarding.view(), `${n} failed object(s) queued again`));
   });
+  if (deps.actions) {
+    registerBrowseRoutes(app, { actions: deps.actions, catalog, config: deps.config, fail });
+  }
   app.get("/peers", (c) => c.html(peersPage(ae(), deps.config().knownAe)));
   app.post("/peers/:ae/echo", async (c) => {
     const peer = findPeer(deps.config(), c.req.param("ae"));
@@ -240,6 +263,9 @@ export function createWebApp(deps: WebDeps): WebApp {
     return c.json(result, result.ok ? 200 : 502);
   });
 
+  if (deps.actions) {
+    registerActionRoutes(app, { actions: deps.actions, config: deps.config, fail });
+  }
   app.get("/api/forward", (c) => {
     if (!deps.forwarding) return fail(c, 404, "forwarding is not available");
     return c.json(deps.forwarding.view());

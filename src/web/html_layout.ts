@@ -69,6 +69,22 @@ svg.chart text { fill: var(--muted); font-size: 11px; }
 .tag { display: inline-block; padding: 0 6px; border-radius: 4px; font-size: 12px;
   background: #e8eef6; color: #23486f; }
 .tag.bad { background: #fbe9e7; color: var(--bad); }
+img.thumb { width: 64px; height: 64px; object-fit: contain; background: #111; border-radius: 4px;
+  display: block; }
+.preview img { max-width: 100%; background: #000; border-radius: 6px; display: block; }
+.actions { display: flex; flex-wrap: wrap; gap: 10px; align-items: center; margin: 0 0 14px; }
+.actions form { display: inline-flex; gap: 6px; align-items: center; margin: 0; }
+a.button { display: inline-block; padding: 5px 14px; border: 1px solid var(--accent);
+  border-radius: 5px; text-decoration: none; background: #fff; color: var(--accent); }
+button.danger { background: var(--bad); border-color: var(--bad); }
+.presets a { margin-right: 12px; }
+.presets a.here { font-weight: 600; color: var(--fg); text-decoration: none; }
+table.dump td { font: 12.5px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
+  padding: 2px 8px; }
+table.dump .d1 { padding-left: 26px; } table.dump .d2 { padding-left: 44px; }
+table.dump .d3 { padding-left: 62px; } table.dump .d4 { padding-left: 80px; }
+table.dump .d5 { padding-left: 98px; } table.dump .d6 { padding-left: 116px; }
+.result { font-size: 16px; }
 `;
 
 export type Section =

@@ -2,6 +2,7 @@
 // is given (then only HTTPS: a plain request fails its TLS handshake); stopped with the DICOM
 // server.
 import type { Logger } from "../core/ports.ts";
+import { listenError } from "../net/tcp.ts";
 import { createWebApp, type WebDeps } from "./app.ts";
 
 export interface WebServer {
@@ -36,7 +37,7 @@ export function startWebServer(o: WebServerOptions): WebServer {
     }, web.app.fetch);
   } catch (e) {
     web.close();
-    throw new Error(`cannot listen for HTTP on ${o.bind}:${o.port}: ${(e as Error).message}`);
+    throw new Error(`cannot listen for HTTP on ${o.bind}:${o.port}: ${listenError(e, o.port)}`);
   }
   port = server.addr.port;
   o.logger.log("info", o.tls ? "HTTPS listening" : "HTTP listening", { bind: o.bind, port });

@@ -16,6 +16,7 @@ import {
   type Html,
   page,
 } from "./html_layout.ts";
+import { actionBar, type PageRights, thumbCell } from "./browse_pages.ts";
 import type { Status } from "./status.ts";
 import type { StudyDetail, StudyPage, StudySearch } from "../storage/catalog.ts";
 
@@ -29,6 +30,8 @@ const KIND_LABEL: Record<string, string> = {
   get: "get",
   echo: "echo",
   "echo-scu": "echo out",
+  delete: "delete",
+  send: "send",
 };
 
 export function dashboardPage(s: Status): Html {
@@ -95,6 +98,15 @@ export function dashboardPage(s: Status): Html {
           ? "unknown"
           : formatBytes(free)}</div>
         <div class="muted">free; stores are refused below ${formatBytes(st.minFreeBytes)}</div>
+        ${st.journalReserveBytes
+          ? html`
+            <dl class="kv gap">
+              <dt>Journal reserve</dt>
+              <dd id="journal-reserve">${formatBytes(st.journalReserveBytes)}</dd>
+            </dl>
+            <div class="muted">written ahead for incoming images, not images; counted as free</div>
+          `
+          : ""}
         <svg class="bar${st.belowMinFree
           ? " low"
           : ""}" viewBox="0 0 100 8" preserveAspectRatio="none">
@@ -328,10 +340,15 @@ ${result.next ? html`<a href="${studiesLink(search, { after: result.next })}">Ol
   );
 }
 
-export function studyPage(aeTitle: string, d: StudyDetail, extra: Html | string = ""): Html {
+export function studyPage(
+  aeTitle: string,
+  d: StudyDetail,
+  o: { thumbs?: ReadonlyMap<string, string>; rights?: PageRights; extra?: Html | string } = {},
+): Html {
   const s = d.study;
   const body = html`
     <h1>Study: ${s.studyDescription || s.studyInstanceUid}</h1>
+    ${o.rights ? actionBar("studies", s.studyInstanceUid, o.rights) : ""}
     <div class="grid">
       <section class="card">
         <h2>Patient</h2>
@@ -367,6 +384,11 @@ export function studyPage(aeTitle: string, d: StudyDetail, extra: Html | string 
       <table id="series">
         <thead>
           <tr>
+            ${o.thumbs
+              ? html`
+                <th></th>
+              `
+              : ""}
             <th class="num">#</th>
             <th>Modality</th>
             <th>Description</th>
@@ -379,9 +401,18 @@ export function studyPage(aeTitle: string, d: StudyDetail, extra: Html | string 
     ${d.series.map((se) =>
       html`
         <tr>
-          <td class="num">${se.seriesNumber}</td>
+          ${o.thumbs
+            ? html`
+              <td><a href="/series/${se.seriesInstanceUid}">${thumbCell(
+                o.thumbs.get(se.seriesInstanceUid),
+              )}</a></td>
+            `
+            : ""}
+          <td class="num"><a href="/series/${se.seriesInstanceUid}">${se.seriesNumber ||
+            "?"}</a></td>
           <td>${se.modality}</td>
-          <td>${se.seriesDescription}</td>
+          <td><a href="/series/${se.seriesInstanceUid}">${se.seriesDescription ||
+            "(no description)"}</a></td>
           <td>${se.bodyPartExamined}</td>
           <td>${formatDa(se.seriesDate)}</td>
           <td class="num">${formatNumber(se.instances)}</td>
@@ -391,7 +422,7 @@ export function studyPage(aeTitle: string, d: StudyDetail, extra: Html | string 
         </tbody>
       </table>
     </section>
-    ${extra}
+    ${o.extra ?? ""}
     <p class="muted">Study Instance UID <code>${s.studyInstanceUid}</code></p>
   `;
   return page({ title: "Study", section: "studies", aeTitle }, body);

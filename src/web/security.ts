@@ -1,7 +1,7 @@
 // The web server shows patient data: who may bind where, HTTP Basic auth against
 // `[[http.users]]`, and the checks that stop other web sites from using a logged-in browser
 // (same-origin POSTs, Host names, no framing).
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { ConfigError, type HttpConfig } from "../config.ts";
 import { verifyPassword } from "./password.ts";
 
@@ -63,6 +63,41 @@ function decodeBasic(header: string | undefined): { name: string; password: stri
   return colon < 0 ? null : { name: text.slice(0, colon), password: text.slice(colon + 1) };
 }
 
+export type Role = "viewer" | "admin";
+
+/** Who made a request, once basicAuth let it through. */
+const requesters = new WeakMap<Request, { name: string; role: Role }>();
+
+/**
+ * The role of the request's user: "admin" while no users are configured (the page is then on
+ * loopback only), else the logged-in user's, and "viewer" for a public path.
+ */
+export function roleOf(c: Context, users: readonly unknown[]): Role {
+  if (users.length === 0) return "admin";
+  return requesters.get(c.req.raw)?.role ?? "viewer";
+}
+
+/** The logged-in user's name, for the log and the recent events; "web" without users. */
+export function userOf(c: Context): string {
+  return requesters.get(c.req.raw)?.name ?? "web";
+}
+
+/**
+ * Viewers see, search and download; the rest (every request that changes something, the
+ * peers and configuration pages, the send and delete pages) needs the admin role: 403.
+ */
+export function adminOnly(
+  users: () => readonly unknown[],
+  isAdminPath: (method: string, path: string) => boolean,
+): MiddlewareHandler {
+  return async (c, next) => {
+    if (isAdminPath(c.req.method, c.req.path) && roleOf(c, users()) !== "admin") {
+      return c.text("this needs the admin role\n", 403);
+    }
+    return await next();
+  };
+}
+
 /** HTTP Basic auth; a no-op while no users are configured. */
 export function basicAuth(options: AuthOptions): MiddlewareHandler {
   // sha256(Authorization header) -> the hash it was verified against, and until when.
@@ -82,6 +117,7 @@ export function basicAuth(options: AuthOptions): MiddlewareHandler {
     const user = users.find((u) => u.name === credentials.name);
     const hit = cache.get(key);
     if (hit && user && hit.hash === user.passwordHash && hit.until > Date.now()) {
+      requesters.set(c.req.raw, { name: user.name, role: user.role ?? "admin" });
       return await next();
     }
     cache.delete(key);
@@ -106,6 +142,7 @@ export function basicAuth(options: AuthOptions): MiddlewareHandler {
     }
     if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
     cache.set(key, { name: user.name, hash: user.passwordHash, until: Date.now() + CACHE_MS });
+    requesters.set(c.req.raw, { name: user.name, role: user.role ?? "admin" });
     return await next();
   };
 }
@@ -133,20 +170,23 @@ function hostOf(origin: string): string | null {
 }
 
 /**
- * POSTs must come from our own pages (or from a client that is not a browser), or from an
- * origin `allowed` names for that path (DICOMweb CORS origins).
+ * POSTs, DELETEs and every other state-changing method must come from our own pages (or from
+ * a client that is not a browser), or from an origin `allowed` names for that path (DICOMweb
+ * CORS origins).
  */
 export function sameOriginPosts(
   allowed: (origin: string, path: string) => boolean = () => false,
 ): MiddlewareHandler {
   return async (c, next) => {
-    if (c.req.method === "POST") {
+    if (c.req.method !== "GET" && c.req.method !== "HEAD" && c.req.method !== "OPTIONS") {
       const site = c.req.header("Sec-Fetch-Site");
       const origin = c.req.header("Origin");
       const host = c.req.header("Host") ?? new URL(c.req.url).host;
       // Compared by host: behind a TLS proxy the scheme seen here differs from the browser's.
+      // A browser that says the request comes from this site (Sec-Fetch-Site, which pages
+      // cannot set) may still send "Origin: null" (a form under a no-referrer policy).
       const sameOrigin = origin === undefined || hostOf(origin) === host.toLowerCase() ||
-        allowed(origin, c.req.path);
+        (origin === "null" && site === "same-origin") || allowed(origin, c.req.path);
       if ((site !== undefined && site !== "same-origin" && site !== "none") || !sameOrigin) {
         return c.text("cross-site request refused\n", 403);
       }
@@ -170,7 +210,9 @@ export function securityHeaders(
     );
     c.header("X-Content-Type-Options", "nosniff");
     c.header("X-Frame-Options", "DENY");
-    c.header("Referrer-Policy", "no-referrer");
+    // Our own pages learn where a request came from (forms then send their Origin); no other
+    // site ever sees a URL of ours (they hold patient names in searches).
+    c.header("Referrer-Policy", "same-origin");
     if (!c.res.headers.has("Cache-Control")) c.header("Cache-Control", "no-store");
   };
 }

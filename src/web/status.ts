@@ -12,6 +12,8 @@ export interface StorageView {
   freeBytes(): Promise<number>;
   /** Objects waiting in the journal for their home files; diskFull while they cannot go. */
   readonly backlog?: { objects: number; bytes: number; diskFull?: boolean };
+  /** Free journal segments written ahead for incoming objects (counted as free space). */
+  readonly journalReserveBytes?: number;
 }
 
 export interface StatusEvent {
@@ -53,6 +55,8 @@ export interface Status {
     belowMinFree: boolean;
     /** Objects still in the journal, waiting for their home files. */
     pendingObjects: number;
+    /** Journal segments written ahead for incoming objects: disk in use, but not images. */
+    journalReserveBytes: number;
     pendingBytes: number;
     /** The journal cannot be materialized for lack of disk space. */
     journalBlocked: boolean;
@@ -100,6 +104,7 @@ export async function buildStatus(s: StatusSources): Promise<Status> {
       minFreeBytes,
       belowMinFree: free !== null && free < minFreeBytes,
       pendingObjects: s.storage.backlog?.objects ?? 0,
+      journalReserveBytes: s.storage.journalReserveBytes ?? 0,
       pendingBytes: s.storage.backlog?.bytes ?? 0,
       journalBlocked: s.storage.backlog?.diskFull ?? false,
     },

@@ -77,7 +77,7 @@ Deno.test("check-config prints the effective configuration as TOML, hashes maske
     assert.ok(!r.stdout.includes("s3cret"));
     const printed = parseConfig(r.stdout, "stdout");
     assert.equal(printed.server.port, 11112);
-    assert.deepEqual(printed.http.users, [{ name: "admin", passwordHash: "***" }]);
+    assert.deepEqual(printed.http.users, [{ name: "admin", passwordHash: "***", role: "admin" }]);
     assert.match(r.stdout, /from .*good\.toml/);
   });
 });
@@ -142,4 +142,76 @@ Deno.test("a missing --config file exits 2 naming the file", async () => {
   const r = await minipacs(["check-config", "--config", "/nonexistent/minipacs.toml"]);
   assert.equal(r.code, 2);
   assert.equal(r.stderr, "/nonexistent/minipacs.toml: cannot read configuration: file not found");
+});
+
+Deno.test("check-config applies serve's checks: a network bind without users exits 2", async () => {
+  await withDir({ "c.toml": '[http]\nbind = "0.0.0.0"\n' }, async (dir) => {
+    const r = await minipacs(["check-config", "--config", join(dir, "c.toml")]);
+    assert.equal(r.code, 2, r.stdout);
+    assert.match(r.stderr, /http\.bind: "0\.0\.0\.0" is reachable from the network/);
+    // The same on the command line.
+    const flag = await minipacs([
+      "check-config",
+      "--config",
+      join(dir, "c.toml"),
+      "--http-bind",
+      "127.0.0.1",
+    ]);
+    assert.equal(flag.code, 0, flag.stderr);
+  });
+});
+
+Deno.test("check-config prints warnings, or that the configuration is OK", async () => {
+  await withDir({
+    "warn.toml": "[storage]\nmin_free_mb = 100\nretention_min_free_mb = 100\n",
+    "ok.toml": "[server]\nport = 11112\n",
+  }, async (dir) => {
+    const w = await minipacs(["check-config", "--config", join(dir, "warn.toml")]);
+    assert.equal(w.code, 0, w.stderr);
+    assert.match(
+      w.stderr,
+      /^warning: storage\.retention_min_free_mb \(100\) is not above storage\.min_free_mb \(100\)/m,
+    );
+    const ok = await minipacs(["check-config", "--config", join(dir, "ok.toml")]);
+    assert.equal(ok.code, 0);
+    assert.match(ok.stderr, /^configuration OK$/m);
+  });
+});
+
+Deno.test("--http-port and --http-bind override [http] like --port does [server]", async () => {
+  await withDir({ "c.toml": "[http]\nport = 8080\n" }, async (dir) => {
+    const r = await minipacs([
+      "check-config",
+      "--config",
+      join(dir, "c.toml"),
+      "--http-port",
+      "18080",
+      "--http-bind",
+      "::1",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const http = parseConfig(r.stdout.replace(/^#.*$/m, ""), "out.toml").http;
+    assert.equal(http.port, 18080);
+    assert.equal(http.bind, "::1");
+    const bad = await minipacs([
+      "check-config",
+      "--config",
+      join(dir, "c.toml"),
+      "--http-port",
+      "x",
+    ]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--http-port: must be an integer from 0 to 65535/);
+  });
+});
+
+Deno.test("an unknown key is refused with the nearest known one suggested", async () => {
+  await withDir({ "c.toml": "[server]\nmax_asociations = 10\n" }, async (dir) => {
+    const r = await minipacs(["check-config", "--config", join(dir, "c.toml")]);
+    assert.equal(r.code, 2);
+    assert.match(
+      r.stderr,
+      /:2: server\.max_asociations: unknown key; did you mean max_associations\?/,
+    );
+  });
 });

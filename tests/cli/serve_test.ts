@@ -172,3 +172,43 @@ Deno.test('[log] format = "json" writes one JSON object per line, with level, ms
     await pacs.cleanup();
   }
 });
+
+Deno.test("a port already in use: serve exits 1 naming the port, DICOM or HTTP", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "minipacs-port-in-use-" });
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = (busy.addr as Deno.NetAddr).port;
+    await Deno.writeTextFile(
+      `${dir}/c.toml`,
+      `[server]\nbind = "127.0.0.1"\n[storage]\npath = "${dir}/data"\njournal_reserve_mb = 0\n` +
+        `min_free_mb = 1\n[http]\nenabled = true\nport = 0\n`,
+    );
+    const dicom = await minipacs(["serve", "--config", `${dir}/c.toml`, "--port", String(port)]);
+    assert.equal(dicom.code, 1);
+    assert.match(
+      dicom.stderr,
+      new RegExp(
+        `cannot listen for DICOM on 127\\.0\\.0\\.1:${port}: port ${port} is already in use`,
+      ),
+    );
+    const http = await minipacs([
+      "serve",
+      "--config",
+      `${dir}/c.toml`,
+      "--port",
+      "0",
+      "--http-port",
+      String(port),
+    ]);
+    assert.equal(http.code, 1);
+    assert.match(
+      http.stderr,
+      new RegExp(
+        `cannot listen for HTTP on 127\\.0\\.0\\.1:${port}: port ${port} is already in use`,
+      ),
+    );
+  } finally {
+    busy.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -120,8 +120,8 @@ export async function startMiniPacs(opts: StartOptions = {}): Promise<MiniPacs> 
   try {
     // Logged once the server is up and its SIGINT/SIGTERM handlers are in place.
     const line = await waitForLog(/MiniPACS started/);
-    const port = Number(/dicom_port=(\d+)/.exec(line)?.[1]);
-    const http = /http_port=(\d+)/.exec(line)?.[1];
+    const port = Number(/dicom_port"?[=:](\d+)/.exec(line)?.[1]);
+    const http = /http_port"?[=:](\d+)/.exec(line)?.[1];
     const httpPort = http === undefined ? null : Number(http);
     const tls = /tls_port=(\d+)/.exec(line)?.[1];
     const tlsPort = tls === undefined ? null : Number(tls);

@@ -159,7 +159,7 @@ Deno.test({
         const stores = objects.map((x) => new CStoreRequest(x.path));
         const o = await send(port, stores);
         for (const s of stores) assert.equal(finalOf(o, s).status, Status.Success);
-        await pacs!.waitForLog(new RegExp(`stored CT Image Storage .*peer=DIMSESCU@`));
+        await pacs!.waitForLog(/stored .*peer=DIMSESCU@.* sop_class="CT Image Storage"/);
       });
 
       await t.step("C-FIND at STUDY level finds the study", async () => {

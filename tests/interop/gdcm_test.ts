@@ -62,7 +62,9 @@ Deno.test({
           implicitPath,
         ]);
         assertGdcmEnded(r);
-        await pacs!.waitForLog(/stored Secondary Capture Image Storage .*peer=GDCMSCU@/);
+        await pacs!.waitForLog(
+          /stored .*peer=GDCMSCU@.* sop_class="Secondary Capture Image Storage"/,
+        );
         const jpeg = await run("storescu", [
           "-xy",
           "-aec",

@@ -72,11 +72,15 @@ async function smallIndex() {
   };
 }
 
-Deno.test("searchStudies() matches names by prefix, case-insensitively, with wildcards", async () => {
+Deno.test("searchStudies() finds a name anywhere in any component, case-insensitively; wildcards as C-FIND", async () => {
   const t = await smallIndex();
   try {
     assert.deepEqual(t.search({ name: "mü" }), ["5.1"]);
-    assert.deepEqual(t.search({ name: "M" }), ["5.1", "5.2"]);
+    assert.deepEqual(t.search({ name: "hans" }), ["5.1"]); // the given name
+    assert.deepEqual(t.search({ name: "ÜLL" }), ["5.1"]); // inside, any case
+    assert.deepEqual(t.search({ name: "ann" }), ["5.2"]);
+    assert.deepEqual(t.search({ name: "M" }), ["5.1", "5.2", "5.3"]); // SMITH has an M too
+    assert.deepEqual(t.search({ name: "M*" }), ["5.1", "5.2"]); // a wildcard: from the start
     assert.deepEqual(t.search({ name: "*john*" }), ["5.3"]);
     assert.deepEqual(t.search({ name: "m?eller" }), ["5.2"]);
     assert.deepEqual(t.search({ name: "m?ller" }), ["5.1"]);
@@ -91,7 +95,8 @@ Deno.test("searchStudies() filters by patient ID, accession, modality and date r
   const t = await smallIndex();
   try {
     assert.deepEqual(t.search({ patientId: "ID-2" }), ["5.2"]);
-    assert.deepEqual(t.search({ patientId: "ID-3" }), []); // exact unless wildcards
+    assert.deepEqual(t.search({ patientId: "ID-3" }), ["5.3"]); // by its beginning
+    assert.deepEqual(t.search({ patientId: "D-3" }), []); // not inside
     assert.deepEqual(t.search({ patientId: "ID-3*" }), ["5.3"]);
     assert.deepEqual(t.search({ accession: "ACC100" }), ["5.1"]);
     assert.deepEqual(t.search({ modality: "mr" }), ["5.2"]);
@@ -99,6 +104,7 @@ Deno.test("searchStudies() filters by patient ID, accession, modality and date r
     assert.deepEqual(t.search({ to: "2024-02-15" }), ["5.2", "5.3"]);
     assert.deepEqual(t.search({ from: "20240215", to: "2024-02-15" }), ["5.2"]);
     assert.deepEqual(t.search({ name: "m", modality: "CT" }), ["5.1"]);
+    assert.deepEqual(t.search({ name: "m", modality: "US" }), ["5.3"]);
     assert.throws(() => t.search({ from: "yesterday" }), SearchError);
     assert.throws(() => t.search({ after: "garbage" }), SearchError);
   } finally {

@@ -329,7 +329,7 @@ Deno.test({
     const pacs = await startMiniPacs({ storage: { min_free_mb: 5, retention_min_free_mb: 5 } });
     try {
       await pacs.waitForLog(
-        /WARN\s+retention_min_free_mb is not above min_free_mb.*retention_min_free_mb=5 min_free_mb=5/,
+        /WARN\s+configuration: storage\.retention_min_free_mb \(5\) is not above storage\.min_free_mb \(5\)/,
       );
       // A storage key: a reload says it needs a restart.
       const config = `${pacs.dir}/config.toml`;

@@ -422,3 +422,24 @@ Deno.test("pages carry a strict Content-Security-Policy and are not cached", asy
     await f.close();
   }
 });
+
+Deno.test("the dashboard and /api/status show the journal reserve apart from the images", async () => {
+  const f = await webFixture({ journalReserveBytes: 512 * 1024 * 1024 });
+  try {
+    f.add("3.1", {}, 4096);
+    const s = await (await f.get("/api/status")).json();
+    assert.equal(s.storage.journalReserveBytes, 512 * 1024 * 1024);
+    assert.equal(s.storage.bytes, 4096);
+    const page = await (await f.get("/")).text();
+    assert.match(page, /<dt>Journal reserve<\/dt>\s*<dd id="journal-reserve">512 MB<\/dd>/);
+    assert.match(page, /not images; counted as free/);
+  } finally {
+    await f.close();
+  }
+  const none = await webFixture();
+  try {
+    assert.doesNotMatch(await (await none.get("/")).text(), /Journal reserve/);
+  } finally {
+    await none.close();
+  }
+});

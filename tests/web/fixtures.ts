@@ -32,6 +32,8 @@ export interface FixtureOptions {
   toml?: string;
   http?: string;
   deps?: Partial<WebDeps>;
+  /** Free journal segments the storage reports. */
+  journalReserveBytes?: number;
 }
 
 let seq = 1;
@@ -58,6 +60,7 @@ export async function webFixture(o: FixtureOptions = {}): Promise<WebFixture> {
       index,
       freeBytes: () => Promise.resolve(free.bytes),
       backlog: { objects: 0, bytes: 0 },
+      journalReserveBytes: o.journalReserveBytes,
     },
     dicomPort: () => 11112,
     httpPort: () => 8080,

@@ -163,7 +163,7 @@ export class FindService implements DimseService {
       level: query.level,
       matches,
       status: statusText(status),
-      ms: (performance.now() - started).toFixed(1),
+      ms: Math.round((performance.now() - started) * 10) / 10,
     });
   }
 }

@@ -52,6 +52,8 @@ export class GetService implements DimseService {
     await runRetrieve(req, ctx, {
       name: "get",
       responseField: CommandField.CGetRsp,
+      // C-GET sends back to the caller, on its own association.
+      logFields: { destination: ctx.association.callingAeTitle },
       index: this.#options.index,
       caseInsensitivePn: this.#options.caseInsensitivePn,
       audit: this.#options.audit,

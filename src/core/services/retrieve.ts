@@ -305,7 +305,7 @@ export async function runRetrieve(
     warning: counts.warning,
     remaining: status === Status.Cancel ? counts.remaining : undefined,
     status: statusText(status),
-    ms: (performance.now() - started).toFixed(1),
+    ms: Math.round((performance.now() - started) * 10) / 10,
   });
 }
 

@@ -4,7 +4,11 @@
 // commands (echo, store, find), the Peers page and C-MOVE's sub-associations.
 import type { Connector, Logger } from "../ports.ts";
 import { RejectReason, RejectResult, RejectSource } from "../ul/pdu_types.ts";
-import { AssociationRejectedError, RequestorAssociation } from "../ul/requestor.ts";
+import {
+  AssociationRejectedError,
+  RequestorAssociation,
+  type RequestorOptions,
+} from "../ul/requestor.ts";
 
 /** A peer to call: its AE title and where it listens. */
 export interface ScuPeer {
@@ -26,6 +30,10 @@ export interface ScuAssociationOptions {
   callingAeTitle: string;
   identity: ScuIdentity;
   presentationContexts: { id: number; abstractSyntax: string; transferSyntaxes: string[] }[];
+  /** SCP/SCU role selection (PS3.7 D.3.3.4): C-GET's storage classes. */
+  roleSelections?: RequestorOptions["roleSelections"];
+  /** Handlers for requests the peer sends us (C-GET's C-STORE sub-operations). */
+  services?: RequestorOptions["services"];
   /** Connection and association set-up, and each wait for the peer. */
   timeoutMs: number;
   logger: Logger;
@@ -78,6 +86,8 @@ export async function openScuAssociation(o: ScuAssociationOptions): Promise<Requ
     implementationClassUid: o.identity.implementationClassUid,
     implementationVersionName: o.identity.implementationVersionName,
     presentationContexts: o.presentationContexts,
+    roleSelections: o.roleSelections,
+    services: o.services,
   });
   try {
     return await withTimeout(assoc.open(), o.timeoutMs, `association with ${where}`);

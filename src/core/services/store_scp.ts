@@ -22,6 +22,8 @@ export interface StorageServiceOptions {
   sopClasses: "all" | readonly string[];
   /** Below this many free bytes a store is refused with 0xA700 before anything is written. */
   minFreeBytes: number;
+  /** Patient's Name and ID in the store log line (log.phi); never by default. */
+  logPhi?: boolean;
   /**
    * C-GET, where we send on the caller's storage contexts: true for a transfer syntax any
    * stored image can be sent in (the store SCU's producesTransferSyntax()). Absent: the first
@@ -75,6 +77,7 @@ export class StorageService implements DimseService {
     let status: number = Status.Success;
     let comment: string | undefined;
     let writer: ObjectWriter | undefined;
+    let stored: { studyInstanceUid: string; patientName: string; patientId: string } | undefined;
     const dataset = req.dataset;
     try {
       if (!dataset) throw new StoreFailure(Status.CannotUnderstand, "C-STORE-RQ without a dataset");
@@ -134,6 +137,7 @@ export class StorageService implements DimseService {
         throw e;
       }
       const record = { ...header.record, transferSyntaxUid };
+      stored = record;
       if (record.sopInstanceUid !== sopInstanceUid || record.sopClassUid !== sopClassUid) {
         throw new StoreFailure(
           Status.DataSetDoesNotMatchSopClass,
@@ -182,19 +186,20 @@ export class StorageService implements DimseService {
       errorComment: comment,
     });
     this.#options.onStored?.({ status, bytes, ms, sopClassUid });
-    const name = sopClassName(sopClassUid);
-    if (status === Status.Success) {
-      ctx.logger.log("info", `stored ${name}`, { ...fields, bytes, ms: ms.toFixed(1) });
-    } else {
-      ctx.logger.log("warn", `store failed: ${comment}`, {
-        ...fields,
-        status: `0x${status.toString(16).padStart(4, "0")}`,
-        sop_class: name,
-      });
-      ctx.logger.log("debug", "store failed: instance", {
-        ...fields,
-        sop_instance: sopInstanceUid,
-      });
-    }
+    // One line per object (PS3.4 B.2.3 status): who sent what, where it was filed.
+    const line = {
+      ...fields,
+      sop_class: sopClassName(sopClassUid),
+      sop_instance: sopInstanceUid,
+      study: stored?.studyInstanceUid,
+      status: `0x${status.toString(16).padStart(4, "0")}`,
+      bytes,
+      ms: Math.round(ms * 10) / 10,
+      ...(this.#options.logPhi && stored
+        ? { patient_name: stored.patientName, patient_id: stored.patientId }
+        : {}),
+    };
+    if (status === Status.Success) ctx.logger.log("info", "stored", line);
+    else ctx.logger.log("warn", `store failed: ${comment}`, line);
   }
 }

@@ -1,0 +1,217 @@
+// Headless Chromium (playwright-core) clicks through the pages as an administrator would:
+// search, open a study, see its thumbnails, open an instance's tag dump and preview, download
+// the study as a ZIP (its files equal what was stored), send it to a storescp (the files
+// arrive), delete it (gone from the page, from C-FIND and from disk). A viewer sees neither
+// send nor delete, and is refused them.
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+import { writeDemo } from "../../src/cli/demo.ts";
+import { hashPassword } from "../../src/web/password.ts";
+import { datasetOf, readPart10Dir } from "../helpers/part10_files.ts";
+import { hasTool, type MiniPacs, run, startMiniPacs } from "../helpers/server.ts";
+import { minipacs, startStoreScp, type StoreScp } from "../cli/cli.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const ready = (() => {
+  try {
+    Deno.statSync(CHROMIUM);
+  } catch {
+    console.log(`SKIP: ${CHROMIUM} is not installed (apt-get install chromium); ignored`);
+    return false;
+  }
+  return ["storescu", "storescp", "unzip"].every(hasTool);
+})();
+
+async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    if (e.isDirectory) out.push(...(await filesUnder(`${dir}/${e.name}`)));
+    else out.push(`${dir}/${e.name}`);
+  }
+  return out;
+}
+
+Deno.test({
+  name:
+    "Chromium clicks through: search, study, thumbnails, tags, ZIP, send, delete; a viewer cannot",
+  ignore: !ready,
+  async fn(t) {
+    const dir = await Deno.makeTempDir({ prefix: "minipacs-click-" });
+    let pacs: MiniPacs | undefined;
+    let scp: StoreScp | undefined;
+    let browser: Awaited<ReturnType<typeof chromium.launch>> | undefined;
+    try {
+      const demo = await writeDemo(`${dir}/demo`, {
+        implementationClassUid: "1.2.3.4",
+        implementationVersionName: "DEMO",
+      });
+      const hans = demo.filter((f) => f.patientName === "MÜLLER^HANS");
+      const study = hans[0].studyInstanceUid;
+      scp = await startStoreScp("STORESCP");
+      const [adminHash, viewerHash] = await Promise.all([
+        hashPassword("admin-pw", 1000),
+        hashPassword("viewer-pw", 1000),
+      ]);
+      pacs = await startMiniPacs({
+        http: { enabled: true, bind: "127.0.0.1", port: 0 },
+        extraToml: [
+          `[[known_ae]]\nae_title = "STORESCP"\nhost = "127.0.0.1"\nport = ${scp.port}\n`,
+          `[[http.users]]\nname = "admin"\npassword_hash = "${adminHash}"\nrole = "admin"\n`,
+          `[[http.users]]\nname = "viewer"\npassword_hash = "${viewerHash}"\nrole = "viewer"\n`,
+        ].join("\n"),
+      });
+      const stored = await run("storescu", [
+        "-aec",
+        "MINIPACS",
+        "+sd",
+        "+r",
+        "127.0.0.1",
+        String(pacs.port),
+        `${dir}/demo`,
+      ]);
+      assert.equal(stored.code, 0, stored.stderr);
+      const base = `http://127.0.0.1:${pacs.httpPort}`;
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+      const admin = await browser.newContext({
+        httpCredentials: { username: "admin", password: "admin-pw" },
+        acceptDownloads: true,
+      });
+      const page = await admin.newPage();
+
+      await t.step(
+        "search 'hans' finds MÜLLER^HANS; the study shows a thumbnail per series",
+        async () => {
+          await page.goto(`${base}/studies`);
+          await page.fill('input[name="name"]', "hans");
+          await page.click('button[type="submit"]');
+          const rows = page.locator("table tbody tr");
+          assert.equal(await rows.count(), 1);
+          assert.match(await rows.first().innerText(), /MÜLLER, HANS/);
+          await page.click(`a[href="/studies/${study}"]`);
+          await page.waitForSelector("#series");
+          // Images load after the page: wait (bounded) until each has finished.
+          await page.waitForFunction("Array.from(document.images).every((i) => i.complete)", null, {
+            timeout: 30_000,
+          });
+          const thumbs = page.locator("img.thumb");
+          assert.equal(await thumbs.count(), 2);
+          // Each thumbnail is a rendered PNG, 128 wide (the demo images are 128 x 128).
+          const widths = await thumbs.evaluateAll((imgs) =>
+            imgs.map((i) => (i as unknown as { naturalWidth: number }).naturalWidth)
+          );
+          assert.deepEqual(widths, [128, 128]);
+        },
+      );
+
+      await t.step(
+        "series, then an instance: the tag dump and the preview with presets",
+        async () => {
+          await page.click("#series tbody tr:first-child td:nth-child(2) a");
+          await page.waitForSelector("#instances");
+          assert.equal(await page.locator("#instances tbody tr").count(), 3);
+          await page.click("#instances tbody tr:first-child td:nth-child(2) a");
+          await page.waitForSelector("#tag-dump");
+          const dump = await page.innerText("#tag-dump");
+          assert.match(dump, /\(0010,0010\)\s+PN\s+PatientName\s+\[MÜLLER\^HANS\]/);
+          assert.match(
+            await page.innerText("#pixel-data"),
+            /^native, 128 x 128, 16 bits allocated/,
+          );
+          await page.click('#presets a:has-text("Full range")');
+          await page.waitForSelector("#preview-image");
+          await page.waitForFunction("Array.from(document.images).every((i) => i.complete)", null, {
+            timeout: 30_000,
+          });
+          assert.match(page.url(), /window=full/);
+          const w = await page.locator("#preview-image").evaluate((i) =>
+            (i as unknown as { naturalWidth: number }).naturalWidth
+          );
+          assert.equal(w, 128);
+        },
+      );
+
+      await t.step("Download ZIP: its files equal what was stored", async () => {
+        await page.goto(`${base}/studies/${study}`);
+        const [download] = await Promise.all([
+          page.waitForEvent("download"),
+          page.click("#download"),
+        ]);
+        const zip = `${dir}/study.zip`;
+        await download.saveAs(zip);
+        assert.equal((await run("unzip", ["-q", zip, "-d", `${dir}/unzipped`])).code, 0);
+        const got = new Map<string, Uint8Array>();
+        for (const f of await filesUnder(`${dir}/unzipped`)) {
+          const folder = f.slice(0, f.lastIndexOf("/"));
+          for (const [uid, p] of await readPart10Dir(folder)) got.set(uid, p.dataset);
+        }
+        assert.deepEqual([...got.keys()].sort(), hans.map((h) => h.sopInstanceUid).sort());
+        for (const h of hans) assert.deepEqual(got.get(h.sopInstanceUid), await datasetOf(h.path));
+      });
+
+      await t.step("Send to STORESCP: confirmation, result, files arrive", async () => {
+        await page.selectOption("#destination", "STORESCP");
+        await page.click("#send");
+        await page.waitForSelector("#confirm");
+        assert.match(
+          await page.innerText("#confirm"),
+          /Send this study \(6 instances\) to STORESCP/,
+        );
+        await page.click("#confirm-button");
+        await page.waitForSelector("#result-message");
+        assert.equal(await page.innerText("#result-message"), "STORESCP: 6 of 6 sent.");
+        const arrived = await readPart10Dir(scp!.dir);
+        for (const h of hans) {
+          assert.deepEqual(arrived.get(h.sopInstanceUid)?.dataset, await datasetOf(h.path));
+        }
+      });
+
+      await t.step("a viewer sees no send or delete, and is refused them", async () => {
+        const viewer = await browser!.newContext({
+          httpCredentials: { username: "viewer", password: "viewer-pw" },
+        });
+        const vp = await viewer.newPage();
+        await vp.goto(`${base}/studies/${study}`);
+        assert.equal(await vp.locator("#download").count(), 1);
+        assert.equal(await vp.locator("#send").count(), 0);
+        assert.equal(await vp.locator("#delete").count(), 0);
+        const refused = await vp.goto(`${base}/studies/${study}/delete`);
+        assert.equal(refused?.status(), 403);
+        const api = await vp.request.delete(`${base}/api/studies/${study}`);
+        assert.equal(api.status(), 403);
+        await viewer.close();
+      });
+
+      await t.step(
+        "Delete: confirmation, result; gone from the page, C-FIND and disk",
+        async () => {
+          await page.goto(`${base}/studies/${study}`);
+          await page.click("#delete");
+          await page.waitForSelector("#confirm");
+          assert.match(await page.innerText("#confirm"), /Delete this study \(6 instances\)/);
+          await page.click("#confirm-button");
+          await page.waitForSelector("#result-message");
+          assert.match(await page.innerText("#result-message"), /^Deleted 6 instances/);
+          await page.goto(`${base}/studies?name=hans`);
+          assert.equal(await page.locator("table tbody tr").count(), 0);
+          const gone = await page.goto(`${base}/studies/${study}`);
+          assert.equal(gone?.status(), 404);
+          const find = await minipacs([
+            "find",
+            `MINIPACS@127.0.0.1:${pacs!.port}`,
+            "-k",
+            `StudyInstanceUID=${study}`,
+            "--json",
+          ]);
+          assert.deepEqual(JSON.parse(find.stdout), []);
+          await assert.rejects(() => Deno.stat(`${pacs!.storage}/${study}`), Deno.errors.NotFound);
+        },
+      );
+      await admin.close();
+    } finally {
+      await browser?.close();
+      await pacs?.cleanup();
+      await scp?.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
