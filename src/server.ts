@@ -1,6 +1,7 @@
 // Wires config + core + adapters: the DICOM listener, the object store, the services.
 import type { Config } from "./config.ts";
 import type { Logger } from "./core/ports.ts";
+import { JPEG_2000_LOSSLESS, JPEG_LS_LOSSLESS, RLE_LOSSLESS } from "./core/codecs/registry.ts";
 import type { DimseService } from "./core/services/service.ts";
 import { AcceptorAssociation } from "./core/ul/acceptor.ts";
 import type { AcceptorPolicy, SupportedSyntax } from "./core/ul/negotiation.ts";
@@ -68,6 +69,7 @@ export async function startServer(
       journalReserveBytes: config.storage.journalReserveMb * 1024 * 1024,
       minFreeBytes: config.storage.minFreeMb * 1024 * 1024,
       onIndexOpen: (index) => forwardQueue.attach(index),
+      compressTo: compressionSyntax(config.storage.compression),
     });
   } catch (e) {
     lock.release();
@@ -289,4 +291,12 @@ export async function startServer(
     return { applied, needsRestart };
   };
   return { dicomPort: listener.port, httpPort: web?.port ?? null, stop, done, reload };
+}
+
+/** The transfer syntax of `[storage] compression` (PS3.5 A.4.2-A.4.4); undefined for "none". */
+function compressionSyntax(name: Config["storage"]["compression"]): string | undefined {
+  if (name === "jpeg-ls") return JPEG_LS_LOSSLESS;
+  if (name === "jpeg2000") return JPEG_2000_LOSSLESS;
+  if (name === "rle") return RLE_LOSSLESS;
+  return undefined;
 }

@@ -29,6 +29,8 @@ export interface FsObjectStoreOptions {
   implementationClassUid: string;
   implementationVersionName: string;
   logger: Logger;
+  /** Lossless compression at rest: the transfer syntax home files are written in. */
+  compressTo?: string;
   /** Tuning for tests; defaults suit production. */
   materializer?: Partial<
     Pick<
@@ -178,6 +180,7 @@ export class FsObjectStore implements ObjectStore {
     }
     const materializer = new Materializer({
       ...opts.materializer,
+      compressTo: opts.compressTo,
       root,
       index,
       durable,
