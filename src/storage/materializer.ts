@@ -317,6 +317,7 @@ export class Materializer {
       file: Deno.FsFile;
       length: number;
       transferSyntaxUid?: string;
+      ms?: number;
     }[] = [];
     try {
       for (const job of live) {
@@ -341,6 +342,7 @@ export class Materializer {
           Object.assign(entry, {
             length: compressed.bytes.length,
             transferSyntaxUid: compressed.transferSyntaxUid,
+            ms: compressed.ms,
           });
         } else await this.#copy(job, reader, file);
         const when = new Date(job.receivedAt);
@@ -386,6 +388,13 @@ export class Materializer {
       } as Location,
       transferSyntaxUid: outcome.get(job)?.transferSyntaxUid,
     })));
+    for (const w of written) {
+      if (w.transferSyntaxUid === undefined || !done.has(w.job.sopInstanceUid)) continue;
+      this.#logger.log("debug", "compressed at rest", {
+        ratio: (w.job.length / w.length).toFixed(2),
+        ms: w.ms?.toFixed(1),
+      });
+    }
     for (const job of live) {
       if (done.has(job.sopInstanceUid)) continue;
       // Overwritten or deleted while we copied: our home file is stale unless a newer
@@ -405,7 +414,7 @@ export class Materializer {
   async #compress(
     job: MaterializeJob,
     reader: Deno.FsFile,
-  ): Promise<{ bytes: Uint8Array; transferSyntaxUid: string } | null> {
+  ): Promise<{ bytes: Uint8Array; transferSyntaxUid: string; ms: number } | null> {
     const to = this.#compressTo!;
     const started = performance.now();
     const keep = (reason: string, level: "debug" | "warn" = "debug") => {
@@ -450,11 +459,7 @@ export class Materializer {
     this.#compression.bytesIn += job.length;
     this.#compression.bytesOut += bytes.length;
     this.#compression.ms += ms;
-    this.#logger.log("debug", "compressed at rest", {
-      ratio: (job.length / bytes.length).toFixed(2),
-      ms: ms.toFixed(1),
-    });
-    return { bytes, transferSyntaxUid: to };
+    return { bytes, transferSyntaxUid: to, ms };
   }
 
   /** A cached read handle on a segment (closed when the segment is deleted). */
