@@ -20,7 +20,6 @@ import { type MiniPacs, run, startMiniPacs } from "../helpers/server.ts";
 import { minipacs } from "../cli/cli.ts";
 
 const ILE = "1.2.840.10008.1.2";
-const ELE = "1.2.840.10008.1.2.1";
 const SYNTAX: Record<string, string> = {
   "jpeg-ls": "1.2.840.10008.1.2.4.80",
   jpeg2000: "1.2.840.10008.1.2.4.90",
@@ -158,16 +157,16 @@ async function waitCompressed(pacs: MiniPacs, n: number, timeoutMs = 60_000): Pr
   throw new Error(`fewer than ${n} images compressed in ${timeoutMs} ms:\n${pacs.logs()}`);
 }
 
-async function startStorescp(dir: string, extra: string[]) {
+async function startStorescp(dir: string, extra: string[], ae = "VIEWER") {
   const port = freePort();
   const child = new Deno.Command("storescp", {
-    args: ["-aet", "VIEWER", "-od", dir, "+B", ...extra, String(port)],
+    args: ["-aet", ae, "-od", dir, "+B", ...extra, String(port)],
     env: { TCP_NODELAY: "1" },
     stdout: "null",
     stderr: "null",
   }).spawn();
   for (let i = 0; i < 100; i++) { // bounded: about 10 s
-    const r = await run("echoscu", ["-aec", "VIEWER", "127.0.0.1", String(port)]);
+    const r = await run("echoscu", ["-aec", ae, "127.0.0.1", String(port)]);
     if (r.code === 0) break;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -182,12 +181,12 @@ async function startStorescp(dir: string, extra: string[]) {
   };
 }
 
-async function move(port: number, study: string): Promise<void> {
+async function move(port: number, study: string, destination = "VIEWER"): Promise<void> {
   const m = await run("movescu", [
     "-aec",
     "MINIPACS",
     "-aem",
-    "VIEWER",
+    destination,
     "-S",
     "-k",
     "QueryRetrieveLevel=STUDY",
@@ -220,13 +219,17 @@ for (const mode of ["jpeg-ls", "jpeg2000", "rle"]) {
       const dir = await Deno.makeTempDir({ prefix: "minipacs-compress-" });
       await Deno.mkdir(`${dir}/in`);
       await Deno.mkdir(`${dir}/move`);
+      await Deno.mkdir(`${dir}/all`);
       const scp = await startStorescp(`${dir}/move`, ["+xi"]);
+      const all = await startStorescp(`${dir}/all`, ["+xa"], "ALL");
       let pacs: MiniPacs | undefined;
       try {
         pacs = await startMiniPacs({
           storage: { compression: mode },
           http: { enabled: true, port: 0 },
-          extraToml: `[[known_ae]]\nae_title = "VIEWER"\nhost = "127.0.0.1"\nport = ${scp.port}\n`,
+          extraToml: [["VIEWER", scp.port], ["ALL", all.port]].map(([ae, port]) =>
+            `[[known_ae]]\nae_title = "${ae}"\nhost = "127.0.0.1"\nport = ${port}\n`
+          ).join(""),
         });
         const study = newUid();
         const sent = await makeObjects(`${dir}/in`, study);
@@ -257,6 +260,19 @@ for (const mode of ["jpeg-ls", "jpeg2000", "rle"]) {
           assert.equal(r.ts, ILE);
           assert.deepEqual(r.pixels, s.pixels, `${s.name}: the pixels that were sent`);
         }
+        // A receiver that takes the compressed syntax gets the compressed object as stored.
+        await move(pacs.port, study, "ALL");
+        let n = 0;
+        for await (const e of Deno.readDir(`${dir}/all`)) {
+          const path = `${dir}/all/${e.name}`;
+          const { meta } = decodeFileMetaInformation(await Deno.readFile(path));
+          assert.equal(meta.transferSyntaxUid, SYNTAX[mode]);
+          await convert(READERS[mode][0], path, `${dir}/all.dcm`);
+          const s = sent.find((s) => s.uid === meta.sopInstanceUid)!;
+          assert.deepEqual(readNative(await Deno.readFile(`${dir}/all.dcm`)).pixels, s.pixels);
+          n++;
+        }
+        assert.equal(n, sent.length);
 
         const status = await (await fetch(`http://127.0.0.1:${pacs.httpPort}/api/status`)).json();
         assert.ok(status.storage.bytes >= sent.reduce((n, s) => n + s.size, 0));
@@ -266,6 +282,7 @@ for (const mode of ["jpeg-ls", "jpeg2000", "rle"]) {
       } finally {
         await pacs?.cleanup();
         await scp.stop();
+        await all.stop();
         await Deno.remove(dir, { recursive: true });
       }
     },
