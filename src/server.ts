@@ -57,6 +57,8 @@ export async function startServer(
   // Objects matching a [[route]] are queued in the transaction that indexes them.
   let notifyForward = (_destination: string) => {};
   const forwardQueue = new ForwardQueue(() => current.routes, (d) => notifyForward(d));
+  // Decodes for retrieves and compresses at rest, on worker threads.
+  const decoder = new DecodeWorkers();
   let store: FsObjectStore;
   try {
     store = await FsObjectStore.open({
@@ -70,8 +72,10 @@ export async function startServer(
       minFreeBytes: config.storage.minFreeMb * 1024 * 1024,
       onIndexOpen: (index) => forwardQueue.attach(index),
       compressTo: compressionSyntax(config.storage.compression),
+      compressor: (dataset, from, to) => decoder.compress(dataset, from, to),
     });
   } catch (e) {
+    decoder.close();
     lock.release();
     throw e;
   }
@@ -84,7 +88,6 @@ export async function startServer(
   notifyForward = (d) => forwarding.forwarder.notify(d);
   const commitment = createCommitment({ config: () => current, store, logger });
   const stats = new ServerStats();
-  const decoder = new DecodeWorkers();
   const services = stats.observeServices(
     buildServices({
       config,
@@ -183,7 +186,7 @@ export async function startServer(
   try {
     listener = listenTcp(s.bind, s.port, onConnection);
   } catch (e) {
-    await store.close().finally(() => lock.release());
+    await store.close().finally(() => (decoder.close(), lock.release()));
     throw e;
   }
   logger.log("info", `DICOM listening`, { ae: s.aeTitle, bind: s.bind, port: listener.port });
@@ -204,7 +207,7 @@ export async function startServer(
     } catch (e) {
       listener.close();
       await listener.done;
-      await store.close().finally(() => lock.release());
+      await store.close().finally(() => (decoder.close(), lock.release()));
       throw e;
     }
   }
@@ -246,10 +249,10 @@ export async function startServer(
       await retention?.stop();
       await forwarding.stop();
       await commitment.stop();
-      decoder.close();
       try {
-        await store.close();
+        await store.close(); // compresses what waits in the journal, on the workers
       } finally {
+        decoder.close();
         lock.release();
       }
       resolveDone();

@@ -5,7 +5,11 @@
 // burst is not slowed, or when the backlog grows past a bound. With compression at rest, an
 // uncompressed image's home file is written compressed (checked lossless first); the journal
 // keeps the object as it arrived until that home file is durable.
-import { canCompressFrom, compressDataset } from "../core/dicom/compression.ts";
+import {
+  canCompressFrom,
+  compressDataset,
+  type CompressionResult,
+} from "../core/dicom/compression.ts";
 import {
   decodeFileMetaInformation,
   encodeFileMetaInformation,
@@ -46,6 +50,8 @@ export interface MaterializerOptions {
   pool?: SegmentPool;
   /** The lossless transfer syntax uncompressed images are stored in; absent: as received. */
   compressTo?: string;
+  /** Runs compressDataset() (on worker threads in the server); default: on this thread. */
+  compressor?: (dataset: Uint8Array, from: string, to: string) => Promise<CompressionResult>;
 }
 
 /** Objects larger than this are stored as received: compression works on the whole object. */
@@ -107,6 +113,7 @@ export class Materializer {
   #lastFailureLog = -Infinity;
   #tmpCounter = 0;
   readonly #compressTo: string | undefined;
+  readonly #compressor: NonNullable<MaterializerOptions["compressor"]>;
   readonly #compression: CompressionStats = {
     compressed: 0,
     kept: 0,
@@ -128,6 +135,7 @@ export class Materializer {
     this.#batchBytes = opts.batchBytes ?? 64 * 1024 * 1024;
     this.#pool = opts.pool;
     this.#compressTo = opts.compressTo;
+    this.#compressor = opts.compressor ?? compressDataset;
   }
 
   /** Compression at rest since start: images compressed and kept as received, bytes, time. */
@@ -443,7 +451,7 @@ export class Materializer {
     const { datasetOffset } = decodeFileMetaInformation(whole);
     let result;
     try {
-      result = await compressDataset(whole.subarray(datasetOffset), meta.transferSyntaxUid, to);
+      result = await this.#compressor(whole.subarray(datasetOffset), meta.transferSyntaxUid, to);
     } catch (e) {
       return keep(`the codec failed: ${(e as Error).message}`, "warn");
     }
