@@ -5,11 +5,9 @@
 // burst is not slowed, or when the backlog grows past a bound. With compression at rest, an
 // uncompressed image's home file is written compressed (checked lossless first); the journal
 // keeps the object as it arrived until that home file is durable.
-import {
-  canCompressFrom,
-  compressDataset,
-  type CompressionResult,
-} from "../core/dicom/compression.ts";
+// Type only: the codecs (and their WebAssembly) load only when compression is asked for.
+import type { CompressionResult } from "../core/dicom/compression.ts";
+import { EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../core/dicom/transfer_syntaxes.ts";
 import {
   decodeFileMetaInformation,
   encodeFileMetaInformation,
@@ -135,7 +133,9 @@ export class Materializer {
     this.#batchBytes = opts.batchBytes ?? 64 * 1024 * 1024;
     this.#pool = opts.pool;
     this.#compressTo = opts.compressTo;
-    this.#compressor = opts.compressor ?? compressDataset;
+    this.#compressor = opts.compressor ??
+      (async (dataset, from, to) =>
+        (await import("../core/dicom/compression.ts")).compressDataset(dataset, from, to));
   }
 
   /** Compression at rest since start: images compressed and kept as received, bytes, time. */
@@ -442,7 +442,10 @@ export class Materializer {
     } catch (e) {
       return keep(`file meta: ${(e as Error).message}`);
     }
-    if (!canCompressFrom(meta.transferSyntaxUid)) return keep(`in ${meta.transferSyntaxUid}`);
+    // What compressDataset() takes (canCompressFrom()); anything else is not even read whole.
+    if (meta.transferSyntaxUid !== IMPLICIT_VR_LE && meta.transferSyntaxUid !== EXPLICIT_VR_LE) {
+      return keep(`in ${meta.transferSyntaxUid}`);
+    }
     if (job.length > MAX_COMPRESSED_OBJECT) return keep(`over ${MAX_COMPRESSED_OBJECT} bytes`);
     const whole = new Uint8Array(job.length);
     if (await readAt(reader, job.offset, whole) < whole.length) {
