@@ -57,15 +57,6 @@ export const MAX_COMPRESSED_OBJECT = 256 * 1024 * 1024;
 /** Enough of a record to read its file meta. */
 const META_PEEK = 4096;
 
-/** What compression at rest did so far (since start). */
-export interface CompressionStats {
-  compressed: number;
-  kept: number;
-  bytesIn: number;
-  bytesOut: number;
-  ms: number;
-}
-
 interface SegmentState {
   ended: boolean;
   pending: number;
@@ -112,13 +103,6 @@ export class Materializer {
   #tmpCounter = 0;
   readonly #compressTo: string | undefined;
   readonly #compressor: NonNullable<MaterializerOptions["compressor"]>;
-  readonly #compression: CompressionStats = {
-    compressed: 0,
-    kept: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    ms: 0,
-  };
 
   constructor(opts: MaterializerOptions) {
     this.#root = opts.root;
@@ -136,11 +120,6 @@ export class Materializer {
     this.#compressor = opts.compressor ??
       (async (dataset, from, to) =>
         (await import("../core/dicom/compression.ts")).compressDataset(dataset, from, to));
-  }
-
-  /** Compression at rest since start: images compressed and kept as received, bytes, time. */
-  get compression(): CompressionStats {
-    return { ...this.#compression };
   }
 
   /** Objects and bytes waiting for their home files. */
@@ -426,7 +405,6 @@ export class Materializer {
     const to = this.#compressTo!;
     const started = performance.now();
     const keep = (reason: string, level: "debug" | "warn" = "debug") => {
-      this.#compression.kept++;
       this.#logger.log(level, `stored as received, not compressed: ${reason}`, {
         sop_instance: level === "warn" ? job.sopInstanceUid : undefined,
       });
@@ -466,10 +444,6 @@ export class Materializer {
     bytes.set(header);
     bytes.set(result.dataset, header.length);
     const ms = performance.now() - started;
-    this.#compression.compressed++;
-    this.#compression.bytesIn += job.length;
-    this.#compression.bytesOut += bytes.length;
-    this.#compression.ms += ms;
     return { bytes, transferSyntaxUid: to, ms };
   }
 
