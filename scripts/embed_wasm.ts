@@ -14,8 +14,8 @@ export const WASM_FILES: Record<string, { pkg: string; file: string }> = {
     pkg: "@cornerstonejs/codec-libjpeg-turbo-8bit",
     file: "dist/libjpegturbowasm_decode.wasm",
   },
-  charls: { pkg: "@cornerstonejs/codec-charls", file: "dist/charlswasm_decode.wasm" },
-  openjpeg: { pkg: "@cornerstonejs/codec-openjpeg", file: "dist/openjpegwasm_decode.wasm" },
+  charls: { pkg: "@cornerstonejs/codec-charls", file: "dist/charlswasm.wasm" },
+  openjpeg: { pkg: "@cornerstonejs/codec-openjpeg", file: "dist/openjpegwasm.wasm" },
   openjph: { pkg: "@cornerstonejs/codec-openjph", file: "dist/openjphjs.wasm" },
 };
 

@@ -63,7 +63,11 @@ export interface StorageConfig {
   retentionDays: number;
   /** Below this much free space the oldest studies are deleted; 0 = off. */
   retentionMinFreeMb: number;
+  /** Lossless compression of uncompressed images at rest, by the materializer. */
+  compression: StorageCompression;
 }
+
+export type StorageCompression = "none" | "jpeg-ls" | "jpeg2000" | "rle";
 
 export interface QueryConfig {
   caseInsensitivePn: boolean;
@@ -190,6 +194,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
     journalReserveMb: 512,
     retentionDays: 0,
     retentionMinFreeMb: 0,
+    compression: "none",
   },
   query: { caseInsensitivePn: true, maxResults: 0 },
   http: {
@@ -421,6 +426,7 @@ const STORAGE: Fields = {
   journal_reserve_mb: ["journalReserveMb", int(0)],
   retention_days: ["retentionDays", int(0)],
   retention_min_free_mb: ["retentionMinFreeMb", int(0)],
+  compression: ["compression", oneOf("none", "jpeg-ls", "jpeg2000", "rle")],
 };
 
 const QUERY: Fields = {

@@ -3,6 +3,7 @@ import { buildActions } from "./app/actions.ts";
 import { type Config, configWarnings } from "./config.ts";
 import type { Connection, Logger } from "./core/ports.ts";
 import type { DimseService } from "./core/dimse/service_contract.ts";
+import { JPEG_2000_LOSSLESS, JPEG_LS_LOSSLESS, RLE_LOSSLESS } from "./core/codecs/registry.ts";
 import { AcceptorAssociation } from "./core/ul/acceptor.ts";
 import type { AcceptorPolicy, SupportedSyntax } from "./core/ul/negotiation.ts";
 import { listenError, listenTcp, type TcpListener } from "./net/tcp.ts";
@@ -80,6 +81,8 @@ export async function startServer(
   // Objects matching a [[route]] are queued in the transaction that indexes them.
   let notifyForward = (_destination: string) => {};
   const forwardQueue = new ForwardQueue(() => current.routes, (d) => notifyForward(d));
+  // Decodes for retrieves and compresses at rest, on worker threads.
+  const decoder = new DecodeWorkers();
   let store: FsObjectStore;
   let audit: AuditLog | null = null;
   try {
@@ -94,9 +97,12 @@ export async function startServer(
       journalReserveBytes: config.storage.journalReserveMb * 1024 * 1024,
       minFreeBytes: config.storage.minFreeMb * 1024 * 1024,
       onIndexOpen: (index) => forwardQueue.attach(index),
+      compressTo: compressionSyntax(config.storage.compression),
+      compressor: (dataset, from, to) => decoder.compress(dataset, from, to),
     });
   } catch (e) {
     await audit?.close();
+    decoder.close();
     lock.release();
     throw e;
   }
@@ -109,7 +115,6 @@ export async function startServer(
   notifyForward = (d) => forwarding.forwarder.notify(d);
   const commitment = createCommitment({ config: () => current, store, logger });
   const stats = new ServerStats();
-  const decoder = new DecodeWorkers();
   const services = stats.observeServices(
     buildServices({
       config,
@@ -234,7 +239,7 @@ export async function startServer(
     }
   } catch (e) {
     await closeListeners();
-    await store.close().finally(() => lock.release());
+    await store.close().finally(() => (decoder.close(), lock.release()));
     await audit?.close();
     // Which listener failed: the plain one is started first.
     const port = s.plain && !plain ? s.port : config.tls.port;
@@ -276,7 +281,7 @@ export async function startServer(
       });
     } catch (e) {
       await closeListeners();
-      await store.close().finally(() => lock.release());
+      await store.close().finally(() => (decoder.close(), lock.release()));
       await audit?.close();
       throw e;
     }
@@ -320,10 +325,10 @@ export async function startServer(
       await retention?.stop();
       await forwarding.stop();
       await commitment.stop();
-      decoder.close();
       try {
-        await store.close();
+        await store.close(); // compresses what waits in the journal, on the workers
       } finally {
+        decoder.close();
         lock.release();
       }
       audit?.record(applicationRecord("Application Stop", s.aeTitle));
@@ -386,4 +391,12 @@ export async function startServer(
     done,
     reload,
   };
+}
+
+/** The transfer syntax of `[storage] compression` (PS3.5 A.4.2-A.4.4); undefined for "none". */
+function compressionSyntax(name: Config["storage"]["compression"]): string | undefined {
+  if (name === "jpeg-ls") return JPEG_LS_LOSSLESS;
+  if (name === "jpeg2000") return JPEG_2000_LOSSLESS;
+  if (name === "rle") return RLE_LOSSLESS;
+  return undefined;
 }

@@ -57,6 +57,7 @@ min_free_mb = 0
 durability = "none"
 journal_reserve_mb = 64
 retention_days = 365
+compression = "jpeg-ls"
 [query]
 case_insensitive_pn = false
 max_results = 500
@@ -95,6 +96,7 @@ max_associations = 8
     journalReserveMb: 64,
     retentionDays: 365,
     retentionMinFreeMb: 0,
+    compression: "jpeg-ls",
   });
   assert.deepEqual(config.query, { caseInsensitivePn: false, maxResults: 500 });
   assert.equal(config.http.enabled, false);

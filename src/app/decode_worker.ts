@@ -1,5 +1,7 @@
-// A decoding thread of decode_workers.ts: decodes one whole dataset per message with the
-// core's codecs and sends the result back (its buffer handed over, not copied).
+// A decoding thread of decode_workers.ts: decodes (or, for compression at rest, compresses)
+// one whole dataset per message with the core's codecs and sends the result back (its buffer
+// handed over, not copied).
+import { compressDataset, type CompressionResult } from "../core/dicom/compression.ts";
 import { transcodeWhole } from "../core/dicom/transcode.ts";
 
 export interface DecodeRequest {
@@ -8,12 +10,15 @@ export interface DecodeRequest {
   from: string;
   to: string;
   limit: number;
+  /** Compress losslessly into `to` instead of decoding. */
+  compress?: boolean;
 }
 
 export interface DecodeReply {
   id: number;
   /** The decoded dataset; null when over the limit. */
   result?: Uint8Array | null;
+  compression?: CompressionResult;
   error?: string;
 }
 
@@ -26,6 +31,12 @@ if (typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !==
   scope.onmessage = async (e) => {
     const { id, dataset, from, to, limit } = e.data;
     try {
+      if (e.data.compress) {
+        const compression = await compressDataset(dataset, from, to);
+        const transfer = compression.compressed ? [compression.dataset.buffer as ArrayBuffer] : [];
+        scope.postMessage({ id, compression }, transfer);
+        return;
+      }
       const result = await transcodeWhole(dataset, from, to, limit);
       scope.postMessage({ id, result }, result ? [result.buffer as ArrayBuffer] : []);
     } catch (err) {

@@ -1,11 +1,13 @@
 // Decodes compressed objects for retrieves on worker threads: the codecs take a core of their
 // own, and the thread that runs every association goes on sending while the next image is
-// decoded. Workers start on the first decode and stay (a handful at most) until close().
+// decoded. Workers start on the first decode and stay (a handful at most) until close(). The
+// materializer's compression at rest runs there too, off the thread that answers stores.
+import type { CompressionResult } from "../core/dicom/compression.ts";
 import type { ObjectDecoder } from "../core/ports.ts";
 import type { DecodeReply, DecodeRequest } from "./decode_worker.ts";
 
 interface Job {
-  resolve(v: Uint8Array | null): void;
+  resolve(v: DecodeReply): void;
   reject(e: Error): void;
 }
 
@@ -25,12 +27,27 @@ export class DecodeWorkers implements ObjectDecoder {
     this.#size = size;
   }
 
-  decode(dataset: Uint8Array, from: string, to: string, limit: number): Promise<Uint8Array | null> {
+  async decode(
+    dataset: Uint8Array,
+    from: string,
+    to: string,
+    limit: number,
+  ): Promise<Uint8Array | null> {
+    return (await this.#run({ dataset, from, to, limit })).result ?? null;
+  }
+
+  /** compressDataset() on a worker thread. */
+  async compress(dataset: Uint8Array, from: string, to: string): Promise<CompressionResult> {
+    const reply = await this.#run({ dataset, from, to, limit: 0, compress: true });
+    return reply.compression ?? { compressed: false, reason: "no answer from the worker" };
+  }
+
+  #run(job: Omit<DecodeRequest, "id">): Promise<DecodeReply> {
     if (this.#closed) return Promise.reject(new Error("decoder closed"));
     const slot = this.#pick();
     const id = this.#nextId++;
-    const bytes = dataset.slice(); // its own buffer, handed over whole
-    const request: DecodeRequest = { id, dataset: bytes, from, to, limit };
+    const bytes = job.dataset.slice(); // its own buffer, handed over whole
+    const request: DecodeRequest = { ...job, id, dataset: bytes };
     return new Promise((resolve, reject) => {
       slot.jobs.set(id, { resolve, reject });
       slot.worker.postMessage(request, [bytes.buffer]);
@@ -62,7 +79,7 @@ export class DecodeWorkers implements ObjectDecoder {
       if (!job) return;
       slot.jobs.delete(e.data.id);
       if (e.data.error !== undefined) job.reject(new Error(e.data.error));
-      else job.resolve(e.data.result ?? null);
+      else job.resolve(e.data);
     };
     worker.onerror = (e) => {
       // A worker that died takes its jobs with it; the next decode starts another.

@@ -16,7 +16,10 @@ export interface IndexTotals {
   studies: number;
   series: number;
   instances: number;
+  /** Bytes received (as they arrived). */
   bytes: number;
+  /** Bytes the objects take on disk now (fewer once compressed at rest). */
+  storedBytes: number;
 }
 
 /** Where the catalog gets its read-only connection (IndexDb has it). */
@@ -318,13 +321,16 @@ export class Catalog {
         coalesce(sum(num_series), 0) AS series, coalesce(sum(num_instances), 0) AS instances
        FROM patient`,
     ).get() as Row;
-    const b = this.#statement("SELECT coalesce(sum(size), 0) AS b FROM instance").get() as Row;
+    const b = this.#statement(
+      "SELECT coalesce(sum(size), 0) AS b, coalesce(sum(loc_length), 0) AS d FROM instance",
+    ).get() as Row;
     const value: IndexTotals = {
       patients: Number(p.patients),
       studies: Number(p.studies),
       series: Number(p.series),
       instances: Number(p.instances),
       bytes: Number(b.b),
+      storedBytes: Number(b.d),
     };
     this.#totals = { at: now, generation, value };
     return value;

@@ -37,7 +37,10 @@ export interface IndexCounts {
   studies: number;
   series: number;
   instances: number;
+  /** Bytes received (Part 10, as they arrived). */
   bytes: number;
+  /** Bytes the objects take where they are now (smaller once compressed at rest). */
+  storedBytes: number;
 }
 
 type Row = Record<string, unknown>;
@@ -679,20 +682,29 @@ export class IndexDb {
    * Marks materialized objects as living in their home files, in one durable transaction
    * (synchronous=FULL, which also makes every earlier commit durable). Each entry only
    * applies when the row still has the given seq and journal location; returns the SOP
-   * Instance UIDs that were updated.
+   * Instance UIDs that were updated. `transferSyntaxUid` is the home file's, when it was
+   * compressed on the way (the index records the syntax of the bytes at the location).
    */
   markMaterialized(
-    entries: { sopInstanceUid: string; seq: number; journalPath: string; home: InstanceLocation }[],
+    entries: {
+      sopInstanceUid: string;
+      seq: number;
+      journalPath: string;
+      home: InstanceLocation;
+      transferSyntaxUid?: string;
+    }[],
   ): Set<string> {
     return this.#transaction(() => {
       const done = new Set<string>();
       for (const e of entries) {
         const changed = this.#run(
-          `UPDATE instance SET loc_kind = 'home', loc_path = ?, loc_offset = ?, loc_length = ?
+          `UPDATE instance SET loc_kind = 'home', loc_path = ?, loc_offset = ?, loc_length = ?,
+             transfer_syntax_uid = coalesce(?, transfer_syntax_uid)
            WHERE sop_instance_uid = ? AND seq = ? AND loc_kind = 'journal' AND loc_path = ?`,
           e.home.path,
           e.home.offset,
           e.home.length,
+          e.transferSyntaxUid ?? null,
           e.sopInstanceUid,
           e.seq,
           e.journalPath,
@@ -797,13 +809,16 @@ export class IndexDb {
 
   counts(): IndexCounts {
     const n = (table: string) => Number((this.#get(`SELECT count(*) AS n FROM ${table}`) as Row).n);
-    const bytes = Number((this.#get("SELECT coalesce(sum(size), 0) AS b FROM instance") as Row).b);
+    const sums = this.#get(
+      "SELECT coalesce(sum(size), 0) AS b, coalesce(sum(loc_length), 0) AS d FROM instance",
+    ) as Row;
     return {
       patients: n("patient"),
       studies: n("study"),
       series: n("series"),
       instances: n("instance"),
-      bytes,
+      bytes: Number(sums.b),
+      storedBytes: Number(sums.d),
     };
   }
 

@@ -2,7 +2,17 @@
 // fsyncs files and directories in batches, then points the index at the homes and deletes
 // journal segments that are fully materialized and take no more records (or hands them to
 // the segment pool for reuse). It runs in quiet moments (no commit for idleMs) so an ingest
-// burst is not slowed, or when the backlog grows past a bound.
+// burst is not slowed, or when the backlog grows past a bound. With compression at rest, an
+// uncompressed image's home file is written compressed (checked lossless first); the journal
+// keeps the object as it arrived until that home file is durable.
+// Type only: the codecs (and their WebAssembly) load only when compression is asked for.
+import type { CompressionResult } from "../core/dicom/compression.ts";
+import { EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../core/dicom/transfer_syntaxes.ts";
+import {
+  decodeFileMetaInformation,
+  encodeFileMetaInformation,
+  type FileMeta,
+} from "../core/dicom/part10.ts";
 import type { InstanceLocation, Logger } from "../core/ports.ts";
 import type { IndexDb } from "./index_db.ts";
 import { readAt, syncDirectory } from "./journal.ts";
@@ -36,7 +46,16 @@ export interface MaterializerOptions {
   batchBytes?: number;
   /** Keeps finished segments for reuse instead of deleting them (when it has room). */
   pool?: SegmentPool;
+  /** The lossless transfer syntax uncompressed images are stored in; absent: as received. */
+  compressTo?: string;
+  /** Runs compressDataset() (on worker threads in the server); default: on this thread. */
+  compressor?: (dataset: Uint8Array, from: string, to: string) => Promise<CompressionResult>;
 }
+
+/** Objects larger than this are stored as received: compression works on the whole object. */
+export const MAX_COMPRESSED_OBJECT = 256 * 1024 * 1024;
+/** Enough of a record to read its file meta. */
+const META_PEEK = 4096;
 
 interface SegmentState {
   ended: boolean;
@@ -82,6 +101,8 @@ export class Materializer {
   #diskFull = false;
   #lastFailureLog = -Infinity;
   #tmpCounter = 0;
+  readonly #compressTo: string | undefined;
+  readonly #compressor: NonNullable<MaterializerOptions["compressor"]>;
 
   constructor(opts: MaterializerOptions) {
     this.#root = opts.root;
@@ -95,6 +116,10 @@ export class Materializer {
     this.#batchLimit = this.#batchObjects;
     this.#batchBytes = opts.batchBytes ?? 64 * 1024 * 1024;
     this.#pool = opts.pool;
+    this.#compressTo = opts.compressTo;
+    this.#compressor = opts.compressor ??
+      (async (dataset, from, to) =>
+        (await import("../core/dicom/compression.ts")).compressDataset(dataset, from, to));
   }
 
   /** Objects and bytes waiting for their home files. */
@@ -273,7 +298,14 @@ export class Materializer {
       return row !== undefined && row.meta.seq === job.seq && row.location.kind === "journal" &&
         row.location.path === job.segment && row.location.offset === job.offset;
     });
-    const written: { job: MaterializeJob; tmp: string; file: Deno.FsFile }[] = [];
+    const written: {
+      job: MaterializeJob;
+      tmp: string;
+      file: Deno.FsFile;
+      length: number;
+      transferSyntaxUid?: string;
+      ms?: number;
+    }[] = [];
     try {
       for (const job of live) {
         let reader: Deno.FsFile;
@@ -288,9 +320,18 @@ export class Materializer {
           continue;
         }
         const tmp = `${this.#root}/${TMP_DIR}/${job.seq}-${++this.#tmpCounter}.tmp`;
+        const compressed = this.#compressTo ? await this.#compress(job, reader) : null;
         const file = await Deno.open(tmp, { write: true, createNew: true });
-        written.push({ job, tmp, file });
-        await this.#copy(job, reader, file);
+        const entry = { job, tmp, file, length: job.length, transferSyntaxUid: undefined };
+        written.push(entry);
+        if (compressed) {
+          await writeAll(file, compressed.bytes);
+          Object.assign(entry, {
+            length: compressed.bytes.length,
+            transferSyntaxUid: compressed.transferSyntaxUid,
+            ms: compressed.ms,
+          });
+        } else await this.#copy(job, reader, file);
         const when = new Date(job.receivedAt);
         if (!Number.isNaN(when.getTime())) await file.utime(when, when);
       }
@@ -321,12 +362,26 @@ export class Materializer {
     }
     if (this.#durable) await Promise.all([...dirsToSync].map(syncDirectory));
 
+    const outcome = new Map(written.map((w) => [w.job, w]));
     const done = this.#index.markMaterialized(live.map((job) => ({
       sopInstanceUid: job.sopInstanceUid,
       seq: job.seq,
       journalPath: job.segment,
-      home: { kind: "home", path: job.homePath, offset: 0, length: job.length } as InstanceLocation,
+      home: {
+        kind: "home",
+        path: job.homePath,
+        offset: 0,
+        length: outcome.get(job)?.length ?? job.length,
+      } as InstanceLocation,
+      transferSyntaxUid: outcome.get(job)?.transferSyntaxUid,
     })));
+    for (const w of written) {
+      if (w.transferSyntaxUid === undefined || !done.has(w.job.sopInstanceUid)) continue;
+      this.#logger.log("debug", "compressed at rest", {
+        ratio: (w.job.length / w.length).toFixed(2),
+        ms: w.ms?.toFixed(1),
+      });
+    }
     for (const job of live) {
       if (done.has(job.sopInstanceUid)) continue;
       // Overwritten or deleted while we copied: our home file is stale unless a newer
@@ -336,6 +391,60 @@ export class Materializer {
         await removeIfPresent(`${this.#root}/${job.homePath}`);
       }
     }
+  }
+
+  /**
+   * The object of a record compressed losslessly into compressTo, as a whole Part 10 file;
+   * null when it is stored as received (not an uncompressed image that compresses losslessly,
+   * too large, or a check that failed: a warning).
+   */
+  async #compress(
+    job: MaterializeJob,
+    reader: Deno.FsFile,
+  ): Promise<{ bytes: Uint8Array; transferSyntaxUid: string; ms: number } | null> {
+    const to = this.#compressTo!;
+    const started = performance.now();
+    const keep = (reason: string, level: "debug" | "warn" = "debug") => {
+      this.#logger.log(level, `stored as received, not compressed: ${reason}`, {
+        sop_instance: level === "warn" ? job.sopInstanceUid : undefined,
+      });
+      return null;
+    };
+    const head = new Uint8Array(Math.min(META_PEEK, job.length));
+    if (await readAt(reader, job.offset, head) < head.length) {
+      throw new Error(`journal ${job.segment} shorter than its index says`);
+    }
+    let meta: FileMeta;
+    try {
+      meta = decodeFileMetaInformation(head).meta;
+    } catch (e) {
+      return keep(`file meta: ${(e as Error).message}`);
+    }
+    // What compressDataset() takes (canCompressFrom()); anything else is not even read whole.
+    if (meta.transferSyntaxUid !== IMPLICIT_VR_LE && meta.transferSyntaxUid !== EXPLICIT_VR_LE) {
+      return keep(`in ${meta.transferSyntaxUid}`);
+    }
+    if (job.length > MAX_COMPRESSED_OBJECT) return keep(`over ${MAX_COMPRESSED_OBJECT} bytes`);
+    const whole = new Uint8Array(job.length);
+    if (await readAt(reader, job.offset, whole) < whole.length) {
+      throw new Error(`journal ${job.segment} shorter than its index says`);
+    }
+    const { datasetOffset } = decodeFileMetaInformation(whole);
+    let result;
+    try {
+      result = await this.#compressor(whole.subarray(datasetOffset), meta.transferSyntaxUid, to);
+    } catch (e) {
+      return keep(`the codec failed: ${(e as Error).message}`, "warn");
+    }
+    if (!result.compressed) {
+      return keep(result.reason, result.mismatch ? "warn" : "debug");
+    }
+    const header = encodeFileMetaInformation({ ...meta, transferSyntaxUid: to });
+    const bytes = new Uint8Array(header.length + result.dataset.length);
+    bytes.set(header);
+    bytes.set(result.dataset, header.length);
+    const ms = performance.now() - started;
+    return { bytes, transferSyntaxUid: to, ms };
   }
 
   /** A cached read handle on a segment (closed when the segment is deleted). */
@@ -398,6 +507,10 @@ export class Materializer {
       });
     }
   }
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  for (let w = 0; w < bytes.length;) w += await file.write(bytes.subarray(w));
 }
 
 function parentOf(path: string): string {

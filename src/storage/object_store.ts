@@ -30,6 +30,10 @@ export interface FsObjectStoreOptions {
   implementationClassUid: string;
   implementationVersionName: string;
   logger: Logger;
+  /** Lossless compression at rest: the transfer syntax home files are written in. */
+  compressTo?: string;
+  /** Where compression runs (worker threads); default: the calling thread. */
+  compressor?: MaterializerOptions["compressor"];
   /** Tuning for tests; defaults suit production. */
   materializer?: Partial<
     Pick<
@@ -184,6 +188,8 @@ export class FsObjectStore implements ObjectStore {
     }
     const materializer = new Materializer({
       ...opts.materializer,
+      compressTo: opts.compressTo,
+      compressor: opts.compressor,
       root,
       index,
       durable,

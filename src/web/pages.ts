@@ -83,13 +83,21 @@ export function dashboardPage(s: Status): Html {
           <dt>Patients</dt>
           <dd id="patients">${formatNumber(st.patients)}</dd>
           <dt>On disk</dt>
-          <dd>${formatBytes(st.bytes)}${st.pendingObjects
+          <dd id="stored-bytes">${formatBytes(st.storedBytes)}${st.pendingObjects
             ? html`
               <span class="muted" id="journal">(${st.pendingObjects} objects, ${formatBytes(
                 st.pendingBytes,
               )} in journal${st.journalBlocked ? ": disk full, waiting for room" : ""})</span>
             `
             : ""}</dd>
+          ${st.storedBytes < st.bytes
+            ? html`
+              <dt>Received</dt>
+              <dd id="space-saved">${formatBytes(st.bytes)}; compression saves ${formatBytes(
+                st.bytes - st.storedBytes,
+              )} (${(100 * (st.bytes - st.storedBytes) / st.bytes).toFixed(0)}%)</dd>
+            `
+            : ""}
         </dl>
       </section>
       <section class="card" id="disk">

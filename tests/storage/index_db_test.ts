@@ -127,6 +127,7 @@ Deno.test("upsertInstance() stores attributes as given and reports the previous 
         series: 1,
         instances: 1,
         bytes: 20,
+        storedBytes: loc.length,
       });
       assert.deepEqual(index.upsertInstance(r, loc, meta(), { onlyIfAbsent: true }), {
         conflict: true,

@@ -91,8 +91,8 @@ Deno.test("objects survive close() and reopen with their bytes and counts", asyn
     store = await openStore(root);
     try {
       assert.deepEqual(
-        { ...store.index.counts(), bytes: 0 },
-        { patients: 1, studies: 2, series: 3, instances: 12, bytes: 0 },
+        { ...store.index.counts(), bytes: 0, storedBytes: 0 },
+        { patients: 1, studies: 2, series: 3, instances: 12, bytes: 0, storedBytes: 0 },
       );
       for (const r of records) {
         const got = await store.readObject(r.sopInstanceUid);

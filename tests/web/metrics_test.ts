@@ -39,7 +39,7 @@ Deno.test("renderMetrics() output parses, with every family typed and histograms
   stats.stored({ status: 0, bytes: 10, ms: 4, sopClassUid: "1.2" });
   const text = renderMetrics({
     stats,
-    totals: { patients: 1, studies: 2, series: 3, instances: 4, bytes: 5 },
+    totals: { patients: 1, studies: 2, series: 3, instances: 4, bytes: 5, storedBytes: 5 },
     indexFileBytes: 4096,
     freeBytes: 1e9,
     minFreeBytes: 1024,

@@ -115,3 +115,29 @@ export function interleave(
   }
   return out;
 }
+
+/**
+ * Encodes native frames losslessly into one transfer syntax (the reverse of FrameDecoder): a
+ * frame goes in as FrameDecoder gives it out (little endian, Planar Configuration 0).
+ */
+export interface FrameEncoder {
+  encode(pixels: Uint8Array, image: ImageDescription): Uint8Array;
+}
+
+/**
+ * Bits a lossless encoder must keep of each sample: Bits Stored when every sample fits in
+ * it, else all of Bits Allocated (signed samples, or bits above Bits Stored in use), so that
+ * decoding gives back every byte.
+ */
+export function significantBits(pixels: Uint8Array, image: ImageDescription): number {
+  const stored = Math.min(Math.max(image.bitsStored, 2), image.bitsAllocated);
+  if (stored === image.bitsAllocated) return stored;
+  const limit = 1 << stored;
+  if (image.bitsAllocated === 8) {
+    for (let i = 0; i < pixels.length; i++) if (pixels[i] >= limit) return 8;
+    return stored;
+  }
+  const high = limit >> 8; // first byte value of the high byte that is out of range
+  for (let i = 1; i < pixels.length; i += 2) if (pixels[i] >= high) return 16;
+  return stored;
+}

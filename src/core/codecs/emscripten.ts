@@ -58,3 +58,36 @@ function describe(module: EmbindModule, e: unknown): string {
   }
   return typeof e === "string" ? e : "corrupt or unsupported data";
 }
+
+export interface EmbindEncoder {
+  /** The buffer in WebAssembly memory the native frame is written to. */
+  getDecodedBuffer(info: FrameInfo): Uint8Array;
+  getEncodedBuffer(): Uint8Array;
+  encode(): void;
+  delete(): void;
+}
+
+/**
+ * Runs one encoder over a native frame (samples little endian, as the codecs take them) and
+ * returns a copy of the code stream. Any codec failure becomes a CodecError.
+ */
+export function runEncoder<E extends EmbindEncoder>(
+  module: EmbindModule,
+  encoder: E,
+  pixels: Uint8Array,
+  info: FrameInfo,
+  what: string,
+  setup?: (encoder: E) => void,
+): Uint8Array {
+  try {
+    setup?.(encoder);
+    encoder.getDecodedBuffer(info).set(pixels);
+    encoder.encode();
+    return encoder.getEncodedBuffer().slice();
+  } catch (e) {
+    if (e instanceof CodecError) throw e;
+    throw new CodecError(`${what} encoder failed: ${describe(module, e)}`);
+  } finally {
+    encoder.delete();
+  }
+}

@@ -1,9 +1,24 @@
 // JPEG-LS lossless and near-lossless (PS3.5 8.2.3, A.4.3), decoded by CharLS (npm
 // @cornerstonejs/codec-charls, WebAssembly). Colour coded without interleaving comes out
-// plane by plane and is interleaved here; the Photometric Interpretation stays.
-import factory from "@cornerstonejs/codec-charls/decodewasmjs";
-import { checkGeometry, type FrameDecoder, interleave, nativeFrame } from "./codec.ts";
-import { type EmbindDecoder, type EmbindModule, runDecoder } from "./emscripten.ts";
+// plane by plane and is interleaved here; the Photometric Interpretation stays. The encoder
+// (lossless, NEAR = 0) codes colour sample-interleaved, with no colour transform.
+import factory from "@cornerstonejs/codec-charls/wasmjs";
+import {
+  checkGeometry,
+  CodecError,
+  type FrameDecoder,
+  type FrameEncoder,
+  interleave,
+  nativeFrame,
+  significantBits,
+} from "./codec.ts";
+import {
+  type EmbindDecoder,
+  type EmbindEncoder,
+  type EmbindModule,
+  runDecoder,
+  runEncoder,
+} from "./emscripten.ts";
 import { lazyModule, type ModuleFactory } from "./wasm_module.ts";
 import { WASM_BASE64 } from "./wasm/charls.ts";
 
@@ -12,8 +27,14 @@ interface JpegLsDecoder extends EmbindDecoder {
   getInterleaveMode(): number;
 }
 
+interface JpegLsEncoder extends EmbindEncoder {
+  setNearLossless(near: number): void;
+  setInterleaveMode(mode: number): void;
+}
+
 interface CharLs extends EmbindModule {
   JpegLSDecoder: new () => JpegLsDecoder;
+  JpegLSEncoder: new () => JpegLsEncoder;
 }
 
 const load = lazyModule(factory as unknown as ModuleFactory<CharLs>, () => WASM_BASE64);
@@ -33,6 +54,28 @@ export async function jpegLsDecoder(): Promise<FrameDecoder> {
           return interleave(nativeFrame(out, info.bitsPerSample > 8 ? 2 : 1, image), image, into);
         }
         return nativeFrame(out, info.bitsPerSample > 8 ? 2 : 1, image, into);
+      });
+    },
+  };
+}
+
+/** JPEG-LS Lossless (1.2.840.10008.1.2.4.80): NEAR = 0, colour sample-interleaved. */
+export async function jpegLsEncoder(): Promise<FrameEncoder> {
+  const module = await load();
+  return {
+    encode(pixels, image) {
+      if (image.samplesPerPixel !== 1 && image.samplesPerPixel !== 3) {
+        throw new CodecError(`JPEG-LS cannot encode ${image.samplesPerPixel} samples per pixel`);
+      }
+      const info = {
+        width: image.columns,
+        height: image.rows,
+        bitsPerSample: significantBits(pixels, image),
+        componentCount: image.samplesPerPixel,
+      };
+      return runEncoder(module, new module.JpegLSEncoder(), pixels, info, "JPEG-LS", (e) => {
+        e.setNearLossless(0);
+        if (image.samplesPerPixel > 1) e.setInterleaveMode(2);
       });
     },
   };

@@ -1,12 +1,12 @@
 // Which decoder serves which transfer syntax (PS3.5 Annex A.4). The WebAssembly codecs are
 // loaded on first use, once.
-import type { FrameDecoder } from "./codec.ts";
+import type { FrameDecoder, FrameEncoder } from "./codec.ts";
 import { htj2kDecoder } from "./htj2k.ts";
 import { jpegDecoder } from "./jpeg.ts";
-import { jpeg2000Decoder } from "./jpeg_2000.ts";
+import { jpeg2000Decoder, jpeg2000Encoder } from "./jpeg_2000.ts";
 import { jpegLosslessDecoder } from "./jpeg_lossless.ts";
-import { jpegLsDecoder } from "./jpeg_ls.ts";
-import { rleDecoder } from "./rle.ts";
+import { jpegLsDecoder, jpegLsEncoder } from "./jpeg_ls.ts";
+import { rleDecoder, rleEncoder } from "./rle.ts";
 
 const JPEG = "1.2.840.10008.1.2.4.";
 export const RLE_LOSSLESS = "1.2.840.10008.1.2.5";
@@ -92,4 +92,36 @@ export function frameDecoder(transferSyntaxUid: string): Promise<FrameDecoder> {
     decoder.catch(() => loaded.delete(family.name));
   }
   return decoder;
+}
+
+export const JPEG_LS_LOSSLESS = JPEG + "80";
+export const JPEG_2000_LOSSLESS = JPEG + "90";
+
+/** The lossless syntaxes objects can be compressed into, and their encoders. */
+const ENCODERS: ReadonlyMap<string, () => Promise<FrameEncoder>> = new Map([
+  [JPEG_LS_LOSSLESS, jpegLsEncoder],
+  [JPEG_2000_LOSSLESS, jpeg2000Encoder],
+  [RLE_LOSSLESS, () => Promise.resolve(rleEncoder())],
+]);
+
+const encoders = new Map<string, Promise<FrameEncoder>>();
+
+/** True when frames can be encoded (losslessly) into this transfer syntax here. */
+export function canEncodeFrames(transferSyntaxUid: string): boolean {
+  return ENCODERS.has(transferSyntaxUid);
+}
+
+/** The frame encoder of a lossless transfer syntax; throws for one not in canEncodeFrames(). */
+export function frameEncoder(transferSyntaxUid: string): Promise<FrameEncoder> {
+  const load = ENCODERS.get(transferSyntaxUid);
+  if (!load) {
+    return Promise.reject(new Error(`no encoder for transfer syntax ${transferSyntaxUid}`));
+  }
+  let encoder = encoders.get(transferSyntaxUid);
+  if (!encoder) {
+    encoder = load();
+    encoders.set(transferSyntaxUid, encoder);
+    encoder.catch(() => encoders.delete(transferSyntaxUid));
+  }
+  return encoder;
 }

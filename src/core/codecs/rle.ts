@@ -1,9 +1,11 @@
 // RLE Lossless (PS3.5 8.2.2, Annex G): a 64-byte header of segment offsets, then one PackBits
 // segment per byte of each sample, most significant byte first. Segments are decoded straight
 // into a native frame, pixel by pixel and little endian; the Photometric Interpretation stays.
+// The encoder writes the same shape from a native frame.
 import {
   CodecError,
   type FrameDecoder,
+  type FrameEncoder,
   frameLength,
   type ImageDescription,
   output,
@@ -86,4 +88,74 @@ export function rleDecoder(): FrameDecoder {
       return decodeRleFrame(frame, image, into);
     },
   };
+}
+
+/** Encodes one native frame (Planar Configuration 0, little endian) as RLE (PS3.5 G.3, G.5). */
+export function encodeRleFrame(pixels: Uint8Array, image: ImageDescription): Uint8Array {
+  const bytesPerSample = image.bitsAllocated / 8;
+  const segments = image.samplesPerPixel * bytesPerSample;
+  if (!Number.isInteger(bytesPerSample) || segments > MAX_SEGMENTS) {
+    throw new CodecError(`RLE cannot encode ${image.samplesPerPixel}x${image.bitsAllocated} bits`);
+  }
+  const count = image.rows * image.columns;
+  if (pixels.length < count * segments) throw new CodecError("frame shorter than its image");
+  // Worst case: one header byte per 128 literal bytes of a row, plus an even pad.
+  const perSegment = image.rows * (image.columns + Math.ceil(image.columns / 128)) + 2;
+  const out = new Uint8Array(HEADER + segments * perSegment);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, segments, true);
+  let at = HEADER;
+  for (let s = 0; s < segments; s++) {
+    dv.setUint32(4 + 4 * s, at, true);
+    const sample = Math.floor(s / bytesPerSample);
+    const byte = bytesPerSample - 1 - (s % bytesPerSample); // most significant byte first
+    const first = sample * bytesPerSample + byte;
+    // Each row is packed on its own (PS3.5 G.3.1: runs do not cross rows).
+    for (let r = 0; r < image.rows; r++) {
+      at = packBits(pixels, first + r * image.columns * segments, segments, image.columns, out, at);
+    }
+    if (at % 2) out[at++] = 0; // segments have even length (PS3.5 G.5)
+  }
+  return out.slice(0, at);
+}
+
+/** PackBits (PS3.5 G.3.1) of `count` bytes, every `stride`-th from `first`, into out at `at`. */
+function packBits(
+  src: Uint8Array,
+  first: number,
+  stride: number,
+  count: number,
+  out: Uint8Array,
+  at: number,
+): number {
+  let i = 0;
+  while (i < count) { // each pass writes one run or one literal block
+    const v = src[first + i * stride];
+    let run = 1;
+    while (run < 128 && i + run < count && src[first + (i + run) * stride] === v) run++;
+    if (run >= 2) {
+      out[at++] = 257 - run;
+      out[at++] = v;
+      i += run;
+      continue;
+    }
+    // Literal bytes, until a run of three starts (or 128 are gathered).
+    let n = 1;
+    while (n < 128 && i + n < count) {
+      const a = src[first + (i + n) * stride];
+      if (
+        i + n + 2 < count && a === src[first + (i + n + 1) * stride] &&
+        a === src[first + (i + n + 2) * stride]
+      ) break;
+      n++;
+    }
+    out[at++] = n - 1;
+    for (let k = 0; k < n; k++) out[at++] = src[first + (i + k) * stride];
+    i += n;
+  }
+  return at;
+}
+
+export function rleEncoder(): FrameEncoder {
+  return { encode: encodeRleFrame };
 }

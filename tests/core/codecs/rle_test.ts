@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { CodecError, type ImageDescription } from "../../../src/core/codecs/codec.ts";
-import { decodeRleFrame } from "../../../src/core/codecs/rle.ts";
+import { decodeRleFrame, encodeRleFrame } from "../../../src/core/codecs/rle.ts";
 
 function image(o: Partial<ImageDescription>): ImageDescription {
   return {
@@ -60,4 +60,25 @@ Deno.test("decodeRleFrame(): short, overlong or mis-numbered segments are CodecE
   const bad = frame([[255, 1, 255, 1]]);
   new DataView(bad.buffer).setUint32(4, 9999, true);
   assert.throws(() => decodeRleFrame(bad, img), /bad offsets/);
+});
+
+Deno.test("encodeRleFrame(): runs become replicate runs, rows are packed apart (PS3.5 G.3.1)", () => {
+  const img = image({ rows: 2, columns: 4 });
+  const encoded = encodeRleFrame(new Uint8Array([7, 7, 7, 7, 1, 2, 3, 4]), img);
+  const dv = new DataView(encoded.buffer);
+  assert.equal(dv.getUint32(0, true), 1);
+  assert.equal(dv.getUint32(4, true), 64);
+  // Row 1: replicate 7 four times; row 2: four literal bytes; padded to even length.
+  assert.deepEqual([...encoded.subarray(64)], [253, 7, 3, 1, 2, 3, 4, 0]);
+});
+
+Deno.test("encodeRleFrame(): 16-bit RGB and long rows decode back to the same bytes", () => {
+  for (const [bits, spp] of [[8, 1], [16, 1], [8, 3], [16, 3]]) {
+    const img = image({ rows: 3, columns: 300, bitsAllocated: bits, samplesPerPixel: spp });
+    const n = 3 * 300 * spp * (bits / 8);
+    const pixels = new Uint8Array(n);
+    for (let i = 0; i < n; i++) pixels[i] = i % 7 === 0 ? 5 : (i * 31) % 256;
+    for (let i = 200; i < 600; i++) pixels[i] = 9; // a run longer than 128
+    assert.deepEqual(decodeRleFrame(encodeRleFrame(pixels, img), img), pixels);
+  }
 });
