@@ -24,13 +24,12 @@ import {
   FrameRequestError,
   instanceJson,
   isEncapsulated,
-  type ObjectSource,
   parseFrameList,
   readFrames,
-  type ReadHeader,
   readHeader,
   UnreadableObject,
 } from "./instances.ts";
+import { framesDecodable, nativeFrames, NotDecodable } from "./frames.ts";
 import { type MediaRange, parseAccept, rangeAdmits } from "./media_type.ts";
 import { closeDelimiter, newBoundary, partHeader } from "./multipart.ts";
 import { DICOM_JSON } from "./qido.ts";
@@ -332,13 +331,20 @@ export async function frames(c: Context, ctx: DicomWebContext): Promise<Response
         `frames of ${entry.transferSyntaxUid} objects cannot be sent as asked`,
       );
     }
-    const source = choice.transferSyntax === "*" || !isEncapsulated(entry.transferSyntaxUid)
-      ? ctx.objects
-      : await decodedSource(ctx, entry);
-    const read = await readHeader(source, entry.sopInstanceUid);
-    if (!read) return ctx.problem(c, 404, "no such instance");
-    const stored = read.header.meta.transferSyntaxUid;
-    const list = await readFrames(source, entry.sopInstanceUid, read, numbers);
+    let list: Uint8Array[];
+    let stored: string;
+    if (choice.transferSyntax === "*") {
+      const read = await readHeader(ctx.objects, entry.sopInstanceUid);
+      if (!read) return ctx.problem(c, 404, "no such instance");
+      stored = read.header.meta.transferSyntaxUid;
+      list = await readFrames(ctx.objects, entry.sopInstanceUid, read, numbers);
+    } else {
+      // Decoded one by one, only the frames asked for.
+      const native = await nativeFrames(ctx.objects, entry.sopInstanceUid, numbers);
+      if (!native) return ctx.problem(c, 404, "no such instance");
+      stored = EXPLICIT_VR_LE;
+      list = native.frames;
+    }
     const encapsulated = isEncapsulated(stored);
     const type = encapsulated ? frameMediaType(stored) : OCTET_STREAM;
     const ts = encapsulated ? stored : EXPLICIT_VR_LE;
@@ -365,40 +371,13 @@ export async function frames(c: Context, ctx: DicomWebContext): Promise<Response
     });
   } catch (e) {
     if (e instanceof FrameRequestError) return ctx.problem(c, e.status, e.message);
+    if (e instanceof NotDecodable) return ctx.problem(c, 406, e.message);
     if (e instanceof UnreadableObject) {
       ctx.logger.log("warn", "frames of a stored object cannot be read", { error: e.message });
       return ctx.problem(c, 500, `the stored object cannot be read: ${e.message}`);
     }
     throw e;
   }
-}
-
-/** An in-memory copy of an object re-encoded to Explicit VR Little Endian (decoded). */
-async function decodedSource(
-  ctx: DicomWebContext,
-  entry: StoredInstanceEntry,
-): Promise<ObjectSource> {
-  const obj = await ctx.objects.readObject(entry.sopInstanceUid);
-  if (!obj) throw new FrameRequestError(404, "no such instance");
-  const pieces: Uint8Array[] = [];
-  for await (const p of transcodedObject(ctx, obj.stream, obj.transferSyntaxUid, EXPLICIT_VR_LE)) {
-    pieces.push(p);
-  }
-  const bytes = new Uint8Array(await new Blob(pieces as Uint8Array<ArrayBuffer>[]).arrayBuffer());
-  return memorySource(entry.sopInstanceUid, bytes, entry.seq);
-}
-
-/** Serves one object's bytes from memory. */
-function memorySource(uid: string, bytes: Uint8Array, seq: number): ObjectSource {
-  return {
-    readObjectRange: (u, start, length) =>
-      Promise.resolve(
-        u === uid
-          ? { bytes: bytes.subarray(start, start + length), total: bytes.length, seq }
-          : null,
-      ),
-    readObject: () => Promise.resolve(null),
-  };
 }
 
 /** GET .../bulk/{tag}[/{item}/{tag}...]: one attribute's value (octet-stream). */
@@ -536,26 +515,22 @@ export async function rendered(
   }
   const entry = representative(entries);
   try {
-    let source: ObjectSource = ctx.objects;
-    if (isEncapsulated(entry.transferSyntaxUid)) {
-      if (!canTranscode(entry.transferSyntaxUid, EXPLICIT_VR_LE)) {
-        return ctx.problem(c, 406, `${entry.transferSyntaxUid} images cannot be decoded here yet`);
-      }
-      source = await decodedSource(ctx, entry);
+    if (!framesDecodable(entry.transferSyntaxUid)) {
+      return ctx.problem(c, 406, `${entry.transferSyntaxUid} images cannot be decoded here`);
     }
-    const read: ReadHeader | null = await readHeader(source, entry.sopInstanceUid);
-    if (!read) return ctx.problem(c, 404, "no such instance");
-    const info = imagePixelInfo(read.header.elements);
-    if (!info || !read.header.pixelData) {
-      return ctx.problem(c, 406, "the instance has no image to render");
-    }
-    const [frame] = await readFrames(source, entry.sopInstanceUid, read, [frameNumber]);
-    const image = renderFrame(frame, info, read.header.elements, options);
+    const native = await nativeFrames(ctx.objects, entry.sopInstanceUid, [frameNumber]);
+    if (!native) return ctx.problem(c, 404, "no such instance");
+    const info = imagePixelInfo(native.elements);
+    if (!info) return ctx.problem(c, 406, "the instance has no image to render");
+    const [frame] = native.frames;
+    const image = renderFrame(frame, info, native.elements, options);
     const bytes = await encodeRendered(image, media, quality);
     return new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { "Content-Type": media } });
   } catch (e) {
     if (e instanceof FrameRequestError) return ctx.problem(c, e.status, e.message);
-    if (e instanceof RenderError) return ctx.problem(c, 406, e.message);
+    if (e instanceof RenderError || e instanceof NotDecodable) {
+      return ctx.problem(c, 406, e.message);
+    }
     if (e instanceof UnreadableObject) return ctx.problem(c, 500, e.message);
     throw e;
   }
