@@ -63,6 +63,14 @@ function decodeBasic(header: string | undefined): { name: string; password: stri
   return colon < 0 ? null : { name: text.slice(0, colon), password: text.slice(colon + 1) };
 }
 
+/** The user each authenticated request logged in as. */
+const loggedIn = new WeakMap<Request, string>();
+
+/** The user a request logged in as (HTTP Basic); undefined when nobody logs in. */
+export function httpUserOf(request: Request): string | undefined {
+  return loggedIn.get(request);
+}
+
 /** HTTP Basic auth; a no-op while no users are configured. */
 export function basicAuth(options: AuthOptions): MiddlewareHandler {
   // sha256(Authorization header) -> the hash it was verified against, and until when.
@@ -82,6 +90,7 @@ export function basicAuth(options: AuthOptions): MiddlewareHandler {
     const user = users.find((u) => u.name === credentials.name);
     const hit = cache.get(key);
     if (hit && user && hit.hash === user.passwordHash && hit.until > Date.now()) {
+      loggedIn.set(c.req.raw, user.name);
       return await next();
     }
     cache.delete(key);
@@ -106,6 +115,7 @@ export function basicAuth(options: AuthOptions): MiddlewareHandler {
     }
     if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
     cache.set(key, { name: user.name, hash: user.passwordHash, until: Date.now() + CACHE_MS });
+    loggedIn.set(c.req.raw, user.name);
     return await next();
   };
 }

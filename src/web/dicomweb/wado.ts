@@ -29,6 +29,7 @@ import {
   readHeader,
   UnreadableObject,
 } from "./instances.ts";
+import { noteCount } from "./audit.ts";
 import { framesDecodable, nativeFrames, NotDecodable } from "./frames.ts";
 import { type MediaRange, parseAccept, rangeAdmits } from "./media_type.ts";
 import { closeDelimiter, newBoundary, partHeader } from "./multipart.ts";
@@ -54,6 +55,7 @@ function entriesOf(
   if (!scope) return ctx.problem(c, 400, "malformed UID in the path");
   const entries = ctx.index.instances(scope);
   if (entries.length === 0) return ctx.problem(c, 404, "no such study, series or instance");
+  noteCount(c, entries.length);
   return entries;
 }
 
@@ -514,6 +516,7 @@ export async function rendered(
     throw e;
   }
   const entry = representative(entries);
+  noteCount(c, 1);
   try {
     if (!framesDecodable(entry.transferSyntaxUid)) {
       return ctx.problem(c, 406, `${entry.transferSyntaxUid} images cannot be decoded here`);
