@@ -5,7 +5,6 @@
 import type { Context } from "hono";
 import { findElement } from "../../core/dicom/dataset.ts";
 import { imagePixelInfo } from "../../core/dicom/instance_header.ts";
-import { decodeFileMetaInformation, encodeFileMetaInformation } from "../../core/dicom/part10.ts";
 import {
   encodeRendered,
   RenderError,
@@ -13,7 +12,7 @@ import {
   type RenderOptions,
 } from "../../core/dicom/rendered.ts";
 import { Tag } from "../../core/dicom/tags.ts";
-import { canTranscode, transcodeDataset } from "../../core/dicom/transcode.ts";
+import { canTranscode } from "../../core/dicom/transcode.ts";
 import { EXPLICIT_VR_LE } from "../../core/dicom/transfer_syntaxes.ts";
 import { isValidUid } from "../../core/query/qido.ts";
 import type { InstanceScope, StoredInstanceEntry } from "../../storage/dicomweb_db.ts";
@@ -31,6 +30,7 @@ import {
 } from "./instances.ts";
 import { noteCount } from "./audit.ts";
 import { framesDecodable, nativeFrames, NotDecodable } from "./frames.ts";
+import { multipartObjects, objectBytes } from "./retrieve_parts.ts";
 import { type MediaRange, parseAccept, rangeAdmits } from "./media_type.ts";
 import { closeDelimiter, newBoundary, partHeader } from "./multipart.ts";
 import { DICOM_JSON } from "./qido.ts";
@@ -129,24 +129,17 @@ export function retrieve(c: Context, ctx: DicomWebContext): Response {
     });
   }
   const boundary = newBoundary();
+  const root = ctx.rootUrl(c);
+  const header = (i: number) => {
+    const e = entries[i];
+    return partHeader(boundary, {
+      "Content-Type": `${APPLICATION_DICOM}; transfer-syntax=${targets[i]}`,
+      "Content-Location":
+        `${root}/studies/${e.studyInstanceUid}/series/${e.seriesInstanceUid}/instances/${e.sopInstanceUid}`,
+    });
+  };
   const body = ReadableStream.from((async function* () {
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i];
-      const head = partHeader(boundary, {
-        "Content-Type": `${APPLICATION_DICOM}; transfer-syntax=${targets[i]}`,
-        "Content-Location": `${
-          ctx.rootUrl(c)
-        }/studies/${e.studyInstanceUid}/series/${e.seriesInstanceUid}/instances/${e.sopInstanceUid}`,
-      });
-      let first = true;
-      for await (const piece of objectBytes(ctx, e, targets[i]!)) {
-        if (first) {
-          yield head;
-          first = false;
-        }
-        yield piece;
-      }
-    }
+    yield* multipartObjects(ctx, entries, targets as string[], header);
     yield closeDelimiter(boundary);
   })());
   return new Response(body, {
@@ -154,70 +147,6 @@ export function retrieve(c: Context, ctx: DicomWebContext): Response {
       "Content-Type": `multipart/related; type="${APPLICATION_DICOM}"; boundary=${boundary}`,
     },
   });
-}
-
-/** Objects up to this size are read at once rather than streamed. */
-const WHOLE_OBJECT_BYTES = 8 * 1024 * 1024;
-
-/** An object's Part 10 bytes in `target` syntax (nothing when it is gone meanwhile). */
-async function* objectBytes(
-  ctx: DicomWebContext,
-  entry: StoredInstanceEntry,
-  target: string,
-): AsyncGenerator<Uint8Array> {
-  const obj = await ctx.objects.readObject(entry.sopInstanceUid);
-  if (!obj) return;
-  if (obj.transferSyntaxUid === target) {
-    // A small object goes in one piece (one read, one write); a large one streams.
-    if (obj.readAll && obj.length <= WHOLE_OBJECT_BYTES) {
-      yield await obj.readAll(new Uint8Array(obj.length));
-    } else yield* obj.stream;
-    return;
-  }
-  yield* transcodedObject(ctx, obj.stream, obj.transferSyntaxUid, target);
-}
-
-/** A Part 10 stream with its dataset re-encoded and new file meta. */
-async function* transcodedObject(
-  ctx: DicomWebContext,
-  stream: ReadableStream<Uint8Array>,
-  from: string,
-  to: string,
-): AsyncGenerator<Uint8Array> {
-  const reader = stream[Symbol.asyncIterator]();
-  let head = new Uint8Array(0);
-  let parsed;
-  for (;;) {
-    const next = await reader.next();
-    if (next.done) throw new UnreadableObject("stored object ends in its file meta");
-    const joined = new Uint8Array(head.length + next.value.length);
-    joined.set(head);
-    joined.set(next.value, head.length);
-    head = joined;
-    try {
-      parsed = decodeFileMetaInformation(head);
-      if (parsed.datasetOffset < head.length || head.length > 1024 * 1024) break;
-    } catch (e) {
-      if (head.length > 1024 * 1024) throw e;
-    }
-  }
-  const s = ctx.config().server;
-  yield encodeFileMetaInformation({
-    ...parsed.meta,
-    transferSyntaxUid: to,
-    implementationClassUid: s.implementationClassUid,
-    implementationVersionName: s.implementationVersionName,
-  });
-  const rest = head.subarray(parsed.datasetOffset);
-  const dataset = (async function* () {
-    if (rest.length) yield rest;
-    for (;;) {
-      const next = await reader.next();
-      if (next.done) return;
-      yield next.value;
-    }
-  })();
-  for await (const piece of transcodeDataset(dataset, from, to)) yield piece.slice();
 }
 
 // ---- metadata ----
