@@ -48,6 +48,7 @@ function uidsOf(path: string) {
   };
 }
 
+const DICOMWEB_RESOURCE = /\/(studies|series|instances)(\/|$)/;
 const SEARCH = /\/(studies|series|instances)$/;
 const WADO_RESOURCE = /\/(metadata|rendered|thumbnail)$|\/(frames|bulk)\//;
 
@@ -60,8 +61,9 @@ export function dicomWebAudit(audit: () => AuditTrail | undefined): MiddlewareHa
     await next();
     const trail = audit();
     if (!trail || c.req.method !== "GET") return;
-    const status = c.res.status;
     const path = c.req.path;
+    if (!DICOMWEB_RESOURCE.test(path)) return; // not a DICOMweb resource: nothing was read
+    const status = c.res.status;
     const base: Pick<
       AuditRecord,
       "EventOutcomeIndicator" | "EventOutcomeDescription" | "UserID" | "NetworkAccessPointID"

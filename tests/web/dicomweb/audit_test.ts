@@ -128,6 +128,14 @@ Deno.test({
       const missed = await waitForLine(path, (l) => l.StudyInstanceUID === "1.2.3.999");
       assert.equal(missed.EventOutcomeIndicator, 4);
       assert.equal(missed.EventOutcomeDescription, "HTTP 404");
+
+      // A path that names no DICOMweb resource reads nothing: no line.
+      const other = await fetch(`${root}/not-a-resource`, { headers: auth });
+      assert.equal(other.status, 404);
+      await other.body?.cancel();
+      await new Promise((r) => setTimeout(r, 200));
+      const wadoLines = (await auditLines(path)).filter((l) => l.EventTypeCode === "WADO-RS");
+      assert.deepEqual(wadoLines.map((l) => l.Resource), ["instances", "metadata", "metadata"]);
     } finally {
       await pacs.cleanup();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
