@@ -16,8 +16,8 @@ interface Fake {
   closed(): number;
 }
 
-/** Objects "0".."n-1" of `size(i)` bytes filled with i; `gone` are not stored. */
-function fakeStore(n: number, size: (i: number) => number, gone = new Set<number>()): Fake {
+/** Objects "0", "1"... of `size(i)` bytes filled with i; `gone` are not stored. */
+function fakeStore(size: (i: number) => number, gone = new Set<number>()): Fake {
   let opened = 0;
   let closed = 0;
   const readObject = (uid: string): Promise<StoredObjectStream | null> => {
@@ -68,7 +68,7 @@ const entries = (n: number): StoredInstanceEntry[] =>
 const header = (i: number) => new TextEncoder().encode(`<${i}>`);
 
 Deno.test("multipart parts: each object behind its header, in order; gone ones left out", async () => {
-  const store = fakeStore(6, (i) => 10 + i, new Set([2]));
+  const store = fakeStore((i) => 10 + i, new Set([2]));
   const out: Uint8Array[] = [];
   for await (const p of multipartObjects(store.ctx, entries(6), Array(6).fill(ELE), header)) {
     out.push(p.slice());
@@ -86,7 +86,7 @@ Deno.test("multipart parts: each object behind its header, in order; gone ones l
 });
 
 Deno.test("multipart parts: reads run ahead of the consumer by a few objects only", async () => {
-  const store = fakeStore(50, () => 100);
+  const store = fakeStore(() => 100);
   const parts = multipartObjects(store.ctx, entries(50), Array(50).fill(ELE), header);
   await parts.next();
   await new Promise((r) => setTimeout(r, 10));
@@ -97,7 +97,7 @@ Deno.test("multipart parts: reads run ahead of the consumer by a few objects onl
 
 Deno.test("multipart parts: a large object streams; an abandoned answer closes what it opened", async () => {
   const big = 9 * 1024 * 1024; // over the whole-object limit: streamed
-  const store = fakeStore(8, (i) => (i % 2 ? big : 64));
+  const store = fakeStore((i) => (i % 2 ? big : 64));
   const parts = multipartObjects(store.ctx, entries(8), Array(8).fill(ELE), header);
   const first = await parts.next(); // object 0, whole
   assert.equal(first.value!.length, header(0).length + 64);
