@@ -65,7 +65,10 @@ export function tlsRefusalRecord(peer: string, reason: string, subject?: string)
   };
 }
 
-/** Every C-STORE's outcome as "DICOM Instances Transferred" (PS3.15 A.5.3.6), action C. */
+/**
+ * Every C-STORE's and STOW-RS store's outcome as "DICOM Instances Transferred"
+ * (PS3.15 A.5.3.6), action C.
+ */
 export function auditedObjectStore(store: ObjectStore, audit: AuditTrail): ObjectStore {
   return {
     freeBytes: () => store.freeBytes(),
@@ -75,8 +78,10 @@ export function auditedObjectStore(store: ObjectStore, audit: AuditTrail): Objec
       const base = {
         EventID: "DICOM Instances Transferred",
         EventActionCode: "C" as const,
-        EventTypeCode: "C-STORE",
-        UserID: incoming.callingAeTitle,
+        // A STOW-RS store is requested by its HTTP user (PS3.18 10.5).
+        EventTypeCode: incoming.httpUser === undefined ? "C-STORE" : "STOW-RS",
+        UserID: incoming.httpUser ?? incoming.callingAeTitle,
+        NetworkAccessPointID: incoming.remote,
         AssociationID: incoming.assocId,
         SOPClassUID: incoming.sopClassUid,
         SOPInstanceUID: incoming.sopInstanceUid,

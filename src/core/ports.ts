@@ -78,6 +78,10 @@ export interface InstanceRecord {
 export interface IncomingObject {
   assocId: string;
   callingAeTitle: string;
+  /** The peer's address, for the audit trail. */
+  remote?: string;
+  /** Set for a STOW-RS store: the HTTP user who sent it (else a C-STORE). */
+  httpUser?: string;
   /** From the command's Affected SOP Class/Instance UID. */
   sopClassUid: string;
   sopInstanceUid: string;

@@ -287,7 +287,12 @@ export function createWebApp(deps: WebDeps): WebApp {
 
   // ---- DICOMweb (PS3.18) ----
   const dicomWeb = deps.dicomweb && deps.config().dicomweb.enabled
-    ? createDicomWeb({ config: deps.config, logger: deps.logger, ...deps.dicomweb })
+    ? createDicomWeb({
+      config: deps.config,
+      logger: deps.logger,
+      audit: deps.audit,
+      ...deps.dicomweb,
+    })
     : null;
   if (dicomWeb) app.route(deps.config().dicomweb.path, dicomWeb.app);
   // The OHIF viewer ([viewer] ohif_path), cross-origin isolated for its workers.

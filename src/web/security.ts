@@ -98,6 +98,11 @@ export function adminOnly(
   };
 }
 
+/** The user a request logged in as (HTTP Basic); undefined when nobody logs in. */
+export function httpUserOf(request: Request): string | undefined {
+  return requesters.get(request)?.name;
+}
+
 /** HTTP Basic auth; a no-op while no users are configured. */
 export function basicAuth(options: AuthOptions): MiddlewareHandler {
   // sha256(Authorization header) -> the hash it was verified against, and until when.

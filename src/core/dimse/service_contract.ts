@@ -14,6 +14,8 @@ export interface AssociationInfo {
   callingAeTitle: string;
   calledAeTitle: string;
   remote: string;
+  /** A STOW-RS request's HTTP user (PS3.18 10.5), "anonymous" when nobody logs in. */
+  httpUser?: string;
 }
 
 /** A DIMSE request as it reaches a service. */

@@ -98,6 +98,8 @@ export class StorageService implements DimseService {
         writer = await this.#options.store.begin({
           assocId: ctx.association.id,
           callingAeTitle: ctx.association.callingAeTitle,
+          remote: ctx.association.remote,
+          httpUser: ctx.association.httpUser,
           sopClassUid,
           sopInstanceUid,
           transferSyntaxUid,

@@ -1,6 +1,7 @@
 // QIDO-RS search routes (PS3.18 10.6): the request becomes the C-FIND Query (core/query/
 // qido.ts), the same index answers it, in a stable order so that pages neither repeat nor
 // skip; 200 with a DICOM JSON array, 204 when nothing matches, 400 with the reason.
+import { noteCount } from "./audit.ts";
 import type { Context } from "hono";
 import { elementsMatch } from "../../core/query/matching.ts";
 import {
@@ -78,6 +79,7 @@ export async function search(
     warnings.push(`299 MiniPACS "There are additional results that can be requested"`);
   }
   if (warnings.length) headers["Warning"] = warnings.join(", ");
+  noteCount(c, out.length);
   if (out.length === 0) return c.body(null, 204, headers);
   return c.body(`[${out.join(",")}]`, 200, {
     ...headers,

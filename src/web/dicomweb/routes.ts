@@ -6,6 +6,8 @@ import type { Logger } from "../../core/ports.ts";
 import { DicomWebIndex, MetadataCache } from "../../storage/dicomweb_db.ts";
 import { SqliteQueryIndex } from "../../storage/query_db.ts";
 import type { DatabaseSync } from "node:sqlite";
+import type { AuditTrail } from "../../core/audit.ts";
+import { dicomWebAudit } from "./audit.ts";
 import type { DicomWebContext } from "./context.ts";
 import type { ObjectSource } from "./instances.ts";
 import { search } from "./qido.ts";
@@ -20,6 +22,8 @@ export interface DicomWebDeps {
   root: string;
   openReader(): DatabaseSync;
   objects: ObjectSource;
+  /** The audit trail: each QIDO-RS search and WADO-RS retrieve is recorded there. */
+  audit?: AuditTrail;
   /** STOW-RS: where objects are stored (absent: POST answers 503). */
   stow?: StowDeps;
 }
@@ -50,6 +54,7 @@ export function createDicomWeb(deps: DicomWebDeps): DicomWebService {
     },
   };
   const app = new Hono();
+  app.use(dicomWebAudit(() => deps.audit));
   // Searches
   app.get("/studies", (c) => search(c, ctx, "studies"));
   app.get("/series", (c) => search(c, ctx, "series"));

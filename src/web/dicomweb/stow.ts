@@ -3,6 +3,7 @@
 // classes, transfer syntaxes, min_free_mb, duplicates), the same journal, the same "only once
 // durable" answer. Each part streams from the request into the journal; the request is one
 // pseudo-association with its own journal segment.
+import { requesterOf } from "./audit.ts";
 import type { Context } from "hono";
 import {
   type DataElement,
@@ -83,12 +84,13 @@ export async function stowRoute(
   const addr = (c.env as { remoteAddr?: { hostname?: string; port?: number } } | undefined)
     ?.remoteAddr;
   const remote = addr?.hostname ? `${addr.hostname}:${addr.port}` : "http";
+  const httpUser = requesterOf(c);
   const results: PartResult[] = [];
   let framing: string | undefined;
   const started = performance.now();
   try {
     for await (const part of readMultipart(requestBytes(body), boundary)) {
-      results.push(await storePart(ctx, deps, assocId, remote, part, targetStudy));
+      results.push(await storePart(ctx, deps, assocId, remote, httpUser, part, targetStudy));
     }
   } catch (e) {
     if (e instanceof MultipartError) framing = e.message;
@@ -154,6 +156,7 @@ async function storePart(
   deps: StowDeps,
   assocId: string,
   remote: string,
+  httpUser: string,
   part: { headers: Headers; body: AsyncIterable<Uint8Array> },
   targetStudy: string | undefined,
 ): Promise<PartResult> {
@@ -261,6 +264,7 @@ async function storePart(
       callingAeTitle: STOW_CALLING_AE,
       calledAeTitle: deps.aeTitle(),
       remote,
+      httpUser,
     },
     logger: ctx.logger,
     send: (command) => {

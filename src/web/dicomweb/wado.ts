@@ -5,7 +5,6 @@
 import type { Context } from "hono";
 import { findElement } from "../../core/dicom/dataset.ts";
 import { imagePixelInfo } from "../../core/dicom/instance_header.ts";
-import { decodeFileMetaInformation, encodeFileMetaInformation } from "../../core/dicom/part10.ts";
 import {
   encodeRendered,
   RenderError,
@@ -13,7 +12,7 @@ import {
   type RenderOptions,
 } from "../../core/dicom/rendered.ts";
 import { Tag } from "../../core/dicom/tags.ts";
-import { canTranscode, transcodeDataset } from "../../core/dicom/transcode.ts";
+import { canTranscode } from "../../core/dicom/transcode.ts";
 import { EXPLICIT_VR_LE } from "../../core/dicom/transfer_syntaxes.ts";
 import { isValidUid } from "../../core/query/qido.ts";
 import type { InstanceScope, StoredInstanceEntry } from "../../storage/dicomweb_db.ts";
@@ -24,13 +23,14 @@ import {
   FrameRequestError,
   instanceJson,
   isEncapsulated,
-  type ObjectSource,
   parseFrameList,
   readFrames,
-  type ReadHeader,
   readHeader,
   UnreadableObject,
 } from "./instances.ts";
+import { noteCount } from "./audit.ts";
+import { framesDecodable, nativeFrames, NotDecodable } from "./frames.ts";
+import { multipartObjects, objectBytes } from "./retrieve_parts.ts";
 import { type MediaRange, parseAccept, rangeAdmits } from "./media_type.ts";
 import { closeDelimiter, newBoundary, partHeader } from "./multipart.ts";
 import { DICOM_JSON } from "./qido.ts";
@@ -55,6 +55,7 @@ function entriesOf(
   if (!scope) return ctx.problem(c, 400, "malformed UID in the path");
   const entries = ctx.index.instances(scope);
   if (entries.length === 0) return ctx.problem(c, 404, "no such study, series or instance");
+  noteCount(c, entries.length);
   return entries;
 }
 
@@ -128,24 +129,17 @@ export function retrieve(c: Context, ctx: DicomWebContext): Response {
     });
   }
   const boundary = newBoundary();
+  const root = ctx.rootUrl(c);
+  const header = (i: number) => {
+    const e = entries[i];
+    return partHeader(boundary, {
+      "Content-Type": `${APPLICATION_DICOM}; transfer-syntax=${targets[i]}`,
+      "Content-Location":
+        `${root}/studies/${e.studyInstanceUid}/series/${e.seriesInstanceUid}/instances/${e.sopInstanceUid}`,
+    });
+  };
   const body = ReadableStream.from((async function* () {
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i];
-      const head = partHeader(boundary, {
-        "Content-Type": `${APPLICATION_DICOM}; transfer-syntax=${targets[i]}`,
-        "Content-Location": `${
-          ctx.rootUrl(c)
-        }/studies/${e.studyInstanceUid}/series/${e.seriesInstanceUid}/instances/${e.sopInstanceUid}`,
-      });
-      let first = true;
-      for await (const piece of objectBytes(ctx, e, targets[i]!)) {
-        if (first) {
-          yield head;
-          first = false;
-        }
-        yield piece;
-      }
-    }
+    yield* multipartObjects(ctx, entries, targets as string[], header);
     yield closeDelimiter(boundary);
   })());
   return new Response(body, {
@@ -153,70 +147,6 @@ export function retrieve(c: Context, ctx: DicomWebContext): Response {
       "Content-Type": `multipart/related; type="${APPLICATION_DICOM}"; boundary=${boundary}`,
     },
   });
-}
-
-/** Objects up to this size are read at once rather than streamed. */
-const WHOLE_OBJECT_BYTES = 8 * 1024 * 1024;
-
-/** An object's Part 10 bytes in `target` syntax (nothing when it is gone meanwhile). */
-async function* objectBytes(
-  ctx: DicomWebContext,
-  entry: StoredInstanceEntry,
-  target: string,
-): AsyncGenerator<Uint8Array> {
-  const obj = await ctx.objects.readObject(entry.sopInstanceUid);
-  if (!obj) return;
-  if (obj.transferSyntaxUid === target) {
-    // A small object goes in one piece (one read, one write); a large one streams.
-    if (obj.readAll && obj.length <= WHOLE_OBJECT_BYTES) {
-      yield await obj.readAll(new Uint8Array(obj.length));
-    } else yield* obj.stream;
-    return;
-  }
-  yield* transcodedObject(ctx, obj.stream, obj.transferSyntaxUid, target);
-}
-
-/** A Part 10 stream with its dataset re-encoded and new file meta. */
-async function* transcodedObject(
-  ctx: DicomWebContext,
-  stream: ReadableStream<Uint8Array>,
-  from: string,
-  to: string,
-): AsyncGenerator<Uint8Array> {
-  const reader = stream[Symbol.asyncIterator]();
-  let head = new Uint8Array(0);
-  let parsed;
-  for (;;) {
-    const next = await reader.next();
-    if (next.done) throw new UnreadableObject("stored object ends in its file meta");
-    const joined = new Uint8Array(head.length + next.value.length);
-    joined.set(head);
-    joined.set(next.value, head.length);
-    head = joined;
-    try {
-      parsed = decodeFileMetaInformation(head);
-      if (parsed.datasetOffset < head.length || head.length > 1024 * 1024) break;
-    } catch (e) {
-      if (head.length > 1024 * 1024) throw e;
-    }
-  }
-  const s = ctx.config().server;
-  yield encodeFileMetaInformation({
-    ...parsed.meta,
-    transferSyntaxUid: to,
-    implementationClassUid: s.implementationClassUid,
-    implementationVersionName: s.implementationVersionName,
-  });
-  const rest = head.subarray(parsed.datasetOffset);
-  const dataset = (async function* () {
-    if (rest.length) yield rest;
-    for (;;) {
-      const next = await reader.next();
-      if (next.done) return;
-      yield next.value;
-    }
-  })();
-  for await (const piece of transcodeDataset(dataset, from, to)) yield piece.slice();
 }
 
 // ---- metadata ----
@@ -332,13 +262,20 @@ export async function frames(c: Context, ctx: DicomWebContext): Promise<Response
         `frames of ${entry.transferSyntaxUid} objects cannot be sent as asked`,
       );
     }
-    const source = choice.transferSyntax === "*" || !isEncapsulated(entry.transferSyntaxUid)
-      ? ctx.objects
-      : await decodedSource(ctx, entry);
-    const read = await readHeader(source, entry.sopInstanceUid);
-    if (!read) return ctx.problem(c, 404, "no such instance");
-    const stored = read.header.meta.transferSyntaxUid;
-    const list = await readFrames(source, entry.sopInstanceUid, read, numbers);
+    let list: Uint8Array[];
+    let stored: string;
+    if (choice.transferSyntax === "*") {
+      const read = await readHeader(ctx.objects, entry.sopInstanceUid);
+      if (!read) return ctx.problem(c, 404, "no such instance");
+      stored = read.header.meta.transferSyntaxUid;
+      list = await readFrames(ctx.objects, entry.sopInstanceUid, read, numbers);
+    } else {
+      // Decoded one by one, only the frames asked for.
+      const native = await nativeFrames(ctx.objects, entry.sopInstanceUid, numbers);
+      if (!native) return ctx.problem(c, 404, "no such instance");
+      stored = EXPLICIT_VR_LE;
+      list = native.frames;
+    }
     const encapsulated = isEncapsulated(stored);
     const type = encapsulated ? frameMediaType(stored) : OCTET_STREAM;
     const ts = encapsulated ? stored : EXPLICIT_VR_LE;
@@ -365,40 +302,13 @@ export async function frames(c: Context, ctx: DicomWebContext): Promise<Response
     });
   } catch (e) {
     if (e instanceof FrameRequestError) return ctx.problem(c, e.status, e.message);
+    if (e instanceof NotDecodable) return ctx.problem(c, 406, e.message);
     if (e instanceof UnreadableObject) {
       ctx.logger.log("warn", "frames of a stored object cannot be read", { error: e.message });
       return ctx.problem(c, 500, `the stored object cannot be read: ${e.message}`);
     }
     throw e;
   }
-}
-
-/** An in-memory copy of an object re-encoded to Explicit VR Little Endian (decoded). */
-async function decodedSource(
-  ctx: DicomWebContext,
-  entry: StoredInstanceEntry,
-): Promise<ObjectSource> {
-  const obj = await ctx.objects.readObject(entry.sopInstanceUid);
-  if (!obj) throw new FrameRequestError(404, "no such instance");
-  const pieces: Uint8Array[] = [];
-  for await (const p of transcodedObject(ctx, obj.stream, obj.transferSyntaxUid, EXPLICIT_VR_LE)) {
-    pieces.push(p);
-  }
-  const bytes = new Uint8Array(await new Blob(pieces as Uint8Array<ArrayBuffer>[]).arrayBuffer());
-  return memorySource(entry.sopInstanceUid, bytes, entry.seq);
-}
-
-/** Serves one object's bytes from memory. */
-function memorySource(uid: string, bytes: Uint8Array, seq: number): ObjectSource {
-  return {
-    readObjectRange: (u, start, length) =>
-      Promise.resolve(
-        u === uid
-          ? { bytes: bytes.subarray(start, start + length), total: bytes.length, seq }
-          : null,
-      ),
-    readObject: () => Promise.resolve(null),
-  };
 }
 
 /** GET .../bulk/{tag}[/{item}/{tag}...]: one attribute's value (octet-stream). */
@@ -535,27 +445,24 @@ export async function rendered(
     throw e;
   }
   const entry = representative(entries);
+  noteCount(c, 1);
   try {
-    let source: ObjectSource = ctx.objects;
-    if (isEncapsulated(entry.transferSyntaxUid)) {
-      if (!canTranscode(entry.transferSyntaxUid, EXPLICIT_VR_LE)) {
-        return ctx.problem(c, 406, `${entry.transferSyntaxUid} images cannot be decoded here yet`);
-      }
-      source = await decodedSource(ctx, entry);
+    if (!framesDecodable(entry.transferSyntaxUid)) {
+      return ctx.problem(c, 406, `${entry.transferSyntaxUid} images cannot be decoded here`);
     }
-    const read: ReadHeader | null = await readHeader(source, entry.sopInstanceUid);
-    if (!read) return ctx.problem(c, 404, "no such instance");
-    const info = imagePixelInfo(read.header.elements);
-    if (!info || !read.header.pixelData) {
-      return ctx.problem(c, 406, "the instance has no image to render");
-    }
-    const [frame] = await readFrames(source, entry.sopInstanceUid, read, [frameNumber]);
-    const image = renderFrame(frame, info, read.header.elements, options);
+    const native = await nativeFrames(ctx.objects, entry.sopInstanceUid, [frameNumber]);
+    if (!native) return ctx.problem(c, 404, "no such instance");
+    const info = imagePixelInfo(native.elements);
+    if (!info) return ctx.problem(c, 406, "the instance has no image to render");
+    const [frame] = native.frames;
+    const image = renderFrame(frame, info, native.elements, options);
     const bytes = await encodeRendered(image, media, quality);
     return new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { "Content-Type": media } });
   } catch (e) {
     if (e instanceof FrameRequestError) return ctx.problem(c, e.status, e.message);
-    if (e instanceof RenderError) return ctx.problem(c, 406, e.message);
+    if (e instanceof RenderError || e instanceof NotDecodable) {
+      return ctx.problem(c, 406, e.message);
+    }
     if (e instanceof UnreadableObject) return ctx.problem(c, 500, e.message);
     throw e;
   }
