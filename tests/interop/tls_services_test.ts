@@ -109,7 +109,7 @@ Deno.test({
         ...objects.map((o) => o.path),
       ]);
       assert.equal(stored.code, 0, stored.stderr);
-      assert.equal(pacs.logs().match(/stored .*sop_class="CT Image Storage"/g)?.length, 3);
+      assert.equal(pacs.logs().match(/ stored .*sop_class="CT Image Storage"/g)?.length, 3);
 
       const found = await run("findscu", [
         ...tls,

@@ -180,7 +180,7 @@ Deno.test({
         await conn.write(enc.encode(head));
         let n = 0;
         while (n < sent.length) n += await conn.write(sent.subarray(n));
-        await pacs.waitForLog(new RegExp(`stored CT Image`), 5000).catch(() => {});
+        await pacs.waitForLog(/ stored .*sop_class="CT Image Storage"/, 5000).catch(() => {});
         await new Promise((r) => setTimeout(r, 300));
         conn.close();
         await pacs.waitForLog(/STOW-RS request done.*request cut off/, 10000);
