@@ -13,6 +13,7 @@ import type {
 import { AcceptorAssociation } from "../../src/core/ul/acceptor.ts";
 import { listenTcp } from "../../src/net/tcp.ts";
 import { CORPUS_CLASSES, type CorpusObject, makeObject, newUid } from "../helpers/corpus.ts";
+import { startDcmqrscp } from "../helpers/dcmqrscp.ts";
 import { quietLogger } from "../helpers/scu.ts";
 import { hasTool, type MiniPacs, run, startMiniPacs } from "../helpers/server.ts";
 import { freePort, minipacs, minipacsCommand } from "./cli.ts";
@@ -238,51 +239,6 @@ Deno.test({
     }
   },
 });
-
-/** DCMTK dcmqrscp with one AE (QRSCP) and its storage area under `dir`. */
-async function startDcmqrscp(dir: string) {
-  const port = freePort();
-  await Deno.mkdir(`${dir}/db`);
-  await Deno.writeTextFile(
-    `${dir}/dcmqrscp.cfg`,
-    [
-      `NetworkTCPPort = ${port}`,
-      "MaxPDUSize = 16384",
-      "MaxAssociations = 16",
-      "HostTable BEGIN",
-      "HostTable END",
-      "VendorTable BEGIN",
-      "VendorTable END",
-      "AETable BEGIN",
-      `QRSCP ${dir}/db RW (50, 64mb) ANY`,
-      "AETable END",
-      "",
-    ].join("\n"),
-  );
-  // One process per association (its single-process mode crashes after a release in 3.6.7).
-  const child = new Deno.Command("dcmqrscp", {
-    args: ["-c", `${dir}/dcmqrscp.cfg`],
-    env: { TCP_NODELAY: "1" },
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* already gone */ }
-    await child.status;
-  };
-  for (let i = 0; i < 100; i++) { // bounded: about 5 s
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return { port, stop };
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  await stop();
-  throw new Error("dcmqrscp did not start listening");
-}
 
 Deno.test({
   name: "find queries DCMTK dcmqrscp: wildcards, levels, its ISO_IR 100 names decoded",
