@@ -326,12 +326,24 @@ interface Run {
   error?: string;
 }
 
-function median(runs: Run[]): Run {
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** A row's median rate, or its first failure. */
+function rateOf(runs: Run[]): { rate: number; error?: string } {
   const bad = runs.find((r) => r.error);
-  if (bad) return bad;
-  return [...runs].sort((a, b) => a.imagesPerSecond - b.imagesPerSecond)[
-    Math.floor((runs.length - 1) / 2)
-  ];
+  return bad
+    ? { rate: NaN, error: bad.error }
+    : { rate: median(runs.map((r) => r.imagesPerSecond)) };
+}
+
+/** The median of the per-round ratios row/anchor: the two ran back to back in each round. */
+function pairedRatio(runs: Run[], anchor: Run[] | undefined): number {
+  if (!anchor || runs.some((r) => r.error) || anchor.some((r) => r.error)) return NaN;
+  return median(runs.map((r, i) => r.imagesPerSecond / anchor[i].imagesPerSecond));
 }
 
 async function storeRound(
@@ -367,16 +379,25 @@ async function storeRound(
   }
 }
 
-function table(title: string, rows: [string, Run][], ceiling: number, more?: [string, number]) {
-  const fixed = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : "-");
-  const head = ["sender/server", "img/s", "x ceiling", ...(more ? [more[0]] : [])];
+/**
+ * One table: each row's median img/s and its paired ratios to the anchors (the first row, the
+ * ceiling; then MiniPACS plain and Orthanc over TLS), with the spread of rounds.
+ */
+function table(title: string, rows: [string, Run[]][], anchors: [string, string][]) {
+  const fixed = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : "-");
+  const runsOf = (label: string) => rows.find(([l]) => l === label)?.[1];
+  const head = ["sender/server", "img/s", "rounds (img/s)", ...anchors.map(([name]) => name)];
   const lines = [head];
-  for (const [label, r] of rows) {
+  for (const [label, runs] of rows) {
+    const { rate, error } = rateOf(runs);
     lines.push([
       label,
-      r.error ? "FAILED" : fixed(r.imagesPerSecond),
-      r.error ? "-" : `${(r.imagesPerSecond / ceiling).toFixed(2)}x`,
-      ...(more ? [r.error ? "-" : `${(r.imagesPerSecond / more[1]).toFixed(2)}x`] : []),
+      error ? "FAILED" : fixed(rate),
+      runs.map((r) => (r.error ? "failed" : fixed(r.imagesPerSecond, 0))).join(" "),
+      ...anchors.map(([, anchor]) => {
+        const ratio = pairedRatio(runs, runsOf(anchor));
+        return Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : "-";
+      }),
     ]);
   }
   const widths = head.map((_, i) => Math.max(...lines.map((l) => l[i].length)));
@@ -429,7 +450,8 @@ export async function runTlsBench(
     ];
     const storeRuns = new Map<string, Run[]>(stores.map(([l]) => [l, []]));
     for (let round = 1; round <= repeat; round++) {
-      for (const [label, start] of stores) {
+      // Back to back, the order reversed every other round (a warm cache favours no one).
+      for (const [label, start] of round % 2 ? stores : [...stores].reverse()) {
         const r = await storeRound(c, start, corpus.dir, count);
         storeRuns.get(label)!.push(r);
         console.log(
@@ -439,8 +461,7 @@ export async function runTlsBench(
         );
       }
     }
-    const storeRows = stores.map(([l]) => [l, median(storeRuns.get(l)!)] as [string, Run]);
-    const plainStore = storeRows.find(([l]) => l === "MiniPACS, plain")![1].imagesPerSecond;
+    const storeRows = stores.map(([l]) => [l, storeRuns.get(l)!] as [string, Run[]]);
 
     // ---- move ----
     const dest = await startStorescpTls(c, "DEST");
@@ -457,7 +478,7 @@ export async function runTlsBench(
       knownAe: [...known("DEST", dest.port, true), ...known("PLAINDEST", plainDest.port, false)],
     });
     const orth = orthanc ? await startOrthancTls(c, dest.port) : null;
-    const moveRows: [string, Run][] = [];
+    const moveRows: [string, Run[]][] = [];
     try {
       let r = await sh("storescu", storescuArgs(c, mini, [corpus.dir]));
       if (!r.ok) throw new Error(`loading MiniPACS failed: ${r.text.slice(-600)}`);
@@ -549,7 +570,7 @@ export async function runTlsBench(
       ];
       const runs = new Map<string, Run[]>(senders.map(([l]) => [l, []]));
       for (let round = 1; round <= repeat; round++) {
-        for (const [label, run] of senders) {
+        for (const [label, run] of round % 2 ? senders : [...senders].reverse()) {
           const res = await run();
           runs.get(label)!.push(res);
           console.log(
@@ -559,7 +580,7 @@ export async function runTlsBench(
           );
         }
       }
-      for (const [label] of senders) moveRows.push([label, median(runs.get(label)!)]);
+      for (const [label] of senders) moveRows.push([label, runs.get(label)!]);
     } finally {
       await mini.stop();
       await mini.cleanup();
@@ -570,25 +591,52 @@ export async function runTlsBench(
       await plainDest.stop();
       await plainDest.cleanup();
     }
-    const plainMove = moveRows.find(([l]) => l === "MiniPACS C-MOVE, plain")?.[1].imagesPerSecond ??
-      NaN;
+    const ratios: [string, string][] = [
+      ["x ceiling", ""],
+      ["x MiniPACS plain", ""],
+      ["x Orthanc TLS", ""],
+    ];
+    const storeAnchors = ratios.map(([name], k) =>
+      [name, [stores[0][0], "MiniPACS, plain", "Orthanc, DICOM TLS"][k]] as [string, string]
+    );
+    const moveAnchors = ratios.map(([name], k) =>
+      [
+        name,
+        [moveRows[0][0], "MiniPACS C-MOVE, plain", "Orthanc send over TLS (REST store)"][k],
+      ] as [
+        string,
+        string,
+      ]
+    );
     console.log("");
     console.log(table(
       `TLS store: ${count} CT 512x512x16 (${
         mib.toFixed(2)
-      } MiB each), storescu, 1 association, median of ${repeat}`,
+      } MiB each), storescu, 1 association; median of ${repeat} rounds, ratios paired by round`,
       storeRows,
-      storeRows[0][1].imagesPerSecond,
-      ["x MiniPACS plain", plainStore],
+      storeAnchors,
     ));
     console.log("");
     console.log(table(
-      `TLS move: C-MOVE of a ${count}-image study to storescp +tls, median of ${repeat}`,
+      `TLS move: C-MOVE of a ${count}-image study to storescp +tls; median of ${repeat} rounds, ratios paired by round`,
       moveRows,
-      moveRows[0][1].imagesPerSecond,
-      ["x MiniPACS plain", plainMove],
+      moveAnchors,
     ));
-    failed = [...storeRows, ...moveRows].some(([, r]) => r.error);
+    // The issue's targets: over TLS at least 0.8x MiniPACS's own plain rate, ahead of Orthanc.
+    const verdict = (rows: [string, Run[]][], tlsRow: string, anchors: [string, string][]) => {
+      const runs = rows.find(([l]) => l === tlsRow)![1];
+      const plain = pairedRatio(runs, rows.find(([l]) => l === anchors[1][1])?.[1]);
+      const orth = pairedRatio(runs, rows.find(([l]) => l === anchors[2][1])?.[1]);
+      const say = (x: number, target: number) =>
+        Number.isFinite(x) ? `${x.toFixed(2)}x (${x >= target ? "met" : "missed"})` : "-";
+      return `${tlsRow}: ${say(plain, 0.8)} of plain (target >= 0.8x), ${
+        say(orth, 1)
+      } of Orthanc TLS (target > 1x)`;
+    };
+    console.log("");
+    console.log(verdict(storeRows, "MiniPACS, TLS", storeAnchors));
+    console.log(verdict(moveRows, "MiniPACS C-MOVE over TLS", moveAnchors));
+    failed = [...storeRows, ...moveRows].some(([, runs]) => runs.some((r) => r.error));
   } finally {
     await corpus.remove().catch(() => {});
     await Deno.remove(work, { recursive: true }).catch(() => {});
