@@ -135,6 +135,13 @@ const READ_RESUME_BYTES = 1024 * 1024;
 /** How long close() waits for written data to reach a peer that does not read. */
 const CLOSE_GRACE_MS = 5000;
 
+/** The TCP handle under a TLS socket in Deno's node:tls (not a public API: may be absent). */
+function tcpHandleOf(socket: tls.TLSSocket) {
+  type Handle = { readStart?(): number; readStop?(): number };
+  return (socket as unknown as { _handle?: { _nativeTcpHandle?: Handle } })._handle
+    ?._nativeTcpHandle;
+}
+
 /** One accepted TLS connection whose handshake (and client certificate) passed. */
 export class TlsConnection implements Connection {
   readonly remote: string;
@@ -166,10 +173,7 @@ export class TlsConnection implements Connection {
       this.#queue.push(chunk);
       this.#queuedBytes += chunk.length;
       // Backpressure: stop reading the socket until the core catches up.
-      if (this.#queuedBytes >= READ_PAUSE_BYTES && !this.#paused) {
-        this.#paused = true;
-        socket.pause();
-      }
+      if (this.#queuedBytes >= READ_PAUSE_BYTES && !this.#paused) this.#pauseReading();
     });
     const end = () => {
       this.#ended = true;
@@ -188,14 +192,26 @@ export class TlsConnection implements Connection {
     const next = this.#queue.shift();
     if (next) {
       this.#queuedBytes -= next.length;
-      if (this.#paused && this.#queuedBytes <= READ_RESUME_BYTES) {
-        this.#paused = false;
-        this.#socket.resume();
-      }
+      if (this.#paused && this.#queuedBytes <= READ_RESUME_BYTES) this.#resumeReading();
       return Promise.resolve(next);
     }
     if (this.#ended) return Promise.resolve(null);
     return new Promise((resolve) => (this.#waiting = resolve));
+  }
+
+  // Deno 2.9's node:tls does not pass a pause on to the TCP socket: it goes on reading and
+  // decrypting into memory without bound. The TCP handle is stopped as well, so that a fast
+  // peer is held back by TCP flow control (when the handle is not there, as before).
+  #pauseReading(): void {
+    this.#paused = true;
+    this.#socket.pause();
+    tcpHandleOf(this.#socket)?.readStop?.();
+  }
+
+  #resumeReading(): void {
+    this.#paused = false;
+    tcpHandleOf(this.#socket)?.readStart?.();
+    this.#socket.resume();
   }
 
   async write(bytes: Uint8Array): Promise<void> {
