@@ -107,6 +107,18 @@ async function makeCerts(dir: string): Promise<Certs> {
 interface Proc {
   stop(): Promise<void>;
   output(): string;
+  /** CPU time (user + system) the process has used so far, in ms; NaN without /proc. */
+  cpuMs(): number;
+}
+
+/** CPU time of a process from /proc/PID/stat (clock ticks of 10 ms). */
+function cpuMsOf(pid: number): number {
+  try {
+    const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
 }
 
 function spawn(cmd: string, args: string[], cwd?: string): Proc {
@@ -125,6 +137,7 @@ function spawn(cmd: string, args: string[], cwd?: string): Proc {
   const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
   return {
     output: () => text,
+    cpuMs: () => cpuMsOf(child.pid),
     async stop() {
       try {
         child.kill("SIGTERM");
@@ -161,6 +174,8 @@ interface Server {
   countsAfterStop: boolean;
   stop(): Promise<void>;
   cleanup(): Promise<void>;
+  /** MiniPACS: its CPU time so far (ms). */
+  cpuMs?(): number;
 }
 
 const HOME_FILE = /^(?!journal\/|tmp\/)[^/]+\/[^/]+\/[^/]+\.dcm$/;
@@ -210,6 +225,7 @@ async function startMiniPacs(
     countsAfterStop: true,
     stop: p.stop,
     cleanup: () => Deno.remove(dir, { recursive: true }).catch(() => {}),
+    cpuMs: p.cpuMs,
   };
 }
 
@@ -323,6 +339,8 @@ function storescuArgs(c: Certs, to: { ae: string; port: number; tls: boolean }, 
 
 interface Run {
   imagesPerSecond: number;
+  /** MiniPACS only: the server's CPU time per image, steadier than rates on a busy machine. */
+  cpuMsPerImage?: number;
   error?: string;
 }
 
@@ -355,9 +373,11 @@ async function storeRound(
   let server: Server | undefined;
   try {
     server = await start();
+    const cpu0 = server.cpuMs?.() ?? NaN;
     const t0 = performance.now();
     const r = await sh("storescu", storescuArgs(c, server, [corpusDir]));
     const seconds = (performance.now() - t0) / 1000;
+    const cpuMsPerImage = ((server.cpuMs?.() ?? NaN) - cpu0) / count;
     if (!r.ok || /^E: /m.test(r.text)) {
       return { imagesPerSecond: NaN, error: `storescu exit ${r.code}: ${r.text.slice(-600)}` };
     }
@@ -367,7 +387,7 @@ async function storeRound(
     await server.cleanup();
     server = undefined;
     if (held !== count) return { imagesPerSecond: NaN, error: `stored ${held} of ${count}` };
-    return { imagesPerSecond: count / seconds };
+    return { imagesPerSecond: count / seconds, cpuMsPerImage };
   } catch (e) {
     return { imagesPerSecond: NaN, error: (e as Error).message };
   } finally {
@@ -386,7 +406,13 @@ async function storeRound(
 function table(title: string, rows: [string, Run[]][], anchors: [string, string][]) {
   const fixed = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : "-");
   const runsOf = (label: string) => rows.find(([l]) => l === label)?.[1];
-  const head = ["sender/server", "img/s", "rounds (img/s)", ...anchors.map(([name]) => name)];
+  const head = [
+    "sender/server",
+    "img/s",
+    "rounds (img/s)",
+    ...anchors.map(([name]) => name),
+    "MiniPACS CPU ms/img",
+  ];
   const lines = [head];
   for (const [label, runs] of rows) {
     const { rate, error } = rateOf(runs);
@@ -398,6 +424,7 @@ function table(title: string, rows: [string, Run[]][], anchors: [string, string]
         const ratio = pairedRatio(runs, runsOf(anchor));
         return Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : "-";
       }),
+      fixed(median(runs.map((r) => r.cpuMsPerImage ?? NaN)), 2),
     ]);
   }
   const widths = head.map((_, i) => Math.max(...lines.map((l) => l[i].length)));
@@ -512,13 +539,20 @@ export async function runTlsBench(
         }
         return { imagesPerSecond: count / seconds };
       };
-      const timed = async (target: Server & { dir: string }, cmd: string, args: string[]) => {
+      const timed = async (
+        target: Server & { dir: string },
+        cmd: string,
+        args: string[],
+        sender?: Server,
+      ) => {
         for await (const e of Deno.readDir(target.dir)) {
           await Deno.remove(`${target.dir}/${e.name}`);
         }
+        const cpu0 = sender?.cpuMs?.() ?? NaN;
         const t0 = performance.now();
         const out = await sh(cmd, args);
         const seconds = (performance.now() - t0) / 1000;
+        const cpuMsPerImage = ((sender?.cpuMs?.() ?? NaN) - cpu0) / count;
         const got = await target.count();
         if (!out.ok || /^E: /m.test(out.text)) {
           return {
@@ -529,7 +563,7 @@ export async function runTlsBench(
         if (got !== count) {
           return { imagesPerSecond: NaN, error: `destination holds ${got} of ${count}` };
         }
-        return { imagesPerSecond: count / seconds };
+        return { imagesPerSecond: count / seconds, cpuMsPerImage };
       };
       const moveArgs = (ae: string, port: number, destAe: string) => [
         "-aet",
@@ -561,11 +595,17 @@ export async function runTlsBench(
           : []),
         [
           "MiniPACS C-MOVE, plain",
-          () => timed(plainDest, "movescu", moveArgs("MINIPACS", mini.plainPort, "PLAINDEST")),
+          () =>
+            timed(
+              plainDest,
+              "movescu",
+              moveArgs("MINIPACS", mini.plainPort, "PLAINDEST"),
+              mini,
+            ),
         ],
         [
           "MiniPACS C-MOVE over TLS",
-          () => timed(dest, "movescu", moveArgs("MINIPACS", mini.plainPort, "DEST")),
+          () => timed(dest, "movescu", moveArgs("MINIPACS", mini.plainPort, "DEST"), mini),
         ],
       ];
       const runs = new Map<string, Run[]>(senders.map(([l]) => [l, []]));
@@ -629,9 +669,15 @@ export async function runTlsBench(
       const orth = pairedRatio(runs, rows.find(([l]) => l === anchors[2][1])?.[1]);
       const say = (x: number, target: number) =>
         Number.isFinite(x) ? `${x.toFixed(2)}x (${x >= target ? "met" : "missed"})` : "-";
+      // CPU per image: what the rate ratio would be were MiniPACS alone on its core.
+      const cpu = (label: string) =>
+        median((rows.find(([l]) => l === label)?.[1] ?? []).map((r) => r.cpuMsPerImage ?? NaN));
+      const cpuRatio = cpu(anchors[1][1]) / cpu(tlsRow);
       return `${tlsRow}: ${say(plain, 0.8)} of plain (target >= 0.8x), ${
         say(orth, 1)
-      } of Orthanc TLS (target > 1x)`;
+      } of Orthanc TLS (target > 1x); CPU per image plain/TLS ${
+        Number.isFinite(cpuRatio) ? cpuRatio.toFixed(2) : "-"
+      }`;
     };
     console.log("");
     console.log(verdict(storeRows, "MiniPACS, TLS", storeAnchors));
