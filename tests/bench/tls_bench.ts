@@ -10,8 +10,11 @@
 //
 //   deno task bench --suite tls [--tls-count N] [--tls-repeat R]
 //
-// --tls-count: images (default 500); --tls-repeat: rounds, each table cell the median round
-// (default 3).
+// --tls-count: images (default 500); --tls-repeat: rounds (default 3), the servers back to back
+// in each round and in reverse order every other round. Each table gives a row's median rate,
+// every round's rate, its ratios to the ceiling, to MiniPACS plain and to Orthanc over TLS (the
+// median of the ratios within each round), and for MiniPACS its CPU time per image; the last
+// lines compare the TLS rows with the targets (>= 0.8x plain, ahead of Orthanc).
 import { generateCorpus } from "./corpus.ts";
 import { countFiles, DCMTK_ENV, freePort } from "../helpers/peers.ts";
 import { findUid, replaceAll } from "./move_bench.ts";
