@@ -261,7 +261,16 @@ export async function startServer(
         storage: store,
         logger,
         dicomPort: () => dicomPort,
-        actions: buildActions({ store, config: () => current, logger, stats, decoder }),
+        actions: buildActions({
+          store,
+          config: () => current,
+          logger,
+          stats,
+          decoder,
+          // A send to a tls = true AE goes over TLS as C-MOVE's sub-associations do.
+          tlsConnector: () => secure?.connector() ?? null,
+          audit: audit ?? undefined,
+        }),
         forwarding,
         commitmentPending: () => commitment.pending(),
         audit: audit ?? undefined,

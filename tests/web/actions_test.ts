@@ -30,6 +30,16 @@ async function listDcm(dir: string): Promise<string[]> {
   return out;
 }
 
+/** Reads a send job until it has finished (bounded: about 60 s). */
+async function waitForSend(base: string, id: string) {
+  for (let i = 0; i < 600; i++) {
+    const job = await (await fetch(`${base}/api/sends/${id}`)).json();
+    if (job.state !== "running") return job;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`send ${id} still running`);
+}
+
 Deno.test({
   name: "API actions: tags, ZIP download, send to a known AE, delete",
   ignore: !dcmtk,
@@ -55,9 +65,11 @@ Deno.test({
       const mr = await makeObject({ spec: MR, dir, studyInstanceUid: study });
       const other = await makeObject({ spec: MR, dir, patientId: "PAT002" });
       scp = await startStoreScp("STORESCP");
+      const auditPath = `${dir}/audit.jsonl`;
       pacs = await startMiniPacs({
         http: { enabled: true, bind: "127.0.0.1", port: 0 },
-        extraToml: `[[known_ae]]\nae_title = "STORESCP"\nhost = "127.0.0.1"\nport = ${scp.port}\n`,
+        extraToml: `[[known_ae]]\nae_title = "STORESCP"\nhost = "127.0.0.1"\nport = ${scp.port}\n` +
+          `[audit]\npath = ${JSON.stringify(auditPath)}\n`,
       });
       const all = [...ct, mr, other];
       const stored = await run("storescu", [
@@ -142,36 +154,76 @@ Deno.test({
         },
       );
 
-      await t.step("POST /api/studies/{uid}/send: the study arrives at the known AE", async () => {
-        const r = await fetch(`${base}/api/studies/${study}/send`, {
-          method: "POST",
-          headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ destination: "STORESCP" }),
-        });
-        assert.equal(r.status, 200);
-        const body = await r.json();
-        assert.deepEqual(body, {
-          destination: "STORESCP",
-          total: 4,
-          completed: 4,
-          failed: 0,
-          warning: 0,
-          failedSopInstanceUids: [],
-          error: null,
-        });
-        const got = await readPart10Dir(scp!.dir);
-        assert.deepEqual([...got.keys()].sort(), [...ct, mr].map((o) => o.sopInstanceUid).sort());
-        for (const o of [...ct, mr]) {
-          assert.deepEqual(got.get(o.sopInstanceUid)!.dataset, await datasetOf(o.path));
-        }
-        await pacs!.waitForLog(/send done.*destination=STORESCP.*completed=4/);
-        const unknown = await fetch(`${base}/api/studies/${study}/send`, {
-          method: "POST",
-          body: JSON.stringify({ destination: "NOWHERE" }),
-        });
-        assert.equal(unknown.status, 400);
-        assert.match((await unknown.json()).error, /not a \[\[known_ae\]\]/);
-      });
+      await t.step(
+        "POST /api/studies/{uid}/send: a job with progress; two sends at once both arrive",
+        async () => {
+          const post = (path: string) =>
+            fetch(`${base}/api/${path}/send`, {
+              method: "POST",
+              headers: { "Content-Type": "application/json" },
+              body: JSON.stringify({ destination: "STORESCP" }),
+            });
+          const [r, r2] = await Promise.all([post(`studies/${study}`), post(`series/${series}`)]);
+          assert.equal(r.status, 202);
+          assert.equal(r2.status, 202);
+          const job = await r.json();
+          const job2 = await r2.json();
+          assert.equal(r.headers.get("location"), `/api/sends/${job.id}`);
+          assert.notEqual(job.id, job2.id);
+          assert.equal(job.destination, "STORESCP");
+          assert.equal(job.total, 4);
+          assert.equal(job2.total, 3);
+          const done = await waitForSend(base, job.id);
+          assert.deepEqual(
+            {
+              state: done.state,
+              total: done.total,
+              done: done.done,
+              completed: done.completed,
+              failed: done.failed,
+              warning: done.warning,
+              failedSopInstanceUids: done.failedSopInstanceUids,
+              error: done.error,
+              address: done.address,
+            },
+            {
+              state: "completed",
+              total: 4,
+              done: 4,
+              completed: 4,
+              failed: 0,
+              warning: 0,
+              failedSopInstanceUids: [],
+              error: null,
+              address: `127.0.0.1:${scp!.port}`,
+            },
+          );
+          assert.equal((await waitForSend(base, job2.id)).completed, 3);
+          const list = await (await fetch(`${base}/api/sends`)).json();
+          assert.deepEqual(
+            list.sends.map((j: { id: string }) => j.id).sort(),
+            [job.id, job2.id].sort(),
+          );
+          const got = await readPart10Dir(scp!.dir);
+          assert.deepEqual(
+            [...got.keys()].sort(),
+            [...ct, mr].map((o) => o.sopInstanceUid).sort(),
+          );
+          for (const o of [...ct, mr]) {
+            assert.deepEqual(got.get(o.sopInstanceUid)!.dataset, await datasetOf(o.path));
+          }
+          await pacs!.waitForLog(/send done.*destination=STORESCP.*completed=4/);
+          const unknown = await fetch(`${base}/api/studies/${study}/send`, {
+            method: "POST",
+            body: JSON.stringify({ destination: "NOWHERE" }),
+          });
+          assert.equal(unknown.status, 400);
+          assert.match((await unknown.json()).error, /not a \[\[known_ae\]\]/);
+          const none = await fetch(`${base}/api/sends/not-a-job`);
+          assert.equal(none.status, 404);
+          await none.body?.cancel();
+        },
+      );
 
       await t.step(
         "DELETE: refused cross-site; then gone from the API, C-FIND and disk",
@@ -217,6 +269,45 @@ Deno.test({
           await pacs!.waitForLog(/study deleted.*instances=3/);
         },
       );
+
+      await t.step("the audit trail has a line for each send and delete", async () => {
+        const lines = (await Deno.readTextFile(auditPath)).trim().split("\n").map((l) =>
+          JSON.parse(l)
+        );
+        const sends = lines.filter((l) =>
+          l.EventID === "DICOM Instances Transferred" && l.DestinationUserID === "STORESCP"
+        );
+        assert.equal(sends.length, 2);
+        const studySend = sends.find((l) => l.SeriesInstanceUID === undefined);
+        assert.deepEqual(
+          {
+            action: studySend.EventActionCode,
+            outcome: studySend.EventOutcomeIndicator,
+            user: studySend.UserID,
+            study: studySend.StudyInstanceUID,
+            patient: studySend.PatientID,
+            to: studySend.DestinationNetworkAccessPointID,
+            n: studySend.NumberOfInstances,
+          },
+          {
+            action: "R",
+            outcome: 0,
+            user: "web",
+            study,
+            patient: "PAT001",
+            to: `127.0.0.1:${scp!.port}`,
+            n: 4,
+          },
+        );
+        assert.match(studySend.NetworkAccessPointID, /^127\.0\.0\.1:\d+$/);
+        const deletes = lines.filter((l) => l.EventID === "DICOM Study Deleted");
+        assert.deepEqual(
+          deletes.map((l) => [l.EventActionCode, l.SOPInstanceUID, l.NumberOfInstances]),
+          [["D", ct[2].sopInstanceUid, 1], ["D", undefined, 3]],
+        );
+        assert.equal(deletes[1].StudyInstanceUID, study);
+        assert.equal(deletes[1].PatientID, "PAT001");
+      });
     } finally {
       await pacs?.cleanup();
       await scp?.stop();
