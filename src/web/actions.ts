@@ -10,7 +10,9 @@ import type { DeleteLevel, DeleteResult } from "../storage/delete.ts";
 import type { EntityInstance } from "../storage/entity_instances.ts";
 import type { Requester, SendJobs } from "./send_jobs.ts";
 import { registerSendRoutes, webRequester } from "./send_routes.ts";
-import { ZIP_MAX_BYTES, ZIP_MAX_ENTRIES, zipStream } from "./zip.ts";
+import { zipStream } from "./zip.ts";
+import { fileSetEntries } from "./archive.ts";
+import type { StudyDetail } from "../storage/catalog.ts";
 
 export type { DeleteLevel } from "../storage/delete.ts";
 export type { Requester } from "./send_jobs.ts";
@@ -37,6 +39,8 @@ export interface ActionRouteDeps {
   actions: WebActions;
   config(): Config;
   fail(c: Context, status: 400 | 404 | 413 | 502, message: string): Response | Promise<Response>;
+  /** The patient, study and series keys of a study, for the DICOMDIR of a download. */
+  study?(studyInstanceUid: string): StudyDetail | null;
   /** The running and recent sends (created here when not given). */
   sends?: SendJobs;
 }
@@ -116,15 +120,15 @@ export function registerActionRoutes(app: Hono, deps: ActionRouteDeps): SendJobs
     const uid = c.req.param("uid");
     const instances = actions.instances(level, uid);
     if (instances.length === 0) return deps.fail(c, 404, `no such ${level}`);
-    const bytes = instances.reduce((n, i) => n + i.size + 30 + 16 + 46 + 2 * i.homePath.length, 0);
-    if (instances.length > ZIP_MAX_ENTRIES || bytes + 22 > ZIP_MAX_BYTES) {
-      return deps.fail(c, 413, "too large for one ZIP (4 GiB, 65535 files): download by series");
-    }
-    const stream = zipStream(instances.map((i) => ({
-      name: i.homePath,
-      modified: new Date(i.receivedAt),
-      open: async () => (await actions.readObject(i.sopInstanceUid))?.stream ?? null,
-    })));
+    const s = deps.config().server;
+    const stream = zipStream(fileSetEntries(instances, {
+      open: async (sop) => (await actions.readObject(sop))?.stream ?? null,
+      study: (study) => deps.study?.(study) ?? null,
+      sopInstanceUid: `2.25.${BigInt(`0x${crypto.randomUUID().replace(/-/g, "")}`)}`,
+      implementationClassUid: s.implementationClassUid,
+      implementationVersionName: s.implementationVersionName,
+      fileSetId: s.aeTitle.trim().toUpperCase().replace(/[^A-Z0-9_ ]/g, "_"),
+    }));
     const name = `${level}-${uid.replace(/[^0-9A-Za-z.]/g, "_").slice(0, 64)}.zip`;
     return c.body(stream, 200, {
       "Content-Type": "application/zip",

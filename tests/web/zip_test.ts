@@ -56,7 +56,8 @@ Deno.test({
 
 const hasPython = (() => {
   try {
-    return new Deno.Command("python3", { args: ["-c", "import zipfile"] }).outputSync().success;
+    return new Deno.Command("/usr/bin/python3", { args: ["-c", "import zipfile"] }).outputSync()
+      .success;
   } catch {
     return false;
   }
@@ -65,7 +66,8 @@ if (!hasPython) console.log("SKIP: ZIP64 tests need python3 (its zipfile reads t
 
 /** Runs python3 with a script; its stdout, failing the test on a non-zero exit. */
 async function python(script: string, ...args: string[]): Promise<string> {
-  const out = await new Deno.Command("python3", { args: ["-c", script, ...args] }).output();
+  const out = await new Deno.Command("/usr/bin/python3", { args: ["-c", script, ...args] })
+    .output();
   const text = new TextDecoder().decode(out.stdout);
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
   return text;
