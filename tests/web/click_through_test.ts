@@ -58,6 +58,7 @@ Deno.test({
           `[[known_ae]]\nae_title = "STORESCP"\nhost = "127.0.0.1"\nport = ${scp.port}\n`,
           `[[http.users]]\nname = "admin"\npassword_hash = "${adminHash}"\nrole = "admin"\n`,
           `[[http.users]]\nname = "viewer"\npassword_hash = "${viewerHash}"\nrole = "viewer"\n`,
+          `[audit]\npath = ${JSON.stringify(`${dir}/audit.jsonl`)}\n`,
         ].join("\n"),
       });
       const stored = await run("storescu", [
@@ -221,6 +222,15 @@ Deno.test({
           ]);
           assert.deepEqual(JSON.parse(find.stdout), []);
           await assert.rejects(() => Deno.stat(`${pacs!.storage}/${study}`), Deno.errors.NotFound);
+          // The page's send and delete are in the audit trail under the admin's name.
+          const audit = (await Deno.readTextFile(`${dir}/audit.jsonl`)).trim().split("\n")
+            .map((l) => JSON.parse(l)).filter((l) =>
+              l.StudyInstanceUID === study && l.UserID === "admin"
+            );
+          assert.deepEqual(audit.map((l) => [l.EventID, l.EventActionCode, l.NumberOfInstances]), [
+            ["DICOM Instances Transferred", "R", 6],
+            ["DICOM Study Deleted", "D", 6],
+          ]);
         },
       );
       await admin.close();
