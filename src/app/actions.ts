@@ -6,6 +6,7 @@ import type { Config, KnownAe } from "../config.ts";
 import type { AuditRecord, AuditTrail } from "../core/audit.ts";
 import type { Connector, Logger, ObjectDecoder } from "../core/ports.ts";
 import { sendInstances, type SendResult } from "../core/services/send.ts";
+import { DestinationSlots } from "../core/services/move.ts";
 import { tcpConnector } from "../net/tcp.ts";
 import { type DeleteLevel, deleteStored } from "../storage/delete.ts";
 import { type EntityInstance, instancesUnder } from "../storage/entity_instances.ts";
@@ -24,6 +25,8 @@ export interface ActionDeps {
   tlsConnector?: () => Connector | null;
   /** Where deletes and sends are recorded (absent: [audit] path is empty). */
   audit?: AuditTrail;
+  /** Associations open to each destination, shared with C-MOVE (its max_associations). */
+  destinationSlots?: DestinationSlots;
 }
 
 /** The patient of a study, for the audit record. */
@@ -58,6 +61,7 @@ function sendOutcome(r: SendResult): AuditRecord["EventOutcomeIndicator"] {
 
 export function buildActions(deps: ActionDeps): WebActions {
   const { store, logger, stats } = deps;
+  const slots = deps.destinationSlots ?? new DestinationSlots();
   let sends = 0;
   const instances = (level: DeleteLevel, uid: string) => {
     const db = store.index.openReader();
@@ -103,6 +107,17 @@ export function buildActions(deps: ActionDeps): WebActions {
       const targets = instances(level, uid);
       const where = `${destination.aeTitle}@${destination.host}:${destination.port}`;
       const started = performance.now();
+      if (slots.busy(destination.aeTitle) >= destination.maxAssociations) {
+        logger.log("info", "send waits for a free association to its destination", {
+          destination: where,
+          max_associations: destination.maxAssociations,
+        });
+      }
+      const release = await slots.acquire(
+        destination.aeTitle,
+        destination.maxAssociations,
+        new AbortController().signal,
+      );
       const result = await sendInstances(
         {
           connector: tcpConnector,
@@ -123,7 +138,7 @@ export function buildActions(deps: ActionDeps): WebActions {
         destination,
         targets,
         onProgress,
-      );
+      ).finally(() => release?.());
       const ok = result.failed === 0;
       logger.log(ok ? "info" : "warn", "send done", {
         [level]: uid,
