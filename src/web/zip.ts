@@ -4,6 +4,8 @@
 // or on disk first; memory holds one chunk and the list of names. Past 4 GiB or 65,535
 // entries the ZIP64 records take over (APPNOTE 4.3.14, 4.3.15, 4.5.3).
 
+import { concatBytes } from "../core/dicom/bytes.ts";
+
 /** CRC-32 tables (IEEE 802.3, reflected, polynomial 0xEDB88320), eight for slicing-by-8. */
 const CRC_TABLES = (() => {
   const t = Array.from({ length: 8 }, () => new Uint32Array(256));
@@ -243,9 +245,9 @@ function* centralDirectory(entries: readonly Written[], start: number): Generato
     const h = centralHeader(e);
     size += h.length;
     batch.push(h);
-    if (batch.length === 1024) yield concat(batch.splice(0));
+    if (batch.length === 1024) yield concatBytes(batch.splice(0));
   }
-  if (batch.length) yield concat(batch);
+  if (batch.length) yield concatBytes(batch);
   const count = entries.length;
   const zip64 = count >= MAX16 || size >= MAX32 || start >= MAX32;
   const end = new Bytes((zip64 ? 56 + 20 : 0) + 22);
@@ -258,14 +260,4 @@ function* centralDirectory(entries: readonly Written[], start: number): Generato
   end.u32(0x06054b50).u16(0).u16(0).u16(Math.min(count, MAX16)).u16(Math.min(count, MAX16))
     .u32(Math.min(size, MAX32)).u32(Math.min(start, MAX32)).u16(0);
   yield end.buf;
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -62,3 +62,18 @@ export function tlsToml(c: CertificateSet): string {
     `ca_certificates = ${JSON.stringify(c.ca)}`,
   ].join("\n");
 }
+
+/** Two [[known_ae]] at the same storescp +tls: DEST over TLS, PLAINDEST without. */
+export function destinationsToml(port: number): string {
+  return [
+    "[[known_ae]]",
+    'ae_title = "DEST"',
+    'host = "127.0.0.1"',
+    `port = ${port}`,
+    "tls = true",
+    "[[known_ae]]",
+    'ae_title = "PLAINDEST"',
+    'host = "127.0.0.1"',
+    `port = ${port}`,
+  ].join("\n");
+}

@@ -5,7 +5,7 @@ import { minipacs } from "../cli/cli.ts";
 import { hasOpenssl, makeCertificates } from "../helpers/certificates.ts";
 import { CORPUS_CLASSES, type CorpusObject, makeObject, newUid } from "../helpers/corpus.ts";
 import { hasTool, run, startMiniPacs } from "../helpers/server.ts";
-import { startTlsStorescp, tlsToml } from "../helpers/tls_storescp.ts";
+import { destinationsToml, startTlsStorescp, tlsToml } from "../helpers/tls_storescp.ts";
 
 const ready = hasOpenssl() &&
   ["storescu", "findscu", "movescu", "storescp", "echoscu", "dump2dcm"].every(hasTool);
@@ -23,15 +23,7 @@ Deno.test({
     const pacs = await startMiniPacs({
       extraToml: [
         tlsToml(c),
-        "[[known_ae]]",
-        'ae_title = "DEST"',
-        'host = "127.0.0.1"',
-        `port = ${scp.port}`,
-        "tls = true",
-        "[[known_ae]]",
-        'ae_title = "PLAINDEST"',
-        'host = "127.0.0.1"',
-        `port = ${scp.port}`,
+        destinationsToml(scp.port),
       ].join("\n"),
     });
     try {

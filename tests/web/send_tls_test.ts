@@ -6,7 +6,7 @@ import { hasOpenssl, makeCertificates } from "../helpers/certificates.ts";
 import { CORPUS_CLASSES, type CorpusObject, makeObject, newUid } from "../helpers/corpus.ts";
 import { datasetOf, readPart10Dir } from "../helpers/part10_files.ts";
 import { hasTool, run, startMiniPacs } from "../helpers/server.ts";
-import { startTlsStorescp, tlsToml } from "../helpers/tls_storescp.ts";
+import { destinationsToml, startTlsStorescp, tlsToml } from "../helpers/tls_storescp.ts";
 
 const ready = hasOpenssl() && ["storescu", "storescp", "echoscu", "dump2dcm"].every(hasTool);
 if (!ready) console.log("SKIP: the TLS send test needs openssl and DCMTK with +tls");
@@ -41,15 +41,7 @@ Deno.test({
       http: { enabled: true, bind: "127.0.0.1", port: 0 },
       extraToml: [
         tlsToml(c),
-        "[[known_ae]]",
-        'ae_title = "DEST"',
-        'host = "127.0.0.1"',
-        `port = ${scp.port}`,
-        "tls = true",
-        "[[known_ae]]",
-        'ae_title = "PLAINDEST"',
-        'host = "127.0.0.1"',
-        `port = ${scp.port}`,
+        destinationsToml(scp.port),
       ].join("\n"),
     });
     try {
