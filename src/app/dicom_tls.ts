@@ -2,16 +2,15 @@
 // stops the start with the key and the reason) and re-read on reload (a bad one keeps the
 // old ones; open associations are never touched).
 import { type Config, ConfigError } from "../config.ts";
-import type { Connector, Logger } from "../core/ports.ts";
+import type { Connection, Connector, Logger } from "../core/ports.ts";
 import {
-  listenTls,
   loadTlsMaterial,
-  type TlsConnection,
   tlsConnector,
   TlsFileError,
   type TlsListener,
   type TlsMaterial,
 } from "../net/tls.ts";
+import { listenTlsInWorker } from "../net/tls_relay.ts";
 
 const TLS_KEYS = {
   certificate: "tls.certificate",
@@ -64,7 +63,7 @@ export async function startDicomTls(
   config: Config,
   material: TlsMaterial,
   logger: Logger,
-  onConnection: (c: TlsConnection) => void,
+  onConnection: (c: Connection) => void,
   onRefused?: (peer: string, reason: string, subject?: string) => void,
 ): Promise<DicomTls> {
   const t = config.tls;
@@ -72,7 +71,8 @@ export async function startDicomTls(
   let connector = tlsConnector(material);
   let listener: TlsListener;
   try {
-    listener = await listenTls({
+    // In a worker: node:tls's decryption then runs beside the associations, not in their way.
+    listener = await listenTlsInWorker({
       hostname: config.server.bind,
       port: t.port,
       material,
