@@ -29,10 +29,10 @@ export function admissionLimits(c: Config): AdmissionLimits {
     maxAssociations: c.server.maxAssociations,
     maxPendingConnections: c.server.maxPendingConnections,
     maxIncoming: new Map(
-      c.knownAe.flatMap((k) => k.maxIncoming ? [[k.aeTitle.trim(), k.maxIncoming]] : []),
+      c.knownAe.flatMap((k) => k.maxIncoming ? [[k.aeTitle, k.maxIncoming]] : []),
     ),
     knownCallingAeTitles: c.server.accept === "known"
-      ? new Set(c.knownAe.map((k) => k.aeTitle.trim()))
+      ? new Set(c.knownAe.map((k) => k.aeTitle))
       : undefined,
   };
 }

@@ -129,7 +129,7 @@ export function createCommitment(deps: CommitmentDeps): Commitment {
   /** One report on a new association to the requester; throws why it did not go. */
   const send = async (p: PendingCommitment): Promise<void> => {
     const config = deps.config();
-    const known = config.knownAe.find((k) => k.aeTitle.trim() === p.callingAe);
+    const known = config.knownAe.find((k) => k.aeTitle === p.callingAe);
     if (!known) throw new Error(`${p.callingAe} is not a [[known_ae]]: nowhere to send it`);
     const timeoutMs = config.server.artimTimeoutS * 1000;
     const connection = await connector.connect(known.host, known.port, timeoutMs);

@@ -212,7 +212,7 @@ export class Forwarder {
     if (this.#stopped) return;
     const now = Date.now();
     if (d.retryAt > now) return;
-    const known = this.#o.knownAe().find((k) => k.aeTitle.trim() === d.name);
+    const known = this.#o.knownAe().find((k) => k.aeTitle === d.name);
     if (!known) {
       this.#failed(d, `${d.name} is not a [[known_ae]]`);
       this.#arm();

@@ -5,6 +5,7 @@
 import { type DataElement, textOf } from "./dicom/dataset.ts";
 import { Tag, tagString } from "./dicom/tags.ts";
 import type { Query } from "./query/query.ts";
+import { statusCategory } from "./dimse/status.ts";
 
 /** PS3.15 A.5.1: C create, R read, U update, D delete, E execute. */
 export type EventActionCode = "C" | "R" | "U" | "D" | "E";
@@ -80,9 +81,8 @@ export function queryKeys(query: Query): Record<string, string> {
 
 /** A DIMSE status as an outcome: success and warnings 0, cancel 4, failures 8. */
 export function outcomeOf(status: number): EventOutcomeIndicator {
-  if (status === 0 || (status & 0xf000) === 0xb000 || status === 0x0001 || status === 0x0107) {
-    return 0;
-  }
-  if (status === 0xfe00) return 4;
+  const category = statusCategory(status);
+  if (category === "success" || category === "warning") return 0;
+  if (category === "cancel") return 4;
   return 8;
 }

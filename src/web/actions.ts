@@ -115,7 +115,7 @@ export function registerActionRoutes(app: Hono, deps: ActionRouteDeps): void {
     if (!wanted) {
       return deps.fail(c, 400, 'the body must name a destination: {"destination": "AE"}');
     }
-    const destination = deps.config().knownAe.find((k) => k.aeTitle.trim() === wanted);
+    const destination = deps.config().knownAe.find((k) => k.aeTitle === wanted);
     if (!destination) return deps.fail(c, 400, `"${wanted}" is not a [[known_ae]]`);
     if (actions.instances(level, uid).length === 0) return deps.fail(c, 404, `no such ${level}`);
     const r = await actions.send(level, uid, destination, userOf(c));
