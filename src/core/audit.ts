@@ -4,6 +4,7 @@
 // an adapter (src/storage/audit_log.ts) appends them to the audit trail.
 import { type DataElement, textOf } from "./dicom/dataset.ts";
 import { Tag, tagString } from "./dicom/tags.ts";
+import { QUERY_RETRIEVE_LEVEL } from "./query/keys.ts";
 import type { Query } from "./query/query.ts";
 import { statusCategory } from "./dimse/status.ts";
 
@@ -55,7 +56,7 @@ export interface AuditTrail {
 
 const KEYWORDS = new Map<number, string>([
   ...Object.entries(Tag).map(([k, v]) => [v, k] as [number, string]),
-  [0x00080052, "QueryRetrieveLevel"],
+  [QUERY_RETRIEVE_LEVEL, "QueryRetrieveLevel"],
   [0x00080061, "ModalitiesInStudy"],
   [0x00080062, "SOPClassesInStudy"],
 ]);
