@@ -84,15 +84,20 @@ export function shortText(what: string): Check {
 
 export const aeTitle = shortText("an AE title");
 
-export const aeTitles: Check = (v) => {
-  if (!Array.isArray(v)) throw new Invalid(`must be a list of AE titles, got ${show(v)}`);
-  return v.map((t, i) => {
+/** Each entry of an array through `check`; a refusal names the entry's index. */
+function eachEntry(v: unknown[], check: Check): unknown[] {
+  return v.map((entry, i) => {
     try {
-      return aeTitle(t);
+      return check(entry);
     } catch (e) {
       throw new Invalid(`entry ${i} ${(e as Error).message}`);
     }
   });
+}
+
+export const aeTitles: Check = (v) => {
+  if (!Array.isArray(v)) throw new Invalid(`must be a list of AE titles, got ${show(v)}`);
+  return eachEntry(v, aeTitle);
 };
 
 export const services: Check = (v) => {
@@ -136,13 +141,7 @@ export const sopClasses: Check = (v) => {
   if (!Array.isArray(v) || v.length === 0) {
     throw new Invalid(`must be "all" or a non-empty list of SOP Class UIDs, got ${show(v)}`);
   }
-  return v.map((u, i) => {
-    try {
-      return uid(u);
-    } catch (e) {
-      throw new Invalid(`entry ${i} ${(e as Error).message}`);
-    }
-  });
+  return eachEntry(v, uid);
 };
 
 // A URL path under the web server's root: "/name" with letters, digits, "-", "_", ".", "/".
@@ -180,11 +179,5 @@ export const modalities: Check = (v) => {
 
 export const uidList: Check = (v) => {
   if (!Array.isArray(v)) throw new Invalid(`must be a list of SOP Class UIDs, got ${show(v)}`);
-  return v.map((u, i) => {
-    try {
-      return uid(u);
-    } catch (e) {
-      throw new Invalid(`entry ${i} ${(e as Error).message}`);
-    }
-  });
+  return eachEntry(v, uid);
 };

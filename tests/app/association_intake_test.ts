@@ -12,16 +12,9 @@ import { ServerStats } from "../../src/app/stats.ts";
 import type { Logger } from "../../src/core/ports.ts";
 import { VerificationService } from "../../src/core/services/echo_scp.ts";
 import { AssociationRejectedError, RequestorAssociation } from "../../src/core/ul/requestor.ts";
+import { knownAe as known } from "../helpers/known_ae.ts";
 import { memoryConnectionPair } from "../helpers/memory_connection.ts";
 import { echo, IMPLICIT_LE, quietLogger, VERIFICATION } from "../helpers/scu.ts";
-
-const known = (aeTitle: string, more: Partial<KnownAe> = {}): KnownAe => ({
-  aeTitle,
-  host: "127.0.0.1",
-  port: 104,
-  maxAssociations: 2,
-  ...more,
-});
 
 function config(over: Partial<Config["server"]> = {}, knownAe: KnownAe[] = []): Config {
   return { ...DEFAULT_CONFIG, server: { ...DEFAULT_CONFIG.server, ...over }, knownAe };

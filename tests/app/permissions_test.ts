@@ -5,6 +5,7 @@ import { type Config, DEFAULT_CONFIG, type KnownAe } from "../../src/config.ts";
 import { Permissions } from "../../src/app/permissions.ts";
 import type { Connection } from "../../src/core/ports.ts";
 import type { DimseService } from "../../src/core/dimse/service_contract.ts";
+import { knownAe as known } from "../helpers/known_ae.ts";
 
 const ECHO = "1.2.840.10008.1.1";
 const CT_STORAGE = "1.2.840.10008.5.1.4.1.1.2";
@@ -29,14 +30,6 @@ function config(accept: Config["server"]["accept"], knownAe: KnownAe[] = []): Co
 function from(remote: string): Connection {
   return { remote, read: () => Promise.resolve(null), write: () => Promise.resolve(), close() {} };
 }
-
-const known = (aeTitle: string, more: Partial<KnownAe> = {}): KnownAe => ({
-  aeTitle,
-  host: "127.0.0.1",
-  port: 104,
-  maxAssociations: 2,
-  ...more,
-});
 
 Deno.test('accept = "store": a stranger may echo and store but not find; a known AE may find', () => {
   const p = new Permissions(config("store", [known("VIEWER")]), SERVICES);

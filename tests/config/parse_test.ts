@@ -1,25 +1,8 @@
 // parseConfig(): config.toml text to a typed Config, every refusal one line naming the file,
 // the line and the key.
 import assert from "node:assert/strict";
-import { ConfigError, formatConfig, parseConfig } from "../../src/config.ts";
-
-/** Asserts that parsing `text` is refused with a message naming `key` (and `line` if given). */
-function refused(text: string, key: string, line?: number, detail?: RegExp): ConfigError {
-  try {
-    parseConfig(text, "test.toml");
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, `expected ConfigError, got ${e}`);
-    assert.equal(e.key, key);
-    assert.equal(e.file, "test.toml");
-    if (line !== undefined) assert.equal(e.line, line);
-    assert.ok(!e.message.includes("\n"), "message is one line");
-    assert.ok(e.message.startsWith(`test.toml${line ? `:${line}` : ""}`), e.message);
-    assert.ok(e.message.includes(key), e.message);
-    if (detail) assert.match(e.message, detail);
-    return e;
-  }
-  assert.fail(`config was accepted:\n${text}`);
-}
+import { refused } from "./refused.ts";
+import { formatConfig, parseConfig } from "../../src/config.ts";
 
 Deno.test("parseConfig() reads every section into camelCase fields", () => {
   const config = parseConfig(

@@ -1,24 +1,6 @@
 // "Did you mean": an unknown key or section is refused with the nearest known name.
 import assert from "node:assert/strict";
-import { ConfigError, parseConfig } from "../../src/config.ts";
-
-/** Asserts that parsing `text` is refused with a message naming `key` (and `line` if given). */
-function refused(text: string, key: string, line?: number, detail?: RegExp): ConfigError {
-  try {
-    parseConfig(text, "test.toml");
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, `expected ConfigError, got ${e}`);
-    assert.equal(e.key, key);
-    assert.equal(e.file, "test.toml");
-    if (line !== undefined) assert.equal(e.line, line);
-    assert.ok(!e.message.includes("\n"), "message is one line");
-    assert.ok(e.message.startsWith(`test.toml${line ? `:${line}` : ""}`), e.message);
-    assert.ok(e.message.includes(key), e.message);
-    if (detail) assert.match(e.message, detail);
-    return e;
-  }
-  assert.fail(`config was accepted:\n${text}`);
-}
+import { refused } from "./refused.ts";
 
 Deno.test("an unknown key or section suggests the nearest known one", () => {
   refused(
