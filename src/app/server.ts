@@ -16,6 +16,7 @@ import { createForwarding } from "./forwarding.ts";
 import { openStorage } from "./open_storage.ts";
 import { applyReload } from "./reload.ts";
 import { buildServices } from "./services.ts";
+import { DestinationSlots } from "../core/services/move.ts";
 import { ServerStats } from "./stats.ts";
 import { startWeb } from "./web.ts";
 
@@ -73,7 +74,10 @@ export async function startServer(
   notifyForward = (d) => forwarding.forwarder.notify(d);
   const commitment = createCommitment({ config: () => current, store, logger });
   const stats = new ServerStats();
+  // max_associations per [[known_ae]] counts C-MOVE sub-associations and sends together.
+  const destinationSlots = new DestinationSlots();
   let listeners: DicomListeners | null = null;
+  const tlsConnector = () => listeners?.secure?.connector() ?? null;
   const services = stats.observeServices(
     buildServices({
       config,
@@ -84,8 +88,9 @@ export async function startServer(
       // C-MOVE destinations as of the latest reload.
       knownAe: () => current.knownAe,
       extra: [commitment.service],
-      tlsConnector: () => listeners?.secure?.connector() ?? null,
+      tlsConnector,
       audit: audit ?? undefined,
+      destinationSlots,
     }),
   );
 
@@ -118,6 +123,8 @@ export async function startServer(
       commitment,
       dicomPort: dicom.dicomPort,
       httpsMaterial,
+      tlsConnector,
+      destinationSlots,
       logger,
     });
   } catch (e) {

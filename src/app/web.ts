@@ -2,7 +2,8 @@
 // same store, stats and audit trail as the DICOM side. Null when `[http] enabled = false`.
 import type { Config } from "../config.ts";
 import type { DimseService } from "../core/dimse/service_contract.ts";
-import type { Logger } from "../core/ports.ts";
+import type { Connector, Logger } from "../core/ports.ts";
+import type { DestinationSlots } from "../core/services/move.ts";
 import type { TlsMaterial } from "../net/tls.ts";
 import { startWebServer, type WebServer } from "../web/http_server.ts";
 import { buildActions } from "./actions.ts";
@@ -22,6 +23,10 @@ export interface WebDeps {
   commitment: Commitment;
   dicomPort: number;
   httpsMaterial: TlsMaterial | null;
+  /** Outgoing DICOM over TLS (a send to a tls = true AE); null when [tls] is off. */
+  tlsConnector(): Connector | null;
+  /** max_associations per [[known_ae]], shared with C-MOVE's sub-associations. */
+  destinationSlots: DestinationSlots;
   logger: Logger;
 }
 
@@ -38,7 +43,17 @@ export function startWeb(d: WebDeps): WebServer | null {
     storage: store,
     logger: d.logger,
     dicomPort: () => d.dicomPort,
-    actions: buildActions({ store, config: current, logger: d.logger, stats: d.stats, decoder }),
+    actions: buildActions({
+      store,
+      config: current,
+      logger: d.logger,
+      stats: d.stats,
+      decoder,
+      // A send to a tls = true AE goes over TLS as C-MOVE's sub-associations do.
+      tlsConnector: d.tlsConnector,
+      audit,
+      destinationSlots: d.destinationSlots,
+    }),
     forwarding: d.forwarding,
     commitmentPending: () => d.commitment.pending(),
     audit,
