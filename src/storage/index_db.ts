@@ -43,6 +43,9 @@ export interface IndexCounts {
   storedBytes: number;
 }
 
+/** A read-only connection to index.sqlite, from IndexDb.openReader. */
+export type IndexReader = DatabaseSync;
+
 type Row = Record<string, unknown>;
 type SqlValue = string | number | null;
 
@@ -343,7 +346,7 @@ export class IndexDb {
   }
 
   /** A read-only connection for queries; WAL readers never block the writer. */
-  openReader(): DatabaseSync {
+  openReader(): IndexReader {
     return openDatabase(this.path, true);
   }
 
