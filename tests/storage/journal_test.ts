@@ -4,8 +4,8 @@ import {
   type RecordInfo,
   type ScanItem,
   scanSegment,
-  SegmentWriter,
 } from "../../src/storage/journal.ts";
+import { SegmentWriter } from "../../src/storage/segment_writer.ts";
 import { equalBytes, makeRecord, noise, withTempDir } from "./fixtures.ts";
 
 function info(uid: string): RecordInfo {
@@ -59,27 +59,6 @@ Deno.test("scanSegment() returns each committed record with its exact Part 10 by
     });
     const last = items[2];
     assert.ok(last.kind === "record" && last.entry.recordEnd === file.length);
-  });
-});
-
-Deno.test("SegmentWriter keeps bytes in order whatever mix of small and large chunks arrives", async () => {
-  await withTempDir(async (root) => {
-    await Deno.mkdir(`${root}/${JOURNAL_DIR}`);
-    const seg = await SegmentWriter.create(root, "mix", false);
-    const bytes = noise("mix", 700_000);
-    await seg.beginRecord("1.1", bytes.subarray(0, 300));
-    let o = 300;
-    for (const n of [3, 200_000, 5, 140_000, 70_000, 1, 262_144, 27_547]) {
-      await seg.append(bytes.subarray(o, o + n));
-      o += n;
-    }
-    assert.equal(o, bytes.length);
-    const { offset, length } = seg.finishRecord(1, info("1.1"));
-    seg.acceptRecord();
-    seg.close();
-    const file = await Deno.readFile(`${root}/${seg.segment}`);
-    assert.ok(equalBytes(file.subarray(offset, offset + length), bytes));
-    assert.deepEqual((await scanAll(root, seg.segment)).map((i) => i.kind), ["record"]);
   });
 });
 

@@ -222,42 +222,6 @@ Deno.test('duplicates="overwrite" replaces the object and counts stay right', as
   });
 });
 
-Deno.test("abort() leaves no row and nothing is replayed at the next open", async () => {
-  await withTempDir(async (root) => {
-    let store = await openStore(root);
-    try {
-      const kept = makeRecord("1.9.1");
-      await storeObject(store, kept, datasetFor(kept));
-      const dropped = makeRecord("1.9.2");
-      const writer = await store.begin({
-        assocId: "a1",
-        callingAeTitle: "X",
-        sopClassUid: dropped.sopClassUid,
-        sopInstanceUid: dropped.sopInstanceUid,
-        transferSyntaxUid: dropped.transferSyntaxUid,
-      });
-      await writer.write(datasetFor(dropped, 100_000));
-      await writer.abort();
-      assert.equal(store.index.getInstance("1.9.2"), undefined);
-      await assert.rejects(writer.write(new Uint8Array(2)));
-      // The association goes on: the next object is fine.
-      const next = makeRecord("1.9.3");
-      assert.equal(await storeObject(store, next, datasetFor(next)), "stored");
-    } finally {
-      await store.close();
-    }
-    store = await openStore(root);
-    try {
-      assert.equal(store.index.getInstance("1.9.2"), undefined);
-      assert.equal(await store.readObject("1.9.2"), null);
-      assert.equal(store.index.counts().instances, 2);
-      assert.ok(!(await listFiles(root)).some((f) => f.includes("1.9.2")));
-    } finally {
-      await store.close();
-    }
-  });
-});
-
 Deno.test("begin() refuses a second object on an association while one is open", async () => {
   await withTempDir(async (root) => {
     const store = await openStore(root);
@@ -314,29 +278,6 @@ Deno.test("hostile UIDs are stored inside the storage tree only", async () => {
   });
 });
 
-Deno.test("the materializer waits for a quiet moment, then moves objects home on its own", async () => {
-  await withTempDir(async (root) => {
-    const store = await openStore(root, { materializer: { idleMs: 250 } });
-    try {
-      const r = makeRecord("1.11.1");
-      await storeObject(store, r, datasetFor(r));
-      const home = `${root}/${await homePathFor(r)}`;
-      // Right after the commit nothing is materialized yet (ingest has priority).
-      await assert.rejects(Deno.stat(home), Deno.errors.NotFound);
-      assert.equal(store.backlog.objects, 1);
-      let found = false;
-      for (let i = 0; i < 150 && !found; i++) {
-        await new Promise((ok) => setTimeout(ok, 20));
-        found = store.index.getInstance("1.11.1")?.location.kind === "home";
-      }
-      assert.ok(found, "object materialized within 3 s of idling");
-      await Deno.stat(home);
-    } finally {
-      await store.close();
-    }
-  });
-});
-
 Deno.test("freeBytes() reports the free space of the storage volume", async () => {
   await withTempDir(async (root) => {
     const store = await openStore(root);
@@ -346,34 +287,6 @@ Deno.test("freeBytes() reports the free space of the storage volume", async () =
       const expected = Number(s.bavail) * Number(s.bsize);
       assert.ok(free > 0);
       assert.ok(Math.abs(free - expected) < 1024 * 1024 * 1024, `${free} vs ${expected}`);
-    } finally {
-      await store.close();
-    }
-  });
-});
-
-Deno.test("a long association rolls over to new segments and materialized ones are deleted while it goes on", async () => {
-  await withTempDir(async (root) => {
-    const store = await openStore(root, {
-      segmentMaxBytes: 1,
-      materializer: { idleMs: 3_600_000 },
-    });
-    try {
-      const records = [1, 2, 3].map((i) => makeRecord(`1.12.${i}`));
-      for (const r of records) await storeObject(store, r, datasetFor(r));
-      const segments = (await listFiles(root)).filter((f) => f.startsWith("journal/"));
-      assert.equal(segments.length, 3, "one segment per object at this size limit");
-      await store.drain();
-      // Only the segment still taking records remains.
-      const left = (await listFiles(root)).filter((f) => f.startsWith("journal/"));
-      assert.deepEqual(left, [segments.sort().at(-1)]);
-      for (const r of records) {
-        const got = await store.readObject(r.sopInstanceUid);
-        assert.ok(
-          got &&
-            equalBytes(await readAll(got.stream), expectedPart10(r, datasetFor(r), "MODALITY")),
-        );
-      }
     } finally {
       await store.close();
     }

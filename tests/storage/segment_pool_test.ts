@@ -6,8 +6,8 @@ import {
   scanSegment,
   SEGMENT_HEADER_LENGTH,
   SEGMENT_MAGIC,
-  SegmentWriter,
 } from "../../src/storage/journal.ts";
+import { SegmentWriter } from "../../src/storage/segment_writer.ts";
 import { homePathFor } from "../../src/storage/layout.ts";
 import type { FsObjectStore } from "../../src/storage/object_store.ts";
 import type { InstanceRecord } from "../../src/core/ports.ts";
