@@ -5,7 +5,7 @@ import type { Config, KnownAe } from "../config.ts";
 import type { Logger, ObjectDecoder } from "../core/ports.ts";
 import { sendInstances } from "../core/services/send.ts";
 import { tcpConnector } from "../net/tcp.ts";
-import { type DeleteLevel, deleteStored } from "../storage/delete.ts";
+import type { DeleteLevel } from "../storage/delete.ts";
 import { instancesUnder } from "../storage/entity_instances.ts";
 import type { FsObjectStore } from "../storage/object_store.ts";
 import type { ServerStats } from "./stats.ts";
@@ -24,7 +24,7 @@ export function buildActions(deps: ActionDeps): WebActions {
   const { store, logger, stats } = deps;
   let sends = 0;
   const instances = (level: DeleteLevel, uid: string) => {
-    const db = store.index.openReader();
+    const db = store.openReader();
     try {
       return instancesUnder(db, level, uid);
     } finally {
@@ -35,7 +35,7 @@ export function buildActions(deps: ActionDeps): WebActions {
     instances,
     readObject: (uid) => store.readObject(uid),
     async delete(level, uid, by) {
-      const result = await deleteStored(store, level, uid);
+      const result = await store.deleteEntity(level, uid);
       if (result.instances > 0) {
         logger.log("info", `${level} deleted`, {
           [level]: uid,

@@ -2,7 +2,6 @@
 // or, when no server runs on the storage folder, directly on it (the storage lock says which;
 // with a server running and its API out of reach, nothing is deleted).
 import { ConfigError } from "../config.ts";
-import { deleteStored } from "../storage/delete.ts";
 import { lockStorage, StorageLockedError } from "../storage/lock.ts";
 import { FsObjectStore } from "../storage/object_store.ts";
 import {
@@ -71,7 +70,7 @@ async function run(args: CommandArgs): Promise<number> {
       logger: cliLogger,
     });
     try {
-      const result = await deleteStored(store, target.level, target.uid);
+      const result = await store.deleteEntity(target.level, target.uid);
       if (json) console.log(JSON.stringify({ deleted: target.level, ...result }, null, 2));
       if (result.instances === 0) {
         console.error(`minipacs: delete: no such ${target.level} in ${config.storage.path}`);

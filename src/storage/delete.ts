@@ -52,12 +52,6 @@ export interface DeleteResult {
   studies: string[];
 }
 
-/** What deleting needs of the object store. */
-export interface DeletableStore {
-  root: string;
-  index: IndexDb;
-}
-
 /** Removes the home files of deleted instances, then their series and study folders if empty. */
 export async function removeFilesOf(root: string, gone: readonly StoredInstance[]): Promise<void> {
   const folders = new Set<string>();
@@ -74,17 +68,19 @@ export async function removeFilesOf(root: string, gone: readonly StoredInstance[
 }
 
 /**
- * Deletes a study, a series or an instance from the index and the disk. Objects still in the
- * journal leave with their segment; a C-MOVE reading one now finds it gone.
+ * Deletes a study, a series or an instance from the index and the disk under `root` (through
+ * FsObjectStore.deleteEntity). Objects still in the journal leave with their segment; a C-MOVE
+ * reading one now finds it gone.
  */
 export async function deleteStored(
-  store: DeletableStore,
+  root: string,
+  index: IndexDb,
   level: DeleteLevel,
   uid: string,
   logger?: Logger,
 ): Promise<DeleteResult> {
-  const gone = store.index.deleteEntity(level, uid);
-  await removeFilesOf(store.root, gone);
+  const gone = index.deleteEntity(level, uid);
+  await removeFilesOf(root, gone);
   const result: DeleteResult = {
     level,
     uid,

@@ -11,9 +11,10 @@ import type {
   ObjectStore,
   ObjectWriter,
 } from "../core/ports.ts";
-import { deleteStored } from "./delete.ts";
+import { CommitmentQueue } from "./commitment_queue.ts";
+import { type DeleteLevel, type DeleteResult, deleteStored } from "./delete.ts";
 import { diskFreeBytes } from "./disk_space.ts";
-import { IndexDb } from "./index_db.ts";
+import { type IndexCounts, IndexDb, type IndexReader, type StoredInstance } from "./index_db.ts";
 import { JOURNAL_DIR, type RecordInfo } from "./journal.ts";
 import { type AssociationState, JournalObjectWriter } from "./journal_object_writer.ts";
 import { fillJournalReserve } from "./journal_reserve.ts";
@@ -76,7 +77,7 @@ const ROTATE_MARGIN = 1024 * 1024;
 
 export class FsObjectStore implements ObjectStore {
   readonly root: string;
-  readonly index: IndexDb;
+  readonly #index: IndexDb;
   readonly #opts: FsObjectStoreOptions;
   readonly #materializer: Materializer;
   readonly #associations = new Map<string, AssociationState>();
@@ -94,7 +95,7 @@ export class FsObjectStore implements ObjectStore {
   ) {
     this.root = opts.root;
     this.#opts = opts;
-    this.index = index;
+    this.#index = index;
     this.#materializer = materializer;
     this.#lastSeq = lastSeq;
     this.#pool = pool;
@@ -279,7 +280,7 @@ export class FsObjectStore implements ObjectStore {
    */
   async durableInstance(sopInstanceUid: string) {
     await this.#durableByUid.get(sopInstanceUid)?.catch(() => {});
-    return this.index.getInstance(sopInstanceUid) ?? null;
+    return this.#index.getInstance(sopInstanceUid) ?? null;
   }
 
   /** Commits a finished journal record: policy, fdatasync, index, hand-off. */
@@ -303,7 +304,7 @@ export class FsObjectStore implements ObjectStore {
     // A copy of this instance still on its way to disk: a duplicate is judged once that
     // copy is durable (or has failed), never acknowledged on the strength of it.
     await this.#durableByUid.get(record.sopInstanceUid)?.catch(() => {});
-    if (policy !== "overwrite" && this.index.getInstance(record.sopInstanceUid)) {
+    if (policy !== "overwrite" && this.#index.getInstance(record.sopInstanceUid)) {
       await segment.discardRecord();
       return duplicate;
     }
@@ -316,7 +317,7 @@ export class FsObjectStore implements ObjectStore {
     // A series belongs to one study: one reused under another study is refused, never moved
     // (that would take the first study's images out of it). Checked in the same turn as the
     // index write below.
-    const studyOfSeries = this.index.studyOfSeries(record.seriesInstanceUid);
+    const studyOfSeries = this.#index.studyOfSeries(record.seriesInstanceUid);
     if (studyOfSeries !== undefined && studyOfSeries !== record.studyInstanceUid) {
       await durable.catch(() => {});
       await segment.discardRecord();
@@ -325,7 +326,7 @@ export class FsObjectStore implements ObjectStore {
     // The index is updated while the disk syncs; the answer waits for both.
     let result;
     try {
-      result = this.index.upsertInstance(
+      result = this.#index.upsertInstance(
         record,
         { kind: "journal", path: segment.segment, offset, length },
         { homePath, size: length, receivedAt, callingAe: incoming.callingAeTitle, seq },
@@ -347,10 +348,10 @@ export class FsObjectStore implements ObjectStore {
     } catch (e) {
       // Not durable: the object must not be found. Put back what was there, unless another
       // store of the same instance has replaced our row meanwhile.
-      if (this.index.getInstance(record.sopInstanceUid)?.meta.seq === seq) {
+      if (this.#index.getInstance(record.sopInstanceUid)?.meta.seq === seq) {
         if (result.previous) {
-          this.index.setLocation(record.sopInstanceUid, result.previous.location);
-        } else this.index.deleteInstance(record.sopInstanceUid);
+          this.#index.setLocation(record.sopInstanceUid, result.previous.location);
+        } else this.#index.deleteInstance(record.sopInstanceUid);
       }
       throw e;
     } finally {
@@ -405,7 +406,7 @@ export class FsObjectStore implements ObjectStore {
     return openStoredObject(
       this.root,
       sopInstanceUid,
-      (uid) => this.index.getInstance(uid),
+      (uid) => this.getInstance(uid),
       (path) => this.#pool?.lease(path),
     );
   }
@@ -426,7 +427,37 @@ export class FsObjectStore implements ObjectStore {
   /** Removes an object from the index and disk (for retention and tests); crash-safe. */
   async deleteObject(sopInstanceUid: string): Promise<boolean> {
     // A journal copy is skipped by the materializer and leaves with its segment.
-    return (await deleteStored(this, "instance", sopInstanceUid)).instances > 0;
+    return (await this.deleteEntity("instance", sopInstanceUid)).instances > 0;
+  }
+
+  /** Deletes a study, a series or an instance from the index and the disk (delete.ts). */
+  deleteEntity(level: DeleteLevel, uid: string, logger?: Logger): Promise<DeleteResult> {
+    return deleteStored(this.root, this.#index, level, uid, logger);
+  }
+
+  /** The stored instance by its SOP Instance UID, as the index has it now. */
+  getInstance(sopInstanceUid: string): StoredInstance | undefined {
+    return this.#index.getInstance(sopInstanceUid);
+  }
+
+  /** Every stored instance, in SOP Instance UID order. */
+  allInstances(): Generator<StoredInstance> {
+    return this.#index.allInstances();
+  }
+
+  /** Patients, studies, series, instances and bytes stored. */
+  counts(): IndexCounts {
+    return this.#index.counts();
+  }
+
+  /** A read-only connection for queries (close it after use); WAL readers never block stores. */
+  openReader(): IndexReader {
+    return this.#index.openReader();
+  }
+
+  /** The storage commitment requests kept in the index (commitment_queue.ts). */
+  openCommitmentQueue(): CommitmentQueue {
+    return new CommitmentQueue(this.#index);
   }
 
   /** Materializes everything in the journal now (tests, shutdown). */
@@ -442,7 +473,7 @@ export class FsObjectStore implements ObjectStore {
       for (const id of [...this.#associations.keys()]) await this.endAssociation(id);
       await this.#materializer.close();
     } finally {
-      this.index.close();
+      this.#index.close();
     }
   }
 }

@@ -52,15 +52,15 @@ Deno.test("compression at rest: a compressed home file, and the index gives its 
       assert.equal(meta.sopInstanceUid, record.sopInstanceUid);
       assert.equal(meta.sourceAeTitle, "CT");
       assert.ok(equalBytes(home.subarray(datasetOffset), compressed));
-      const row = store.index.getInstance(record.sopInstanceUid)!;
+      const row = store.getInstance(record.sopInstanceUid)!;
       assert.equal(row.record.transferSyntaxUid, JPEG_LS);
       assert.equal(row.location.length, home.length);
       assert.equal(row.meta.size, received.length, "the bytes received are kept");
       const read = await store.readObject(record.sopInstanceUid);
       assert.equal(read?.transferSyntaxUid, JPEG_LS);
       assert.ok(equalBytes(await readAll(read!.stream), home));
-      assert.equal(store.index.counts().storedBytes, home.length);
-      assert.equal(store.index.counts().bytes, received.length);
+      assert.equal(store.counts().storedBytes, home.length);
+      assert.equal(store.counts().bytes, received.length);
     } finally {
       await store.close();
     }
@@ -79,7 +79,7 @@ Deno.test("compression at rest: an image that fails the lossless check is stored
       const home = await Deno.readFile(`${root}/${await homePathFor(record)}`);
       assert.ok(equalBytes(home, expectedPart10(record, dataset, "CT")));
       assert.equal(
-        store.index.getInstance(record.sopInstanceUid)?.record.transferSyntaxUid,
+        store.getInstance(record.sopInstanceUid)?.record.transferSyntaxUid,
         record.transferSyntaxUid,
       );
       const warn = logger.lines.find((l) =>

@@ -26,7 +26,7 @@ Deno.test("abort() leaves no row and nothing is replayed at the next open", asyn
       });
       await writer.write(datasetFor(dropped, 100_000));
       await writer.abort();
-      assert.equal(store.index.getInstance("1.9.2"), undefined);
+      assert.equal(store.getInstance("1.9.2"), undefined);
       await assert.rejects(writer.write(new Uint8Array(2)));
       // The association goes on: the next object is fine.
       const next = makeRecord("1.9.3");
@@ -36,9 +36,9 @@ Deno.test("abort() leaves no row and nothing is replayed at the next open", asyn
     }
     store = await openStore(root);
     try {
-      assert.equal(store.index.getInstance("1.9.2"), undefined);
+      assert.equal(store.getInstance("1.9.2"), undefined);
       assert.equal(await store.readObject("1.9.2"), null);
-      assert.equal(store.index.counts().instances, 2);
+      assert.equal(store.counts().instances, 2);
       assert.ok(!(await listFiles(root)).some((f) => f.includes("1.9.2")));
     } finally {
       await store.close();

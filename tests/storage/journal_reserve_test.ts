@@ -121,7 +121,7 @@ Deno.test("the first association writes into a reserve segment; its objects surv
       segment = segs[0];
       // Written into, never appended to: a new segment would be as long as its records.
       assert.equal((await Deno.stat(`${root}/${segment}`)).size, SEGMENT);
-      const row = store.index.getInstance(records[2].sopInstanceUid);
+      const row = store.getInstance(records[2].sopInstanceUid);
       assert.equal(row?.location.kind, "journal");
       assert.equal(row?.location.path, segment);
       // A crash now: the objects are only in the reused segment.
@@ -145,7 +145,7 @@ Deno.test("the first association writes into a reserve segment; its objects surv
       const logger = new MemoryLogger();
       const reopened = await openStore(copy, reserveOptions(logger));
       try {
-        assert.equal(reopened.index.counts().instances, records.length, copy);
+        assert.equal(reopened.counts().instances, records.length, copy);
         for (let i = 0; i < records.length; i++) {
           const got = await reopened.readObject(records[i].sopInstanceUid);
           assert.ok(got, `${copy}: ${records[i].sopInstanceUid}`);

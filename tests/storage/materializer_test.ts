@@ -27,7 +27,7 @@ Deno.test("the materializer waits for a quiet moment, then moves objects home on
       let found = false;
       for (let i = 0; i < 150 && !found; i++) {
         await new Promise((ok) => setTimeout(ok, 20));
-        found = store.index.getInstance("1.11.1")?.location.kind === "home";
+        found = store.getInstance("1.11.1")?.location.kind === "home";
       }
       assert.ok(found, "object materialized within 3 s of idling");
       await Deno.stat(home);
@@ -59,7 +59,7 @@ Deno.test("drain() brings home only the newest copy of an object stored twice, d
       assert.deepEqual((await listFiles(root)).filter((f) => f.startsWith("journal/")), []);
       const stored = await store.readObject("1.14.1");
       assert.ok(stored && equalBytes(await readAll(stored.stream), home));
-      const row = store.index.getInstance("1.14.1")!;
+      const row = store.getInstance("1.14.1")!;
       assert.equal(row.location.kind, "home");
       const mtime = (await Deno.stat(path)).mtime!.getTime();
       assert.ok(Math.abs(mtime - Date.parse(row.meta.receivedAt)) < 1000, "dated when received");

@@ -27,7 +27,7 @@ Deno.test("commit() makes the object readable as file meta + dataset, then byte-
       assert.equal(result, "stored");
       const expected = expectedPart10(record, dataset, "CT_SCANNER");
 
-      const row = store.index.getInstance(record.sopInstanceUid);
+      const row = store.getInstance(record.sopInstanceUid);
       assert.ok(row);
       assert.equal(row.location.kind, "journal");
       assert.equal(row.location.length, expected.length);
@@ -50,7 +50,7 @@ Deno.test("commit() makes the object readable as file meta + dataset, then byte-
       const home = await homePathFor(record);
       assert.equal(home, "1.2.3.1/1.2.3.1.1/1.2.3.1.1.1.dcm");
       assert.ok(equalBytes(await Deno.readFile(`${root}/${home}`), expected));
-      const after = store.index.getInstance(record.sopInstanceUid);
+      const after = store.getInstance(record.sopInstanceUid);
       assert.deepEqual(after?.location, {
         kind: "home",
         path: home,
@@ -91,7 +91,7 @@ Deno.test("objects survive close() and reopen with their bytes and counts", asyn
     store = await openStore(root);
     try {
       assert.deepEqual(
-        { ...store.index.counts(), bytes: 0, storedBytes: 0 },
+        { ...store.counts(), bytes: 0, storedBytes: 0 },
         { patients: 1, studies: 2, series: 3, instances: 12, bytes: 0, storedBytes: 0 },
       );
       for (const r of records) {
@@ -133,11 +133,11 @@ Deno.test("overwrite moving an instance to another study keeps counts right and 
       });
       const movedData = datasetFor(moved, 777);
       assert.equal(await storeObject(store, moved, movedData, { assocId: "a2" }), "stored");
-      const c = store.index.counts();
+      const c = store.counts();
       assert.deepEqual([c.patients, c.studies, c.series, c.instances], [2, 2, 2, 2]);
       await assert.rejects(Deno.stat(`${root}/${oldHome}`), Deno.errors.NotFound);
 
-      const reader = store.index.openReader();
+      const reader = store.openReader();
       try {
         const studies = reader.prepare(
           `SELECT study_instance_uid AS uid, num_series AS s, num_instances AS i,
@@ -179,19 +179,19 @@ for (const policy of ["ignore", "reject"] as const) {
         assert.equal(await storeObject(store, first, firstData), "stored");
         const outcome = await storeObject(store, second, datasetFor(second, 5000));
         assert.equal(outcome, policy === "ignore" ? "duplicate-ignored" : "duplicate-rejected");
-        assert.equal(store.index.getInstance("1.7.1")?.record.studyDescription, "Chest");
+        assert.equal(store.getInstance("1.7.1")?.record.studyDescription, "Chest");
       } finally {
         await store.close();
       }
       store = await openStore(root, { duplicates: "overwrite" });
       try {
-        assert.equal(store.index.counts().instances, 1);
+        assert.equal(store.counts().instances, 1);
         const got = await store.readObject("1.7.1");
         assert.ok(
           got &&
             equalBytes(await readAll(got.stream), expectedPart10(first, firstData, "MODALITY")),
         );
-        assert.equal(store.index.getInstance("1.7.1")?.record.studyDescription, "Chest");
+        assert.equal(store.getInstance("1.7.1")?.record.studyDescription, "Chest");
       } finally {
         await store.close();
       }
@@ -209,13 +209,13 @@ Deno.test('duplicates="overwrite" replaces the object and counts stay right', as
       await storeObject(store, v1, datasetFor(v1));
       await store.drain();
       assert.equal(await storeObject(store, v2, v2Data), "stored");
-      assert.equal(store.index.counts().instances, 1);
+      assert.equal(store.counts().instances, 1);
       await store.drain();
       const got = await store.readObject("1.8.1");
       assert.ok(
         got && equalBytes(await readAll(got.stream), expectedPart10(v2, v2Data, "MODALITY")),
       );
-      assert.equal(store.index.getInstance("1.8.1")?.record.instanceNumber, "42");
+      assert.equal(store.getInstance("1.8.1")?.record.instanceNumber, "42");
     } finally {
       await store.close();
     }

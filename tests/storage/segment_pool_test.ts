@@ -246,20 +246,20 @@ Deno.test("a reused segment never brings back older records after a crash at any
       const logger = new MemoryLogger();
       const reopened = await openStore(root, { ...HOLD, logger });
       try {
-        assert.equal(reopened.index.getInstance(old[2].sopInstanceUid), undefined, label);
+        assert.equal(reopened.getInstance(old[2].sopInstanceUid), undefined, label);
         for (let i = 0; i < old.length; i++) {
           if (i !== 2) await assertStored(reopened, old[i], oldData[i]);
         }
         let kept = 0;
         for (let i = 0; i < fresh.length; i++) {
-          const row = reopened.index.getInstance(fresh[i].sopInstanceUid);
+          const row = reopened.getInstance(fresh[i].sopInstanceUid);
           const expected = keep(i);
           if (expected === true || (expected === "maybe" && row)) {
             await assertStored(reopened, fresh[i], freshData[i]);
             kept++;
           } else assert.equal(row, undefined, `${label}: ${fresh[i].sopInstanceUid}`);
         }
-        assert.equal(reopened.index.counts().instances, old.length - 1 + kept, label);
+        assert.equal(reopened.counts().instances, old.length - 1 + kept, label);
         const done = logger.lines.find((l) => l.message === "storage recovery done");
         assert.equal(done?.fields?.replayed ?? 0, 0, `${label}: nothing replayed`);
         await reopened.drain();
@@ -294,7 +294,7 @@ Deno.test("a reused segment never brings back older records after a crash at any
       }
       const lost = await openStore(`${dir}/${name}-noindex`, HOLD);
       try {
-        const uids = [...lost.index.allInstances()].map((r) => r.record.sopInstanceUid).sort();
+        const uids = [...lost.allInstances()].map((r) => r.record.sopInstanceUid).sort();
         assert.deepEqual(uids, fresh.slice(0, liveFresh).map((r) => r.sopInstanceUid), name);
       } finally {
         await lost.close();
