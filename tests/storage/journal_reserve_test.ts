@@ -5,8 +5,6 @@ import { statfs } from "node:fs/promises";
 import {
   JOURNAL_DIR,
   readMinSeq,
-  type ScanItem,
-  scanSegment,
   SEGMENT_HEADER_LENGTH,
   SEGMENT_MAGIC,
 } from "../../src/storage/journal.ts";
@@ -22,6 +20,7 @@ import {
   MemoryLogger,
   openStore,
   readAll,
+  scanAll,
   storeObject,
   withTempDir,
 } from "./fixtures.ts";
@@ -69,12 +68,6 @@ async function assertPrewritten(path: string): Promise<void> {
   }
   const firstNonZero = bytes.subarray(SEGMENT_HEADER_LENGTH).findIndex((b) => b !== 0);
   assert.equal(firstNonZero, -1, `${path} is zero past its header`);
-}
-
-async function scanAll(root: string, segment: string): Promise<ScanItem[]> {
-  const items: ScanItem[] = [];
-  for await (const item of scanSegment(root, segment)) items.push(item);
-  return items;
 }
 
 Deno.test("a fresh store writes the journal reserve before open() resolves", async () => {

@@ -1,12 +1,5 @@
 import assert from "node:assert/strict";
-import {
-  JOURNAL_DIR,
-  type RecordInfo,
-  type ScanItem,
-  scanSegment,
-  SEGMENT_HEADER_LENGTH,
-  SEGMENT_MAGIC,
-} from "../../src/storage/journal.ts";
+import { JOURNAL_DIR, SEGMENT_HEADER_LENGTH, SEGMENT_MAGIC } from "../../src/storage/journal.ts";
 import { SegmentWriter } from "../../src/storage/segment_writer.ts";
 import { homePathFor } from "../../src/storage/layout.ts";
 import type { FsObjectStore } from "../../src/storage/object_store.ts";
@@ -22,24 +15,16 @@ import {
   noise,
   openStore,
   readAll,
+  recordInfo,
+  scanAll,
   storeObject,
   withTempDir,
 } from "./fixtures.ts";
 
-function info(uid: string): RecordInfo {
-  return { record: makeRecord(uid), callingAe: "AE", receivedAt: "2024-01-01T00:00:00.000Z" };
-}
-
-async function scanAll(root: string, segment: string): Promise<ScanItem[]> {
-  const items: ScanItem[] = [];
-  for await (const item of scanSegment(root, segment)) items.push(item);
-  return items;
-}
-
 async function writeRecord(seg: SegmentWriter, uid: string, bytes: Uint8Array, seq: number) {
   await seg.beginRecord(uid, bytes.subarray(0, 10));
   for (let o = 10; o < bytes.length; o += 16_384) await seg.append(bytes.subarray(o, o + 16_384));
-  const done = seg.finishRecord(seq, info(uid));
+  const done = seg.finishRecord(seq, recordInfo(uid));
   await done.durable;
   seg.acceptRecord();
   return done;
@@ -99,7 +84,7 @@ Deno.test("a reused segment refuses a seq below its minSeq", async () => {
     const old = await oldSegment(root);
     const seg = await SegmentWriter.reuse(root, old, "new", true, 200);
     await seg.beginRecord("1.8.1", noise("x", 100));
-    assert.throws(() => seg.finishRecord(150, info("1.8.1")), /minSeq/);
+    assert.throws(() => seg.finishRecord(150, recordInfo("1.8.1")), /minSeq/);
     await seg.discardRecord();
     seg.close();
     assert.deepEqual(await scanAll(root, seg.segment), []);
@@ -115,7 +100,7 @@ Deno.test("discardRecord() in a reused segment keeps the blocks and the record n
     // Finished and synced, then refused (as a duplicate would be).
     await seg.beginRecord("1.8.2", noise("b", 10));
     await seg.append(noise("c", 300_000));
-    await (seg.finishRecord(201, info("1.8.2"))).durable;
+    await (seg.finishRecord(201, recordInfo("1.8.2"))).durable;
     await seg.discardRecord();
     assert.equal((await Deno.stat(`${root}/${seg.segment}`)).size, before, "not truncated");
     assert.deepEqual(

@@ -1,23 +1,7 @@
 import assert from "node:assert/strict";
-import {
-  JOURNAL_DIR,
-  type RecordInfo,
-  type ScanItem,
-  scanSegment,
-  SEGMENT_HEADER_LENGTH,
-} from "../../src/storage/journal.ts";
+import { JOURNAL_DIR, SEGMENT_HEADER_LENGTH } from "../../src/storage/journal.ts";
 import { SegmentWriter } from "../../src/storage/segment_writer.ts";
-import { equalBytes, makeRecord, noise, withTempDir } from "./fixtures.ts";
-
-function info(uid: string): RecordInfo {
-  return { record: makeRecord(uid), callingAe: "AE", receivedAt: "2024-01-01T00:00:00.000Z" };
-}
-
-async function scanAll(root: string, segment: string): Promise<ScanItem[]> {
-  const items: ScanItem[] = [];
-  for await (const item of scanSegment(root, segment)) items.push(item);
-  return items;
-}
+import { equalBytes, noise, recordInfo, scanAll, withTempDir } from "./fixtures.ts";
 
 Deno.test("SegmentWriter keeps bytes in order whatever mix of small and large chunks arrives", async () => {
   await withTempDir(async (root) => {
@@ -31,7 +15,7 @@ Deno.test("SegmentWriter keeps bytes in order whatever mix of small and large ch
       o += n;
     }
     assert.equal(o, bytes.length);
-    const { offset, length } = seg.finishRecord(1, info("1.1"));
+    const { offset, length } = seg.finishRecord(1, recordInfo("1.1"));
     seg.acceptRecord();
     seg.close();
     const file = await Deno.readFile(`${root}/${seg.segment}`);
@@ -47,7 +31,7 @@ Deno.test("SegmentWriter.discardRecord() cuts a new segment back to where the re
     assert.equal(seg.size, SEGMENT_HEADER_LENGTH);
     await seg.beginRecord("1.1", noise("kept", 100));
     await seg.append(noise("kept-body", 5_000));
-    const kept = seg.finishRecord(7, info("1.1"));
+    const kept = seg.finishRecord(7, recordInfo("1.1"));
     await kept.durable;
     seg.acceptRecord();
     const end = seg.size;
