@@ -62,7 +62,7 @@ export function startWeb(d: WebDeps): WebServer | null {
       : undefined,
     dicomweb: {
       root: store.root,
-      openReader: () => store.index.openReader(),
+      openReader: () => store.openReader(),
       objects: store,
       stow: {
         storage: d.services.find((s) => s.name === "store")!,
