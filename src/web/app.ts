@@ -17,15 +17,8 @@ import { isAdminPath, registerBrowseRoutes, representative, rightsOf } from "./b
 import { checkHealth } from "./health.ts";
 import { STYLE_CSS } from "./html_layout.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
-import {
-  associationsPage,
-  configPage,
-  dashboardPage,
-  errorPage,
-  peersPage,
-  studiesPage,
-  studyPage,
-} from "./pages.ts";
+import { associationsPage, configPage, dashboardPage, errorPage, peersPage } from "./pages.ts";
+import { studiesPage, studyPage } from "./study_pages.ts";
 import {
   adminOnly,
   basicAuth,
@@ -97,7 +90,7 @@ const ROUTES: [RegExp, string[]][] = [
 ];
 
 export function createWebApp(deps: WebDeps): WebApp {
-  const catalog = new Catalog(deps.storage.index);
+  const catalog = new Catalog(deps.storage);
   const app = new Hono();
   const ae = () => deps.config().server.aeTitle;
   const isApi = (c: Context) => c.req.path.startsWith("/api/");
