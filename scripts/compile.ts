@@ -26,12 +26,12 @@ export const PERMISSIONS = [
 ];
 
 /**
- * Modules loaded dynamically, which deno compile cannot find by itself: the decoding worker and
- * the DICOM-over-TLS listener's worker (started with new Worker()). Everything else is imported
- * statically, the WebAssembly codecs included (src/core/codecs/wasm/*.ts, from
- * scripts/embed_wasm.ts): the executable never reads a .wasm file.
+ * Modules loaded dynamically, which deno compile cannot find by itself: the decoding worker
+ * (started with new Worker()). Everything else is imported statically, the WebAssembly codecs
+ * included (src/core/codecs/wasm/*.ts, from scripts/embed_wasm.ts): the executable never reads
+ * a .wasm file.
  */
-export const INCLUDES: string[] = ["src/app/decode_worker.ts", "src/net/tls_worker.ts"];
+export const INCLUDES: string[] = ["src/app/decode_worker.ts"];
 
 export interface CompileOptions {
   target?: string;

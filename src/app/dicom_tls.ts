@@ -2,15 +2,16 @@
 // stops the start with the key and the reason) and re-read on reload (a bad one keeps the
 // old ones; open associations are never touched).
 import { type Config, ConfigError } from "../config.ts";
-import type { Connection, Connector, Logger } from "../core/ports.ts";
+import type { Connector, Logger } from "../core/ports.ts";
 import {
+  listenTls,
   loadTlsMaterial,
+  type TlsConnection,
   tlsConnector,
   TlsFileError,
   type TlsListener,
   type TlsMaterial,
 } from "../net/tls.ts";
-import { listenTlsInWorker } from "../net/tls_relay.ts";
 
 const TLS_KEYS = {
   certificate: "tls.certificate",
@@ -63,7 +64,7 @@ export async function startDicomTls(
   config: Config,
   material: TlsMaterial,
   logger: Logger,
-  onConnection: (c: Connection) => void,
+  onConnection: (c: TlsConnection) => void,
   onRefused?: (peer: string, reason: string, subject?: string) => void,
 ): Promise<DicomTls> {
   const t = config.tls;
@@ -71,8 +72,7 @@ export async function startDicomTls(
   let connector = tlsConnector(material);
   let listener: TlsListener;
   try {
-    // In a worker: node:tls's decryption then runs beside the associations, not in their way.
-    listener = await listenTlsInWorker({
+    listener = await listenTls({
       hostname: config.server.bind,
       port: t.port,
       material,

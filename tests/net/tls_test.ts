@@ -1,11 +1,15 @@
 // The TLS adapter's byte path, which the speed work changed: bytes arrive intact and in order
 // when the reader lags; a reader that stops holds the sender back (memory stays bounded); and
 // a caller may reuse its buffer as soon as write() resolves (the adapter keeps no reference).
-// Each runs with the listener on the test's thread and in its worker, as the server runs it.
 import assert from "node:assert/strict";
 import { type CertificateSet, hasOpenssl, makeCertificates } from "../helpers/certificates.ts";
-import { listenTls, loadTlsMaterial, tlsConnector, type TlsListener } from "../../src/net/tls.ts";
-import { listenTlsInWorker } from "../../src/net/tls_relay.ts";
+import {
+  listenTls,
+  loadTlsMaterial,
+  type TlsConnection,
+  tlsConnector,
+  type TlsListener,
+} from "../../src/net/tls.ts";
 import type { Connection } from "../../src/core/ports.ts";
 
 const ready = hasOpenssl();
@@ -14,26 +18,22 @@ if (!ready) console.log("SKIP: TLS adapter tests need the openssl command");
 const MIB = 1024 * 1024;
 const KEYS = { certificate: "certificate", privateKey: "private_key", caCertificates: "ca" };
 
-/**
- * A listener requiring a client certificate and one connection to it, with our connector; the
- * listener on this thread, or in its worker as the server runs it.
- */
-async function pair(c: CertificateSet, inWorker = false) {
+/** A listener requiring a client certificate and one connection to it, with our connector. */
+async function pair(c: CertificateSet) {
   const client = await c.issue("scu.example");
   const server = await loadTlsMaterial(
     { certificate: c.serverCert, privateKey: c.serverKey, caCertificates: c.ca },
     KEYS,
   );
-  const accepted: Connection[] = [];
-  const listen = inWorker ? listenTlsInWorker : listenTls;
-  const listener: TlsListener = await listen({
+  const accepted: TlsConnection[] = [];
+  const listener: TlsListener = await listenTls({
     hostname: "127.0.0.1",
     port: 0,
     material: server,
     requireClientCertificate: true,
     handshakeTimeoutMs: 10_000,
     logger: { log: () => {} },
-  }, (conn: Connection) => accepted.push(conn));
+  }, (conn) => accepted.push(conn));
   const material = await loadTlsMaterial(
     { certificate: client.cert, privateKey: client.key, caCertificates: c.ca },
     KEYS,
@@ -48,7 +48,6 @@ async function pair(c: CertificateSet, inWorker = false) {
       outgoing.close();
       accepted[0].close();
       listener.close();
-      return listener.done;
     },
   };
 }
@@ -93,20 +92,18 @@ Deno.test({
   ignore: !ready,
   async fn() {
     await withCerts(async (c) => {
-      for (const inWorker of [false, true]) {
-        const p = await pair(c, inWorker);
-        try {
-          const total = 24 * MIB;
-          const send = async (conn: Connection) => {
-            for (let at = 0; at < total; at += MIB) await conn.write(piece(at, MIB));
-          };
-          // A reader that stops now and then, so that chunks wait in the adapter.
-          const lag = (at: number) => (at % (3 * MIB) < 70_000 ? delay(20) : Promise.resolve());
-          await Promise.all([send(p.outgoing), readChecked(p.incoming, total, lag)]);
-          await Promise.all([send(p.incoming), readChecked(p.outgoing, total, lag)]);
-        } finally {
-          await p.close();
-        }
+      const p = await pair(c);
+      try {
+        const total = 24 * MIB;
+        const send = async (conn: Connection) => {
+          for (let at = 0; at < total; at += MIB) await conn.write(piece(at, MIB));
+        };
+        // A reader that stops now and then, so that chunks wait in the adapter.
+        const lag = (at: number) => (at % (3 * MIB) < 70_000 ? delay(20) : Promise.resolve());
+        await Promise.all([send(p.outgoing), readChecked(p.incoming, total, lag)]);
+        await Promise.all([send(p.incoming), readChecked(p.outgoing, total, lag)]);
+      } finally {
+        p.close();
       }
     });
   },
@@ -117,28 +114,26 @@ Deno.test({
   ignore: !ready,
   async fn() {
     await withCerts(async (c) => {
-      for (const inWorker of [false, true]) {
-        const p = await pair(c, inWorker);
-        try {
-          const total = 40 * MIB;
-          for (const [from, to] of [[p.outgoing, p.incoming], [p.incoming, p.outgoing]]) {
-            let written = 0;
-            const sending = (async () => {
-              for (let at = 0; at < total; at += MIB) {
-                await from.write(piece(at, MIB));
-                written = at + MIB;
-              }
-            })();
-            await delay(1500); // the receiving side reads nothing meanwhile
-            // Bounded: what waits in the adapter (4 MiB) and in socket and TLS buffers; without
-            // stopping the TCP socket all 40 MiB would be in the receiver's memory by now.
-            assert.ok(written <= 24 * MIB, `${written / MIB} MiB taken while nobody read`);
-            await Promise.all([sending, readChecked(to, total)]);
-            assert.equal(written, total);
-          }
-        } finally {
-          await p.close();
+      const p = await pair(c);
+      try {
+        const total = 40 * MIB;
+        for (const [from, to] of [[p.outgoing, p.incoming], [p.incoming, p.outgoing]]) {
+          let written = 0;
+          const sending = (async () => {
+            for (let at = 0; at < total; at += MIB) {
+              await from.write(piece(at, MIB));
+              written = at + MIB;
+            }
+          })();
+          await delay(1500); // the receiving side reads nothing meanwhile
+          // Bounded: what waits in the adapter (4 MiB) and in socket and TLS buffers; without
+          // stopping the TCP socket all 40 MiB would be in the receiver's memory by now.
+          assert.ok(written <= 24 * MIB, `${written / MIB} MiB taken while nobody read`);
+          await Promise.all([sending, readChecked(to, total)]);
+          assert.equal(written, total);
         }
+      } finally {
+        p.close();
       }
     });
   },
@@ -149,33 +144,31 @@ Deno.test({
   ignore: !ready,
   async fn() {
     await withCerts(async (c) => {
-      for (const inWorker of [false, true]) {
-        const p = await pair(c, inWorker);
-        try {
-          const size = 2 * MIB;
-          const buffer = new Uint8Array(size);
-          for (let round = 0; round < 4; round++) {
-            buffer.fill(round + 1);
-            await p.outgoing.write(buffer); // then overwritten at once for the next round
-          }
-          buffer.fill(0xee);
-          let at = 0;
-          while (at < 4 * size) {
-            const chunk = await p.incoming.read();
-            assert.ok(chunk);
-            for (let i = 0; i < chunk.length; i++) {
-              const want = Math.floor((at + i) / size) + 1;
-              if (chunk[i] !== want) assert.fail(`byte ${at + i} is ${chunk[i]}, sent ${want}`);
-            }
-            at += chunk.length;
-          }
-          // After the peer closes: a read gives null, a write rejects.
-          p.outgoing.close();
-          assert.equal(await p.incoming.read(), null);
-          await assert.rejects(() => p.incoming.write(new Uint8Array(10)));
-        } finally {
-          await p.close();
+      const p = await pair(c);
+      try {
+        const size = 2 * MIB;
+        const buffer = new Uint8Array(size);
+        for (let round = 0; round < 4; round++) {
+          buffer.fill(round + 1);
+          await p.outgoing.write(buffer); // then overwritten at once for the next round
         }
+        buffer.fill(0xee);
+        let at = 0;
+        while (at < 4 * size) {
+          const chunk = await p.incoming.read();
+          assert.ok(chunk);
+          for (let i = 0; i < chunk.length; i++) {
+            const want = Math.floor((at + i) / size) + 1;
+            if (chunk[i] !== want) assert.fail(`byte ${at + i} is ${chunk[i]}, sent ${want}`);
+          }
+          at += chunk.length;
+        }
+        // After the peer closes: a read gives null, a write rejects.
+        p.outgoing.close();
+        assert.equal(await p.incoming.read(), null);
+        await assert.rejects(() => p.incoming.write(new Uint8Array(10)));
+      } finally {
+        p.close();
       }
     });
   },
