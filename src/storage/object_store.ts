@@ -2,10 +2,11 @@
 // are fdatasynced and indexed before the C-STORE is answered, and reach their home files
 // later through the materializer. With durability, materialized segments are kept in a
 // pool and reused: overwriting blocks a file owns makes the fdatasync cheaper than appending.
-import { encodeFileMetaInformation } from "../core/dicom/part10.ts";
+import { decodeFileMetaInformation, encodeFileMetaInformation } from "../core/dicom/part10.ts";
 import type {
   CommitResult,
   IncomingObject,
+  InstanceLocation,
   InstanceRecord,
   Logger,
   ObjectStore,
@@ -465,12 +466,22 @@ export class FsObjectStore implements ObjectStore {
         if (isNotFound(e)) continue;
         throw e;
       }
+      // The index has the syntax the object was received in; a home file compressed at rest
+      // (shorter than what was received) says its own in its file meta.
+      let transferSyntaxUid = row.record.transferSyntaxUid;
+      if (row.location.kind === "home" && row.location.length !== row.meta.size) {
+        transferSyntaxUid = await fileSyntax(file, row.location).catch((e) => {
+          file.close();
+          release?.();
+          throw e;
+        });
+      }
       const range = rangeReader(file, row.location.offset, row.location.length, release);
       return {
         stream: range.stream,
         readAll: range.readAll,
         length: row.location.length,
-        transferSyntaxUid: row.record.transferSyntaxUid,
+        transferSyntaxUid,
         sopClassUid: row.record.sopClassUid,
       };
     }
@@ -685,6 +696,22 @@ function rangeReader(
     },
   }, { highWaterMark: 0 }); // nothing is read before it is asked for: readAll may be used
   return { stream, readAll };
+}
+
+/** Enough bytes for any file meta written here. */
+const META_PEEK = 4096;
+
+/** The Transfer Syntax UID in the file meta of the object at `at` (PS3.10 7.1). */
+async function fileSyntax(file: Deno.FsFile, at: InstanceLocation): Promise<string> {
+  const head = new Uint8Array(Math.min(META_PEEK, at.length));
+  await file.seek(at.offset, Deno.SeekMode.Start);
+  let n = 0;
+  while (n < head.length) {
+    const got = await file.read(head.subarray(n));
+    if (got === null) break;
+    n += got;
+  }
+  return decodeFileMetaInformation(head.subarray(0, n)).meta.transferSyntaxUid;
 }
 
 /** Association ids become part of a file name: keep it to safe characters. */

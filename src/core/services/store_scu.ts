@@ -268,7 +268,12 @@ export class StoreScu {
     }
     if (!dataset) return failed("no longer stored");
     const stored = dataset.transferSyntaxUid;
-    const choice = chooseContext(o.contexts(), target.sopClassUid, stored);
+    const choice = chooseContext(
+      o.contexts(),
+      target.sopClassUid,
+      stored,
+      target.transferSyntaxUid,
+    );
     if (!choice) {
       dataset.close();
       return failed(noContextReason(o.contexts(), target.sopClassUid, stored));
