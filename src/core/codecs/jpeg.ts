@@ -1,7 +1,7 @@
 // JPEG Baseline (Process 1) and JPEG Extended (Process 2 and 4) with 8-bit samples
 // (PS3.5 8.2.1, A.4.1), decoded by libjpeg-turbo (npm @cornerstonejs/codec-libjpeg-turbo-8bit,
 // WebAssembly). libjpeg converts YCbCr to RGB: colour comes out RGB (photometric.ts). 12-bit
-// Process 4 data is refused with a CodecError.
+// Process 4 frames are refused here with a CodecError: jpeg_12bit.ts decodes those.
 import factory from "@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs";
 import { CodecError, type FrameDecoder } from "./codec.ts";
 import { type EmbindDecoder, embindFrameDecoder, type EmbindModule } from "./emscripten.ts";
