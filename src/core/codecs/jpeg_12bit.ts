@@ -48,16 +48,16 @@ const PHOTOMETRIC = [
 /** WASI "function not supported": the module never needs files, clocks or its environment. */
 const ENOSYS = 52;
 
-let instance: Promise<CodecsApi> | undefined;
+let loaded: Promise<CodecsApi> | undefined;
 
 /** Instantiates the module; its error callback becomes a thrown CodecError. */
 async function instantiate(): Promise<CodecsApi> {
   const { WASM_BASE64 } = await import("./wasm/dcmjs_codecs.ts");
-  let api: CodecsApi | undefined;
+  const module: { api?: CodecsApi } = {}; // set once instantiated, read by the callbacks
   const text = (at: number, n: number) =>
-    api ? new TextDecoder().decode(new Uint8Array(api.memory.buffer, at, n)) : "";
+    module.api ? new TextDecoder().decode(new Uint8Array(module.api.memory.buffer, at, n)) : "";
   const zeros = (a: number, b: number) => {
-    const dv = new DataView(api!.memory.buffer);
+    const dv = new DataView(module.api!.memory.buffer);
     dv.setUint32(a, 0, true);
     dv.setUint32(b, 0, true);
     return 0;
@@ -85,17 +85,17 @@ async function instantiate(): Promise<CodecsApi> {
   };
   const bytes = decodeBase64(WASM_BASE64) as Uint8Array<ArrayBuffer>;
   const { instance } = await WebAssembly.instantiate(bytes, imports);
-  api = instance.exports as unknown as CodecsApi;
+  const api = module.api = instance.exports as unknown as CodecsApi;
   api._initialize();
   return api;
 }
 
 function load(): Promise<CodecsApi> {
-  instance ??= instantiate().catch((e) => {
-    instance = undefined;
+  loaded ??= instantiate().catch((e) => {
+    loaded = undefined;
     throw e;
   });
-  return instance;
+  return loaded;
 }
 
 function decodeFrame(
