@@ -63,6 +63,8 @@ export interface StorageConfig {
   retentionDays: number;
   /** Below this much free space the oldest studies are deleted; 0 = off. */
   retentionMinFreeMb: number;
+  /** Retention keeps objects not yet committed at every commit = true route they matched. */
+  retentionRequireCommit: boolean;
   /** Lossless compression of uncompressed images at rest, by the materializer. */
   compression: StorageCompression;
 }
@@ -145,6 +147,8 @@ export interface Route {
   modality?: string[];
   /** Only these SOP Class UIDs; absent or empty: any. */
   sopClasses?: string[];
+  /** Ask the destination for Storage Commitment; the objects wait until it is reported. */
+  commit?: boolean;
 }
 
 export interface ForwardConfig {
@@ -152,6 +156,8 @@ export interface ForwardConfig {
   retryMaxS: number;
   /** An object still not delivered after this many hours goes to the failed list; 0 = never. */
   giveUpAfterH: number;
+  /** A commitment report not come after this many seconds: the objects go again; 0 = never. */
+  commitTimeoutS: number;
 }
 
 export interface Config {
@@ -194,6 +200,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
     journalReserveMb: 512,
     retentionDays: 0,
     retentionMinFreeMb: 0,
+    retentionRequireCommit: false,
     compression: "none",
   },
   query: { caseInsensitivePn: true, maxResults: 0 },
@@ -219,7 +226,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
   },
   audit: { path: "", maxMb: 100 },
   log: { level: "info", format: "text", phi: false },
-  forward: { retryMaxS: 300, giveUpAfterH: 0 },
+  forward: { retryMaxS: 300, giveUpAfterH: 0, commitTimeoutS: 3600 },
   knownAe: [],
   routes: [],
 });
@@ -426,6 +433,7 @@ const STORAGE: Fields = {
   journal_reserve_mb: ["journalReserveMb", int(0)],
   retention_days: ["retentionDays", int(0)],
   retention_min_free_mb: ["retentionMinFreeMb", int(0)],
+  retention_require_commit: ["retentionRequireCommit", bool],
   compression: ["compression", oneOf("none", "jpeg-ls", "jpeg2000", "rle")],
 };
 
@@ -508,6 +516,7 @@ const KNOWN_AE: Fields = {
 const FORWARD: Fields = {
   retry_max_s: ["retryMaxS", int(1, 86400)],
   give_up_after_h: ["giveUpAfterH", num(0)],
+  commit_timeout_s: ["commitTimeoutS", int(0)],
 };
 
 // Modality (0008,0060) is CS: upper case, digits, space, underscore; 16 characters at most.
@@ -537,6 +546,7 @@ const ROUTE: Fields = {
   calling_ae: ["callingAe", aeTitles],
   modality: ["modality", modalities],
   sop_classes: ["sopClasses", uidList],
+  commit: ["commit", bool],
 };
 
 const SECTIONS: Record<string, [keyof Config, Fields]> = {

@@ -113,7 +113,13 @@ export async function startServer(
     logger,
   });
   notifyForward = (d) => forwarding.forwarder.notify(d);
-  const commitment = createCommitment({ config: () => current, store, logger });
+  const commitment = createCommitment({
+    config: () => current,
+    store,
+    logger,
+    // Reports on what forwarding asked destinations to commit ([[route]] commit = true).
+    reports: (result, peer) => forwarding.forwarder.commitmentReport(result, peer),
+  });
   const stats = new ServerStats();
   const services = stats.observeServices(
     buildServices({

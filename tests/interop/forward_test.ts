@@ -304,8 +304,9 @@ Deno.test({
         `forward kill -9: ${got.objects.size} objects arrived (${before} before the second ` +
           `kill), ${duplicates} duplicate(s)`,
       );
-      // At least once: at most the object in flight on the one association is sent twice.
-      assert.ok(duplicates <= 1, `${duplicates} duplicates`);
+      // At least once: what the one association delivered since its last bookkeeping
+      // transaction (one per 16 objects), the object in flight among them, is sent twice.
+      assert.ok(duplicates <= 16, `${duplicates} duplicates`);
     } finally {
       await server?.cleanup();
       await archive?.stop();

@@ -32,7 +32,8 @@ export const FailureReason = {
   ClassInstanceConflict: 0x0119,
 } as const;
 
-const TAG = {
+/** The attributes of the Action and Event Information (PS3.4 J.3.2.1.1, J.3.3.1.1). */
+export const TAG = {
   RetrieveAeTitle: 0x00080054,
   ReferencedSopClassUid: 0x00081150,
   ReferencedSopInstanceUid: 0x00081155,
@@ -88,7 +89,7 @@ class ActionRefused extends Error {
 
 const ascii = (s: string) => new TextEncoder().encode(s);
 
-function uidElement(tag: number, uid: string): DataElement {
+export function uidElement(tag: number, uid: string): DataElement {
   return { tag, vr: "UI", value: ascii(uid) };
 }
 
@@ -220,6 +221,11 @@ export interface CommitmentServiceOptions {
   releaseWatchMs?: number;
   /** The requester's N-EVENT-REPORT-RSP on its association, at most this long. Default 10 s. */
   reportTimeoutMs?: number;
+  /**
+   * Answers N-EVENT-REPORT-RQs: the reports of peers we asked for commitment, sent on an
+   * association they open to us (commitment_scu.ts). Without it they are refused.
+   */
+  reports?: DimseService;
 }
 
 const wait = (ms: number, signal: AbortSignal) =>
@@ -235,7 +241,7 @@ const wait = (ms: number, signal: AbortSignal) =>
 
 export class StorageCommitmentService implements DimseService {
   readonly name = "commitment";
-  readonly commandFields = [CommandField.NActionRq];
+  readonly commandFields = [CommandField.NActionRq, CommandField.NEventReportRq];
   readonly #o: CommitmentServiceOptions;
 
   constructor(options: CommitmentServiceOptions) {
@@ -246,11 +252,24 @@ export class StorageCommitmentService implements DimseService {
     yield {
       abstractSyntax: STORAGE_COMMITMENT_PUSH_MODEL,
       acceptsTransferSyntax: (ts) => ts === EXPLICIT_VR_LE || ts === IMPLICIT_VR_LE,
+      // A peer reporting on our requests opens an association with the SCP role (J.3.3.3).
+      acceptsScpRole: this.#o.reports !== undefined,
     };
   }
 
   async handle(req: DimseRequest, ctx: ServiceContext): Promise<void> {
     const cmd = req.command;
+    if (cmd.commandField === CommandField.NEventReportRq) {
+      if (this.#o.reports) return await this.#o.reports.handle(req, ctx);
+      req.dataset?.cancel();
+      return await ctx.send({
+        commandField: CommandField.NEventReportRsp,
+        commandDataSetType: NO_DATASET,
+        messageIdBeingRespondedTo: cmd.messageId ?? 0,
+        affectedSopClassUid: STORAGE_COMMITMENT_PUSH_MODEL,
+        status: Status.UnrecognizedOperation,
+      });
+    }
     const respond = (status: number, errorComment?: string) =>
       ctx.send({
         commandField: CommandField.NActionRsp,
