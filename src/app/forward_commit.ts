@@ -5,12 +5,11 @@
 // opens to us (J.3.3.3); either way it is settled here against the durable queue.
 import type { Logger } from "../core/ports.ts";
 import type { CommitmentResult } from "../core/services/commitment.ts";
-import { STORAGE_COMMITMENT_PUSH_MODEL } from "../core/services/commitment.ts";
 import {
-  actionCommand,
-  CommitmentReportReceiver,
   encodeActionInformation,
-} from "../core/services/commitment_scu.ts";
+  STORAGE_COMMITMENT_PUSH_MODEL,
+} from "../core/services/commitment.ts";
+import { actionCommand, CommitmentReportReceiver } from "../core/services/commitment_scu.ts";
 import { EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../core/dicom/transfer_syntaxes.ts";
 import type { RequestorAssociation } from "../core/ul/requestor.ts";
 import type {

@@ -32,8 +32,7 @@ export const FailureReason = {
   ClassInstanceConflict: 0x0119,
 } as const;
 
-/** The attributes of the Action and Event Information (PS3.4 J.3.2.1.1, J.3.3.1.1). */
-export const TAG = {
+const TAG = {
   RetrieveAeTitle: 0x00080054,
   ReferencedSopClassUid: 0x00081150,
   ReferencedSopInstanceUid: 0x00081155,
@@ -89,7 +88,7 @@ class ActionRefused extends Error {
 
 const ascii = (s: string) => new TextEncoder().encode(s);
 
-export function uidElement(tag: number, uid: string): DataElement {
+function uidElement(tag: number, uid: string): DataElement {
   return { tag, vr: "UI", value: ascii(uid) };
 }
 
@@ -133,6 +132,27 @@ export function decodeActionInformation(
     refs.push({ sopClassUid, sopInstanceUid });
   }
   return { transactionUid, refs };
+}
+
+/** The Action Information of an N-ACTION-RQ (PS3.4 J.3.2.1.1). */
+export function encodeActionInformation(
+  transactionUid: string,
+  refs: readonly CommitmentRef[],
+  transferSyntaxUid: string,
+): Uint8Array {
+  const elements: DataElement[] = [
+    uidElement(TAG.TransactionUid, transactionUid),
+    {
+      tag: TAG.ReferencedSopSequence,
+      vr: "SQ",
+      value: new Uint8Array(0),
+      items: refs.map((r) => [
+        uidElement(TAG.ReferencedSopClassUid, r.sopClassUid),
+        uidElement(TAG.ReferencedSopInstanceUid, r.sopInstanceUid),
+      ]),
+    },
+  ];
+  return encodeDataset(elements, encodingOf(transferSyntaxUid));
 }
 
 /** The Event Type of a result: 1 all committed, 2 some failed (PS3.4 J.3.3.1). */

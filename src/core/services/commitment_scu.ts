@@ -1,10 +1,10 @@
 // Storage Commitment Push Model as SCU (PS3.4 J.3): the N-ACTION-RQ asking a peer to commit
-// objects we sent it, and the receiver of its answer, the N-EVENT-REPORT-RQ, which comes on
+// objects we sent it (its Action Information: encodeActionInformation in commitment.ts), and
+// the receiver of its answer, the N-EVENT-REPORT-RQ, which comes on
 // the association of the request or on a new one the peer opens to us with the SCP role
 // (J.3.3.3, role selection PS3.7 D.3.3.4).
 import { type Command, CommandField, NO_DATASET } from "../dimse/command.ts";
 import { Status } from "../dimse/status.ts";
-import { type DataElement, encodeDataset, encodingOf } from "../dicom/dataset.ts";
 import { EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../dicom/transfer_syntaxes.ts";
 import type { SupportedSyntax } from "../ul/negotiation.ts";
 import type {
@@ -14,38 +14,14 @@ import type {
   ServiceContext,
 } from "../dimse/service_contract.ts";
 import {
-  type CommitmentRef,
   type CommitmentResult,
   decodeEventInformation,
   STORAGE_COMMITMENT_INSTANCE,
   STORAGE_COMMITMENT_PUSH_MODEL,
-  TAG,
-  uidElement,
 } from "./commitment.ts";
 
 /** The largest Event Information read. */
 const MAX_EVENT_BYTES = 16 * 1024 * 1024;
-
-/** The Action Information of an N-ACTION-RQ (PS3.4 J.3.2.1.1). */
-export function encodeActionInformation(
-  transactionUid: string,
-  refs: readonly CommitmentRef[],
-  transferSyntaxUid: string,
-): Uint8Array {
-  const elements: DataElement[] = [
-    uidElement(TAG.TransactionUid, transactionUid),
-    {
-      tag: TAG.ReferencedSopSequence,
-      vr: "SQ",
-      value: new Uint8Array(0),
-      items: refs.map((r) => [
-        uidElement(TAG.ReferencedSopClassUid, r.sopClassUid),
-        uidElement(TAG.ReferencedSopInstanceUid, r.sopInstanceUid),
-      ]),
-    },
-  ];
-  return encodeDataset(elements, encodingOf(transferSyntaxUid));
-}
 
 /** The N-ACTION-RQ command: Action Type 1, Request Storage Commitment (PS3.4 J.3.2). */
 export function actionCommand(): Command {
