@@ -76,9 +76,10 @@ export class ForwardCommitments {
       `UPDATE forward_queue SET transaction_uid = ?, commit_requested_at = ?
        WHERE pk = ? AND version = ?`,
     );
+    // Durable (synchronous=FULL): a report that comes after a power cut still finds them.
     this.#index.transaction(() => {
       for (const i of items) mark.run(transactionUid, now, i.pk, i.version);
-    });
+    }, true);
   }
 
   /** Settles the references of a report, in one transaction. */
