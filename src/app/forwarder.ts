@@ -304,7 +304,8 @@ export class Forwarder {
             const done = delivered.slice(booked);
             booked = delivered.length;
             o.queue.sentMany(done);
-            for (const i of done) d.claimed.delete(i.pk);
+            // Those waiting for their commitment stay claimed until it is asked for.
+            for (const i of done) if (!i.wantCommit) d.claimed.delete(i.pk);
           };
           try {
             for (let k = 0; k < items.length; k++) {
@@ -336,6 +337,7 @@ export class Forwarder {
           if (toCommit.length > 0) {
             const tx = await this.#requestCommitment(d, open, toCommit);
             if (tx) transactions.push(tx);
+            for (const i of toCommit) d.claimed.delete(i.pk);
           }
           items = this.#claim(d, batchSize, pairs);
           if (items.length === 0 && !this.#stopped) {
