@@ -114,6 +114,11 @@ export class ForwardCommit {
     for (const t of open) this.#waiting.delete(t);
   }
 
+  /** The association that asked for these ended: a later report comes on a new one. */
+  forget(transactions: readonly string[]): void {
+    for (const t of transactions) this.#waiting.delete(t);
+  }
+
   /** Settles a report from `peer`; false when the Transaction UID is none of ours. */
   report(result: CommitmentResult, peer: string): boolean {
     const outcome = this.#o.commitments.reported(result, this.#o.retry);

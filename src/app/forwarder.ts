@@ -350,6 +350,7 @@ export class Forwarder {
         await this.#commit?.waitForReports(transactions, o.commitWaitMs ?? 1000);
       } finally {
         scu.close();
+        this.#commit?.forget(transactions);
       }
       await open.release().catch(() => {});
       o.logger.log("info", `forwarded to ${d.name}`, {
