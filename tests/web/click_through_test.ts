@@ -4,7 +4,7 @@
 // arrive), delete it (gone from the page, from C-FIND and from disk). A viewer sees neither
 // send nor delete, and is refused them.
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import { chromium, type Page } from "playwright-core";
 import { writeDemo } from "../../src/cli/demo.ts";
 import { hashPassword } from "../../src/web/password.ts";
 import { datasetOf, readPart10Dir } from "../helpers/part10_files.ts";
@@ -90,9 +90,7 @@ Deno.test({
           await page.click(`a[href="/studies/${study}"]`);
           await page.waitForSelector("#series");
           // Images load after the page: wait (bounded) until each has finished.
-          await page.waitForFunction("Array.from(document.images).every((i) => i.complete)", null, {
-            timeout: 30_000,
-          });
+          await imagesLoaded(page);
           const thumbs = page.locator("img.thumb");
           assert.equal(await thumbs.count(), 2);
           // Each thumbnail is a rendered PNG, 128 wide (the demo images are 128 x 128).
@@ -119,9 +117,7 @@ Deno.test({
           );
           await page.click('#presets a:has-text("Full range")');
           await page.waitForSelector("#preview-image");
-          await page.waitForFunction("Array.from(document.images).every((i) => i.complete)", null, {
-            timeout: 30_000,
-          });
+          await imagesLoaded(page);
           assert.match(page.url(), /window=full/);
           const w = await page.locator("#preview-image").evaluate((i) =>
             (i as unknown as { naturalWidth: number }).naturalWidth
@@ -215,3 +211,20 @@ Deno.test({
     }
   },
 });
+
+/** Waits (bounded) until every image of the page has finished loading. The page's CSP
+ * forbids eval, so the check is a function evaluated from here, not a string predicate. */
+async function imagesLoaded(page: Page): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const done = await page.evaluate(() =>
+      Array.from(
+        (globalThis as unknown as { document: { images: { complete: boolean }[] } })
+          .document.images,
+      ).every((i) => i.complete)
+    );
+    if (done) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("images did not finish loading within 30 s");
+}
