@@ -60,7 +60,7 @@ export interface ForwarderOptions {
   bookEvery?: number;
   /**
    * Incoming stores come first: while objects keep being queued less than this far apart
-   * (default 20 ms), an object waits until it is `yieldMaxLagMs` old (default 1 s) before it
+   * (default 100 ms), an object waits until it is `yieldMaxLagMs` old (default 1 s) before it
    * is sent; once they pause, everything goes at once. 0 turns this off.
    */
   yieldQuietMs?: number;
@@ -373,7 +373,7 @@ export class Forwarder {
    * path has the process to itself in a burst, and the forward lags it by at most that much.
    */
   async #giveWayToStores(item: QueueItem): Promise<void> {
-    const quietMs = this.#o.yieldQuietMs ?? 20;
+    const quietMs = this.#o.yieldQuietMs ?? 100;
     const maxLagMs = this.#o.yieldMaxLagMs ?? 1000;
     if (!(quietMs > 0)) return;
     // Bounded: each pass waits a positive time, and the item's lag only grows.
