@@ -58,13 +58,6 @@ export interface ForwarderOptions {
    * in between sends at most these again (duplicates the destination overwrites).
    */
   bookEvery?: number;
-  /**
-   * Incoming stores come first: while objects keep being queued less than this far apart
-   * (default 100 ms), an object waits until it is `yieldMaxLagMs` old (default 1 s) before it
-   * is sent; once they pause, everything goes at once. 0 turns this off.
-   */
-  yieldQuietMs?: number;
-  yieldMaxLagMs?: number;
 }
 
 /** The connection or association failed: the destination is retried later as a whole. */
@@ -79,8 +72,6 @@ export class Forwarder {
   readonly #open = new Set<RequestorAssociation>();
   #associationCount = 0;
   readonly #commit: ForwardCommit | undefined;
-  /** When something was last queued (performance.now()): stores are arriving. */
-  #lastQueued = -Infinity;
 
   constructor(options: ForwarderOptions) {
     this.#o = options;
@@ -110,7 +101,6 @@ export class Forwarder {
   /** Something was queued for `destination`. */
   notify(destination: string): void {
     if (this.#stopped) return;
-    this.#lastQueued = performance.now();
     const d = this.#destination(destination);
     d.wakeAll();
     this.#pump(d);
@@ -311,8 +301,6 @@ export class Forwarder {
             for (let k = 0; k < items.length; k++) {
               if (this.#stopped) break sending;
               const item = items[k];
-              await this.#giveWayToStores(item);
-              if (this.#stopped) break sending;
               let result: SubOperationResult;
               try {
                 result = await withTimeout(
@@ -365,23 +353,6 @@ export class Forwarder {
     } finally {
       for (const i of items) d.claimed.delete(i.pk);
       if (assoc) this.#open.delete(assoc);
-    }
-  }
-
-  /**
-   * Waits while stores keep arriving and `item` is younger than yieldMaxLagMs: the receive
-   * path has the process to itself in a burst, and the forward lags it by at most that much.
-   */
-  async #giveWayToStores(item: QueueItem): Promise<void> {
-    const quietMs = this.#o.yieldQuietMs ?? 100;
-    const maxLagMs = this.#o.yieldMaxLagMs ?? 1000;
-    if (!(quietMs > 0)) return;
-    // Bounded: each pass waits a positive time, and the item's lag only grows.
-    for (let pass = 0; pass < 100_000 && !this.#stopped; pass++) {
-      const quietFor = performance.now() - this.#lastQueued;
-      const lagLeft = item.queuedAt + maxLagMs - Date.now();
-      if (quietFor >= quietMs || lagLeft <= 0) return;
-      await new Promise((r) => setTimeout(r, Math.max(1, Math.min(quietMs - quietFor, lagLeft))));
     }
   }
 
