@@ -5,7 +5,7 @@ import type { Config } from "../config.ts";
 import type { Logger } from "../core/ports.ts";
 import { tcpConnector } from "../net/tcp.ts";
 import { destinationWantsCommit, type ForwardQueue } from "../storage/forward_queue.ts";
-import { ForwardCommitments, type StudyCommitment } from "../storage/forward_commitments.ts";
+import type { StudyCommitment } from "../storage/forward_commitments.ts";
 import type { FsObjectStore } from "../storage/object_store.ts";
 import type { ForwardDestinationView, ForwardSource, ForwardView } from "../web/forward.ts";
 import { type DestinationState, Forwarder } from "./forwarder.ts";
@@ -38,7 +38,7 @@ const iso = (ms: number | null) => ms === null ? null : new Date(ms).toISOString
 export function createForwarding(deps: ForwardingDeps): Forwarding {
   const { store, queue, logger } = deps;
   const s = deps.config().server;
-  const commitments = new ForwardCommitments(store.index);
+  const commitments = queue.openCommitments();
   const forwarder = new Forwarder({
     queue,
     objects: store,

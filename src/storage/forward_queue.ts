@@ -11,6 +11,7 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { InstanceRecord } from "../core/ports.ts";
 import type { IndexDb, InstanceMeta } from "./index_db.ts";
 import { INDEX_FILE } from "./layout.ts";
+import { ForwardCommitments } from "./forward_commitments.ts";
 
 /** What a route filters on; absent lists match anything. */
 export interface RouteRule {
@@ -286,6 +287,12 @@ export class ForwardQueue {
     queueMicrotask(() => {
       for (const d of destinations) this.#onQueued(d);
     });
+  }
+
+  /** Storage Commitment of forwarded objects, on the same index connection. */
+  openCommitments(): ForwardCommitments {
+    if (!this.#index) throw new Error("forward queue is not attached to the index");
+    return new ForwardCommitments(this.#index);
   }
 
   /** Queues a study already stored for a destination (the study page, the CLI). */

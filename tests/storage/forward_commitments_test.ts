@@ -4,7 +4,6 @@
 import assert from "node:assert/strict";
 import { runRetention } from "../../src/storage/retention.ts";
 import { ForwardQueue, type RouteRule } from "../../src/storage/forward_queue.ts";
-import { ForwardCommitments } from "../../src/storage/forward_commitments.ts";
 import type { FsObjectStore } from "../../src/storage/object_store.ts";
 import {
   CT_IMAGE,
@@ -32,7 +31,7 @@ async function open(root: string, requireCommit: boolean) {
     onIndexOpen: (index) => queue.attach(index),
   });
   store.addRetentionHold((uid) => queue.holds(uid, requireCommit));
-  return { store, queue, commitments: new ForwardCommitments(store.index) };
+  return { store, queue, commitments: queue.openCommitments() };
 }
 
 /** Stores one CT object per study; returns their SOP Instance UIDs. */
@@ -118,7 +117,7 @@ Deno.test("retention_require_commit: retention keeps what is not committed at ev
         );
         const later = new Date(Date.now() + 10 * 86_400_000);
         await runRetention(store, 1, later);
-        const kept = (uid: string) => store.index.getInstance(uid) !== undefined;
+        const kept = (uid: string) => store.getInstance(uid) !== undefined;
         assert.equal(kept(committed), false, "committed everywhere: retention may delete it");
         assert.equal(kept(unsent), true, "never sent: kept either way");
         assert.equal(
