@@ -17,15 +17,8 @@ import { isAdminPath, registerBrowseRoutes, representative, rightsOf } from "./b
 import { checkHealth } from "./health.ts";
 import { STYLE_CSS } from "./html_layout.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
-import {
-  associationsPage,
-  configPage,
-  dashboardPage,
-  errorPage,
-  peersPage,
-  studiesPage,
-  studyPage,
-} from "./pages.ts";
+import { associationsPage, configPage, dashboardPage, errorPage, peersPage } from "./pages.ts";
+import { studiesPage, studyPage } from "./study_pages.ts";
 import {
   adminOnly,
   basicAuth,
@@ -185,7 +178,9 @@ export function createWebApp(deps: WebDeps): WebApp {
     const detail = catalog.getStudy(c.req.param("uid"));
     if (!detail) return fail(c, 404, "no such study");
     const actions = deps.actions;
-    const extra = forwardForm(detail.study.studyInstanceUid, forwardTargets());
+    const uid = detail.study.studyInstanceUid;
+    const commits = deps.forwarding?.studyCommitments?.(uid);
+    const extra = forwardForm(uid, forwardTargets(), commits);
     if (!actions) return c.html(studyPage(ae(), detail, { extra }));
     // A thumbnail per series, from its middle instance.
     const thumbs = new Map<string, string>();
