@@ -5,6 +5,7 @@
 // (recovery) removes those files and replays no journal record of a tombstoned instance.
 import type { Logger } from "../core/ports.ts";
 import type { DeleteLevel, IndexDb, StoredInstance } from "./index_db.ts";
+import { forgetInstanceMetadata } from "./instance_metadata.ts";
 import { removeIfPresent } from "./layout.ts";
 
 export type { DeleteLevel } from "./index_db.ts";
@@ -53,6 +54,7 @@ export async function deleteStored(
   logger?: Logger,
 ): Promise<DeleteResult> {
   const gone = store.index.deleteEntity(level, uid);
+  forgetInstanceMetadata(store.root, gone.map((g) => g.record.sopInstanceUid)); // DICOMweb's
   await removeFilesOf(store.root, gone);
   const result: DeleteResult = {
     level,
