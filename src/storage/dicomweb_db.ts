@@ -29,6 +29,8 @@ export interface MissingMetadata {
   seriesInstanceUid: string;
   sopInstanceUid: string;
   seq: number;
+  /** Still in the journal: its stored form may change when materialized (compression). */
+  journal: boolean;
 }
 
 const INSTANCES_SQL = `
@@ -107,19 +109,23 @@ export class DicomWebIndex {
   }
 
   /**
-   * Materialized instances with pk in (afterPk, afterPk + span] whose kept metadata is
-   * missing or stale; `last` is the highest pk in the index.
+   * Instances with pk in (afterPk, afterPk + span] and a seq above `sinceSeq` whose kept
+   * metadata is missing or stale (`journal`: not materialized yet); `last` is the highest pk.
    */
-  missingMetadata(afterPk: number, span: number): { rows: MissingMetadata[]; last: number } {
+  missingMetadata(
+    afterPk: number,
+    span: number,
+    sinceSeq: number,
+  ): { rows: MissingMetadata[]; last: number } {
     const rows = this.#stmt(
       `SELECT i.pk AS pk, st.study_instance_uid AS study, se.series_instance_uid AS series,
-              i.sop_instance_uid AS sop, i.seq AS seq
+              i.sop_instance_uid AS sop, i.seq AS seq, i.loc_kind = 'journal' AS journal
          FROM instance i JOIN series se ON se.pk = i.series_pk JOIN study st ON st.pk = se.study_pk
          LEFT JOIN dw.instance_metadata m
            ON m.sop_instance_uid = i.sop_instance_uid AND m.seq = i.seq
-        WHERE i.pk > ? AND i.pk <= ? AND i.loc_kind = 'home' AND m.sop_instance_uid IS NULL
+        WHERE i.pk > ? AND i.pk <= ? AND i.seq > ? AND m.sop_instance_uid IS NULL
         ORDER BY i.pk`,
-    ).all(afterPk, afterPk + span) as Record<string, unknown>[];
+    ).all(afterPk, afterPk + span, sinceSeq) as Record<string, unknown>[];
     const last = Number(
       (this.#stmt("SELECT coalesce(max(pk), 0) AS m FROM instance").get() as { m: number }).m,
     );
@@ -130,9 +136,17 @@ export class DicomWebIndex {
         seriesInstanceUid: String(r.series),
         sopInstanceUid: String(r.sop),
         seq: Number(r.seq),
+        journal: Number(r.journal) === 1,
       })),
       last,
     };
+  }
+
+  /** The highest commit seq in the index (0 when empty). */
+  maxSeq(): number {
+    return Number(
+      (this.#stmt("SELECT coalesce(max(seq), 0) AS s FROM instance").get() as { s: number }).s,
+    );
   }
 
   /** Changes whenever another connection commits to the index (PRAGMA data_version). */

@@ -49,6 +49,8 @@ export class MetadataBuilder {
   #lastChange = 0;
   #running: Promise<unknown> | undefined;
   #closed = false;
+  /** Every instance with a seq up to this one has its metadata kept (or cannot be read). */
+  #builtThrough = 0;
   /** Objects that could not be read, by the seq they had: not tried again. */
   #unreadable = new Map<string, number>();
 
@@ -100,22 +102,32 @@ export class MetadataBuilder {
     this.#schedule();
   }
 
-  /** Computes and keeps the metadata of every materialized instance lacking it; the count. */
+  /**
+   * Computes and keeps the metadata of every materialized instance lacking it; the count.
+   * A seq is only ever given to a new copy, so a pass that left nothing behind lets the
+   * next one look only at seqs above the highest it saw.
+   */
   async buildAll(): Promise<number> {
     let built = 0;
+    const top = this.#o.index.maxSeq();
+    let done = top;
     for (let after = 0; !this.#closed;) {
-      const { rows, last } = this.#o.index.missingMetadata(after, PK_SPAN);
-      for (let at = 0; at < rows.length && !this.#closed; at += CONCURRENCY) {
-        const batch = rows.slice(at, at + CONCURRENCY);
-        const done = await Promise.all(batch.map((row) => this.#one(row)));
-        const kept = done.filter((d): d is InstanceMetadata => d !== null);
+      const { rows, last } = this.#o.index.missingMetadata(after, PK_SPAN, this.#builtThrough);
+      const ready = rows.filter((r) => !r.journal && r.seq <= top);
+      for (const r of rows) if (r.journal) done = Math.min(done, r.seq - 1);
+      for (let at = 0; at < ready.length && !this.#closed; at += CONCURRENCY) {
+        const batch = ready.slice(at, at + CONCURRENCY);
+        const results = await Promise.all(batch.map((row) => this.#one(row)));
+        const kept = results.filter((d): d is InstanceMetadata => d !== null);
         if (!this.#closed) this.#o.store.putAll(kept);
         built += kept.length;
+        // Gone meanwhile is fine; replaced meanwhile has a seq above `top`.
       }
       after += PK_SPAN;
       if (after >= last) break;
       await new Promise((r) => setTimeout(r, 0)); // let requests in between steps
     }
+    if (!this.#closed) this.#builtThrough = Math.max(this.#builtThrough, done);
     return built;
   }
 

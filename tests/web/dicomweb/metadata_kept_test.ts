@@ -6,7 +6,8 @@ import { DatabaseSync } from "node:sqlite";
 import { reindex } from "../../../src/storage/reindex.ts";
 import { METADATA_FILE } from "../../../src/storage/instance_metadata.ts";
 import { startMiniPacs } from "../../helpers/server.ts";
-import { dicomWebFixture, dicomWebReady, get, json } from "./fixture.ts";
+import { CORPUS_CLASSES, makeObject } from "../../helpers/corpus.ts";
+import { dicomWebFixture, dicomWebReady, get, json, storeCorpus } from "./fixture.ts";
 
 type Json = Record<string, { vr: string; Value?: unknown[]; BulkDataURI?: string }>;
 
@@ -97,6 +98,29 @@ Deno.test({
         const row = JSON.parse(kept.get(f.ct[1].sopInstanceUid)!) as Json;
         assert.equal(row["00080018"].Value![0], f.ct[1].sopInstanceUid);
         assert.equal(kept.has(ct.sopInstanceUid), false);
+      });
+      await t.step("a new copy of an instance gets its metadata computed again", async () => {
+        const old = f.ct[1];
+        const copy = await makeObject({
+          spec: CORPUS_CLASSES.find((c) => c.name === "CT Image")!,
+          dir: f.dir,
+          sopInstanceUid: old.sopInstanceUid,
+          studyInstanceUid: old.studyInstanceUid,
+          seriesInstanceUid: old.seriesInstanceUid,
+          instanceNumber: 1,
+          patientId: "PAT-CT",
+          patientName: "Doe^John",
+          rows: 32,
+          more: "(0018,0050) DS [7.5]\n",
+        });
+        await storeCorpus(restarted!.port, "MINIPACS", [copy]);
+        const deadline = Date.now() + 60_000;
+        for (;;) {
+          const row = JSON.parse(keptRows(storage).get(old.sopInstanceUid)!) as Json;
+          if (row["00180050"]?.Value?.[0] === 7.5) break;
+          assert.ok(Date.now() < deadline, "the new copy's metadata was not kept");
+          await new Promise((r) => setTimeout(r, 200));
+        }
       });
     } finally {
       await restarted?.cleanup();
