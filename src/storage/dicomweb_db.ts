@@ -45,7 +45,7 @@ SELECT st.study_instance_uid AS study, se.series_instance_uid AS series,
        i.sop_instance_uid AS sop, i.sop_class_uid AS class, i.transfer_syntax_uid AS ts,
        i.seq AS seq, m.json AS json
   FROM instance i JOIN series se ON se.pk = i.series_pk JOIN study st ON st.pk = se.study_pk
-  LEFT JOIN dw.instance_metadata m ON m.sop_instance_uid = i.sop_instance_uid AND m.seq = i.seq`;
+  LEFT JOIN dw.instance_json m ON m.sop_instance_uid = i.sop_instance_uid AND m.seq = i.seq`;
 
 export class DicomWebIndex {
   readonly #openReader: () => DatabaseSync;
@@ -121,7 +121,7 @@ export class DicomWebIndex {
       `SELECT i.pk AS pk, st.study_instance_uid AS study, se.series_instance_uid AS series,
               i.sop_instance_uid AS sop, i.seq AS seq, i.loc_kind = 'journal' AS journal
          FROM instance i JOIN series se ON se.pk = i.series_pk JOIN study st ON st.pk = se.study_pk
-         LEFT JOIN dw.instance_metadata m
+         LEFT JOIN dw.instance_json m
            ON m.sop_instance_uid = i.sop_instance_uid AND m.seq = i.seq
         WHERE i.pk > ? AND i.pk <= ? AND i.seq > ? AND m.sop_instance_uid IS NULL
         ORDER BY i.pk`,

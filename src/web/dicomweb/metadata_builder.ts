@@ -56,6 +56,7 @@ export class MetadataBuilder {
 
   constructor(options: MetadataBuilderOptions) {
     this.#o = { pollMs: 500, quietMs: 1000, maxWaitMs: 15_000, ...options };
+    this.#builtThrough = this.#o.store.builtThrough();
     this.#dirtySince = Date.now(); // at start: whatever was stored before
     this.#lastChange = 0;
     this.#schedule();
@@ -127,7 +128,10 @@ export class MetadataBuilder {
       if (after >= last) break;
       await new Promise((r) => setTimeout(r, 0)); // let requests in between steps
     }
-    if (!this.#closed) this.#builtThrough = Math.max(this.#builtThrough, done);
+    if (!this.#closed && done > this.#builtThrough) {
+      this.#builtThrough = done;
+      this.#o.store.setBuiltThrough(done); // the next start looks only above it
+    }
     return built;
   }
 

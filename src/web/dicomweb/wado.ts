@@ -167,15 +167,19 @@ export async function metadata(c: Context, ctx: DicomWebContext): Promise<Respon
   if (!ranges.some((r) => rangeAdmits(r, DICOM_JSON) || r.type === "application/json")) {
     return ctx.problem(c, 406, `metadata is sent as ${DICOM_JSON}`);
   }
-  const entries = ctx.index.instancesWithMetadata(scope);
-  if (entries.length === 0) return ctx.problem(c, 404, "no such study, series or instance");
-  noteCount(c, entries.length);
+  const listed = ctx.index.instances(scope);
+  if (listed.length === 0) return ctx.problem(c, 404, "no such study, series or instance");
+  noteCount(c, listed.length);
   const root = ctx.rootUrl(c);
   const key = `${root}\n${c.req.path}`;
-  const fingerprint = entries.map((e) => `${e.sopInstanceUid}:${e.seq}`).join(",");
+  const fingerprintOf = (list: StoredInstanceEntry[]) =>
+    list.map((e) => `${e.sopInstanceUid}:${e.seq}`).join(",");
   const headers = { "Content-Type": `${DICOM_JSON}; charset=utf-8` };
-  const kept = ctx.responses.get(key, fingerprint);
+  const kept = ctx.responses.get(key, fingerprintOf(listed));
   if (kept) return new Response(kept as Uint8Array<ArrayBuffer>, { headers });
+  // Not answered lately: the kept JSON, read with the list again in one query.
+  const entries = ctx.index.instancesWithMetadata(scope);
+  const fingerprint = fingerprintOf(entries);
   const jsons: (string | undefined)[] = entries.map((e) => e.json);
   const misses = entries.map((_, i) => i).filter((i) => jsons[i] === undefined);
   const computed: InstanceMetadata[] = [];
@@ -200,9 +204,9 @@ export async function metadata(c: Context, ctx: DicomWebContext): Promise<Respon
     ctx.logger.log("warn", "metadata not kept", { error: String(e) });
   }
   // Kept whole only when every instance was read as listed (none replaced meanwhile).
-  const listed = new Map(entries.map((e) => [e.sopInstanceUid, e.seq]));
+  const seqs = new Map(entries.map((e) => [e.sopInstanceUid, e.seq]));
   const complete = jsons.every((j) => j !== undefined) &&
-    computed.every((x) => listed.get(x.sopInstanceUid) === x.seq);
+    computed.every((x) => seqs.get(x.sopInstanceUid) === x.seq);
   const text = absoluteBulkUris(`[${jsons.filter((j) => j !== undefined).join(",")}]`, root);
   const body = new TextEncoder().encode(text);
   if (complete) ctx.responses.set(key, fingerprint, body);

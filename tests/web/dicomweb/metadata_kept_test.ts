@@ -15,7 +15,7 @@ type Json = Record<string, { vr: string; Value?: unknown[]; BulkDataURI?: string
 function keptRows(storage: string): Map<string, string> {
   const db = new DatabaseSync(`${storage}/${METADATA_FILE}`, { readOnly: true });
   try {
-    const rows = db.prepare("SELECT sop_instance_uid AS sop, json FROM instance_metadata")
+    const rows = db.prepare("SELECT sop_instance_uid AS sop, json FROM instance_json")
       .all() as { sop: string; json: string }[];
     return new Map(rows.map((r) => [r.sop, r.json]));
   } finally {
@@ -60,7 +60,7 @@ Deno.test({
         const db = new DatabaseSync(`${storage}/${METADATA_FILE}`);
         const row = JSON.parse(keptRows(storage).get(ct.sopInstanceUid)!) as Json;
         row["00081030"] = { vr: "LO", Value: ["KEPT ROW"] };
-        db.prepare("UPDATE instance_metadata SET json = ? WHERE sop_instance_uid = ?")
+        db.prepare("UPDATE instance_json SET json = ? WHERE sop_instance_uid = ?")
           .run(JSON.stringify(row), ct.sopInstanceUid);
         db.close();
         restarted = await startMiniPacs({
