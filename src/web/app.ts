@@ -264,7 +264,12 @@ export function createWebApp(deps: WebDeps): WebApp {
   });
 
   if (deps.actions) {
-    registerActionRoutes(app, { actions: deps.actions, config: deps.config, fail });
+    registerActionRoutes(app, {
+      actions: deps.actions,
+      config: deps.config,
+      fail,
+      study: (uid) => catalog.getStudy(uid),
+    });
   }
   app.get("/api/forward", (c) => {
     if (!deps.forwarding) return fail(c, 404, "forwarding is not available");
