@@ -449,7 +449,8 @@ export async function runDicomWebBench(values: Record<string, string | boolean |
           const url = `${root}/studies?PatientName=${FAMILY[k % FAMILY.length]}*` +
             `&StudyDate=${year}0101-${year}1231`;
           const r = await timed(url, "application/dicom+json");
-          if (r.status !== 200) throw new Error(`QIDO answered ${r.status}`);
+          // 204: no match (small runs).
+          if (r.status !== 200 && r.status !== 204) throw new Error(`QIDO answered ${r.status}`);
           if (k >= 3) qido.push(r.ms);
         }
         // 3. Series metadata, warm.
