@@ -284,7 +284,7 @@ export async function startServer(
           : undefined,
         dicomweb: {
           root: store.root,
-          openReader: () => store.index.openReader(),
+          openReader: () => store.openReader(),
           objects: store,
           stow: {
             storage: services.find((s) => s.name === "store")!,

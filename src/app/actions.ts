@@ -8,7 +8,7 @@ import type { Connector, Logger, ObjectDecoder } from "../core/ports.ts";
 import { sendInstances, type SendResult } from "../core/services/send.ts";
 import { DestinationSlots } from "../core/services/move.ts";
 import { tcpConnector } from "../net/tcp.ts";
-import { type DeleteLevel, deleteStored } from "../storage/delete.ts";
+import type { DeleteLevel } from "../storage/delete.ts";
 import { type EntityInstance, instancesUnder } from "../storage/entity_instances.ts";
 import type { FsObjectStore } from "../storage/object_store.ts";
 import type { ServerStats } from "./stats.ts";
@@ -31,7 +31,7 @@ export interface ActionDeps {
 
 /** The patient of a study, for the audit record. */
 function patientOf(store: FsObjectStore, study: string): string | undefined {
-  const db = store.index.openReader();
+  const db = store.openReader();
   try {
     const row = db.prepare(
       `SELECT p.patient_id AS id FROM study st JOIN patient p ON p.pk = st.patient_pk
@@ -64,7 +64,7 @@ export function buildActions(deps: ActionDeps): WebActions {
   const slots = deps.destinationSlots ?? new DestinationSlots();
   let sends = 0;
   const instances = (level: DeleteLevel, uid: string) => {
-    const db = store.index.openReader();
+    const db = store.openReader();
     try {
       return instancesUnder(db, level, uid);
     } finally {
@@ -81,7 +81,7 @@ export function buildActions(deps: ActionDeps): WebActions {
     async delete(level, uid, by) {
       const first = deps.audit ? instances(level, uid)[0] : undefined;
       const patientId = first ? patientOf(store, first.studyInstanceUid) : undefined;
-      const result = await deleteStored(store, level, uid);
+      const result = await store.deleteEntity(level, uid);
       if (result.instances > 0) {
         logger.log("info", `${level} deleted`, {
           [level]: uid,

@@ -39,7 +39,7 @@ export function buildServices(deps: ServiceDeps): DimseService[] {
   const { config, store } = deps;
   // Read-only WAL connections: queries and stores never wait for each other.
   const index = new SqliteQueryIndex({
-    openReader: () => store.index.openReader(),
+    openReader: () => store.openReader(),
     root: store.root,
   });
   const s = config.server;

@@ -105,7 +105,7 @@ export async function runRetention(
   const result: RetentionResult = { studies: [], instances: 0 };
   if (!(days > 0)) return result;
   const cutoff = new Date(now.getTime() - days * DAY_MS).toISOString();
-  const db = store.index.openReader();
+  const db = store.openReader();
   try {
     for (const study of studiesReceivedBefore(db, cutoff)) {
       const deleted = await deleteAudited(store, db, study, audit, `retention_days = ${days}`);
@@ -155,7 +155,7 @@ export async function runFreeSpaceRetention(
   const mb = (n: number) => Math.floor(n / MIB);
   let free = await freeBytes();
   if (free < minFreeBytes) {
-    const db = store.index.openReader();
+    const db = store.openReader();
     try {
       const spareFrom = new Date(now.getTime() - RECENT_MS).toISOString();
       for (const study of studiesReceivedBefore(db, spareFrom)) {

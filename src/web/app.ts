@@ -97,7 +97,7 @@ const ROUTES: [RegExp, string[]][] = [
 ];
 
 export function createWebApp(deps: WebDeps): WebApp {
-  const catalog = new Catalog(deps.storage.index);
+  const catalog = new Catalog(deps.storage);
   const app = new Hono();
   const ae = () => deps.config().server.aeTitle;
   const isApi = (c: Context) => c.req.path.startsWith("/api/");
