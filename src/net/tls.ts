@@ -1,7 +1,9 @@
 // DICOM over TLS (PS3.15 B.9) behind the core's Connection port, as src/net/tcp.ts gives it
 // for plain TCP. The listener is node:tls because Deno.listenTls cannot ask for a client
-// certificate; outgoing connections are Deno.connectTls. Both run on rustls: TLS 1.2 and 1.3
-// with ECDHE and AES-GCM or ChaCha20-Poly1305 only (no DHE, no CBC, no RSA key exchange).
+// certificate, and outgoing connections use it too: Deno.connectTls cannot turn Nagle's
+// algorithm off, and with it on a C-STORE of 64 KiB waits 40 ms for a delayed ACK. node:tls
+// runs on rustls: TLS 1.2 and 1.3 with ECDHE and AES-GCM or ChaCha20-Poly1305 only (no DHE,
+// no CBC, no RSA key exchange).
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import * as tls from "node:tls";
 import type { Connection, Connector, Logger, TransportSecurity } from "../core/ports.ts";
@@ -123,9 +125,22 @@ export async function loadTlsMaterial(
 
 // ---- the listener ----
 
-const READ_QUEUE_LIMIT = 8;
+/**
+ * Reading stops while this much received data waits for the core, and starts again once it
+ * is down to READ_RESUME_BYTES: each stop and start costs (the socket is re-armed), so they
+ * are kept far apart rather than per chunk.
+ */
+const READ_PAUSE_BYTES = 4 * 1024 * 1024;
+const READ_RESUME_BYTES = 1024 * 1024;
 /** How long close() waits for written data to reach a peer that does not read. */
 const CLOSE_GRACE_MS = 5000;
+
+/** The TCP handle under a TLS socket in Deno's node:tls (not a public API: may be absent). */
+function tcpHandleOf(socket: tls.TLSSocket) {
+  type Handle = { readStart?(): number; readStop?(): number };
+  return (socket as unknown as { _handle?: { _nativeTcpHandle?: Handle } })._handle
+    ?._nativeTcpHandle;
+}
 
 /** One accepted TLS connection whose handshake (and client certificate) passed. */
 export class TlsConnection implements Connection {
@@ -133,10 +148,12 @@ export class TlsConnection implements Connection {
   readonly security: TransportSecurity;
   #socket: tls.TLSSocket;
   #queue: Uint8Array[] = [];
+  #queuedBytes = 0;
   #waiting: ((chunk: Uint8Array | null) => void) | null = null;
   #ended = false;
   #paused = false;
-  #drained: (() => void)[] = [];
+  /** Writes waiting for their callback; failed when the socket ends. */
+  #writing = new Set<(e?: Error | null) => void>();
   #closing = false;
 
   constructor(socket: tls.TLSSocket, remote: string, security: TransportSecurity) {
@@ -154,39 +171,47 @@ export class TlsConnection implements Connection {
         return;
       }
       this.#queue.push(chunk);
+      this.#queuedBytes += chunk.length;
       // Backpressure: stop reading the socket until the core catches up.
-      if (this.#queue.length >= READ_QUEUE_LIMIT && !this.#paused) {
-        this.#paused = true;
-        socket.pause();
-      }
+      if (this.#queuedBytes >= READ_PAUSE_BYTES && !this.#paused) this.#pauseReading();
     });
     const end = () => {
       this.#ended = true;
       const waiting = this.#waiting;
       this.#waiting = null;
       waiting?.(null);
-      for (const d of this.#drained.splice(0)) d();
+      for (const w of [...this.#writing]) w(new Error("connection closed"));
     };
     socket.on("end", end);
     socket.on("close", end);
     // Without a listener an 'error' event would end the process.
     socket.on("error", end);
-    socket.on("drain", () => {
-      for (const d of this.#drained.splice(0)) d();
-    });
   }
 
   read(): Promise<Uint8Array | null> {
     const next = this.#queue.shift();
     if (next) {
-      if (this.#paused && this.#queue.length < READ_QUEUE_LIMIT / 2) {
-        this.#paused = false;
-        this.#socket.resume();
-      }
+      this.#queuedBytes -= next.length;
+      if (this.#paused && this.#queuedBytes <= READ_RESUME_BYTES) this.#resumeReading();
       return Promise.resolve(next);
     }
     if (this.#ended) return Promise.resolve(null);
     return new Promise((resolve) => (this.#waiting = resolve));
+  }
+
+  // Deno 2.9's node:tls does not pass a pause on to the TCP socket: it goes on reading and
+  // decrypting into memory without bound. The TCP handle is stopped as well, so that a fast
+  // peer is held back by TCP flow control (when the handle is not there, as before).
+  #pauseReading(): void {
+    this.#paused = true;
+    this.#socket.pause();
+    tcpHandleOf(this.#socket)?.readStop?.();
+  }
+
+  #resumeReading(): void {
+    this.#paused = false;
+    tcpHandleOf(this.#socket)?.readStart?.();
+    this.#socket.resume();
   }
 
   async write(bytes: Uint8Array): Promise<void> {
@@ -194,10 +219,17 @@ export class TlsConnection implements Connection {
     if (this.#ended || socket.destroyed || !socket.writable) {
       throw new Error("connection closed");
     }
-    // The stream may hold on to what it is given; the caller may reuse its buffer.
-    if (socket.write(bytes.slice())) return;
-    await new Promise<void>((resolve) => this.#drained.push(resolve));
-    if (this.#ended) throw new Error("connection closed");
+    // The stream holds on to the bytes until their callback: waiting for it, rather than for
+    // 'drain', lets the caller reuse its buffer without a copy (and is the backpressure).
+    await new Promise<void>((resolve, reject) => {
+      const done = (e?: Error | null) => {
+        if (!this.#writing.delete(done)) return;
+        if (e) reject(e);
+        else resolve();
+      };
+      this.#writing.add(done);
+      socket.write(bytes, done);
+    });
   }
 
   close(): void {
@@ -210,6 +242,7 @@ export class TlsConnection implements Connection {
     this.#waiting = null;
     waiting?.(null);
     this.#queue.length = 0;
+    this.#queuedBytes = 0;
     // What was written (an A-ASSOCIATE-RJ, an A-RELEASE-RP) is flushed first; a peer that
     // never reads gets a bounded wait.
     const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);

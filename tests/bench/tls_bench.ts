@@ -10,8 +10,11 @@
 //
 //   deno task bench --suite tls [--tls-count N] [--tls-repeat R]
 //
-// --tls-count: images (default 500); --tls-repeat: rounds, each table cell the median round
-// (default 3).
+// --tls-count: images (default 500); --tls-repeat: rounds (default 3), the servers back to back
+// in each round and in reverse order every other round. Each table gives a row's median rate,
+// every round's rate, its ratios to the ceiling, to MiniPACS plain and to Orthanc over TLS (the
+// median of the ratios within each round), and for MiniPACS its CPU time per image; the last
+// lines compare the TLS rows with the issue's targets (>= 0.8x plain, ahead of Orthanc).
 import { generateCorpus } from "./corpus.ts";
 import { countFiles, DCMTK_ENV, freePort } from "../helpers/peers.ts";
 import { findUid, replaceAll } from "./move_bench.ts";
@@ -107,6 +110,18 @@ async function makeCerts(dir: string): Promise<Certs> {
 interface Proc {
   stop(): Promise<void>;
   output(): string;
+  /** CPU time (user + system) the process has used so far, in ms; NaN without /proc. */
+  cpuMs(): number;
+}
+
+/** CPU time of a process from /proc/PID/stat (clock ticks of 10 ms). */
+function cpuMsOf(pid: number): number {
+  try {
+    const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
 }
 
 function spawn(cmd: string, args: string[], cwd?: string): Proc {
@@ -125,6 +140,7 @@ function spawn(cmd: string, args: string[], cwd?: string): Proc {
   const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
   return {
     output: () => text,
+    cpuMs: () => cpuMsOf(child.pid),
     async stop() {
       try {
         child.kill("SIGTERM");
@@ -161,6 +177,8 @@ interface Server {
   countsAfterStop: boolean;
   stop(): Promise<void>;
   cleanup(): Promise<void>;
+  /** MiniPACS: its CPU time so far (ms). */
+  cpuMs?(): number;
 }
 
 const HOME_FILE = /^(?!journal\/|tmp\/)[^/]+\/[^/]+\/[^/]+\.dcm$/;
@@ -210,6 +228,7 @@ async function startMiniPacs(
     countsAfterStop: true,
     stop: p.stop,
     cleanup: () => Deno.remove(dir, { recursive: true }).catch(() => {}),
+    cpuMs: p.cpuMs,
   };
 }
 
@@ -323,15 +342,29 @@ function storescuArgs(c: Certs, to: { ae: string; port: number; tls: boolean }, 
 
 interface Run {
   imagesPerSecond: number;
+  /** MiniPACS only: the server's CPU time per image, steadier than rates on a busy machine. */
+  cpuMsPerImage?: number;
   error?: string;
 }
 
-function median(runs: Run[]): Run {
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** A row's median rate, or its first failure. */
+function rateOf(runs: Run[]): { rate: number; error?: string } {
   const bad = runs.find((r) => r.error);
-  if (bad) return bad;
-  return [...runs].sort((a, b) => a.imagesPerSecond - b.imagesPerSecond)[
-    Math.floor((runs.length - 1) / 2)
-  ];
+  return bad
+    ? { rate: NaN, error: bad.error }
+    : { rate: median(runs.map((r) => r.imagesPerSecond)) };
+}
+
+/** The median of the per-round ratios row/anchor: the two ran back to back in each round. */
+function pairedRatio(runs: Run[], anchor: Run[] | undefined): number {
+  if (!anchor || runs.some((r) => r.error) || anchor.some((r) => r.error)) return NaN;
+  return median(runs.map((r, i) => r.imagesPerSecond / anchor[i].imagesPerSecond));
 }
 
 async function storeRound(
@@ -343,9 +376,11 @@ async function storeRound(
   let server: Server | undefined;
   try {
     server = await start();
+    const cpu0 = server.cpuMs?.() ?? NaN;
     const t0 = performance.now();
     const r = await sh("storescu", storescuArgs(c, server, [corpusDir]));
     const seconds = (performance.now() - t0) / 1000;
+    const cpuMsPerImage = ((server.cpuMs?.() ?? NaN) - cpu0) / count;
     if (!r.ok || /^E: /m.test(r.text)) {
       return { imagesPerSecond: NaN, error: `storescu exit ${r.code}: ${r.text.slice(-600)}` };
     }
@@ -355,7 +390,7 @@ async function storeRound(
     await server.cleanup();
     server = undefined;
     if (held !== count) return { imagesPerSecond: NaN, error: `stored ${held} of ${count}` };
-    return { imagesPerSecond: count / seconds };
+    return { imagesPerSecond: count / seconds, cpuMsPerImage };
   } catch (e) {
     return { imagesPerSecond: NaN, error: (e as Error).message };
   } finally {
@@ -367,16 +402,32 @@ async function storeRound(
   }
 }
 
-function table(title: string, rows: [string, Run][], ceiling: number, more?: [string, number]) {
-  const fixed = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : "-");
-  const head = ["sender/server", "img/s", "x ceiling", ...(more ? [more[0]] : [])];
+/**
+ * One table: each row's median img/s and its paired ratios to the anchors (the first row, the
+ * ceiling; then MiniPACS plain and Orthanc over TLS), with the spread of rounds.
+ */
+function table(title: string, rows: [string, Run[]][], anchors: [string, string][]) {
+  const fixed = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : "-");
+  const runsOf = (label: string) => rows.find(([l]) => l === label)?.[1];
+  const head = [
+    "sender/server",
+    "img/s",
+    "rounds (img/s)",
+    ...anchors.map(([name]) => name),
+    "MiniPACS CPU ms/img",
+  ];
   const lines = [head];
-  for (const [label, r] of rows) {
+  for (const [label, runs] of rows) {
+    const { rate, error } = rateOf(runs);
     lines.push([
       label,
-      r.error ? "FAILED" : fixed(r.imagesPerSecond),
-      r.error ? "-" : `${(r.imagesPerSecond / ceiling).toFixed(2)}x`,
-      ...(more ? [r.error ? "-" : `${(r.imagesPerSecond / more[1]).toFixed(2)}x`] : []),
+      error ? "FAILED" : fixed(rate),
+      runs.map((r) => (r.error ? "failed" : fixed(r.imagesPerSecond, 0))).join(" "),
+      ...anchors.map(([, anchor]) => {
+        const ratio = pairedRatio(runs, runsOf(anchor));
+        return Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : "-";
+      }),
+      fixed(median(runs.map((r) => r.cpuMsPerImage ?? NaN)), 2),
     ]);
   }
   const widths = head.map((_, i) => Math.max(...lines.map((l) => l[i].length)));
@@ -429,7 +480,8 @@ export async function runTlsBench(
     ];
     const storeRuns = new Map<string, Run[]>(stores.map(([l]) => [l, []]));
     for (let round = 1; round <= repeat; round++) {
-      for (const [label, start] of stores) {
+      // Back to back, the order reversed every other round (a warm cache favours no one).
+      for (const [label, start] of round % 2 ? stores : [...stores].reverse()) {
         const r = await storeRound(c, start, corpus.dir, count);
         storeRuns.get(label)!.push(r);
         console.log(
@@ -439,8 +491,7 @@ export async function runTlsBench(
         );
       }
     }
-    const storeRows = stores.map(([l]) => [l, median(storeRuns.get(l)!)] as [string, Run]);
-    const plainStore = storeRows.find(([l]) => l === "MiniPACS, plain")![1].imagesPerSecond;
+    const storeRows = stores.map(([l]) => [l, storeRuns.get(l)!] as [string, Run[]]);
 
     // ---- move ----
     const dest = await startStorescpTls(c, "DEST");
@@ -457,7 +508,7 @@ export async function runTlsBench(
       knownAe: [...known("DEST", dest.port, true), ...known("PLAINDEST", plainDest.port, false)],
     });
     const orth = orthanc ? await startOrthancTls(c, dest.port) : null;
-    const moveRows: [string, Run][] = [];
+    const moveRows: [string, Run[]][] = [];
     try {
       let r = await sh("storescu", storescuArgs(c, mini, [corpus.dir]));
       if (!r.ok) throw new Error(`loading MiniPACS failed: ${r.text.slice(-600)}`);
@@ -491,13 +542,20 @@ export async function runTlsBench(
         }
         return { imagesPerSecond: count / seconds };
       };
-      const timed = async (target: Server & { dir: string }, cmd: string, args: string[]) => {
+      const timed = async (
+        target: Server & { dir: string },
+        cmd: string,
+        args: string[],
+        sender?: Server,
+      ) => {
         for await (const e of Deno.readDir(target.dir)) {
           await Deno.remove(`${target.dir}/${e.name}`);
         }
+        const cpu0 = sender?.cpuMs?.() ?? NaN;
         const t0 = performance.now();
         const out = await sh(cmd, args);
         const seconds = (performance.now() - t0) / 1000;
+        const cpuMsPerImage = ((sender?.cpuMs?.() ?? NaN) - cpu0) / count;
         const got = await target.count();
         if (!out.ok || /^E: /m.test(out.text)) {
           return {
@@ -508,7 +566,7 @@ export async function runTlsBench(
         if (got !== count) {
           return { imagesPerSecond: NaN, error: `destination holds ${got} of ${count}` };
         }
-        return { imagesPerSecond: count / seconds };
+        return { imagesPerSecond: count / seconds, cpuMsPerImage };
       };
       const moveArgs = (ae: string, port: number, destAe: string) => [
         "-aet",
@@ -540,16 +598,22 @@ export async function runTlsBench(
           : []),
         [
           "MiniPACS C-MOVE, plain",
-          () => timed(plainDest, "movescu", moveArgs("MINIPACS", mini.plainPort, "PLAINDEST")),
+          () =>
+            timed(
+              plainDest,
+              "movescu",
+              moveArgs("MINIPACS", mini.plainPort, "PLAINDEST"),
+              mini,
+            ),
         ],
         [
           "MiniPACS C-MOVE over TLS",
-          () => timed(dest, "movescu", moveArgs("MINIPACS", mini.plainPort, "DEST")),
+          () => timed(dest, "movescu", moveArgs("MINIPACS", mini.plainPort, "DEST"), mini),
         ],
       ];
       const runs = new Map<string, Run[]>(senders.map(([l]) => [l, []]));
       for (let round = 1; round <= repeat; round++) {
-        for (const [label, run] of senders) {
+        for (const [label, run] of round % 2 ? senders : [...senders].reverse()) {
           const res = await run();
           runs.get(label)!.push(res);
           console.log(
@@ -559,7 +623,7 @@ export async function runTlsBench(
           );
         }
       }
-      for (const [label] of senders) moveRows.push([label, median(runs.get(label)!)]);
+      for (const [label] of senders) moveRows.push([label, runs.get(label)!]);
     } finally {
       await mini.stop();
       await mini.cleanup();
@@ -570,25 +634,58 @@ export async function runTlsBench(
       await plainDest.stop();
       await plainDest.cleanup();
     }
-    const plainMove = moveRows.find(([l]) => l === "MiniPACS C-MOVE, plain")?.[1].imagesPerSecond ??
-      NaN;
+    const ratios: [string, string][] = [
+      ["x ceiling", ""],
+      ["x MiniPACS plain", ""],
+      ["x Orthanc TLS", ""],
+    ];
+    const storeAnchors = ratios.map(([name], k) =>
+      [name, [stores[0][0], "MiniPACS, plain", "Orthanc, DICOM TLS"][k]] as [string, string]
+    );
+    const moveAnchors = ratios.map(([name], k) =>
+      [
+        name,
+        [moveRows[0][0], "MiniPACS C-MOVE, plain", "Orthanc send over TLS (REST store)"][k],
+      ] as [
+        string,
+        string,
+      ]
+    );
     console.log("");
     console.log(table(
       `TLS store: ${count} CT 512x512x16 (${
         mib.toFixed(2)
-      } MiB each), storescu, 1 association, median of ${repeat}`,
+      } MiB each), storescu, 1 association; median of ${repeat} rounds, ratios paired by round`,
       storeRows,
-      storeRows[0][1].imagesPerSecond,
-      ["x MiniPACS plain", plainStore],
+      storeAnchors,
     ));
     console.log("");
     console.log(table(
-      `TLS move: C-MOVE of a ${count}-image study to storescp +tls, median of ${repeat}`,
+      `TLS move: C-MOVE of a ${count}-image study to storescp +tls; median of ${repeat} rounds, ratios paired by round`,
       moveRows,
-      moveRows[0][1].imagesPerSecond,
-      ["x MiniPACS plain", plainMove],
+      moveAnchors,
     ));
-    failed = [...storeRows, ...moveRows].some(([, r]) => r.error);
+    // The issue's targets: over TLS at least 0.8x MiniPACS's own plain rate, ahead of Orthanc.
+    const verdict = (rows: [string, Run[]][], tlsRow: string, anchors: [string, string][]) => {
+      const runs = rows.find(([l]) => l === tlsRow)![1];
+      const plain = pairedRatio(runs, rows.find(([l]) => l === anchors[1][1])?.[1]);
+      const orth = pairedRatio(runs, rows.find(([l]) => l === anchors[2][1])?.[1]);
+      const say = (x: number, target: number) =>
+        Number.isFinite(x) ? `${x.toFixed(2)}x (${x >= target ? "met" : "missed"})` : "-";
+      // CPU per image: what the rate ratio would be were MiniPACS alone on its core.
+      const cpu = (label: string) =>
+        median((rows.find(([l]) => l === label)?.[1] ?? []).map((r) => r.cpuMsPerImage ?? NaN));
+      const cpuRatio = cpu(anchors[1][1]) / cpu(tlsRow);
+      return `${tlsRow}: ${say(plain, 0.8)} of plain (target >= 0.8x), ${
+        say(orth, 1)
+      } of Orthanc TLS (target > 1x); CPU per image plain/TLS ${
+        Number.isFinite(cpuRatio) ? cpuRatio.toFixed(2) : "-"
+      }`;
+    };
+    console.log("");
+    console.log(verdict(storeRows, "MiniPACS, TLS", storeAnchors));
+    console.log(verdict(moveRows, "MiniPACS C-MOVE over TLS", moveAnchors));
+    failed = [...storeRows, ...moveRows].some(([, runs]) => runs.some((r) => r.error));
   } finally {
     await corpus.remove().catch(() => {});
     await Deno.remove(work, { recursive: true }).catch(() => {});
