@@ -211,7 +211,7 @@ async function storeAll(peer: Peer, studies: number, parallel = 8): Promise<numb
   return (performance.now() - t0) / 1000;
 }
 
-type Key = [tag: number, vr: string, text: string];
+export type Key = [tag: number, vr: string, text: string];
 
 interface QuerySpec {
   name: string;
@@ -223,7 +223,7 @@ interface QuerySpec {
   targetMs: number;
 }
 
-const STUDY_RETURN: Key[] = [
+export const STUDY_RETURN: Key[] = [
   [0x00080020, "DA", ""],
   [0x00080030, "TM", ""],
   [0x00080050, "SH", ""],
@@ -319,13 +319,13 @@ function querySpecs(studies: number): QuerySpec[] {
   ];
 }
 
-function identifier(keys: Key[]): Uint8Array {
+export function identifier(keys: Key[]): Uint8Array {
   const elements = keys.map(([tag, vr, text]) => textElement(tag, vr, text, "")!);
   return encodeDataset(elements, encodingOf(EXPLICIT_LE));
 }
 
 /** One C-FIND: milliseconds from sending the request to the final response, and the matches. */
-async function timedFind(
+export async function timedFind(
   assoc: RequestorAssociation,
   bytes: Uint8Array,
 ): Promise<{ ms: number; matches: number; status: number }> {
@@ -345,14 +345,14 @@ async function timedFind(
   return { ms: performance.now() - t0, matches, status: rsp.command.status ?? -1 };
 }
 
-interface Stats {
+export interface Stats {
   median: number;
   p90: number;
   runs: number;
   mismatches: number;
 }
 
-function stats(ms: number[], mismatches: number): Stats {
+export function stats(ms: number[], mismatches: number): Stats {
   const sorted = [...ms].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
   return { median: at(0.5), p90: at(0.9), runs: ms.length, mismatches };
