@@ -4,6 +4,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { InstanceLocation, InstanceRecord } from "../core/ports.ts";
 import { pnSearchForms } from "../core/query/pn.ts";
+import { installTotals, TOTALS_SELECT, totalsOf } from "./totals.ts";
 
 /** Per-instance facts besides the DICOM attributes. */
 export interface InstanceMeta {
@@ -321,6 +322,8 @@ export class IndexDb {
     // Deletions not yet safe from a journal replay (storage/delete.ts); added without a
     // schema version: an older index simply gets the empty table.
     db.exec(TOMBSTONE_SCHEMA);
+    // Kept totals (totals.ts), also without a schema version: filled once when missing.
+    installTotals(db);
     return new IndexDb(path, db);
   }
 
@@ -364,8 +367,24 @@ export class IndexDb {
     return Number(this.#stmt(sql).run(...params).changes);
   }
 
-  /** Runs `fn` in one write transaction; `durable` commits with synchronous=FULL. */
+  /**
+   * Runs `fn` in one write transaction; `durable` commits with synchronous=FULL. Inside a
+   * caller's transaction (reindex writes its rows in batches) it is a savepoint: a failed
+   * step undoes only itself, and the caller's commit decides durability.
+   */
   #transaction<T>(fn: () => T, durable = false): T {
+    if (this.#db.isTransaction) {
+      this.#db.exec("SAVEPOINT step");
+      try {
+        const result = fn();
+        this.#db.exec("RELEASE step");
+        return result;
+      } catch (e) {
+        this.#db.exec("ROLLBACK TO step");
+        this.#db.exec("RELEASE step");
+        throw e;
+      }
+    }
     if (durable) this.#db.exec("PRAGMA synchronous = FULL");
     try {
       this.#db.exec("BEGIN IMMEDIATE");
@@ -809,22 +828,20 @@ export class IndexDb {
 
   counts(): IndexCounts {
     const n = (table: string) => Number((this.#get(`SELECT count(*) AS n FROM ${table}`) as Row).n);
-    const sums = this.#get(
-      "SELECT coalesce(sum(size), 0) AS b, coalesce(sum(loc_length), 0) AS d FROM instance",
-    ) as Row;
+    const kept = totalsOf(this.#get(TOTALS_SELECT));
     return {
       patients: n("patient"),
       studies: n("study"),
       series: n("series"),
-      instances: n("instance"),
-      bytes: Number(sums.b),
-      storedBytes: Number(sums.d),
+      instances: kept.instances,
+      bytes: kept.bytes,
+      storedBytes: kept.storedBytes,
     };
   }
 
-  /** Highest seq in the index (0 when empty). */
+  /** Highest seq ever written to the index (0 when never written): read, not scanned. */
   maxSeq(): number {
-    return Number((this.#get("SELECT coalesce(max(seq), 0) AS s FROM instance") as Row).s);
+    return totalsOf(this.#get(TOTALS_SELECT)).maxSeq;
   }
 
   /** Every instance, in SOP Instance UID order. */
