@@ -15,6 +15,7 @@ import { deleteStored } from "./delete.ts";
 import { IndexDb } from "./index_db.ts";
 import { JOURNAL_DIR, type RecordInfo, SegmentWriter } from "./journal.ts";
 import { homePathFor, INDEX_FILE, isNotFound, removeIfPresent, TMP_DIR } from "./layout.ts";
+import { roomInJournal } from "./backpressure.ts";
 import { Materializer, type MaterializerOptions } from "./materializer.ts";
 import { recover } from "./recovery.ts";
 import { SegmentPool, type SegmentPoolOptions } from "./segment_pool.ts";
@@ -197,7 +198,7 @@ export class FsObjectStore implements ObjectStore {
       pool,
     });
     try {
-      const { maxSeq } = await recover({
+      const { maxSeq, queued } = await recover({
         root,
         index,
         materializer,
@@ -207,8 +208,10 @@ export class FsObjectStore implements ObjectStore {
       });
       const store = new FsObjectStore({ ...opts, root }, index, materializer, maxSeq, pool);
       // After recovery (which may refill the pool and sets its seq floor); the server
-      // listens only once this is done. A restart finds the reserve and writes nothing.
-      if (pool) await fillJournalReserve(pool, root, opts);
+      // listens only once this is done. A restart finds the reserve and writes nothing. After
+      // a crash, the segments recovery left to the materializer return to the pool as they
+      // go home: writing the reserve anew would hold start-up for seconds to duplicate them.
+      if (pool && queued === 0) await fillJournalReserve(pool, root, opts);
       return store;
     } catch (e) {
       await materializer.close().catch(() => {});
@@ -444,6 +447,8 @@ export class FsObjectStore implements ObjectStore {
         })
       );
     }
+    // Durable and indexed; past the journal's hard bound the answer waits (backpressure.ts).
+    await roomInJournal(this.#materializer);
     return "stored";
   }
 
