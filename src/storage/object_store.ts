@@ -16,6 +16,7 @@ import { IndexDb } from "./index_db.ts";
 import { JOURNAL_DIR, type RecordInfo, SegmentWriter } from "./journal.ts";
 import { homePathFor, INDEX_FILE, isNotFound, removeIfPresent, TMP_DIR } from "./layout.ts";
 import { roomInJournal } from "./backpressure.ts";
+import { FreeSpaceGauge } from "./free_space.ts";
 import { Materializer, type MaterializerOptions } from "./materializer.ts";
 import { recover } from "./recovery.ts";
 import { SegmentPool, type SegmentPoolOptions } from "./segment_pool.ts";
@@ -144,6 +145,8 @@ export class FsObjectStore implements ObjectStore {
   readonly root: string;
   readonly index: IndexDb;
   readonly #opts: FsObjectStoreOptions;
+  /** statfs at most once a second (free_space.ts). */
+  readonly freeSpace: FreeSpaceGauge;
   readonly #materializer: Materializer;
   readonly #associations = new Map<string, AssociationState>();
   readonly #pool: SegmentPool | undefined;
@@ -164,6 +167,7 @@ export class FsObjectStore implements ObjectStore {
     this.#materializer = materializer;
     this.#lastSeq = lastSeq;
     this.#pool = pool;
+    this.freeSpace = new FreeSpaceGauge(() => diskFreeBytes(opts.root));
   }
 
   /** Creates the folders if needed, opens the index and runs start-up recovery. */
@@ -249,9 +253,12 @@ export class FsObjectStore implements ObjectStore {
     this.#materializer.noteActivity();
   }
 
-  /** Free disk space plus the free journal segments, which stores write into again. */
-  async freeBytes(): Promise<number> {
-    return await diskFreeBytes(this.root) + (this.#pool?.bytes ?? 0);
+  /**
+   * Free disk space plus the free journal segments, which stores write into again; the disk's
+   * figure is at most a second old unless `fresh`.
+   */
+  async freeBytes(fresh = false): Promise<number> {
+    return await this.freeSpace.bytes(fresh) + (this.#pool?.bytes ?? 0);
   }
 
   async begin(incoming: IncomingObject): Promise<ObjectWriter> {
@@ -580,7 +587,9 @@ class JournalObjectWriter implements ObjectWriter {
 
   async write(chunk: Uint8Array): Promise<void> {
     if (this.#state !== "open" || !this.segment) throw new Error("object writer is closed");
-    if (chunk.length > 0) await this.segment.append(chunk);
+    if (chunk.length === 0) return;
+    this.#store.freeSpace.noteWritten(chunk.length);
+    await this.segment.append(chunk);
   }
 
   async commit(record: InstanceRecord): Promise<CommitResult> {

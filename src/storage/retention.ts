@@ -138,7 +138,7 @@ export interface FreeSpaceRetentionResult extends RetentionResult {
  */
 export async function runFreeSpaceRetention(
   store: FsObjectStore,
-  { minFreeBytes, freeBytes = () => store.freeBytes(), now = new Date(), logger, audit }:
+  { minFreeBytes, freeBytes = () => store.freeBytes(true), now = new Date(), logger, audit }:
     FreeSpaceRetentionOptions,
 ): Promise<FreeSpaceRetentionResult> {
   const result: FreeSpaceRetentionResult = {
