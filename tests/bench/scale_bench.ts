@@ -449,7 +449,10 @@ async function measureCrash(
   });
   await server.kill();
   const next = await startScaleServer({ storage, work });
-  await new Promise((r) => setTimeout(r, 1000)); // the log file catches up
+  // The log file catches up (bounded: 10 s); recovery logs before "MiniPACS started".
+  for (let i = 0; i < 100 && !next.log().includes("MiniPACS started"); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
   const queued = Number(/storage recovery done.*?queued[=:" ]+(\d+)/.exec(next.log())?.[1] ?? NaN);
   rows.push({
     what: "start-up after kill -9 to first C-ECHO",
@@ -666,7 +669,7 @@ export async function runScaleBench(values: Record<string, string | boolean | un
       await new Promise((r) => setTimeout(r, 5000));
       rows.push({
         what: "idle memory (RSS after the queries, 5 s idle)",
-        value: `${server.rss().toFixed(0)} MiB`,
+        value: `${server.rss().toFixed(0)} MiB RSS (${server.rssParts()})`,
         target: "< 100 MB",
         met: server.rss() * 1.048576 < 100,
       });

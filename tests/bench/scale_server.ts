@@ -32,6 +32,8 @@ export interface ScaleServer {
   kill(): Promise<void>;
   get(path: string): Promise<{ ms: number; status: number; body: string }>;
   rss(): number;
+  /** "anonymous N MiB, file-backed M MiB" (Linux /proc): the heap against mapped code. */
+  rssParts(): string;
 }
 
 export interface ScaleServerOptions {
@@ -123,6 +125,12 @@ export async function startScaleServer(o: ScaleServerOptions): Promise<ScaleServ
       return { ms: performance.now() - t, status: r.status, body };
     },
     rss: () => rssMib(child.pid),
+    rssParts: () => {
+      const status = Deno.readTextFileSync(`/proc/${child.pid}/status`);
+      const mib = (key: string) =>
+        (Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN) / 1024).toFixed(0);
+      return `anonymous ${mib("RssAnon")} MiB, file-backed ${mib("RssFile")} MiB`;
+    },
   };
 }
 
