@@ -70,7 +70,18 @@ export async function startScaleServer(o: ScaleServerOptions): Promise<ScaleServ
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  const piped = child.stderr.pipeTo(logFile.writable).catch(() => {});
+  // Copied chunk by chunk as it comes (a pipeTo held it all until the process ended).
+  const piped = (async () => {
+    try {
+      for await (const chunk of child.stderr) {
+        for (let off = 0; off < chunk.length;) off += logFile.writeSync(chunk.subarray(off));
+      }
+    } catch {
+      /* the process is gone */
+    } finally {
+      logFile.close();
+    }
+  })();
   let exited = false;
   const status = child.status.then((s) => {
     exited = true;
