@@ -136,8 +136,14 @@ export function bulkLoad(storage: string, studies: number, perStudy: number, fir
 
 /** The same attributes as a dataset (Explicit VR LE, no pixel data) for C-STORE. */
 function datasetOf(r: InstanceRecord): Uint8Array {
-  const t = (tag: number, vr: string, text: string) => textElement(tag, vr, text, "ISO_IR 100")!;
-  const elements: DataElement[] = [
+  return encodeDataset(recordElements(r), encodingOf(EXPLICIT_LE));
+}
+
+/** A record's attributes as elements, in its own Specific Character Set. */
+export function recordElements(r: InstanceRecord): DataElement[] {
+  const t = (tag: number, vr: string, text: string) =>
+    textElement(tag, vr, text, r.specificCharacterSet)!;
+  return [
     t(0x00080005, "CS", r.specificCharacterSet),
     t(0x00080016, "UI", r.sopClassUid),
     t(0x00080018, "UI", r.sopInstanceUid),
@@ -161,7 +167,6 @@ function datasetOf(r: InstanceRecord): Uint8Array {
     t(0x00200011, "IS", r.seriesNumber),
     t(0x00200013, "IS", r.instanceNumber),
   ];
-  return encodeDataset(elements, encodingOf(EXPLICIT_LE));
 }
 
 /** Sends studies [0, studies) to a peer with C-STORE on `parallel` associations. */

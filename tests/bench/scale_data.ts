@@ -8,15 +8,11 @@
 // - Every instance goes through IndexDb.upsertInstance (the code each C-STORE commits with)
 //   and gets a small Part 10 file at its home path, so `reindex` has the whole store to read.
 //   Only the network and the journal are skipped.
-import {
-  type DataElement,
-  encodeDataset,
-  encodingOf,
-  textElement,
-} from "../../src/core/dicom/dataset.ts";
+import { encodeDataset, encodingOf } from "../../src/core/dicom/dataset.ts";
 import { encodeFileMetaInformation } from "../../src/core/dicom/part10.ts";
 import type { InstanceRecord } from "../../src/core/ports.ts";
 import { IndexDb } from "../../src/storage/index_db.ts";
+import { recordElements } from "./find_bench.ts";
 
 export const PER_STUDY = 100;
 const EXPLICIT_LE = "1.2.840.10008.1.2.1";
@@ -136,31 +132,7 @@ export function scaleRecord(shape: ScaleShape, s: number, i: number): InstanceRe
 
 /** A small Part 10 file of the record (no pixel data): what reindex reads back. */
 export function part10Of(r: InstanceRecord): Uint8Array {
-  const t = (tag: number, vr: string, text: string) => textElement(tag, vr, text, UTF8)!;
-  const elements: DataElement[] = [
-    t(0x00080005, "CS", UTF8),
-    t(0x00080016, "UI", r.sopClassUid),
-    t(0x00080018, "UI", r.sopInstanceUid),
-    t(0x00080020, "DA", r.studyDate),
-    t(0x00080021, "DA", r.seriesDate),
-    t(0x00080030, "TM", r.studyTime),
-    t(0x00080031, "TM", r.seriesTime),
-    t(0x00080050, "SH", r.accessionNumber),
-    t(0x00080060, "CS", r.modality),
-    t(0x00080090, "PN", r.referringPhysicianName),
-    t(0x00081030, "LO", r.studyDescription),
-    t(0x0008103e, "LO", r.seriesDescription),
-    t(0x00100010, "PN", r.patientName),
-    t(0x00100020, "LO", r.patientId),
-    t(0x00100030, "DA", r.patientBirthDate),
-    t(0x00100040, "CS", r.patientSex),
-    t(0x00180015, "CS", r.bodyPartExamined),
-    t(0x0020000d, "UI", r.studyInstanceUid),
-    t(0x0020000e, "UI", r.seriesInstanceUid),
-    t(0x00200010, "SH", r.studyId),
-    t(0x00200011, "IS", r.seriesNumber),
-    t(0x00200013, "IS", r.instanceNumber),
-  ];
+  const elements = recordElements(r);
   const meta = encodeFileMetaInformation({
     sopClassUid: r.sopClassUid,
     sopInstanceUid: r.sopInstanceUid,
