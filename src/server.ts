@@ -28,6 +28,7 @@ import {
 import type { AuditLog } from "./storage/audit_log.ts";
 import { scheduleRetention } from "./storage/retention.ts";
 import { buildServices } from "./app/services.ts";
+import { DestinationSlots } from "./core/services/move.ts";
 import { ServerStats } from "./app/stats.ts";
 import { createCommitment } from "./app/commitment.ts";
 import { createForwarding } from "./app/forwarding.ts";
@@ -115,6 +116,8 @@ export async function startServer(
   notifyForward = (d) => forwarding.forwarder.notify(d);
   const commitment = createCommitment({ config: () => current, store, logger });
   const stats = new ServerStats();
+  // max_associations per [[known_ae]] counts C-MOVE sub-associations and sends together.
+  const destinationSlots = new DestinationSlots();
   const services = stats.observeServices(
     buildServices({
       config,
@@ -127,6 +130,7 @@ export async function startServer(
       extra: [commitment.service],
       tlsConnector: () => secure?.connector() ?? null,
       audit: audit ?? undefined,
+      destinationSlots,
     }),
   );
   const syntaxes = syntaxTable(services);
@@ -261,7 +265,17 @@ export async function startServer(
         storage: store,
         logger,
         dicomPort: () => dicomPort,
-        actions: buildActions({ store, config: () => current, logger, stats, decoder }),
+        actions: buildActions({
+          store,
+          config: () => current,
+          logger,
+          stats,
+          decoder,
+          // A send to a tls = true AE goes over TLS as C-MOVE's sub-associations do.
+          tlsConnector: () => secure?.connector() ?? null,
+          audit: audit ?? undefined,
+          destinationSlots,
+        }),
         forwarding,
         commitmentPending: () => commitment.pending(),
         audit: audit ?? undefined,
@@ -270,7 +284,7 @@ export async function startServer(
           : undefined,
         dicomweb: {
           root: store.root,
-          openReader: () => store.index.openReader(),
+          openReader: () => store.openReader(),
           objects: store,
           stow: {
             storage: services.find((s) => s.name === "store")!,

@@ -20,7 +20,7 @@ import {
 import { EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../core/dicom/transfer_syntaxes.ts";
 import { RequestorAssociation } from "../core/ul/requestor.ts";
 import { tcpConnector } from "../net/tcp.ts";
-import { CommitmentQueue, type PendingCommitment } from "../storage/commitment_queue.ts";
+import type { PendingCommitment } from "../storage/commitment_queue.ts";
 import type { FsObjectStore } from "../storage/object_store.ts";
 
 export interface CommitmentDeps {
@@ -60,7 +60,7 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
 export function createCommitment(deps: CommitmentDeps): Commitment {
   const { store, logger } = deps;
   const connector = deps.connector ?? tcpConnector;
-  const queue = new CommitmentQueue(store.index);
+  const queue = store.openCommitmentQueue();
   /** Requests being reported on the requester's own association right now. */
   const onTheirAssociation = new Set<number>();
   let timer: ReturnType<typeof setTimeout> | undefined;

@@ -7,7 +7,7 @@ import { auditedObjectStore } from "./audit.ts";
 import { VerificationService } from "../core/services/echo_scp.ts";
 import { FindService } from "../core/services/find_scp.ts";
 import { GetService } from "../core/services/get.ts";
-import { MoveService } from "../core/services/move.ts";
+import { DestinationSlots, MoveService } from "../core/services/move.ts";
 import type { DimseService } from "../core/dimse/service_contract.ts";
 import { StorageService, type StorageServiceOptions } from "../core/services/store_scp.ts";
 import { producesTransferSyntax } from "../core/services/sub_operation_contexts.ts";
@@ -31,13 +31,15 @@ export interface ServiceDeps {
   extra?: readonly DimseService[];
   /** Decodes compressed objects for retrieves on worker threads (decode_workers.ts). */
   decoder?: ObjectDecoder;
+  /** Associations open to each [[known_ae]], shared by C-MOVE and sends. */
+  destinationSlots?: DestinationSlots;
 }
 
 export function buildServices(deps: ServiceDeps): DimseService[] {
   const { config, store } = deps;
   // Read-only WAL connections: queries and stores never wait for each other.
   const index = new SqliteQueryIndex({
-    openReader: () => store.index.openReader(),
+    openReader: () => store.openReader(),
     root: store.root,
   });
   const s = config.server;
@@ -74,6 +76,7 @@ export function buildServices(deps: ServiceDeps): DimseService[] {
       artimTimeoutMs: s.artimTimeoutS * 1000,
       idleTimeoutMs: s.idleTimeoutS * 1000,
       audit: deps.audit,
+      slots: deps.destinationSlots,
     }),
     new GetService({
       index,

@@ -2,7 +2,9 @@
 // or, when no server runs on the storage folder, directly on it (the storage lock says which;
 // with a server running and its API out of reach, nothing is deleted).
 import { ConfigError } from "../config.ts";
-import { deleteStored } from "../storage/delete.ts";
+import { buildActions } from "../app/actions.ts";
+import { openAuditTrail } from "../app/audit.ts";
+import { ServerStats } from "../app/stats.ts";
 import { lockStorage, StorageLockedError } from "../storage/lock.ts";
 import { FsObjectStore } from "../storage/object_store.ts";
 import {
@@ -18,6 +20,15 @@ import { cliLogger } from "./scu.ts";
 
 function mb(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** The operating system user running the command, for the audit trail. */
+function osUser(): string {
+  try {
+    return Deno.env.get("USER") ?? Deno.env.get("LOGNAME") ?? "unknown";
+  } catch {
+    return "unknown";
+  }
 }
 
 async function run(args: CommandArgs): Promise<number> {
@@ -70,8 +81,20 @@ async function run(args: CommandArgs): Promise<number> {
       implementationVersionName: config.server.implementationVersionName,
       logger: cliLogger,
     });
+    // Recorded in the audit trail as a delete through the server would be.
+    const audit = await openAuditTrail(config, cliLogger);
     try {
-      const result = await deleteStored(store, target.level, target.uid);
+      const actions = buildActions({
+        store,
+        config: () => config,
+        logger: cliLogger,
+        stats: new ServerStats(),
+        audit: audit ?? undefined,
+      });
+      const result = await actions.delete(target.level, target.uid, {
+        user: `${osUser()} (command line)`,
+        from: "localhost",
+      });
       if (json) console.log(JSON.stringify({ deleted: target.level, ...result }, null, 2));
       if (result.instances === 0) {
         console.error(`minipacs: delete: no such ${target.level} in ${config.storage.path}`);
@@ -86,6 +109,7 @@ async function run(args: CommandArgs): Promise<number> {
       }
       return 0;
     } finally {
+      await audit?.close();
       await store.close();
     }
   } catch (e) {

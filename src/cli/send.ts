@@ -18,6 +18,9 @@ import {
 import { checkAeTitle } from "./scu.ts";
 import { formatTable } from "./find.ts";
 
+/** How often the send's progress is read. */
+const POLL_MS = 200;
+
 async function run(args: CommandArgs): Promise<number> {
   if (args.positionals.length > 0) throw new UsageError("send takes no arguments");
   const target = entityOption(args.values);
@@ -33,13 +36,29 @@ async function run(args: CommandArgs): Promise<number> {
   let r;
   try {
     r = await apiRequest(base, "POST", `${target.path}/send`, args.values, { destination });
+    if (r.status !== 202) {
+      console.error(`minipacs: send: ${base}: HTTP ${r.status} ${r.json.error ?? ""}`.trim());
+      return 1;
+    }
+    // The server answers at once with the send job; its progress is read until it ends.
+    const id = String(r.json.id);
+    let shown = "";
+    while (r.json.state === "running") {
+      await new Promise((ok) => setTimeout(ok, POLL_MS));
+      r = await apiRequest(base, "GET", `/api/sends/${id}`, args.values);
+      if (r.status !== 200) {
+        console.error(`minipacs: send: ${base}: HTTP ${r.status} ${r.json.error ?? ""}`.trim());
+        return 1;
+      }
+      const progress = `${r.json.done} of ${r.json.total}`;
+      if (r.json.state === "running" && progress !== shown && Deno.stderr.isTerminal()) {
+        console.error(`sending: ${progress}`);
+        shown = progress;
+      }
+    }
   } catch (e) {
     if (!(e instanceof ApiUnreachableError)) throw e;
     console.error(`minipacs: send: ${e.message} (send needs the running server)`);
-    return 1;
-  }
-  if (r.status !== 200 && r.status !== 502) {
-    console.error(`minipacs: send: ${base}: HTTP ${r.status} ${r.json.error ?? ""}`.trim());
     return 1;
   }
   const j = r.json as {

@@ -215,7 +215,7 @@ export async function restoreStorage(
     let instances = 0;
     let bytes = 0;
     try {
-      for (const row of store.index.allInstances()) {
+      for (const row of store.allInstances()) {
         const stored = await store.readObject(row.record.sopInstanceUid);
         if (!stored) throw new Error(`${row.meta.homePath} is indexed but missing`);
         const all = new Uint8Array(stored.length);

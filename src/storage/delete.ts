@@ -4,10 +4,41 @@
 // between the two leaves files without rows, never rows without files, and the next start-up
 // (recovery) removes those files and replays no journal record of a tombstoned instance.
 import type { Logger } from "../core/ports.ts";
+import type { DatabaseSync } from "node:sqlite";
 import type { DeleteLevel, IndexDb, StoredInstance } from "./index_db.ts";
+import { openDatabase } from "./index_schema.ts";
 import { removeIfPresent } from "./layout.ts";
+import type { Row } from "./sql_statements.ts";
 
 export type { DeleteLevel } from "./index_db.ts";
+
+/** A deleted instance as its tombstone (index_schema.ts) records it. */
+export interface Tombstone {
+  sopInstanceUid: string;
+  seq: number;
+  homePath: string;
+}
+
+export function toTombstone(row: Row): Tombstone {
+  return {
+    sopInstanceUid: String(row.sop_instance_uid),
+    seq: Number(row.seq),
+    homePath: String(row.home_path),
+  };
+}
+
+/** The tombstones of an index file, read-only; none when it cannot be read. */
+export function readTombstones(path: string): Tombstone[] {
+  let db: DatabaseSync | undefined;
+  try {
+    db = openDatabase(path, true);
+    return (db.prepare("SELECT * FROM deleted_instance").all() as Row[]).map(toTombstone);
+  } catch {
+    return [];
+  } finally {
+    db?.close();
+  }
+}
 
 /** What a delete removed. */
 export interface DeleteResult {
@@ -19,12 +50,6 @@ export interface DeleteResult {
   bytes: number;
   /** The studies they belonged to. */
   studies: string[];
-}
-
-/** What deleting needs of the object store. */
-export interface DeletableStore {
-  root: string;
-  index: IndexDb;
 }
 
 /** Removes the home files of deleted instances, then their series and study folders if empty. */
@@ -43,17 +68,19 @@ export async function removeFilesOf(root: string, gone: readonly StoredInstance[
 }
 
 /**
- * Deletes a study, a series or an instance from the index and the disk. Objects still in the
- * journal leave with their segment; a C-MOVE reading one now finds it gone.
+ * Deletes a study, a series or an instance from the index and the disk under `root` (through
+ * FsObjectStore.deleteEntity). Objects still in the journal leave with their segment; a C-MOVE
+ * reading one now finds it gone.
  */
 export async function deleteStored(
-  store: DeletableStore,
+  root: string,
+  index: IndexDb,
   level: DeleteLevel,
   uid: string,
   logger?: Logger,
 ): Promise<DeleteResult> {
-  const gone = store.index.deleteEntity(level, uid);
-  await removeFilesOf(store.root, gone);
+  const gone = index.deleteEntity(level, uid);
+  await removeFilesOf(root, gone);
   const result: DeleteResult = {
     level,
     uid,

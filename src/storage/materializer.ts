@@ -5,17 +5,16 @@
 // burst is not slowed, or when the backlog grows past a bound. With compression at rest, an
 // uncompressed image's home file is written compressed (checked lossless first); the journal
 // keeps the object as it arrived until that home file is durable.
-// Type only: the codecs (and their WebAssembly) load only when compression is asked for.
-import type { CompressionResult } from "../core/dicom/compression.ts";
-import { EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../core/dicom/transfer_syntaxes.ts";
-import {
-  decodeFileMetaInformation,
-  encodeFileMetaInformation,
-  type FileMeta,
-} from "../core/dicom/part10.ts";
 import type { InstanceLocation, Logger } from "../core/ports.ts";
+import {
+  type AtRestCompression,
+  compressOnThisThread,
+  type Compressor,
+  compressRecord,
+} from "./compress_at_rest.ts";
+import { isNoSpace } from "./disk_space.ts";
 import type { IndexDb } from "./index_db.ts";
-import { readAt, syncDirectory } from "./journal.ts";
+import { readAt, syncDirectory, writeAll } from "./journal.ts";
 import { isNotFound, removeIfPresent, TMP_DIR } from "./layout.ts";
 import type { SegmentPool } from "./segment_pool.ts";
 
@@ -49,13 +48,8 @@ export interface MaterializerOptions {
   /** The lossless transfer syntax uncompressed images are stored in; absent: as received. */
   compressTo?: string;
   /** Runs compressDataset() (on worker threads in the server); default: on this thread. */
-  compressor?: (dataset: Uint8Array, from: string, to: string) => Promise<CompressionResult>;
+  compressor?: Compressor;
 }
-
-/** Objects larger than this are stored as received: compression works on the whole object. */
-export const MAX_COMPRESSED_OBJECT = 256 * 1024 * 1024;
-/** Enough of a record to read its file meta. */
-const META_PEEK = 4096;
 
 interface SegmentState {
   ended: boolean;
@@ -67,14 +61,6 @@ const COPY_CHUNK = 256 * 1024;
 const RETRY_MS = 1000;
 /** While it keeps failing (a full disk), one log line per this long. */
 const FAILURE_LOG_MS = 60_000;
-
-/** ENOSPC: the volume is full (or the user's quota is). */
-export function isNoSpace(e: unknown): boolean {
-  if (!(e instanceof Error)) return false;
-  const code = (e as { code?: unknown }).code;
-  return code === "ENOSPC" || code === "EDQUOT" ||
-    /os error (28|122)\b|No space left|database or disk is full/.test(e.message);
-}
 
 export class Materializer {
   readonly #root: string;
@@ -103,8 +89,7 @@ export class Materializer {
   #tmpCounter = 0;
   /** Waiting for the next batch to go home (storage/backpressure.ts). */
   #progressWaiters: (() => void)[] = [];
-  readonly #compressTo: string | undefined;
-  readonly #compressor: NonNullable<MaterializerOptions["compressor"]>;
+  readonly #compression: AtRestCompression | undefined;
 
   constructor(opts: MaterializerOptions) {
     this.#root = opts.root;
@@ -118,10 +103,11 @@ export class Materializer {
     this.#batchLimit = this.#batchObjects;
     this.#batchBytes = opts.batchBytes ?? 64 * 1024 * 1024;
     this.#pool = opts.pool;
-    this.#compressTo = opts.compressTo;
-    this.#compressor = opts.compressor ??
-      (async (dataset, from, to) =>
-        (await import("../core/dicom/compression.ts")).compressDataset(dataset, from, to));
+    this.#compression = opts.compressTo === undefined ? undefined : {
+      to: opts.compressTo,
+      compressor: opts.compressor ?? compressOnThisThread,
+      logger: opts.logger,
+    };
   }
 
   /** Objects and bytes waiting for their home files. */
@@ -342,7 +328,9 @@ export class Materializer {
           continue;
         }
         const tmp = `${this.#root}/${TMP_DIR}/${job.seq}-${++this.#tmpCounter}.tmp`;
-        const compressed = this.#compressTo ? await this.#compress(job, reader) : null;
+        const compressed = this.#compression
+          ? await compressRecord(job, reader, this.#compression)
+          : null;
         const file = await Deno.open(tmp, { write: true, createNew: true });
         const entry = { job, tmp, file, length: job.length, transferSyntaxUid: undefined };
         written.push(entry);
@@ -415,60 +403,6 @@ export class Materializer {
     }
   }
 
-  /**
-   * The object of a record compressed losslessly into compressTo, as a whole Part 10 file;
-   * null when it is stored as received (not an uncompressed image that compresses losslessly,
-   * too large, or a check that failed: a warning).
-   */
-  async #compress(
-    job: MaterializeJob,
-    reader: Deno.FsFile,
-  ): Promise<{ bytes: Uint8Array; transferSyntaxUid: string; ms: number } | null> {
-    const to = this.#compressTo!;
-    const started = performance.now();
-    const keep = (reason: string, level: "debug" | "warn" = "debug") => {
-      this.#logger.log(level, `stored as received, not compressed: ${reason}`, {
-        sop_instance: level === "warn" ? job.sopInstanceUid : undefined,
-      });
-      return null;
-    };
-    const head = new Uint8Array(Math.min(META_PEEK, job.length));
-    if (await readAt(reader, job.offset, head) < head.length) {
-      throw new Error(`journal ${job.segment} shorter than its index says`);
-    }
-    let meta: FileMeta;
-    try {
-      meta = decodeFileMetaInformation(head).meta;
-    } catch (e) {
-      return keep(`file meta: ${(e as Error).message}`);
-    }
-    // What compressDataset() takes (canCompressFrom()); anything else is not even read whole.
-    if (meta.transferSyntaxUid !== IMPLICIT_VR_LE && meta.transferSyntaxUid !== EXPLICIT_VR_LE) {
-      return keep(`in ${meta.transferSyntaxUid}`);
-    }
-    if (job.length > MAX_COMPRESSED_OBJECT) return keep(`over ${MAX_COMPRESSED_OBJECT} bytes`);
-    const whole = new Uint8Array(job.length);
-    if (await readAt(reader, job.offset, whole) < whole.length) {
-      throw new Error(`journal ${job.segment} shorter than its index says`);
-    }
-    const { datasetOffset } = decodeFileMetaInformation(whole);
-    let result;
-    try {
-      result = await this.#compressor(whole.subarray(datasetOffset), meta.transferSyntaxUid, to);
-    } catch (e) {
-      return keep(`the codec failed: ${(e as Error).message}`, "warn");
-    }
-    if (!result.compressed) {
-      return keep(result.reason, result.mismatch ? "warn" : "debug");
-    }
-    const header = encodeFileMetaInformation({ ...meta, transferSyntaxUid: to });
-    const bytes = new Uint8Array(header.length + result.dataset.length);
-    bytes.set(header);
-    bytes.set(result.dataset, header.length);
-    const ms = performance.now() - started;
-    return { bytes, transferSyntaxUid: to, ms };
-  }
-
   /** A cached read handle on a segment (closed when the segment is deleted). */
   async #reader(segment: string): Promise<Deno.FsFile> {
     this.trackSegment(segment);
@@ -529,10 +463,6 @@ export class Materializer {
       });
     }
   }
-}
-
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  for (let w = 0; w < bytes.length;) w += await file.write(bytes.subarray(w));
 }
 
 function parentOf(path: string): string {

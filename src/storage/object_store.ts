@@ -11,15 +11,27 @@ import type {
   ObjectStore,
   ObjectWriter,
 } from "../core/ports.ts";
-import { deleteStored } from "./delete.ts";
-import { IndexDb } from "./index_db.ts";
-import { JOURNAL_DIR, type RecordInfo, SegmentWriter } from "./journal.ts";
-import { homePathFor, INDEX_FILE, isNotFound, removeIfPresent, TMP_DIR } from "./layout.ts";
-import { roomInJournal } from "./backpressure.ts";
+import { CommitmentQueue } from "./commitment_queue.ts";
+import { type DeleteLevel, type DeleteResult, deleteStored } from "./delete.ts";
+import { diskFreeBytes } from "./disk_space.ts";
+import { type IndexCounts, IndexDb, type IndexReader, type StoredInstance } from "./index_db.ts";
+import { JOURNAL_DIR, type RecordInfo } from "./journal.ts";
+import { type AssociationState, JournalObjectWriter } from "./journal_object_writer.ts";
+import { fillJournalReserve } from "./journal_reserve.ts";
 import { FreeSpaceGauge } from "./free_space.ts";
+import { roomInJournal } from "./backpressure.ts";
+import { homePathFor, INDEX_FILE, removeIfPresent, TMP_DIR } from "./layout.ts";
 import { Materializer, type MaterializerOptions } from "./materializer.ts";
 import { recover } from "./recovery.ts";
 import { SegmentPool, type SegmentPoolOptions } from "./segment_pool.ts";
+import { SegmentWriter } from "./segment_writer.ts";
+import {
+  type OpenedObject,
+  openStoredObject,
+  readObjectRange,
+  type StoredObject,
+  storedObjectOf,
+} from "./stored_object.ts";
 
 export type Durability = "fsync" | "none";
 export type DuplicatePolicy = "overwrite" | "ignore" | "reject";
@@ -61,89 +73,13 @@ export interface FsObjectStoreOptions {
   onIndexOpen?: (index: IndexDb) => void;
 }
 
-export interface StoredObject {
-  /** The Part 10 bytes: preamble, DICM, file meta, dataset as received. */
-  stream: ReadableStream<Uint8Array>;
-  /** Instead of the stream: all the bytes at once, into the start of `into`. */
-  readAll(into: Uint8Array): Promise<Uint8Array>;
-  length: number;
-  transferSyntaxUid: string;
-  sopClassUid: string;
-}
-
-interface AssociationState {
-  segment?: SegmentWriter;
-  writer?: JournalObjectWriter;
-}
-
 const SEQ_PER_MS = 1024;
 /** A reused segment with less room left than this is swapped for another free one. */
 const ROTATE_MARGIN = 1024 * 1024;
-const MIB = 1024 * 1024;
-
-/** Free space of the volume holding `path`, as an unprivileged user may use it. */
-async function diskFreeBytes(path: string): Promise<number> {
-  try {
-    const { statfs } = await import("node:fs/promises");
-    const s = await statfs(path);
-    return Number(s.bavail) * Number(s.bsize);
-  } catch {
-    const out = await new Deno.Command("df", { args: ["-Pk", path], stdout: "piped" })
-      .output();
-    const line = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1) ?? "";
-    const available = Number(line.split(/\s+/)[3]);
-    if (!out.success || !Number.isFinite(available)) {
-      throw new Error(`cannot read free space of ${path}`);
-    }
-    return available * 1024;
-  }
-}
-
-/**
- * Pre-writes the free segments the pool lacks for the journal reserve, unless that would
- * leave less than minFreeBytes on the disk. A reserve not written is logged, never fatal.
- */
-async function fillJournalReserve(
-  pool: SegmentPool,
-  root: string,
-  opts: FsObjectStoreOptions,
-): Promise<void> {
-  const missing = pool.reserveShortfall;
-  if (missing === 0) return;
-  const mib = (n: number) => Math.floor(n / MIB);
-  try {
-    // Raw disk space: what the reserve takes counts as free once it is in the pool.
-    const free = await diskFreeBytes(root);
-    const minFree = opts.minFreeBytes ?? 0;
-    if (free - missing < minFree) {
-      opts.logger.log("warn", "journal reserve skipped: it would leave less than min_free_mb", {
-        reserveMb: mib(missing),
-        freeMb: mib(free),
-        minFreeMb: mib(minFree),
-      });
-      return;
-    }
-    // Start-up waits for this (seconds on a slow disk), and the disk fills by that much: say why.
-    opts.logger.log(
-      "info",
-      `journal reserve: writing ${mib(missing)} MiB of journal segments ahead ` +
-        "(storage.journal_reserve_mb), so that incoming images overwrite allocated blocks and " +
-        "each store's sync is cheaper; they are reused, count as free space, and 0 turns this off",
-    );
-    const started = performance.now();
-    const written = await pool.fillReserve();
-    opts.logger.log("info", `journal reserve: ${mib(written)} MiB reserved`, {
-      freeSegments: pool.available,
-      ms: Math.round(performance.now() - started),
-    });
-  } catch (e) {
-    opts.logger.log("warn", "journal reserve not written", { error: String(e) });
-  }
-}
 
 export class FsObjectStore implements ObjectStore {
   readonly root: string;
-  readonly index: IndexDb;
+  readonly #index: IndexDb;
   readonly #opts: FsObjectStoreOptions;
   /** statfs at most once a second (free_space.ts). */
   readonly freeSpace: FreeSpaceGauge;
@@ -163,7 +99,7 @@ export class FsObjectStore implements ObjectStore {
   ) {
     this.root = opts.root;
     this.#opts = opts;
-    this.index = index;
+    this.#index = index;
     this.#materializer = materializer;
     this.#lastSeq = lastSeq;
     this.#pool = pool;
@@ -354,7 +290,7 @@ export class FsObjectStore implements ObjectStore {
    */
   async durableInstance(sopInstanceUid: string) {
     await this.#durableByUid.get(sopInstanceUid)?.catch(() => {});
-    return this.index.getInstance(sopInstanceUid) ?? null;
+    return this.#index.getInstance(sopInstanceUid) ?? null;
   }
 
   /** Commits a finished journal record: policy, fdatasync, index, hand-off. */
@@ -378,7 +314,7 @@ export class FsObjectStore implements ObjectStore {
     // A copy of this instance still on its way to disk: a duplicate is judged once that
     // copy is durable (or has failed), never acknowledged on the strength of it.
     await this.#durableByUid.get(record.sopInstanceUid)?.catch(() => {});
-    if (policy !== "overwrite" && this.index.getInstance(record.sopInstanceUid)) {
+    if (policy !== "overwrite" && this.#index.getInstance(record.sopInstanceUid)) {
       await segment.discardRecord();
       return duplicate;
     }
@@ -391,7 +327,7 @@ export class FsObjectStore implements ObjectStore {
     // A series belongs to one study: one reused under another study is refused, never moved
     // (that would take the first study's images out of it). Checked in the same turn as the
     // index write below.
-    const studyOfSeries = this.index.studyOfSeries(record.seriesInstanceUid);
+    const studyOfSeries = this.#index.studyOfSeries(record.seriesInstanceUid);
     if (studyOfSeries !== undefined && studyOfSeries !== record.studyInstanceUid) {
       await durable.catch(() => {});
       await segment.discardRecord();
@@ -400,7 +336,7 @@ export class FsObjectStore implements ObjectStore {
     // The index is updated while the disk syncs; the answer waits for both.
     let result;
     try {
-      result = this.index.upsertInstance(
+      result = this.#index.upsertInstance(
         record,
         { kind: "journal", path: segment.segment, offset, length },
         { homePath, size: length, receivedAt, callingAe: incoming.callingAeTitle, seq },
@@ -422,10 +358,10 @@ export class FsObjectStore implements ObjectStore {
     } catch (e) {
       // Not durable: the object must not be found. Put back what was there, unless another
       // store of the same instance has replaced our row meanwhile.
-      if (this.index.getInstance(record.sopInstanceUid)?.meta.seq === seq) {
+      if (this.#index.getInstance(record.sopInstanceUid)?.meta.seq === seq) {
         if (result.previous) {
-          this.index.setLocation(record.sopInstanceUid, result.previous.location);
-        } else this.index.deleteInstance(record.sopInstanceUid);
+          this.#index.setLocation(record.sopInstanceUid, result.previous.location);
+        } else this.#index.deleteInstance(record.sopInstanceUid);
       }
       throw e;
     } finally {
@@ -461,32 +397,8 @@ export class FsObjectStore implements ObjectStore {
 
   /** The Part 10 bytes of a stored object, streamed from the journal or its home file. */
   async readObject(sopInstanceUid: string): Promise<StoredObject | null> {
-    // Bounded retries: the materializer may move the object between lookup and open.
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const row = this.index.getInstance(sopInstanceUid);
-      if (!row) return null;
-      // A journal segment being read is not reused (it would be overwritten under us).
-      const release = row.location.kind === "journal"
-        ? this.#pool?.lease(row.location.path)
-        : undefined;
-      let file: Deno.FsFile;
-      try {
-        file = await Deno.open(`${this.root}/${row.location.path}`, { read: true });
-      } catch (e) {
-        release?.();
-        if (isNotFound(e)) continue;
-        throw e;
-      }
-      const range = rangeReader(file, row.location.offset, row.location.length, release);
-      return {
-        stream: range.stream,
-        readAll: range.readAll,
-        length: row.location.length,
-        transferSyntaxUid: row.record.transferSyntaxUid,
-        sopClassUid: row.record.sopClassUid,
-      };
-    }
-    throw new Error(`stored object ${sopInstanceUid} is indexed but its file is missing`);
+    const opened = await this.#openObject(sopInstanceUid);
+    return opened ? storedObjectOf(opened) : null;
   }
 
   /**
@@ -498,38 +410,17 @@ export class FsObjectStore implements ObjectStore {
     start: number,
     length: number,
   ): Promise<{ bytes: Uint8Array; total: number; seq: number } | null> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const row = this.index.getInstance(sopInstanceUid);
-      if (!row) return null;
-      const release = row.location.kind === "journal"
-        ? this.#pool?.lease(row.location.path)
-        : undefined;
-      let file: Deno.FsFile;
-      try {
-        file = await Deno.open(`${this.root}/${row.location.path}`, { read: true });
-      } catch (e) {
-        release?.();
-        if (isNotFound(e)) continue;
-        throw e;
-      }
-      try {
-        const total = row.location.length;
-        const from = Math.min(Math.max(0, start), total);
-        const bytes = new Uint8Array(Math.max(0, Math.min(length, total - from)));
-        await file.seek(row.location.offset + from, Deno.SeekMode.Start);
-        let n = 0;
-        while (n < bytes.length) {
-          const got = await file.read(bytes.subarray(n));
-          if (got === null) throw new Error("stored object is shorter than indexed");
-          n += got;
-        }
-        return { bytes, total, seq: row.meta.seq };
-      } finally {
-        file.close();
-        release?.();
-      }
-    }
-    throw new Error(`stored object ${sopInstanceUid} is indexed but its file is missing`);
+    const opened = await this.#openObject(sopInstanceUid);
+    return opened ? await readObjectRange(opened, start, length) : null;
+  }
+
+  #openObject(sopInstanceUid: string): Promise<OpenedObject | null> {
+    return openStoredObject(
+      this.root,
+      sopInstanceUid,
+      (uid) => this.getInstance(uid),
+      (path) => this.#pool?.lease(path),
+    );
   }
 
   /** Checks that keep an object from retention (queued or failed for a forward). */
@@ -548,7 +439,37 @@ export class FsObjectStore implements ObjectStore {
   /** Removes an object from the index and disk (for retention and tests); crash-safe. */
   async deleteObject(sopInstanceUid: string): Promise<boolean> {
     // A journal copy is skipped by the materializer and leaves with its segment.
-    return (await deleteStored(this, "instance", sopInstanceUid)).instances > 0;
+    return (await this.deleteEntity("instance", sopInstanceUid)).instances > 0;
+  }
+
+  /** Deletes a study, a series or an instance from the index and the disk (delete.ts). */
+  deleteEntity(level: DeleteLevel, uid: string, logger?: Logger): Promise<DeleteResult> {
+    return deleteStored(this.root, this.#index, level, uid, logger);
+  }
+
+  /** The stored instance by its SOP Instance UID, as the index has it now. */
+  getInstance(sopInstanceUid: string): StoredInstance | undefined {
+    return this.#index.getInstance(sopInstanceUid);
+  }
+
+  /** Every stored instance, in SOP Instance UID order. */
+  allInstances(): Generator<StoredInstance> {
+    return this.#index.allInstances();
+  }
+
+  /** Patients, studies, series, instances and bytes stored. */
+  counts(): IndexCounts {
+    return this.#index.counts();
+  }
+
+  /** A read-only connection for queries (close it after use); WAL readers never block stores. */
+  openReader(): IndexReader {
+    return this.#index.openReader();
+  }
+
+  /** The storage commitment requests kept in the index (commitment_queue.ts). */
+  openCommitmentQueue(): CommitmentQueue {
+    return new CommitmentQueue(this.#index);
   }
 
   /** Materializes everything in the journal now (tests, shutdown). */
@@ -564,141 +485,9 @@ export class FsObjectStore implements ObjectStore {
       for (const id of [...this.#associations.keys()]) await this.endAssociation(id);
       await this.#materializer.close();
     } finally {
-      this.index.close();
+      this.#index.close();
     }
   }
-}
-
-type WriterState = "open" | "committing" | "done";
-
-class JournalObjectWriter implements ObjectWriter {
-  readonly incoming: IncomingObject;
-  segment: SegmentWriter | undefined;
-  #store: FsObjectStore;
-  #assoc: AssociationState;
-  #state: WriterState = "open";
-  #committing: Promise<unknown> | undefined;
-
-  constructor(store: FsObjectStore, assoc: AssociationState, incoming: IncomingObject) {
-    this.#store = store;
-    this.#assoc = assoc;
-    this.incoming = incoming;
-  }
-
-  async write(chunk: Uint8Array): Promise<void> {
-    if (this.#state !== "open" || !this.segment) throw new Error("object writer is closed");
-    if (chunk.length === 0) return;
-    this.#store.freeSpace.noteWritten(chunk.length);
-    await this.segment.append(chunk);
-  }
-
-  async commit(record: InstanceRecord): Promise<CommitResult> {
-    if (this.#state !== "open" || !this.segment) throw new Error("object writer is closed");
-    this.#state = "committing";
-    const segment = this.segment;
-    const run = (async () => {
-      try {
-        return await this.#store.commitRecord(this, segment, record);
-      } catch (e) {
-        // Nothing is left behind: the record is cut off and never replayed.
-        await segment.discardRecord().catch(() => {});
-        throw e;
-      } finally {
-        this.#finish();
-      }
-    })();
-    this.#committing = run;
-    return await run;
-  }
-
-  async abort(): Promise<void> {
-    if (this.#state === "committing") {
-      await this.#committing?.catch(() => {});
-      return;
-    }
-    if (this.#state !== "open") return;
-    this.#finish();
-    await this.segment?.discardRecord();
-  }
-
-  #finish(): void {
-    this.#state = "done";
-    if (this.#assoc.writer === this) this.#assoc.writer = undefined;
-  }
-}
-
-/** Bytes per read when streaming a stored object out (C-MOVE, C-GET, downloads). */
-const STREAM_CHUNK = 1024 * 1024;
-
-/**
- * `length` bytes from `offset`, as a stream or read at once into a given buffer (one or the
- * other); the file is then closed and `release` called.
- */
-function rangeReader(
-  file: Deno.FsFile,
-  offset: number,
-  length: number,
-  release?: () => void,
-): { stream: ReadableStream<Uint8Array>; readAll(into: Uint8Array): Promise<Uint8Array> } {
-  let done = 0;
-  let closed = false;
-  let positioned = false;
-  const close = () => {
-    if (!closed) {
-      file.close();
-      release?.();
-    }
-    closed = true;
-  };
-  const readAll = async (into: Uint8Array): Promise<Uint8Array> => {
-    if (closed) throw new Error("stored object already read");
-    if (into.length < length) throw new Error("buffer too small for the stored object");
-    const out = into.subarray(0, length);
-    try {
-      await file.seek(offset, Deno.SeekMode.Start);
-      let n = 0;
-      while (n < length) {
-        const got = await file.read(out.subarray(n));
-        if (got === null) throw new Error("stored object is shorter than indexed");
-        n += got;
-      }
-      return out;
-    } finally {
-      close();
-    }
-  };
-  const stream = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        if (done >= length) {
-          close();
-          controller.close();
-          return;
-        }
-        // One seek, then sequential reads in large pieces.
-        if (!positioned) {
-          await file.seek(offset, Deno.SeekMode.Start);
-          positioned = true;
-        }
-        const chunk = new Uint8Array(Math.min(STREAM_CHUNK, length - done));
-        let n = 0;
-        while (n < chunk.length) {
-          const got = await file.read(chunk.subarray(n));
-          if (got === null) throw new Error("stored object is shorter than indexed");
-          n += got;
-        }
-        done += n;
-        controller.enqueue(chunk);
-      } catch (e) {
-        close();
-        controller.error(e);
-      }
-    },
-    cancel() {
-      close();
-    },
-  }, { highWaterMark: 0 }); // nothing is read before it is asked for: readAll may be used
-  return { stream, readAll };
 }
 
 /** Association ids become part of a file name: keep it to safe characters. */

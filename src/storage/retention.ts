@@ -9,7 +9,6 @@
 import type { DatabaseSync } from "node:sqlite";
 import type { Logger } from "../core/ports.ts";
 import type { AuditTrail } from "../core/audit.ts";
-import { deleteStored } from "./delete.ts";
 import { homePathFor } from "./layout.ts";
 import { studiesReceivedBefore } from "./study_ages.ts";
 import type { FsObjectStore } from "./object_store.ts";
@@ -67,7 +66,7 @@ async function deleteStudy(store: FsObjectStore, db: DatabaseSync, study: string
   // Nothing held: the whole study in one durable transaction (per instance, a study of
   // 1,000 images took 1,000 syncs).
   if (!instances.some(({ sop }) => store.isHeld(sop))) {
-    return (await deleteStored(store, "study", study)).instances;
+    return (await store.deleteEntity("study", study)).instances;
   }
   let deleted = 0;
   const folders = new Set<string>();
@@ -101,7 +100,7 @@ export async function runRetention(
   const result: RetentionResult = { studies: [], instances: 0 };
   if (!(days > 0)) return result;
   const cutoff = new Date(now.getTime() - days * DAY_MS).toISOString();
-  const db = store.index.openReader();
+  const db = store.openReader();
   try {
     for (const study of await studiesReceivedBefore(db, cutoff)) {
       const deleted = await deleteAudited(store, db, study, audit, `retention_days = ${days}`);
@@ -151,7 +150,7 @@ export async function runFreeSpaceRetention(
   const mb = (n: number) => Math.floor(n / MIB);
   let free = await freeBytes();
   if (free < minFreeBytes) {
-    const db = store.index.openReader();
+    const db = store.openReader();
     try {
       const spareFrom = new Date(now.getTime() - RECENT_MS).toISOString();
       for (const study of await studiesReceivedBefore(db, spareFrom)) {

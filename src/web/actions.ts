@@ -8,10 +8,14 @@ import type { StoredObjectStream } from "../core/ports.ts";
 import type { SendResult } from "../core/services/send.ts";
 import type { DeleteLevel, DeleteResult } from "../storage/delete.ts";
 import type { EntityInstance } from "../storage/entity_instances.ts";
-import { userOf } from "./security.ts";
-import { ZIP_MAX_BYTES, ZIP_MAX_ENTRIES, zipStream } from "./zip.ts";
+import type { Requester, SendJobs } from "./send_jobs.ts";
+import { registerSendRoutes, webRequester } from "./send_routes.ts";
+import { zipStream } from "./zip.ts";
+import { fileSetEntries } from "./archive.ts";
+import type { StudyDetail } from "../storage/catalog.ts";
 
 export type { DeleteLevel } from "../storage/delete.ts";
+export type { Requester } from "./send_jobs.ts";
 
 /** What the routes need done (built from the running server in src/actions.ts). */
 export interface WebActions {
@@ -19,16 +23,26 @@ export interface WebActions {
   instances(level: DeleteLevel, uid: string): EntityInstance[];
   /** A stored object's Part 10 bytes; null when gone. */
   readObject(sopInstanceUid: string): Promise<StoredObjectStream | null>;
-  /** Deletes from the index and the disk (crash-safe); `by` names who asked, for the log. */
-  delete(level: DeleteLevel, uid: string, by: string): Promise<DeleteResult>;
-  /** C-STORE of the instances to a known AE over a new association. */
-  send(level: DeleteLevel, uid: string, destination: KnownAe, by: string): Promise<SendResult>;
+  /** Deletes from the index and the disk (crash-safe); `by`: who asked, for the log and audit. */
+  delete(level: DeleteLevel, uid: string, by: Requester): Promise<DeleteResult>;
+  /** C-STORE of the instances to a known AE over a new association; progress per instance. */
+  send(
+    level: DeleteLevel,
+    uid: string,
+    destination: KnownAe,
+    by: Requester,
+    onProgress?: (r: SendResult) => void,
+  ): Promise<SendResult>;
 }
 
 export interface ActionRouteDeps {
   actions: WebActions;
   config(): Config;
   fail(c: Context, status: 400 | 404 | 413 | 502, message: string): Response | Promise<Response>;
+  /** The patient, study and series keys of a study, for the DICOMDIR of a download. */
+  study?(studyInstanceUid: string): StudyDetail | null;
+  /** The running and recent sends (created here when not given). */
+  sends?: SendJobs;
 }
 
 const PLURAL: Record<string, DeleteLevel> = {
@@ -82,14 +96,15 @@ export async function dumpOf(
   }
 }
 
-export function registerActionRoutes(app: Hono, deps: ActionRouteDeps): void {
+export function registerActionRoutes(app: Hono, deps: ActionRouteDeps): SendJobs {
   const { actions } = deps;
+  const sends = registerSendRoutes(app, deps);
   const levelOf = (c: Context) => PLURAL[c.req.param("kind") ?? ""];
 
   app.delete("/api/:kind{studies|series|instances}/:uid", async (c) => {
     const level = levelOf(c);
     const uid = c.req.param("uid");
-    const result = await actions.delete(level, uid, userOf(c));
+    const result = await actions.delete(level, uid, webRequester(c));
     if (result.instances === 0) return deps.fail(c, 404, `no such ${level}`);
     return c.json({
       deleted: level,
@@ -100,51 +115,20 @@ export function registerActionRoutes(app: Hono, deps: ActionRouteDeps): void {
     });
   });
 
-  app.post("/api/:kind{studies|series|instances}/:uid/send", async (c) => {
-    const level = levelOf(c);
-    const uid = c.req.param("uid");
-    let body: unknown;
-    try {
-      body = await c.req.json();
-    } catch {
-      return deps.fail(c, 400, 'the body must be JSON: {"destination": "AE"}');
-    }
-    const wanted = typeof (body as { destination?: unknown })?.destination === "string"
-      ? String((body as { destination: string }).destination).trim()
-      : "";
-    if (!wanted) {
-      return deps.fail(c, 400, 'the body must name a destination: {"destination": "AE"}');
-    }
-    const destination = deps.config().knownAe.find((k) => k.aeTitle.trim() === wanted);
-    if (!destination) return deps.fail(c, 400, `"${wanted}" is not a [[known_ae]]`);
-    if (actions.instances(level, uid).length === 0) return deps.fail(c, 404, `no such ${level}`);
-    const r = await actions.send(level, uid, destination, userOf(c));
-    const body2 = {
-      destination: destination.aeTitle,
-      total: r.total,
-      completed: r.completed,
-      failed: r.failed,
-      warning: r.warning,
-      failedSopInstanceUids: r.failedSopInstanceUids,
-      error: r.error ?? null,
-    };
-    return c.json(body2, r.completed === 0 && r.warning === 0 && r.total > 0 ? 502 : 200);
-  });
-
   app.get("/api/:kind{studies|series}/:uid/archive", (c) => {
     const level = levelOf(c);
     const uid = c.req.param("uid");
     const instances = actions.instances(level, uid);
     if (instances.length === 0) return deps.fail(c, 404, `no such ${level}`);
-    const bytes = instances.reduce((n, i) => n + i.size + 30 + 16 + 46 + 2 * i.homePath.length, 0);
-    if (instances.length > ZIP_MAX_ENTRIES || bytes + 22 > ZIP_MAX_BYTES) {
-      return deps.fail(c, 413, "too large for one ZIP (4 GiB, 65535 files): download by series");
-    }
-    const stream = zipStream(instances.map((i) => ({
-      name: i.homePath,
-      modified: new Date(i.receivedAt),
-      open: async () => (await actions.readObject(i.sopInstanceUid))?.stream ?? null,
-    })));
+    const s = deps.config().server;
+    const stream = zipStream(fileSetEntries(instances, {
+      open: async (sop) => (await actions.readObject(sop))?.stream ?? null,
+      study: (study) => deps.study?.(study) ?? null,
+      sopInstanceUid: `2.25.${BigInt(`0x${crypto.randomUUID().replace(/-/g, "")}`)}`,
+      implementationClassUid: s.implementationClassUid,
+      implementationVersionName: s.implementationVersionName,
+      fileSetId: s.aeTitle.trim().toUpperCase().replace(/[^A-Z0-9_ ]/g, "_"),
+    }));
     const name = `${level}-${uid.replace(/[^0-9A-Za-z.]/g, "_").slice(0, 64)}.zip`;
     return c.body(stream, 200, {
       "Content-Type": "application/zip",
@@ -174,4 +158,5 @@ export function registerActionRoutes(app: Hono, deps: ActionRouteDeps): void {
     }
     return c.json({ sopInstanceUid: uid, ...dump });
   });
+  return sends;
 }

@@ -97,7 +97,7 @@ const ROUTES: [RegExp, string[]][] = [
 ];
 
 export function createWebApp(deps: WebDeps): WebApp {
-  const catalog = new Catalog(deps.storage.index);
+  const catalog = new Catalog(deps.storage);
   const app = new Hono();
   const ae = () => deps.config().server.aeTitle;
   const isApi = (c: Context) => c.req.path.startsWith("/api/");
@@ -264,7 +264,12 @@ export function createWebApp(deps: WebDeps): WebApp {
   });
 
   if (deps.actions) {
-    registerActionRoutes(app, { actions: deps.actions, config: deps.config, fail });
+    registerActionRoutes(app, {
+      actions: deps.actions,
+      config: deps.config,
+      fail,
+      study: (uid) => catalog.getStudy(uid),
+    });
   }
   app.get("/api/forward", (c) => {
     if (!deps.forwarding) return fail(c, 404, "forwarding is not available");

@@ -14,7 +14,8 @@ import {
   seriesPage,
 } from "./browse_pages.ts";
 import { placeholderSvg, renderPreview, WINDOW_PRESETS } from "./preview.ts";
-import { roleOf, userOf } from "./security.ts";
+import { roleOf } from "./security.ts";
+import { webRequester } from "./send_routes.ts";
 
 export interface BrowseDeps {
   actions: WebActions;
@@ -41,7 +42,7 @@ export function rightsOf(c: Context, config: Config): PageRights {
 /** Admin-only requests: anything that changes something, and the pages leading to it. */
 export function isAdminPath(method: string, path: string): boolean {
   if (method !== "GET" && method !== "HEAD") return true;
-  return /^\/(peers|config)$/.test(path) ||
+  return /^\/(peers|config|sends)$/.test(path) || /^\/(api\/)?sends(\/[^/]+)?$/.test(path) ||
     /^\/(studies|series|instances)\/[^/]+\/(send|delete)$/.test(path);
 }
 
@@ -144,7 +145,7 @@ export function registerBrowseRoutes(app: Hono, deps: BrowseDeps): void {
     const instances = deps.actions.instances(LEVEL[kind], uid);
     if (instances.length === 0) return deps.fail(c, 404, `no such ${LEVEL[kind]}`);
     const studyUid = instances[0].studyInstanceUid;
-    const r = await deps.actions.delete(LEVEL[kind], uid, userOf(c));
+    const r = await deps.actions.delete(LEVEL[kind], uid, webRequester(c));
     const studyLeft = kind !== "studies" && deps.catalog.getStudy(studyUid) !== null;
     return c.html(resultPage(ae(), {
       ok: r.instances > 0,
@@ -155,30 +156,5 @@ export function registerBrowseRoutes(app: Hono, deps: BrowseDeps): void {
       back: studyLeft ? `/studies/${studyUid}` : "/studies",
       backLabel: studyLeft ? "Back to the study" : "Back to the studies",
     }));
-  });
-
-  app.post("/:kind{studies|series|instances}/:uid/send", async (c) => {
-    const kind = kindOf(c);
-    const uid = c.req.param("uid");
-    const form = await c.req.parseBody();
-    const destination = destinationOf(form.destination);
-    if (!destination) return deps.fail(c, 400, "no such known AE");
-    if (deps.actions.instances(LEVEL[kind], uid).length === 0) {
-      return deps.fail(c, 404, `no such ${LEVEL[kind]}`);
-    }
-    const r = await deps.actions.send(LEVEL[kind], uid, destination, userOf(c));
-    const ok = r.failed === 0 && r.total > 0;
-    return c.html(
-      resultPage(ae(), {
-        ok,
-        title: ok ? "Sent" : "Send failed",
-        message: `${destination.aeTitle}: ${r.completed} of ${r.total} sent` +
-          (r.warning ? `, ${r.warning} with a warning` : "") +
-          (r.failed ? `, ${r.failed} failed` : "") + (r.error ? ` (${r.error})` : "") + ".",
-        back: `/${kind}/${uid}`,
-        backLabel: "Back",
-      }),
-      ok ? 200 : 502,
-    );
   });
 }

@@ -6,9 +6,9 @@ import type { Catalog, CatalogSource, IndexTotals } from "../storage/catalog.ts"
 import type { AuditEntry } from "../storage/audit_log.ts";
 
 /** The parts of the object store the web pages read (FsObjectStore has them all). */
-export interface StorageView {
+/** The storage as the web pages see it; its index readers serve the catalog. */
+export interface StorageView extends CatalogSource {
   readonly root: string;
-  readonly index: CatalogSource;
   freeBytes(): Promise<number>;
   /** Objects waiting in the journal for their home files; diskFull while they cannot go. */
   readonly backlog?: { objects: number; bytes: number; diskFull?: boolean };

@@ -14,6 +14,11 @@
 //
 //   deno task bench --suite find [--find-studies N] [--find-orthanc-studies N]
 //                   [--find-runs R] [--find-json out.json] [--find-only minipacs,orthanc]
+//                   [--compare PATH [--compare-label L]]
+//
+// --compare PATH: also query the MiniPACS whose src/main.ts is PATH (another checkout), on a
+// copy of the same index; the two take turns query by query inside their associations, so a
+// before/after of a change is measured side by side (the streaming scenario runs on both too).
 import { parseArgs } from "node:util";
 import {
   type DataElement,
@@ -36,6 +41,12 @@ import {
   type Peer,
   startOrthanc,
 } from "../helpers/peers.ts";
+
+/** --compare PATH [--compare-label L]: another checkout's src/main.ts measured alongside. */
+export const COMPARE_OPTIONS = {
+  compare: { type: "string" },
+  "compare-label": { type: "string" },
+} as const;
 
 export const FIND_OPTIONS = {
   "find-studies": { type: "string", default: "1000" },
@@ -363,35 +374,56 @@ export function stats(ms: number[], mismatches: number): Stats {
   return { median: at(0.5), p90: at(0.9), runs: ms.length, mismatches };
 }
 
-async function measure(peer: Peer, specs: QuerySpec[], runs: number): Promise<Stats[]> {
-  const assoc = await openAssociation(peer.port, {
-    called: peer.aeTitle,
-    calling: "BENCH",
-    contexts: [{ id: 1, abstractSyntax: STUDY_ROOT_FIND, transferSyntaxes: [EXPLICIT_LE] }],
-    maxPduLength: 65536,
-  });
+/**
+ * Each query `runs` times on every peer, one association each; with several peers they take
+ * turns run by run (the first one first on even runs, last on odd ones). Stats per peer.
+ */
+async function measure(peers: Peer[], specs: QuerySpec[], runs: number): Promise<Stats[][]> {
+  const assocs: RequestorAssociation[] = [];
   try {
-    const out: Stats[] = [];
+    for (const peer of peers) {
+      assocs.push(
+        await openAssociation(peer.port, {
+          called: peer.aeTitle,
+          calling: "BENCH",
+          contexts: [{ id: 1, abstractSyntax: STUDY_ROOT_FIND, transferSyntaxes: [EXPLICIT_LE] }],
+          maxPduLength: 65536,
+        }),
+      );
+    }
+    const out: Stats[][] = peers.map(() => []);
     for (const spec of specs) {
-      for (let k = 0; k < 10; k++) await timedFind(assoc, identifier(spec.keys(k))); // warm-up
-      const ms: number[] = [];
-      let mismatches = 0;
+      for (const assoc of assocs) {
+        for (let k = 0; k < 10; k++) await timedFind(assoc, identifier(spec.keys(k))); // warm-up
+      }
+      const ms: number[][] = peers.map(() => []);
+      const mismatches = peers.map(() => 0);
       for (let k = 0; k < runs; k++) {
         const bytes = identifier(spec.keys(k));
-        const r = await timedFind(assoc, bytes);
-        if (r.status !== Status.Success || r.matches !== spec.expected(k)) mismatches++;
-        ms.push(r.ms);
+        const order = assocs.map((_, i) => i);
+        if (k % 2 === 1) order.reverse();
+        for (const i of order) {
+          const r = await timedFind(assocs[i], bytes);
+          if (r.status !== Status.Success || r.matches !== spec.expected(k)) mismatches[i]++;
+          ms[i].push(r.ms);
+        }
       }
-      out.push(stats(ms, mismatches));
+      peers.forEach((_, i) => out[i].push(stats(ms[i], mismatches[i])));
     }
     return out;
   } finally {
-    await assoc.release();
+    for (const assoc of assocs) await assoc.release();
   }
 }
 
-/** MiniPACS as a child process on an existing storage folder, logging warnings only. */
-export async function startMiniPacsOn(storage: string): Promise<Peer & { pid: number }> {
+/**
+ * MiniPACS as a child process on an existing storage folder, logging warnings only; `main` is
+ * the src/main.ts to run (another checkout's with --compare).
+ */
+export async function startMiniPacsOn(
+  storage: string,
+  main = MAIN,
+): Promise<Peer & { pid: number }> {
   const dir = await Deno.makeTempDir({ prefix: "minipacs-bench-find-" });
   const port = freePort();
   const toml = [
@@ -410,7 +442,7 @@ export async function startMiniPacsOn(storage: string): Promise<Peer & { pid: nu
   ].join("\n");
   await Deno.writeTextFile(`${dir}/config.toml`, toml + "\n");
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "serve", "--config", `${dir}/config.toml`],
+    args: ["run", "-A", main, "serve", "--config", `${dir}/config.toml`],
     stdout: "null",
     stderr: "inherit",
   }).spawn();
@@ -445,10 +477,12 @@ export function rssMib(pid: number): number {
   }
 }
 
-/** Streams one IMAGE-level query over a series of `count` instances; samples the server's RSS. */
-async function flatMemory(storage: string, count: number) {
-  bulkLoad(storage, 1, count, 100_000);
-  const peer = await startMiniPacsOn(storage);
+/**
+ * Streams one IMAGE-level query over the series of `count` instances bulk-loaded into
+ * `storage`; samples the server's RSS.
+ */
+async function flatMemory(storage: string, main = MAIN) {
+  const peer = await startMiniPacsOn(storage, main);
   try {
     const assoc = await openAssociation(peer.port, {
       called: "MINIPACS",
@@ -507,6 +541,8 @@ export async function runFindBench(values: Record<string, string | boolean | und
     console.error(`--find-runs must be an integer from 5 to 100000`);
     return 2;
   }
+  const compare = typeof values.compare === "string" ? values.compare : undefined;
+  const compareLabel = `MiniPACS (${values["compare-label"] ?? compare})`;
   const specs = querySpecs(studies);
   const rows: { label: string; instances: number; stats: Stats[] }[] = [];
   const root = await Deno.makeTempDir({ prefix: "minipacs-bench-find-" });
@@ -520,16 +556,33 @@ export async function runFindBench(values: Record<string, string | boolean | und
       console.log(
         `MiniPACS: ${studies * INSTANCES_PER_STUDY} instances indexed in ${loadS.toFixed(1)} s`,
       );
-      const peer = await startMiniPacsOn(storage);
+      // The other build gets a copy of the same index (closed, so one file holds it all).
+      if (compare) {
+        await Deno.mkdir(`${root}/compare`);
+        await Deno.copyFile(`${storage}/index.sqlite`, `${root}/compare/index.sqlite`);
+      }
+      const peers: Peer[] = [];
       try {
+        peers.push(await startMiniPacsOn(storage));
+        if (compare) peers.push(await startMiniPacsOn(`${root}/compare`, compare));
+        const measured = await measure(peers, specs, runs);
         rows.push({
           label: "MiniPACS",
           instances: studies * INSTANCES_PER_STUDY,
-          stats: await measure(peer, specs, runs),
+          stats: measured[0],
         });
+        if (compare) {
+          rows.push({
+            label: compareLabel,
+            instances: studies * INSTANCES_PER_STUDY,
+            stats: measured[1],
+          });
+        }
       } finally {
-        await peer.stop();
-        await peer.cleanup();
+        for (const peer of peers) {
+          await peer.stop();
+          await peer.cleanup();
+        }
       }
     }
     if (only.includes("orthanc")) {
@@ -544,7 +597,7 @@ export async function runFindBench(values: Record<string, string | boolean | und
         rows.push({
           label,
           instances: orthancStudies * INSTANCES_PER_STUDY,
-          stats: await measure(orthanc, querySpecs(orthancStudies), runs),
+          stats: (await measure([orthanc], querySpecs(orthancStudies), runs))[0],
         });
       } catch (e) {
         console.log(`Orthanc: FAILED ${(e as Error).message}`);
@@ -555,13 +608,23 @@ export async function runFindBench(values: Record<string, string | boolean | und
       }
     }
     let memory;
+    let compareMemory;
     if (only.includes("minipacs") && flat > 0) {
-      memory = await flatMemory(`${root}/flat`, flat);
+      bulkLoad(`${root}/flat`, 1, flat, 100_000);
+      memory = await flatMemory(`${root}/flat`);
+      if (compare) compareMemory = await flatMemory(`${root}/flat`, compare);
     }
 
     const ours = rows.find((r) => r.label === "MiniPACS");
-    const theirs = rows.find((r) => r.label !== "MiniPACS");
-    const header = ["query", ...rows.map((r) => `${r.label} median / p90 ms`), "ratio", "target"];
+    const theirs = rows.find((r) => r.label.startsWith("Orthanc"));
+    const before = rows.find((r) => r.label === compareLabel);
+    const header = [
+      "query",
+      ...rows.map((r) => `${r.label} median / p90 ms`),
+      ...(before ? [`x ${compareLabel}`] : []),
+      "ratio",
+      "target",
+    ];
     const lines = [header];
     specs.forEach((spec, i) => {
       const cells = [spec.name];
@@ -571,6 +634,10 @@ export async function runFindBench(values: Record<string, string | boolean | und
           `${fmt(st.median)} / ${fmt(st.p90)}${st.mismatches ? ` (${st.mismatches} wrong)` : ""}`,
         );
         if (st.mismatches) failed = true;
+      }
+      if (before) {
+        const change = ours ? ours.stats[i].median / before.stats[i].median : NaN;
+        cells.push(Number.isFinite(change) ? `${change.toFixed(2)}x` : "-");
       }
       const ratio = ours && theirs ? ours.stats[i].median / theirs.stats[i].median : NaN;
       cells.push(Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : "-");
@@ -585,10 +652,11 @@ export async function runFindBench(values: Record<string, string | boolean | und
         rows.map((r) => `${r.label} ${r.instances} instances`).join(", "),
     );
     for (const l of lines) console.log(l.map((c, i) => c.padEnd(widths[i])).join(" | "));
-    if (memory) {
+    for (const [label, m] of [["MiniPACS", memory], [compareLabel, compareMemory]] as const) {
+      if (!m) continue;
       console.log(
-        `MiniPACS streaming ${memory.matches} IMAGE matches in ${memory.seconds.toFixed(1)} s: ` +
-          `RSS ${memory.before.toFixed(0)} MiB before, ${memory.peak.toFixed(0)} MiB peak`,
+        `${label} streaming ${m.matches} IMAGE matches in ${m.seconds.toFixed(1)} s: ` +
+          `RSS ${m.before.toFixed(0)} MiB before, ${m.peak.toFixed(0)} MiB peak`,
       );
     }
     if (values["find-json"]) {
@@ -597,6 +665,7 @@ export async function runFindBench(values: Record<string, string | boolean | und
         rows,
         queries: specs.map((s) => s.name),
         memory,
+        compareMemory,
         deno: Deno.version.deno,
       };
       await Deno.writeTextFile(String(values["find-json"]), JSON.stringify(report, null, 2) + "\n");
@@ -608,6 +677,9 @@ export async function runFindBench(values: Record<string, string | boolean | und
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ args: Deno.args, options: FIND_OPTIONS });
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { ...FIND_OPTIONS, ...COMPARE_OPTIONS },
+  });
   Deno.exit(await runFindBench(values));
 }

@@ -6,17 +6,25 @@
 //
 //   deno task bench --suite move [--move-count N] [--move-repeat R] [--move-json out.json]
 //                                [--move-only storescu,orthanc,minipacs]
+//                                [--compare PATH [--compare-label L]]
 //
 // --move-count: images in the study (default 1000; the series is a tenth of it);
 // --move-repeat: rounds, the table shows each sender's median (default 3).
+// --compare PATH: also move from the MiniPACS whose src/main.ts is PATH (another checkout),
+// loaded with the same images, in the same rounds (the order reversed on even rounds), and
+// print the median of the paired per-round ratios of this MiniPACS to it.
 import { parseArgs } from "node:util";
 import { generateCorpus } from "./corpus.ts";
+import { COMPARE_OPTIONS } from "./find_bench.ts";
 import { countFiles, DCMTK_ENV, freePort } from "../helpers/peers.ts";
 import { MAIN } from "../helpers/server.ts";
 
 const ORTHANC_BIN = "/usr/sbin/Orthanc";
 const KINDS = ["storescu", "orthanc", "minipacs"] as const;
 type Kind = typeof KINDS[number];
+/** The other MiniPACS build of --compare. */
+const COMPARE = "compare";
+type Sender = Kind | typeof COMPARE;
 const TIMEOUT_MS = 10 * 60 * 1000;
 
 export interface Run {
@@ -100,7 +108,8 @@ export interface Source {
   stop(): Promise<void>;
 }
 
-export async function startMiniPacs(dir: string, dest: number): Promise<Source> {
+/** MiniPACS on `dir`/data knowing DEST; `main` is the src/main.ts to run (another checkout's). */
+export async function startMiniPacs(dir: string, dest: number, main = MAIN): Promise<Source> {
   const port = freePort();
   const toml = [
     "[server]",
@@ -123,7 +132,7 @@ export async function startMiniPacs(dir: string, dest: number): Promise<Source> 
   await Deno.writeTextFile(`${dir}/config.toml`, toml + "\n");
   const p = spawn(
     Deno.execPath(),
-    ["run", "-A", MAIN, "serve", "--config", `${dir}/config.toml`],
+    ["run", "-A", main, "serve", "--config", `${dir}/config.toml`],
     dir,
   );
   await waitForEcho(port, "MINIPACS");
@@ -227,6 +236,14 @@ export async function timed(
   return run;
 }
 
+/** The median of some numbers, NaN ones left out (NaN for none). */
+function medianOf(xs: number[]): number {
+  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (!v.length) return NaN;
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
 function median(runs: Run[]): Run {
   const bad = runs.find((r) => r.error);
   if (bad) return bad;
@@ -263,7 +280,9 @@ export async function runMoveBench(
       return 1;
     }
   }
-  const kinds = KINDS.filter((k) => only.includes(k));
+  const compare = typeof values.compare === "string" ? values.compare : undefined;
+  const kinds: Sender[] = KINDS.filter((k) => only.includes(k));
+  if (compare) kinds.push(COMPARE);
   let orthancLabel = "";
   if (kinds.includes("orthanc")) {
     try {
@@ -300,8 +319,8 @@ export async function runMoveBench(
 
   const dest = await startDestination();
   const work = await Deno.makeTempDir({ prefix: "minipacs-bench-move-" });
-  const sources = new Map<Kind, Source>();
-  const rows = new Map<Kind, { series: Run[]; study: Run[] }>();
+  const sources = new Map<Sender, Source>();
+  const rows = new Map<Sender, { series: Run[]; study: Run[] }>();
   try {
     for (const kind of kinds) {
       rows.set(kind, { series: [], study: [] });
@@ -310,6 +329,8 @@ export async function runMoveBench(
       await Deno.mkdir(dir);
       const source = kind === "minipacs"
         ? await startMiniPacs(dir, dest.port)
+        : kind === COMPARE
+        ? await startMiniPacs(dir, dest.port, compare)
         : await startOrthanc(dir, dest.port);
       sources.set(kind, source);
       const l0 = performance.now();
@@ -318,7 +339,9 @@ export async function runMoveBench(
     }
     // MiniPACS moves what it received from its journal to home files in the background:
     // let that finish (bounded), so the moves are not timed against it.
-    if (sources.has("minipacs")) await journalDrained(`${work}/minipacs/data/journal`);
+    for (const kind of ["minipacs", COMPARE] as const) {
+      if (sources.has(kind)) await journalDrained(`${work}/${kind}/data/journal`);
+    }
     await delay(1000);
     const move = (source: Source, level: string, keys: string[]) => [
       "-aet",
@@ -344,7 +367,9 @@ export async function runMoveBench(
       ...files,
     ];
     for (let round = 1; round <= repeat; round++) {
-      for (const kind of kinds) {
+      // With --compare the order is reversed on even rounds: neither build always goes first.
+      const order = compare && round % 2 === 0 ? [...kinds].reverse() : kinds;
+      for (const kind of order) {
         const row = rows.get(kind)!;
         const source = sources.get(kind);
         for (const what of ["series", "study"] as const) {
@@ -382,10 +407,11 @@ export async function runMoveBench(
     await corpus.remove().catch(() => {});
   }
 
-  const label: Record<Kind, string> = {
+  const label: Record<Sender, string> = {
     storescu: "storescu from disk (ceiling)",
     minipacs: "MiniPACS C-MOVE",
     orthanc: orthancLabel,
+    compare: `MiniPACS (${values["compare-label"] ?? compare}) C-MOVE`,
   };
   const ceiling = rows.get("storescu");
   const fixed = (n: number, d: number) => (Number.isFinite(n) ? n.toFixed(d) : "-");
@@ -419,11 +445,30 @@ export async function runMoveBench(
       `(${(corpus.totalBytes / count / 1048576).toFixed(2)} MiB each), median of ${repeat}`,
   );
   for (const l of lines) console.log(l.map((cell, c) => cell.padEnd(widths[c])).join(" | "));
+  const ours = rows.get("minipacs");
+  const before = rows.get(COMPARE);
+  let change: { series: number; study: number } | undefined;
+  if (ours && before) {
+    // Round by round, this build's rate over the other's (they ran in the same round).
+    const paired = (a: Run[], b: Run[]) =>
+      medianOf(
+        a.map((r, i) => r.error || b[i]?.error ? NaN : r.imagesPerSecond / b[i].imagesPerSecond),
+      );
+    change = {
+      series: paired(ours.series, before.series),
+      study: paired(ours.study, before.study),
+    };
+    console.log(
+      `${label.minipacs} / ${label[COMPARE]}, median of paired round ratios: ` +
+        `series ${fixed(change.series, 2)}x, study ${fixed(change.study, 2)}x`,
+    );
+  }
   const json = values["move-json"];
   if (typeof json === "string") {
     await Deno.writeTextFile(
       json,
-      JSON.stringify({ count, repeat, rows: summary }, null, 2) + "\n",
+      JSON.stringify({ count, repeat, rows: summary, pairedRatioToCompare: change }, null, 2) +
+        "\n",
     );
   }
   return summary.some((r) => (r.series as Run).error || (r.study as Run).error) ? 1 : 0;
@@ -469,6 +514,9 @@ export function replaceAll(bytes: Uint8Array, from: string | RegExp, to: string)
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ args: Deno.args, options: MOVE_OPTIONS });
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { ...MOVE_OPTIONS, ...COMPARE_OPTIONS },
+  });
   Deno.exit(await runMoveBench(values));
 }

@@ -15,7 +15,7 @@
 //                   [--durability fsync|none] [--repeat R]
 //
 // --compare PATH: also run the MiniPACS whose src/main.ts is PATH (another checkout), labelled
-// --compare-label. --count: images (default 1000); --only: servers to run; --json: also write the results
+// --compare-label (the find and move suites take it too). --count: images (default 1000); --only: servers to run; --json: also write the results
 // there; --durability: MiniPACS storage.durability (default fsync); --repeat: rounds (default 4,
 // so that there are pairs in both orders). Exit 1 when a scenario failed or a server held fewer
 // objects than were sent.
@@ -30,7 +30,7 @@
 import { parseArgs } from "node:util";
 import { generateCorpus } from "./corpus.ts";
 import { DICOMWEB_OPTIONS, runDicomWebBench } from "./dicomweb_bench.ts";
-import { FIND_OPTIONS, runFindBench } from "./find_bench.ts";
+import { COMPARE_OPTIONS, FIND_OPTIONS, runFindBench } from "./find_bench.ts";
 import { FORWARD_OPTIONS, runForwardBench } from "./forward_bench.ts";
 import { MOVE_OPTIONS, runMoveBench } from "./move_bench.ts";
 import { runScaleBench, SCALE_OPTIONS } from "./scale_bench.ts";
@@ -154,8 +154,7 @@ async function main(): Promise<number> {
       json: { type: "string" },
       durability: { type: "string", default: "fsync" },
       repeat: { type: "string", default: "4" },
-      compare: { type: "string" },
-      "compare-label": { type: "string" },
+      ...COMPARE_OPTIONS,
       suite: { type: "string" },
       ...FIND_OPTIONS,
       ...MOVE_OPTIONS,
@@ -335,6 +334,7 @@ async function runSuites(): Promise<number> {
     args: Deno.args,
     options: {
       suite: { type: "string", default: "all" },
+      ...COMPARE_OPTIONS,
       ...FIND_OPTIONS,
       ...MOVE_OPTIONS,
       ...FORWARD_OPTIONS,

@@ -31,7 +31,10 @@ Deno.test({
         }
       }
       scp = await startStoreScp("STORESCP");
-      const known = `[[known_ae]]\nae_title = "STORESCP"\nhost = "127.0.0.1"\nport = ${scp.port}\n`;
+      const auditPath = `${dir}/audit.jsonl`;
+      const known =
+        `[[known_ae]]\nae_title = "STORESCP"\nhost = "127.0.0.1"\nport = ${scp.port}\n` +
+        `[audit]\npath = ${JSON.stringify(auditPath)}\n`;
       pacs = await startMiniPacs({
         http: { enabled: true, bind: "127.0.0.1", port: 0 },
         extraToml: known,
@@ -114,6 +117,21 @@ Deno.test({
         ]);
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stdout, /deleted series .*: 1 instance\(s\), .*\(offline, in /);
+        // Each send and delete left its audit line: by the API's user, or the command line's.
+        const audit = (await Deno.readTextFile(auditPath)).trim().split("\n").map((l) =>
+          JSON.parse(l)
+        ).filter((l) => l.EventID !== "Association" && l.EventID !== "Application Activity");
+        const mine = audit.filter((l) =>
+          l.EventID === "DICOM Study Deleted" ||
+          (l.EventID === "DICOM Instances Transferred" && l.EventActionCode === "R")
+        ).map((
+          l,
+        ) => [l.EventID, l.UserID.replace(/^.* \(command line\)$/, "CLI"), l.NumberOfInstances]);
+        assert.deepEqual(mine, [
+          ["DICOM Instances Transferred", "web", 2],
+          ["DICOM Study Deleted", "web", 2],
+          ["DICOM Study Deleted", "CLI", 1],
+        ]);
         const restarted = await startMiniPacs({ storagePath: pacs!.storage, extraToml: known });
         try {
           const left = await minipacs([

@@ -1,73 +1,14 @@
 // Store, query and move over DICOM TLS with DCMTK's TLS tools, and C-MOVE sub-associations to
 // a storescp +tls that requires our client certificate; our own SCU commands with --tls.
 import assert from "node:assert/strict";
-import { freePort } from "../helpers/peers.ts";
 import { minipacs } from "../cli/cli.ts";
-import { type CertificateSet, hasOpenssl, makeCertificates } from "../helpers/certificates.ts";
+import { hasOpenssl, makeCertificates } from "../helpers/certificates.ts";
 import { CORPUS_CLASSES, type CorpusObject, makeObject, newUid } from "../helpers/corpus.ts";
 import { hasTool, run, startMiniPacs } from "../helpers/server.ts";
+import { destinationsToml, startTlsStorescp, tlsToml } from "../helpers/tls_storescp.ts";
 
 const ready = hasOpenssl() &&
   ["storescu", "findscu", "movescu", "storescp", "echoscu", "dump2dcm"].every(hasTool);
-
-function tlsToml(c: CertificateSet): string {
-  return [
-    "[tls]",
-    "enabled = true",
-    "port = 0",
-    `certificate = ${JSON.stringify(c.serverCert)}`,
-    `private_key = ${JSON.stringify(c.serverKey)}`,
-    `ca_certificates = ${JSON.stringify(c.ca)}`,
-  ].join("\n");
-}
-
-/** storescp +tls on a free port, requiring a client certificate from the test CA. */
-async function startTlsStorescp(
-  c: CertificateSet,
-  cert: { cert: string; key: string },
-  client: { cert: string; key: string },
-) {
-  const dir = await Deno.makeTempDir({ prefix: "minipacs-storescp-tls-" });
-  const port = freePort();
-  const child = new Deno.Command("storescp", {
-    args: ["+tls", cert.key, cert.cert, "+cf", c.ca, "-aet", "DEST", "-od", dir, String(port)],
-    env: { TCP_NODELAY: "1" },
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  let up = false;
-  for (let i = 0; i < 100 && !up; i++) { // bounded: about 10 s
-    const r = await run("echoscu", [
-      "+tls",
-      client.key,
-      client.cert,
-      "+cf",
-      c.ca,
-      "-aec",
-      "DEST",
-      "127.0.0.1",
-      String(port),
-    ]);
-    up = r.code === 0;
-    if (!up) await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    port,
-    dir,
-    async files(): Promise<string[]> {
-      const names: string[] = [];
-      for await (const e of Deno.readDir(dir)) names.push(e.name);
-      return names;
-    },
-    async stop() {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* gone */ }
-      await child.status;
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    },
-  };
-}
 
 Deno.test({
   name:
@@ -82,15 +23,7 @@ Deno.test({
     const pacs = await startMiniPacs({
       extraToml: [
         tlsToml(c),
-        "[[known_ae]]",
-        'ae_title = "DEST"',
-        'host = "127.0.0.1"',
-        `port = ${scp.port}`,
-        "tls = true",
-        "[[known_ae]]",
-        'ae_title = "PLAINDEST"',
-        'host = "127.0.0.1"',
-        `port = ${scp.port}`,
+        destinationsToml(scp.port),
       ].join("\n"),
     });
     try {

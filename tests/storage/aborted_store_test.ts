@@ -84,7 +84,7 @@ Deno.test("stores cut off by an A-ABORT before their dataset leave no journal se
       0,
       `segments left: ${segments.length} before drain, ${left.length} after`,
     );
-    assert.equal(store.index.counts().instances, 0, "nothing was indexed");
+    assert.equal(store.counts().instances, 0, "nothing was indexed");
   } finally {
     await store.close();
     await Deno.remove(root, { recursive: true });

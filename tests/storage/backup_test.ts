@@ -70,7 +70,7 @@ Deno.test("readCommittedRecord() refuses a record that is not the one indexed", 
     try {
       const r = makeRecord("1.41.1");
       await storeObject(store, r, datasetFor(r));
-      const row = store.index.getInstance("1.41.1")!;
+      const row = store.getInstance("1.41.1")!;
       const file = await Deno.open(`${dir}/${row.location.path}`, { read: true });
       try {
         const { offset, length } = row.location;

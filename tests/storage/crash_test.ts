@@ -71,7 +71,7 @@ async function assertIntact(store: FsObjectStore, uid: string) {
   const { record, dataset } = crashObject(uid);
   const bytes = await readAll(got.stream);
   assert.ok(equalBytes(bytes, expectedPart10(record, dataset, "MODALITY")), `${uid} intact`);
-  assert.deepEqual(store.index.getInstance(uid)?.record, record, `${uid} indexed`);
+  assert.deepEqual(store.getInstance(uid)?.record, record, `${uid} indexed`);
 }
 
 Deno.test({
@@ -108,10 +108,10 @@ Deno.test({
             await assertIntact(store, uid);
           }
           // No orphan rows: every row is an object we expect, readable where the index says.
-          const rows = [...store.index.allInstances()];
+          const rows = [...store.allInstances()];
           assert.deepEqual(rows.map((r) => r.record.sopInstanceUid).sort(), [...expected].sort());
           const assertLocated = async () => {
-            for (const row of store.index.allInstances()) {
+            for (const row of store.allInstances()) {
               const stat = await Deno.stat(`${root}/${row.location.path}`);
               assert.ok(stat.size >= row.location.offset + row.location.length);
             }

@@ -1,6 +1,7 @@
 // Shared helpers for the storage tests: deterministic objects, a recording logger, temp roots.
 import type { InstanceRecord, Logger, LogLevel, ObjectStore } from "../../src/core/ports.ts";
 import { encodeFileMetaInformation } from "../../src/core/dicom/part10.ts";
+import { type RecordInfo, type ScanItem, scanSegment } from "../../src/storage/journal.ts";
 import { FsObjectStore, type FsObjectStoreOptions } from "../../src/storage/object_store.ts";
 
 export const CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2";
@@ -246,4 +247,16 @@ export function crashObject(uid: string): { record: InstanceRecord; dataset: Uin
   });
   const size = 500 + (n * 7919) % 300_000;
   return { record, dataset: datasetFor(record, size) };
+}
+
+/** The trailer facts of a journal record for `uid`, as a test writes them. */
+export function recordInfo(uid: string): RecordInfo {
+  return { record: makeRecord(uid), callingAe: "AE", receivedAt: "2024-01-01T00:00:00.000Z" };
+}
+
+/** Every item a scan of the segment finds, in order. */
+export async function scanAll(root: string, segment: string): Promise<ScanItem[]> {
+  const items: ScanItem[] = [];
+  for await (const item of scanSegment(root, segment)) items.push(item);
+  return items;
 }

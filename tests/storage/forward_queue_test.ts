@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { runRetention } from "../../src/storage/retention.ts";
-import { CommitmentQueue } from "../../src/storage/commitment_queue.ts";
 import { reindex } from "../../src/storage/reindex.ts";
 import {
   ForwardQueue,
@@ -122,8 +121,8 @@ Deno.test("retention keeps objects queued or failed for a route; give-up and ret
       const later = new Date(Date.now() + 10 * 86_400_000);
       const r = await runRetention(store, 1, later);
       assert.equal(r.instances, 1);
-      assert.ok(store.index.getInstance("1.8.1"), "the queued object is kept");
-      assert.equal(store.index.getInstance("1.9.1"), undefined, "the other one goes");
+      assert.ok(store.getInstance("1.8.1"), "the queued object is kept");
+      assert.equal(store.getInstance("1.9.1"), undefined, "the other one goes");
 
       const [item] = queue.due("CENTRAL", Date.now(), 10, new Set());
       queue.retryLater(item, "C-STORE status 0xa700", Date.now() + 60_000, true);
@@ -133,7 +132,7 @@ Deno.test("retention keeps objects queued or failed for a route; give-up and ret
         "1.8",
       ]]);
       await runRetention(store, 1, later);
-      assert.ok(store.index.getInstance("1.8.1"), "a failed object is kept too");
+      assert.ok(store.getInstance("1.8.1"), "a failed object is kept too");
       assert.equal(queue.retryFailed("CENTRAL"), 1);
       assert.equal(queue.due("CENTRAL", Date.now(), 10, new Set()).length, 1);
       assert.equal(queue.queueStudy("1.8", "CENTRAL").queued, 0, "already queued");
@@ -153,7 +152,7 @@ Deno.test("reindex keeps the forwarding queue and the commitment reports still o
         const r = makeRecord(uid);
         await storeObject(store, r, datasetFor(r));
       }
-      new CommitmentQueue(store.index).add("MODALITY", {
+      store.openCommitmentQueue().add("MODALITY", {
         transactionUid: "2.25.4",
         committed: [],
         failed: [],
@@ -164,10 +163,10 @@ Deno.test("reindex keeps the forwarding queue and the commitment reports still o
     await reindex(root, new MemoryLogger());
     const { store: again, queue } = await openWithQueue(root, routes);
     try {
-      assert.equal(again.index.counts().instances, 2);
+      assert.equal(again.counts().instances, 2);
       const due = queue.due("CENTRAL", Date.now(), 10, new Set());
       assert.deepEqual(due.map((i) => i.sopInstanceUid).sort(), ["1.10.1", "1.10.2"]);
-      assert.equal(new CommitmentQueue(again.index).count(), 1);
+      assert.equal(again.openCommitmentQueue().count(), 1);
     } finally {
       await again.close();
     }

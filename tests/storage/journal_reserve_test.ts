@@ -5,8 +5,6 @@ import { statfs } from "node:fs/promises";
 import {
   JOURNAL_DIR,
   readMinSeq,
-  type ScanItem,
-  scanSegment,
   SEGMENT_HEADER_LENGTH,
   SEGMENT_MAGIC,
 } from "../../src/storage/journal.ts";
@@ -22,6 +20,7 @@ import {
   MemoryLogger,
   openStore,
   readAll,
+  scanAll,
   storeObject,
   withTempDir,
 } from "./fixtures.ts";
@@ -71,12 +70,6 @@ async function assertPrewritten(path: string): Promise<void> {
   assert.equal(firstNonZero, -1, `${path} is zero past its header`);
 }
 
-async function scanAll(root: string, segment: string): Promise<ScanItem[]> {
-  const items: ScanItem[] = [];
-  for await (const item of scanSegment(root, segment)) items.push(item);
-  return items;
-}
-
 Deno.test("a fresh store writes the journal reserve before open() resolves", async () => {
   await withTempDir(async (root) => {
     const logger = new MemoryLogger();
@@ -121,7 +114,7 @@ Deno.test("the first association writes into a reserve segment; its objects surv
       segment = segs[0];
       // Written into, never appended to: a new segment would be as long as its records.
       assert.equal((await Deno.stat(`${root}/${segment}`)).size, SEGMENT);
-      const row = store.index.getInstance(records[2].sopInstanceUid);
+      const row = store.getInstance(records[2].sopInstanceUid);
       assert.equal(row?.location.kind, "journal");
       assert.equal(row?.location.path, segment);
       // A crash now: the objects are only in the reused segment.
@@ -145,7 +138,7 @@ Deno.test("the first association writes into a reserve segment; its objects surv
       const logger = new MemoryLogger();
       const reopened = await openStore(copy, reserveOptions(logger));
       try {
-        assert.equal(reopened.index.counts().instances, records.length, copy);
+        assert.equal(reopened.counts().instances, records.length, copy);
         for (let i = 0; i < records.length; i++) {
           const got = await reopened.readObject(records[i].sopInstanceUid);
           assert.ok(got, `${copy}: ${records[i].sopInstanceUid}`);

@@ -1,109 +1,96 @@
-// Compression at rest in the materializer: the home file in the compressed syntax, the index
-// pointing at it with its syntax and length, and what is kept as received (with a warning when
-// the lossless check failed).
+// The materializer: journaled objects reach their home files in quiet moments, or once the
+// backlog passes its bound, and finished journal segments go.
 import assert from "node:assert/strict";
-import type { CompressionResult } from "../../src/core/dicom/compression.ts";
-import { decodeFileMetaInformation } from "../../src/core/dicom/part10.ts";
 import { homePathFor } from "../../src/storage/layout.ts";
 import {
   datasetFor,
   equalBytes,
   expectedPart10,
+  listFiles,
   makeRecord,
-  MemoryLogger,
   openStore,
   readAll,
   storeObject,
   withTempDir,
 } from "./fixtures.ts";
 
-const JPEG_LS = "1.2.840.10008.1.2.4.80";
-
-async function storeWith(
-  root: string,
-  compressor: (d: Uint8Array, from: string, to: string) => Promise<CompressionResult>,
-) {
-  const logger = new MemoryLogger();
-  const store = await openStore(root, { compressTo: JPEG_LS, compressor, logger });
-  const record = makeRecord("1.2.3.7.1.1");
-  const dataset = datasetFor(record, 20_000);
-  assert.equal(await storeObject(store, record, dataset, { callingAe: "CT" }), "stored");
-  await store.endAssociation("a1");
-  await store.drain();
-  return { store, record, dataset, logger };
-}
-
-Deno.test("materializer: a compressed home file, and the index gives its syntax and length", async () => {
+Deno.test("the materializer waits for a quiet moment, then moves objects home on its own", async () => {
   await withTempDir(async (root) => {
-    const compressed = new Uint8Array(1000).fill(7);
-    const calls: string[] = [];
-    const { store, record, dataset } = await storeWith(root, (d, from, to) => {
-      calls.push(`${from} -> ${to} (${d.length} bytes)`);
-      return Promise.resolve({ compressed: true, dataset: compressed });
+    const store = await openStore(root, { materializer: { idleMs: 250 } });
+    try {
+      const r = makeRecord("1.11.1");
+      await storeObject(store, r, datasetFor(r));
+      const home = `${root}/${await homePathFor(r)}`;
+      // Right after the commit nothing is materialized yet (ingest has priority).
+      await assert.rejects(Deno.stat(home), Deno.errors.NotFound);
+      assert.equal(store.backlog.objects, 1);
+      let found = false;
+      for (let i = 0; i < 150 && !found; i++) {
+        await new Promise((ok) => setTimeout(ok, 20));
+        found = store.getInstance("1.11.1")?.location.kind === "home";
+      }
+      assert.ok(found, "object materialized within 3 s of idling");
+      await Deno.stat(home);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+Deno.test("drain() brings home only the newest copy of an object stored twice, dated when received", async () => {
+  await withTempDir(async (root) => {
+    const store = await openStore(root, {
+      durability: "none",
+      materializer: { idleMs: 3_600_000 },
     });
     try {
-      const received = expectedPart10(record, dataset, "CT");
-      assert.deepEqual(calls, [
-        `${record.transferSyntaxUid} -> ${JPEG_LS} (${dataset.length} bytes)`,
-      ]);
-      const home = await Deno.readFile(`${root}/${await homePathFor(record)}`);
-      const { meta, datasetOffset } = decodeFileMetaInformation(home);
-      assert.equal(meta.transferSyntaxUid, JPEG_LS);
-      assert.equal(meta.sopInstanceUid, record.sopInstanceUid);
-      assert.equal(meta.sourceAeTitle, "CT");
-      assert.ok(equalBytes(home.subarray(datasetOffset), compressed));
-      const row = store.index.getInstance(record.sopInstanceUid)!;
-      assert.equal(row.record.transferSyntaxUid, JPEG_LS);
-      assert.equal(row.location.length, home.length);
-      assert.equal(row.meta.size, received.length, "the bytes received are kept");
-      const read = await store.readObject(record.sopInstanceUid);
-      assert.equal(read?.transferSyntaxUid, JPEG_LS);
-      assert.ok(equalBytes(await readAll(read!.stream), home));
-      assert.equal(store.index.counts().storedBytes, home.length);
-      assert.equal(store.index.counts().bytes, received.length);
-    } finally {
-      await store.close();
-    }
-  });
-});
-
-Deno.test("materializer: an image that fails the lossless check is stored as received, with a warning", async () => {
-  await withTempDir(async (root) => {
-    const { store, record, dataset, logger } = await storeWith(root, () =>
-      Promise.resolve({
-        compressed: false,
-        reason: "frame 1 does not decode to the bytes it came from",
-        mismatch: true,
-      }));
-    try {
-      const home = await Deno.readFile(`${root}/${await homePathFor(record)}`);
-      assert.ok(equalBytes(home, expectedPart10(record, dataset, "CT")));
-      assert.equal(
-        store.index.getInstance(record.sopInstanceUid)?.record.transferSyntaxUid,
-        record.transferSyntaxUid,
-      );
-      const warn = logger.lines.find((l) =>
-        l.level === "warn" && /stored as received/.test(l.message)
-      );
-      assert.ok(warn, "a warn line");
-      assert.match(warn.message, /does not decode to the bytes/);
-    } finally {
-      await store.close();
-    }
-  });
-});
-
-Deno.test("materializer: without image attributes the object is stored as received (the real check)", async () => {
-  await withTempDir(async (root) => {
-    const store = await openStore(root, { compressTo: JPEG_LS });
-    try {
-      const record = makeRecord("1.2.3.7.2.1");
-      const dataset = datasetFor(record, 5000);
-      await storeObject(store, record, dataset, { callingAe: "CT" });
+      const first = makeRecord("1.14.1");
+      const second = makeRecord("1.14.1", { seriesDescription: "again" });
+      await storeObject(store, first, datasetFor(first, 5000));
+      await storeObject(store, second, datasetFor(second, 7000));
+      assert.equal(store.backlog.objects, 2);
       await store.endAssociation("a1");
       await store.drain();
-      const home = await Deno.readFile(`${root}/${await homePathFor(record)}`);
-      assert.ok(equalBytes(home, expectedPart10(record, dataset, "CT")));
+      assert.equal(store.backlog.objects, 0);
+      const path = `${root}/${await homePathFor(second)}`;
+      const home = await Deno.readFile(path);
+      assert.ok(equalBytes(home, expectedPart10(second, datasetFor(second, 7000), "MODALITY")));
+      // Without durability there is no segment pool: the ended segment is deleted.
+      assert.deepEqual((await listFiles(root)).filter((f) => f.startsWith("journal/")), []);
+      const stored = await store.readObject("1.14.1");
+      assert.ok(stored && equalBytes(await readAll(stored.stream), home));
+      const row = store.getInstance("1.14.1")!;
+      assert.equal(row.location.kind, "home");
+      const mtime = (await Deno.stat(path)).mtime!.getTime();
+      assert.ok(Math.abs(mtime - Date.parse(row.meta.receivedAt)) < 1000, "dated when received");
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+Deno.test("a long association rolls over to new segments and materialized ones are deleted while it goes on", async () => {
+  await withTempDir(async (root) => {
+    const store = await openStore(root, {
+      segmentMaxBytes: 1,
+      materializer: { idleMs: 3_600_000 },
+    });
+    try {
+      const records = [1, 2, 3].map((i) => makeRecord(`1.12.${i}`));
+      for (const r of records) await storeObject(store, r, datasetFor(r));
+      const segments = (await listFiles(root)).filter((f) => f.startsWith("journal/"));
+      assert.equal(segments.length, 3, "one segment per object at this size limit");
+      await store.drain();
+      // Only the segment still taking records remains.
+      const left = (await listFiles(root)).filter((f) => f.startsWith("journal/"));
+      assert.deepEqual(left, [segments.sort().at(-1)]);
+      for (const r of records) {
+        const got = await store.readObject(r.sopInstanceUid);
+        assert.ok(
+          got &&
+            equalBytes(await readAll(got.stream), expectedPart10(r, datasetFor(r), "MODALITY")),
+        );
+      }
     } finally {
       await store.close();
     }

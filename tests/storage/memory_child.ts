@@ -43,7 +43,7 @@ if (stored) {
     readBack += body.length;
   }
 }
-const location = store.index.getInstance(record.sopInstanceUid)?.location.kind;
+const location = store.getInstance(record.sopInstanceUid)?.location.kind;
 await store.close();
 const status = await Deno.readTextFile("/proc/self/status");
 const hwmKb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]);

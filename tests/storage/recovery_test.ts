@@ -84,8 +84,8 @@ Deno.test("a segment cut at any offset reopens with every committed record prese
               `cut ${cut}`,
             );}
         }
-        assert.equal(reopened.index.getInstance("1.20.99"), undefined);
-        assert.equal(reopened.index.counts().instances, kept, `cut ${cut}`);
+        assert.equal(reopened.getInstance("1.20.99"), undefined);
+        assert.equal(reopened.counts().instances, kept, `cut ${cut}`);
         await reopened.drain();
         const files = (await listFiles(root)).filter((f) => !f.startsWith("index.sqlite"));
         const homes = await Promise.all(records.slice(0, kept).map((r) => homePathFor(r)));
@@ -118,7 +118,7 @@ Deno.test("recovery re-indexes committed records that the index lost", async () 
     const logger = new MemoryLogger();
     const reopened = await openStore(`${dir}/empty-index`, { logger });
     try {
-      assert.equal(reopened.index.counts().instances, 4);
+      assert.equal(reopened.counts().instances, 4);
       for (const r of records) await assertStored(reopened, r, datasetFor(r));
       const line = logger.lines.find((l) => l.message === "storage recovery done");
       assert.equal(line?.fields?.replayed, 4);
@@ -152,7 +152,7 @@ Deno.test("recovery keeps the newest version when a materialized segment is stil
       const files = (await listFiles(`${dir}/crash`)).filter((f) => !f.startsWith("index.sqlite"));
       assert.deepEqual(files, [await homePathFor(other), await homePathFor(v2)].sort());
       assert.deepEqual(
-        [reopened.index.counts().studies, reopened.index.counts().instances],
+        [reopened.counts().studies, reopened.counts().instances],
         [2, 2],
       );
     } finally {

@@ -67,7 +67,7 @@ Deno.test("runRetention() deletes exactly the expired studies, files and rows", 
       assert.deepEqual(result, { studies: ["1.81", "1.84"], instances: 3 });
       for (const [r] of objects()) {
         const gone = r.studyInstanceUid === "1.81" || r.studyInstanceUid === "1.84";
-        const row = store.index.getInstance(r.sopInstanceUid);
+        const row = store.getInstance(r.sopInstanceUid);
         assert.equal(row === undefined, gone, `row of ${r.sopInstanceUid}`);
         const file = `${root}/${await homePathFor(r)}`;
         if (gone) await assert.rejects(Deno.stat(file), Deno.errors.NotFound);
@@ -77,7 +77,7 @@ Deno.test("runRetention() deletes exactly the expired studies, files and rows", 
       const files = (await listFiles(root)).filter((f) => f.endsWith(".dcm"));
       assert.deepEqual(files.map((f) => f.split("/")[0]).sort(), ["1.82", "1.82", "1.83"]);
       await assert.rejects(Deno.stat(`${root}/1.81`), Deno.errors.NotFound);
-      const counts = store.index.counts();
+      const counts = store.counts();
       assert.deepEqual(
         [counts.patients, counts.studies, counts.series, counts.instances],
         [2, 2, 2, 3],
@@ -106,7 +106,7 @@ Deno.test("runRetention() with 0 days, or nothing old enough, deletes nothing", 
       // A day and a bit later it is due.
       const later = new Date(Date.now() + 1.01 * 86_400_000);
       assert.deepEqual(await runRetention(store, 1, later), { studies: ["1.85"], instances: 1 });
-      assert.equal(store.index.counts().instances, 0);
+      assert.equal(store.counts().instances, 0);
     } finally {
       await store.close();
     }
@@ -166,10 +166,10 @@ async function fillingDisk(
   let calls = 0;
   const freeBytes = () => {
     calls++;
-    return Promise.resolve((1000 - 100 * store.index.counts().studies) * MIB);
+    return Promise.resolve((1000 - 100 * store.counts().studies) * MIB);
   };
   const left = () =>
-    studies.map(([s]) => s).filter((s) => store.index.getInstance(`${s}.1.1`) !== undefined);
+    studies.map(([s]) => s).filter((s) => store.getInstance(`${s}.1.1`) !== undefined);
   return { store, logger, now, freeBytes, calls: () => calls, left };
 }
 

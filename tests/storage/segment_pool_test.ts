@@ -1,13 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  JOURNAL_DIR,
-  type RecordInfo,
-  type ScanItem,
-  scanSegment,
-  SEGMENT_HEADER_LENGTH,
-  SEGMENT_MAGIC,
-  SegmentWriter,
-} from "../../src/storage/journal.ts";
+import { JOURNAL_DIR, SEGMENT_HEADER_LENGTH, SEGMENT_MAGIC } from "../../src/storage/journal.ts";
+import { SegmentWriter } from "../../src/storage/segment_writer.ts";
 import { homePathFor } from "../../src/storage/layout.ts";
 import type { FsObjectStore } from "../../src/storage/object_store.ts";
 import type { InstanceRecord } from "../../src/core/ports.ts";
@@ -22,24 +15,16 @@ import {
   noise,
   openStore,
   readAll,
+  recordInfo,
+  scanAll,
   storeObject,
   withTempDir,
 } from "./fixtures.ts";
 
-function info(uid: string): RecordInfo {
-  return { record: makeRecord(uid), callingAe: "AE", receivedAt: "2024-01-01T00:00:00.000Z" };
-}
-
-async function scanAll(root: string, segment: string): Promise<ScanItem[]> {
-  const items: ScanItem[] = [];
-  for await (const item of scanSegment(root, segment)) items.push(item);
-  return items;
-}
-
 async function writeRecord(seg: SegmentWriter, uid: string, bytes: Uint8Array, seq: number) {
   await seg.beginRecord(uid, bytes.subarray(0, 10));
   for (let o = 10; o < bytes.length; o += 16_384) await seg.append(bytes.subarray(o, o + 16_384));
-  const done = seg.finishRecord(seq, info(uid));
+  const done = seg.finishRecord(seq, recordInfo(uid));
   await done.durable;
   seg.acceptRecord();
   return done;
@@ -99,7 +84,7 @@ Deno.test("a reused segment refuses a seq below its minSeq", async () => {
     const old = await oldSegment(root);
     const seg = await SegmentWriter.reuse(root, old, "new", true, 200);
     await seg.beginRecord("1.8.1", noise("x", 100));
-    assert.throws(() => seg.finishRecord(150, info("1.8.1")), /minSeq/);
+    assert.throws(() => seg.finishRecord(150, recordInfo("1.8.1")), /minSeq/);
     await seg.discardRecord();
     seg.close();
     assert.deepEqual(await scanAll(root, seg.segment), []);
@@ -115,7 +100,7 @@ Deno.test("discardRecord() in a reused segment keeps the blocks and the record n
     // Finished and synced, then refused (as a duplicate would be).
     await seg.beginRecord("1.8.2", noise("b", 10));
     await seg.append(noise("c", 300_000));
-    await (seg.finishRecord(201, info("1.8.2"))).durable;
+    await (seg.finishRecord(201, recordInfo("1.8.2"))).durable;
     await seg.discardRecord();
     assert.equal((await Deno.stat(`${root}/${seg.segment}`)).size, before, "not truncated");
     assert.deepEqual(
@@ -246,20 +231,20 @@ Deno.test("a reused segment never brings back older records after a crash at any
       const logger = new MemoryLogger();
       const reopened = await openStore(root, { ...HOLD, logger });
       try {
-        assert.equal(reopened.index.getInstance(old[2].sopInstanceUid), undefined, label);
+        assert.equal(reopened.getInstance(old[2].sopInstanceUid), undefined, label);
         for (let i = 0; i < old.length; i++) {
           if (i !== 2) await assertStored(reopened, old[i], oldData[i]);
         }
         let kept = 0;
         for (let i = 0; i < fresh.length; i++) {
-          const row = reopened.index.getInstance(fresh[i].sopInstanceUid);
+          const row = reopened.getInstance(fresh[i].sopInstanceUid);
           const expected = keep(i);
           if (expected === true || (expected === "maybe" && row)) {
             await assertStored(reopened, fresh[i], freshData[i]);
             kept++;
           } else assert.equal(row, undefined, `${label}: ${fresh[i].sopInstanceUid}`);
         }
-        assert.equal(reopened.index.counts().instances, old.length - 1 + kept, label);
+        assert.equal(reopened.counts().instances, old.length - 1 + kept, label);
         const done = logger.lines.find((l) => l.message === "storage recovery done");
         assert.equal(done?.fields?.replayed ?? 0, 0, `${label}: nothing replayed`);
         await reopened.drain();
@@ -294,7 +279,7 @@ Deno.test("a reused segment never brings back older records after a crash at any
       }
       const lost = await openStore(`${dir}/${name}-noindex`, HOLD);
       try {
-        const uids = [...lost.index.allInstances()].map((r) => r.record.sopInstanceUid).sort();
+        const uids = [...lost.allInstances()].map((r) => r.record.sopInstanceUid).sort();
         assert.deepEqual(uids, fresh.slice(0, liveFresh).map((r) => r.sopInstanceUid), name);
       } finally {
         await lost.close();

@@ -6,7 +6,19 @@ import { datasetOf, readPart10Dir } from "../helpers/part10_files.ts";
 import { hasTool, type MiniPacs, run, startMiniPacs } from "../helpers/server.ts";
 import { minipacs, startStoreScp, type StoreScp } from "../cli/cli.ts";
 
-const dcmtk = ["storescu", "storescp", "dump2dcm"].every(hasTool);
+const dcmtk = ["storescu", "storescp", "dump2dcm", "dcmdump"].every(hasTool) && hasPydicom();
+
+function hasPydicom(): boolean {
+  try {
+    const ok = new Deno.Command("/usr/bin/python3", { args: ["-c", "import pydicom.fileset"] })
+      .outputSync().success;
+    if (!ok) console.log("SKIP: the API actions test needs /usr/bin/python3 with pydicom");
+    return ok;
+  } catch {
+    console.log("SKIP: the API actions test needs /usr/bin/python3 with pydicom");
+    return false;
+  }
+}
 const CT = CORPUS_CLASSES.find((c) => c.modality === "CT")!;
 const MR = CORPUS_CLASSES.find((c) => c.modality === "MR")!;
 
@@ -28,6 +40,42 @@ async function listDcm(dir: string): Promise<string[]> {
     } else if (e.name.endsWith(".dcm")) out.push(e.name);
   }
   return out;
+}
+
+/**
+ * The records of an unzipped file-set's DICOMDIR as pydicom follows them: patient ID, study
+ * UID, "series UID modality", SOP Instance UID and File ID, one row per image.
+ */
+async function readDicomdir(root: string): Promise<string[][]> {
+  const script = `import sys, json, os
+from pydicom import dcmread
+from pydicom.fileset import FileSet
+ds = dcmread(os.path.join(sys.argv[1], "DICOMDIR"))
+FileSet(ds)  # checks the records and their offsets
+rows = []
+for p in ds.patient_records:
+    for st in p.children:
+        for se in st.children:
+            for im in se.children:
+                assert im.DirectoryRecordType == "IMAGE"
+                rows.append([p.PatientID, st.StudyInstanceUID,
+                    se.SeriesInstanceUID + " " + se.Modality, im.ReferencedSOPInstanceUIDInFile,
+                    "/".join(im.ReferencedFileID)])
+print(json.dumps(rows))`;
+  const out = await new Deno.Command("/usr/bin/python3", { args: ["-c", script, root] })
+    .output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+/** Reads a send job until it has finished (bounded: about 60 s). */
+async function waitForSend(base: string, id: string) {
+  for (let i = 0; i < 600; i++) {
+    const job = await (await fetch(`${base}/api/sends/${id}`)).json();
+    if (job.state !== "running") return job;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`send ${id} still running`);
 }
 
 Deno.test({
@@ -55,9 +103,11 @@ Deno.test({
       const mr = await makeObject({ spec: MR, dir, studyInstanceUid: study });
       const other = await makeObject({ spec: MR, dir, patientId: "PAT002" });
       scp = await startStoreScp("STORESCP");
+      const auditPath = `${dir}/audit.jsonl`;
       pacs = await startMiniPacs({
         http: { enabled: true, bind: "127.0.0.1", port: 0 },
-        extraToml: `[[known_ae]]\nae_title = "STORESCP"\nhost = "127.0.0.1"\nport = ${scp.port}\n`,
+        extraToml: `[[known_ae]]\nae_title = "STORESCP"\nhost = "127.0.0.1"\nport = ${scp.port}\n` +
+          `[audit]\npath = ${JSON.stringify(auditPath)}\n`,
       });
       const all = [...ct, mr, other];
       const stored = await run("storescu", [
@@ -123,17 +173,25 @@ Deno.test({
           assert.match(test.stdout, /No errors detected/);
           const out = `${dir}/unzipped`;
           assert.equal((await run("unzip", ["-q", zip, "-d", out])).code, 0);
-          const files = new Map<string, Uint8Array>();
-          for (const f of await listDcm(out)) {
-            const got = await readPart10Dir(`${out}/${f.slice(0, f.lastIndexOf("/"))}`);
-            for (const [uid, p] of got) files.set(uid, p.dataset);
-          }
-          assert.deepEqual(
-            [...files.keys()].sort(),
-            [...ct, mr].map((o) => o.sopInstanceUid).sort(),
-          );
-          for (const o of [...ct, mr]) {
-            assert.deepEqual(files.get(o.sopInstanceUid), await datasetOf(o.path));
+          const dump = await run("dcmdump", [`${out}/DICOMDIR`]);
+          assert.equal(dump.code, 0, dump.stderr);
+          assert.match(dump.stdout, /\(0004,1430\) CS \[PATIENT\]/);
+          // pydicom follows the records' offsets from the root: patient, study, series, image.
+          const tree = await readDicomdir(out);
+          assert.deepEqual(tree.map((r) => r.slice(0, 4)), [
+            ...ct.map((o) => ["PAT001", study, `${series} CT`, o.sopInstanceUid]),
+            [
+              "PAT001",
+              study,
+              `${mr.seriesInstanceUid} MR`,
+              mr.sopInstanceUid,
+            ],
+          ]);
+          for (const [, , , sop, fileId] of tree) {
+            assert.match(fileId, /^DICOM(\/[A-Z0-9_]{1,8}){3}$/);
+            const o = [...ct, mr].find((x) => x.sopInstanceUid === sop)!;
+            // Each referenced file exists and holds what was stored.
+            assert.deepEqual(await datasetOf(`${out}/${fileId}`), await datasetOf(o.path));
           }
           const series1 = await fetch(`${base}/api/series/${series}/archive`);
           assert.equal(series1.status, 200);
@@ -142,36 +200,76 @@ Deno.test({
         },
       );
 
-      await t.step("POST /api/studies/{uid}/send: the study arrives at the known AE", async () => {
-        const r = await fetch(`${base}/api/studies/${study}/send`, {
-          method: "POST",
-          headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ destination: "STORESCP" }),
-        });
-        assert.equal(r.status, 200);
-        const body = await r.json();
-        assert.deepEqual(body, {
-          destination: "STORESCP",
-          total: 4,
-          completed: 4,
-          failed: 0,
-          warning: 0,
-          failedSopInstanceUids: [],
-          error: null,
-        });
-        const got = await readPart10Dir(scp!.dir);
-        assert.deepEqual([...got.keys()].sort(), [...ct, mr].map((o) => o.sopInstanceUid).sort());
-        for (const o of [...ct, mr]) {
-          assert.deepEqual(got.get(o.sopInstanceUid)!.dataset, await datasetOf(o.path));
-        }
-        await pacs!.waitForLog(/send done.*destination=STORESCP.*completed=4/);
-        const unknown = await fetch(`${base}/api/studies/${study}/send`, {
-          method: "POST",
-          body: JSON.stringify({ destination: "NOWHERE" }),
-        });
-        assert.equal(unknown.status, 400);
-        assert.match((await unknown.json()).error, /not a \[\[known_ae\]\]/);
-      });
+      await t.step(
+        "POST /api/studies/{uid}/send: a job with progress; two sends at once both arrive",
+        async () => {
+          const post = (path: string) =>
+            fetch(`${base}/api/${path}/send`, {
+              method: "POST",
+              headers: { "Content-Type": "application/json" },
+              body: JSON.stringify({ destination: "STORESCP" }),
+            });
+          const [r, r2] = await Promise.all([post(`studies/${study}`), post(`series/${series}`)]);
+          assert.equal(r.status, 202);
+          assert.equal(r2.status, 202);
+          const job = await r.json();
+          const job2 = await r2.json();
+          assert.equal(r.headers.get("location"), `/api/sends/${job.id}`);
+          assert.notEqual(job.id, job2.id);
+          assert.equal(job.destination, "STORESCP");
+          assert.equal(job.total, 4);
+          assert.equal(job2.total, 3);
+          const done = await waitForSend(base, job.id);
+          assert.deepEqual(
+            {
+              state: done.state,
+              total: done.total,
+              done: done.done,
+              completed: done.completed,
+              failed: done.failed,
+              warning: done.warning,
+              failedSopInstanceUids: done.failedSopInstanceUids,
+              error: done.error,
+              address: done.address,
+            },
+            {
+              state: "completed",
+              total: 4,
+              done: 4,
+              completed: 4,
+              failed: 0,
+              warning: 0,
+              failedSopInstanceUids: [],
+              error: null,
+              address: `127.0.0.1:${scp!.port}`,
+            },
+          );
+          assert.equal((await waitForSend(base, job2.id)).completed, 3);
+          const list = await (await fetch(`${base}/api/sends`)).json();
+          assert.deepEqual(
+            list.sends.map((j: { id: string }) => j.id).sort(),
+            [job.id, job2.id].sort(),
+          );
+          const got = await readPart10Dir(scp!.dir);
+          assert.deepEqual(
+            [...got.keys()].sort(),
+            [...ct, mr].map((o) => o.sopInstanceUid).sort(),
+          );
+          for (const o of [...ct, mr]) {
+            assert.deepEqual(got.get(o.sopInstanceUid)!.dataset, await datasetOf(o.path));
+          }
+          await pacs!.waitForLog(/send done.*destination=STORESCP.*completed=4/);
+          const unknown = await fetch(`${base}/api/studies/${study}/send`, {
+            method: "POST",
+            body: JSON.stringify({ destination: "NOWHERE" }),
+          });
+          assert.equal(unknown.status, 400);
+          assert.match((await unknown.json()).error, /not a \[\[known_ae\]\]/);
+          const none = await fetch(`${base}/api/sends/not-a-job`);
+          assert.equal(none.status, 404);
+          await none.body?.cancel();
+        },
+      );
 
       await t.step(
         "DELETE: refused cross-site; then gone from the API, C-FIND and disk",
@@ -217,6 +315,45 @@ Deno.test({
           await pacs!.waitForLog(/study deleted.*instances=3/);
         },
       );
+
+      await t.step("the audit trail has a line for each send and delete", async () => {
+        const lines = (await Deno.readTextFile(auditPath)).trim().split("\n").map((l) =>
+          JSON.parse(l)
+        );
+        const sends = lines.filter((l) =>
+          l.EventID === "DICOM Instances Transferred" && l.DestinationUserID === "STORESCP"
+        );
+        assert.equal(sends.length, 2);
+        const studySend = sends.find((l) => l.SeriesInstanceUID === undefined);
+        assert.deepEqual(
+          {
+            action: studySend.EventActionCode,
+            outcome: studySend.EventOutcomeIndicator,
+            user: studySend.UserID,
+            study: studySend.StudyInstanceUID,
+            patient: studySend.PatientID,
+            to: studySend.DestinationNetworkAccessPointID,
+            n: studySend.NumberOfInstances,
+          },
+          {
+            action: "R",
+            outcome: 0,
+            user: "web",
+            study,
+            patient: "PAT001",
+            to: `127.0.0.1:${scp!.port}`,
+            n: 4,
+          },
+        );
+        assert.match(studySend.NetworkAccessPointID, /^127\.0\.0\.1:\d+$/);
+        const deletes = lines.filter((l) => l.EventID === "DICOM Study Deleted");
+        assert.deepEqual(
+          deletes.map((l) => [l.EventActionCode, l.SOPInstanceUID, l.NumberOfInstances]),
+          [["D", ct[2].sopInstanceUid, 1], ["D", undefined, 3]],
+        );
+        assert.equal(deletes[1].StudyInstanceUID, study);
+        assert.equal(deletes[1].PatientID, "PAT001");
+      });
     } finally {
       await pacs?.cleanup();
       await scp?.stop();

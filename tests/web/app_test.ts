@@ -324,10 +324,8 @@ Deno.test("GET /healthz is 503 when the index cannot be read", async () => {
     deps: {
       storage: {
         root: "/nonexistent-minipacs",
-        index: {
-          openReader() {
-            throw new Error("unable to open database file /secret/path");
-          },
+        openReader() {
+          throw new Error("unable to open database file /secret/path");
         },
         freeBytes: () => Promise.resolve(1e12),
       },
@@ -350,10 +348,8 @@ Deno.test("a failing page answers 500 without a stack trace or the error text", 
     deps: {
       storage: {
         root: "/x",
-        index: {
-          openReader() {
-            throw new Error("SECRET internal detail");
-          },
+        openReader() {
+          throw new Error("SECRET internal detail");
         },
         freeBytes: () => Promise.resolve(1),
       },

@@ -4,7 +4,7 @@
 // arrive), delete it (gone from the page, from C-FIND and from disk). A viewer sees neither
 // send nor delete, and is refused them.
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import { chromium, type Page } from "playwright-core";
 import { writeDemo } from "../../src/cli/demo.ts";
 import { hashPassword } from "../../src/web/password.ts";
 import { datasetOf, readPart10Dir } from "../helpers/part10_files.ts";
@@ -58,6 +58,7 @@ Deno.test({
           `[[known_ae]]\nae_title = "STORESCP"\nhost = "127.0.0.1"\nport = ${scp.port}\n`,
           `[[http.users]]\nname = "admin"\npassword_hash = "${adminHash}"\nrole = "admin"\n`,
           `[[http.users]]\nname = "viewer"\npassword_hash = "${viewerHash}"\nrole = "viewer"\n`,
+          `[audit]\npath = ${JSON.stringify(`${dir}/audit.jsonl`)}\n`,
         ].join("\n"),
       });
       const stored = await run("storescu", [
@@ -90,9 +91,7 @@ Deno.test({
           await page.click(`a[href="/studies/${study}"]`);
           await page.waitForSelector("#series");
           // Images load after the page: wait (bounded) until each has finished.
-          await page.waitForFunction("Array.from(document.images).every((i) => i.complete)", null, {
-            timeout: 30_000,
-          });
+          await imagesLoaded(page);
           const thumbs = page.locator("img.thumb");
           assert.equal(await thumbs.count(), 2);
           // Each thumbnail is a rendered PNG, 128 wide (the demo images are 128 x 128).
@@ -119,9 +118,7 @@ Deno.test({
           );
           await page.click('#presets a:has-text("Full range")');
           await page.waitForSelector("#preview-image");
-          await page.waitForFunction("Array.from(document.images).every((i) => i.complete)", null, {
-            timeout: 30_000,
-          });
+          await imagesLoaded(page);
           assert.match(page.url(), /window=full/);
           const w = await page.locator("#preview-image").evaluate((i) =>
             (i as unknown as { naturalWidth: number }).naturalWidth
@@ -139,8 +136,10 @@ Deno.test({
         const zip = `${dir}/study.zip`;
         await download.saveAs(zip);
         assert.equal((await run("unzip", ["-q", zip, "-d", `${dir}/unzipped`])).code, 0);
+        // The file-set: a DICOMDIR at the root, the files under DICOM/.
+        assert.ok((await Deno.stat(`${dir}/unzipped/DICOMDIR`)).isFile);
         const got = new Map<string, Uint8Array>();
-        for (const f of await filesUnder(`${dir}/unzipped`)) {
+        for (const f of await filesUnder(`${dir}/unzipped/DICOM`)) {
           const folder = f.slice(0, f.lastIndexOf("/"));
           for (const [uid, p] of await readPart10Dir(folder)) got.set(uid, p.dataset);
         }
@@ -148,22 +147,37 @@ Deno.test({
         for (const h of hans) assert.deepEqual(got.get(h.sopInstanceUid), await datasetOf(h.path));
       });
 
-      await t.step("Send to STORESCP: confirmation, result, files arrive", async () => {
-        await page.selectOption("#destination", "STORESCP");
-        await page.click("#send");
-        await page.waitForSelector("#confirm");
-        assert.match(
-          await page.innerText("#confirm"),
-          /Send this study \(6 instances\) to STORESCP/,
-        );
-        await page.click("#confirm-button");
-        await page.waitForSelector("#result-message");
-        assert.equal(await page.innerText("#result-message"), "STORESCP: 6 of 6 sent.");
-        const arrived = await readPart10Dir(scp!.dir);
-        for (const h of hans) {
-          assert.deepEqual(arrived.get(h.sopInstanceUid)?.dataset, await datasetOf(h.path));
-        }
-      });
+      await t.step(
+        "Send to STORESCP: confirmation, progress page, result, files arrive",
+        async () => {
+          await page.selectOption("#destination", "STORESCP");
+          await page.click("#send");
+          await page.waitForSelector("#confirm");
+          assert.match(
+            await page.innerText("#confirm"),
+            /Send this study \(6 instances\) to STORESCP/,
+          );
+          await page.click("#confirm-button");
+          // The send's own page, reloaded every second while it runs, then its result.
+          await page.waitForURL(/\/sends\/[0-9a-f-]+$/);
+          await page.locator('#send-job[data-state="completed"]').waitFor({ timeout: 60_000 });
+          assert.equal(await page.innerText("#result-message"), "6 of 6 sent.");
+          assert.equal(
+            await page.innerText("#send-destination"),
+            `STORESCP at 127.0.0.1:${scp!.port}`,
+          );
+          assert.equal(await page.getAttribute("#send-progress", "value"), "6");
+          await page.goto(`${base}/sends`);
+          assert.match(
+            await page.innerText("#sends tbody"),
+            /study.*STORESCP.*admin\s+Sent\s+6 of 6 sent/s,
+          );
+          const arrived = await readPart10Dir(scp!.dir);
+          for (const h of hans) {
+            assert.deepEqual(arrived.get(h.sopInstanceUid)?.dataset, await datasetOf(h.path));
+          }
+        },
+      );
 
       await t.step("a viewer sees no send or delete, and is refused them", async () => {
         const viewer = await browser!.newContext({
@@ -204,6 +218,15 @@ Deno.test({
           ]);
           assert.deepEqual(JSON.parse(find.stdout), []);
           await assert.rejects(() => Deno.stat(`${pacs!.storage}/${study}`), Deno.errors.NotFound);
+          // The page's send and delete are in the audit trail under the admin's name.
+          const audit = (await Deno.readTextFile(`${dir}/audit.jsonl`)).trim().split("\n")
+            .map((l) => JSON.parse(l)).filter((l) =>
+              l.StudyInstanceUID === study && l.UserID === "admin"
+            );
+          assert.deepEqual(audit.map((l) => [l.EventID, l.EventActionCode, l.NumberOfInstances]), [
+            ["DICOM Instances Transferred", "R", 6],
+            ["DICOM Study Deleted", "D", 6],
+          ]);
         },
       );
       await admin.close();
@@ -215,3 +238,20 @@ Deno.test({
     }
   },
 });
+
+/** Waits (bounded) until every image of the page has finished loading. The page's CSP
+ * forbids eval, so the check is a function evaluated from here, not a string predicate. */
+async function imagesLoaded(page: Page): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const done = await page.evaluate(() =>
+      Array.from(
+        (globalThis as unknown as { document: { images: { complete: boolean }[] } })
+          .document.images,
+      ).every((i) => i.complete)
+    );
+    if (done) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("images did not finish loading within 30 s");
+}

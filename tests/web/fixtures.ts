@@ -57,7 +57,7 @@ export async function webFixture(o: FixtureOptions = {}): Promise<WebFixture> {
     logger,
     storage: {
       root,
-      index,
+      openReader: () => index.openReader(),
       freeBytes: () => Promise.resolve(free.bytes),
       backlog: { objects: 0, bytes: 0 },
       journalReserveBytes: o.journalReserveBytes,

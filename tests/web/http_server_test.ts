@@ -20,7 +20,11 @@ Deno.test("startWebServer() serves on a free loopback port and stops cleanly", a
       logger,
       config: () => config,
       stats: new ServerStats(),
-      storage: { root, index, freeBytes: () => Promise.resolve(1e12) },
+      storage: {
+        root,
+        openReader: () => index.openReader(),
+        freeBytes: () => Promise.resolve(1e12),
+      },
       dicomPort: () => 11112,
     });
     try {

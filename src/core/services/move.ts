@@ -50,6 +50,8 @@ export interface MoveServiceOptions {
   idleTimeoutMs: number;
   /** Each C-MOVE as an audit record. */
   audit?: AuditTrail;
+  /** Associations open to each destination, shared with other senders (max_associations). */
+  slots?: DestinationSlots;
 }
 
 const MOVE_SOP_CLASSES = [QR_SOP_CLASSES.PatientRootMove, QR_SOP_CLASSES.StudyRootMove];
@@ -106,11 +108,12 @@ export class MoveService implements DimseService {
   readonly name = "move";
   readonly commandFields = [CommandField.CMoveRq];
   readonly #options: MoveServiceOptions;
-  readonly #slots = new DestinationSlots();
+  readonly #slots: DestinationSlots;
   #subAssociations = 0;
 
   constructor(options: MoveServiceOptions) {
     this.#options = options;
+    this.#slots = options.slots ?? new DestinationSlots();
   }
 
   *syntaxes(): Iterable<SupportedSyntax> {

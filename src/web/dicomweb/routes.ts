@@ -4,8 +4,8 @@ import { type Context, Hono, type MiddlewareHandler } from "hono";
 import type { Config } from "../../config.ts";
 import type { Logger } from "../../core/ports.ts";
 import { DicomWebIndex, MetadataCache } from "../../storage/dicomweb_db.ts";
+import type { IndexReader } from "../../storage/index_db.ts";
 import { SqliteQueryIndex } from "../../storage/query_db.ts";
-import type { DatabaseSync } from "node:sqlite";
 import type { AuditTrail } from "../../core/audit.ts";
 import { dicomWebAudit } from "./audit.ts";
 import type { DicomWebContext } from "./context.ts";
@@ -20,7 +20,7 @@ export interface DicomWebDeps {
   logger: Logger;
   /** The storage folder (stored headers, the metadata cache) and index.sqlite readers. */
   root: string;
-  openReader(): DatabaseSync;
+  openReader(): IndexReader;
   objects: ObjectSource;
   /** The audit trail: each QIDO-RS search and WADO-RS retrieve is recorded there. */
   audit?: AuditTrail;

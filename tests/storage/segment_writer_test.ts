@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import { JOURNAL_DIR, SEGMENT_HEADER_LENGTH } from "../../src/storage/journal.ts";
+import { SegmentWriter } from "../../src/storage/segment_writer.ts";
+import { equalBytes, noise, recordInfo, scanAll, withTempDir } from "./fixtures.ts";
+
+Deno.test("SegmentWriter keeps bytes in order whatever mix of small and large chunks arrives", async () => {
+  await withTempDir(async (root) => {
+    await Deno.mkdir(`${root}/${JOURNAL_DIR}`);
+    const seg = await SegmentWriter.create(root, "mix", false);
+    const bytes = noise("mix", 700_000);
+    await seg.beginRecord("1.1", bytes.subarray(0, 300));
+    let o = 300;
+    for (const n of [3, 200_000, 5, 140_000, 70_000, 1, 262_144, 27_547]) {
+      await seg.append(bytes.subarray(o, o + n));
+      o += n;
+    }
+    assert.equal(o, bytes.length);
+    const { offset, length } = seg.finishRecord(1, recordInfo("1.1"));
+    seg.acceptRecord();
+    seg.close();
+    const file = await Deno.readFile(`${root}/${seg.segment}`);
+    assert.ok(equalBytes(file.subarray(offset, offset + length), bytes));
+    assert.deepEqual((await scanAll(root, seg.segment)).map((i) => i.kind), ["record"]);
+  });
+});
+
+Deno.test("SegmentWriter.discardRecord() cuts a new segment back to where the record began", async () => {
+  await withTempDir(async (root) => {
+    await Deno.mkdir(`${root}/${JOURNAL_DIR}`);
+    const seg = await SegmentWriter.create(root, "cut", true);
+    assert.equal(seg.size, SEGMENT_HEADER_LENGTH);
+    await seg.beginRecord("1.1", noise("kept", 100));
+    await seg.append(noise("kept-body", 5_000));
+    const kept = seg.finishRecord(7, recordInfo("1.1"));
+    await kept.durable;
+    seg.acceptRecord();
+    const end = seg.size;
+    // A refused duplicate: begun, partly written past the write buffer, then discarded.
+    await seg.beginRecord("1.2", noise("dropped", 100));
+    await seg.append(noise("dropped-body", 400_000));
+    assert.ok(seg.inRecord);
+    await seg.discardRecord();
+    assert.ok(!seg.inRecord);
+    assert.equal(seg.size, end);
+    seg.close();
+    assert.equal((await Deno.stat(`${root}/${seg.segment}`)).size, end);
+    const items = await scanAll(root, seg.segment);
+    assert.deepEqual(items.map((i) => i.kind === "record" ? i.entry.sopInstanceUid : i.kind), [
+      "1.1",
+    ]);
+  });
+});
