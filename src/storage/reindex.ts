@@ -28,6 +28,8 @@ export interface ReindexProgress {
 const READ_CHUNK = 64 * 1024;
 /** Home files read ahead of the index writes, so that their reads overlap. */
 const READ_AHEAD = 16;
+/** SQLite page cache of the index being built, in MiB. */
+const CACHE_MB = 64;
 /** Index rows written per transaction (one commit per row made reindex commit-bound). */
 const ROWS_PER_TRANSACTION = 1000;
 
@@ -121,6 +123,9 @@ export async function reindex(
   const tombstones = readTombstones(target);
   const deleted = new Map(tombstones.map((t) => [t.sopInstanceUid, t.seq]));
   const index = IndexDb.open(building);
+  // The new index outgrows SQLite's default 2 MB page cache after about 5,000 rows; reindex
+  // runs with the server stopped, so it may use more (100,000 files: 110-117 s -> 90-92 s).
+  index.connection.exec(`PRAGMA cache_size = -${CACHE_MB * 1024}`);
   index.addTombstones(tombstones);
   const skipped: ReindexResult["skipped"] = [];
   let scanned = 0;
