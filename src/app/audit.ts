@@ -7,9 +7,6 @@ import type { Connection, Logger, ObjectStore, TransportSecurity } from "../core
 import type { AssociationInfo } from "../core/dimse/service_contract.ts";
 import { AuditLog } from "../storage/audit_log.ts";
 
-/** Records nothing: [audit] path is empty. */
-export const NO_AUDIT: AuditTrail = { record() {} };
-
 /** Opens `[audit] path`; null when off. A file that cannot be opened stops the start. */
 export async function openAuditTrail(config: Config, logger: Logger): Promise<AuditLog | null> {
   const a = config.audit;

@@ -22,6 +22,7 @@ import { RequestorAssociation } from "../core/ul/requestor.ts";
 import { tcpConnector } from "../net/tcp.ts";
 import type { PendingCommitment } from "../storage/commitment_queue.ts";
 import type { FsObjectStore } from "../storage/object_store.ts";
+import { retryDelayMs } from "./backoff.ts";
 
 export interface CommitmentDeps {
   config(): Config;
@@ -123,15 +124,12 @@ export function createCommitment(deps: CommitmentDeps): Commitment {
   });
 
   const retryDelay = (attempts: number) =>
-    Math.min(
-      deps.config().forward.retryMaxS * 1000,
-      (deps.firstRetryMs ?? 1000) * 2 ** Math.min(30, attempts),
-    );
+    retryDelayMs(deps.firstRetryMs ?? 1000, deps.config().forward.retryMaxS * 1000, attempts);
 
   /** One report on a new association to the requester; throws why it did not go. */
   const send = async (p: PendingCommitment): Promise<void> => {
     const config = deps.config();
-    const known = config.knownAe.find((k) => k.aeTitle.trim() === p.callingAe);
+    const known = config.knownAe.find((k) => k.aeTitle === p.callingAe);
     if (!known) throw new Error(`${p.callingAe} is not a [[known_ae]]: nowhere to send it`);
     const timeoutMs = config.server.artimTimeoutS * 1000;
     const connection = await connector.connect(known.host, known.port, timeoutMs);

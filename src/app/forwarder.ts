@@ -10,6 +10,7 @@ import { StoreScu, type SubOperationResult } from "../core/services/store_scu.ts
 import { proposeContexts } from "../core/services/sub_operation_contexts.ts";
 import { AssociationRejectedError, RequestorAssociation } from "../core/ul/requestor.ts";
 import type { ForwardQueue, QueueItem } from "../storage/forward_queue.ts";
+import { retryDelayMs } from "./backoff.ts";
 
 export interface ForwarderOptions {
   queue: ForwardQueue;
@@ -211,7 +212,7 @@ export class Forwarder {
     if (this.#stopped) return;
     const now = Date.now();
     if (d.retryAt > now) return;
-    const known = this.#o.knownAe().find((k) => k.aeTitle.trim() === d.name);
+    const known = this.#o.knownAe().find((k) => k.aeTitle === d.name);
     if (!known) {
       this.#failed(d, `${d.name} is not a [[known_ae]]`);
       this.#arm();
@@ -367,19 +368,17 @@ export class Forwarder {
     }
     d.failures++;
     const now = Date.now();
-    const delay = this.#retryDelay(item.attempts + 1);
+    const delay = retryDelayMs(
+      this.#o.firstRetryMs ?? 1000,
+      this.#o.forward().retryMaxS * 1000,
+      item.attempts,
+    );
     const giveUpH = this.#o.forward().giveUpAfterH;
     const giveUp = giveUpH > 0 && now - item.queuedAt >= giveUpH * HOUR_MS;
     const reason = result.reason ?? "failed";
     q.retryLater(item, reason, now + delay, giveUp);
     this.#noteError(d, `${d.name} ${item.sopInstanceUid}: ${reason}`, giveUp);
     return false;
-  }
-
-  #retryDelay(attempt: number): number {
-    const first = this.#o.firstRetryMs ?? 1000;
-    const max = this.#o.forward().retryMaxS * 1000;
-    return Math.min(max, first * 2 ** Math.min(30, Math.max(0, attempt - 1)));
   }
 
   /** The destination failed as a whole: back off, give up the oldest when due. */

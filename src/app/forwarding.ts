@@ -102,7 +102,7 @@ export function createForwarding(deps: ForwardingDeps): Forwarding {
       };
     },
     forwardStudy(study, destination) {
-      const known = deps.config().knownAe.some((k) => k.aeTitle.trim() === destination.trim());
+      const known = deps.config().knownAe.some((k) => k.aeTitle === destination.trim());
       if (!known) return null;
       const r = queue.queueStudy(study, destination.trim());
       logger.log("info", "study queued for forwarding", {

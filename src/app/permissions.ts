@@ -29,7 +29,7 @@ export class Permissions {
   }
 
   static #knownOf(config: Config): Map<string, KnownCaller> {
-    return new Map(config.knownAe.map((k) => [k.aeTitle.trim(), k]));
+    return new Map(config.knownAe.map((k) => [k.aeTitle, k]));
   }
 
   /** The reloaded [[known_ae]] list applies to the next associations. */

@@ -33,6 +33,20 @@ const MR = "1.2.840.10008.5.1.4.1.1.4";
 const CR = "1.2.840.10008.5.1.4.1.1.1";
 const US = "1.2.840.10008.5.1.4.1.1.6.1";
 
+/** One series: `images` slices of size x size pixels at `bits`, shown with `window`. */
+function series(
+  modality: string,
+  sopClassUid: string,
+  description: string,
+  images: number,
+  size: number,
+  bits: 8 | 16,
+  window: [center: number, width: number],
+  bodyPart: string,
+): SeriesSpec {
+  return { modality, sopClassUid, description, images, size, bits, window, bodyPart };
+}
+
 /** The demo patients and studies. */
 export const DEMO_STUDIES: readonly StudySpec[] = [
   {
@@ -43,16 +57,7 @@ export const DEMO_STUDIES: readonly StudySpec[] = [
     studyDate: "20240315",
     description: "CT chest",
     series: [
-      {
-        modality: "CT",
-        sopClassUid: CT,
-        description: "Axial 5 mm",
-        images: 4,
-        size: 128,
-        bits: 16,
-        window: [40, 400],
-        bodyPart: "CHEST",
-      },
+      series("CT", CT, "Axial 5 mm", 4, 128, 16, [40, 400], "CHEST"),
     ],
   },
   {
@@ -63,26 +68,8 @@ export const DEMO_STUDIES: readonly StudySpec[] = [
     studyDate: "20240402",
     description: "MR head",
     series: [
-      {
-        modality: "MR",
-        sopClassUid: MR,
-        description: "T1 axial",
-        images: 3,
-        size: 128,
-        bits: 16,
-        window: [600, 1200],
-        bodyPart: "HEAD",
-      },
-      {
-        modality: "MR",
-        sopClassUid: MR,
-        description: "T2 axial",
-        images: 3,
-        size: 128,
-        bits: 16,
-        window: [700, 1400],
-        bodyPart: "HEAD",
-      },
+      series("MR", MR, "T1 axial", 3, 128, 16, [600, 1200], "HEAD"),
+      series("MR", MR, "T2 axial", 3, 128, 16, [700, 1400], "HEAD"),
     ],
   },
   {
@@ -93,26 +80,8 @@ export const DEMO_STUDIES: readonly StudySpec[] = [
     studyDate: "20240510",
     description: "Chest and abdomen",
     series: [
-      {
-        modality: "CR",
-        sopClassUid: CR,
-        description: "PA chest",
-        images: 1,
-        size: 256,
-        bits: 16,
-        window: [2048, 4096],
-        bodyPart: "CHEST",
-      },
-      {
-        modality: "US",
-        sopClassUid: US,
-        description: "Abdomen",
-        images: 2,
-        size: 128,
-        bits: 8,
-        window: [128, 256],
-        bodyPart: "ABDOMEN",
-      },
+      series("CR", CR, "PA chest", 1, 256, 16, [2048, 4096], "CHEST"),
+      series("US", US, "Abdomen", 2, 128, 8, [128, 256], "ABDOMEN"),
     ],
   },
   {
@@ -123,16 +92,7 @@ export const DEMO_STUDIES: readonly StudySpec[] = [
     studyDate: "20240611",
     description: "CT abdomen",
     series: [
-      {
-        modality: "CT",
-        sopClassUid: CT,
-        description: "Portal venous",
-        images: 3,
-        size: 128,
-        bits: 16,
-        window: [60, 360],
-        bodyPart: "ABDOMEN",
-      },
+      series("CT", CT, "Portal venous", 3, 128, 16, [60, 360], "ABDOMEN"),
     ],
   },
 ];

@@ -2,7 +2,7 @@
 // DCMTK's findscu; the matches as a table or JSON, the final status on stderr.
 import dcmjs from "dcmjs";
 import { CommandField, DATASET_PRESENT, Priority } from "../core/dimse/command.ts";
-import { statusCategory, statusText } from "../core/dimse/status.ts";
+import { Status, statusCategory, statusText } from "../core/dimse/status.ts";
 import {
   charsetOf,
   type DataElement,
@@ -14,7 +14,6 @@ import {
   textElement,
   textOf,
 } from "../core/dicom/dataset.ts";
-import { EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../core/dicom/transfer_syntaxes.ts";
 import {
   type Level,
   LEVELS,
@@ -24,18 +23,16 @@ import {
   SPECIFIC_CHARACTER_SET,
 } from "../core/query/keys.ts";
 import type { DimseResponse } from "../core/dimse/service_contract.ts";
-import type { RequestorAssociation } from "../core/ul/requestor.ts";
 import {
   type Command,
   type CommandArgs,
-  loadEffectiveConfig,
   numberOption,
   stringOption,
   UsageError,
   writeStderr,
 } from "./subcommand.ts";
 import { releaseOrAbort } from "../core/services/scu_association.ts";
-import { checkAeTitle, openScu, parsePeer } from "./scu.ts";
+import { openQueryRetrieveScu, parsePeer, peerName, scuIdentity } from "./scu.ts";
 import { scuConnector, tlsOptions, tlsUsage } from "./tls_options.ts";
 
 /** Sent when a value is not ASCII (PS3.3 C.12.1.1.2). */
@@ -257,38 +254,27 @@ async function run(args: CommandArgs): Promise<number> {
     stringOption(args.values, "root"),
   );
   const connector = await scuConnector(args.values, false);
-  const { config } = await loadEffectiveConfig(args.values);
-  const calling = checkAeTitle(stringOption(args.values, "aet") ?? config.server.aeTitle, "--aet");
-  const where = `${peer.aeTitle}@${peer.host}:${peer.port}`;
+  const { config, calling } = await scuIdentity(args);
+  const where = peerName(peer);
   const sopClass = FIND_CLASS[request.model];
-  let assoc: RequestorAssociation;
-  try {
-    assoc = await openScu({
-      peer,
-      callingAeTitle: calling,
-      config,
-      timeoutMs,
-      connector,
-      presentationContexts: [
-        { id: 1, abstractSyntax: sopClass, transferSyntaxes: [EXPLICIT_VR_LE, IMPLICIT_VR_LE] },
-      ],
-    });
-  } catch (e) {
-    console.error(`minipacs: find: ${(e as Error).message}`);
-    return 1;
-  }
+  const opened = await openQueryRetrieveScu({
+    command: "find",
+    peer,
+    callingAeTitle: calling,
+    config,
+    timeoutMs,
+    connector,
+    sopClass,
+    model: request.model,
+  });
+  if (!opened) return 1;
+  const { assoc, pc } = opened;
   const matches: Record<string, string>[] = [];
   let undecodable = 0;
   let partial = false;
   let cancelled = false;
   let onSignal: (() => void) | undefined;
   try {
-    const pc = assoc.contextFor(sopClass);
-    if (!pc) {
-      const model = request.model === "PATIENT" ? "Patient Root" : "Study Root";
-      console.error(`minipacs: find: ${where} does not accept ${model} C-FIND`);
-      return 1;
-    }
     const encoding = encodingOf(pc.transferSyntax);
     const messageId = assoc.newMessageId();
     // Ctrl-C: C-CANCEL (PS3.7 9.3.2.3), then wait for the final response; a second one aborts.
@@ -325,7 +311,7 @@ async function run(args: CommandArgs): Promise<number> {
         encodeDataset(identifierElements(request), encoding),
         (pending) => {
           heard = performance.now();
-          if (pending.command.status === 0xff01) partial = true;
+          if (pending.command.status === Status.PendingWarning) partial = true;
           if (!pending.dataset) return;
           try {
             matches.push(matchValues(request, decodeDataset(pending.dataset, encoding)));

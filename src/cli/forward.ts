@@ -11,7 +11,7 @@ async function run(args: CommandArgs): Promise<number> {
   if (typeof study !== "string" || study === "") throw new UsageError("--study UID is required");
   if (typeof to !== "string" || to === "") throw new UsageError("--to AE is required");
   const { config } = await loadEffectiveConfig(args.values);
-  const destination = config.knownAe.find((k) => k.aeTitle.trim() === to.trim());
+  const destination = config.knownAe.find((k) => k.aeTitle === to.trim());
   if (!destination) {
     console.error(`minipacs: forward: ${JSON.stringify(to)} is not the ae_title of a [[known_ae]]`);
     return 1;
@@ -23,16 +23,14 @@ async function run(args: CommandArgs): Promise<number> {
     console.error(`minipacs: forward: no index in ${root}`);
     return 1;
   }
-  const r = queueStudyInStorage(root, study, destination.aeTitle.trim());
+  const r = queueStudyInStorage(root, study, destination.aeTitle);
   if (r.instances === 0) {
     console.error(`minipacs: forward: no study ${study} in ${root}`);
     return 1;
   }
   console.log(
     `${r.queued} of ${r.instances} instance(s) of study ${study} queued for ` +
-      `${destination.aeTitle.trim()}${
-        r.queued < r.instances ? " (the others were queued already)" : ""
-      }`,
+      `${destination.aeTitle}${r.queued < r.instances ? " (the others were queued already)" : ""}`,
   );
   return 0;
 }

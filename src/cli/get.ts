@@ -11,25 +11,14 @@ import { EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../core/dicom/transfer_syntaxes.
 import { trimUid, uidPathComponent } from "../core/dicom/uid.ts";
 import { type Model, QR_SOP_CLASSES } from "../core/query/keys.ts";
 import type { DimseRequest, DimseService, ServiceContext } from "../core/dimse/service_contract.ts";
-import type { RequestorAssociation } from "../core/ul/requestor.ts";
+import { type Command, type CommandArgs, stringOption } from "./subcommand.ts";
 import {
-  type Command,
-  type CommandArgs,
-  loadEffectiveConfig,
-  numberOption,
-  stringOption,
-  UsageError,
-} from "./subcommand.ts";
-import {
-  printRetrieveResult,
   RETRIEVE_OPTION_HELP,
   RETRIEVE_OPTIONS,
-  retrieveRequest,
-  runRetrieveRequest,
-  stderrProgress,
+  retrieveAndPrint,
+  retrieveArgs,
 } from "./retrieve.ts";
-import { releaseOrAbort } from "../core/services/scu_association.ts";
-import { checkAeTitle, openScu, parsePeer } from "./scu.ts";
+import { openQueryRetrieveScu, peerName, scuIdentity } from "./scu.ts";
 
 const GET_CLASS: Record<Model, string> = {
   PATIENT: QR_SOP_CLASSES.PatientRootGet,
@@ -161,10 +150,7 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
 }
 
 async function run(args: CommandArgs): Promise<number> {
-  if (args.positionals.length !== 1) throw new UsageError("get takes one AET@host:port");
-  const peer = parsePeer(args.positionals[0]);
-  const timeoutMs = numberOption(args.values, "timeout", 30) * 1000;
-  const request = retrieveRequest(args);
+  const { peer, timeoutMs, request } = retrieveArgs(args, "get");
   const out = stringOption(args.values, "out") ?? ".";
   try {
     await Deno.mkdir(out, { recursive: true });
@@ -172,70 +158,36 @@ async function run(args: CommandArgs): Promise<number> {
     console.error(`minipacs: get: cannot create ${out}: ${(e as Error).message}`);
     return 1;
   }
-  const { config } = await loadEffectiveConfig(args.values);
-  const calling = checkAeTitle(stringOption(args.values, "aet") ?? config.server.aeTitle, "--aet");
-  const where = `${peer.aeTitle}@${peer.host}:${peer.port}`;
+  const { config, calling } = await scuIdentity(args);
   const sopClass = GET_CLASS[request.model];
   const receiver = new GetReceiver(out, config.server);
   const storage = getStorageClasses();
-  let assoc: RequestorAssociation;
-  try {
-    assoc = await openScu({
-      peer,
-      callingAeTitle: calling,
-      config,
-      timeoutMs,
-      presentationContexts: [
-        { id: 1, abstractSyntax: sopClass, transferSyntaxes: [EXPLICIT_VR_LE, IMPLICIT_VR_LE] },
-        ...storage.map((uid, i) => ({
-          id: 3 + 2 * i,
-          abstractSyntax: uid,
-          transferSyntaxes: [EXPLICIT_VR_LE, IMPLICIT_VR_LE],
-        })),
-      ],
-      // PS3.7 D.3.3.4: we are the SCP of the storage classes on this association.
-      roleSelections: storage.map((uid) => ({ sopClassUid: uid, scuRole: false, scpRole: true })),
-      services: [receiver],
-    });
-  } catch (e) {
-    console.error(`minipacs: get: ${(e as Error).message}`);
-    return 1;
-  }
-  try {
-    const pc = assoc.contextFor(sopClass);
-    if (!pc) {
-      const model = request.model === "PATIENT" ? "Patient Root" : "Study Root";
-      console.error(`minipacs: get: ${where} does not accept ${model} C-GET`);
-      return 1;
-    }
-    const progress = stderrProgress("get");
-    let result;
-    try {
-      result = await runRetrieveRequest(assoc, pc.id, sopClass, request, {
-        commandField: CommandField.CGetRq,
-        timeoutMs,
-        name: "get",
-        onProgress: progress.update,
-        lastHeard: () => receiver.lastActivity,
-      });
-    } catch (e) {
-      progress.done();
-      console.error(
-        `minipacs: get: ${where}: ${(e as Error).message} (after ${receiver.files.length} files)`,
-      );
-      return 1;
-    }
-    progress.done();
-    return printRetrieveResult({
-      name: "C-GET",
-      where,
-      calling,
-      json: args.values.json === true,
-      files: receiver.files,
-    }, result);
-  } finally {
-    await releaseOrAbort(assoc, timeoutMs);
-  }
+  const opened = await openQueryRetrieveScu({
+    command: "get",
+    peer,
+    callingAeTitle: calling,
+    config,
+    timeoutMs,
+    sopClass,
+    model: request.model,
+    moreContexts: storage.map((uid, i) => ({
+      id: 3 + 2 * i,
+      abstractSyntax: uid,
+      transferSyntaxes: [EXPLICIT_VR_LE, IMPLICIT_VR_LE],
+    })),
+    // PS3.7 D.3.3.4: we are the SCP of the storage classes on this association.
+    roleSelections: storage.map((uid) => ({ sopClassUid: uid, scuRole: false, scpRole: true })),
+    services: [receiver],
+  });
+  if (!opened) return 1;
+  return await retrieveAndPrint(opened.assoc, opened.pc.id, sopClass, request, {
+    commandField: CommandField.CGetRq,
+    timeoutMs,
+    name: "get",
+    lastHeard: () => receiver.lastActivity,
+    print: { name: "C-GET", where: peerName(peer), calling, json: args.values.json === true },
+    files: receiver.files,
+  });
 }
 
 export const getCommand: Command = {

@@ -5,8 +5,16 @@ import { DATASET_PRESENT, Priority } from "../core/dimse/command.ts";
 import { Status, statusText } from "../core/dimse/status.ts";
 import { decodeDataset, encodeDataset, encodingOf } from "../core/dicom/dataset.ts";
 import type { DimseResponse } from "../core/dimse/service_contract.ts";
+import { releaseOrAbort } from "../core/services/scu_association.ts";
 import type { RequestorAssociation } from "../core/ul/requestor.ts";
-import { type CommandArgs, stringOption, writeStderr } from "./subcommand.ts";
+import {
+  type CommandArgs,
+  numberOption,
+  stringOption,
+  UsageError,
+  writeStderr,
+} from "./subcommand.ts";
+import { parsePeer, type Peer } from "./scu.ts";
 import {
   addSigint,
   buildRequest,
@@ -28,6 +36,17 @@ export function retrieveRequest(args: CommandArgs): FindRequest {
     stringOption(args.values, "root"),
     false,
   );
+}
+
+/** The peer, the timeout and the identifier of `move` or `get` (`name`) from its arguments. */
+export function retrieveArgs(
+  args: CommandArgs,
+  name: "move" | "get",
+): { peer: Peer; timeoutMs: number; request: FindRequest } {
+  if (args.positionals.length !== 1) throw new UsageError(`${name} takes one AET@host:port`);
+  const peer = parsePeer(args.positionals[0]);
+  const timeoutMs = numberOption(args.values, "timeout", 30) * 1000;
+  return { peer, timeoutMs, request: retrieveRequest(args) };
 }
 
 /** The four counts and the final status of a C-MOVE or C-GET (PS3.7 9.1.3.1, 9.1.4.1). */
@@ -134,6 +153,43 @@ function resultOf(rsp: DimseResponse, encoding: ReturnType<typeof encodingOf>): 
     remaining: c.numberOfRemainingSuboperations ?? 0,
     failedSopInstanceUids,
   };
+}
+
+/**
+ * The rest of move and get once the association is open: one request with its progress on
+ * stderr, the result printed; the association released whatever happens. Returns the exit code.
+ */
+export async function retrieveAndPrint(
+  assoc: RequestorAssociation,
+  pcId: number,
+  sopClass: string,
+  request: FindRequest,
+  options: Parameters<typeof runRetrieveRequest>[4] & {
+    print: Omit<Parameters<typeof printRetrieveResult>[0], "files">;
+    /** The files written so far (get), printed with the result and counted on failure. */
+    files?: Parameters<typeof printRetrieveResult>[0]["files"];
+  },
+): Promise<number> {
+  const { print, files, ...run } = options;
+  try {
+    const progress = stderrProgress(run.name);
+    let result;
+    try {
+      result = await runRetrieveRequest(assoc, pcId, sopClass, request, {
+        ...run,
+        onProgress: progress.update,
+      });
+    } catch (e) {
+      progress.done();
+      const after = files ? ` (after ${files.length} files)` : "";
+      console.error(`minipacs: ${run.name}: ${print.where}: ${(e as Error).message}${after}`);
+      return 1;
+    }
+    progress.done();
+    return printRetrieveResult({ ...print, ...(files ? { files } : {}) }, result);
+  } finally {
+    await releaseOrAbort(assoc, run.timeoutMs);
+  }
 }
 
 /**

@@ -1,15 +1,25 @@
-// The SCU side of the command line (echo, store, find): `AET@host:port` targets, and opening
+// The SCU side of the command line (echo, store, find, move, get): `AET@host:port` targets, and opening
 // an association to one with the core's SCU set-up over Deno TCP.
 import type { Config } from "../config.ts";
 import type { Connector, Logger } from "../core/ports.ts";
+import { EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../core/dicom/transfer_syntaxes.ts";
+import type { Model } from "../core/query/keys.ts";
 import {
   openScuAssociation,
+  releaseOrAbort,
   type ScuAssociationOptions,
   type ScuPeer,
 } from "../core/services/scu_association.ts";
+import type { AcceptedContext } from "../core/ul/negotiation.ts";
 import type { RequestorAssociation } from "../core/ul/requestor.ts";
 import { tcpConnector } from "../net/tcp.ts";
-import { UsageError, writeStderr } from "./subcommand.ts";
+import {
+  type CommandArgs,
+  loadEffectiveConfig,
+  stringOption,
+  UsageError,
+  writeStderr,
+} from "./subcommand.ts";
 
 export type Peer = ScuPeer;
 
@@ -34,6 +44,15 @@ export function checkAeTitle(ae: string, what: string): string {
     );
   }
   return ae.trim();
+}
+
+/** The configuration, and our calling AE title: --aet, else `[server] ae_title`. */
+export async function scuIdentity(
+  args: CommandArgs,
+): Promise<{ config: Config; calling: string }> {
+  const { config } = await loadEffectiveConfig(args.values);
+  const calling = checkAeTitle(stringOption(args.values, "aet") ?? config.server.aeTitle, "--aet");
+  return { config, calling };
 }
 
 export interface ScuOptions {
@@ -74,4 +93,53 @@ export function openScu(o: ScuOptions): Promise<RequestorAssociation> {
     timeoutMs: o.timeoutMs,
     logger: o.logger ?? cliLogger,
   });
+}
+
+/** `AET@host:port` as the messages name a peer. */
+export function peerName(peer: Peer): string {
+  return `${peer.aeTitle}@${peer.host}:${peer.port}`;
+}
+
+export interface QueryRetrieveScuOptions extends Omit<ScuOptions, "presentationContexts"> {
+  /** The subcommand, for messages: find, move or get. */
+  command: "find" | "move" | "get";
+  /** The C-FIND, C-MOVE or C-GET SOP Class of `model`: presentation context 1. */
+  sopClass: string;
+  model: Model;
+  /** Contexts proposed after the first (C-GET: the storage classes). */
+  moreContexts?: ScuOptions["presentationContexts"];
+}
+
+/**
+ * Opens the association of find, move or get, proposing `sopClass` in Explicit and Implicit
+ * VR Little Endian. Null, with the reason on stderr, when it cannot be opened or the peer
+ * accepted no context for `sopClass` (then it is released).
+ */
+export async function openQueryRetrieveScu(
+  o: QueryRetrieveScuOptions,
+): Promise<{ assoc: RequestorAssociation; pc: AcceptedContext } | null> {
+  let assoc: RequestorAssociation;
+  try {
+    assoc = await openScu({
+      ...o,
+      presentationContexts: [
+        { id: 1, abstractSyntax: o.sopClass, transferSyntaxes: [EXPLICIT_VR_LE, IMPLICIT_VR_LE] },
+        ...o.moreContexts ?? [],
+      ],
+    });
+  } catch (e) {
+    console.error(`minipacs: ${o.command}: ${(e as Error).message}`);
+    return null;
+  }
+  const pc = assoc.contextFor(o.sopClass);
+  if (!pc) {
+    const model = o.model === "PATIENT" ? "Patient Root" : "Study Root";
+    const service = `C-${o.command.toUpperCase()}`;
+    console.error(
+      `minipacs: ${o.command}: ${peerName(o.peer)} does not accept ${model} ${service}`,
+    );
+    await releaseOrAbort(assoc, o.timeoutMs);
+    return null;
+  }
+  return { assoc, pc };
 }

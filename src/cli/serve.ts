@@ -3,7 +3,7 @@
 import { type Config, ConfigError } from "../config.ts";
 import type { Logger } from "../core/ports.ts";
 import { createLogger } from "../log.ts";
-import { type RunningServer, startServer } from "../server.ts";
+import { type RunningServer, startServer } from "../app/server.ts";
 import { type Command, type CommandArgs, loadEffectiveConfig } from "./subcommand.ts";
 
 export const serveCommand: Command = { summary: "run the DICOM server (default)", run: serve };

@@ -13,15 +13,13 @@ import type { RequestorAssociation } from "../core/ul/requestor.ts";
 import {
   type Command,
   type CommandArgs,
-  loadEffectiveConfig,
   numberOption,
   stderrIsTerminal,
-  stringOption,
   UsageError,
   writeStderr,
 } from "./subcommand.ts";
 import { releaseOrAbort } from "../core/services/scu_association.ts";
-import { checkAeTitle, openScu, parsePeer, type Peer } from "./scu.ts";
+import { openScu, parsePeer, type Peer, scuIdentity } from "./scu.ts";
 import { scuConnector, tlsOptions, tlsUsage } from "./tls_options.ts";
 
 /** PS3.8 9.3.2.2: presentation context ids are odd, 1 to 255, so at most 128 per association. */
@@ -386,8 +384,7 @@ async function run(args: CommandArgs): Promise<number> {
   const timeoutMs = numberOption(args.values, "timeout", 30) * 1000;
   const verbose = args.values.verbose === true;
   const connector = await scuConnector(args.values);
-  const { config } = await loadEffectiveConfig(args.values);
-  const calling = checkAeTitle(stringOption(args.values, "aet") ?? config.server.aeTitle, "--aet");
+  const { config, calling } = await scuIdentity(args);
 
   const files: Part10File[] = [];
   const problems: [string, string][] = [];

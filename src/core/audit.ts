@@ -4,7 +4,9 @@
 // an adapter (src/storage/audit_log.ts) appends them to the audit trail.
 import { type DataElement, textOf } from "./dicom/dataset.ts";
 import { Tag, tagString } from "./dicom/tags.ts";
+import { QUERY_RETRIEVE_LEVEL } from "./query/keys.ts";
 import type { Query } from "./query/query.ts";
+import { statusCategory } from "./dimse/status.ts";
 
 /** PS3.15 A.5.1: C create, R read, U update, D delete, E execute. */
 export type EventActionCode = "C" | "R" | "U" | "D" | "E";
@@ -54,7 +56,7 @@ export interface AuditTrail {
 
 const KEYWORDS = new Map<number, string>([
   ...Object.entries(Tag).map(([k, v]) => [v, k] as [number, string]),
-  [0x00080052, "QueryRetrieveLevel"],
+  [QUERY_RETRIEVE_LEVEL, "QueryRetrieveLevel"],
   [0x00080061, "ModalitiesInStudy"],
   [0x00080062, "SOPClassesInStudy"],
 ]);
@@ -80,9 +82,8 @@ export function queryKeys(query: Query): Record<string, string> {
 
 /** A DIMSE status as an outcome: success and warnings 0, cancel 4, failures 8. */
 export function outcomeOf(status: number): EventOutcomeIndicator {
-  if (status === 0 || (status & 0xf000) === 0xb000 || status === 0x0001 || status === 0x0107) {
-    return 0;
-  }
-  if (status === 0xfe00) return 4;
+  const category = statusCategory(status);
+  if (category === "success" || category === "warning") return 0;
+  if (category === "cancel") return 4;
   return 8;
 }

@@ -127,7 +127,7 @@ export function registerActionRoutes(app: Hono, deps: ActionRouteDeps): SendJobs
       sopInstanceUid: `2.25.${BigInt(`0x${crypto.randomUUID().replace(/-/g, "")}`)}`,
       implementationClassUid: s.implementationClassUid,
       implementationVersionName: s.implementationVersionName,
-      fileSetId: s.aeTitle.trim().toUpperCase().replace(/[^A-Z0-9_ ]/g, "_"),
+      fileSetId: s.aeTitle.toUpperCase().replace(/[^A-Z0-9_ ]/g, "_"),
     }));
     const name = `${level}-${uid.replace(/[^0-9A-Za-z.]/g, "_").slice(0, 64)}.zip`;
     return c.body(stream, 200, {

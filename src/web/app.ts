@@ -17,15 +17,8 @@ import { isAdminPath, registerBrowseRoutes, representative, rightsOf } from "./b
 import { checkHealth } from "./health.ts";
 import { STYLE_CSS } from "./html_layout.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
-import {
-  associationsPage,
-  configPage,
-  dashboardPage,
-  errorPage,
-  peersPage,
-  studiesPage,
-  studyPage,
-} from "./pages.ts";
+import { associationsPage, configPage, dashboardPage, errorPage, peersPage } from "./pages.ts";
+import { studiesPage, studyPage } from "./study_pages.ts";
 import {
   adminOnly,
   basicAuth,

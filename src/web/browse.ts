@@ -118,7 +118,7 @@ export function registerBrowseRoutes(app: Hono, deps: BrowseDeps): void {
 
   const destinationOf = (value: unknown): KnownAe | undefined => {
     const wanted = typeof value === "string" ? value.trim() : "";
-    return deps.config().knownAe.find((k) => k.aeTitle.trim() === wanted && wanted !== "");
+    return deps.config().knownAe.find((k) => k.aeTitle === wanted && wanted !== "");
   };
 
   app.get("/:kind{studies|series|instances}/:uid/:action{delete|send}", (c) => {

@@ -81,7 +81,7 @@ export class SendJobs {
       id: crypto.randomUUID(),
       level,
       uid,
-      destination: destination.aeTitle.trim(),
+      destination: destination.aeTitle,
       address: `${destination.host}:${destination.port}`,
       tls: destination.tls === true,
       by: by.user,

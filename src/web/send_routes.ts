@@ -29,7 +29,7 @@ export function registerSendRoutes(app: Hono, deps: SendRouteDeps): SendJobs {
   const ae = () => deps.config().server.aeTitle;
   const destinationOf = (value: unknown): KnownAe | undefined => {
     const wanted = typeof value === "string" ? value.trim() : "";
-    return deps.config().knownAe.find((k) => k.aeTitle.trim() === wanted && wanted !== "");
+    return deps.config().knownAe.find((k) => k.aeTitle === wanted && wanted !== "");
   };
   /** Starts the send, or says why not (no such entity). */
   const start = (c: Context, destination: KnownAe) => {

@@ -17,7 +17,7 @@ import {
   textOf,
 } from "./dataset.ts";
 import { Tag, tagString } from "./tags.ts";
-import { EXPLICIT_VR_BE, EXPLICIT_VR_LE } from "./transfer_syntaxes.ts";
+import { EXPLICIT_VR_LE } from "./transfer_syntaxes.ts";
 
 export class DecompressionError extends Error {
   constructor(message: string) {
@@ -380,10 +380,3 @@ export async function* decompressDataset(
 function sum(parts: Uint8Array[]): number {
   return parts.reduce((n, p) => n + p.length, 0);
 }
-
-/** The encodings a decoded object can be written in. */
-export const DECODED_TARGETS: ReadonlySet<string> = new Set([
-  "1.2.840.10008.1.2",
-  EXPLICIT_VR_LE,
-  EXPLICIT_VR_BE,
-]);

@@ -30,6 +30,23 @@ export function dictionaryVr(tag: number): string {
   return vr;
 }
 
+const codeCache = new Map<number, string>();
+
+/**
+ * The dictionary VR of a standard tag as dcmjs writes it: the codes of VRs that depend on
+ * other attributes ("ox", "xs", "lt", "up") are kept for the caller to resolve; "UN" when
+ * the tag is unknown.
+ */
+export function dictionaryVrCode(tag: number): string {
+  let vr = codeCache.get(tag);
+  if (vr === undefined) {
+    const hex = tag.toString(16).toUpperCase().padStart(8, "0");
+    vr = META.dictionary[hex]?.vr ?? "UN";
+    codeCache.set(tag, vr);
+  }
+  return vr;
+}
+
 /** The tag of a PS3.6 keyword ("PatientName" -> 0x00100010), or undefined. */
 export function tagOfKeyword(keyword: string): number | undefined {
   const entry = META.nameMap[keyword];

@@ -1,14 +1,16 @@
 // Streaming re-encoding of a dataset into an uncompressed transfer syntax. Between the
 // uncompressed syntaxes, losslessly: Implicit VR LE <-> Explicit VR LE, and from Explicit VR
 // Big Endian (PS3.5 7.1, 7.3, 7.5, A.1-A.3). A deflated dataset is inflated first (A.5); one
-// with encapsulated Pixel Data is decoded frame by frame (decompression.ts, A.4). Values keep their bytes (byte-swapped from Big Endian); only element headers
-// change. Lengths of sequences and items change with the headers, so every sequence and item
-// is written with undefined length and delimiters. Memory: an element header, a partial word
-// and the stack of open sequences, whatever the object's size.
-import dcmjs from "dcmjs";
+// with encapsulated Pixel Data is decoded frame by frame (decompression.ts, A.4). Values keep
+// their bytes (byte-swapped from Big Endian); only element headers change. Lengths of
+// sequences and items change with the headers, so every sequence and item is written with
+// undefined length and delimiters. Memory: an element header, a partial word and the stack of
+// open sequences, whatever the object's size.
 import { canDecodeFrames } from "../codecs/registry.ts";
 import { inflateDataset } from "../codecs/deflate.ts";
+import { concatBytes } from "./bytes.ts";
 import { decompressDataset } from "./decompression.ts";
+import { dictionaryVrCode } from "./dictionary.ts";
 import { Tag, tagString } from "./tags.ts";
 import {
   DEFLATED_EXPLICIT_VR_LE,
@@ -16,6 +18,7 @@ import {
   EXPLICIT_VR_LE,
   IMPLICIT_VR_LE,
 } from "./transfer_syntaxes.ts";
+import { LONG_VRS, SHORT_VRS } from "./vr.ts";
 
 export class TranscodeError extends Error {
   constructor(message: string) {
@@ -49,9 +52,6 @@ const BITS_ALLOCATED = 0x00280100;
 const PIXEL_REPRESENTATION = 0x00280103;
 
 const words = (text: string) => text.trim().split(/\s+/);
-// VRs whose explicit header has 2 reserved bytes and a 4-byte length (PS3.5 Table 7.1-1).
-const LONG_VRS = new Set(words("OB OD OF OL OV OW SQ SV UC UN UR UT UV"));
-const SHORT_VRS = new Set(words("AE AS AT CS DA DS DT FL FD IS LO LT PN SH SL SS ST TM UI UL US"));
 /** Binary VRs and their word size, swapped between byte orders (PS3.5 7.3); AT as halves. */
 const WORD_SIZE: ReadonlyMap<string, number> = new Map(
   words("AT2 FD8 FL4 OD8 OF4 OL4 OV8 OW2 SL4 SS2 SV8 UL4 US2 UV8").map((w) => [
@@ -59,26 +59,6 @@ const WORD_SIZE: ReadonlyMap<string, number> = new Map(
     Number(w.slice(2)),
   ]),
 );
-
-interface DictionaryEntry {
-  vr: string;
-}
-const DICTIONARY = dcmjs.data.DicomMetaDictionary.dictionary as unknown as Record<
-  string,
-  DictionaryEntry | undefined
->;
-const dictionaryCache = new Map<number, string>();
-
-/** The dictionary VR of a standard tag ("UN" when unknown); dcmjs' codes for ambiguous VRs kept. */
-function dictionaryVr(tag: number): string {
-  let vr = dictionaryCache.get(tag);
-  if (vr === undefined) {
-    const hex = tag.toString(16).toUpperCase().padStart(8, "0");
-    vr = DICTIONARY[hex]?.vr ?? "UN";
-    dictionaryCache.set(tag, vr);
-  }
-  return vr;
-}
 
 /** An open sequence or item. */
 interface Container {
@@ -218,7 +198,7 @@ export class DatasetTranscoder {
     const element = tag & 0xffff;
     if (element === 0) return "UL"; // group length
     if ((tag >>> 16) & 1) return element >= 0x10 && element <= 0xff ? "LO" : "UN"; // private
-    const vr = dictionaryVr(tag);
+    const vr = dictionaryVrCode(tag);
     switch (vr) {
       case "up":
         return "UL";
@@ -507,15 +487,5 @@ export async function transcodeWhole(
       pieces.length = 0;
     } else pieces.push(piece.slice()); // pieces may be reused buffers
   }
-  return large ? null : join(pieces, total);
-}
-
-function join(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return large ? null : concatBytes(pieces);
 }

@@ -31,6 +31,14 @@ function ts(uid: string, name: string, kind: Kind, retired = false): TransferSyn
   };
 }
 
+/** A video syntax and its Fragmentable variant, the same UID with ".1" (PS3.5 8.2.5-8.2.8). */
+function withFragmentable(suffix: string, name: string): TransferSyntax[] {
+  return [
+    ts(JPEG + suffix, name, "encapsulated"),
+    ts(`${JPEG}${suffix}.1`, `Fragmentable ${name}`, "encapsulated"),
+  ];
+}
+
 const R = true; // retired
 const JPEG = "1.2.840.10008.1.2.4.";
 
@@ -81,36 +89,13 @@ const LIST: readonly TransferSyntax[] = [
   ts(JPEG + "94", "JPIP Referenced", "explicit"), // pixels referenced by URL, not in the dataset
   ts(JPEG + "95", "JPIP Referenced Deflate", "deflated"),
   // MPEG-2, MPEG-4 AVC/H.264, HEVC/H.265
-  ts(JPEG + "100", "MPEG2 Main Profile / Main Level", "encapsulated"),
-  ts(JPEG + "100.1", "Fragmentable MPEG2 Main Profile / Main Level", "encapsulated"),
-  ts(JPEG + "101", "MPEG2 Main Profile / High Level", "encapsulated"),
-  ts(JPEG + "101.1", "Fragmentable MPEG2 Main Profile / High Level", "encapsulated"),
-  ts(JPEG + "102", "MPEG-4 AVC/H.264 High Profile / Level 4.1", "encapsulated"),
-  ts(JPEG + "102.1", "Fragmentable MPEG-4 AVC/H.264 High Profile / Level 4.1", "encapsulated"),
-  ts(JPEG + "103", "MPEG-4 AVC/H.264 BD-compatible High Profile / Level 4.1", "encapsulated"),
-  ts(
-    JPEG + "103.1",
-    "Fragmentable MPEG-4 AVC/H.264 BD-compatible High Profile / Level 4.1",
-    "encapsulated",
-  ),
-  ts(JPEG + "104", "MPEG-4 AVC/H.264 High Profile / Level 4.2 For 2D Video", "encapsulated"),
-  ts(
-    JPEG + "104.1",
-    "Fragmentable MPEG-4 AVC/H.264 High Profile / Level 4.2 For 2D Video",
-    "encapsulated",
-  ),
-  ts(JPEG + "105", "MPEG-4 AVC/H.264 High Profile / Level 4.2 For 3D Video", "encapsulated"),
-  ts(
-    JPEG + "105.1",
-    "Fragmentable MPEG-4 AVC/H.264 High Profile / Level 4.2 For 3D Video",
-    "encapsulated",
-  ),
-  ts(JPEG + "106", "MPEG-4 AVC/H.264 Stereo High Profile / Level 4.2", "encapsulated"),
-  ts(
-    JPEG + "106.1",
-    "Fragmentable MPEG-4 AVC/H.264 Stereo High Profile / Level 4.2",
-    "encapsulated",
-  ),
+  ...withFragmentable("100", "MPEG2 Main Profile / Main Level"),
+  ...withFragmentable("101", "MPEG2 Main Profile / High Level"),
+  ...withFragmentable("102", "MPEG-4 AVC/H.264 High Profile / Level 4.1"),
+  ...withFragmentable("103", "MPEG-4 AVC/H.264 BD-compatible High Profile / Level 4.1"),
+  ...withFragmentable("104", "MPEG-4 AVC/H.264 High Profile / Level 4.2 For 2D Video"),
+  ...withFragmentable("105", "MPEG-4 AVC/H.264 High Profile / Level 4.2 For 3D Video"),
+  ...withFragmentable("106", "MPEG-4 AVC/H.264 Stereo High Profile / Level 4.2"),
   ts(JPEG + "107", "HEVC/H.265 Main Profile / Level 5.1", "encapsulated"),
   ts(JPEG + "108", "HEVC/H.265 Main 10 Profile / Level 5.1", "encapsulated"),
   // JPEG XL

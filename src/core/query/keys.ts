@@ -39,20 +39,9 @@ const LEVEL_ENTITY: Record<Level, Entity> = {
   IMAGE: "instance",
 };
 
-/** The table whose rows a level's matches are. */
-export function entityOf(level: Level): Entity {
-  return LEVEL_ENTITY[level];
-}
-
 /** True when attributes of `entity` are known for each match at `level` (it or above it). */
 export function entityVisibleAt(entity: Entity, level: Level): boolean {
   return ENTITY_RANK[entity] <= ENTITY_RANK[LEVEL_ENTITY[level]];
-}
-
-/** The level whose key an entity's attributes are in a model (patient keys are STUDY keys in Study Root). */
-export function levelOfEntity(entity: Entity, model: Model): Level {
-  if (entity === "patient") return model === "PATIENT" ? "PATIENT" : "STUDY";
-  return entity === "study" ? "STUDY" : entity === "series" ? "SERIES" : "IMAGE";
 }
 
 export interface IndexKey {

@@ -50,10 +50,6 @@ export function wildcardRegExp(pattern: string): RegExp {
   return new RegExp(`^${source}$`, "su");
 }
 
-export function hasWildcard(text: string): boolean {
-  return text.includes("*") || text.includes("?");
-}
-
 interface GroupPattern {
   whole: RegExp;
   /** Per component; null where the query leaves the component open. */

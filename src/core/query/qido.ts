@@ -253,11 +253,6 @@ export function parseQido(
   };
 }
 
-/** The tags read from each match's stored file (instances: attributes the index lacks). */
-export function fileTagsOf(q: QidoQuery): number[] {
-  return q.query.fileTags;
-}
-
 /**
  * One match as DICOM JSON: the return attributes from the index row and the stored file,
  * Instance Availability and the Retrieve URL of the matched entity.

@@ -6,7 +6,7 @@ import type { ObjectDecoder, ObjectReader, QueryIndex } from "../ports.ts";
 import type { AuditTrail } from "../audit.ts";
 import { QR_SOP_CLASSES } from "../query/keys.ts";
 import type { AcceptedContext, SupportedSyntax } from "../ul/negotiation.ts";
-import { RETRIEVE_TRANSFER_SYNTAXES, runRetrieve } from "./retrieve.ts";
+import { retrieveSyntaxes, runRetrieve } from "./retrieve.ts";
 import type { DimseRequest, DimseService, ServiceContext } from "../dimse/service_contract.ts";
 import { StoreScu } from "./store_scu.ts";
 
@@ -39,13 +39,8 @@ export class GetService implements DimseService {
     this.#options = options;
   }
 
-  *syntaxes(): Iterable<SupportedSyntax> {
-    for (const uid of GET_SOP_CLASSES) {
-      yield {
-        abstractSyntax: uid,
-        acceptsTransferSyntax: (ts) => RETRIEVE_TRANSFER_SYNTAXES.has(ts),
-      };
-    }
+  syntaxes(): Iterable<SupportedSyntax> {
+    return retrieveSyntaxes(GET_SOP_CLASSES);
   }
 
   async handle(req: DimseRequest, ctx: ServiceContext): Promise<void> {

@@ -8,7 +8,7 @@ import type { AuditTrail } from "../audit.ts";
 import { QR_SOP_CLASSES } from "../query/keys.ts";
 import type { RequestorAssociation } from "../ul/requestor.ts";
 import type { SupportedSyntax } from "../ul/negotiation.ts";
-import { RETRIEVE_TRANSFER_SYNTAXES, type RetrieveSession, runRetrieve } from "./retrieve.ts";
+import { type RetrieveSession, retrieveSyntaxes, runRetrieve } from "./retrieve.ts";
 import type { DimseRequest, DimseService, ServiceContext } from "../dimse/service_contract.ts";
 import { openScuAssociation, ScuAssociationError } from "./scu_association.ts";
 import { StoreScu } from "./store_scu.ts";
@@ -116,13 +116,8 @@ export class MoveService implements DimseService {
     this.#slots = options.slots ?? new DestinationSlots();
   }
 
-  *syntaxes(): Iterable<SupportedSyntax> {
-    for (const uid of MOVE_SOP_CLASSES) {
-      yield {
-        abstractSyntax: uid,
-        acceptsTransferSyntax: (ts) => RETRIEVE_TRANSFER_SYNTAXES.has(ts),
-      };
-    }
+  syntaxes(): Iterable<SupportedSyntax> {
+    return retrieveSyntaxes(MOVE_SOP_CLASSES);
   }
 
   async handle(req: DimseRequest, ctx: ServiceContext): Promise<void> {

@@ -15,6 +15,7 @@ import type { DimseRequest, ServiceContext } from "../dimse/service_contract.ts"
 import { peerFields, responder } from "./service.ts";
 import type { SubOperationResult } from "./store_scu.ts";
 import type { SubOperationTarget } from "./sub_operation_contexts.ts";
+import type { SupportedSyntax } from "../ul/negotiation.ts";
 
 /** Transfer syntaxes of the MOVE and GET contexts themselves (identifiers are small). */
 export const RETRIEVE_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([
@@ -22,6 +23,14 @@ export const RETRIEVE_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([
   EXPLICIT_VR_LE,
   EXPLICIT_VR_BE,
 ]);
+
+/** The contexts a C-MOVE or C-GET SCP accepts: its SOP classes in the syntaxes above. */
+export function retrieveSyntaxes(sopClasses: readonly string[]): SupportedSyntax[] {
+  return sopClasses.map((uid) => ({
+    abstractSyntax: uid,
+    acceptsTransferSyntax: (ts: string) => RETRIEVE_TRANSFER_SYNTAXES.has(ts),
+  }));
+}
 
 const MAX_IDENTIFIER_BYTES = 1024 * 1024;
 /** Up to this many sub-operations, a Pending response follows each one. */

@@ -9,6 +9,7 @@ import type { AssociationInfo, DimseResponse } from "../dimse/service_contract.t
 import { commandName } from "../dimse/command.ts";
 import type { Connection, Logger } from "../ports.ts";
 import { DimseChannel } from "./dimse_channel.ts";
+import { IdleWatch } from "./idle_watch.ts";
 import { OrderedWriter } from "./ordered_writer.ts";
 import {
   type Effect,
@@ -71,7 +72,7 @@ export abstract class Association {
   #finish!: (end: AssociationEnd) => void;
   #reader: PduReader;
   #artim: ReturnType<typeof setTimeout> | undefined;
-  #idle: ReturnType<typeof setTimeout> | undefined;
+  readonly #idle: IdleWatch;
   #outgoing: { rq?: AAssociateRq; ac?: AAssociateAc; rj?: AAssociateRj; abort?: AAbort } = {};
   readonly #writer: OrderedWriter;
   readonly #channel: DimseChannel;
@@ -101,6 +102,13 @@ export abstract class Association {
         this.#closeTransport();
       },
       sent: (n) => this.observer?.bytes?.(0, n),
+    });
+    this.#idle = new IdleWatch(options.idleTimeoutMs, {
+      closed: () => this.#closed,
+      busy: () => this.busy > 0,
+      receivingDataset: () => !!this.#channel.incoming?.stream,
+      stalled: (silentMs) => this.#stalled(silentMs),
+      idle: () => this.#idled(),
     });
     this.#channel = new DimseChannel({
       log: this.log,
@@ -302,7 +310,7 @@ export abstract class Association {
     this.#closed = true;
     this.state = 1; // transport closed: Sta1 whatever the path here
     this.#stopArtim();
-    if (this.#idle !== undefined) clearTimeout(this.#idle);
+    this.#idle.stop();
     this.options.connection.close();
     this.#channel.close(new Error("association closed"));
     for (const w of this.#idleWaiters.splice(0)) w();
@@ -313,40 +321,18 @@ export abstract class Association {
 
   protected onClosed(): void {}
 
-  #resetIdle(): void {
-    if (this.#idle !== undefined) clearTimeout(this.#idle);
-    this.#idle = undefined;
-    if (this.#closed || this.options.idleTimeoutMs <= 0) return;
-    this.#idle = setTimeout(() => this.#onIdle(), this.options.idleTimeoutMs);
+  #stalled(silentMs: number): void {
+    const incoming = this.#channel.incoming!;
+    this.log.log(
+      "warn",
+      `peer sent nothing for ${Math.round(silentMs / 1000)} s in the middle of a ` +
+        `${commandName(incoming.command.commandField)} dataset: aborting`,
+      { ...this.fields(), received_bytes: incoming.stream!.bytesReceived },
+    );
+    void this.abort(AbortSource.ServiceProvider, AbortReason.NotSpecified);
   }
 
-  /** When the read loop began waiting for the peer's next bytes (null while not waiting). */
-  #readingSince: number | null = null;
-
-  #onIdle(): void {
-    this.#idle = undefined;
-    if (this.#closed) return;
-    const limit = this.options.idleTimeoutMs;
-    if (this.busy > 0) {
-      // A request is running. Our own work (a C-MOVE's sub-operations, a slow disk holding
-      // the dataset back) is not silence; waiting for the rest of the peer's dataset is.
-      const incoming = this.#channel.incoming;
-      const since = incoming?.stream ? this.#readingSince : null;
-      if (since === null) return this.#resetIdle();
-      const silent = performance.now() - since;
-      if (silent < limit) {
-        this.#idle = setTimeout(() => this.#onIdle(), limit - silent);
-        return;
-      }
-      this.log.log(
-        "warn",
-        `peer sent nothing for ${Math.round(silent / 1000)} s in the middle of a ` +
-          `${commandName(incoming!.command.commandField)} dataset: aborting`,
-        { ...this.fields(), received_bytes: incoming!.stream!.bytesReceived },
-      );
-      void this.abort(AbortSource.ServiceProvider, AbortReason.NotSpecified);
-      return;
-    }
+  #idled(): void {
     if (this.state !== 6) return;
     this.log.log("warn", "association idle too long: aborting", this.fields());
     void this.abort(AbortSource.ServiceUser, AbortReason.NotSpecified);
@@ -359,13 +345,13 @@ export abstract class Association {
     const conn = this.options.connection;
     while (!this.#closed) {
       let chunk: Uint8Array | null;
-      this.#readingSince = performance.now();
+      this.#idle.reading();
       try {
         chunk = await conn.read();
       } catch {
         chunk = null;
       }
-      this.#readingSince = null;
+      this.#idle.read();
       if (chunk === null) {
         if (!this.#closed) {
           if (this.state === 6 || this.state === 3 || this.state === 5) {
@@ -377,7 +363,7 @@ export abstract class Association {
         return;
       }
       this.observer?.bytes?.(chunk.length, 0);
-      this.#resetIdle();
+      this.#idle.reset();
       this.#reader.push(chunk);
       while (!this.#closed) {
         let pdu: Pdu | null;

@@ -17,7 +17,7 @@ import { TRANSFER_SYNTAXES } from "../../core/dicom/transfer_syntaxes.ts";
 import { trimUid } from "../../core/dicom/uid.ts";
 import { CommandField, DATASET_PRESENT } from "../../core/dimse/command.ts";
 import { DatasetStream } from "../../core/dimse/dataset_stream.ts";
-import { Status } from "../../core/dimse/status.ts";
+import { Status, statusCategory } from "../../core/dimse/status.ts";
 import type { DicomJsonDataset } from "../../core/dicom/dicom_json.ts";
 import { isValidUid } from "../../core/query/qido.ts";
 import type { DimseService, ServiceContext } from "../../core/dimse/service_contract.ts";
@@ -147,7 +147,7 @@ async function* requestBytes(body: ReadableStream<Uint8Array>): AsyncGenerator<U
 }
 
 function isWarning(status: number): boolean {
-  return status === 0x0001 || (status >= 0xb000 && status <= 0xbfff);
+  return statusCategory(status) === "warning";
 }
 
 /** Stores one part through the C-STORE service; never throws for a bad part. */
