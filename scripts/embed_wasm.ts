@@ -17,6 +17,8 @@ export const WASM_FILES: Record<string, { pkg: string; file: string }> = {
   charls: { pkg: "@cornerstonejs/codec-charls", file: "dist/charlswasm.wasm" },
   openjpeg: { pkg: "@cornerstonejs/codec-openjpeg", file: "dist/openjpegwasm.wasm" },
   openjph: { pkg: "@cornerstonejs/codec-openjph", file: "dist/openjphjs.wasm" },
+  // DCMTK's codecs, for 12-bit JPEG only (loaded when such a frame is met: 4 MB).
+  dcmjs_codecs: { pkg: "dcmjs-codecs", file: "build/dcmjs-native-codecs.wasm" },
 };
 
 /** The version deno.json pins for an npm package. */
@@ -29,13 +31,25 @@ export async function pinnedVersion(pkg: string): Promise<string> {
   throw new Error(`${pkg} is not in deno.json's imports`);
 }
 
-/** The .wasm bytes as Deno's npm cache holds them (`deno install` fills it). */
+/**
+ * The .wasm bytes as Deno's npm cache holds them (`deno install` fills it; a package only
+ * embedded, never imported, is cached here first).
+ */
 export async function packageWasm(name: string): Promise<Uint8Array> {
   const { pkg, file } = WASM_FILES[name];
   const version = await pinnedVersion(pkg);
   const info = await new Deno.Command(Deno.execPath(), { args: ["info", "--json"] }).output();
   const denoDir = JSON.parse(new TextDecoder().decode(info.stdout)).denoDir as string;
-  return await Deno.readFile(`${denoDir}/npm/registry.npmjs.org/${pkg}/${version}/${file}`);
+  const path = `${denoDir}/npm/registry.npmjs.org/${pkg}/${version}/${file}`;
+  const cached = await Deno.stat(path).then(() => true, () => false);
+  if (!cached) {
+    await new Deno.Command(Deno.execPath(), {
+      args: ["cache", `npm:${pkg}@${version}`],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+  }
+  return await Deno.readFile(path);
 }
 
 export function moduleText(name: string, version: string, bytes: Uint8Array): string {

@@ -17,9 +17,11 @@ import {
   STORAGE_COMMITMENT_PUSH_MODEL,
   StorageCommitmentService,
 } from "../core/services/commitment.ts";
+import { CommitmentReportReceiver } from "../core/services/commitment_scu.ts";
 import { EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../core/dicom/transfer_syntaxes.ts";
 import { RequestorAssociation } from "../core/ul/requestor.ts";
 import { tcpConnector } from "../net/tcp.ts";
+import { withTimeout } from "./with_timeout.ts";
 import type { PendingCommitment } from "../storage/commitment_queue.ts";
 import type { FsObjectStore } from "../storage/object_store.ts";
 import { retryDelayMs } from "./backoff.ts";
@@ -33,6 +35,11 @@ export interface CommitmentDeps {
   sweepMs?: number;
   /** First retry delay; doubles up to [forward] retry_max_s (default 1 s). */
   firstRetryMs?: number;
+  /**
+   * Reports on our own commitment requests ([[route]] commit = true) that the destination
+   * sends on an association it opens to us; false for a Transaction UID none of ours.
+   */
+  reports?: (result: CommitmentResult, peer: string) => boolean;
 }
 
 export interface Commitment {
@@ -42,20 +49,6 @@ export interface Commitment {
   stop(): Promise<void>;
   /** Reports still to be delivered. */
   pending(): number;
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 export function createCommitment(deps: CommitmentDeps): Commitment {
@@ -117,10 +110,16 @@ export function createCommitment(deps: CommitmentDeps): Commitment {
   };
 
   const s = deps.config().server;
+  const reports = deps.reports;
   const service = new StorageCommitmentService({
     port,
     aeTitle: s.aeTitle,
     reportTimeoutMs: s.artimTimeoutS * 1000,
+    reports: reports &&
+      new CommitmentReportReceiver(
+        (result, peer) => Promise.resolve(reports(result, peer)),
+        (a) => a.callingAeTitle,
+      ),
   });
 
   const retryDelay = (attempts: number) =>

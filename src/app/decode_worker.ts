@@ -2,7 +2,7 @@
 // one whole dataset per message with the core's codecs and sends the result back (its buffer
 // handed over, not copied).
 import { compressDataset, type CompressionResult } from "../core/dicom/compression.ts";
-import { transcodeWhole } from "../core/dicom/transcode.ts";
+import { transcodeWhole } from "../core/dicom/transcode_whole.ts";
 
 export interface DecodeRequest {
   id: number;

@@ -4,13 +4,23 @@
 // taken off the queue only once the destination answered success: a crash in between sends
 // it again (at least once on the wire), never skips it. A destination that cannot be reached,
 // refuses, or answers a failure is retried with exponential backoff up to retry_max_s.
+// Each delivered row leaves the queue in its own transaction at once, so that a crash resends
+// at most the one object in flight (PS3.4 gives no way to ask a destination what it holds);
+// for a commit = true route rows stay until the destination reports them committed
+// (forward_commit.ts).
 import type { ForwardConfig, KnownAe } from "../config.ts";
 import type { Connector, Logger, ObjectReader } from "../core/ports.ts";
 import { StoreScu, type SubOperationResult } from "../core/services/store_scu.ts";
 import { proposeContexts } from "../core/services/sub_operation_contexts.ts";
 import { AssociationRejectedError, RequestorAssociation } from "../core/ul/requestor.ts";
 import type { ForwardQueue, QueueItem } from "../storage/forward_queue.ts";
-import { retryDelayMs } from "./backoff.ts";
+import type { ForwardCommitments, ReportOutcome } from "../storage/forward_commitments.ts";
+import { commitmentContext, ForwardCommit } from "./forward_commit.ts";
+import type { CommitmentResult } from "../core/services/commitment.ts";
+import { Destination, type DestinationState, retryPolicy } from "./forward_destination.ts";
+import { withTimeout } from "./with_timeout.ts";
+
+export type { DestinationState };
 
 export interface ForwarderOptions {
   queue: ForwardQueue;
@@ -38,55 +48,17 @@ export interface ForwarderOptions {
   firstRetryMs?: number;
   /** Told after each object sent (the materializer keeps to quiet moments). */
   onActivity?: () => void;
-}
-
-/** One destination as /api/forward shows it. */
-export interface DestinationState {
-  destination: string;
-  /** Failing since the last error; false once an object got through. */
-  failing: boolean;
-  lastError: string | null;
-  /** ms since 1970 */
-  lastErrorAt: number | null;
-  /** ms since 1970 of the next attempt while backing off, else null. */
-  retryAt: number | null;
-  sent: number;
-  failures: number;
-  associations: number;
-}
-
-interface Destination {
-  name: string;
-  failing: boolean;
-  lastError: string | null;
-  lastErrorAt: number | null;
-  /** Backoff after a failure: no association before this. */
-  retryAt: number;
-  backoffMs: number;
-  sent: number;
-  failures: number;
-  workers: number;
-  /** Rows being sent right now (not to be taken by another association). */
-  claimed: Set<number>;
-  /** Wakes associations waiting for more work. */
-  wake: Set<() => void>;
-}
-
-const HOUR_MS = 3_600_000;
-
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  if (!(ms > 0)) return await p;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+  /** Storage Commitment of what routes with commit = true forward. */
+  commitments?: ForwardCommitments;
+  /** True when some route to the destination has commit = true (read at each association). */
+  wantsCommit?: (destination: string) => boolean;
+  /** Before release, an association waits this long for reports on it (default 1 s). */
+  commitWaitMs?: number;
+  /**
+   * Delivered objects leave the queue in one transaction per this many (default 1): a crash
+   * in between sends at most these again (duplicates the destination overwrites).
+   */
+  bookEvery?: number;
 }
 
 /** The connection or association failed: the destination is retried later as a whole. */
@@ -100,9 +72,26 @@ export class Forwarder {
   readonly #running = new Set<Promise<void>>();
   readonly #open = new Set<RequestorAssociation>();
   #associationCount = 0;
+  readonly #commit: ForwardCommit | undefined;
 
   constructor(options: ForwarderOptions) {
     this.#o = options;
+    if (options.commitments) {
+      this.#commit = new ForwardCommit({
+        commitments: options.commitments,
+        logger: options.logger,
+        retry: (attempts, queuedAt) => this.#retryPolicy(attempts, queuedAt),
+        onOutcome: (outcome, peer) => this.#committed(outcome, peer),
+      });
+    }
+  }
+
+  /**
+   * A Storage Commitment report from `peer` (on an association it opened to us); false when
+   * its Transaction UID is none we asked for.
+   */
+  commitmentReport(result: CommitmentResult, peer: string): boolean {
+    return this.#commit?.report(result, peer) ?? false;
   }
 
   /** Starts sending what is queued (after a restart: what was left). */
@@ -114,7 +103,7 @@ export class Forwarder {
   notify(destination: string): void {
     if (this.#stopped) return;
     const d = this.#destination(destination);
-    for (const w of [...d.wake]) w();
+    d.wakeAll();
     this.#pump(d);
   }
 
@@ -130,23 +119,14 @@ export class Forwarder {
   }
 
   states(): DestinationState[] {
-    return [...this.#destinations.values()].map((d) => ({
-      destination: d.name,
-      failing: d.failing,
-      lastError: d.lastError,
-      lastErrorAt: d.lastErrorAt,
-      retryAt: d.retryAt > Date.now() ? d.retryAt : null,
-      sent: d.sent,
-      failures: d.failures,
-      associations: d.workers,
-    }));
+    return [...this.#destinations.values()].map((d) => d.state());
   }
 
   /** Stops starting associations, ends the running ones after their current object. */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
-    for (const d of this.#destinations.values()) for (const w of [...d.wake]) w();
+    for (const d of this.#destinations.values()) d.wakeAll();
     const grace = new Promise<void>((r) => {
       const t = setTimeout(r, this.#o.artimTimeoutMs);
       Deno.unrefTimer(t);
@@ -159,19 +139,7 @@ export class Forwarder {
   #destination(name: string): Destination {
     let d = this.#destinations.get(name);
     if (!d) {
-      d = {
-        name,
-        failing: false,
-        lastError: null,
-        lastErrorAt: null,
-        retryAt: 0,
-        backoffMs: 0,
-        sent: 0,
-        failures: 0,
-        workers: 0,
-        claimed: new Set(),
-        wake: new Set(),
-      };
+      d = new Destination(name, this.#o.logger);
       this.#destinations.set(name, d);
     }
     return d;
@@ -183,6 +151,18 @@ export class Forwarder {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     try {
+      const timeoutS = this.#o.forward().commitTimeoutS;
+      if (this.#commit && timeoutS > 0) {
+        const n = this.#o.commitments!.expire(
+          Date.now() - timeoutS * 1000,
+          `no storage commitment report within commit_timeout_s = ${timeoutS}`,
+        );
+        if (n > 0) {
+          this.#o.logger.log("warn", `${n} object(s) sent again: no commitment report came`, {
+            commit_timeout_s: timeoutS,
+          });
+        }
+      }
       for (const name of this.#o.queue.destinations()) this.#pump(this.#destination(name));
     } catch (e) {
       this.#o.logger.log("error", `forward queue unreadable: ${(e as Error).message}`);
@@ -259,6 +239,13 @@ export class Forwarder {
       try {
         const connection = await o.connector.connect(known.host, known.port, o.connectTimeoutMs);
         const proposed = proposeContexts(items);
+        const commit = this.#commit &&
+          (items.some((i) => i.wantCommit) || o.wantsCommit?.(d.name) === true);
+        if (commit) {
+          // At most 128 contexts (PS3.8 9.3.2.2): the commitment one takes the last place.
+          if (proposed.length >= 128) proposed.length = 127;
+          proposed.push(commitmentContext(2 * proposed.length + 1));
+        }
         assoc = new RequestorAssociation({
           id: `fwd.${++this.#associationCount}`,
           connection,
@@ -271,6 +258,8 @@ export class Forwarder {
           implementationClassUid: o.implementationClassUid,
           implementationVersionName: o.implementationVersionName,
           presentationContexts: proposed,
+          // The destination may report its commitment on this association.
+          services: this.#commit ? [this.#commit.receiver] : undefined,
         });
         this.#open.add(assoc);
         await withTimeout(assoc.open(), o.connectTimeoutMs, "A-ASSOCIATE-RQ");
@@ -294,35 +283,63 @@ export class Forwarder {
         request: (pcId, command, dataset) => open.request(pcId, command, dataset),
         peerMaxPduLength: open.peerMaxPduLength,
       });
+      /** Commitment transactions asked for on this association. */
+      const transactions: string[] = [];
       try {
         // Each pass sends one batch; bounded by the queue (rows leave or wait for a retry).
         sending: for (let pass = 0; pass < 10_000_000 && items.length > 0; pass++) {
-          for (let k = 0; k < items.length; k++) {
-            if (this.#stopped) break sending;
-            const item = items[k];
-            let result: SubOperationResult;
-            try {
-              result = await withTimeout(
-                scu.store(item, items[k + 1]),
-                o.idleTimeoutMs,
-                "C-STORE-RQ",
-              );
-            } catch (e) {
-              throw new DestinationError(`association lost: ${(e as Error).message}`);
+          const delivered: QueueItem[] = [];
+          let booked = 0;
+          // Booked after every object by default: a crash resends at most the one in flight.
+          const book = () => {
+            const done = delivered.slice(booked);
+            booked = delivered.length;
+            o.queue.sentMany(done);
+            // Those waiting for their commitment stay claimed until it is asked for.
+            for (const i of done) if (!i.wantCommit) d.claimed.delete(i.pk);
+          };
+          try {
+            for (let k = 0; k < items.length; k++) {
+              if (this.#stopped) break sending;
+              const item = items[k];
+              let result: SubOperationResult;
+              try {
+                result = await withTimeout(
+                  scu.store(item, items[k + 1]),
+                  o.idleTimeoutMs,
+                  "C-STORE-RQ",
+                );
+              } catch (e) {
+                throw new DestinationError(`association lost: ${(e as Error).message}`);
+              }
+              if (this.#settle(d, item, result)) {
+                delivered.push(item);
+                sentHere++;
+                if (delivered.length - booked >= (o.bookEvery ?? 1)) book();
+              } else d.claimed.delete(item.pk);
+              o.onActivity?.();
             }
-            d.claimed.delete(item.pk);
-            if (this.#settle(d, item, result)) sentHere++;
-            o.onActivity?.();
+          } finally {
+            book();
+          }
+          const toCommit = delivered.filter((i) => i.wantCommit);
+          if (toCommit.length > 0) {
+            const tx = await this.#requestCommitment(d, open, toCommit);
+            if (tx) transactions.push(tx);
+            for (const i of toCommit) d.claimed.delete(i.pk);
           }
           items = this.#claim(d, batchSize, pairs);
           if (items.length === 0 && !this.#stopped) {
             // Wait a moment for more: a modality's next image is usually on its way.
-            await this.#waitForMore(d, o.lingerMs ?? 500);
+            await d.waitForMore(o.lingerMs ?? 500);
             items = this.#claim(d, batchSize, pairs);
           }
         }
+        // A destination that reports on this association does so now, as a rule.
+        await this.#commit?.waitForReports(transactions, o.commitWaitMs ?? 1000);
       } finally {
         scu.close();
+        this.#commit?.forget(transactions);
       }
       await open.release().catch(() => {});
       o.logger.log("info", `forwarded to ${d.name}`, {
@@ -340,25 +357,60 @@ export class Forwarder {
     }
   }
 
-  #waitForMore(d: Destination, ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        d.wake.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      d.wake.add(done);
-    });
+  /** Asks for commitment of a delivered batch; on failure its objects are queued again. */
+  async #requestCommitment(
+    d: Destination,
+    assoc: RequestorAssociation,
+    items: QueueItem[],
+  ): Promise<string | null> {
+    try {
+      return await this.#commit!.request(
+        assoc,
+        items,
+        (p, what) => withTimeout(p, this.#o.idleTimeoutMs, what),
+      );
+    } catch (e) {
+      const reason = (e as Error).message;
+      for (const item of items) {
+        const { nextAttempt, giveUp } = this.#retryPolicy(item.attempts + 1, item.queuedAt);
+        this.#o.queue.retryLater(item, reason, nextAttempt, giveUp);
+      }
+      d.failures++;
+      d.noteError(`${d.name} ${reason}`, false);
+      if (assoc.peerReleasing.aborted) {
+        throw new DestinationError(`association lost: ${reason}`);
+      }
+      return null;
+    }
+  }
+
+  /** A report settled: counters, and a log line. */
+  #committed(outcome: ReportOutcome & { destination: string }, peer: string): void {
+    const d = this.#destination(outcome.destination);
+    d.committed += outcome.committed;
+    d.commitFailures += outcome.failed;
+    const fields = { peer, committed: outcome.committed, failed: outcome.failed };
+    if (outcome.failed === 0) {
+      this.#o.logger.log("info", `storage committed at ${d.name}`, fields);
+      return;
+    }
+    d.failures++;
+    d.noteError(
+      `${d.name} did not commit ${outcome.failed} object(s); they go again`,
+      outcome.gaveUp > 0,
+    );
+    this.#o.logger.log("warn", `storage commitment at ${d.name} failed for some objects`, fields);
+    // The failed ones are due again after their backoff.
+    this.#arm();
   }
 
   /** Books one object's outcome; true when the destination took it. */
   #settle(d: Destination, item: QueueItem, result: SubOperationResult): boolean {
     const q = this.#o.queue;
     if (result.outcome !== "failed") {
-      q.sent(item);
+      // Booked by the caller with the rest of its batch (sentMany).
       d.sent++;
-      this.#recovered(d);
+      d.recovered();
       return true;
     }
     if (result.reason === "no longer stored") {
@@ -367,33 +419,22 @@ export class Forwarder {
       return false;
     }
     d.failures++;
-    const now = Date.now();
-    const delay = retryDelayMs(
-      this.#o.firstRetryMs ?? 1000,
-      this.#o.forward().retryMaxS * 1000,
-      item.attempts,
-    );
-    const giveUpH = this.#o.forward().giveUpAfterH;
-    const giveUp = giveUpH > 0 && now - item.queuedAt >= giveUpH * HOUR_MS;
+    const { nextAttempt, giveUp } = this.#retryPolicy(item.attempts + 1, item.queuedAt);
     const reason = result.reason ?? "failed";
-    q.retryLater(item, reason, now + delay, giveUp);
-    this.#noteError(d, `${d.name} ${item.sopInstanceUid}: ${reason}`, giveUp);
+    q.retryLater(item, reason, nextAttempt, giveUp);
+    d.noteError(`${d.name} ${item.sopInstanceUid}: ${reason}`, giveUp);
     return false;
   }
 
   /** The destination failed as a whole: back off, give up the oldest when due. */
   #failed(d: Destination, error: string): void {
-    d.failures++;
-    d.backoffMs = d.backoffMs === 0
-      ? (this.#o.firstRetryMs ?? 1000)
-      : Math.min(this.#o.forward().retryMaxS * 1000, d.backoffMs * 2);
-    d.retryAt = Date.now() + d.backoffMs;
+    d.backOff(this.#o.firstRetryMs ?? 1000, this.#o.forward().retryMaxS * 1000);
     const giveUpH = this.#o.forward().giveUpAfterH;
     let gaveUp = 0;
     if (giveUpH > 0) {
-      gaveUp = this.#o.queue.giveUpOlderThan(d.name, Date.now() - giveUpH * HOUR_MS, error);
+      gaveUp = this.#o.queue.giveUpOlderThan(d.name, Date.now() - giveUpH * 3_600_000, error);
     }
-    this.#noteError(d, error, gaveUp > 0);
+    d.noteError(error, gaveUp > 0);
     if (gaveUp > 0) {
       this.#o.logger.log("warn", `forwarding to ${d.name}: ${gaveUp} object(s) moved to failed`, {
         give_up_after_h: giveUpH,
@@ -402,24 +443,7 @@ export class Forwarder {
     this.#arm();
   }
 
-  #noteError(d: Destination, error: string, gaveUp: boolean): void {
-    d.lastError = error;
-    d.lastErrorAt = Date.now();
-    if (!d.failing) {
-      d.failing = true;
-      this.#o.logger.log("warn", `forwarding to ${d.name} is failing: ${error}`, {
-        retry_in_s: Math.round(Math.max(0, d.retryAt - Date.now()) / 1000),
-      });
-    } else if (gaveUp) {
-      this.#o.logger.log("warn", `forwarding to ${d.name} gave up on an object: ${error}`);
-    }
-  }
-
-  #recovered(d: Destination): void {
-    d.backoffMs = 0;
-    d.retryAt = 0;
-    if (!d.failing) return;
-    d.failing = false;
-    this.#o.logger.log("info", `forwarding to ${d.name} recovered`, { sent: d.sent });
+  #retryPolicy(attempt: number, queuedAt: number): { nextAttempt: number; giveUp: boolean } {
+    return retryPolicy(attempt, queuedAt, this.#o.forward(), this.#o.firstRetryMs ?? 1000);
   }
 }

@@ -1,9 +1,11 @@
 // Forwarding as the running server has it: the durable queue, the sender, the view the web
-// pages and /metrics read, and retention's hold on what is still to be sent.
+// pages and /metrics read, and retention's hold on what is still to be sent (or, with
+// retention_require_commit, still to be committed).
 import type { Config } from "../config.ts";
 import type { Logger } from "../core/ports.ts";
 import { tcpConnector } from "../net/tcp.ts";
-import type { ForwardQueue } from "../storage/forward_queue.ts";
+import { destinationWantsCommit, type ForwardQueue } from "../storage/forward_queue.ts";
+import type { StudyCommitment } from "../storage/forward_commitments.ts";
 import type { FsObjectStore } from "../storage/object_store.ts";
 import type { ForwardDestinationView, ForwardSource, ForwardView } from "../web/forward.ts";
 import { type DestinationState, Forwarder } from "./forwarder.ts";
@@ -20,6 +22,8 @@ export interface Forwarding extends ForwardSource {
   forwardStudy(study: string, destination: string): { instances: number; queued: number } | null;
   /** Puts a destination's failed objects back in its queue. */
   retryFailed(destination: string): number;
+  /** Per destination, a study's objects committed there and still waiting. */
+  studyCommitments(study: string): StudyCommitment[];
 }
 
 export interface ForwardingDeps {
@@ -34,6 +38,7 @@ const iso = (ms: number | null) => ms === null ? null : new Date(ms).toISOString
 export function createForwarding(deps: ForwardingDeps): Forwarding {
   const { store, queue, logger } = deps;
   const s = deps.config().server;
+  const commitments = queue.openCommitments();
   const forwarder = new Forwarder({
     queue,
     objects: store,
@@ -49,9 +54,12 @@ export function createForwarding(deps: ForwardingDeps): Forwarding {
     artimTimeoutMs: s.artimTimeoutS * 1000,
     idleTimeoutMs: s.idleTimeoutS * 1000,
     onActivity: () => store.noteActivity(),
+    commitments,
+    wantsCommit: (d) => destinationWantsCommit(deps.config().routes, d),
   });
-  // Retention never deletes an object still queued or failed for a destination.
-  store.addRetentionHold((uid) => queue.holds(uid));
+  // Retention never deletes an object still queued or failed for a destination, nor, when
+  // asked to, one sent to a commit = true route and not committed there yet.
+  store.addRetentionHold((uid) => queue.holds(uid, deps.config().storage.retentionRequireCommit));
   let started = false;
   return {
     queue,
@@ -68,6 +76,7 @@ export function createForwarding(deps: ForwardingDeps): Forwarding {
         forwarder.states().map((st) => [st.destination, st]),
       );
       const queues = new Map(queue.summary().map((q) => [q.destination, q]));
+      const committed = commitments.committedCounts();
       const names = new Set([
         ...deps.config().routes.map((r) => r.destination),
         ...queues.keys(),
@@ -88,6 +97,9 @@ export function createForwarding(deps: ForwardingDeps): Forwarding {
           sent: st?.sent ?? 0,
           failures: st?.failures ?? 0,
           associations: st?.associations ?? 0,
+          awaitingCommitment: q?.awaitingCommitment ?? 0,
+          committed: committed.get(name) ?? 0,
+          commitFailures: st?.commitFailures ?? 0,
         };
       });
       const totals = forwarder.totals;
@@ -116,5 +128,6 @@ export function createForwarding(deps: ForwardingDeps): Forwarding {
     retryFailed(destination) {
       return queue.retryFailed(destination);
     },
+    studyCommitments: (study) => commitments.forStudy(study),
   };
 }

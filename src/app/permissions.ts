@@ -4,7 +4,7 @@
 import type { Config } from "../config.ts";
 import type { Connection } from "../core/ports.ts";
 import { callerRefusal, type CallerRule } from "../core/security/caller_check.ts";
-import { permittedServices } from "../core/security/service_permissions.ts";
+import { permissionOf, permittedServices } from "../core/security/service_permissions.ts";
 import type { DimseService } from "../core/dimse/service_contract.ts";
 import type { AcceptorPolicy } from "../core/ul/negotiation.ts";
 
@@ -21,7 +21,7 @@ export class Permissions {
   constructor(config: Config, services: readonly DimseService[]) {
     const serviceOf = new Map<string, string>();
     for (const s of services) {
-      for (const syntax of s.syntaxes()) serviceOf.set(syntax.abstractSyntax, s.name);
+      for (const syntax of s.syntaxes()) serviceOf.set(syntax.abstractSyntax, permissionOf(s.name));
     }
     this.#serviceOf = serviceOf;
     this.#accept = config.server.accept;

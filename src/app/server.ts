@@ -72,7 +72,13 @@ export async function startServer(
     logger,
   });
   notifyForward = (d) => forwarding.forwarder.notify(d);
-  const commitment = createCommitment({ config: () => current, store, logger });
+  const commitment = createCommitment({
+    config: () => current,
+    store,
+    logger,
+    // Reports on what forwarding asked destinations to commit ([[route]] commit = true).
+    reports: (result, peer) => forwarding.forwarder.commitmentReport(result, peer),
+  });
   const stats = new ServerStats();
   // max_associations per [[known_ae]] counts C-MOVE sub-associations and sends together.
   const destinationSlots = new DestinationSlots();

@@ -1,7 +1,7 @@
 // `minipacs forward --study UID --to AE`: queues a stored study for a [[known_ae]]. The rows
 // go into the index of the configured storage; a running server sends them within seconds,
 // a stopped one when it starts.
-import { queueStudyInStorage } from "../storage/forward_queue.ts";
+import { destinationWantsCommit, queueStudyInStorage } from "../storage/forward_queue.ts";
 import { type Command, type CommandArgs, loadEffectiveConfig, UsageError } from "./subcommand.ts";
 
 async function run(args: CommandArgs): Promise<number> {
@@ -23,7 +23,9 @@ async function run(args: CommandArgs): Promise<number> {
     console.error(`minipacs: forward: no index in ${root}`);
     return 1;
   }
-  const r = queueStudyInStorage(root, study, destination.aeTitle);
+  const ae = destination.aeTitle;
+  // A route with commit = true to it: the study counts as sent once committed there.
+  const r = queueStudyInStorage(root, study, ae, destinationWantsCommit(config.routes, ae));
   if (r.instances === 0) {
     console.error(`minipacs: forward: no study ${study} in ${root}`);
     return 1;

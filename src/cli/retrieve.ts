@@ -262,15 +262,7 @@ export function printRetrieveResult(
   return r.status === Status.Success ? 0 : 1;
 }
 
-export const RETRIEVE_OPTIONS = {
-  key: { type: "string", short: "k", multiple: true },
-  level: { type: "string" },
-  root: { type: "string" },
-  aet: { type: "string" },
-  json: { type: "boolean" },
-  timeout: { type: "string" },
-} as const;
-
+/** The options C-MOVE and C-GET share: their --help lines, then the parseArgs table. */
 export const RETRIEVE_OPTION_HELP = [
   "  -k, --key K=V     a unique key by keyword (StudyInstanceUID) or tag (0020,000D);",
   "                    lists as UID1\\UID2. Below STUDY the keys of the levels above too",
@@ -281,6 +273,15 @@ export const RETRIEVE_OPTION_HELP = [
   "  --json            print the result as a JSON object",
   "  --timeout S       seconds to wait for the peer at each step (default 30)",
 ];
+
+export const RETRIEVE_OPTIONS = {
+  key: { type: "string", short: "k", multiple: true },
+  level: { type: "string" },
+  root: { type: "string" },
+  aet: { type: "string" },
+  json: { type: "boolean" },
+  timeout: { type: "string" },
+} as const;
 
 /** Progress as one line rewritten in place while stderr is a terminal; nothing otherwise. */
 export function stderrProgress(name: string): {

@@ -26,6 +26,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
     journalReserveMb: 512,
     retentionDays: 0,
     retentionMinFreeMb: 0,
+    retentionRequireCommit: false,
     compression: "none",
   },
   query: { caseInsensitivePn: true, maxResults: 0 },
@@ -51,7 +52,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = deepFreeze({
   },
   audit: { path: "", maxMb: 100 },
   log: { level: "info", format: "text", phi: false },
-  forward: { retryMaxS: 300, giveUpAfterH: 0 },
+  forward: { retryMaxS: 300, giveUpAfterH: 0, commitTimeoutS: 3600 },
   knownAe: [],
   routes: [],
 });

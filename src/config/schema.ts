@@ -64,6 +64,7 @@ export const STORAGE: Fields = {
   journal_reserve_mb: ["journalReserveMb", int(0)],
   retention_days: ["retentionDays", int(0)],
   retention_min_free_mb: ["retentionMinFreeMb", int(0)],
+  retention_require_commit: ["retentionRequireCommit", bool],
   compression: ["compression", oneOf("none", "jpeg-ls", "jpeg2000", "rle")],
 };
 
@@ -124,6 +125,7 @@ export const KNOWN_AE: Fields = {
 export const FORWARD: Fields = {
   retry_max_s: ["retryMaxS", int(1, 86400)],
   give_up_after_h: ["giveUpAfterH", num(0)],
+  commit_timeout_s: ["commitTimeoutS", int(0)],
 };
 
 export const ROUTE: Fields = {
@@ -131,6 +133,7 @@ export const ROUTE: Fields = {
   calling_ae: ["callingAe", aeTitles],
   modality: ["modality", modalities],
   sop_classes: ["sopClasses", uidList],
+  commit: ["commit", bool],
 };
 
 export const SECTIONS: Record<string, [keyof Config, Fields]> = {

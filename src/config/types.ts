@@ -58,6 +58,8 @@ export interface StorageConfig {
   retentionDays: number;
   /** Below this much free space the oldest studies are deleted; 0 = off. */
   retentionMinFreeMb: number;
+  /** Retention keeps objects not yet committed at every commit = true route they matched. */
+  retentionRequireCommit: boolean;
   /** Lossless compression of uncompressed images at rest, by the materializer. */
   compression: StorageCompression;
 }
@@ -140,6 +142,8 @@ export interface Route {
   modality?: string[];
   /** Only these SOP Class UIDs; absent or empty: any. */
   sopClasses?: string[];
+  /** Ask the destination for Storage Commitment; the objects wait until it is reported. */
+  commit?: boolean;
 }
 
 export interface ForwardConfig {
@@ -147,6 +151,8 @@ export interface ForwardConfig {
   retryMaxS: number;
   /** An object still not delivered after this many hours goes to the failed list; 0 = never. */
   giveUpAfterH: number;
+  /** A commitment report not come after this many seconds: the objects go again; 0 = never. */
+  commitTimeoutS: number;
 }
 
 export interface Config {

@@ -7,6 +7,7 @@ import type { Logger } from "../core/ports.ts";
 import type { DatabaseSync } from "node:sqlite";
 import type { DeleteLevel, IndexDb, StoredInstance } from "./index_db.ts";
 import { openDatabase } from "./index_schema.ts";
+import { forgetInstanceMetadata } from "./instance_metadata.ts";
 import { removeIfPresent } from "./layout.ts";
 import type { Row } from "./sql_statements.ts";
 
@@ -80,6 +81,7 @@ export async function deleteStored(
   logger?: Logger,
 ): Promise<DeleteResult> {
   const gone = index.deleteEntity(level, uid);
+  forgetInstanceMetadata(root, gone.map((g) => g.record.sopInstanceUid)); // DICOMweb's
   await removeFilesOf(root, gone);
   const result: DeleteResult = {
     level,

@@ -1,8 +1,8 @@
-// DICOMweb's own reads of the index (the instances of a study, series or instance, in a
-// stable order) and its metadata cache: each instance's DICOM JSON as first computed, kept in
-// dicomweb.sqlite beside the index and valid while the instance's commit seq is unchanged.
-// A cache that is lost or stale only costs a re-read of the stored headers.
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+// DICOMweb's own reads of the index: the instances of a study, series or instance in a
+// stable order, with their kept metadata (instance_metadata.ts, attached as "dw") when it is
+// current, and the instances whose metadata is missing or stale.
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { METADATA_FILE } from "./instance_metadata.ts";
 
 /** One stored instance, as WADO-RS needs it. */
 export interface StoredInstanceEntry {
@@ -22,7 +22,16 @@ export interface InstanceScope {
   sopInstanceUid?: string;
 }
 
-export const METADATA_CACHE_FILE = "dicomweb.sqlite";
+/** An instance whose kept metadata is missing or was computed for another seq. */
+export interface MissingMetadata {
+  pk: number;
+  studyInstanceUid: string;
+  seriesInstanceUid: string;
+  sopInstanceUid: string;
+  seq: number;
+  /** Still in the journal: its stored form may change when materialized (compression). */
+  journal: boolean;
+}
 
 const INSTANCES_SQL = `
 SELECT st.study_instance_uid AS study, se.series_instance_uid AS series,
@@ -31,17 +40,36 @@ SELECT st.study_instance_uid AS study, se.series_instance_uid AS series,
   FROM instance i JOIN series se ON se.pk = i.series_pk JOIN study st ON st.pk = se.study_pk`;
 const ORDER = ` ORDER BY se.pk, CAST(i.instance_number AS INTEGER), i.pk`;
 
+const WITH_METADATA = `
+SELECT st.study_instance_uid AS study, se.series_instance_uid AS series,
+       i.sop_instance_uid AS sop, i.sop_class_uid AS class, i.transfer_syntax_uid AS ts,
+       i.seq AS seq, m.json AS json
+  FROM instance i JOIN series se ON se.pk = i.series_pk JOIN study st ON st.pk = se.study_pk
+  LEFT JOIN dw.instance_json m ON m.sop_instance_uid = i.sop_instance_uid AND m.seq = i.seq`;
+
 export class DicomWebIndex {
   readonly #openReader: () => DatabaseSync;
+  readonly #root: string;
   #reader: DatabaseSync | undefined;
   #statements = new Map<string, StatementSync>();
 
-  constructor(openReader: () => DatabaseSync) {
+  /** `root`: the storage folder, where instance_metadata.ts keeps its file (created first). */
+  constructor(openReader: () => DatabaseSync, root: string) {
     this.#openReader = openReader;
+    this.#root = root;
   }
 
   #stmt(sql: string): StatementSync {
-    this.#reader ??= this.#openReader();
+    if (!this.#reader) {
+      const reader = this.#openReader();
+      try {
+        reader.prepare("ATTACH DATABASE ? AS dw").run(`${this.#root}/${METADATA_FILE}`);
+      } catch (e) {
+        reader.close();
+        throw e;
+      }
+      this.#reader = reader;
+    }
     let s = this.#statements.get(sql);
     if (!s) this.#statements.set(sql, s = this.#reader.prepare(sql));
     return s;
@@ -49,7 +77,16 @@ export class DicomWebIndex {
 
   /** The instances in scope, by series then Instance Number; [] when none. */
   instances(scope: InstanceScope): StoredInstanceEntry[] {
-    let sql = `${INSTANCES_SQL} WHERE st.study_instance_uid = ?`;
+    return this.#instances(INSTANCES_SQL, scope);
+  }
+
+  /** The same, each with its kept metadata when current (`json`), in one query. */
+  instancesWithMetadata(scope: InstanceScope): (StoredInstanceEntry & { json?: string })[] {
+    return this.#instances(WITH_METADATA, scope);
+  }
+
+  #instances(select: string, scope: InstanceScope): (StoredInstanceEntry & { json?: string })[] {
+    let sql = `${select} WHERE st.study_instance_uid = ?`;
     const params = [scope.studyInstanceUid];
     if (scope.seriesInstanceUid !== undefined) {
       sql += " AND se.series_instance_uid = ?";
@@ -67,7 +104,57 @@ export class DicomWebIndex {
       sopClassUid: String(r.class),
       transferSyntaxUid: String(r.ts),
       seq: Number(r.seq),
+      json: typeof r.json === "string" ? r.json : undefined,
     }));
+  }
+
+  /**
+   * Instances with pk in (afterPk, afterPk + span] and a seq above `sinceSeq` whose kept
+   * metadata is missing or stale (`journal`: not materialized yet); `last` is the highest pk.
+   */
+  missingMetadata(
+    afterPk: number,
+    span: number,
+    sinceSeq: number,
+  ): { rows: MissingMetadata[]; last: number } {
+    const rows = this.#stmt(
+      `SELECT i.pk AS pk, st.study_instance_uid AS study, se.series_instance_uid AS series,
+              i.sop_instance_uid AS sop, i.seq AS seq, i.loc_kind = 'journal' AS journal
+         FROM instance i JOIN series se ON se.pk = i.series_pk JOIN study st ON st.pk = se.study_pk
+         LEFT JOIN dw.instance_json m
+           ON m.sop_instance_uid = i.sop_instance_uid AND m.seq = i.seq
+        WHERE i.pk > ? AND i.pk <= ? AND i.seq > ? AND m.sop_instance_uid IS NULL
+        ORDER BY i.pk`,
+    ).all(afterPk, afterPk + span, sinceSeq) as Record<string, unknown>[];
+    const last = Number(
+      (this.#stmt("SELECT coalesce(max(pk), 0) AS m FROM instance").get() as { m: number }).m,
+    );
+    return {
+      rows: rows.map((r) => ({
+        pk: Number(r.pk),
+        studyInstanceUid: String(r.study),
+        seriesInstanceUid: String(r.series),
+        sopInstanceUid: String(r.sop),
+        seq: Number(r.seq),
+        journal: Number(r.journal) === 1,
+      })),
+      last,
+    };
+  }
+
+  /** The highest commit seq in the index (0 when empty). */
+  maxSeq(): number {
+    return Number(
+      (this.#stmt("SELECT coalesce(max(seq), 0) AS s FROM instance").get() as { s: number }).s,
+    );
+  }
+
+  /** Changes whenever another connection commits to the index (PRAGMA data_version). */
+  dataVersion(): number {
+    return Number(
+      (this.#stmt("PRAGMA main.data_version").get() as { data_version: number })
+        .data_version,
+    );
   }
 
   /** The series of a study, in the order they were first stored. */
@@ -83,65 +170,5 @@ export class DicomWebIndex {
     this.#statements.clear();
     this.#reader?.close();
     this.#reader = undefined;
-  }
-}
-
-/** Per-instance DICOM JSON, keyed by SOP Instance UID and valid for one commit seq. */
-export class MetadataCache {
-  readonly #db: DatabaseSync;
-  readonly #get: StatementSync;
-  readonly #put: StatementSync;
-
-  private constructor(db: DatabaseSync) {
-    this.#db = db;
-    this.#get = db.prepare("SELECT seq, json FROM instance_metadata WHERE sop_instance_uid = ?");
-    this.#put = db.prepare(
-      "INSERT OR REPLACE INTO instance_metadata (sop_instance_uid, seq, json) VALUES (?, ?, ?)",
-    );
-  }
-
-  /** Opens (creating) the cache in the storage folder; a damaged file is started afresh. */
-  static open(root: string): MetadataCache {
-    const path = `${root}/${METADATA_CACHE_FILE}`;
-    const create = (db: DatabaseSync) => {
-      db.exec("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF");
-      db.exec(`CREATE TABLE IF NOT EXISTS instance_metadata (
-        sop_instance_uid TEXT PRIMARY KEY, seq INTEGER NOT NULL, json TEXT NOT NULL
-      ) WITHOUT ROWID`);
-      return new MetadataCache(db);
-    };
-    try {
-      return create(new DatabaseSync(path));
-    } catch {
-      for (const suffix of ["", "-wal", "-shm"]) {
-        try {
-          Deno.removeSync(path + suffix);
-        } catch { /* absent */ }
-      }
-      return create(new DatabaseSync(path));
-    }
-  }
-
-  /** The cached JSON of an instance when it was computed for this seq. */
-  get(sopInstanceUid: string, seq: number): string | undefined {
-    const row = this.#get.get(sopInstanceUid) as { seq: number; json: string } | undefined;
-    return row && Number(row.seq) === seq ? row.json : undefined;
-  }
-
-  /** Keeps several instances' JSON in one transaction. */
-  putAll(entries: readonly { sopInstanceUid: string; seq: number; json: string }[]): void {
-    if (entries.length === 0) return;
-    this.#db.exec("BEGIN");
-    try {
-      for (const e of entries) this.#put.run(e.sopInstanceUid, e.seq, e.json);
-      this.#db.exec("COMMIT");
-    } catch (e) {
-      this.#db.exec("ROLLBACK");
-      throw e;
-    }
-  }
-
-  close(): void {
-    this.#db.close();
   }
 }

@@ -3,11 +3,15 @@
 // that indexes it, so whatever was acknowledged is queued (a replay at recovery queues it
 // again); a row leaves the queue when the destination answered success, or moves to the
 // failed list after [forward] give_up_after_h. UNIQUE(destination, instance): an object is
-// queued once per destination however often it is stored or asked for.
+// queued once per destination however often it is stored or asked for. For a route with
+// commit = true the row stays after the destination took the object, with the Transaction UID
+// of the Storage Commitment asked for, until the report says committed
+// (forward_commitments.ts).
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { InstanceRecord } from "../core/ports.ts";
 import type { IndexDb, InstanceMeta } from "./index_db.ts";
 import { INDEX_FILE } from "./layout.ts";
+import { ForwardCommitments } from "./forward_commitments.ts";
 
 /** What a route filters on; absent lists match anything. */
 export interface RouteRule {
@@ -15,6 +19,8 @@ export interface RouteRule {
   callingAe?: readonly string[];
   modality?: readonly string[];
   sopClasses?: readonly string[];
+  /** Ask the destination for Storage Commitment of what it was sent. */
+  commit?: boolean;
 }
 
 /** One queued object for one destination. */
@@ -29,6 +35,8 @@ export interface QueueItem {
   attempts: number;
   /** Bumped when the object is stored again while queued: that version must go too. */
   version: number;
+  /** A route with commit = true took it: sent is not done until committed. */
+  wantCommit: boolean;
 }
 
 /** One destination's queue as the status page and /api/forward show it. */
@@ -38,6 +46,8 @@ export interface DestinationQueue {
   failed: number;
   /** ms since 1970 of the oldest object waiting; null when none waits. */
   oldestQueuedAt: number | null;
+  /** Sent, their Storage Commitment asked for and not yet reported. */
+  awaitingCommitment: number;
 }
 
 /** An object on the failed list. */
@@ -69,6 +79,14 @@ CREATE INDEX IF NOT EXISTS forward_queue_due_idx ON forward_queue(destination, s
 CREATE INDEX IF NOT EXISTS forward_queue_uid_idx ON forward_queue(sop_instance_uid);
 `;
 
+/** Columns added since the table was first shipped (ALTER TABLE on older indexes). */
+const ADDED_COLUMNS: [string, string][] = [
+  ["want_commit", "INTEGER NOT NULL DEFAULT 0"],
+  // Set while a Storage Commitment request for the object waits for its report.
+  ["transaction_uid", "TEXT NOT NULL DEFAULT ''"],
+  ["commit_requested_at", "INTEGER NOT NULL DEFAULT 0"],
+];
+
 const upper = (s: string) => s.trim().toUpperCase();
 
 /** True when a route takes an object from `callingAe` with this record. */
@@ -89,11 +107,27 @@ export function routeDestinations(
   record: InstanceRecord,
   callingAe: string,
 ): string[] {
-  const out = new Set<string>();
+  return [...routeTargets(routes, record, callingAe).keys()];
+}
+
+/** Destination -> whether a matching route to it has commit = true. */
+export function routeTargets(
+  routes: readonly RouteRule[],
+  record: InstanceRecord,
+  callingAe: string,
+): Map<string, boolean> {
+  const out = new Map<string, boolean>();
   for (const r of routes) {
-    if (routeMatches(r, record, callingAe)) out.add(r.destination.trim());
+    if (!routeMatches(r, record, callingAe)) continue;
+    const d = r.destination.trim();
+    out.set(d, (out.get(d) ?? false) || r.commit === true);
   }
-  return [...out];
+  return out;
+}
+
+/** True when some route to `destination` has commit = true (a study forwarded by hand). */
+export function destinationWantsCommit(routes: readonly RouteRule[], destination: string) {
+  return routes.some((r) => r.destination.trim() === destination.trim() && r.commit === true);
 }
 
 type Row = Record<string, unknown>;
@@ -107,11 +141,18 @@ const toItem = (r: Row): QueueItem => ({
   queuedAt: Number(r.queued_at),
   attempts: Number(r.attempts),
   version: Number(r.version),
+  wantCommit: Number(r.want_commit) === 1,
 });
 
 /** Creates the queue's table when missing (index.sqlite, any connection that may write). */
 export function createForwardTables(db: DatabaseSync): void {
   db.exec(SCHEMA);
+  const have = new Set(
+    (db.prepare("PRAGMA table_info(forward_queue)").all() as Row[]).map((c) => String(c.name)),
+  );
+  for (const [name, type] of ADDED_COLUMNS) {
+    if (!have.has(name)) db.exec(`ALTER TABLE forward_queue ADD COLUMN ${name} ${type}`);
+  }
 }
 
 /**
@@ -124,6 +165,7 @@ export function queueStudy(
   studyInstanceUid: string,
   destination: string,
   now = Date.now(),
+  commit = false,
 ): { instances: number; queued: number } {
   createForwardTables(db);
   const rows = db.prepare(
@@ -133,7 +175,7 @@ export function queueStudy(
   ).all(studyInstanceUid) as Row[];
   const insert = db.prepare(
     `INSERT INTO forward_queue (destination, sop_instance_uid, sop_class_uid,
-      transfer_syntax_uid, queued_at) VALUES (?, ?, ?, ?, ?)
+      transfer_syntax_uid, queued_at, want_commit) VALUES (?, ?, ?, ?, ?, ?)
      ON CONFLICT (destination, sop_instance_uid) DO UPDATE SET state = 'queued',
       next_attempt = 0 WHERE state = 'failed'`,
   );
@@ -142,7 +184,8 @@ export function queueStudy(
   try {
     for (const r of rows) {
       queued += Number(
-        insert.run(destination, String(r.sop), String(r.cls), String(r.ts), now).changes,
+        insert.run(destination, String(r.sop), String(r.cls), String(r.ts), now, commit ? 1 : 0)
+          .changes,
       );
     }
     db.exec("COMMIT");
@@ -161,11 +204,12 @@ export function queueStudyInStorage(
   root: string,
   studyInstanceUid: string,
   destination: string,
+  commit = false,
 ): { instances: number; queued: number } {
   const db = new DatabaseSync(`${root}/${INDEX_FILE}`);
   try {
     db.exec("PRAGMA busy_timeout = 10000");
-    return queueStudy(db, studyInstanceUid, destination);
+    return queueStudy(db, studyInstanceUid, destination, Date.now(), commit);
   } finally {
     db.close();
   }
@@ -208,15 +252,18 @@ export class ForwardQueue {
     destination: string,
     record: { sopInstanceUid: string; sopClassUid: string; transferSyntaxUid: string },
     now: number,
+    commit: boolean,
   ): boolean {
-    // A new version of an object already waiting keeps its place; one that failed is retried.
+    // A new version of an object already waiting keeps its place; one that failed is retried;
+    // one sent and waiting for its commitment goes again (and is committed again).
     return Number(
       this.#stmt(
         `INSERT INTO forward_queue (destination, sop_instance_uid, sop_class_uid,
-          transfer_syntax_uid, queued_at) VALUES (?, ?, ?, ?, ?)
+          transfer_syntax_uid, queued_at, want_commit) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (destination, sop_instance_uid) DO UPDATE SET
           sop_class_uid = excluded.sop_class_uid,
           transfer_syntax_uid = excluded.transfer_syntax_uid,
+          want_commit = max(want_commit, excluded.want_commit), transaction_uid = '',
           version = version + 1, state = 'queued', next_attempt = 0`,
       ).run(
         destination,
@@ -224,25 +271,40 @@ export class ForwardQueue {
         record.sopClassUid,
         record.transferSyntaxUid,
         now,
+        commit ? 1 : 0,
       ).changes,
     ) > 0;
   }
 
   /** Inside the index transaction: queue the object for every route that takes it. */
   #onWritten(record: InstanceRecord, meta: InstanceMeta): void {
-    const destinations = routeDestinations(this.#routes(), record, meta.callingAe);
-    if (destinations.length === 0) return;
+    const targets = routeTargets(this.#routes(), record, meta.callingAe);
+    if (targets.size === 0) return;
+    const destinations = [...targets.keys()];
     const now = Date.now();
-    for (const d of destinations) this.#insert(d, record, now);
+    for (const [d, commit] of targets) this.#insert(d, record, now, commit);
     // Told once the transaction is over (the forwarder reads the queue then).
     queueMicrotask(() => {
       for (const d of destinations) this.#onQueued(d);
     });
   }
 
+  /** Storage Commitment of forwarded objects, on the same index connection. */
+  openCommitments(): ForwardCommitments {
+    if (!this.#index) throw new Error("forward queue is not attached to the index");
+    return new ForwardCommitments(this.#index);
+  }
+
   /** Queues a study already stored for a destination (the study page, the CLI). */
   queueStudy(studyInstanceUid: string, destination: string): { instances: number; queued: number } {
-    const r = queueStudy(this.#index!.connection, studyInstanceUid, destination);
+    const commit = destinationWantsCommit(this.#routes(), destination);
+    const r = queueStudy(
+      this.#index!.connection,
+      studyInstanceUid,
+      destination,
+      Date.now(),
+      commit,
+    );
     if (r.queued > 0) queueMicrotask(() => this.#onQueued(destination));
     return r;
   }
@@ -258,7 +320,7 @@ export class ForwardQueue {
     for (let page = 0; page < 1_000_000 && out.length < limit; page++) {
       const rows = this.#stmt(
         `SELECT * FROM forward_queue WHERE destination = ? AND state = 'queued' AND pk > ?
-         ORDER BY pk LIMIT ?`,
+          AND transaction_uid = '' ORDER BY pk LIMIT ?`,
       ).all(destination, after, limit + skip.size) as Row[];
       if (rows.length === 0) break;
       for (const r of rows) {
@@ -275,7 +337,7 @@ export class ForwardQueue {
   nextAttempt(destination: string): number | null {
     const r = this.#stmt(
       `SELECT min(next_attempt) AS t FROM forward_queue
-       WHERE destination = ? AND state = 'queued'`,
+       WHERE destination = ? AND state = 'queued' AND transaction_uid = ''`,
     ).get(destination) as Row;
     return r.t === null ? null : Number(r.t);
   }
@@ -283,20 +345,33 @@ export class ForwardQueue {
   /** Destinations with objects waiting. */
   destinations(): string[] {
     return (this.#stmt(
-      "SELECT DISTINCT destination FROM forward_queue WHERE state = 'queued'",
+      "SELECT DISTINCT destination FROM forward_queue WHERE state = 'queued' AND transaction_uid = ''",
     ).all() as Row[]).map((r) => String(r.destination));
   }
 
   /** Delivered: the row goes, unless the object was stored again since it was read. */
   sent(item: QueueItem): void {
-    this.#stmt("DELETE FROM forward_queue WHERE pk = ? AND version = ?").run(item.pk, item.version);
+    this.sentMany([item]);
+  }
+
+  /**
+   * Delivered, in one transaction: the rows go (unless stored again since read). Rows that
+   * wait for a Storage Commitment stay until it is asked for and reported.
+   */
+  sentMany(items: readonly QueueItem[]): void {
+    const done = items.filter((i) => !i.wantCommit);
+    if (done.length === 0) return;
+    const del = this.#stmt("DELETE FROM forward_queue WHERE pk = ? AND version = ?");
+    this.#index!.transaction(() => {
+      for (const i of done) del.run(i.pk, i.version);
+    });
   }
 
   /** Not delivered: retried at `nextAttempt`, or moved to the failed list when `giveUp`. */
   retryLater(item: QueueItem, error: string, nextAttempt: number, giveUp: boolean): void {
     this.#stmt(
       `UPDATE forward_queue SET attempts = attempts + 1, next_attempt = ?, last_error = ?,
-        state = ? WHERE pk = ?`,
+        state = ?, transaction_uid = '' WHERE pk = ?`,
     ).run(nextAttempt, error.slice(0, 500), giveUp ? "failed" : "queued", item.pk);
   }
 
@@ -325,14 +400,16 @@ export class ForwardQueue {
   /** Per destination: waiting, failed, oldest waiting. */
   summary(): DestinationQueue[] {
     return (this.#stmt(
-      `SELECT destination, sum(state = 'queued') AS queued, sum(state = 'failed') AS failed,
-        min(CASE WHEN state = 'queued' THEN queued_at END) AS oldest
+      `SELECT destination, sum(state = 'queued' AND transaction_uid = '') AS queued,
+        sum(state = 'failed') AS failed, sum(transaction_uid != '') AS awaiting,
+        min(CASE WHEN state = 'queued' AND transaction_uid = '' THEN queued_at END) AS oldest
        FROM forward_queue GROUP BY destination ORDER BY destination`,
     ).all() as Row[]).map((r) => ({
       destination: String(r.destination),
       queued: Number(r.queued),
       failed: Number(r.failed),
       oldestQueuedAt: r.oldest === null ? null : Number(r.oldest),
+      awaitingCommitment: Number(r.awaiting),
     }));
   }
 
@@ -359,9 +436,14 @@ export class ForwardQueue {
     this.#stmt("DELETE FROM forward_queue WHERE pk = ?").run(item.pk);
   }
 
-  /** True while the object is queued or failed for some destination (retention keeps it). */
-  holds(sopInstanceUid: string): boolean {
-    return this.#stmt("SELECT 1 AS x FROM forward_queue WHERE sop_instance_uid = ? LIMIT 1")
-      .get(sopInstanceUid) !== undefined;
+  /**
+   * True while the object is queued or failed for some destination (retention keeps it), or,
+   * when `requireCommit`, sent to a commit = true route and not yet committed there.
+   */
+  holds(sopInstanceUid: string, requireCommit = false): boolean {
+    return this.#stmt(
+      `SELECT 1 AS x FROM forward_queue WHERE sop_instance_uid = ?
+        AND (? OR transaction_uid = '') LIMIT 1`,
+    ).get(sopInstanceUid, requireCommit ? 1 : 0) !== undefined;
   }
 }

@@ -383,7 +383,8 @@ export class Materializer {
         offset: 0,
         length: outcome.get(job)?.length ?? job.length,
       } as InstanceLocation,
-      transferSyntaxUid: outcome.get(job)?.transferSyntaxUid,
+      // The index keeps the syntax the object was received in, compressed at rest or not:
+      // retrieval hands that back (sub_operation_contexts.ts), the file's own is a detail.
     })));
     for (const w of written) {
       if (w.transferSyntaxUid === undefined || !done.has(w.job.sopInstanceUid)) continue;

@@ -31,6 +31,7 @@ import {
   readObjectRange,
   type StoredObject,
   storedObjectOf,
+  storedSyntax,
 } from "./stored_object.ts";
 
 export type Durability = "fsync" | "none";
@@ -398,7 +399,9 @@ export class FsObjectStore implements ObjectStore {
   /** The Part 10 bytes of a stored object, streamed from the journal or its home file. */
   async readObject(sopInstanceUid: string): Promise<StoredObject | null> {
     const opened = await this.#openObject(sopInstanceUid);
-    return opened ? storedObjectOf(opened) : null;
+    if (!opened) return null;
+    const transferSyntaxUid = await storedSyntax(opened); // compressed at rest: the file's
+    return { ...storedObjectOf(opened), transferSyntaxUid };
   }
 
   /**

@@ -1,9 +1,10 @@
-// What `reindex` cannot rebuild from the files: the forwarding queue and the storage
-// commitment reports still owed. They are copied from the old index into the new one, so a
+// What `reindex` cannot rebuild from the files: the forwarding queue, what destinations
+// reported committed, and the storage commitment reports still owed. They are copied from the old index into the new one, so a
 // rebuild neither drops a forward nor a report a modality waits for.
 import type { Logger } from "../core/ports.ts";
 import { CommitmentQueue } from "./commitment_queue.ts";
 import { createForwardTables } from "./forward_queue.ts";
+import { ForwardCommitments } from "./forward_commitments.ts";
 import type { IndexDb } from "./index_db.ts";
 import { isNotFound } from "./layout.ts";
 
@@ -22,6 +23,7 @@ export async function carryOverQueues(
   const db = index.connection;
   createForwardTables(db);
   new CommitmentQueue(index);
+  new ForwardCommitments(index);
   let rows = 0;
   try {
     db.prepare("ATTACH DATABASE ? AS old").run(oldPath);
@@ -32,14 +34,19 @@ export async function carryOverQueues(
     return 0;
   }
   try {
-    for (const table of ["forward_queue", "commitment_request"]) {
+    for (const table of ["forward_queue", "forward_committed", "commitment_request"]) {
       const exists = db.prepare(
         "SELECT 1 AS x FROM old.sqlite_master WHERE type = 'table' AND name = ?",
       ).get(table);
       if (!exists) continue;
       try {
+        // The old table's columns: one written by an older version lacks the newer ones.
+        const columns = (db.prepare(`PRAGMA old.table_info(${table})`).all() as {
+          name: string;
+        }[]).map((c) => `"${c.name}"`).join(", ");
         rows += Number(
-          db.prepare(`INSERT INTO main.${table} SELECT * FROM old.${table}`).run().changes,
+          db.prepare(`INSERT INTO main.${table} (${columns}) SELECT ${columns} FROM old.${table}`)
+            .run().changes,
         );
       } catch (e) {
         logger.log("warn", `reindex: ${table} of the old index not kept`, {

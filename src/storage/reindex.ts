@@ -9,6 +9,7 @@ import type { InstanceRecord, Logger } from "../core/ports.ts";
 import { isTombstoned, readTombstones } from "./delete.ts";
 import { carryOverQueues } from "./queue_carry_over.ts";
 import { IndexDb } from "./index_db.ts";
+import { dropInstanceMetadata } from "./instance_metadata.ts";
 import { JOURNAL_DIR, readAt, syncDirectory } from "./journal.ts";
 import { HOME_SUFFIX, homePathFor, INDEX_FILE, removeIfPresent, TMP_DIR } from "./layout.ts";
 import { readJournal } from "./recovery.ts";
@@ -239,6 +240,7 @@ export async function reindex(
   // An old WAL must not be applied to the new file.
   for (const suffix of ["-wal", "-shm"]) await removeIfPresent(`${target}${suffix}`);
   await Deno.rename(building, target);
+  await dropInstanceMetadata(root); // DICOMweb metadata: computed again from the files
   await syncDirectory(root);
   logger.log("info", "reindex done", { indexed, skipped: skipped.length });
   return { indexed, skipped };

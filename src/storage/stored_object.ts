@@ -1,5 +1,6 @@
 // Reading a stored object back: its Part 10 bytes from the journal segment or home file the
 // index points at, streamed or read at once, or a byte range of it.
+import { decodeFileMetaInformation } from "../core/dicom/part10.ts";
 import type { StoredInstance } from "./instance_rows.ts";
 import { isNotFound } from "./layout.ts";
 
@@ -58,6 +59,30 @@ export function storedObjectOf({ row, file, release }: OpenedObject): StoredObje
     transferSyntaxUid: row.record.transferSyntaxUid,
     sopClassUid: row.record.sopClassUid,
   };
+}
+
+/** Enough bytes for any file meta written here. */
+const META_PEEK = 4096;
+
+/**
+ * The transfer syntax of the bytes at the object's location. The index has the syntax the
+ * object was received in; a home file compressed at rest (shorter than what was received)
+ * says its own in its file meta, read here. On failure the file is closed.
+ */
+export async function storedSyntax({ row, file, release }: OpenedObject): Promise<string> {
+  if (row.location.kind !== "home" || row.location.length === row.meta.size) {
+    return row.record.transferSyntaxUid;
+  }
+  try {
+    const head = new Uint8Array(Math.min(META_PEEK, row.location.length));
+    await file.seek(row.location.offset, Deno.SeekMode.Start);
+    await readFully(file, head);
+    return decodeFileMetaInformation(head).meta.transferSyntaxUid;
+  } catch (e) {
+    file.close();
+    release?.();
+    throw e;
+  }
 }
 
 /**

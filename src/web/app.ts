@@ -178,7 +178,9 @@ export function createWebApp(deps: WebDeps): WebApp {
     const detail = catalog.getStudy(c.req.param("uid"));
     if (!detail) return fail(c, 404, "no such study");
     const actions = deps.actions;
-    const extra = forwardForm(detail.study.studyInstanceUid, forwardTargets());
+    const uid = detail.study.studyInstanceUid;
+    const commits = deps.forwarding?.studyCommitments?.(uid);
+    const extra = forwardForm(uid, forwardTargets(), commits);
     if (!actions) return c.html(studyPage(ae(), detail, { extra }));
     // A thumbnail per series, from its middle instance.
     const thumbs = new Map<string, string>();

@@ -17,6 +17,12 @@ export interface ForwardDestinationView {
   sent: number;
   failures: number;
   associations: number;
+  /** Sent, their Storage Commitment asked for, no report yet. */
+  awaitingCommitment: number;
+  /** Objects reported committed there (all time). */
+  committed: number;
+  /** Objects reported not committed since start (sent again). */
+  commitFailures: number;
 }
 
 export interface FailedForwardView {
@@ -35,8 +41,21 @@ export interface ForwardView {
   failuresTotal: number;
 }
 
+/** A study's Storage Commitment at one destination ([[route]] commit = true). */
+export interface StudyCommitmentView {
+  destination: string;
+  /** Its instances reported committed there. */
+  committed: number;
+  /** Its instances to be sent or committed there still. */
+  awaiting: number;
+  /** ms since 1970 of the latest commitment; null when none. */
+  lastCommittedAt: number | null;
+}
+
 /** What the web app may ask of forwarding. */
 export interface ForwardSource {
+  /** Per destination with commit = true routes: how much of the study is committed there. */
+  studyCommitments?(study: string): StudyCommitmentView[];
   view(): ForwardView;
   /** Null when `destination` is not a known AE. */
   forwardStudy(study: string, destination: string): { instances: number; queued: number } | null;
@@ -61,6 +80,18 @@ export function forwardMetrics(v: ForwardView): string {
     "# HELP minipacs_forward_sent_total Objects the destinations acknowledged since start.",
     "# TYPE minipacs_forward_sent_total counter",
     `minipacs_forward_sent_total ${v.sentTotal}`,
+    "# HELP minipacs_forward_awaiting_commitment Objects sent, commitment asked, no report yet.",
+    "# TYPE minipacs_forward_awaiting_commitment gauge",
+    ...v.destinations.map((d) =>
+      `minipacs_forward_awaiting_commitment{destination="${
+        esc(d.destination)
+      }"} ${d.awaitingCommitment}`
+    ),
+    "# HELP minipacs_forward_committed Objects the destination reported committed.",
+    "# TYPE minipacs_forward_committed gauge",
+    ...v.destinations.map((d) =>
+      `minipacs_forward_committed{destination="${esc(d.destination)}"} ${d.committed}`
+    ),
     "# HELP minipacs_forward_failures_total Failed forward attempts (objects or associations).",
     "# TYPE minipacs_forward_failures_total counter",
     `minipacs_forward_failures_total ${v.failuresTotal}`,
@@ -85,6 +116,8 @@ ${
               <th class="num">Queued</th>
               <th>Oldest waiting</th>
               <th class="num">Sent</th>
+              <th class="num">Awaiting commitment</th>
+              <th class="num">Committed</th>
               <th class="num">Failed</th>
               <th>State</th>
               <th>Last error</th>
@@ -99,6 +132,8 @@ ${
               <td class="num">${d.queued}</td>
               <td>${when(d.oldestQueuedAt)}</td>
               <td class="num">${d.sent}</td>
+              <td class="num">${d.awaitingCommitment}</td>
+              <td class="num">${d.committed}</td>
               <td class="num">${d.failed}</td>
               <td>${d.failing
                 ? html`<span class="tag bad">failing</span> retry ${when(d.retryAt)}`
@@ -153,12 +188,33 @@ ${
   return page({ title: "Forwarding", section: "forward", aeTitle }, body);
 }
 
-/** The "Forward to" form of a study page. */
-export function forwardForm(studyInstanceUid: string, destinations: readonly string[]): Html {
-  if (destinations.length === 0) return html``;
+/** The "Forward to" form of a study page, with where the study is committed. */
+export function forwardForm(
+  studyInstanceUid: string,
+  destinations: readonly string[],
+  commitments: readonly StudyCommitmentView[] = [],
+): Html {
+  if (destinations.length === 0 && commitments.length === 0) return html``;
+  const committed = (c: StudyCommitmentView) =>
+    c.awaiting === 0
+      ? html`<span class="tag">committed at ${c.destination}</span> ${c.committed} object(s), ${
+        when(c.lastCommittedAt === null ? null : new Date(c.lastCommittedAt).toISOString())
+      }`
+      : html`
+        <span
+          class="tag bad">not yet committed at ${c.destination}</span> ${c
+            .committed} of ${c.committed + c.awaiting} object(s) committed
+      `;
   return html`
     <section class="card" id="forward">
       <h2>Forward</h2>
+      ${commitments.length === 0 ? "" : html`
+        <ul id="commitments">${commitments.map((c) =>
+          html`
+            <li>${committed(c)}</li>
+          `
+        )}</ul>
+      `}
       <form method="post" action="/studies/${encodeURIComponent(studyInstanceUid)}/forward">
         <select name="destination">${destinations.map((d) =>
           html`

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { decodeFileMetaInformation } from "../../src/core/dicom/part10.ts";
-import { transcodeWhole } from "../../src/core/dicom/transcode.ts";
+import { transcodeWhole } from "../../src/core/dicom/transcode_whole.ts";
 import { DecodeWorkers } from "../../src/app/decode_workers.ts";
 import { convert, haveTools, nativeObject, REFERENCE_CODECS } from "../helpers/codec_corpus.ts";
 

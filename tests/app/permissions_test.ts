@@ -76,3 +76,17 @@ Deno.test("setKnownAe() applies a reloaded [[known_ae]] list to the next request
   p.setKnownAe(config("store", [known("NEWCOMER")]));
   assert.equal(p.policyFor("NEWCOMER", from("10.0.0.5:4000")).refusedService, undefined);
 });
+
+Deno.test('allow = ["commit"] permits Storage Commitment, whose service is named "commitment"', () => {
+  const COMMITMENT = "1.2.840.10008.1.20.1";
+  const services = [...SERVICES, service("commitment", COMMITMENT)];
+  const p = new Permissions(config("any", [known("ARCHIVE", { allow: ["commit"] })]), services);
+  const policy = p.policyFor("ARCHIVE", from("10.0.0.5:4000"));
+  assert.equal(policy.refusedService?.(COMMITMENT), undefined);
+  assert.equal(policy.refusedService?.(CT_STORAGE), "store");
+  const storer = new Permissions(config("any", [known("CT1", { allow: ["store"] })]), services);
+  assert.equal(
+    storer.policyFor("CT1", from("10.0.0.5:4000")).refusedService?.(COMMITMENT),
+    "commit",
+  );
+});

@@ -4,10 +4,12 @@
 // end of storescu) to the last image at the destination.
 //
 //   deno task bench --suite forward [--forward-count N] [--forward-repeat R]
+//     [--forward-compare path/to/other/src/main.ts]
 //
 // Rounds alternate off and on (R rounds, default 3); the table shows the medians and each
-// round's figures. Targets: store rate with forwarding >= 0.8x without; the queue drains
-// within 2 s.
+// round's figures. --forward-compare adds, in each round, forwarding on with another build
+// of MiniPACS (a checkout of the previous version): before and after in the same run.
+// Targets: store rate with forwarding >= 0.8x without; the queue drains within 2 s.
 import { generateCorpus } from "./corpus.ts";
 import { countFiles, type Peer, startMiniPacsPeer, startStorescp } from "../helpers/peers.ts";
 import { sendWithStorescu } from "./store_bench.ts";
@@ -15,7 +17,12 @@ import { sendWithStorescu } from "./store_bench.ts";
 export const FORWARD_OPTIONS = {
   "forward-count": { type: "string" as const, default: "1000" },
   "forward-repeat": { type: "string" as const, default: "3" },
+  "forward-compare": { type: "string" as const },
 };
+
+const OFF = "forwarding off";
+const ON = "forwarding on";
+const COMPARED = "forwarding on, compared build";
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -60,12 +67,19 @@ export async function runForwardBench(
     console.error(`--forward-repeat must be an integer from 1 to 20`);
     return 2;
   }
+  const compare = values["forward-compare"];
+  if (compare !== undefined && typeof compare !== "string") {
+    console.error("--forward-compare takes the path of another MiniPACS src/main.ts");
+    return 2;
+  }
   const corpus = await generateCorpus(count, 1);
   const runs: ForwardRun[] = [];
   let dest: Peer | undefined;
-  const rounds = Array.from({ length: repeat }, () => [false, true]).flat();
+  const round = compare ? [OFF, ON, COMPARED] : [OFF, ON];
+  const rounds = Array.from({ length: repeat }, () => round).flat();
   try {
-    for (const forwarding of rounds) {
+    for (const label of rounds) {
+      const forwarding = label !== OFF;
       // The destination's disk is not ours (a central archive is another machine): its files
       // go to memory when /dev/shm is there, so that its writes do not slow our fdatasyncs.
       dest = await startStorescp({ fork: false, parent: SHM });
@@ -81,7 +95,10 @@ export async function runForwardBench(
           `destination = "${dest.aeTitle}"`,
         ].join("\n")
         : "";
-      const server = await startMiniPacsPeer({ extraToml });
+      const server = await startMiniPacsPeer({
+        extraToml,
+        main: label === COMPARED ? compare : undefined,
+      });
       try {
         const t0 = performance.now();
         const seconds = await sendWithStorescu(server, [[corpus.dir]]);
@@ -94,7 +111,7 @@ export async function runForwardBench(
           arrived = await dest.count();
         }
         runs.push({
-          label: forwarding ? "forwarding on" : "forwarding off",
+          label,
           seconds,
           imagesPerSecond: count / seconds,
           drainSeconds,
@@ -114,34 +131,40 @@ export async function runForwardBench(
     await corpus.remove().catch(() => {});
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
-  const offRuns = runs.filter((r) => r.label === "forwarding off");
-  const onRuns = runs.filter((r) => r.label === "forwarding on");
+  const of = (label: string) => runs.filter((r) => r.label === label);
+  const offRuns = of(OFF);
+  const onRuns = of(ON);
   const offRate = median(offRuns.map((r) => r.imagesPerSecond));
   const onRate = median(onRuns.map((r) => r.imagesPerSecond));
   const drain = median(onRuns.map((r) => r.drainSeconds ?? Infinity));
-  const allArrived = onRuns.every((r) => r.arrived === count);
+  const allArrived = runs.every((r) => r.label === OFF || r.arrived === count);
   const each = (rs: ForwardRun[], f: (r: ForwardRun) => string) => rs.map(f).join(", ");
+  // Each round's on/off ratio too: rounds are paired, so a busy moment hits both alike.
+  const paired = (rs: ForwardRun[]) =>
+    median(rs.map((r, i) => r.imagesPerSecond / offRuns[i].imagesPerSecond));
+  const row = (label: string) => {
+    const rs = of(label);
+    const rate = median(rs.map((r) => r.imagesPerSecond));
+    const drains = median(rs.map((r) => r.drainSeconds ?? Infinity));
+    return [
+      label,
+      rate.toFixed(1),
+      `${(rate / offRate).toFixed(2)}x (paired ${paired(rs).toFixed(2)}x)`,
+      `${drains.toFixed(2)} s (rounds: ${each(rs, (r) => (r.drainSeconds ?? NaN).toFixed(2))})`,
+      each(rs, (r) => r.imagesPerSecond.toFixed(1)),
+    ];
+  };
   const rows = [
     ["scenario", "store img/s (median)", "x off", "last ack -> last image", "rounds img/s"],
-    [
-      "forwarding off",
-      offRate.toFixed(1),
-      "1.00x",
-      "-",
-      each(offRuns, (r) => r.imagesPerSecond.toFixed(1)),
-    ],
-    [
-      "forwarding on",
-      onRate.toFixed(1),
-      `${(onRate / offRate).toFixed(2)}x`,
-      `${drain.toFixed(2)} s (rounds: ${each(onRuns, (r) => (r.drainSeconds ?? NaN).toFixed(2))})`,
-      each(onRuns, (r) => r.imagesPerSecond.toFixed(1)),
-    ],
+    [OFF, offRate.toFixed(1), "1.00x", "-", each(offRuns, (r) => r.imagesPerSecond.toFixed(1))],
+    row(ON),
+    ...(compare ? [row(COMPARED)] : []),
   ];
   const widths = rows[0].map((_, c) => Math.max(...rows.map((l) => l[c].length)));
   console.log(
     `\nforward benchmark: ${count} CT 512x512x16 stored by storescu (1 association), ` +
-      `forwarded to storescp (files in ${SHM ?? "the temporary folder"}), ${repeat} round(s)`,
+      `forwarded to storescp (files in ${SHM ?? "the temporary folder"}), ${repeat} round(s)` +
+      (compare ? `; compared build: ${compare}` : ""),
   );
   for (const l of rows) console.log(l.map((cell, c) => cell.padEnd(widths[c])).join(" | "));
   const ok = onRate / offRate >= 0.8 && drain <= 2 && allArrived;

@@ -59,6 +59,7 @@ max_associations = 8
     journalReserveMb: 64,
     retentionDays: 365,
     retentionMinFreeMb: 0,
+    retentionRequireCommit: false,
     compression: "jpeg-ls",
   });
   assert.deepEqual(config.query, { caseInsensitivePn: false, maxResults: 500 });
@@ -242,18 +243,20 @@ Deno.test("[[route]] and [forward]: defaults, filters, a destination that must b
   const ae = `[[known_ae]]\nae_title = "CENTRAL"\nhost = "127.0.0.1"\nport = 104\n`;
   const none = parseConfig("", "x.toml");
   assert.deepEqual(none.routes, []);
-  assert.deepEqual(none.forward, { retryMaxS: 300, giveUpAfterH: 0 });
+  assert.deepEqual(none.forward, { retryMaxS: 300, giveUpAfterH: 0, commitTimeoutS: 3600 });
   const config = parseConfig(
-    `[forward]\nretry_max_s = 60\ngive_up_after_h = 1.5\n${ae}` +
+    `[forward]\nretry_max_s = 60\ngive_up_after_h = 1.5\ncommit_timeout_s = 120\n${ae}` +
       `[[route]]\ndestination = "CENTRAL"\ncalling_ae = ["CT1"]\nmodality = ["CT", "MR"]\n` +
-      `sop_classes = []\n[[route]]\ndestination = "CENTRAL"\n`,
+      `sop_classes = []\n[[route]]\ndestination = "CENTRAL"\ncommit = true\n`,
     "x.toml",
   );
-  assert.deepEqual(config.forward, { retryMaxS: 60, giveUpAfterH: 1.5 });
+  assert.deepEqual(config.forward, { retryMaxS: 60, giveUpAfterH: 1.5, commitTimeoutS: 120 });
   assert.deepEqual(config.routes, [
     { destination: "CENTRAL", callingAe: ["CT1"], modality: ["CT", "MR"] },
-    { destination: "CENTRAL" },
+    { destination: "CENTRAL", commit: true },
   ]);
+  refused(`${ae}[[route]]\ndestination = "CENTRAL"\ncommit = "yes"\n`, "route[0].commit", 7);
+  refused(`[forward]\ncommit_timeout_s = -1\n`, "forward.commit_timeout_s", 2);
   refused(`${ae}[[route]]\ndestination = "ELSEWHERE"\n`, "route[0].destination", 6, /known_ae/);
   refused(`${ae}[[route]]\ncalling_ae = ["CT1"]\n`, "route[0].destination", 5, /required/);
   refused(`${ae}[[route]]\ndestination = "CENTRAL"\nmodality = ["ct"]\n`, "route[0].modality", 7);

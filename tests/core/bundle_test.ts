@@ -74,7 +74,7 @@ const codecTools = haveTools("dcmcjpeg", "dcmcjpls", "dcmcrle", "dcmconv");
 
 Deno.test({
   name:
-    "deno task bundle: the core bundle decodes JPEG, JPEG-LS, RLE and deflate under Node as under Deno",
+    "deno task bundle: the core bundle decodes JPEG (8 and 12-bit), JPEG-LS, RLE and deflate under Node as under Deno",
   ignore: !node || !codecTools,
   async fn() {
     const dir = await Deno.makeTempDir();
@@ -99,6 +99,17 @@ Deno.test({
         await convert(REFERENCE_CODECS[key].encode, `${dir}/${key}.dcm`, `${dir}/${key}.c.dcm`);
         files.push(`${dir}/${key}.c.dcm`);
       }
+      // 12-bit JPEG: its decoder is loaded from within the bundle when first needed.
+      const twelve = {
+        rows: 48,
+        columns: 32,
+        samplesPerPixel: 1,
+        bitsAllocated: 16,
+        bitsStored: 12,
+      } as const;
+      await Deno.writeFile(`${dir}/twelve.dcm`, nativeObject(twelve));
+      await convert(REFERENCE_CODECS.jpegExtended12.encode, `${dir}/twelve.dcm`, `${dir}/12.c.dcm`);
+      files.push(`${dir}/12.c.dcm`);
       await convert(["dcmconv", "+td"], `${dir}/rle.dcm`, `${dir}/deflated.dcm`);
       files.push(`${dir}/deflated.dcm`);
       // What Deno decodes: the lengths and a checksum of each decoded dataset.

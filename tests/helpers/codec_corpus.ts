@@ -168,6 +168,13 @@ export const REFERENCE_CODECS: Record<string, ReferenceCodec> = {
     decode: ["dcmdjpeg", "+te"],
     lossless: false,
   },
+  jpegExtended12: {
+    name: "JPEG Extended (12-bit)",
+    ts: J + "51",
+    encode: ["dcmcjpeg", "+ee"],
+    decode: ["dcmdjpeg", "+te"],
+    lossless: false,
+  },
   jpegLossless: {
     name: "JPEG Lossless Process 14",
     ts: J + "57",

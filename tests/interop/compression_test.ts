@@ -1,7 +1,8 @@
 // Lossless compression at rest ([storage] compression): uncompressed CT (16-bit), MR
 // (multi-frame) and RGB images stored in the real server get compressed home files, which
 // DCMTK (dcmdjpls, dcmdrle) and GDCM (gdcmconv --raw) read back to the pixels that were sent;
-// a C-MOVE to a storescp that takes Implicit VR LE only delivers those very pixels; a kill -9
+// a C-MOVE to a storescp that takes Implicit VR LE only delivers those very pixels, and one
+// that takes every syntax, like WADO-RS "as stored", gets the syntax each was sent in; a kill -9
 // while the materializer compresses loses nothing and leaves no half-written file; with
 // compression = "none" the home file holds the dataset exactly as it arrived.
 import assert from "node:assert/strict";
@@ -18,6 +19,7 @@ import {
 import { newUid } from "../helpers/corpus.ts";
 import { type MiniPacs, run, startMiniPacs } from "../helpers/server.ts";
 import { minipacs } from "../cli/cli.ts";
+import { parseMultipart } from "../web/dicomweb/fixture.ts";
 
 const ILE = "1.2.840.10008.1.2";
 const SYNTAX: Record<string, string> = {
@@ -260,19 +262,35 @@ for (const mode of ["jpeg-ls", "jpeg2000", "rle"]) {
           assert.equal(r.ts, ILE);
           assert.deepEqual(r.pixels, s.pixels, `${s.name}: the pixels that were sent`);
         }
-        // A receiver that takes the compressed syntax gets the compressed object as stored.
+        // A receiver that takes every syntax gets each object in the syntax it was received
+        // in: the compressed home file is a storage detail.
         await move(pacs.port, study, "ALL");
-        let n = 0;
-        for await (const e of Deno.readDir(`${dir}/all`)) {
-          const path = `${dir}/all/${e.name}`;
-          const { meta } = decodeFileMetaInformation(await Deno.readFile(path));
-          assert.equal(meta.transferSyntaxUid, SYNTAX[mode]);
-          await convert(READERS[mode][0], path, `${dir}/all.dcm`);
-          const s = sent.find((s) => s.uid === meta.sopInstanceUid)!;
-          assert.deepEqual(readNative(await Deno.readFile(`${dir}/all.dcm`)).pixels, s.pixels);
-          n++;
+        const atAll = await received(`${dir}/all`);
+        assert.equal(atAll.size, sent.length);
+        for (const s of sent) {
+          const r = atAll.get(s.uid);
+          assert.ok(r, `${s.name} arrived at ALL`);
+          assert.equal(r.ts, s.ts, `${s.name} arrives in the syntax it was sent in`);
+          assert.deepEqual(r.pixels, s.pixels, `${s.name}: the pixels that were sent`);
         }
-        assert.equal(n, sent.length);
+        // WADO-RS "as stored" (transfer-syntax=*) is also what was received.
+        const web = `http://127.0.0.1:${pacs.httpPort}/dicom-web/studies/${study}`;
+        const res = await fetch(web, {
+          headers: { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' },
+        });
+        assert.equal(res.status, 200);
+        const parts = parseMultipart(
+          res.headers.get("Content-Type") ?? "",
+          new Uint8Array(await res.arrayBuffer()),
+        );
+        assert.equal(parts.length, sent.length);
+        for (const part of parts) {
+          const { meta } = decodeFileMetaInformation(part.body);
+          const s = sent.find((s) => s.uid === meta.sopInstanceUid)!;
+          assert.equal(meta.transferSyntaxUid, s.ts, `${s.name} over WADO-RS`);
+          assert.ok(part.headers["content-type"].endsWith(`transfer-syntax=${s.ts}`));
+          assert.deepEqual(readNative(part.body).pixels, s.pixels, `${s.name} over WADO-RS`);
+        }
 
         const status = await (await fetch(`http://127.0.0.1:${pacs.httpPort}/api/status`)).json();
         assert.ok(status.storage.bytes >= sent.reduce((n, s) => n + s.size, 0));

@@ -3,8 +3,9 @@
 // Implicit VR Little Endian only (+xi) and fetched with getscu accepting only uncompressed
 // syntaxes. What arrives is compared with the reference decoders' output (dcmdjpeg, dcmdjpls,
 // dcmdrle, gdcmconv --raw, ojph_expand): identical for lossless syntaxes, within 2 levels for
-// lossy ones.
+// lossy ones. The 12-bit JPEG one is also rendered by WADO-RS.
 import assert from "node:assert/strict";
+import jpeg from "jpeg-js";
 import { decodeFileMetaInformation } from "../../src/core/dicom/part10.ts";
 import { freePort } from "../helpers/peers.ts";
 import {
@@ -81,6 +82,7 @@ async function makeCases(dir: string, study: string): Promise<Case[]> {
   const plan: [keyof typeof REFERENCE_CODECS, NativeSpec][] = [
     ["jpegBaseline", { ...RGB8, frames: 2 }],
     ["jpegExtended8", { ...RGB8, samplesPerPixel: 1 }],
+    ["jpegExtended12", { ...MONO12, frames: 2 }],
     ["jpegLossless", MONO12],
     ["jpegLosslessSV1", RGB8],
     ["jpegLs", MONO12],
@@ -243,6 +245,7 @@ Deno.test({
     let pacs: MiniPacs | undefined;
     try {
       pacs = await startMiniPacs({
+        http: { enabled: true, port: 0 },
         extraToml: `[[known_ae]]\nae_title = "VIEWER"\nhost = "127.0.0.1"\nport = ${scp.port}\n`,
       });
       const study = newUid();
@@ -280,6 +283,17 @@ Deno.test({
       assert.equal(g.code, 0, g.stderr);
       checkArrived(cases, await received(`${dir}/get`), [ELE, ILE]);
       assert.doesNotMatch(pacs.logs(), /sub-operation failed/);
+
+      // WADO-RS renders the 12-bit JPEG image: a JPEG of its size, not one flat grey.
+      const twelve = cases.find((c) => c.name === REFERENCE_CODECS.jpegExtended12.name)!;
+      const series = attr(twelve.reference, 0x0020000e);
+      const url = `http://127.0.0.1:${pacs.httpPort}/dicom-web/studies/${study}/series/` +
+        `${series}/instances/${twelve.sopInstanceUid}/frames/2/rendered`;
+      const res = await fetch(url, { headers: { Accept: "image/jpeg" } });
+      assert.equal(res.status, 200, await res.clone().text());
+      const image = jpeg.decode(new Uint8Array(await res.arrayBuffer()), { useTArray: true });
+      assert.deepEqual([image.width, image.height], [MONO12.columns, MONO12.rows]);
+      assert.ok(new Set(image.data).size > 16, "the rendered image has its shades");
     } finally {
       await pacs?.cleanup();
       await scp.stop();

@@ -1,7 +1,16 @@
 // The shape shared by the Emscripten/embind decoders of the codec packages: the caller writes
 // the compressed bytes into the decoder's own WebAssembly memory, calls decode(), and reads
 // the result from there before delete() frees it.
-import { CodecError } from "./codec.ts";
+import {
+  checkGeometry,
+  CodecError,
+  type FrameDecoder,
+  type FrameEncoder,
+  type ImageDescription,
+  interleave,
+  nativeFrame,
+  significantBits,
+} from "./codec.ts";
 
 export interface FrameInfo {
   width: number;
@@ -90,4 +99,62 @@ export function runEncoder<E extends EmbindEncoder>(
   } finally {
     encoder.delete();
   }
+}
+
+/**
+ * The FrameDecoder of an embind decoder class: one decoder per frame, its output checked
+ * against the dataset's geometry and placed as a native frame; `planar` says when the codec
+ * gave colour plane by plane (then interleaved here).
+ */
+export function embindFrameDecoder<D extends EmbindDecoder>(
+  module: EmbindModule,
+  create: () => D,
+  what: string,
+  planar?: (decoder: D) => boolean,
+): FrameDecoder {
+  return {
+    decode(frame, image, into) {
+      return runDecoder(module, create(), frame, what, (decoder, info, out) => {
+        checkGeometry(image, {
+          width: info.width,
+          height: info.height,
+          components: info.componentCount,
+          bits: info.bitsPerSample,
+        }, what);
+        const bytesPerSample = info.bitsPerSample > 8 ? 2 : 1;
+        if (image.samplesPerPixel > 1 && planar?.(decoder)) {
+          return interleave(nativeFrame(out, bytesPerSample, image), image, into);
+        }
+        return nativeFrame(out, bytesPerSample, image, into);
+      });
+    },
+  };
+}
+
+/**
+ * The lossless FrameEncoder of an embind encoder class, for grayscale and colour images: the
+ * samples keep the bits significantBits() finds; `setup` sets the codec's own options.
+ */
+export function embindFrameEncoder<E extends EmbindEncoder>(
+  module: EmbindModule,
+  create: () => E,
+  what: string,
+  setup: (encoder: E, image: ImageDescription) => void,
+  extra: Partial<FrameInfo> = {},
+): FrameEncoder {
+  return {
+    encode(pixels, image) {
+      if (image.samplesPerPixel !== 1 && image.samplesPerPixel !== 3) {
+        throw new CodecError(`${what} cannot encode ${image.samplesPerPixel} samples per pixel`);
+      }
+      const info = {
+        width: image.columns,
+        height: image.rows,
+        bitsPerSample: significantBits(pixels, image),
+        componentCount: image.samplesPerPixel,
+        ...extra,
+      };
+      return runEncoder(module, create(), pixels, info, what, (e) => setup(e, image));
+    },
+  };
 }

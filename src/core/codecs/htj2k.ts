@@ -2,8 +2,8 @@
 // OpenJPH (npm @cornerstonejs/codec-openjph, WebAssembly), which undoes the colour transform:
 // YBR_RCT and YBR_ICT become RGB.
 import factory from "@cornerstonejs/codec-openjph";
-import { checkGeometry, type FrameDecoder, nativeFrame } from "./codec.ts";
-import { type EmbindDecoder, type EmbindModule, runDecoder } from "./emscripten.ts";
+import type { FrameDecoder } from "./codec.ts";
+import { type EmbindDecoder, embindFrameDecoder, type EmbindModule } from "./emscripten.ts";
 import { lazyModule, type ModuleFactory } from "./wasm_module.ts";
 import { WASM_BASE64 } from "./wasm/openjph.ts";
 
@@ -15,17 +15,5 @@ const load = lazyModule(factory as unknown as ModuleFactory<OpenJph>, () => WASM
 
 export async function htj2kDecoder(): Promise<FrameDecoder> {
   const module = await load();
-  return {
-    decode(frame, image, into) {
-      return runDecoder(module, new module.HTJ2KDecoder(), frame, "HTJ2K", (_, info, out) => {
-        checkGeometry(image, {
-          width: info.width,
-          height: info.height,
-          components: info.componentCount,
-          bits: info.bitsPerSample,
-        }, "HTJ2K");
-        return nativeFrame(out, info.bitsPerSample > 8 ? 2 : 1, image, into);
-      });
-    },
-  };
+  return embindFrameDecoder(module, () => new module.HTJ2KDecoder(), "HTJ2K");
 }

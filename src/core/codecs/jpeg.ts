@@ -1,10 +1,10 @@
 // JPEG Baseline (Process 1) and JPEG Extended (Process 2 and 4) with 8-bit samples
 // (PS3.5 8.2.1, A.4.1), decoded by libjpeg-turbo (npm @cornerstonejs/codec-libjpeg-turbo-8bit,
 // WebAssembly). libjpeg converts YCbCr to RGB: colour comes out RGB (photometric.ts). 12-bit
-// Process 4 data is refused with a CodecError.
+// Process 4 frames are refused here with a CodecError: jpeg_12bit.ts decodes those.
 import factory from "@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs";
-import { checkGeometry, CodecError, type FrameDecoder, nativeFrame } from "./codec.ts";
-import { type EmbindDecoder, type EmbindModule, runDecoder } from "./emscripten.ts";
+import { CodecError, type FrameDecoder } from "./codec.ts";
+import { type EmbindDecoder, embindFrameDecoder, type EmbindModule } from "./emscripten.ts";
 import { lazyModule, type ModuleFactory } from "./wasm_module.ts";
 import { WASM_BASE64 } from "./wasm/libjpeg_turbo.ts";
 
@@ -34,21 +34,14 @@ export function jpegPrecision(frame: Uint8Array): number {
 
 export async function jpegDecoder(): Promise<FrameDecoder> {
   const module = await load();
+  const decoder = embindFrameDecoder(module, () => new module.JPEGDecoder(), "JPEG");
   return {
     decode(frame, image, into) {
       const precision = jpegPrecision(frame);
       if (precision > 8) {
         throw new CodecError(`${precision}-bit JPEG (Process 4) cannot be decoded here`);
       }
-      return runDecoder(module, new module.JPEGDecoder(), frame, "JPEG", (_, info, decoded) => {
-        checkGeometry(image, {
-          width: info.width,
-          height: info.height,
-          components: info.componentCount,
-          bits: info.bitsPerSample,
-        }, "JPEG");
-        return nativeFrame(decoded, 1, image, into);
-      });
+      return decoder.decode(frame, image, into);
     },
   };
 }

@@ -4,20 +4,13 @@
 // reversible) J2K code stream; when it applied the reversible colour transform the image is
 // YBR_RCT (jpeg2000UsesColourTransform()).
 import factory from "@cornerstonejs/codec-openjpeg/wasmjs";
-import {
-  checkGeometry,
-  CodecError,
-  type FrameDecoder,
-  type FrameEncoder,
-  nativeFrame,
-  significantBits,
-} from "./codec.ts";
+import type { FrameDecoder, FrameEncoder } from "./codec.ts";
 import {
   type EmbindDecoder,
   type EmbindEncoder,
+  embindFrameDecoder,
+  embindFrameEncoder,
   type EmbindModule,
-  runDecoder,
-  runEncoder,
 } from "./emscripten.ts";
 import { lazyModule, type ModuleFactory } from "./wasm_module.ts";
 import { WASM_BASE64 } from "./wasm/openjpeg.ts";
@@ -35,41 +28,15 @@ const load = lazyModule(factory as unknown as ModuleFactory<OpenJpeg>, () => WAS
 
 export async function jpeg2000Decoder(): Promise<FrameDecoder> {
   const module = await load();
-  return {
-    decode(frame, image, into) {
-      return runDecoder(module, new module.J2KDecoder(), frame, "JPEG 2000", (_, info, out) => {
-        checkGeometry(image, {
-          width: info.width,
-          height: info.height,
-          components: info.componentCount,
-          bits: info.bitsPerSample,
-        }, "JPEG 2000");
-        return nativeFrame(out, info.bitsPerSample > 8 ? 2 : 1, image, into);
-      });
-    },
-  };
+  return embindFrameDecoder(module, () => new module.J2KDecoder(), "JPEG 2000");
 }
 
 /** JPEG 2000 Lossless Only (1.2.840.10008.1.2.4.90): the reversible 5/3 wavelet. */
 export async function jpeg2000Encoder(): Promise<FrameEncoder> {
   const module = await load();
-  return {
-    encode(pixels, image) {
-      if (image.samplesPerPixel !== 1 && image.samplesPerPixel !== 3) {
-        throw new CodecError(`JPEG 2000 cannot encode ${image.samplesPerPixel} samples per pixel`);
-      }
-      const info = {
-        width: image.columns,
-        height: image.rows,
-        bitsPerSample: significantBits(pixels, image),
-        componentCount: image.samplesPerPixel,
-        isSigned: false,
-      };
-      return runEncoder(module, new module.J2KEncoder(), pixels, info, "JPEG 2000", (e) => {
-        e.setQuality(true, 0);
-      });
-    },
-  };
+  return embindFrameEncoder(module, () => new module.J2KEncoder(), "JPEG 2000", (e) => {
+    e.setQuality(true, 0);
+  }, { isSigned: false });
 }
 
 /**

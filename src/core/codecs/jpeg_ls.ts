@@ -3,21 +3,13 @@
 // plane by plane and is interleaved here; the Photometric Interpretation stays. The encoder
 // (lossless, NEAR = 0) codes colour sample-interleaved, with no colour transform.
 import factory from "@cornerstonejs/codec-charls/wasmjs";
-import {
-  checkGeometry,
-  CodecError,
-  type FrameDecoder,
-  type FrameEncoder,
-  interleave,
-  nativeFrame,
-  significantBits,
-} from "./codec.ts";
+import type { FrameDecoder, FrameEncoder } from "./codec.ts";
 import {
   type EmbindDecoder,
   type EmbindEncoder,
+  embindFrameDecoder,
+  embindFrameEncoder,
   type EmbindModule,
-  runDecoder,
-  runEncoder,
 } from "./emscripten.ts";
 import { lazyModule, type ModuleFactory } from "./wasm_module.ts";
 import { WASM_BASE64 } from "./wasm/charls.ts";
@@ -41,42 +33,19 @@ const load = lazyModule(factory as unknown as ModuleFactory<CharLs>, () => WASM_
 
 export async function jpegLsDecoder(): Promise<FrameDecoder> {
   const module = await load();
-  return {
-    decode(frame, image, into) {
-      return runDecoder(module, new module.JpegLSDecoder(), frame, "JPEG-LS", (d, info, out) => {
-        checkGeometry(image, {
-          width: info.width,
-          height: info.height,
-          components: info.componentCount,
-          bits: info.bitsPerSample,
-        }, "JPEG-LS");
-        if (image.samplesPerPixel > 1 && d.getInterleaveMode() === 0) {
-          return interleave(nativeFrame(out, info.bitsPerSample > 8 ? 2 : 1, image), image, into);
-        }
-        return nativeFrame(out, info.bitsPerSample > 8 ? 2 : 1, image, into);
-      });
-    },
-  };
+  return embindFrameDecoder(
+    module,
+    () => new module.JpegLSDecoder(),
+    "JPEG-LS",
+    (d) => d.getInterleaveMode() === 0,
+  );
 }
 
 /** JPEG-LS Lossless (1.2.840.10008.1.2.4.80): NEAR = 0, colour sample-interleaved. */
 export async function jpegLsEncoder(): Promise<FrameEncoder> {
   const module = await load();
-  return {
-    encode(pixels, image) {
-      if (image.samplesPerPixel !== 1 && image.samplesPerPixel !== 3) {
-        throw new CodecError(`JPEG-LS cannot encode ${image.samplesPerPixel} samples per pixel`);
-      }
-      const info = {
-        width: image.columns,
-        height: image.rows,
-        bitsPerSample: significantBits(pixels, image),
-        componentCount: image.samplesPerPixel,
-      };
-      return runEncoder(module, new module.JpegLSEncoder(), pixels, info, "JPEG-LS", (e) => {
-        e.setNearLossless(0);
-        if (image.samplesPerPixel > 1) e.setInterleaveMode(2);
-      });
-    },
-  };
+  return embindFrameEncoder(module, () => new module.JpegLSEncoder(), "JPEG-LS", (e, image) => {
+    e.setNearLossless(0);
+    if (image.samplesPerPixel > 1) e.setInterleaveMode(2);
+  });
 }

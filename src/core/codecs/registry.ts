@@ -2,7 +2,8 @@
 // loaded on first use, once.
 import type { FrameDecoder, FrameEncoder } from "./codec.ts";
 import { htj2kDecoder } from "./htj2k.ts";
-import { jpegDecoder } from "./jpeg.ts";
+import { jpegDecoder, jpegPrecision } from "./jpeg.ts";
+import { jpeg12BitDecoder } from "./jpeg_12bit.ts";
 import { jpeg2000Decoder, jpeg2000Encoder } from "./jpeg_2000.ts";
 import { jpegLosslessDecoder } from "./jpeg_lossless.ts";
 import { jpegLsDecoder, jpegLsEncoder } from "./jpeg_ls.ts";
@@ -20,6 +21,18 @@ interface Family {
 
 const FAMILIES: ReadonlyMap<string, Family> = (() => {
   const jpeg: Family = { name: "JPEG", lossy: () => true, load: jpegDecoder };
+  // Process 2 and 4: 8-bit frames by libjpeg-turbo, 12-bit ones by the 12-bit decoder.
+  const extended: Family = {
+    name: "JPEG Extended",
+    lossy: () => true,
+    load: async () => {
+      const [eight, twelve] = await Promise.all([jpegDecoder(), jpeg12BitDecoder()]);
+      return {
+        decode: (frame, image, into) =>
+          (jpegPrecision(frame) > 8 ? twelve : eight).decode(frame, image, into),
+      };
+    },
+  };
   const lossless: Family = {
     name: "JPEG Lossless",
     lossy: () => false,
@@ -39,7 +52,7 @@ const FAMILIES: ReadonlyMap<string, Family> = (() => {
   };
   return new Map([
     [JPEG + "50", jpeg],
-    [JPEG + "51", jpeg],
+    [JPEG + "51", extended],
     [JPEG + "57", lossless],
     [JPEG + "70", lossless],
     [JPEG + "80", ls],
@@ -70,7 +83,7 @@ export function isLossySyntax(transferSyntaxUid: string): boolean {
 /** The Lossy Image Compression Method (0028,2114) term of a lossy syntax (PS3.3 C.7.6.1.1.5.1). */
 export function lossyMethod(transferSyntaxUid: string): string {
   const family = FAMILIES.get(transferSyntaxUid)?.name;
-  if (family === "JPEG") return "ISO_10918_1";
+  if (family === "JPEG" || family === "JPEG Extended") return "ISO_10918_1";
   if (family === "JPEG-LS") return "ISO_14495_1";
   if (family === "JPEG 2000") return "ISO_15444_1";
   if (family === "HTJ2K") return "ISO_15444_15";

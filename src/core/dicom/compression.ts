@@ -23,7 +23,7 @@ import {
   textOf,
 } from "./dataset.ts";
 import { Tag } from "./tags.ts";
-import { transcodeWhole } from "./transcode.ts";
+import { transcodeWhole } from "./transcode_whole.ts";
 import { EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "./transfer_syntaxes.ts";
 
 /** Why an object is kept as it arrived, or its compressed dataset. */

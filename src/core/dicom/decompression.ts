@@ -248,12 +248,14 @@ function startsFrame(fragment: Uint8Array): boolean {
  * Decodes a dataset (no file meta) in the encapsulated transfer syntax `from` into the native
  * syntax `to` (Explicit VR LE, Implicit VR LE or Explicit VR BE). Throws DecompressionError or
  * CodecError when it cannot; the caller decides what becomes of what was already yielded.
- * A yielded piece may be overwritten once the next one is asked for: use or copy it first.
+ * A yielded piece may be overwritten once the next one is asked for: use or copy it first;
+ * with `fresh`, every piece is a buffer of its own that is never overwritten.
  */
 export async function* decompressDataset(
   source: AsyncIterable<Uint8Array>,
   from: string,
   to: string,
+  fresh = false,
 ): AsyncGenerator<Uint8Array> {
   const target = encodingOf(to);
   const reader = new ByteReader(source);
@@ -331,7 +333,7 @@ export async function* decompressDataset(
       const frame = pending.length === 1 ? pending[0] : join(pending, sum(pending));
       pending = [];
       let pixels = decoder.decode(frame, image, reuse);
-      reuse = pixels;
+      if (!fresh) reuse = pixels;
       if (pixels.length !== length) {
         throw new CodecError(
           `frame ${decoded + 1} decoded to ${pixels.length} bytes, not ${length}`,

@@ -8,7 +8,6 @@
 // open sequences, whatever the object's size.
 import { canDecodeFrames } from "../codecs/registry.ts";
 import { inflateDataset } from "../codecs/deflate.ts";
-import { concatBytes } from "./bytes.ts";
 import { decompressDataset } from "./decompression.ts";
 import { dictionaryVrCode } from "./dictionary.ts";
 import { Tag, tagString } from "./tags.ts";
@@ -421,17 +420,19 @@ function swapped(bytes: Uint8Array, size: number): Uint8Array {
  * Re-encodes a streamed dataset; yields output pieces as the input arrives. Throws
  * TranscodeError when it cannot (corrupt data included); what was yielded by then is a
  * partial object the caller must not deliver. A piece is valid until the next one is asked
- * for (buffers are reused): use or copy it before.
+ * for (buffers are reused): use or copy it before. With `fresh`, decoded pieces are buffers
+ * of their own, never overwritten.
  */
 export async function* transcodeDataset(
   source: AsyncIterable<Uint8Array>,
   from: string,
   to: string,
+  fresh = false,
 ): AsyncGenerator<Uint8Array> {
   if (!canTranscode(from, to)) throw new TranscodeError(`cannot re-encode ${from} as ${to}`);
   if (canDecodeFrames(from)) {
     try {
-      yield* decompressDataset(source, from, to);
+      yield* decompressDataset(source, from, to, fresh);
     } catch (e) {
       throw new TranscodeError(`cannot decode ${from}: ${(e as Error).message}`);
     }
@@ -460,32 +461,4 @@ export async function* transcodeDataset(
     throw new TranscodeError((e as Error).message);
   }
   for (const piece of t.end()) yield piece;
-}
-
-/**
- * Re-encodes (decodes, inflates) a whole dataset in memory; null when the result is larger than
- * `limit` (it was decoded to its end all the same: it is known to decode). Throws when it
- * cannot be decoded.
- */
-export async function transcodeWhole(
-  whole: Uint8Array,
-  from: string,
-  to: string,
-  limit: number,
-): Promise<Uint8Array | null> {
-  const pieces: Uint8Array[] = [];
-  let total = 0;
-  let large = false;
-  const source = (async function* () {
-    yield whole;
-  })();
-  for await (const piece of transcodeDataset(source, from, to)) {
-    total += piece.length;
-    if (large) continue;
-    if (total > limit) {
-      large = true;
-      pieces.length = 0;
-    } else pieces.push(piece.slice()); // pieces may be reused buffers
-  }
-  return large ? null : concatBytes(pieces);
 }

@@ -10,6 +10,11 @@ export type ServiceName = typeof SERVICES[number];
  * any may echo and "store" but only known AEs find, move and get. */
 export type AcceptPolicy = "any" | "known" | "store";
 
+/** The `allow` name of a DIMSE service (service names are the services' own). */
+export function permissionOf(service: string): string {
+  return service === "commitment" ? "commit" : service;
+}
+
 /** What an unknown caller may use under accept = "store". */
 const ANYONE: readonly ServiceName[] = ["echo", "store"];
 

@@ -134,6 +134,27 @@ export function decodeActionInformation(
   return { transactionUid, refs };
 }
 
+/** The Action Information of an N-ACTION-RQ (PS3.4 J.3.2.1.1). */
+export function encodeActionInformation(
+  transactionUid: string,
+  refs: readonly CommitmentRef[],
+  transferSyntaxUid: string,
+): Uint8Array {
+  const elements: DataElement[] = [
+    uidElement(TAG.TransactionUid, transactionUid),
+    {
+      tag: TAG.ReferencedSopSequence,
+      vr: "SQ",
+      value: new Uint8Array(0),
+      items: refs.map((r) => [
+        uidElement(TAG.ReferencedSopClassUid, r.sopClassUid),
+        uidElement(TAG.ReferencedSopInstanceUid, r.sopInstanceUid),
+      ]),
+    },
+  ];
+  return encodeDataset(elements, encodingOf(transferSyntaxUid));
+}
+
 /** The Event Type of a result: 1 all committed, 2 some failed (PS3.4 J.3.3.1). */
 export function eventTypeOf(result: CommitmentResult): 1 | 2 {
   return result.failed.length === 0 ? 1 : 2;
@@ -220,6 +241,11 @@ export interface CommitmentServiceOptions {
   releaseWatchMs?: number;
   /** The requester's N-EVENT-REPORT-RSP on its association, at most this long. Default 10 s. */
   reportTimeoutMs?: number;
+  /**
+   * Answers N-EVENT-REPORT-RQs: the reports of peers we asked for commitment, sent on an
+   * association they open to us (commitment_scu.ts). Without it they are refused.
+   */
+  reports?: DimseService;
 }
 
 const wait = (ms: number, signal: AbortSignal) =>
@@ -235,7 +261,7 @@ const wait = (ms: number, signal: AbortSignal) =>
 
 export class StorageCommitmentService implements DimseService {
   readonly name = "commitment";
-  readonly commandFields = [CommandField.NActionRq];
+  readonly commandFields = [CommandField.NActionRq, CommandField.NEventReportRq];
   readonly #o: CommitmentServiceOptions;
 
   constructor(options: CommitmentServiceOptions) {
@@ -246,11 +272,24 @@ export class StorageCommitmentService implements DimseService {
     yield {
       abstractSyntax: STORAGE_COMMITMENT_PUSH_MODEL,
       acceptsTransferSyntax: (ts) => ts === EXPLICIT_VR_LE || ts === IMPLICIT_VR_LE,
+      // A peer reporting on our requests opens an association with the SCP role (J.3.3.3).
+      acceptsScpRole: this.#o.reports !== undefined,
     };
   }
 
   async handle(req: DimseRequest, ctx: ServiceContext): Promise<void> {
     const cmd = req.command;
+    if (cmd.commandField === CommandField.NEventReportRq) {
+      if (this.#o.reports) return await this.#o.reports.handle(req, ctx);
+      req.dataset?.cancel();
+      return await ctx.send({
+        commandField: CommandField.NEventReportRsp,
+        commandDataSetType: NO_DATASET,
+        messageIdBeingRespondedTo: cmd.messageId ?? 0,
+        affectedSopClassUid: STORAGE_COMMITMENT_PUSH_MODEL,
+        status: Status.UnrecognizedOperation,
+      });
+    }
     const respond = (status: number, errorComment?: string) =>
       ctx.send({
         commandField: CommandField.NActionRsp,

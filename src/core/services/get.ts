@@ -67,7 +67,7 @@ export class GetService implements DimseService {
           decoder: this.#options.decoder,
         });
         return Promise.resolve({
-          store: (target, next) => scu.store(target, next),
+          store: (target, upcoming) => scu.store(target, upcoming),
           close: () => Promise.resolve(scu.close()),
         });
       },

@@ -227,7 +227,7 @@ export class MoveService implements DimseService {
       decoder: o.decoder,
     });
     return {
-      store: (target, next) => scu.store(target, next),
+      store: (target, upcoming) => scu.store(target, upcoming),
       close: async (lost) => {
         scu.close();
         try {

@@ -13,7 +13,7 @@ import { parseQuery, type Query } from "../query/query.ts";
 import { type AuditTrail, outcomeOf, queryKeys } from "../audit.ts";
 import type { DimseRequest, ServiceContext } from "../dimse/service_contract.ts";
 import { peerFields, responder } from "./service.ts";
-import type { SubOperationResult } from "./store_scu.ts";
+import { STORE_LOOKAHEAD, type SubOperationResult } from "./store_scu.ts";
 import type { SubOperationTarget } from "./sub_operation_contexts.ts";
 import type { SupportedSyntax } from "../ul/negotiation.ts";
 
@@ -55,7 +55,10 @@ export interface RetrieveSession {
    * Runs one C-STORE sub-operation. Throws when the association carrying them is lost or
    * unusable: that sub-operation and every later one fail.
    */
-  store(target: SubOperationTarget, next?: SubOperationTarget): Promise<SubOperationResult>;
+  store(
+    target: SubOperationTarget,
+    upcoming: readonly SubOperationTarget[],
+  ): Promise<SubOperationResult>;
   /** Ends the session (C-MOVE: releases the sub-association; aborts it after a loss). */
   close(lost: boolean): Promise<void>;
 }
@@ -335,7 +338,7 @@ async function sendAll(
       if (cancelled.aborted) break; // C-CANCEL: stop after the sub-operation in flight
       let result: SubOperationResult;
       try {
-        result = await session.store(target, instances[i + 1]);
+        result = await session.store(target, instances.slice(i + 1, i + 1 + STORE_LOOKAHEAD));
       } catch (e) {
         lost = `association lost: ${(e as Error).message}`;
         ctx.logger.log("warn", `${lost}: ${instances.length - i} sub-operation(s) fail`, fields);

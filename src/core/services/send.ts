@@ -5,7 +5,7 @@ import type { Connector, Logger, ObjectDecoder, ObjectReader } from "../ports.ts
 import type { RequestorAssociation } from "../ul/requestor.ts";
 import type { RetrieveSession } from "./retrieve.ts";
 import { openScuAssociation, ScuAssociationError } from "./scu_association.ts";
-import { StoreScu, type SubOperationResult } from "./store_scu.ts";
+import { STORE_LOOKAHEAD, StoreScu, type SubOperationResult } from "./store_scu.ts";
 import { proposeContexts, type SubOperationTarget } from "./sub_operation_contexts.ts";
 
 /** Where to send: a `[[known_ae]]` entry. */
@@ -106,7 +106,7 @@ export async function openStoreAssociation(
     decoder: o.decoder,
   });
   return {
-    store: (target, next) => scu.store(target, next),
+    store: (target, upcoming) => scu.store(target, upcoming),
     close: async (lost) => {
       scu.close();
       if (lost) await assoc.abort();
@@ -161,7 +161,7 @@ export async function sendInstances(
       if (signal?.aborted) break;
       let r: SubOperationResult;
       try {
-        r = await session.store(target, instances[i + 1]);
+        r = await session.store(target, instances.slice(i + 1, i + 1 + STORE_LOOKAHEAD));
       } catch (e) {
         lost = true;
         result.error = `association lost: ${(e as Error).message}`;

@@ -8,12 +8,8 @@ import { FramedDataset } from "../dimse/data_packer.ts";
 import { statusCategory } from "../dimse/status.ts";
 import { concatBytes } from "../dicom/bytes.ts";
 import { decodeFileMetaInformation } from "../dicom/part10.ts";
-import {
-  DatasetTranscoder,
-  decodesPixels,
-  transcodeDataset,
-  transcodeWhole,
-} from "../dicom/transcode.ts";
+import { DatasetTranscoder, decodesPixels, transcodeDataset } from "../dicom/transcode.ts";
+import { transcodeWhole } from "../dicom/transcode_whole.ts";
 import { DEFLATED_EXPLICIT_VR_LE } from "../dicom/transfer_syntaxes.ts";
 import type { ObjectDecoder, ObjectReader } from "../ports.ts";
 import type { AcceptedContext } from "../ul/negotiation.ts";
@@ -37,6 +33,12 @@ const READ_AHEAD = 1024 * 1024;
  * then again as it streams, a frame at a time.
  */
 const DECODED_IN_MEMORY = 4 * 1024 * 1024;
+/**
+ * Objects made ready ahead of the one being sent while they are decoded on the decoder's
+ * threads, so that every thread decodes while this one sends (each up to DECODED_IN_MEMORY);
+ * other objects are read one ahead. Callers pass this many upcoming targets.
+ */
+export const STORE_LOOKAHEAD = 3;
 
 export type SubOperationOutcome = "completed" | "warning" | "failed";
 
@@ -195,7 +197,14 @@ class StoredDataset implements AsyncIterable<Uint8Array> {
 type Body = Uint8Array | AsyncIterable<Uint8Array> | FramedDataset;
 
 /** A sub-operation made ready to send, or why it fails before anything is sent. */
-type Ready = { kind: "ready"; contextId: number; body: Body; close(): void };
+type Ready = {
+  kind: "ready";
+  contextId: number;
+  body: Body;
+  close(): void;
+  /** Decoded on the decoder's threads. */
+  decoded?: boolean;
+};
 type Failed = { kind: "failed"; result: SubOperationResult };
 /** A large object, opened ahead: the rest is done when its turn comes. */
 type Opened = { kind: "opened"; dataset: StoredDataset; choice: ContextChoice };
@@ -210,29 +219,38 @@ const failed = (reason: string): Failed => ({
 export class StoreScu {
   readonly #options: StoreScuOptions;
   /**
-   * The next instance, made ready while the peer stores the current one: a small object read,
-   * re-encoded if need be and framed into PDUs; a large one opened.
+   * The next instances, made ready while the peer stores the current one: a small object
+   * read, re-encoded if need be and framed into PDUs; a large one opened. One ahead, or up to
+   * STORE_LOOKAHEAD while objects are decoded on the decoder's threads.
    */
-  #next: { uid: string; ready: Promise<Prepared> } | null = null;
+  #ahead: { uid: string; ready: Promise<Prepared> }[] = [];
   readonly #buffers = new BufferPool();
 
   constructor(options: StoreScuOptions) {
     this.#options = options;
   }
 
-  /** Closes a prefetched object that will not be sent. */
+  /** Closes the prefetched objects that will not be sent. */
   close(): void {
-    const next = this.#next;
-    this.#next = null;
-    void next?.ready.then(closePrepared);
+    this.#dropAhead(0);
   }
 
-  #prefetch(target: SubOperationTarget): void {
-    this.close();
-    const ready = this.#prepare(target, true).catch((e) =>
-      failed(`cannot prepare the stored object: ${(e as Error).message}`)
-    );
-    this.#next = { uid: target.sopInstanceUid, ready };
+  #dropAhead(from: number): void {
+    for (const ahead of this.#ahead.splice(from)) void ahead.ready.then(closePrepared);
+  }
+
+  /** Makes the first `depth` of `upcoming` ready ahead (those already under way stay). */
+  #prefetch(upcoming: readonly SubOperationTarget[], depth: number): void {
+    const n = Math.min(depth, upcoming.length);
+    let k = 0;
+    while (k < n && this.#ahead[k]?.uid === upcoming[k].sopInstanceUid) k++;
+    if (k < this.#ahead.length && k < n) this.#dropAhead(k);
+    for (; k < n; k++) {
+      const ready = this.#prepare(upcoming[k], true).catch((e) =>
+        failed(`cannot prepare the stored object: ${(e as Error).message}`)
+      );
+      this.#ahead.push({ uid: upcoming[k].sopInstanceUid, ready });
+    }
   }
 
   /**
@@ -250,7 +268,12 @@ export class StoreScu {
     }
     if (!dataset) return failed("no longer stored");
     const stored = dataset.transferSyntaxUid;
-    const choice = chooseContext(o.contexts(), target.sopClassUid, stored);
+    const choice = chooseContext(
+      o.contexts(),
+      target.sopClassUid,
+      stored,
+      target.transferSyntaxUid,
+    );
     if (!choice) {
       dataset.close();
       return failed(noContextReason(o.contexts(), target.sopClassUid, stored));
@@ -262,6 +285,7 @@ export class StoreScu {
       return await this.#prepareLarge(target, dataset, choice);
     }
     let body: Uint8Array = whole;
+    let decodedThere = false;
     if (choice.transcode) {
       const to = choice.context.transferSyntax;
       try {
@@ -274,6 +298,7 @@ export class StoreScu {
             return this.#streamTranscoded(target, stored, to, contextId);
           }
           body = decoded;
+          decodedThere = o.decoder !== undefined;
         } else {
           const t = new DatasetTranscoder(stored, to);
           const pieces = [...t.push(whole), ...t.end()];
@@ -285,7 +310,13 @@ export class StoreScu {
       }
     }
     if (o.peerMaxPduLength === undefined) {
-      return { kind: "ready", contextId, body, close: () => dataset.close() };
+      return {
+        kind: "ready",
+        contextId,
+        body,
+        close: () => dataset.close(),
+        decoded: decodedThere,
+      };
     }
     let framed: FramedDataset;
     try {
@@ -298,6 +329,7 @@ export class StoreScu {
       contextId,
       body: framed,
       close: once(() => this.#buffers.give(framed.buffer)),
+      decoded: decodedThere,
     };
   }
 
@@ -346,36 +378,50 @@ export class StoreScu {
   }
 
   /**
-   * Sends one stored instance. A failure before anything is sent (no context, object gone,
-   * dataset that cannot be re-encoded) or a failure status from the peer is a failed result;
-   * an error while sending (the association is gone or now unusable) is thrown.
+   * Sends one stored instance; `upcoming` are the instances to send after it (the first
+   * STORE_LOOKAHEAD are enough), made ready meanwhile. A failure before anything is sent (no
+   * context, object gone, dataset that cannot be re-encoded) or a failure status from the
+   * peer is a failed result; an error while sending (the association is gone or now unusable)
+   * is thrown.
    */
-  async store(target: SubOperationTarget, next?: SubOperationTarget): Promise<SubOperationResult> {
+  async store(
+    target: SubOperationTarget,
+    upcoming?: SubOperationTarget | readonly SubOperationTarget[],
+  ): Promise<SubOperationResult> {
     const o = this.#options;
-    const ahead = this.#next;
-    this.#next = null;
+    const next: readonly SubOperationTarget[] = upcoming === undefined
+      ? []
+      : "sopInstanceUid" in upcoming
+      ? [upcoming]
+      : upcoming;
     let prepared: Prepared;
-    if (ahead?.uid === target.sopInstanceUid) prepared = await ahead.ready;
-    else {
-      if (ahead) void ahead.ready.then(closePrepared);
+    const ahead = this.#ahead[0];
+    if (ahead?.uid === target.sopInstanceUid) {
+      this.#ahead.shift();
+      prepared = await ahead.ready;
+    } else {
+      this.close();
       prepared = await this.#prepare(target, false);
     }
     if (prepared.kind === "opened") {
       prepared = await this.#prepareLarge(target, prepared.dataset, prepared.choice);
     }
     if (prepared.kind === "failed") {
-      if (next) this.#prefetch(next);
+      this.#prefetch(next, 1);
       return prepared.result;
     }
     let body = prepared.body;
-    if (next) {
+    if (prepared.decoded) {
+      // The decoder's threads work on the next ones while this one is sent.
+      this.#prefetch(next, STORE_LOOKAHEAD);
+    } else if (next.length) {
       // Once the last byte is handed on, the next object is read while the peer answers.
       const inner = body;
-      if (!isStream(inner)) queueMicrotask(() => this.#prefetch(next));
+      if (!isStream(inner)) queueMicrotask(() => this.#prefetch(next, 1));
       else {
         body = (async function* (scu: StoreScu) {
           yield* inner;
-          scu.#prefetch(next);
+          scu.#prefetch(next, 1);
         })(this);
       }
     }

@@ -17,7 +17,7 @@ export const MAX_CONTEXTS = 128;
 export interface SubOperationTarget {
   sopInstanceUid: string;
   sopClassUid: string;
-  /** As stored. */
+  /** As received (and indexed); the stored file may be compressed at rest. */
   transferSyntaxUid: string;
 }
 
@@ -77,27 +77,37 @@ export interface ContextChoice {
 }
 
 /**
- * The context to send an instance on: one accepted in its stored syntax if any (the object
- * goes as stored), else one it can be re-encoded into (canTranscode(); Explicit VR LE
- * preferred, then Implicit VR LE). Null when there is none: noContextReason() says why.
+ * The context to send an instance on: one accepted in the syntax it was received in if any
+ * (the object goes as stored, or decoded back when it was compressed at rest), else one it
+ * can be re-encoded into (canTranscode(); Explicit VR LE preferred, then Implicit VR LE), else
+ * one in the stored file's syntax. Null when there is none: noContextReason() says why.
  */
 export function chooseContext(
   contexts: Iterable<AcceptedContext>,
   sopClassUid: string,
   storedTransferSyntax: string,
+  receivedTransferSyntax = storedTransferSyntax,
 ): ContextChoice | null {
-  let best: AcceptedContext | undefined;
+  let best: { context: AcceptedContext; rank: number } | undefined;
   const rank = (ts: string) => {
+    if (ts === receivedTransferSyntax) return -1;
     const i = FALLBACK_TRANSFER_SYNTAXES.indexOf(ts);
-    return i < 0 ? FALLBACK_TRANSFER_SYNTAXES.length : i;
+    if (i >= 0) return i;
+    return ts === storedTransferSyntax
+      ? FALLBACK_TRANSFER_SYNTAXES.length + 1
+      : FALLBACK_TRANSFER_SYNTAXES.length;
   };
   for (const c of contexts) {
     if (c.abstractSyntax !== sopClassUid) continue;
-    if (c.transferSyntax === storedTransferSyntax) return { context: c, transcode: false };
-    if (!canTranscode(storedTransferSyntax, c.transferSyntax)) continue;
-    if (!best || rank(c.transferSyntax) < rank(best.transferSyntax)) best = c;
+    const ts = c.transferSyntax;
+    if (ts === storedTransferSyntax && ts === receivedTransferSyntax) {
+      return { context: c, transcode: false };
+    }
+    if (ts !== storedTransferSyntax && !canTranscode(storedTransferSyntax, ts)) continue;
+    if (!best || rank(ts) < best.rank) best = { context: c, rank: rank(ts) };
   }
-  return best ? { context: best, transcode: true } : null;
+  if (!best) return null;
+  return { context: best.context, transcode: best.context.transferSyntax !== storedTransferSyntax };
 }
 
 /** Why chooseContext() found no context, in words for the log. */

@@ -1,9 +1,10 @@
-// What the DICOMweb routes share: configuration, the index, the stored objects, the metadata
-// cache, and how they answer a problem.
+// What the DICOMweb routes share: configuration, the index, the stored objects, the kept
+// metadata, and how they answer a problem.
 import type { Context } from "hono";
 import type { Config } from "../../config.ts";
 import type { Logger } from "../../core/ports.ts";
-import type { DicomWebIndex, MetadataCache } from "../../storage/dicomweb_db.ts";
+import type { DicomWebIndex } from "../../storage/dicomweb_db.ts";
+import type { InstanceMetadataStore } from "../../storage/instance_metadata.ts";
 import type { SqliteQueryIndex } from "../../storage/query_db.ts";
 import type { ObjectSource } from "./instances.ts";
 import type { ResponseCache } from "./response_cache.ts";
@@ -14,7 +15,8 @@ export interface DicomWebContext {
   queryIndex: SqliteQueryIndex;
   index: DicomWebIndex;
   objects: ObjectSource;
-  cache: MetadataCache;
+  /** Each instance's metadata, kept. */
+  metadataStore: InstanceMetadataStore;
   /** Recent metadata answers, whole. */
   responses: ResponseCache;
   /** The absolute URL of the DICOMweb root for this request (no trailing slash). */

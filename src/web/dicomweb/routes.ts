@@ -3,13 +3,15 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import type { Config } from "../../config.ts";
 import type { Logger } from "../../core/ports.ts";
-import { DicomWebIndex, MetadataCache } from "../../storage/dicomweb_db.ts";
+import { DicomWebIndex } from "../../storage/dicomweb_db.ts";
 import type { IndexReader } from "../../storage/index_db.ts";
+import { InstanceMetadataStore } from "../../storage/instance_metadata.ts";
 import { SqliteQueryIndex } from "../../storage/query_db.ts";
 import type { AuditTrail } from "../../core/audit.ts";
 import { dicomWebAudit } from "./audit.ts";
 import type { DicomWebContext } from "./context.ts";
 import type { ObjectSource } from "./instances.ts";
+import { MetadataBuilder } from "./metadata_builder.ts";
 import { search } from "./qido.ts";
 import { ResponseCache } from "./response_cache.ts";
 import { type StowDeps, stowRoute } from "./stow.ts";
@@ -34,16 +36,22 @@ export interface DicomWebService {
 }
 
 export function createDicomWeb(deps: DicomWebDeps): DicomWebService {
-  const index = new DicomWebIndex(() => deps.openReader());
+  const metadataStore = InstanceMetadataStore.open(deps.root); // before the index attaches it
+  const index = new DicomWebIndex(() => deps.openReader(), deps.root);
   const queryIndex = new SqliteQueryIndex({ openReader: () => deps.openReader(), root: deps.root });
-  const cache = MetadataCache.open(deps.root);
+  const builder = new MetadataBuilder({
+    index: new DicomWebIndex(() => deps.openReader(), deps.root),
+    store: metadataStore,
+    objects: deps.objects,
+    logger: deps.logger,
+  });
   const ctx: DicomWebContext = {
     config: deps.config,
     logger: deps.logger,
     queryIndex,
     index,
     objects: deps.objects,
-    cache,
+    metadataStore,
     responses: new ResponseCache(),
     rootUrl: (c: Context) => new URL(c.req.url).origin + deps.config().dicomweb.path,
     problem: (c, status, reason) => {
@@ -86,9 +94,10 @@ export function createDicomWeb(deps: DicomWebDeps): DicomWebService {
   return {
     app,
     close: () => {
+      builder.close();
       index.close();
       queryIndex.close();
-      cache.close();
+      metadataStore.close();
     },
   };
 }

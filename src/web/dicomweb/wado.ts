@@ -21,7 +21,6 @@ import {
   absoluteBulkUris,
   frameMediaType,
   FrameRequestError,
-  instanceJson,
   isEncapsulated,
   parseFrameList,
   readFrames,
@@ -29,6 +28,8 @@ import {
   UnreadableObject,
 } from "./instances.ts";
 import { noteCount } from "./audit.ts";
+import { computeMetadata } from "./metadata_builder.ts";
+import type { InstanceMetadata } from "../../storage/instance_metadata.ts";
 import { framesDecodable, nativeFrames, NotDecodable } from "./frames.ts";
 import { multipartObjects, objectBytes } from "./retrieve_parts.ts";
 import { type MediaRange, parseAccept, rangeAdmits } from "./media_type.ts";
@@ -154,37 +155,42 @@ export function retrieve(c: Context, ctx: DicomWebContext): Response {
 /** Misses computed at once. */
 const METADATA_CONCURRENCY = 8;
 
-/** GET .../metadata at study, series or instance level (PS3.18 10.4.1.1.2). */
+/**
+ * GET .../metadata at study, series or instance level (PS3.18 10.4.1.1.2): each instance's
+ * kept DICOM JSON, read with the instance list in one query; an instance whose metadata is
+ * not kept yet (stored a moment ago) is read from its object now and kept.
+ */
 export async function metadata(c: Context, ctx: DicomWebContext): Promise<Response> {
-  const entries = entriesOf(c, ctx);
-  if (entries instanceof Response) return entries;
+  const scope = scopeOf(c);
+  if (!scope) return ctx.problem(c, 400, "malformed UID in the path");
   const ranges = parseAccept(c.req.header("Accept"));
   if (!ranges.some((r) => rangeAdmits(r, DICOM_JSON) || r.type === "application/json")) {
     return ctx.problem(c, 406, `metadata is sent as ${DICOM_JSON}`);
   }
+  const listed = ctx.index.instances(scope);
+  if (listed.length === 0) return ctx.problem(c, 404, "no such study, series or instance");
+  noteCount(c, listed.length);
   const root = ctx.rootUrl(c);
   const key = `${root}\n${c.req.path}`;
-  const fingerprint = entries.map((e) => `${e.sopInstanceUid}:${e.seq}`).join(",");
+  const fingerprintOf = (list: StoredInstanceEntry[]) =>
+    list.map((e) => `${e.sopInstanceUid}:${e.seq}`).join(",");
   const headers = { "Content-Type": `${DICOM_JSON}; charset=utf-8` };
-  const kept = ctx.responses.get(key, fingerprint);
+  const kept = ctx.responses.get(key, fingerprintOf(listed));
   if (kept) return new Response(kept as Uint8Array<ArrayBuffer>, { headers });
-  const jsons: (string | undefined)[] = entries.map((e) => ctx.cache.get(e.sopInstanceUid, e.seq));
+  // Not answered lately: the kept JSON, read with the list again in one query.
+  const entries = ctx.index.instancesWithMetadata(scope);
+  const fingerprint = fingerprintOf(entries);
+  const jsons: (string | undefined)[] = entries.map((e) => e.json);
   const misses = entries.map((_, i) => i).filter((i) => jsons[i] === undefined);
-  const computed: { sopInstanceUid: string; seq: number; json: string }[] = [];
+  const computed: InstanceMetadata[] = [];
   for (let at = 0; at < misses.length; at += METADATA_CONCURRENCY) {
     await Promise.all(
       misses.slice(at, at + METADATA_CONCURRENCY).map(async (i) => {
-        const e = entries[i];
         try {
-          const read = await readHeader(ctx.objects, e.sopInstanceUid);
-          if (!read) return; // deleted meanwhile
-          const json = instanceJson(read.header, {
-            study: e.studyInstanceUid,
-            series: e.seriesInstanceUid,
-            instance: e.sopInstanceUid,
-          });
-          jsons[i] = json;
-          computed.push({ sopInstanceUid: e.sopInstanceUid, seq: read.seq, json });
+          const m = await computeMetadata(ctx.objects, entries[i]);
+          if (!m) return; // deleted meanwhile
+          jsons[i] = m.json;
+          computed.push(m);
         } catch (err) {
           if (!(err instanceof UnreadableObject)) throw err;
           ctx.logger.log("warn", "stored object unreadable for metadata", { error: err.message });
@@ -193,14 +199,14 @@ export async function metadata(c: Context, ctx: DicomWebContext): Promise<Respon
     );
   }
   try {
-    ctx.cache.putAll(computed);
+    ctx.metadataStore.putAll(computed);
   } catch (e) {
-    ctx.logger.log("warn", "metadata cache not updated", { error: String(e) });
+    ctx.logger.log("warn", "metadata not kept", { error: String(e) });
   }
   // Kept whole only when every instance was read as listed (none replaced meanwhile).
-  const listed = new Map(entries.map((e) => [e.sopInstanceUid, e.seq]));
+  const seqs = new Map(entries.map((e) => [e.sopInstanceUid, e.seq]));
   const complete = jsons.every((j) => j !== undefined) &&
-    computed.every((x) => listed.get(x.sopInstanceUid) === x.seq);
+    computed.every((x) => seqs.get(x.sopInstanceUid) === x.seq);
   const text = absoluteBulkUris(`[${jsons.filter((j) => j !== undefined).join(",")}]`, root);
   const body = new TextEncoder().encode(text);
   if (complete) ctx.responses.set(key, fingerprint, body);

@@ -106,3 +106,40 @@ Deno.test("store() fails without sending when no context fits, or the object is 
   store.close();
   assert.equal(sent.length, 0);
 });
+
+Deno.test("store() has the decoder's threads decode the next objects while one is sent", async () => {
+  const objects = [1, 2, 3, 4, 5].map(() => makeStored({ study: "1.2.3", ts: JPEG }));
+  let decoding = 0; // decodes under way at once
+  let most = 0;
+  let decodes = 0;
+  const sent: string[] = [];
+  const store = new StoreScu({
+    objects: new MemoryObjects(objects),
+    contexts: () => [context(1, CT, ILE)],
+    request: async (_pcId, command, dataset) => {
+      await bytesOf(dataset);
+      sent.push(command.affectedSopInstanceUid ?? "");
+      return {
+        command: { commandField: CommandField.CStoreRsp, commandDataSetType: 0x0101, status: 0 },
+        dataset: null,
+      };
+    },
+    decoder: {
+      async decode(_dataset, _from, to) {
+        decodes++;
+        most = Math.max(most, ++decoding);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        decoding--;
+        return makeStored({ study: "1.2.3", ts: to }).dataset;
+      },
+    },
+  });
+  for (const [i, o] of objects.entries()) {
+    const upcoming = objects.slice(i + 1, i + 4).map(target);
+    assert.equal((await store.store(target(o), upcoming)).outcome, "completed");
+  }
+  store.close();
+  assert.deepEqual(sent, objects.map((o) => o.uid), "every object, in order");
+  assert.equal(decodes, 5, "each object decoded once");
+  assert.equal(most, 3, "three objects were being decoded at once, ahead of the one sent");
+});

@@ -103,3 +103,24 @@ Deno.test("chooseContext(): every object goes in its stored syntax wherever the 
 
   assert.match(noContextReason([], MR, ELE), /no presentation context for MR Image Storage/);
 });
+
+Deno.test("chooseContext(): an object compressed at rest goes back in the syntax it was received in", () => {
+  const JPEG_LS = "1.2.840.10008.1.2.4.80";
+  const ctx = (id: number, ts: string): AcceptedContext => ({
+    id,
+    abstractSyntax: CT,
+    transferSyntax: ts,
+    requestorIsScu: true,
+    requestorIsScp: false,
+  });
+  // Received in Implicit VR LE, its home file in JPEG-LS: a C-GET peer that takes all three.
+  const all = [ctx(1, JPEG_LS), ctx(3, ELE), ctx(5, ILE)];
+  const back = chooseContext(all, CT, JPEG_LS, ILE);
+  assert.deepEqual([back?.context.id, back?.transcode], [5, true], "decoded to Implicit VR LE");
+  // No Implicit VR LE: decoded to Explicit VR LE rather than sent compressed.
+  const explicit = chooseContext([ctx(1, JPEG_LS), ctx(3, ELE)], CT, JPEG_LS, ILE);
+  assert.deepEqual([explicit?.context.id, explicit?.transcode], [3, true]);
+  // Only the compressed syntax: the file goes as it is.
+  const stored = chooseContext([ctx(1, JPEG_LS)], CT, JPEG_LS, ILE);
+  assert.deepEqual([stored?.context.id, stored?.transcode], [1, false]);
+});
