@@ -10,6 +10,7 @@ import type { Query } from "../core/query/query.ts";
 import { INDEX_KEYS } from "../core/query/keys.ts";
 import { type Match, MatchValueError, rowMatches, termsFor } from "../core/query/matching.ts";
 import { buildSelect } from "./query_db.ts";
+import { TOTALS_SELECT, totalsOf } from "./totals.ts";
 
 export interface IndexTotals {
   patients: number;
@@ -321,16 +322,15 @@ export class Catalog {
         coalesce(sum(num_series), 0) AS series, coalesce(sum(num_instances), 0) AS instances
        FROM patient`,
     ).get() as Row;
-    const b = this.#statement(
-      "SELECT coalesce(sum(size), 0) AS b, coalesce(sum(loc_length), 0) AS d FROM instance",
-    ).get() as Row;
+    // Bytes from the kept totals (totals.ts): summing a million rows took a quarter second.
+    const b = totalsOf(this.#statement(TOTALS_SELECT).get() as Row | undefined);
     const value: IndexTotals = {
       patients: Number(p.patients),
       studies: Number(p.studies),
       series: Number(p.series),
       instances: Number(p.instances),
-      bytes: Number(b.b),
-      storedBytes: Number(b.d),
+      bytes: b.bytes,
+      storedBytes: b.storedBytes,
     };
     this.#totals = { at: now, generation, value };
     return value;

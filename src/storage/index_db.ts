@@ -17,6 +17,7 @@ import {
   values,
 } from "./instance_rows.ts";
 import { type Row, SqlStatements, type SqlValue } from "./sql_statements.ts";
+import { TOTALS_SELECT, totalsOf } from "./totals.ts";
 
 export type { InstanceMeta, StoredInstance } from "./instance_rows.ts";
 
@@ -98,8 +99,24 @@ export class IndexDb {
     return this.#sql.run(sql, ...params);
   }
 
-  /** Runs `fn` in one write transaction; `durable` commits with synchronous=FULL. */
+  /**
+   * Runs `fn` in one write transaction; `durable` commits with synchronous=FULL. Inside a
+   * caller's transaction (reindex writes its rows in batches) it is a savepoint: a failed
+   * step undoes only itself, and the caller's commit decides durability.
+   */
   #transaction<T>(fn: () => T, durable = false): T {
+    if (this.#db.isTransaction) {
+      this.#db.exec("SAVEPOINT step");
+      try {
+        const result = fn();
+        this.#db.exec("RELEASE step");
+        return result;
+      } catch (e) {
+        this.#db.exec("ROLLBACK TO step");
+        this.#db.exec("RELEASE step");
+        throw e;
+      }
+    }
     if (durable) this.#db.exec("PRAGMA synchronous = FULL");
     try {
       this.#db.exec("BEGIN IMMEDIATE");
@@ -343,22 +360,20 @@ export class IndexDb {
 
   counts(): IndexCounts {
     const n = (table: string) => Number((this.#get(`SELECT count(*) AS n FROM ${table}`) as Row).n);
-    const sums = this.#get(
-      "SELECT coalesce(sum(size), 0) AS b, coalesce(sum(loc_length), 0) AS d FROM instance",
-    ) as Row;
+    const kept = totalsOf(this.#get(TOTALS_SELECT));
     return {
       patients: n("patient"),
       studies: n("study"),
       series: n("series"),
-      instances: n("instance"),
-      bytes: Number(sums.b),
-      storedBytes: Number(sums.d),
+      instances: kept.instances,
+      bytes: kept.bytes,
+      storedBytes: kept.storedBytes,
     };
   }
 
-  /** Highest seq in the index (0 when empty). */
+  /** Highest seq ever written to the index (0 when never written): read, not scanned. */
   maxSeq(): number {
-    return Number((this.#get("SELECT coalesce(max(seq), 0) AS s FROM instance") as Row).s);
+    return totalsOf(this.#get(TOTALS_SELECT)).maxSeq;
   }
 
   /** Every instance, in SOP Instance UID order. */

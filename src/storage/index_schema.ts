@@ -3,6 +3,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { pnSearchForms } from "../core/query/pn.ts";
 import type { Row } from "./sql_statements.ts";
+import { installTotals } from "./totals.ts";
 
 export const SCHEMA_VERSION = 2;
 
@@ -169,5 +170,7 @@ export function openIndexDatabase(path: string): DatabaseSync {
   // Deletions not yet safe from a journal replay (storage/delete.ts); added without a
   // schema version: an older index simply gets the empty table.
   db.exec(TOMBSTONE_SCHEMA);
+  // Kept totals (totals.ts), also without a schema version: filled once when missing.
+  installTotals(db);
   return db;
 }

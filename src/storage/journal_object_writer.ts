@@ -9,8 +9,10 @@ export interface AssociationState {
   writer?: JournalObjectWriter;
 }
 
-/** What a writer needs of the store: committing its finished record. */
+/** What a writer needs of the store: committing its finished record, counting bytes written. */
 export interface RecordCommitter {
+  /** The free space gauge's count of what was written since its last statfs (free_space.ts). */
+  readonly freeSpace: { noteWritten(bytes: number): void };
   commitRecord(
     writer: JournalObjectWriter,
     segment: SegmentWriter,
@@ -36,7 +38,9 @@ export class JournalObjectWriter implements ObjectWriter {
 
   async write(chunk: Uint8Array): Promise<void> {
     if (this.#state !== "open" || !this.segment) throw new Error("object writer is closed");
-    if (chunk.length > 0) await this.segment.append(chunk);
+    if (chunk.length === 0) return;
+    this.#store.freeSpace.noteWritten(chunk.length);
+    await this.segment.append(chunk);
   }
 
   async commit(record: InstanceRecord): Promise<CommitResult> {

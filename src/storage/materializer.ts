@@ -87,6 +87,8 @@ export class Materializer {
   #diskFull = false;
   #lastFailureLog = -Infinity;
   #tmpCounter = 0;
+  /** Waiting for the next batch to go home (storage/backpressure.ts). */
+  #progressWaiters: (() => void)[] = [];
   readonly #compression: AtRestCompression | undefined;
 
   constructor(opts: MaterializerOptions) {
@@ -111,6 +113,23 @@ export class Materializer {
   /** Objects and bytes waiting for their home files. */
   get backlog(): { objects: number; bytes: number } {
     return { objects: this.#queue.length, bytes: this.#queuedBytes };
+  }
+
+  /** The backlog past which it runs even while ingest is busy. */
+  get backlogBound(): { objects: number; bytes: number } {
+    return { objects: this.#maxBacklogObjects, bytes: this.#maxBacklogBytes };
+  }
+
+  /** Resolves once the next batch has gone home, a pass has failed, or it closed. */
+  nextProgress(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    return new Promise((resolve) => this.#progressWaiters.push(resolve));
+  }
+
+  #progressed(): void {
+    const waiters = this.#progressWaiters;
+    this.#progressWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   /** True while the last attempt failed for lack of disk space (the backlog waits). */
@@ -183,6 +202,7 @@ export class Materializer {
       );
     } finally {
       this.#closed = true;
+      this.#progressed();
       this.#clearTimer();
       for (const state of this.#segments.values()) state.reader?.close();
       this.#segments.clear();
@@ -230,6 +250,7 @@ export class Materializer {
     const full = isNoSpace(e);
     if (full) this.#batchLimit = 1;
     this.#diskFull = full;
+    this.#progressed();
     if (now - this.#lastFailureLog < FAILURE_LOG_MS) return;
     this.#lastFailureLog = now;
     const fields = {
@@ -262,6 +283,7 @@ export class Materializer {
       this.#queuedBytes -= bytes;
       this.#failedAt = 0;
       this.#batchLimit = Math.min(this.#batchObjects, this.#batchLimit * 2);
+      this.#progressed();
       for (const job of batch) {
         const state = this.#segments.get(job.segment);
         if (state) state.pending--;

@@ -18,6 +18,8 @@ import { type IndexCounts, IndexDb, type IndexReader, type StoredInstance } from
 import { JOURNAL_DIR, type RecordInfo } from "./journal.ts";
 import { type AssociationState, JournalObjectWriter } from "./journal_object_writer.ts";
 import { fillJournalReserve } from "./journal_reserve.ts";
+import { FreeSpaceGauge } from "./free_space.ts";
+import { roomInJournal } from "./backpressure.ts";
 import { homePathFor, INDEX_FILE, removeIfPresent, TMP_DIR } from "./layout.ts";
 import { Materializer, type MaterializerOptions } from "./materializer.ts";
 import { recover } from "./recovery.ts";
@@ -80,6 +82,8 @@ export class FsObjectStore implements ObjectStore {
   readonly root: string;
   readonly #index: IndexDb;
   readonly #opts: FsObjectStoreOptions;
+  /** statfs at most once a second (free_space.ts). */
+  readonly freeSpace: FreeSpaceGauge;
   readonly #materializer: Materializer;
   readonly #associations = new Map<string, AssociationState>();
   readonly #pool: SegmentPool | undefined;
@@ -100,6 +104,7 @@ export class FsObjectStore implements ObjectStore {
     this.#materializer = materializer;
     this.#lastSeq = lastSeq;
     this.#pool = pool;
+    this.freeSpace = new FreeSpaceGauge(() => diskFreeBytes(opts.root));
   }
 
   /** Creates the folders if needed, opens the index and runs start-up recovery. */
@@ -134,7 +139,7 @@ export class FsObjectStore implements ObjectStore {
       pool,
     });
     try {
-      const { maxSeq } = await recover({
+      const { maxSeq, queued } = await recover({
         root,
         index,
         materializer,
@@ -144,8 +149,10 @@ export class FsObjectStore implements ObjectStore {
       });
       const store = new FsObjectStore({ ...opts, root }, index, materializer, maxSeq, pool);
       // After recovery (which may refill the pool and sets its seq floor); the server
-      // listens only once this is done. A restart finds the reserve and writes nothing.
-      if (pool) await fillJournalReserve(pool, root, opts);
+      // listens only once this is done. A restart finds the reserve and writes nothing. After
+      // a crash, the segments recovery left to the materializer return to the pool as they
+      // go home: writing the reserve anew would hold start-up for seconds to duplicate them.
+      if (pool && queued === 0) await fillJournalReserve(pool, root, opts);
       return store;
     } catch (e) {
       await materializer.close().catch(() => {});
@@ -183,9 +190,12 @@ export class FsObjectStore implements ObjectStore {
     this.#materializer.noteActivity();
   }
 
-  /** Free disk space plus the free journal segments, which stores write into again. */
-  async freeBytes(): Promise<number> {
-    return await diskFreeBytes(this.root) + (this.#pool?.bytes ?? 0);
+  /**
+   * Free disk space plus the free journal segments, which stores write into again; the disk's
+   * figure is at most a second old unless `fresh`.
+   */
+  async freeBytes(fresh = false): Promise<number> {
+    return await this.freeSpace.bytes(fresh) + (this.#pool?.bytes ?? 0);
   }
 
   async begin(incoming: IncomingObject): Promise<ObjectWriter> {
@@ -381,6 +391,8 @@ export class FsObjectStore implements ObjectStore {
         })
       );
     }
+    // Durable and indexed; past the journal's hard bound the answer waits (backpressure.ts).
+    await roomInJournal(this.#materializer);
     return "stored";
   }
 

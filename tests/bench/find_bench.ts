@@ -147,8 +147,14 @@ export function bulkLoad(storage: string, studies: number, perStudy: number, fir
 
 /** The same attributes as a dataset (Explicit VR LE, no pixel data) for C-STORE. */
 function datasetOf(r: InstanceRecord): Uint8Array {
-  const t = (tag: number, vr: string, text: string) => textElement(tag, vr, text, "ISO_IR 100")!;
-  const elements: DataElement[] = [
+  return encodeDataset(recordElements(r), encodingOf(EXPLICIT_LE));
+}
+
+/** A record's attributes as elements, in its own Specific Character Set. */
+export function recordElements(r: InstanceRecord): DataElement[] {
+  const t = (tag: number, vr: string, text: string) =>
+    textElement(tag, vr, text, r.specificCharacterSet)!;
+  return [
     t(0x00080005, "CS", r.specificCharacterSet),
     t(0x00080016, "UI", r.sopClassUid),
     t(0x00080018, "UI", r.sopInstanceUid),
@@ -172,7 +178,6 @@ function datasetOf(r: InstanceRecord): Uint8Array {
     t(0x00200011, "IS", r.seriesNumber),
     t(0x00200013, "IS", r.instanceNumber),
   ];
-  return encodeDataset(elements, encodingOf(EXPLICIT_LE));
 }
 
 /** Sends studies [0, studies) to a peer with C-STORE on `parallel` associations. */
@@ -222,7 +227,7 @@ async function storeAll(peer: Peer, studies: number, parallel = 8): Promise<numb
   return (performance.now() - t0) / 1000;
 }
 
-type Key = [tag: number, vr: string, text: string];
+export type Key = [tag: number, vr: string, text: string];
 
 interface QuerySpec {
   name: string;
@@ -234,7 +239,7 @@ interface QuerySpec {
   targetMs: number;
 }
 
-const STUDY_RETURN: Key[] = [
+export const STUDY_RETURN: Key[] = [
   [0x00080020, "DA", ""],
   [0x00080030, "TM", ""],
   [0x00080050, "SH", ""],
@@ -330,13 +335,13 @@ function querySpecs(studies: number): QuerySpec[] {
   ];
 }
 
-function identifier(keys: Key[]): Uint8Array {
+export function identifier(keys: Key[]): Uint8Array {
   const elements = keys.map(([tag, vr, text]) => textElement(tag, vr, text, "")!);
   return encodeDataset(elements, encodingOf(EXPLICIT_LE));
 }
 
 /** One C-FIND: milliseconds from sending the request to the final response, and the matches. */
-async function timedFind(
+export async function timedFind(
   assoc: RequestorAssociation,
   bytes: Uint8Array,
 ): Promise<{ ms: number; matches: number; status: number }> {
@@ -356,14 +361,14 @@ async function timedFind(
   return { ms: performance.now() - t0, matches, status: rsp.command.status ?? -1 };
 }
 
-interface Stats {
+export interface Stats {
   median: number;
   p90: number;
   runs: number;
   mismatches: number;
 }
 
-function stats(ms: number[], mismatches: number): Stats {
+export function stats(ms: number[], mismatches: number): Stats {
   const sorted = [...ms].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
   return { median: at(0.5), p90: at(0.9), runs: ms.length, mismatches };

@@ -23,16 +23,17 @@
 // Needs DCMTK (storescu, storescp, echoscu) and Orthanc (/usr/sbin/Orthanc); a missing peer is
 // skipped with a line naming it. Every DCMTK tool runs with TCP_NODELAY=1. Loopback only.
 //
-// --suite store|find|move|forward|transcode|tls|dicomweb|all (default all): the storage
+// --suite store|find|move|forward|transcode|tls|dicomweb|scale|all (default all): the storage
 // benchmark above, or one of the other suites in SUITES below (each file describes its own
 // --<suite>-* options); "all" runs every one of them in turn but dicomweb (its Orthanc takes
-// minutes to load).
+// minutes to load) and scale (it builds a million-instance store).
 import { parseArgs } from "node:util";
 import { generateCorpus } from "./corpus.ts";
 import { DICOMWEB_OPTIONS, runDicomWebBench } from "./dicomweb_bench.ts";
 import { COMPARE_OPTIONS, FIND_OPTIONS, runFindBench } from "./find_bench.ts";
 import { FORWARD_OPTIONS, runForwardBench } from "./forward_bench.ts";
 import { MOVE_OPTIONS, runMoveBench } from "./move_bench.ts";
+import { runScaleBench, SCALE_OPTIONS } from "./scale_bench.ts";
 import { runTlsBench, TLS_OPTIONS } from "./tls_bench.ts";
 import { runTranscodeBench, TRANSCODE_OPTIONS } from "./transcode_bench.ts";
 import {
@@ -161,6 +162,7 @@ async function main(): Promise<number> {
       ...TRANSCODE_OPTIONS,
       ...TLS_OPTIONS,
       ...DICOMWEB_OPTIONS,
+      ...SCALE_OPTIONS,
     },
   });
   const count = Number(values.count);
@@ -321,9 +323,10 @@ const SUITES: Record<string, (values: SuiteValues) => Promise<number>> = {
     await runDicomWebBench(values);
     return 0;
   },
+  scale: runScaleBench,
 };
 /** Suites "all" leaves out. */
-const NOT_IN_ALL = new Set(["dicomweb"]);
+const NOT_IN_ALL = new Set(["dicomweb", "scale"]);
 
 /** Runs one suite, or every one of them; the worst exit code wins. */
 async function runSuites(): Promise<number> {
@@ -338,6 +341,7 @@ async function runSuites(): Promise<number> {
       ...TRANSCODE_OPTIONS,
       ...TLS_OPTIONS,
       ...DICOMWEB_OPTIONS,
+      ...SCALE_OPTIONS,
     },
     strict: false,
   });

@@ -15,6 +15,7 @@ Deno.test("openIndexDatabase() creates every table of a new index at the current
       assert.deepEqual(tables, [
         "deleted_instance",
         "instance",
+        "instance_totals",
         "meta",
         "patient",
         "series",

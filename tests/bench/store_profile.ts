@@ -1,0 +1,144 @@
+// Where the time of one association's C-STORE receive path goes: MiniPACS runs under V8's
+// sampling profiler (deno --cpu-prof) with the shipped storage defaults on fresh storage,
+// storescu sends the store benchmark's CT images on one association, the server stops cleanly
+// (the materializer finishes, inside the profile), and the profile is summed by function.
+//
+//   deno run -A tests/bench/store_profile.ts [--count N] [--top K] [--keep DIR]
+//
+// Prints the wall time of the send, then the top functions by self time and by inclusive
+// time, as a share of the server's busy (non-idle) samples. --keep leaves the .cpuprofile
+// in DIR (open it in Chrome DevTools). Needs DCMTK's storescu; loopback only.
+import { parseArgs } from "node:util";
+import { generateCorpus } from "./corpus.ts";
+import { sendWithStorescu } from "./store_bench.ts";
+import { echo, freePort } from "../helpers/peers.ts";
+import { MAIN } from "../helpers/server.ts";
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** "name file.ts:line" for a profile node. */
+function label(n: ProfileNode): string {
+  const { functionName, url, lineNumber } = n.callFrame;
+  const file = url ? url.slice(url.lastIndexOf("/") + 1) : "";
+  const name = functionName || "(anonymous)";
+  return file ? `${name} ${file}:${lineNumber + 1}` : name;
+}
+
+/** Self and inclusive microseconds per function label, and the idle time. */
+export function summarize(p: CpuProfile) {
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const selfById = new Map<number, number>();
+  p.samples.forEach((id, k) => selfById.set(id, (selfById.get(id) ?? 0) + (p.timeDeltas[k] ?? 0)));
+  const self = new Map<string, number>();
+  const inclusive = new Map<string, number>();
+  let total = 0;
+  for (const [id, us] of selfById) {
+    total += us;
+    const name = label(byId.get(id)!);
+    self.set(name, (self.get(name) ?? 0) + us);
+    const seen = new Set<string>();
+    // Up the tree to the root: bounded by the tree's depth.
+    for (let x: number | undefined = id; x !== undefined; x = parent.get(x)) {
+      const l = label(byId.get(x)!);
+      if (!seen.has(l)) inclusive.set(l, (inclusive.get(l) ?? 0) + us), seen.add(l);
+    }
+  }
+  const idle = self.get("(idle)") ?? 0;
+  return { total, idle, busy: total - idle, self, inclusive };
+}
+
+function top(m: Map<string, number>, busy: number, k: number): string[] {
+  return [...m].filter(([n]) => !["(idle)", "(root)"].includes(n))
+    .sort((a, b) => b[1] - a[1]).slice(0, k)
+    .map(([n, us]) => `${(100 * us / busy).toFixed(1).padStart(5)}%  ${n}`);
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      count: { type: "string", default: "1000" },
+      top: { type: "string", default: "25" },
+      keep: { type: "string" },
+    },
+  });
+  const count = Number(values.count), k = Number(values.top);
+  const dir = await Deno.makeTempDir({ prefix: "minipacs-store-profile-" });
+  const corpus = await generateCorpus(count, 1);
+  try {
+    const port = freePort();
+    const toml = [
+      "[server]",
+      'bind = "127.0.0.1"',
+      `port = ${port}`,
+      "[storage]",
+      `path = ${JSON.stringify(`${dir}/data`)}`,
+      "min_free_mb = 1",
+      "[http]",
+      "enabled = false",
+      "[log]",
+      'level = "warn"',
+    ].join("\n");
+    await Deno.writeTextFile(`${dir}/config.toml`, toml + "\n");
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--cpu-prof",
+        `--cpu-prof-dir=${dir}/prof`,
+        "-A",
+        MAIN,
+        "serve",
+        "--config",
+        `${dir}/config.toml`,
+      ],
+      stdout: "null",
+      stderr: "inherit",
+    }).spawn();
+    try {
+      for (let i = 0; i < 300 && !(await echo(port, "MINIPACS")); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const peer = { aeTitle: "MINIPACS", port } as Parameters<typeof sendWithStorescu>[0];
+      const seconds = await sendWithStorescu(peer, [[corpus.groups[0]]]);
+      console.log(
+        `${count} CT images on one association in ${seconds.toFixed(2)} s ` +
+          `(${(count / seconds).toFixed(1)} img/s, under the profiler)`,
+      );
+    } finally {
+      child.kill("SIGTERM");
+      await child.status;
+    }
+    const files = [...Deno.readDirSync(`${dir}/prof`)].map((e) => e.name);
+    const profile = JSON.parse(await Deno.readTextFile(`${dir}/prof/${files[0]}`)) as CpuProfile;
+    if (values.keep) await Deno.copyFile(`${dir}/prof/${files[0]}`, `${values.keep}/${files[0]}`);
+    const s = summarize(profile);
+    console.log(
+      `profile: ${(s.total / 1e6).toFixed(2)} s sampled, ${(s.busy / 1e6).toFixed(2)} s busy ` +
+        `(${
+          (100 * s.busy / s.total).toFixed(0)
+        }%), the rest idle (waiting for the network or disk)`,
+    );
+    console.log("self time, % of busy:");
+    for (const l of top(s.self, s.busy, k)) console.log(`  ${l}`);
+    console.log("inclusive time, % of busy:");
+    for (const l of top(s.inclusive, s.busy, k)) console.log(`  ${l}`);
+    return 0;
+  } finally {
+    await corpus.remove().catch(() => {});
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+if (import.meta.main) Deno.exit(await main());

@@ -1,0 +1,88 @@
+// Backpressure on sustained ingest: past twice the materializer's bound, a store's answer waits
+// for objects to go home, so the journal backlog stays bounded however long a sender goes on.
+import assert from "node:assert/strict";
+import type { CompressionResult } from "../../src/core/dicom/compression.ts";
+import { type BacklogSource, HARD_FACTOR, roomInJournal } from "../../src/storage/backpressure.ts";
+import { datasetFor, makeRecord, openStore, storeObject, withTempDir } from "./fixtures.ts";
+
+const JPEG_LS = "1.2.840.10008.1.2.4.80";
+
+/** A materializer stand-in whose batches go home when the test says. */
+function fakeSource(objects: number) {
+  let progress: (() => void)[] = [];
+  const source = {
+    backlog: { objects, bytes: 0 },
+    backlogBound: { objects: 10, bytes: 1e12 },
+    diskFull: false,
+    nextProgress: () => new Promise<void>((r) => progress.push(r)),
+    /** A batch went home: the backlog is now `left`. */
+    batchDone(left: number) {
+      source.backlog = { objects: left, bytes: 0 };
+      const waiting = progress;
+      progress = [];
+      for (const r of waiting) r();
+    },
+  };
+  return source satisfies BacklogSource;
+}
+
+Deno.test("roomInJournal() answers at once under the bound and waits past it until batches bring it back", async () => {
+  assert.equal(await roomInJournal(fakeSource(2 * 10 - 1)), 0);
+  const source = fakeSource(HARD_FACTOR * 10 + 5);
+  let done = false;
+  const waiting = roomInJournal(source).then(() => (done = true));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(done, false, "past the hard bound the store waits");
+  source.batchDone(HARD_FACTOR * 10); // still at the bound
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(done, false, "one batch is not enough while still at the bound");
+  source.batchDone(HARD_FACTOR * 10 - 1);
+  await waiting;
+  assert.equal(done, true);
+});
+
+Deno.test("roomInJournal() never holds a sender on a full disk or past its longest wait", async () => {
+  const full = fakeSource(1000);
+  full.diskFull = true;
+  assert.equal(await roomInJournal(full), 0);
+  const stuck = fakeSource(1000);
+  const waited = await roomInJournal(stuck, 50);
+  assert.ok(waited >= 45 && waited < 5000, `waited ${waited} ms`);
+});
+
+Deno.test("a sender faster than the materializer keeps the journal backlog within twice its bound", async () => {
+  await withTempDir(async (root) => {
+    // Each object takes 40 ms to go home (a slow compressor); stores take a few ms.
+    const compressor = async (): Promise<CompressionResult> => {
+      await new Promise((r) => setTimeout(r, 40));
+      return { compressed: false, reason: "test: kept as received" };
+    };
+    const bound = 3;
+    const store = await openStore(root, {
+      compressTo: JPEG_LS,
+      compressor,
+      materializer: { maxBacklogObjects: bound, batchObjects: 2 },
+    });
+    try {
+      let most = 0;
+      const sender = async (a: number) => {
+        for (let i = 0; i < 10; i++) {
+          const record = makeRecord(`1.4.${a}.${i}`);
+          const result = await storeObject(store, record, datasetFor(record, 2048), {
+            assocId: `a${a}`,
+          });
+          assert.equal(result, "stored");
+          most = Math.max(most, store.backlog.objects);
+        }
+      };
+      await Promise.all([0, 1, 2].map(sender));
+      // Three senders may each have one more on its way in when the bound is checked.
+      assert.ok(most <= HARD_FACTOR * bound + 3, `backlog reached ${most}`);
+      await store.drain();
+      assert.equal(store.counts().instances, 30);
+      assert.equal(store.backlog.objects, 0);
+    } finally {
+      await store.close();
+    }
+  });
+});
