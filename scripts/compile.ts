@@ -5,6 +5,7 @@
 // $DENO_DIR/dl/release/v<version>/denort-<target>.zip, downloading it there on first use;
 // where nothing can be downloaded, point DENORT_BIN at a denort binary of the same Deno
 // version (Deno reads that variable itself; note that it then ignores --target).
+import { V8_FLAGS } from "./v8_flags.ts";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath as fromFileUrl } from "node:url";
@@ -43,6 +44,7 @@ export function compileArgs(o: CompileOptions = {}): string[] {
   return [
     "compile",
     ...PERMISSIONS,
+    V8_FLAGS,
     ...INCLUDES.flatMap((i) => ["--include", i]),
     ...(o.target ? ["--target", o.target] : []),
     "--output",

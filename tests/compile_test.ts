@@ -5,6 +5,7 @@
 // without network access).
 import assert from "node:assert/strict";
 import { compileArgs, findDenort, PERMISSIONS } from "../scripts/compile.ts";
+import { V8_FLAGS } from "../scripts/v8_flags.ts";
 import { parseConfig } from "../src/config.ts";
 import { COMMANDS } from "../src/main.ts";
 import { decodeFileMetaInformation } from "../src/core/dicom/part10.ts";
@@ -28,6 +29,8 @@ Deno.test("compileArgs() compiles src/main.ts with narrow permissions and passes
   assert.deepEqual(args.slice(1, 1 + PERMISSIONS.length), PERMISSIONS);
   assert.ok(!args.some((a) => a === "-A" || a === "--allow-all" || a.startsWith("--allow-run")));
   assert.ok(args.includes("--allow-env=MINIPACS_CONFIG"));
+  // The executable runs with the V8 flags `deno task start` uses (a small young generation).
+  assert.ok(args.includes(V8_FLAGS));
   assert.deepEqual(args.slice(args.indexOf("--target"), args.indexOf("--target") + 2), [
     "--target",
     "x86_64-pc-windows-msvc",
@@ -271,4 +274,9 @@ Deno.test("the Dockerfile's default configuration is valid and would start", asy
     .flatMap((m) => m[1].split(" "));
   assert.deepEqual(copied, ["deno.json", "deno.lock", "src", "scripts"]);
   for (const path of copied) assert.ok(ignore.includes(`!${path}`), `${path} is ignored`);
+});
+
+Deno.test("deno task start runs the server with the same V8 flags as the executable", async () => {
+  const config = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
+  assert.ok(String(config.tasks.start).includes(V8_FLAGS), config.tasks.start);
 });

@@ -20,6 +20,7 @@
 // uploads, --dw-orthanc-load rest, were no faster: 237-451 against 344-434 images/s in
 // three pairs of 6,100-instance loads); both are then restarted with their normal settings.
 // Loopback only.
+import { V8_FLAGS } from "../../scripts/v8_flags.ts";
 import { DatabaseSync } from "node:sqlite";
 import { parseArgs } from "node:util";
 import { encodeDataset, encodingOf, textElement } from "../../src/core/dicom/dataset.ts";
@@ -220,7 +221,7 @@ async function startMiniPacsWeb(data: string): Promise<Peer & { root: string; ba
   ].join("\n");
   await Deno.writeTextFile(`${dir}/config.toml`, toml + "\n");
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "serve", "--config", `${dir}/config.toml`],
+    args: ["run", V8_FLAGS, "-A", MAIN, "serve", "--config", `${dir}/config.toml`],
     stdout: "null",
     stderr: "inherit",
   }).spawn();

@@ -19,6 +19,7 @@
 // --compare PATH: also query the MiniPACS whose src/main.ts is PATH (another checkout), on a
 // copy of the same index; the two take turns query by query inside their associations, so a
 // before/after of a change is measured side by side (the streaming scenario runs on both too).
+import { V8_FLAGS } from "../../scripts/v8_flags.ts";
 import { parseArgs } from "node:util";
 import {
   type DataElement,
@@ -442,7 +443,7 @@ export async function startMiniPacsOn(
   ].join("\n");
   await Deno.writeTextFile(`${dir}/config.toml`, toml + "\n");
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", main, "serve", "--config", `${dir}/config.toml`],
+    args: ["run", V8_FLAGS, "-A", main, "serve", "--config", `${dir}/config.toml`],
     stdout: "null",
     stderr: "inherit",
   }).spawn();

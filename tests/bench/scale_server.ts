@@ -1,6 +1,7 @@
 // The server side of the scale benchmark: MiniPACS started on the big store (timed to its first
 // C-ECHO answer), HTTP timings, and a C-STORE sender of CT images from memory with a time per
 // acknowledgement. Loopback only; every wait is bounded.
+import { V8_FLAGS } from "../../scripts/v8_flags.ts";
 import {
   type DataElement,
   encodeDataset,
@@ -66,7 +67,7 @@ export async function startScaleServer(o: ScaleServerOptions): Promise<ScaleServ
   const logFile = await Deno.open(logPath, { write: true, create: true, truncate: true });
   const t0 = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "serve", "--config", config],
+    args: ["run", V8_FLAGS, "-A", MAIN, "serve", "--config", config],
     stdout: "null",
     stderr: "piped",
   }).spawn();

@@ -15,6 +15,7 @@
 // every round's rate, its ratios to the ceiling, to MiniPACS plain and to Orthanc over TLS (the
 // median of the ratios within each round), and for MiniPACS its CPU time per image; the last
 // lines compare the TLS rows with the issue's targets (>= 0.8x plain, ahead of Orthanc).
+import { V8_FLAGS } from "../../scripts/v8_flags.ts";
 import { generateCorpus } from "./corpus.ts";
 import { countFiles, DCMTK_ENV, freePort } from "../helpers/peers.ts";
 import { findUid, replaceAll } from "./move_bench.ts";
@@ -214,7 +215,7 @@ async function startMiniPacs(
   await Deno.writeTextFile(`${dir}/config.toml`, toml + "\n");
   const p = spawn(
     Deno.execPath(),
-    ["run", "-A", MAIN, "serve", "--config", `${dir}/config.toml`],
+    ["run", V8_FLAGS, "-A", MAIN, "serve", "--config", `${dir}/config.toml`],
     dir,
   );
   await waitForEcho(plainPort, "MINIPACS", [], p);

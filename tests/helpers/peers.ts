@@ -1,5 +1,6 @@
 // Peers for the interop tests and the benchmarks. The storage SCPs under test, each started fresh on loopback with its own empty storage in a
 // temporary folder: DCMTK storescp (files only), Orthanc, and MiniPACS as a child process.
+import { V8_FLAGS } from "../../scripts/v8_flags.ts";
 import { MAIN } from "./server.ts";
 
 /** A running storage SCP. */
@@ -277,7 +278,7 @@ export async function startMiniPacsPeer(
   ].join("\n");
   await Deno.writeTextFile(`${dir}/config.toml`, toml + "\n");
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", opts.main ?? MAIN, "serve", "--config", `${dir}/config.toml`],
+    args: ["run", V8_FLAGS, "-A", opts.main ?? MAIN, "serve", "--config", `${dir}/config.toml`],
     cwd: dir,
     stdout: "piped",
     stderr: "piped",

@@ -1,5 +1,6 @@
 // Starts the real server as a child process (Deno.execPath(), never a deno from PATH) on a
 // free port with its own temporary storage, and stops it in every case.
+import { V8_FLAGS } from "../../scripts/v8_flags.ts";
 import { fileURLToPath as fromFileUrl } from "node:url";
 
 export const ROOT = fromFileUrl(new URL("../../", import.meta.url));
@@ -69,7 +70,7 @@ export async function startMiniPacs(opts: StartOptions = {}): Promise<MiniPacs> 
   const configPath = `${dir}/config.toml`;
   await Deno.writeTextFile(configPath, text);
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "serve", "--config", configPath, ...(opts.args ?? [])],
+    args: ["run", V8_FLAGS, "-A", MAIN, "serve", "--config", configPath, ...(opts.args ?? [])],
     stdout: "piped",
     stderr: "piped",
     cwd: dir,
