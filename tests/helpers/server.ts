@@ -42,9 +42,18 @@ function toml(v: string | number | boolean | string[]): string {
   return typeof v === "string" ? JSON.stringify(v) : String(v);
 }
 
+/**
+ * The temporary folders of every server started on a storage folder, by that storage. A test
+ * that restarts a server on the same storage (storagePath) and cleans up only the last one
+ * leaves nothing behind: that cleanup removes them all, the first one's storage with it.
+ */
+const FOLDERS_OF_STORAGE = new Map<string, Set<string>>();
+
 export async function startMiniPacs(opts: StartOptions = {}): Promise<MiniPacs> {
   const dir = await Deno.makeTempDir({ prefix: "minipacs-test-" });
   const storage = opts.storagePath ?? `${dir}/data`;
+  const folders = FOLDERS_OF_STORAGE.get(storage) ?? new Set<string>();
+  FOLDERS_OF_STORAGE.set(storage, folders.add(dir));
   // accept = "any": the test peers query and retrieve under AE titles no [[known_ae]] names
   // (the default "store" would refuse them; tests of the default set it themselves).
   const server = {
@@ -117,6 +126,8 @@ export async function startMiniPacs(opts: StartOptions = {}): Promise<MiniPacs> 
   const cleanup = async () => {
     await stop("SIGKILL");
     await Deno.remove(dir, { recursive: true }).catch(() => {});
+    for (const folder of folders) await Deno.remove(folder, { recursive: true }).catch(() => {});
+    FOLDERS_OF_STORAGE.delete(storage);
   };
   try {
     // Logged once the server is up and its SIGINT/SIGTERM handlers are in place.
