@@ -1,9 +1,9 @@
 // Storage commitment requests in index.sqlite: each N-ACTION-RQ is recorded with its result
 // (committed and failed references) in a durable transaction before it is answered 0000, and
 // stays until its N-EVENT-REPORT got an answer, so a restart reports it still.
-import type { StatementSync } from "node:sqlite";
 import type { CommitmentResult } from "../core/services/commitment.ts";
 import type { IndexDb } from "./index_db.ts";
+import { type Row, SqlStatements } from "./sql_statements.ts";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS commitment_request (
@@ -29,24 +29,14 @@ export interface PendingCommitment {
   lastError: string;
 }
 
-type Row = Record<string, unknown>;
-
 export class CommitmentQueue {
   readonly #index: IndexDb;
-  #statements = new Map<string, StatementSync>();
+  readonly #sql: SqlStatements;
 
   constructor(index: IndexDb) {
     this.#index = index;
+    this.#sql = new SqlStatements(index.connection);
     index.connection.exec(SCHEMA);
-  }
-
-  #stmt(sql: string): StatementSync {
-    let s = this.#statements.get(sql);
-    if (!s) {
-      s = this.#index.connection.prepare(sql);
-      this.#statements.set(sql, s);
-    }
-    return s;
   }
 
   /** Records a request and its result, durably (synchronous=FULL); returns its id. */
@@ -54,7 +44,7 @@ export class CommitmentQueue {
     return this.#index.transaction(
       () =>
         Number(
-          this.#stmt(
+          this.#sql.prepare(
             `INSERT INTO commitment_request (calling_ae, transaction_uid, result, received_at)
              VALUES (?, ?, ?, ?)`,
           ).run(callingAe, result.transactionUid, JSON.stringify(result), now).lastInsertRowid,
@@ -65,12 +55,12 @@ export class CommitmentQueue {
 
   /** The report was answered: the request is done. */
   remove(id: number): void {
-    this.#stmt("DELETE FROM commitment_request WHERE pk = ?").run(id);
+    this.#sql.prepare("DELETE FROM commitment_request WHERE pk = ?").run(id);
   }
 
   /** Not delivered this time: tried again at `nextAttempt`. */
   retryLater(id: number, error: string, nextAttempt: number): void {
-    this.#stmt(
+    this.#sql.prepare(
       `UPDATE commitment_request SET attempts = attempts + 1, next_attempt = ?, last_error = ?
        WHERE pk = ?`,
     ).run(nextAttempt, error.slice(0, 500), id);
@@ -78,7 +68,7 @@ export class CommitmentQueue {
 
   /** Requests whose report is due (retry time reached), oldest first. */
   due(now: number, limit = 100): PendingCommitment[] {
-    return (this.#stmt(
+    return (this.#sql.prepare(
       `SELECT * FROM commitment_request WHERE next_attempt <= ? ORDER BY pk LIMIT ?`,
     ).all(now, limit) as Row[]).map((r) => ({
       id: Number(r.pk),
@@ -93,12 +83,15 @@ export class CommitmentQueue {
 
   /** Earliest retry time among waiting requests, or null when none waits. */
   nextAttempt(): number | null {
-    const r = this.#stmt("SELECT min(next_attempt) AS t FROM commitment_request").get() as Row;
+    const r = this.#sql.prepare("SELECT min(next_attempt) AS t FROM commitment_request")
+      .get() as Row;
     return r.t === null ? null : Number(r.t);
   }
 
   /** Requests waiting for their report. */
   count(): number {
-    return Number((this.#stmt("SELECT count(*) AS n FROM commitment_request").get() as Row).n);
+    return Number(
+      (this.#sql.prepare("SELECT count(*) AS n FROM commitment_request").get() as Row).n,
+    );
   }
 }

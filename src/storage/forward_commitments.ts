@@ -4,10 +4,10 @@
 // goes, so a report that comes at once or after a restart is matched). The report settles it:
 // committed rows leave the queue for forward_committed ("committed at CENTRAL" on the study
 // page); failed ones are queued again to be sent and committed once more.
-import type { StatementSync } from "node:sqlite";
 import type { CommitmentResult } from "../core/services/commitment.ts";
 import type { IndexDb } from "./index_db.ts";
 import type { QueueItem } from "./forward_queue.ts";
+import { type Row, SqlStatements } from "./sql_statements.ts";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS forward_committed (
@@ -46,25 +46,15 @@ export interface StudyCommitment {
   lastCommittedAt: number | null;
 }
 
-type Row = Record<string, unknown>;
-
 export class ForwardCommitments {
   readonly #index: IndexDb;
-  readonly #statements = new Map<string, StatementSync>();
+  readonly #sql: SqlStatements;
 
   /** Creates its table (the forwarding queue's must exist already). */
   constructor(index: IndexDb) {
     this.#index = index;
+    this.#sql = new SqlStatements(index.connection);
     index.connection.exec(SCHEMA);
-  }
-
-  #stmt(sql: string): StatementSync {
-    let s = this.#statements.get(sql);
-    if (!s) {
-      s = this.#index.connection.prepare(sql);
-      this.#statements.set(sql, s);
-    }
-    return s;
   }
 
   /**
@@ -72,7 +62,7 @@ export class ForwardCommitments {
    * goes. A row stored again since it was read is left to be sent again.
    */
   requested(items: readonly QueueItem[], transactionUid: string, now = Date.now()): void {
-    const mark = this.#stmt(
+    const mark = this.#sql.prepare(
       `UPDATE forward_queue SET transaction_uid = ?, commit_requested_at = ?
        WHERE pk = ? AND version = ?`,
     );
@@ -86,23 +76,23 @@ export class ForwardCommitments {
   reported(result: CommitmentResult, retry: RetryPolicy, now = Date.now()): ReportOutcome {
     const tx = result.transactionUid;
     const outcome: ReportOutcome = { destination: null, committed: 0, failed: 0, gaveUp: 0 };
-    const row = this.#stmt(
+    const row = this.#sql.prepare(
       `SELECT pk, destination, attempts, queued_at FROM forward_queue
        WHERE transaction_uid = ? AND sop_instance_uid = ?`,
     );
     // A report sent twice finds its transaction among the committed ones.
-    const anyOf = this.#stmt(
+    const anyOf = this.#sql.prepare(
       `SELECT destination FROM forward_queue WHERE transaction_uid = ?1
        UNION ALL SELECT destination FROM forward_committed WHERE transaction_uid = ?1 LIMIT 1`,
     );
-    const committed = this.#stmt(
+    const committed = this.#sql.prepare(
       `INSERT INTO forward_committed (destination, sop_instance_uid, transaction_uid,
         committed_at) VALUES (?, ?, ?, ?) ON CONFLICT (destination, sop_instance_uid)
        DO UPDATE SET transaction_uid = excluded.transaction_uid,
         committed_at = excluded.committed_at`,
     );
-    const drop = this.#stmt("DELETE FROM forward_queue WHERE pk = ?");
-    const again = this.#stmt(
+    const drop = this.#sql.prepare("DELETE FROM forward_queue WHERE pk = ?");
+    const again = this.#sql.prepare(
       `UPDATE forward_queue SET transaction_uid = '', attempts = attempts + 1, next_attempt = ?,
         last_error = ?, state = ? WHERE pk = ?`,
     );
@@ -136,7 +126,7 @@ export class ForwardCommitments {
    */
   expire(cutoff: number, error: string): number {
     return Number(
-      this.#stmt(
+      this.#sql.prepare(
         `UPDATE forward_queue SET transaction_uid = '', next_attempt = 0, last_error = ?
          WHERE transaction_uid != '' AND commit_requested_at < ?`,
       ).run(error.slice(0, 500), cutoff).changes,
@@ -146,7 +136,7 @@ export class ForwardCommitments {
   /** Objects committed at each destination (the Forwarding page). */
   committedCounts(): Map<string, number> {
     return new Map(
-      (this.#stmt(
+      (this.#sql.prepare(
         "SELECT destination, count(*) AS n FROM forward_committed GROUP BY destination",
       ).all() as Row[]).map((r) => [String(r.destination), Number(r.n)]),
     );
@@ -154,7 +144,7 @@ export class ForwardCommitments {
 
   /** Per destination: the study's instances committed there and those awaiting a report. */
   forStudy(studyInstanceUid: string): StudyCommitment[] {
-    const rows = this.#stmt(
+    const rows = this.#sql.prepare(
       `WITH inst AS (SELECT i.sop_instance_uid AS uid FROM instance i
          JOIN series se ON se.pk = i.series_pk JOIN study st ON st.pk = se.study_pk
          WHERE st.study_instance_uid = ?)

@@ -12,6 +12,7 @@ import type { InstanceRecord } from "../core/ports.ts";
 import type { IndexDb, InstanceMeta } from "./index_db.ts";
 import { INDEX_FILE } from "./layout.ts";
 import { ForwardCommitments } from "./forward_commitments.ts";
+import { SqlStatements } from "./sql_statements.ts";
 
 /** What a route filters on; absent lists match anything. */
 export interface RouteRule {
@@ -220,7 +221,7 @@ export class ForwardQueue {
   readonly #routes: () => readonly RouteRule[];
   readonly #onQueued: (destination: string) => void;
   #index: IndexDb | undefined;
-  #statements = new Map<string, StatementSync>();
+  #sql: SqlStatements | undefined;
 
   /**
    * `routes` is read for every stored object (a reload applies to the next one);
@@ -234,18 +235,14 @@ export class ForwardQueue {
   /** Creates the table and hooks into the index's instance writes (before recovery). */
   attach(index: IndexDb): void {
     this.#index = index;
+    this.#sql = new SqlStatements(index.connection);
     createForwardTables(index.connection);
     index.onInstanceWritten((record, meta) => this.#onWritten(record, meta));
   }
 
   #stmt(sql: string): StatementSync {
-    if (!this.#index) throw new Error("forward queue is not attached to the index");
-    let s = this.#statements.get(sql);
-    if (!s) {
-      s = this.#index.connection.prepare(sql);
-      this.#statements.set(sql, s);
-    }
-    return s;
+    if (!this.#sql) throw new Error("forward queue is not attached to the index");
+    return this.#sql.prepare(sql);
   }
 
   #insert(
