@@ -44,6 +44,7 @@ import {
   startStorescp,
 } from "../helpers/peers.ts";
 import { runScenario, type ScenarioResult } from "./store_bench.ts";
+import { fsyncFloorLine, measureFsyncFloor } from "./fsync_floor.ts";
 
 const ORTHANC_BIN = "/usr/sbin/Orthanc";
 const PARALLEL = 8;
@@ -236,6 +237,8 @@ async function main(): Promise<number> {
   const header = `store benchmark: ${count} CT 512x512x16 (${eachMib.toFixed(2)} MiB each), ` +
     `storescu with TCP_NODELAY=1`;
   console.log(`corpus generated in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  // The disk's own latency for a durable answer, on the file system the servers store on.
+  const floor = await measureFsyncFloor();
   // Each round runs one scenario on every server back to back, so each server's round is paired
   // with the anchor's next to it in time; odd rounds go in the listed order, even rounds in the
   // reverse one, so no server always follows (or precedes) another's writeback. Every scenario
@@ -274,10 +277,13 @@ async function main(): Promise<number> {
 
   console.log("");
   console.log(table(rows, header));
+  const storescp = rows.find((r) => r.kind === "storescp");
+  console.log(fsyncFloorLine(floor, storescp?.scenarios[0]?.imagesPerSecond));
   if (values.json) {
     const report = {
       corpus: { count, bytesEach: corpus.totalBytes / count, totalBytes: corpus.totalBytes },
       sender: "storescu, TCP_NODELAY=1",
+      fsyncFloorMs: { append512KiB: floor.ms512k, append4KiB: floor.ms4k },
       deno: Deno.version.deno,
       rows: rows.map((r) => {
         const base = rows.find((b) => b.kind === "storescp");

@@ -3,7 +3,7 @@
 // storescu sends the store benchmark's CT images on one association, the server stops cleanly
 // (the materializer finishes, inside the profile), and the profile is summed by function.
 //
-//   deno run -A tests/bench/store_profile.ts [--count N] [--top K] [--keep DIR]
+//   deno run -A tests/bench/store_profile.ts [--count N] [--associations A] [--top K] [--keep DIR]
 //
 // Prints the wall time of the send, then the top functions by self time and by inclusive
 // time, as a share of the server's busy (non-idle) samples. --keep leaves the .cpuprofile
@@ -72,11 +72,13 @@ async function main(): Promise<number> {
       count: { type: "string", default: "1000" },
       top: { type: "string", default: "25" },
       keep: { type: "string" },
+      associations: { type: "string", default: "1" },
     },
   });
   const count = Number(values.count), k = Number(values.top);
+  const associations = Number(values.associations);
   const dir = await Deno.makeTempDir({ prefix: "minipacs-store-profile-" });
-  const corpus = await generateCorpus(count, 1);
+  const corpus = await generateCorpus(count, associations);
   try {
     const port = freePort();
     const toml = [
@@ -111,9 +113,9 @@ async function main(): Promise<number> {
         await new Promise((r) => setTimeout(r, 100));
       }
       const peer = { aeTitle: "MINIPACS", port } as Parameters<typeof sendWithStorescu>[0];
-      const seconds = await sendWithStorescu(peer, [[corpus.groups[0]]]);
+      const seconds = await sendWithStorescu(peer, corpus.groups.map((g) => [g]));
       console.log(
-        `${count} CT images on one association in ${seconds.toFixed(2)} s ` +
+        `${count} CT images on ${associations} association(s) in ${seconds.toFixed(2)} s ` +
           `(${(count / seconds).toFixed(1)} img/s, under the profiler)`,
       );
     } finally {
