@@ -14,7 +14,7 @@ import {
 } from "./compress_at_rest.ts";
 import { isNoSpace } from "./disk_space.ts";
 import type { IndexDb } from "./index_db.ts";
-import { readAt, syncDirectory, writeAll } from "./journal.ts";
+import { readAtSync, syncDirectory, writeAllSync } from "./journal.ts";
 import { isNotFound, removeIfPresent, TMP_DIR } from "./layout.ts";
 import type { SegmentPool } from "./segment_pool.ts";
 
@@ -87,6 +87,7 @@ export class Materializer {
   #diskFull = false;
   #lastFailureLog = -Infinity;
   #tmpCounter = 0;
+  readonly #copyBuffer = new Uint8Array(COPY_CHUNK);
   /** Waiting for the next batch to go home (storage/backpressure.ts). */
   #progressWaiters: (() => void)[] = [];
   readonly #compression: AtRestCompression | undefined;
@@ -313,6 +314,7 @@ export class Materializer {
       length: number;
       transferSyntaxUid?: string;
       ms?: number;
+      synced?: Promise<void>;
     }[] = [];
     try {
       for (const job of live) {
@@ -331,22 +333,27 @@ export class Materializer {
         const compressed = this.#compression
           ? await compressRecord(job, reader, this.#compression)
           : null;
-        const file = await Deno.open(tmp, { write: true, createNew: true });
-        const entry = { job, tmp, file, length: job.length, transferSyntaxUid: undefined };
+        // Page-cache work runs on this thread (a hop to the I/O pool costs more than it);
+        // only the fsync, which waits for the disk, goes there.
+        const file = Deno.openSync(tmp, { write: true, createNew: true });
+        const entry: (typeof written)[number] = { job, tmp, file, length: job.length };
         written.push(entry);
         if (compressed) {
-          await writeAll(file, compressed.bytes);
+          writeAllSync(file, compressed.bytes);
           Object.assign(entry, {
             length: compressed.bytes.length,
             transferSyntaxUid: compressed.transferSyntaxUid,
             ms: compressed.ms,
           });
-        } else await this.#copy(job, reader, file);
+        } else this.#copy(job, reader, file);
         const when = new Date(job.receivedAt);
-        if (!Number.isNaN(when.getTime())) await file.utime(when, when);
+        if (!Number.isNaN(when.getTime())) file.utimeSync(when, when);
+        // Its writeback starts now, while the next files are copied; all are awaited below.
+        if (this.#durable) (entry.synced = file.sync()).catch(() => {});
       }
-      if (this.#durable) await Promise.all(written.map((w) => w.file.sync()));
+      await Promise.all(written.map((w) => w.synced));
     } catch (e) {
+      await Promise.allSettled(written.map((w) => w.synced));
       for (const w of written) {
         w.file.close();
         await removeIfPresent(w.tmp);
@@ -358,15 +365,15 @@ export class Materializer {
     const dirsToSync = new Set<string>();
     for (const { job, tmp } of written) {
       const target = `${this.#root}/${job.homePath}`;
-      await this.#ensureDirs(job.homePath, dirsToSync);
+      this.#ensureDirs(job.homePath, dirsToSync);
       try {
-        await Deno.rename(tmp, target);
+        Deno.renameSync(tmp, target);
       } catch (e) {
         if (!isNotFound(e)) throw e;
         // A home directory vanished under us (e.g. deleted by retention): recreate, retry.
         this.#knownDirs.clear();
-        await this.#ensureDirs(job.homePath, dirsToSync);
-        await Deno.rename(tmp, target);
+        this.#ensureDirs(job.homePath, dirsToSync);
+        Deno.renameSync(tmp, target);
       }
       dirsToSync.add(parentOf(target));
     }
@@ -412,19 +419,20 @@ export class Materializer {
     return state.reader;
   }
 
-  async #copy(job: MaterializeJob, reader: Deno.FsFile, out: Deno.FsFile): Promise<void> {
-    const buffer = new Uint8Array(Math.min(COPY_CHUNK, job.length));
+  /** Copies a record from the page cache (the journal was written moments ago). */
+  #copy(job: MaterializeJob, reader: Deno.FsFile, out: Deno.FsFile): void {
+    const buffer = this.#copyBuffer;
     for (let done = 0; done < job.length;) {
       const want = Math.min(buffer.length, job.length - done);
-      const n = await readAt(reader, job.offset + done, buffer.subarray(0, want));
+      const n = readAtSync(reader, job.offset + done, buffer.subarray(0, want));
       if (n < want) throw new Error(`journal ${job.segment} shorter than its index says`);
-      for (let w = 0; w < want;) w += await out.write(buffer.subarray(w, want));
+      writeAllSync(out, buffer.subarray(0, want));
       done += want;
     }
   }
 
   /** Creates the study and series folders, noting which parents need an fsync. */
-  async #ensureDirs(homePath: string, dirsToSync: Set<string>): Promise<void> {
+  #ensureDirs(homePath: string, dirsToSync: Set<string>): void {
     const parts = homePath.split("/");
     let dir = this.#root;
     for (const part of parts.slice(0, -1)) {
@@ -432,7 +440,7 @@ export class Materializer {
       dir = `${dir}/${part}`;
       if (this.#knownDirs.has(dir)) continue;
       try {
-        await Deno.mkdir(dir);
+        Deno.mkdirSync(dir);
         dirsToSync.add(parent);
       } catch (e) {
         if (!(e instanceof Deno.errors.AlreadyExists)) throw e;

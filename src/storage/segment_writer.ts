@@ -2,10 +2,12 @@
 //
 // Writing: bytes gather in a 256 KiB buffer that goes to the page cache with a plain write
 // (a copy, cheaper than a hop through the I/O thread pool), always ending on a page boundary.
-// Once 256 KiB of a record are written, an fdatasync starts in the background through a
-// second handle, so the disk takes the object while the rest of it is still arriving and the
-// commit's own fdatasync is left with the tail. A page is never written again while such an
-// fdatasync may be writing it out (the write would wait for it), hence the page boundaries.
+// Once 128 KiB of a record are written (so at its first write, one socket read into it), an
+// fdatasync starts in the background through a second handle, and another each time one ends
+// with that much more written, so the disk takes the object while the rest of it is still
+// arriving and the commit's own fdatasync is left with the tail. A page is never written again
+// while such an fdatasync may be writing it out (the write would wait for it), hence the page
+// boundaries.
 import {
   crc32Update,
   JOURNAL_DIR,
@@ -20,13 +22,18 @@ import {
   TRAILER_FIXED,
   TRAILER_MAGIC,
   writeAll,
+  writeAllSync,
   writeSegmentHeader,
 } from "./journal.ts";
 
 const WRITE_BUFFER = 256 * 1024;
 const PAGE = 4096;
-/** Bytes written since the last background fdatasync that start another one. */
-const EARLY_SYNC_BYTES = 256 * 1024;
+/**
+ * Bytes written since the last background fdatasync that start another one: less than the
+ * buffer, so the first write of a record starts one (an object arrives in about the time one
+ * fdatasync of it takes, so the earlier the better).
+ */
+const EARLY_SYNC_BYTES = 128 * 1024;
 /** Bytes zeroed at the start of a dropped record in a reused segment: magic to CRC. */
 const RECORD_COMMIT_FIELDS = 28;
 
@@ -35,15 +42,6 @@ export interface FinishedRecord {
   offset: number;
   length: number;
   durable: Promise<void>;
-}
-
-/**
- * Writes into the page cache without a trip through the I/O thread pool: a copy of at most
- * a few hundred KiB, cheaper than the hop. Only fdatasync, which waits on the disk, is async.
- */
-function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
-  let done = 0;
-  while (done < bytes.length) done += file.writeSync(bytes.subarray(done));
 }
 
 /** A record header with seq, length and CRC zero (filled in by commitPatch at commit). */
@@ -262,6 +260,10 @@ export class SegmentWriter {
     this.#earlySyncRunning = true;
     const sync = syncFile.syncData().finally(() => {
       this.#earlySyncRunning = false;
+      // More of the record came in meanwhile: on to the disk with it too.
+      if (this.inRecord && !this.#finished && this.#unsynced >= EARLY_SYNC_BYTES) {
+        this.#startEarlySync(syncFile);
+      }
     });
     const chained = Promise.all([this.#earlySync, sync]).then(() => {});
     chained.catch(() => {}); // awaited at the commit or the discard
@@ -313,6 +315,7 @@ export class SegmentWriter {
   async discardRecord(): Promise<void> {
     if (!this.inRecord) return;
     const wasSynced = this.#finished && this.durable;
+    this.#unsynced = 0; // no further background fdatasync for this record
     await this.#earlySync?.catch(() => {});
     this.#earlySync = undefined;
     this.#buffered = 0;

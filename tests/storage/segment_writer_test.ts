@@ -50,3 +50,46 @@ Deno.test("SegmentWriter.discardRecord() cuts a new segment back to where the re
     ]);
   });
 });
+
+Deno.test("SegmentWriter keeps a record that arrives slowly whole while background fdatasyncs follow it, and drops one discarded mid-way", async () => {
+  await withTempDir(async (root) => {
+    await Deno.mkdir(`${root}/${JOURNAL_DIR}`);
+    const seg = await SegmentWriter.create(root, "slow", true);
+    const pause = () => new Promise((r) => setTimeout(r, 2));
+    // 3 MiB in 64 KiB pieces with pauses: each background fdatasync ends before the next
+    // piece, so another starts after it, one after the other, up to the commit.
+    const kept = noise("slow-kept", 3 * 1024 * 1024);
+    await seg.beginRecord("1.1", kept.subarray(0, 200));
+    for (let o = 200; o < kept.length; o += 65_536) {
+      await seg.append(kept.subarray(o, Math.min(o + 65_536, kept.length)));
+      await pause();
+    }
+    const first = seg.finishRecord(1, recordInfo("1.1"));
+    await first.durable;
+    seg.acceptRecord();
+    const end = seg.size;
+    // A second record cut off while its background fdatasyncs run.
+    await seg.beginRecord("1.2", noise("slow-dropped", 200));
+    for (let k = 0; k < 8; k++) {
+      await seg.append(noise(`slow-dropped-${k}`, 131_072));
+      if (k % 3 === 0) await pause();
+    }
+    await seg.discardRecord();
+    assert.equal(seg.size, end);
+    // The next record goes where the dropped one was.
+    await seg.beginRecord("1.3", noise("after", 100));
+    await seg.append(noise("after-body", 300_000));
+    const third = seg.finishRecord(2, recordInfo("1.3"));
+    await third.durable;
+    seg.acceptRecord();
+    seg.close();
+    const file = await Deno.readFile(`${root}/${seg.segment}`);
+    assert.ok(equalBytes(file.subarray(first.offset, first.offset + first.length), kept));
+    assert.equal(third.offset > end, true);
+    const items = await scanAll(root, seg.segment);
+    assert.deepEqual(items.map((i) => i.kind === "record" ? i.entry.sopInstanceUid : i.kind), [
+      "1.1",
+      "1.3",
+    ]);
+  });
+});
