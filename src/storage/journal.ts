@@ -84,18 +84,6 @@ export function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
   while (done < bytes.length) done += file.writeSync(bytes.subarray(done));
 }
 
-/** readAt without the I/O thread pool, for bytes that are most likely in the page cache. */
-export function readAtSync(file: Deno.FsFile, position: number, bytes: Uint8Array): number {
-  file.seekSync(position, Deno.SeekMode.Start);
-  let done = 0;
-  while (done < bytes.length) {
-    const n = file.readSync(bytes.subarray(done));
-    if (n === null) break;
-    done += n;
-  }
-  return done;
-}
-
 /** Reads exactly bytes.length bytes at `position`, or fewer at end of file; returns count. */
 export async function readAt(file: Deno.FsFile, position: number, bytes: Uint8Array) {
   await file.seek(position, Deno.SeekMode.Start);

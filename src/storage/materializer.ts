@@ -14,7 +14,7 @@ import {
 } from "./compress_at_rest.ts";
 import { isNoSpace } from "./disk_space.ts";
 import type { IndexDb } from "./index_db.ts";
-import { readAtSync, syncDirectory, writeAllSync } from "./journal.ts";
+import { syncDirectory, writeAll } from "./journal.ts";
 import { isNotFound, removeIfPresent, TMP_DIR } from "./layout.ts";
 import type { SegmentPool } from "./segment_pool.ts";
 
@@ -57,7 +57,7 @@ interface SegmentState {
   reader?: Deno.FsFile;
 }
 
-const COPY_CHUNK = 256 * 1024;
+const COPY_CHUNK = 1024 * 1024;
 const RETRY_MS = 1000;
 /** While it keeps failing (a full disk), one log line per this long. */
 const FAILURE_LOG_MS = 60_000;
@@ -333,19 +333,18 @@ export class Materializer {
         const compressed = this.#compression
           ? await compressRecord(job, reader, this.#compression)
           : null;
-        // Page-cache work runs on this thread (a hop to the I/O pool costs more than it);
-        // only the fsync, which waits for the disk, goes there.
+        // Small file calls run on this thread (a trip to the I/O pool costs more than they do).
         const file = Deno.openSync(tmp, { write: true, createNew: true });
         const entry: (typeof written)[number] = { job, tmp, file, length: job.length };
         written.push(entry);
         if (compressed) {
-          writeAllSync(file, compressed.bytes);
+          await writeAll(file, compressed.bytes);
           Object.assign(entry, {
             length: compressed.bytes.length,
             transferSyntaxUid: compressed.transferSyntaxUid,
             ms: compressed.ms,
           });
-        } else this.#copy(job, reader, file);
+        } else await this.#copy(job, reader, file);
         const when = new Date(job.receivedAt);
         if (!Number.isNaN(when.getTime())) file.utimeSync(when, when);
         // Its writeback starts now, while the next files are copied; all are awaited below.
@@ -419,14 +418,22 @@ export class Materializer {
     return state.reader;
   }
 
-  /** Copies a record from the page cache (the journal was written moments ago). */
-  #copy(job: MaterializeJob, reader: Deno.FsFile, out: Deno.FsFile): void {
+  /**
+   * Copies a record in 1 MiB pieces, each read and write one trip to the I/O thread pool: the
+   * copying runs there, on another core than the stores arriving meanwhile.
+   */
+  async #copy(job: MaterializeJob, reader: Deno.FsFile, out: Deno.FsFile): Promise<void> {
     const buffer = this.#copyBuffer;
+    reader.seekSync(job.offset, Deno.SeekMode.Start);
     for (let done = 0; done < job.length;) {
       const want = Math.min(buffer.length, job.length - done);
-      const n = readAtSync(reader, job.offset + done, buffer.subarray(0, want));
-      if (n < want) throw new Error(`journal ${job.segment} shorter than its index says`);
-      writeAllSync(out, buffer.subarray(0, want));
+      let n = 0;
+      while (n < want) {
+        const got = await reader.read(buffer.subarray(n, want));
+        if (got === null) throw new Error(`journal ${job.segment} shorter than its index says`);
+        n += got;
+      }
+      await writeAll(out, buffer.subarray(0, want));
       done += want;
     }
   }
