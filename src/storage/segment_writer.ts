@@ -1,13 +1,15 @@
 // Writing journal segments (the format is described in journal.ts).
 //
-// Writing: bytes gather in a 256 KiB buffer that goes to the page cache with a plain write
-// (a copy, cheaper than a hop through the I/O thread pool), always ending on a page boundary.
-// Once 128 KiB of a record are written (so at its first write, one socket read into it), an
-// fdatasync starts in the background through a second handle, and another each time one ends
-// with that much more written, so the disk takes the object while the rest of it is still
-// arriving and the commit's own fdatasync is left with the tail. A page is never written again
-// while such an fdatasync may be writing it out (the write would wait for it), hence the page
-// boundaries.
+// Writing: bytes gather in a 256 KiB buffer that goes to the page cache through the I/O thread
+// pool, always ending on a page boundary: copying into the page cache is most of the receive
+// path's work, and there it runs on another core than the thread taking stores, while that one
+// fills the next buffer. The writes go one after the other (a chain), the tail, trailer and
+// header patch at the commit with plain writes (one trip less). Once 128 KiB of a record are
+// written (so at its first write), an fdatasync starts in the background through a second
+// handle, and another each time one ends with that much more written, so the disk takes the
+// object while the rest of it is still arriving and the commit's own fdatasync is left with
+// the tail. A page is never written again while such an fdatasync may be writing it out (the
+// write would wait for it), hence the page boundaries.
 import {
   crc32Update,
   JOURNAL_DIR,
@@ -34,6 +36,8 @@ const PAGE = 4096;
  * fdatasync of it takes, so the earlier the better).
  */
 const EARLY_SYNC_BYTES = 128 * 1024;
+/** Buffers a writer may have: one filling, the others being written. */
+const MAX_BUFFERS = 3;
 /** Bytes zeroed at the start of a dropped record in a reused segment: magic to CRC. */
 const RECORD_COMMIT_FIELDS = 28;
 
@@ -105,8 +109,17 @@ export class SegmentWriter {
   #part10Start = 0;
   #position = 0;
   #crc = 0;
-  #buffer = new Uint8Array(WRITE_BUFFER);
+  #buffer: Uint8Array = new Uint8Array(WRITE_BUFFER);
+  /** Changes at each begin and discard: a #put that waited for a buffer stops if it did. */
+  #recordId = 0;
+  /** Buffers written out and free again; with #buffer and those in flight, MAX_BUFFERS. */
+  #spare: Uint8Array[] = [];
+  #buffers = 1;
   #buffered = 0;
+  /** The file's writes and seeks, in order; settles when the last one is done. */
+  #io: Promise<void> = Promise.resolve();
+  /** The first write that failed: the record fails (and with it each later one until cut). */
+  #ioError: unknown;
   #finished = false;
   /** A second handle for the background fdatasyncs (durable segments only). */
   #syncFile: Deno.FsFile | undefined;
@@ -191,6 +204,11 @@ export class SegmentWriter {
     return this.#end;
   }
 
+  /** Settles once every byte handed over so far is in the file (not necessarily synced). */
+  written(): Promise<void> {
+    return this.#io;
+  }
+
   get inRecord(): boolean {
     return this.#recordStart >= 0;
   }
@@ -207,52 +225,81 @@ export class SegmentWriter {
     this.#finished = false;
     this.#earlySync = undefined;
     this.#unsynced = 0;
-    try {
-      this.#file.seekSync(this.#end, Deno.SeekMode.Start);
-      this.#put(header);
-      this.#put(prefix);
-      this.#crc = crc32Update(this.#crc, prefix);
-      return Promise.resolve();
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    this.#recordId++;
+    const end = this.#end;
+    this.#chain(() => this.#file.seekSync(end, Deno.SeekMode.Start));
+    this.#crc = crc32Update(this.#crc, prefix);
+    return this.#put(header).then(() => this.#put(prefix));
   }
 
-  /** Appends Part 10 bytes. */
+  /** Appends Part 10 bytes; resolves once they are copied (not yet written). */
   append(chunk: Uint8Array): Promise<void> {
-    try {
-      if (!this.inRecord || this.#finished) throw new Error("no open journal record");
-      this.#crc = crc32Update(this.#crc, chunk);
-      this.#put(chunk);
-      return Promise.resolve();
-    } catch (e) {
-      return Promise.reject(e);
+    if (!this.inRecord || this.#finished) {
+      return Promise.reject(new Error("no open journal record"));
     }
+    if (this.#ioError !== undefined) return Promise.reject(this.#ioError);
+    this.#crc = crc32Update(this.#crc, chunk);
+    return this.#put(chunk);
   }
 
-  /** Gathers bytes in the buffer, writing it out whenever it reaches a page boundary. */
-  #put(bytes: Uint8Array): void {
+  /** Runs `step` after every write and seek before it; a failure is kept for the record. */
+  #chain(step: () => unknown): Promise<void> {
+    const next = this.#io.then(async () => {
+      if (this.#ioError === undefined) await step();
+    }).catch((e) => {
+      this.#ioError ??= e;
+    });
+    this.#io = next;
+    return next;
+  }
+
+  /**
+   * Gathers bytes in the buffer, writing it out whenever it reaches a page boundary. Resolves
+   * at once unless every buffer is being written (then once one is free again).
+   */
+  async #put(bytes: Uint8Array): Promise<void> {
+    const record = this.#recordId;
     let at = 0;
     while (at < bytes.length) {
+      if (record !== this.#recordId) throw new Error("journal record discarded");
       const limit = WRITE_BUFFER - (this.#position % PAGE);
       const n = Math.min(limit - this.#buffered, bytes.length - at);
       this.#buffer.set(bytes.subarray(at, at + n), this.#buffered);
       this.#buffered += n;
       at += n;
-      if (this.#buffered === limit) this.#flush();
+      if (this.#buffered === limit) await this.#flush();
     }
   }
 
-  /** Writes the buffer to the page cache; may start a background fdatasync. */
-  #flush(): void {
+  /** Hands the buffer to the writes; the next background fdatasync starts once it is written. */
+  async #flush(): Promise<void> {
     if (this.#buffered === 0) return;
-    writeAllSync(this.#file, this.#buffer.subarray(0, this.#buffered));
+    const full = this.#buffer;
+    const bytes = full.subarray(0, this.#buffered);
     this.#position += this.#buffered;
-    this.#unsynced += this.#buffered;
     this.#buffered = 0;
-    if (this.#syncFile && !this.#earlySyncRunning && this.#unsynced >= EARLY_SYNC_BYTES) {
-      this.#startEarlySync(this.#syncFile);
+    const written = this.#chain(() => writeAll(this.#file, bytes)).then(() => {
+      this.#spare.push(full);
+      this.#unsynced += bytes.length;
+      this.#maybeStartEarlySync();
+    });
+    let next = this.#spare.pop();
+    if (!next && this.#buffers < MAX_BUFFERS) {
+      this.#buffers++;
+      next = new Uint8Array(WRITE_BUFFER);
     }
+    if (!next) {
+      await written; // Bounded: every buffer in flight comes back when its write ends.
+      next = this.#spare.pop()!;
+    }
+    this.#buffer = next;
+  }
+
+  #maybeStartEarlySync(): void {
+    if (
+      this.#syncFile && !this.#earlySyncRunning && this.inRecord && !this.#finished &&
+      this.#ioError === undefined && this.#unsynced >= EARLY_SYNC_BYTES
+    ) this.#startEarlySync(this.#syncFile);
   }
 
   #startEarlySync(syncFile: Deno.FsFile): void {
@@ -261,9 +308,7 @@ export class SegmentWriter {
     const sync = syncFile.syncData().finally(() => {
       this.#earlySyncRunning = false;
       // More of the record came in meanwhile: on to the disk with it too.
-      if (this.inRecord && !this.#finished && this.#unsynced >= EARLY_SYNC_BYTES) {
-        this.#startEarlySync(syncFile);
-      }
+      this.#maybeStartEarlySync();
     });
     const chained = Promise.all([this.#earlySync, sync]).then(() => {});
     chained.catch(() => {}); // awaited at the commit or the discard
@@ -277,26 +322,35 @@ export class SegmentWriter {
    */
   finishRecord(seq: number, info: RecordInfo): FinishedRecord {
     if (!this.inRecord || this.#finished) throw new Error("no open journal record");
-    this.#flush();
-    const length = this.#position - this.#part10Start;
+    const tail = this.#buffer.subarray(0, this.#buffered);
+    const length = this.#position + tail.length - this.#part10Start;
     if (length <= 0) throw new Error("empty journal record");
     // A lower seq would read as a stale record and vanish at the next start-up.
     if (seq < this.minSeq) throw new Error("journal seq below the segment's minSeq");
     const trailer = trailerBytes(seq, length, this.#crc, info);
-    writeAllSync(this.#file, trailer);
-    this.#position += trailer.length;
-    this.#file.seekSync(this.#recordStart + 8, Deno.SeekMode.Start);
-    writeAllSync(this.#file, commitPatch(seq, length, this.#crc));
+    const patch = commitPatch(seq, length, this.#crc);
+    const recordStart = this.#recordStart;
+    this.#position += tail.length + trailer.length;
+    this.#buffered = 0;
     this.#finished = true;
+    // The tail is small: written here, once the writes before it are done, with the trailer
+    // and the header's commit fields.
+    const written = this.#chain(() => {
+      writeAllSync(this.#file, tail);
+      writeAllSync(this.#file, trailer);
+      this.#file.seekSync(recordStart + 8, Deno.SeekMode.Start);
+      writeAllSync(this.#file, patch);
+    }).then(() => {
+      if (this.#ioError !== undefined) throw this.#ioError;
+    });
     // After a failed fdatasync a later one may succeed without the lost pages, so a failed
     // background fdatasync fails the commit too.
     const early = this.#earlySync;
     this.#earlySync = undefined;
     const durable = !this.durable
-      ? Promise.resolve()
-      : early
-      ? Promise.all([early, this.#file.syncData()]).then(() => {})
-      : this.#file.syncData();
+      ? written
+      : Promise.all([early, written.then(() => this.#file.syncData())]).then(() => {});
+    durable.catch(() => {}); // the caller awaits it; a failure must not go unhandled before
     return { offset: this.#part10Start, length, durable };
   }
 
@@ -316,8 +370,12 @@ export class SegmentWriter {
     if (!this.inRecord) return;
     const wasSynced = this.#finished && this.durable;
     this.#unsynced = 0; // no further background fdatasync for this record
+    this.#finished = true;
+    this.#recordId++;
+    await this.#io;
     await this.#earlySync?.catch(() => {});
     this.#earlySync = undefined;
+    this.#ioError = undefined;
     this.#buffered = 0;
     this.#recordStart = -1;
     this.#finished = false;

@@ -11,7 +11,7 @@ async function writeRecords(root: string, objects: [string, Uint8Array][]) {
   for (const [uid, bytes] of objects) {
     await seg.beginRecord(uid, bytes.subarray(0, 10));
     for (let o = 10; o < bytes.length; o += 777) await seg.append(bytes.subarray(o, o + 777));
-    seg.finishRecord(seq++, recordInfo(uid));
+    await seg.finishRecord(seq++, recordInfo(uid)).durable;
     seg.acceptRecord();
   }
   return seg;
@@ -92,6 +92,7 @@ Deno.test("scanSegment() treats a record that was never committed as torn", asyn
     const seg = await writeRecords(root, [["1.1", noise("a", 100)]]);
     await seg.beginRecord("1.2", noise("b", 200));
     await seg.append(noise("c", 300_000)); // more than a write buffer: part reaches the file
+    await seg.written();
     const items = await scanAll(root, seg.segment);
     seg.close();
     assert.deepEqual(items.map((i) => i.kind), ["record", "torn"]);

@@ -15,7 +15,8 @@ Deno.test("SegmentWriter keeps bytes in order whatever mix of small and large ch
       o += n;
     }
     assert.equal(o, bytes.length);
-    const { offset, length } = seg.finishRecord(1, recordInfo("1.1"));
+    const { offset, length, durable } = seg.finishRecord(1, recordInfo("1.1"));
+    await durable;
     seg.acceptRecord();
     seg.close();
     const file = await Deno.readFile(`${root}/${seg.segment}`);
