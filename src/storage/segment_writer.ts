@@ -1,10 +1,12 @@
 // Writing journal segments (the format is described in journal.ts).
 //
-// Writing: bytes gather in a 256 KiB buffer that goes to the page cache through the I/O thread
-// pool, always ending on a page boundary: copying into the page cache is most of the receive
-// path's work, and there it runs on another core than the thread taking stores, while that one
-// fills the next buffer. The writes go one after the other (a chain), the tail, trailer and
-// header patch at the commit with plain writes (one trip less). Once 128 KiB of a record are
+// Writing: bytes gather in a 256 KiB buffer that goes to the page cache, always ending on a page
+// boundary. With one object arriving at a time, a plain write (a copy, quicker than a trip
+// through the I/O thread pool, and the answer waits for it). With several arriving at once
+// (several associations), the copy into the page cache, most of the receive path's work, goes
+// through the I/O thread pool, to another core than the thread taking stores, which meanwhile
+// fills the next buffer; those writes go one after the other (a chain), and whatever comes
+// after them waits its turn in it. Once 128 KiB of a record are
 // written (so at its first write), an fdatasync starts in the background through a second
 // handle, and another each time one ends with that much more written, so the disk takes the
 // object while the rest of it is still arriving and the commit's own fdatasync is left with
@@ -38,6 +40,8 @@ const PAGE = 4096;
 const EARLY_SYNC_BYTES = 128 * 1024;
 /** Buffers a writer may have: one filling, the others being written. */
 const MAX_BUFFERS = 3;
+/** Records being received by every writer of this process: above one, writes go to the pool. */
+let recordsInProgress = 0;
 /** Bytes zeroed at the start of a dropped record in a reused segment: magic to CRC. */
 const RECORD_COMMIT_FIELDS = 28;
 
@@ -116,8 +120,12 @@ export class SegmentWriter {
   #spare: Uint8Array[] = [];
   #buffers = 1;
   #buffered = 0;
-  /** The file's writes and seeks, in order; settles when the last one is done. */
+  /** The file's writes and seeks handed to the pool, in order; settles when all are done. */
   #io: Promise<void> = Promise.resolve();
+  /** Steps in #io not done yet. */
+  #pending = 0;
+  /** This writer's open record is counted in recordsInProgress. */
+  #counted = false;
   /** The first write that failed: the record fails (and with it each later one until cut). */
   #ioError: unknown;
   #finished = false;
@@ -226,8 +234,10 @@ export class SegmentWriter {
     this.#earlySync = undefined;
     this.#unsynced = 0;
     this.#recordId++;
+    this.#counted = true;
+    recordsInProgress++;
     const end = this.#end;
-    this.#chain(() => this.#file.seekSync(end, Deno.SeekMode.Start));
+    this.#run(() => this.#file.seekSync(end, Deno.SeekMode.Start));
     this.#crc = crc32Update(this.#crc, prefix);
     return this.#put(header).then(() => this.#put(prefix));
   }
@@ -244,13 +254,25 @@ export class SegmentWriter {
 
   /** Runs `step` after every write and seek before it; a failure is kept for the record. */
   #chain(step: () => unknown): Promise<void> {
+    this.#pending++;
     const next = this.#io.then(async () => {
       if (this.#ioError === undefined) await step();
     }).catch((e) => {
       this.#ioError ??= e;
-    });
+    }).finally(() => this.#pending--);
     this.#io = next;
     return next;
+  }
+
+  /** Runs a synchronous `step` now when nothing is in flight, else in the chain. */
+  #run(step: () => void): Promise<void> {
+    if (this.#pending > 0) return this.#chain(step);
+    try {
+      if (this.#ioError === undefined) step();
+    } catch (e) {
+      this.#ioError = e;
+    }
+    return Promise.resolve();
   }
 
   /**
@@ -278,6 +300,13 @@ export class SegmentWriter {
     const bytes = full.subarray(0, this.#buffered);
     this.#position += this.#buffered;
     this.#buffered = 0;
+    if (this.#pending === 0 && recordsInProgress <= 1) {
+      // Alone: written now, and the buffer is free again at once.
+      this.#run(() => writeAllSync(this.#file, bytes));
+      this.#unsynced += bytes.length;
+      this.#maybeStartEarlySync();
+      return;
+    }
     const written = this.#chain(() => writeAll(this.#file, bytes)).then(() => {
       this.#spare.push(full);
       this.#unsynced += bytes.length;
@@ -335,7 +364,7 @@ export class SegmentWriter {
     this.#finished = true;
     // The tail is small: written here, once the writes before it are done, with the trailer
     // and the header's commit fields.
-    const written = this.#chain(() => {
+    const written = this.#run(() => {
       writeAllSync(this.#file, tail);
       writeAllSync(this.#file, trailer);
       this.#file.seekSync(recordStart + 8, Deno.SeekMode.Start);
@@ -357,6 +386,7 @@ export class SegmentWriter {
   /** Keeps the finished record: the next one starts after it. */
   acceptRecord(): void {
     if (!this.#finished) throw new Error("journal record not finished");
+    this.#uncount();
     this.#end = this.#position;
     this.#recordStart = -1;
     this.#finished = false;
@@ -372,6 +402,7 @@ export class SegmentWriter {
     this.#unsynced = 0; // no further background fdatasync for this record
     this.#finished = true;
     this.#recordId++;
+    this.#uncount();
     await this.#io;
     await this.#earlySync?.catch(() => {});
     this.#earlySync = undefined;
@@ -391,7 +422,13 @@ export class SegmentWriter {
     if (wasSynced) await this.#file.syncData();
   }
 
+  #uncount(): void {
+    if (this.#counted) recordsInProgress--;
+    this.#counted = false;
+  }
+
   close(): void {
+    this.#uncount();
     for (const file of [this.#file, this.#syncFile]) {
       try {
         file?.close();

@@ -94,3 +94,41 @@ Deno.test("SegmentWriter keeps a record that arrives slowly whole while backgrou
     ]);
   });
 });
+
+Deno.test("SegmentWriter keeps records whole when several arrive at once (written through the I/O pool) and one is discarded", async () => {
+  await withTempDir(async (root) => {
+    await Deno.mkdir(`${root}/${JOURNAL_DIR}`);
+    const segs = await Promise.all(
+      [0, 1, 2].map((k) => SegmentWriter.create(root, `many-${k}`, k !== 2)),
+    );
+    const objects = segs.map((_, k) => noise(`many-${k}`, 1_500_000 + k * 7_777));
+    await Promise.all(segs.map((seg, k) => seg.beginRecord(`1.${k}`, objects[k].subarray(0, 300))));
+    // Interleaved appends, none awaited before the next writer's: each writer has its bytes
+    // in flight in several buffers at once.
+    const pending: Promise<void>[] = [];
+    for (let o = 300; o < 1_600_000; o += 100_000) {
+      segs.forEach((seg, k) => {
+        const piece = objects[k].subarray(o, Math.min(o + 100_000, objects[k].length));
+        if (piece.length === 0) return;
+        pending[k] = (pending[k] ?? Promise.resolve()).then(() => seg.append(piece));
+      });
+    }
+    await Promise.all(pending);
+    // The third is refused (as a duplicate would be) while the others commit.
+    const finished = segs.slice(0, 2).map((seg, k) =>
+      seg.finishRecord(k + 1, recordInfo(`1.${k}`))
+    );
+    await segs[2].discardRecord();
+    await Promise.all(finished.map((f) => f.durable));
+    for (const [k, seg] of segs.slice(0, 2).entries()) {
+      seg.acceptRecord();
+      seg.close();
+      const file = await Deno.readFile(`${root}/${seg.segment}`);
+      const { offset, length } = finished[k];
+      assert.ok(equalBytes(file.subarray(offset, offset + length), objects[k]));
+      assert.deepEqual((await scanAll(root, seg.segment)).map((i) => i.kind), ["record"]);
+    }
+    segs[2].close();
+    assert.equal((await Deno.stat(`${root}/${segs[2].segment}`)).size, SEGMENT_HEADER_LENGTH);
+  });
+});
