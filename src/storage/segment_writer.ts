@@ -6,12 +6,11 @@
 // (several associations), the copy into the page cache, most of the receive path's work, goes
 // through the I/O thread pool, to another core than the thread taking stores, which meanwhile
 // fills the next buffer; those writes go one after the other (a chain), and whatever comes
-// after them waits its turn in it. Once 128 KiB of a record are
-// written (so at its first write), an fdatasync starts in the background through a second
-// handle, and another each time one ends with that much more written, so the disk takes the
-// object while the rest of it is still arriving and the commit's own fdatasync is left with
-// the tail. A page is never written again while such an fdatasync may be writing it out (the
-// write would wait for it), hence the page boundaries.
+// after them waits its turn in it. Once 256 KiB of a record are written, an fdatasync starts
+// in the background through a second handle, so the disk takes the object while the rest of it
+// is still arriving and the commit's own fdatasync is left with the tail. A page is never
+// written again while such an fdatasync may be writing it out (the write would wait for it),
+// hence the page boundaries.
 import {
   crc32Update,
   JOURNAL_DIR,
@@ -33,11 +32,11 @@ import {
 const WRITE_BUFFER = 256 * 1024;
 const PAGE = 4096;
 /**
- * Bytes written since the last background fdatasync that start another one: less than the
- * buffer, so the first write of a record starts one (an object arrives in about the time one
- * fdatasync of it takes, so the earlier the better).
+ * Bytes written since the last background fdatasync that start another one. Not less: a 0.5
+ * MiB image arrives in about the time one fdatasync takes, and one started at its first write
+ * only made the commit's own wait for it (last byte to durable 0.66 against 0.55 ms, traced).
  */
-const EARLY_SYNC_BYTES = 128 * 1024;
+const EARLY_SYNC_BYTES = 256 * 1024;
 /** Buffers a writer may have: one filling, the others being written. */
 const MAX_BUFFERS = 3;
 /** Records being received by every writer of this process: above one, writes go to the pool. */
@@ -336,8 +335,6 @@ export class SegmentWriter {
     this.#earlySyncRunning = true;
     const sync = syncFile.syncData().finally(() => {
       this.#earlySyncRunning = false;
-      // More of the record came in meanwhile: on to the disk with it too.
-      this.#maybeStartEarlySync();
     });
     const chained = Promise.all([this.#earlySync, sync]).then(() => {});
     chained.catch(() => {}); // awaited at the commit or the discard
@@ -364,6 +361,7 @@ export class SegmentWriter {
     this.#finished = true;
     // The tail is small: written here, once the writes before it are done, with the trailer
     // and the header's commit fields.
+    const inPlace = this.#pending === 0;
     const written = this.#run(() => {
       writeAllSync(this.#file, tail);
       writeAllSync(this.#file, trailer);
@@ -376,9 +374,14 @@ export class SegmentWriter {
     // background fdatasync fails the commit too.
     const early = this.#earlySync;
     this.#earlySync = undefined;
-    const durable = !this.durable
+    // Written in place: the fdatasync starts now, so that it runs while the caller updates the
+    // index (a callback would start it only after that).
+    const synced = !this.durable
       ? written
-      : Promise.all([early, written.then(() => this.#file.syncData())]).then(() => {});
+      : inPlace && this.#ioError === undefined
+      ? this.#file.syncData()
+      : written.then(() => this.#file.syncData());
+    const durable = Promise.all([early, synced]).then(() => {});
     durable.catch(() => {}); // the caller awaits it; a failure must not go unhandled before
     return { offset: this.#part10Start, length, durable };
   }

@@ -52,13 +52,13 @@ Deno.test("SegmentWriter.discardRecord() cuts a new segment back to where the re
   });
 });
 
-Deno.test("SegmentWriter keeps a record that arrives slowly whole while background fdatasyncs follow it, and drops one discarded mid-way", async () => {
+Deno.test("SegmentWriter keeps a record that arrives slowly whole while background fdatasyncs run, and drops one discarded mid-way", async () => {
   await withTempDir(async (root) => {
     await Deno.mkdir(`${root}/${JOURNAL_DIR}`);
     const seg = await SegmentWriter.create(root, "slow", true);
     const pause = () => new Promise((r) => setTimeout(r, 2));
-    // 3 MiB in 64 KiB pieces with pauses: each background fdatasync ends before the next
-    // piece, so another starts after it, one after the other, up to the commit.
+    // 3 MiB in 64 KiB pieces with pauses: background fdatasyncs start and end along the way,
+    // up to the commit.
     const kept = noise("slow-kept", 3 * 1024 * 1024);
     await seg.beginRecord("1.1", kept.subarray(0, 200));
     for (let o = 200; o < kept.length; o += 65_536) {
