@@ -1,24 +1,31 @@
 // Deno TCP behind the core's Connection port. Nagle is off on every socket (INTEROP.md:
 // with it on, each loopback round trip stalls about 40 ms), TCP keepalive is on for every
 // accepted and every outgoing connection, and each write is one PDU batch.
-import type { Connection, Connector } from "../core/ports.ts";
+import type { Connection, Connector, TransportSecurity } from "../core/ports.ts";
 
 const READ_SIZE = 256 * 1024;
 
 export class TcpConnection implements Connection {
   readonly remote: string;
-  #conn: Deno.TcpConn;
+  readonly security?: TransportSecurity;
+  #conn: Deno.Conn;
   #closed = false;
   #buffer = new Uint8Array(READ_SIZE);
 
-  constructor(conn: Deno.TcpConn) {
+  /** `conn` may be Deno's own TLS (src/net/native_tls.ts): then `security` says what it is. */
+  constructor(conn: Deno.TcpConn | Deno.TlsConn, security?: TransportSecurity) {
     this.#conn = conn;
-    conn.setNoDelay(true);
-    // A peer that vanished without a FIN (power cut, cable) is noticed by keepalive probes.
-    // Deno sets SO_KEEPALIVE only; the idle time before the first probe is the system's
-    // (net.ipv4.tcp_keepalive_time; README says how to set it to 60 s).
-    conn.setKeepAlive(true);
-    const addr = conn.remoteAddr;
+    this.security = security;
+    // A Deno.TlsConn has neither setter: Nagle stays on there (native_tls.ts says why that
+    // costs nothing), keepalive is the system's.
+    if ("setNoDelay" in conn) {
+      conn.setNoDelay(true);
+      // A peer that vanished without a FIN (power cut, cable) is noticed by keepalive probes.
+      // Deno sets SO_KEEPALIVE only; the idle time before the first probe is the system's
+      // (net.ipv4.tcp_keepalive_time; README says how to set it to 60 s).
+      conn.setKeepAlive(true);
+    }
+    const addr = conn.remoteAddr as Deno.NetAddr;
     this.remote = `${addr.hostname}:${addr.port}`;
   }
 
