@@ -55,7 +55,7 @@ export function listenNativeTls(
         conn.handshake(),
         new Promise((_, reject) => {
           timer = setTimeout(
-            () => reject(new Error("handshake timed out")),
+            () => reject(new Error(`timed out after ${options.handshakeTimeoutMs} ms`)),
             options.handshakeTimeoutMs,
           );
         }),
