@@ -5,6 +5,7 @@
 // Small writes are therefore copied and sent together once the current task is over (or with
 // the next large write): one segment per burst of responses.
 import { setImmediate } from "node:timers";
+import { concatBytes } from "../core/dicom/bytes.ts";
 
 /** At or above this size a write goes out at once (with whatever small ones wait). */
 const SMALL = 64 * 1024;
@@ -56,14 +57,7 @@ export class WriteCoalescer {
     const parts = large ? [...this.#pending, large] : this.#pending;
     this.#pending = [];
     this.#pendingBytes = 0;
-    if (parts.length === 1) return parts[0];
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return concatBytes(parts);
   }
 
   #chain(next: () => Uint8Array): Promise<void> {
