@@ -98,6 +98,7 @@ export function listenNativeTls(
     for (let attempt = 0;; attempt++) {
       try {
         listener = open(options, m, port);
+        if (closed) listener.close(); // closed while the port was being freed
         return;
       } catch (e) {
         if (!(e instanceof Deno.errors.AddrInUse) || attempt >= 200) throw e;
