@@ -131,7 +131,11 @@ export function listenNativeTls(
     close() {
       if (closed) return;
       closed = true;
-      listener.close();
+      try {
+        listener.close();
+      } catch {
+        // closed already by a certificate swap under way: it closes the new one
+      }
     },
   });
 }
