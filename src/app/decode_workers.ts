@@ -4,7 +4,7 @@
 // materializer's compression at rest runs there too, off the thread that answers stores.
 // Decoded results come back in buffers that go round: once a result is sent (release()), its
 // buffer goes with a later decode to be written again, so that no decode allocates or clears
-// a new one.
+// a new one. They are let go after a few idle seconds.
 import type { CompressionResult } from "../core/dicom/compression.ts";
 import type { ObjectDecoder } from "../core/ports.ts";
 import type { DecodeReply, DecodeRequest } from "./decode_worker.ts";
@@ -23,6 +23,8 @@ interface Slot {
 const MAX_SPARES = 6;
 /** A larger result's buffer is not kept. */
 const MAX_SPARE_BYTES = 8 * 1024 * 1024;
+/** Spare buffers are let go when no decode asked for one for this long. */
+const SPARES_IDLE_MS = 5000;
 
 export class DecodeWorkers implements ObjectDecoder {
   readonly #size: number;
@@ -31,6 +33,8 @@ export class DecodeWorkers implements ObjectDecoder {
   #closed = false;
   /** Buffers of released results, for the next decodes. */
   readonly #spares: ArrayBuffer[] = [];
+  #lastDecode = 0;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** `size` workers at most: by default one per core, up to four. */
   constructor(size = Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1))) {
@@ -43,6 +47,7 @@ export class DecodeWorkers implements ObjectDecoder {
     to: string,
     limit: number,
   ): Promise<Uint8Array | null> {
+    this.#lastDecode = Date.now();
     const spare = this.#spares.pop();
     return (await this.#run({ dataset, from, to, limit, spare })).result ?? null;
   }
@@ -55,6 +60,19 @@ export class DecodeWorkers implements ObjectDecoder {
     if (!buffer || buffer.detached || this.#spares.length >= MAX_SPARES) return;
     if (buffer.byteLength > MAX_SPARE_BYTES || this.#spares.includes(buffer)) return;
     this.#spares.push(buffer);
+    this.#watchIdle();
+  }
+
+  #watchIdle(): void {
+    if (this.#idleTimer !== undefined || this.#closed) return;
+    const wait = Math.max(0, this.#lastDecode + SPARES_IDLE_MS - Date.now());
+    const timer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (Date.now() - this.#lastDecode >= SPARES_IDLE_MS) this.#spares.length = 0;
+      else this.#watchIdle();
+    }, wait + 100);
+    Deno.unrefTimer(timer);
+    this.#idleTimer = timer;
   }
 
   /** compressDataset() on a worker thread. */
@@ -79,6 +97,9 @@ export class DecodeWorkers implements ObjectDecoder {
   /** Stops the workers; decodes still running fail. */
   close(): void {
     this.#closed = true;
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    this.#spares.length = 0;
     for (const slot of this.#slots.splice(0)) {
       slot.worker.terminate();
       for (const job of slot.jobs.values()) job.reject(new Error("decoder closed"));
