@@ -4,6 +4,7 @@
 import { retryDelayMs } from "./backoff.ts";
 import type { ForwardConfig } from "../config.ts";
 import type { Logger } from "../core/ports.ts";
+import { ForwardPacing, type PacingOptions } from "./forward_pacing.ts";
 
 /** One destination as /api/forward shows it. */
 export interface DestinationState {
@@ -61,9 +62,12 @@ export class Destination {
   /** Wakes associations waiting for more work. */
   readonly #wake = new Set<() => void>();
   readonly #logger: Logger;
+  /** When its associations give way to incoming stores. */
+  readonly pacing: ForwardPacing;
 
-  constructor(readonly name: string, logger: Logger) {
+  constructor(readonly name: string, logger: Logger, pacing?: PacingOptions) {
     this.#logger = logger;
+    this.pacing = new ForwardPacing(pacing);
   }
 
   state(): DestinationState {

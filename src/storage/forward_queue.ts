@@ -339,6 +339,15 @@ export class ForwardQueue {
     return r.t === null ? null : Number(r.t);
   }
 
+  /** How many objects wait for `destination` (due or not). */
+  waiting(destination: string): number {
+    const r = this.#stmt(
+      `SELECT count(*) AS n FROM forward_queue
+       WHERE destination = ? AND state = 'queued' AND transaction_uid = ''`,
+    ).get(destination) as Row;
+    return Number(r.n);
+  }
+
   /** Destinations with objects waiting. */
   destinations(): string[] {
     return (this.#stmt(
