@@ -49,7 +49,8 @@ export class ForwardPacing {
     if (this.#backlog === undefined) return;
     this.#backlog++;
     // A hold ends early only when the backlog reached the budget; the rest is timed.
-    if (this.#overBudget()) { for (const w of [...this.#wake]) w(); }
+    if (!this.#overBudget()) return;
+    for (const w of [...this.#wake]) w();
   }
 
   /**
