@@ -4,7 +4,7 @@
 import { retryDelayMs } from "./backoff.ts";
 import type { ForwardConfig } from "../config.ts";
 import type { Logger } from "../core/ports.ts";
-import { ForwardPacing, type PacingOptions } from "./forward_pacing.ts";
+import { ForwardPacing, type PacingOptions, wakeableDelay } from "./forward_pacing.ts";
 
 /** One destination as /api/forward shows it. */
 export interface DestinationState {
@@ -92,15 +92,7 @@ export class Destination {
 
   /** Resolves after `ms`, or sooner when woken. */
   waitForMore(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#wake.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#wake.add(done);
-    });
+    return wakeableDelay(this.#wake, ms);
   }
 
   /** Failed as a whole: the next association waits, twice as long each time up to `maxMs`. */

@@ -91,7 +91,7 @@ export class ForwardPacing {
       }
       this.#backlog ??= waiting();
       if (this.#overBudget()) break;
-      await this.#wait(Math.max(1, Math.min(this.#quietMs - quietFor, lagLeft)));
+      await wakeableDelay(this.#wake, Math.max(1, Math.min(this.#quietMs - quietFor, lagLeft)));
       held = true;
     }
     if (held) {
@@ -102,17 +102,17 @@ export class ForwardPacing {
   #overBudget(): boolean {
     return (this.#backlog ?? 0) * (this.#sendMs ?? 0) >= this.#budgetMs;
   }
+}
 
-  /** Resolves after `ms`, or sooner when woken. */
-  #wait(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#wake.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#wake.add(done);
-    });
-  }
+/** Resolves after `ms`, or sooner when one of `wake` is called (each waiter adds itself). */
+export function wakeableDelay(wake: Set<() => void>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      wake.delete(done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    wake.add(done);
+  });
 }
