@@ -7,7 +7,8 @@
 // Each delivered row leaves the queue in its own transaction at once, so that a crash resends
 // at most the one object in flight (PS3.4 gives no way to ask a destination what it holds);
 // for a commit = true route rows stay until the destination reports them committed
-// (forward_commit.ts).
+// (forward_commit.ts). While stores keep arriving each object first gives way to them, within
+// bounds that keep the drain short (forward_pacing.ts).
 import type { ForwardConfig, KnownAe } from "../config.ts";
 import type { Connector, Logger, ObjectReader } from "../core/ports.ts";
 import { StoreScu, type SubOperationResult } from "../core/services/store_scu.ts";
