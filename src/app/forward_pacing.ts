@@ -15,9 +15,10 @@ export interface PacingOptions {
 }
 
 /**
- * Sends remembered for the rate: the quickest of them is the estimate. Sends made while stores
- * arrive take longer than they would alone (the receive path runs in between); the quickest
- * recent one is the nearest to what sending the backlog will cost once stores pause.
+ * Sends remembered for the rate: the lower quartile of them is the estimate. Sends made while
+ * stores arrive take longer than they would alone (the receive path runs in between): the
+ * quicker recent ones are the nearest to what sending the backlog will cost once stores pause,
+ * and the quartile rather than the quickest keeps one lucky send from promising too much.
  */
 const WINDOW = 16;
 
@@ -29,7 +30,7 @@ export class ForwardPacing {
   #lastQueued = -Infinity;
   /** Milliseconds each of the last WINDOW objects took to send. */
   readonly #recent: number[] = [];
-  /** The quickest of them; undefined until one was sent. */
+  /** Their lower quartile; undefined until one was sent. */
   #sendMs: number | undefined;
   /** performance.now() since which the object being sent has been sent (or its loop ran). */
   #started: number | undefined;
@@ -63,7 +64,8 @@ export class ForwardPacing {
     if (delivered && this.#started !== undefined) {
       this.#recent.push(now - this.#started);
       if (this.#recent.length > WINDOW) this.#recent.shift();
-      this.#sendMs = Math.min(...this.#recent);
+      const sorted = [...this.#recent].sort((a, b) => a - b);
+      this.#sendMs = sorted[Math.floor((sorted.length - 1) / 4)];
     }
     // The next object's time runs from here, unless it is held back first.
     this.#started = now;
