@@ -1,6 +1,7 @@
 // Decodes compressed objects for retrieves on worker threads: the codecs take a core of their
 // own, and the thread that runs every association goes on sending while the next image is
-// decoded. Workers start on the first decode and stay (a handful at most) until close(). The
+// decoded. Workers start on the first decode (a handful at most) and stop after a while with
+// nothing to do: each is a JavaScript engine of its own, 10-20 MB with the codecs loaded. The
 // materializer's compression at rest runs there too, off the thread that answers stores.
 import type { CompressionResult } from "../core/dicom/compression.ts";
 import type { ObjectDecoder } from "../core/ports.ts";
@@ -14,17 +15,32 @@ interface Job {
 interface Slot {
   worker: Worker;
   jobs: Map<number, Job>;
+  /** Stops the worker once it has been idle for idleMs. */
+  idleTimer?: ReturnType<typeof setTimeout>;
 }
+
+/** A worker with nothing to do stops after this long (ms). */
+export const WORKER_IDLE_MS = 30_000;
 
 export class DecodeWorkers implements ObjectDecoder {
   readonly #size: number;
+  readonly #idleMs: number;
   readonly #slots: Slot[] = [];
   #nextId = 1;
   #closed = false;
 
   /** `size` workers at most: by default one per core, up to four. */
-  constructor(size = Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1))) {
+  constructor(
+    size = Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)),
+    idleMs = WORKER_IDLE_MS,
+  ) {
     this.#size = size;
+    this.#idleMs = idleMs;
+  }
+
+  /** Worker threads running now. */
+  get threads(): number {
+    return this.#slots.length;
   }
 
   async decode(
@@ -48,6 +64,7 @@ export class DecodeWorkers implements ObjectDecoder {
     const id = this.#nextId++;
     const bytes = job.dataset.slice(); // its own buffer, handed over whole
     const request: DecodeRequest = { ...job, id, dataset: bytes };
+    clearTimeout(slot.idleTimer);
     return new Promise((resolve, reject) => {
       slot.jobs.set(id, { resolve, reject });
       slot.worker.postMessage(request, [bytes.buffer]);
@@ -58,6 +75,7 @@ export class DecodeWorkers implements ObjectDecoder {
   close(): void {
     this.#closed = true;
     for (const slot of this.#slots.splice(0)) {
+      clearTimeout(slot.idleTimer);
       slot.worker.terminate();
       for (const job of slot.jobs.values()) job.reject(new Error("decoder closed"));
     }
@@ -78,12 +96,14 @@ export class DecodeWorkers implements ObjectDecoder {
       const job = slot.jobs.get(e.data.id);
       if (!job) return;
       slot.jobs.delete(e.data.id);
+      if (slot.jobs.size === 0) this.#stopWhenIdle(slot);
       if (e.data.error !== undefined) job.reject(new Error(e.data.error));
       else job.resolve(e.data);
     };
     worker.onerror = (e) => {
       // A worker that died takes its jobs with it; the next decode starts another.
       e.preventDefault();
+      clearTimeout(slot.idleTimer);
       this.#slots.splice(this.#slots.indexOf(slot), 1);
       worker.terminate();
       for (const job of slot.jobs.values()) {
@@ -92,5 +112,17 @@ export class DecodeWorkers implements ObjectDecoder {
     };
     this.#slots.push(slot);
     return slot;
+  }
+
+  /** Stops the worker once idle for idleMs (a job sent to it meanwhile clears the timer). */
+  #stopWhenIdle(slot: Slot): void {
+    clearTimeout(slot.idleTimer);
+    slot.idleTimer = setTimeout(() => {
+      const at = this.#slots.indexOf(slot);
+      if (at < 0 || slot.jobs.size > 0) return;
+      this.#slots.splice(at, 1);
+      slot.worker.terminate();
+    }, this.#idleMs);
+    Deno.unrefTimer(slot.idleTimer);
   }
 }
