@@ -2,17 +2,19 @@
 // (PS3.5 8.2.1, A.4.1), decoded by libjpeg-turbo (npm @cornerstonejs/codec-libjpeg-turbo-8bit,
 // WebAssembly). libjpeg converts YCbCr to RGB: colour comes out RGB (photometric.ts). 12-bit
 // Process 4 frames are refused here with a CodecError: jpeg_12bit.ts decodes those.
-import factory from "@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs";
 import { CodecError, type FrameDecoder } from "./codec.ts";
 import { type EmbindDecoder, embindFrameDecoder, type EmbindModule } from "./emscripten.ts";
 import { lazyModule, type ModuleFactory } from "./wasm_module.ts";
-import { WASM_BASE64 } from "./wasm/libjpeg_turbo.ts";
 
 interface LibJpegTurbo extends EmbindModule {
   JPEGDecoder: new () => EmbindDecoder;
 }
 
-const load = lazyModule(factory as unknown as ModuleFactory<LibJpegTurbo>, () => WASM_BASE64);
+const load = lazyModule(async () => ({
+  factory: (await import("@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs"))
+    .default as unknown as ModuleFactory<LibJpegTurbo>,
+  base64: (await import("./wasm/libjpeg_turbo.ts")).WASM_BASE64,
+}));
 
 /** The sample precision of a JPEG stream, from its SOFn marker (ITU T.81 B.2.2); 0 if none. */
 export function jpegPrecision(frame: Uint8Array): number {
