@@ -1,6 +1,7 @@
 // A decoding thread of decode_workers.ts: decodes (or, for compression at rest, compresses)
 // one whole dataset per message with the core's codecs and sends the result back (its buffer
-// handed over, not copied).
+// handed over, not copied). A decode comes with a spare buffer, one a result was sent back in
+// before: the result is written there, and the spare comes back unused when it is not.
 import { compressDataset, type CompressionResult } from "../core/dicom/compression.ts";
 import { transcodeWhole } from "../core/dicom/transcode_whole.ts";
 
@@ -12,6 +13,8 @@ export interface DecodeRequest {
   limit: number;
   /** Compress losslessly into `to` instead of decoding. */
   compress?: boolean;
+  /** A buffer to decode into (handed over). */
+  spare?: ArrayBuffer;
 }
 
 export interface DecodeReply {
@@ -20,6 +23,8 @@ export interface DecodeReply {
   result?: Uint8Array | null;
   compression?: CompressionResult;
   error?: string;
+  /** The request's spare, when the result is not in it. */
+  spare?: ArrayBuffer;
 }
 
 // Only inside a worker: the module is also imported for its types.
@@ -29,7 +34,7 @@ if (typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !==
     postMessage(message: DecodeReply, transfer?: Transferable[]): void;
   };
   scope.onmessage = async (e) => {
-    const { id, dataset, from, to, limit } = e.data;
+    const { id, dataset, from, to, limit, spare } = e.data;
     try {
       if (e.data.compress) {
         const compression = await compressDataset(dataset, from, to);
@@ -37,10 +42,17 @@ if (typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !==
         scope.postMessage({ id, compression }, transfer);
         return;
       }
-      const result = await transcodeWhole(dataset, from, to, limit);
-      scope.postMessage({ id, result }, result ? [result.buffer as ArrayBuffer] : []);
+      const result = await transcodeWhole(dataset, from, to, limit, spare);
+      const buffer = result?.buffer as ArrayBuffer | undefined;
+      const unused = spare && spare !== buffer && !spare.detached ? spare : undefined;
+      const transfer = [buffer, unused].filter((b): b is ArrayBuffer => b !== undefined);
+      scope.postMessage({ id, result, spare: unused }, transfer);
     } catch (err) {
-      scope.postMessage({ id, error: (err as Error).message });
+      const unused = spare && !spare.detached ? spare : undefined;
+      scope.postMessage(
+        { id, error: (err as Error).message, spare: unused },
+        unused ? [unused] : [],
+      );
     }
   };
 }

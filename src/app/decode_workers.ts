@@ -3,6 +3,9 @@
 // decoded. Workers start on the first decode (a handful at most) and stop after a while with
 // nothing to do: each is a JavaScript engine of its own, 10-20 MB with the codecs loaded. The
 // materializer's compression at rest runs there too, off the thread that answers stores.
+// Decoded results come back in buffers that go round: once a result is sent (release()), its
+// buffer goes with a later decode to be written again, so that no decode allocates or clears
+// a new one. They are let go after a few idle seconds.
 import type { CompressionResult } from "../core/dicom/compression.ts";
 import type { ObjectDecoder } from "../core/ports.ts";
 import type { DecodeReply, DecodeRequest } from "./decode_worker.ts";
@@ -21,6 +24,12 @@ interface Slot {
 
 /** A worker with nothing to do stops after this long (ms). */
 export const WORKER_IDLE_MS = 30_000;
+/** Spare buffers kept: enough for the decodes under way on a few associations. */
+const MAX_SPARES = 6;
+/** A larger result's buffer is not kept. */
+const MAX_SPARE_BYTES = 8 * 1024 * 1024;
+/** Spare buffers are let go when no decode asked for one for this long. */
+const SPARES_IDLE_MS = 5000;
 
 export class DecodeWorkers implements ObjectDecoder {
   readonly #size: number;
@@ -28,6 +37,10 @@ export class DecodeWorkers implements ObjectDecoder {
   readonly #slots: Slot[] = [];
   #nextId = 1;
   #closed = false;
+  /** Buffers of released results, for the next decodes. */
+  readonly #spares: ArrayBuffer[] = [];
+  #lastDecode = 0;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** `size` workers at most: by default one per core, up to four. */
   constructor(
@@ -49,7 +62,32 @@ export class DecodeWorkers implements ObjectDecoder {
     to: string,
     limit: number,
   ): Promise<Uint8Array | null> {
-    return (await this.#run({ dataset, from, to, limit })).result ?? null;
+    this.#lastDecode = Date.now();
+    const spare = this.#spares.pop();
+    return (await this.#run({ dataset, from, to, limit, spare })).result ?? null;
+  }
+
+  release(result: Uint8Array): void {
+    this.#keep(result.buffer as ArrayBuffer);
+  }
+
+  #keep(buffer: ArrayBuffer | undefined): void {
+    if (!buffer || buffer.detached || this.#spares.length >= MAX_SPARES) return;
+    if (buffer.byteLength > MAX_SPARE_BYTES || this.#spares.includes(buffer)) return;
+    this.#spares.push(buffer);
+    this.#watchIdle();
+  }
+
+  #watchIdle(): void {
+    if (this.#idleTimer !== undefined || this.#closed) return;
+    const wait = Math.max(0, this.#lastDecode + SPARES_IDLE_MS - Date.now());
+    const timer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (Date.now() - this.#lastDecode >= SPARES_IDLE_MS) this.#spares.length = 0;
+      else this.#watchIdle();
+    }, wait + 100);
+    Deno.unrefTimer(timer);
+    this.#idleTimer = timer;
   }
 
   /** compressDataset() on a worker thread. */
@@ -65,15 +103,19 @@ export class DecodeWorkers implements ObjectDecoder {
     const bytes = job.dataset.slice(); // its own buffer, handed over whole
     const request: DecodeRequest = { ...job, id, dataset: bytes };
     clearTimeout(slot.idleTimer);
+    const transfer = job.spare ? [bytes.buffer, job.spare] : [bytes.buffer];
     return new Promise((resolve, reject) => {
       slot.jobs.set(id, { resolve, reject });
-      slot.worker.postMessage(request, [bytes.buffer]);
+      slot.worker.postMessage(request, transfer);
     });
   }
 
   /** Stops the workers; decodes still running fail. */
   close(): void {
     this.#closed = true;
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    this.#spares.length = 0;
     for (const slot of this.#slots.splice(0)) {
       clearTimeout(slot.idleTimer);
       slot.worker.terminate();
@@ -97,6 +139,7 @@ export class DecodeWorkers implements ObjectDecoder {
       if (!job) return;
       slot.jobs.delete(e.data.id);
       if (slot.jobs.size === 0) this.#stopWhenIdle(slot);
+      this.#keep(e.data.spare);
       if (e.data.error !== undefined) job.reject(new Error(e.data.error));
       else job.resolve(e.data);
     };

@@ -186,6 +186,8 @@ export interface StoredObjectStream {
  */
 export interface ObjectDecoder {
   decode(dataset: Uint8Array, from: string, to: string, limit: number): Promise<Uint8Array | null>;
+  /** Gives a result of decode() back once its bytes are copied or sent: its buffer is reused. */
+  release?(result: Uint8Array): void;
 }
 
 /** Reads stored objects back for C-MOVE / C-GET sub-operations; implemented in src/storage. */

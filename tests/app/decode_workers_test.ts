@@ -71,3 +71,33 @@ Deno.test("DecodeWorkers stop a worker left idle and start one again for the nex
   }
   assert.equal(workers.threads, 0);
 });
+
+Deno.test({
+  name: "DecodeWorkers write the next decode into the buffer of a released result",
+  ignore: !tools,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const workers = new DecodeWorkers(1);
+    try {
+      const file = await compressed(dir, "jpegBaseline");
+      const { meta, datasetOffset } = decodeFileMetaInformation(file);
+      const dataset = file.subarray(datasetOffset);
+      const ts = meta.transferSyntaxUid;
+      const here = await transcodeWhole(dataset, ts, ILE, 1 << 24);
+      const first = await workers.decode(dataset, ts, ILE, 1 << 24);
+      assert.ok(first && here);
+      assert.deepEqual(first, here);
+      // A released buffer of a size no decode would choose, full of an earlier object.
+      const released = new Uint8Array(first.buffer.byteLength + 12345).fill(0xee);
+      workers.release(released.subarray(0, 10));
+      const second = await workers.decode(dataset, ts, ILE, 1 << 24);
+      assert.ok(second);
+      assert.equal(released.buffer.byteLength, 0, "the released buffer went to the worker");
+      assert.equal(second.buffer.byteLength, first.buffer.byteLength + 12345, "and came back");
+      assert.deepEqual(second, here);
+    } finally {
+      workers.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -70,7 +70,11 @@ interface Process {
   stop(): Promise<void>;
 }
 
-function spawn(cmd: string, args: string[], cwd?: string): Process & { output(): string } {
+function spawn(
+  cmd: string,
+  args: string[],
+  cwd?: string,
+): Process & { output(): string; pid: number } {
   const child = new Deno.Command(cmd, {
     args,
     env: DCMTK_ENV,
@@ -86,6 +90,7 @@ function spawn(cmd: string, args: string[], cwd?: string): Process & { output():
   const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
   return {
     output: () => text,
+    pid: child.pid,
     async stop() {
       try {
         child.kill("SIGTERM");
@@ -106,6 +111,8 @@ function spawn(cmd: string, args: string[], cwd?: string): Process & { output():
 export interface Source {
   aeTitle: string;
   port: number;
+  /** The server's process id. */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -137,7 +144,7 @@ export async function startMiniPacs(dir: string, dest: number, main = MAIN): Pro
     dir,
   );
   await waitForEcho(port, "MINIPACS");
-  return { aeTitle: "MINIPACS", port, stop: p.stop };
+  return { aeTitle: "MINIPACS", port, pid: p.pid, stop: p.stop };
 }
 
 export async function startOrthanc(dir: string, dest: number): Promise<Source> {
@@ -166,7 +173,7 @@ export async function startOrthanc(dir: string, dest: number): Promise<Source> {
   await Deno.writeTextFile(`${dir}/orthanc.json`, JSON.stringify(config, null, 2));
   const p = spawn(ORTHANC_BIN, [`${dir}/orthanc.json`], dir);
   await waitForEcho(port, "ORTHANC");
-  return { aeTitle: "ORTHANC", port, stop: p.stop };
+  return { aeTitle: "ORTHANC", port, pid: p.pid, stop: p.stop };
 }
 
 export async function orthancVersion(): Promise<string> {

@@ -3,12 +3,18 @@
 // Little Endian only (+xi), so every image is decoded on the way; from MiniPACS and from
 // Orthanc (which decodes with DCMTK's codecs) holding the same files, in the same run. Each
 // round syncs, empties the destination, and alternates which server goes first; the table
-// gives each server's median images/s and the median of the per-round MiniPACS/Orthanc ratios.
+// gives each server's median images/s and CPU ms per image (the server process, all its
+// threads) and the median of the per-round MiniPACS/Orthanc ratios.
 //
 //   deno task bench --suite transcode [--transcode-count N] [--transcode-repeat R]
 //                                     [--transcode-json out.json]
+//                                     [--compare PATH [--compare-label L]]
+//
+// --compare PATH: also move from the MiniPACS whose src/main.ts is PATH (another checkout), in
+// the same rounds, and print the median of the paired per-round ratios of this MiniPACS to it.
 import { parseArgs } from "node:util";
 import { newUid } from "../helpers/corpus.ts";
+import { COMPARE_OPTIONS } from "./find_bench.ts";
 import { nativeObject, type NativeSpec, testPixels } from "../helpers/codec_corpus.ts";
 import {
   type Destination,
@@ -24,6 +30,19 @@ import {
 } from "./move_bench.ts";
 
 const ORTHANC_BIN = "/usr/sbin/Orthanc";
+/** The other MiniPACS build of --compare. */
+const COMPARE = "compare";
+
+/** CPU time (user + system, all threads) a process has used so far, in ms; NaN if gone. */
+async function cpuMs(pid: number): Promise<number> {
+  try {
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10; // utime, stime in clock ticks of 10 ms
+  } catch {
+    return NaN;
+  }
+}
 
 export const TRANSCODE_OPTIONS = {
   "transcode-count": { type: "string", default: "200" },
@@ -167,22 +186,27 @@ export async function runTranscodeBench(
   try {
     const t0 = performance.now();
     const sets = [
-      await makeSet(root, "jpeg-baseline-rgb", US_RGB, ["dcmcjpeg", "+eb"], "-xy", count),
+      // +un: the clones keep the template's UID length (dcmcjpeg's new ones vary).
+      await makeSet(root, "jpeg-baseline-rgb", US_RGB, ["dcmcjpeg", "+eb", "+un"], "-xy", count),
       await makeSet(root, "jpeg-ls-ct", CT_16, ["dcmcjpls", "+el"], "-xt", count),
     ];
     console.log(`corpus: 2 x ${count} images, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     dest = await startDestination(["+xi"]);
-    const servers = ["minipacs", ...(orthanc ? ["orthanc"] : [])];
+    const compare = typeof values.compare === "string" ? values.compare : undefined;
+    const servers = ["minipacs", ...(orthanc ? ["orthanc"] : []), ...(compare ? [COMPARE] : [])];
     for (const server of servers) {
       const dir = `${root}/${server}`;
       await Deno.mkdir(dir);
-      const source = server === "minipacs"
-        ? await startMiniPacs(dir, dest.port)
-        : await startOrthanc(dir, dest.port);
+      const source = server === "orthanc"
+        ? await startOrthanc(dir, dest.port)
+        : await startMiniPacs(dir, dest.port, server === COMPARE ? compare : undefined);
       sources.set(server, source);
       for (const set of sets) await load(source, set);
     }
-    if (sources.has("minipacs")) await journalDrained(`${root}/minipacs/data/journal`);
+    for (const server of ["minipacs", COMPARE]) {
+      if (sources.has(server)) await journalDrained(`${root}/${server}/data/journal`);
+    }
+    const cpu = new Map<string, number[]>(); // `${set} ${server}`: CPU ms per image
     const move = (source: Source, set: ImageSet) => [
       "-aet",
       "BENCH",
@@ -203,36 +227,65 @@ export async function runTranscodeBench(
         const order = round % 2 ? servers : [...servers].reverse();
         const rate: Record<string, number> = {};
         for (const server of order) {
-          const r = await timed(dest, count, "movescu", move(sources.get(server)!, set));
+          const source = sources.get(server)!;
+          const before = await cpuMs(source.pid);
+          const r = await timed(dest, count, "movescu", move(source, set));
+          const perImage = (await cpuMs(source.pid) - before) / count;
           const key = `${set.name} ${server}`;
           runs.set(key, [...(runs.get(key) ?? []), r]);
+          cpu.set(key, [...(cpu.get(key) ?? []), perImage]);
           if (r.error) failed = true;
           else rate[server] = r.imagesPerSecond;
           console.log(
             `${set.name}, ${server}, round ${round}: ` +
-              (r.error ? `FAILED ${r.error}` : `${r.imagesPerSecond.toFixed(1)} img/s`),
+              (r.error
+                ? `FAILED ${r.error}`
+                : `${r.imagesPerSecond.toFixed(1)} img/s, ${perImage.toFixed(2)} CPU ms/img`),
           );
         }
-        if (rate.minipacs && rate.orthanc) {
-          ratios.set(set.name, [...(ratios.get(set.name) ?? []), rate.minipacs / rate.orthanc]);
+        for (const other of ["orthanc", COMPARE]) {
+          if (!rate.minipacs || !rate[other]) continue;
+          const key = `${set.name} ${other}`;
+          ratios.set(key, [...(ratios.get(key) ?? []), rate.minipacs / rate[other]]);
         }
       }
     }
     const label = orthanc ? `Orthanc ${await orthancVersion()}` : "Orthanc (not run)";
-    const lines = [["images (to storescp +xi)", "MiniPACS img/s", `${label} img/s`, "ratio"]];
+    const compareLabel = `MiniPACS (${values["compare-label"] ?? compare})`;
+    const lines = [[
+      "images (to storescp +xi)",
+      "MiniPACS img/s",
+      "CPU ms/img",
+      `${label} img/s`,
+      "CPU ms/img",
+      "ratio",
+      ...(compare ? [`${compareLabel} img/s`, "CPU ms/img", "ratio to it"] : []),
+    ]];
     for (const set of sets) {
       const rates = (server: string) =>
         (runs.get(`${set.name} ${server}`) ?? []).filter((r) => !r.error).map((r) =>
           r.imagesPerSecond
         );
-      const m = rates("minipacs");
-      const o = rates("orthanc");
-      const r = ratios.get(set.name) ?? [];
+      const rate = (server: string, none: string) => {
+        const xs = rates(server);
+        return xs.length ? median(xs).toFixed(1) : none;
+      };
+      const cpuOf = (server: string) => {
+        const xs = (cpu.get(`${set.name} ${server}`) ?? []).filter(Number.isFinite);
+        return xs.length ? median(xs).toFixed(2) : "-";
+      };
+      const ratio = (other: string) => {
+        const r = ratios.get(`${set.name} ${other}`) ?? [];
+        return r.length ? `${median(r).toFixed(2)}x` : "-";
+      };
       lines.push([
         `${count} ${set.name === "jpeg-baseline-rgb" ? "JPEG Baseline RGB" : "JPEG-LS 16-bit CT"}`,
-        m.length ? median(m).toFixed(1) : "FAILED",
-        o.length ? median(o).toFixed(1) : "-",
-        r.length ? `${median(r).toFixed(2)}x` : "-",
+        rate("minipacs", "FAILED"),
+        cpuOf("minipacs"),
+        rate("orthanc", "-"),
+        cpuOf("orthanc"),
+        ratio("orthanc"),
+        ...(compare ? [rate(COMPARE, "FAILED"), cpuOf(COMPARE), ratio(COMPARE)] : []),
       ]);
     }
     const widths = lines[0].map((_, c) => Math.max(...lines.map((l) => l[c].length)));
@@ -251,6 +304,7 @@ export async function runTranscodeBench(
             count,
             repeat,
             runs: Object.fromEntries(runs),
+            cpuMsPerImage: Object.fromEntries(cpu),
             ratios: Object.fromEntries(ratios),
           },
           null,
@@ -267,6 +321,9 @@ export async function runTranscodeBench(
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ args: Deno.args, options: TRANSCODE_OPTIONS });
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { ...TRANSCODE_OPTIONS, ...COMPARE_OPTIONS },
+  });
   Deno.exit(await runTranscodeBench(values));
 }

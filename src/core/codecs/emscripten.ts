@@ -33,6 +33,9 @@ export interface EmbindModule {
   getExceptionMessage?(e: unknown): unknown;
 }
 
+/** Where a decoder's output is read from: getDecodedBuffer() unless the codec knows better. */
+export type DecodedBytes<D> = (decoder: D, info: FrameInfo) => Uint8Array;
+
 /**
  * Runs one decoder over `frame` and hands its output to `read` (a view into WebAssembly
  * memory, valid until the decoder is deleted). Any codec failure becomes a CodecError.
@@ -43,12 +46,13 @@ export function runDecoder<D extends EmbindDecoder, T>(
   frame: Uint8Array,
   what: string,
   read: (decoder: D, info: FrameInfo, decoded: Uint8Array) => T,
+  decoded: DecodedBytes<D> = (d) => d.getDecodedBuffer(),
 ): T {
   try {
     decoder.getEncodedBuffer(frame.length).set(frame);
     decoder.decode();
     const info = decoder.getFrameInfo();
-    return read(decoder, info, decoder.getDecodedBuffer());
+    return read(decoder, info, decoded(decoder, info));
   } catch (e) {
     if (e instanceof CodecError) throw e;
     throw new CodecError(`${what} decoder failed: ${describe(module, e)}`);
@@ -104,13 +108,14 @@ export function runEncoder<E extends EmbindEncoder>(
 /**
  * The FrameDecoder of an embind decoder class: one decoder per frame, its output checked
  * against the dataset's geometry and placed as a native frame; `planar` says when the codec
- * gave colour plane by plane (then interleaved here).
+ * gave colour plane by plane (then interleaved here); `decoded` reads its output.
  */
 export function embindFrameDecoder<D extends EmbindDecoder>(
   module: EmbindModule,
   create: () => D,
   what: string,
   planar?: (decoder: D) => boolean,
+  decoded?: DecodedBytes<D>,
 ): FrameDecoder {
   return {
     decode(frame, image, into) {
@@ -126,7 +131,7 @@ export function embindFrameDecoder<D extends EmbindDecoder>(
           return interleave(nativeFrame(out, bytesPerSample, image), image, into);
         }
         return nativeFrame(out, bytesPerSample, image, into);
-      });
+      }, decoded);
     },
   };
 }

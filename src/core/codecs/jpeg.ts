@@ -2,12 +2,59 @@
 // (PS3.5 8.2.1, A.4.1), decoded by libjpeg-turbo (npm @cornerstonejs/codec-libjpeg-turbo-8bit,
 // WebAssembly). libjpeg converts YCbCr to RGB: colour comes out RGB (photometric.ts). 12-bit
 // Process 4 frames are refused here with a CodecError: jpeg_12bit.ts decodes those.
+// The decoded samples are read where libjpeg-turbo left them in WebAssembly memory:
+// getDecodedBuffer() would copy them into a new array on every frame.
 import { CodecError, type FrameDecoder } from "./codec.ts";
-import { type EmbindDecoder, embindFrameDecoder, type EmbindModule } from "./emscripten.ts";
+import {
+  type EmbindDecoder,
+  embindFrameDecoder,
+  type EmbindModule,
+  type FrameInfo,
+} from "./emscripten.ts";
 import { lazyModule, type ModuleFactory } from "./wasm_module.ts";
 
 interface LibJpegTurbo extends EmbindModule {
-  JPEGDecoder: new () => EmbindDecoder;
+  JPEGDecoder: new () => JpegDecoder;
+  HEAPU8: Uint8Array;
+}
+
+interface JpegDecoder extends EmbindDecoder {
+  /** embind's handle: `ptr` is the C++ object's address in WebAssembly memory. */
+  $$?: { ptr?: number };
+}
+
+/**
+ * The package's JPEGDecoder (C++) holds its input, then its output, as std::vector<uint8_t>:
+ * three 32-bit words each (begin, end, capacity). The output is read from words 3 and 4 once
+ * the first frame showed them to hold exactly what getDecodedBuffer() returns.
+ */
+const DECODED_BEGIN = 3;
+let layout: "unchecked" | "known" | "other" = "unchecked";
+
+/** The decoded samples as a view of WebAssembly memory (valid until the decoder is deleted). */
+function decodedBytes(module: LibJpegTurbo, decoder: JpegDecoder, info: FrameInfo): Uint8Array {
+  if (layout === "other") return decoder.getDecodedBuffer();
+  const expected = info.width * info.height * info.componentCount;
+  const view = vectorAt(module, decoder.$$?.ptr, expected);
+  if (layout === "known" && view) return view;
+  const copy = decoder.getDecodedBuffer();
+  if (layout === "unchecked") layout = view && sameBytes(view, copy) ? "known" : "other";
+  return copy;
+}
+
+function vectorAt(module: LibJpegTurbo, ptr: number | undefined, length: number) {
+  const heap = module.HEAPU8;
+  if (typeof ptr !== "number" || ptr % 4 !== 0 || !heap) return undefined;
+  const words = new Uint32Array(heap.buffer, ptr + 4 * DECODED_BEGIN, 2);
+  const [begin, end] = words;
+  if (end - begin !== length || end > heap.length) return undefined;
+  return heap.subarray(begin, end);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length > b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 const load = lazyModule(async () => ({
@@ -36,7 +83,13 @@ export function jpegPrecision(frame: Uint8Array): number {
 
 export async function jpegDecoder(): Promise<FrameDecoder> {
   const module = await load();
-  const decoder = embindFrameDecoder(module, () => new module.JPEGDecoder(), "JPEG");
+  const decoder = embindFrameDecoder(
+    module,
+    () => new module.JPEGDecoder(),
+    "JPEG",
+    undefined,
+    (d, info) => decodedBytes(module, d, info),
+  );
   return {
     decode(frame, image, into) {
       const precision = jpegPrecision(frame);

@@ -248,14 +248,15 @@ function startsFrame(fragment: Uint8Array): boolean {
  * Decodes a dataset (no file meta) in the encapsulated transfer syntax `from` into the native
  * syntax `to` (Explicit VR LE, Implicit VR LE or Explicit VR BE). Throws DecompressionError or
  * CodecError when it cannot; the caller decides what becomes of what was already yielded.
- * A yielded piece may be overwritten once the next one is asked for: use or copy it first;
- * with `fresh`, every piece is a buffer of its own that is never overwritten.
+ * A yielded piece may be overwritten once the next one is asked for: use or copy it first.
+ * `frameInto(length)` may give the buffer each frame is decoded into (a view of the caller's
+ * own output, yielded as that frame's piece); else one buffer serves every frame.
  */
 export async function* decompressDataset(
   source: AsyncIterable<Uint8Array>,
   from: string,
   to: string,
-  fresh = false,
+  frameInto?: FrameInto,
 ): AsyncGenerator<Uint8Array> {
   const target = encodingOf(to);
   const reader = new ByteReader(source);
@@ -332,8 +333,9 @@ export async function* decompressDataset(
       }
       const frame = pending.length === 1 ? pending[0] : join(pending, sum(pending));
       pending = [];
-      let pixels = decoder.decode(frame, image, reuse);
-      if (!fresh) reuse = pixels;
+      const into = frameInto?.(length);
+      let pixels = decoder.decode(frame, image, into ?? reuse);
+      if (!into) reuse = pixels;
       if (pixels.length !== length) {
         throw new CodecError(
           `frame ${decoded + 1} decoded to ${pixels.length} bytes, not ${length}`,
@@ -378,6 +380,9 @@ export async function* decompressDataset(
     await reader.close();
   }
 }
+
+/** Where the caller wants the next frame of `length` bytes decoded; undefined: anywhere. */
+export type FrameInto = (length: number) => Uint8Array | undefined;
 
 function sum(parts: Uint8Array[]): number {
   return parts.reduce((n, p) => n + p.length, 0);

@@ -8,7 +8,7 @@
 // open sequences, whatever the object's size.
 import { canDecodeFrames } from "../codecs/registry.ts";
 import { inflateDataset } from "../codecs/deflate.ts";
-import { decompressDataset } from "./decompression.ts";
+import { decompressDataset, type FrameInto } from "./decompression.ts";
 import { dictionaryVrCode } from "./dictionary.ts";
 import { Tag, tagString } from "./tags.ts";
 import {
@@ -420,19 +420,19 @@ function swapped(bytes: Uint8Array, size: number): Uint8Array {
  * Re-encodes a streamed dataset; yields output pieces as the input arrives. Throws
  * TranscodeError when it cannot (corrupt data included); what was yielded by then is a
  * partial object the caller must not deliver. A piece is valid until the next one is asked
- * for (buffers are reused): use or copy it before. With `fresh`, decoded pieces are buffers
- * of their own, never overwritten.
+ * for (buffers are reused): use or copy it before. `frameInto` may say where each decoded
+ * frame goes (decompressDataset()).
  */
 export async function* transcodeDataset(
   source: AsyncIterable<Uint8Array>,
   from: string,
   to: string,
-  fresh = false,
+  frameInto?: FrameInto,
 ): AsyncGenerator<Uint8Array> {
   if (!canTranscode(from, to)) throw new TranscodeError(`cannot re-encode ${from} as ${to}`);
   if (canDecodeFrames(from)) {
     try {
-      yield* decompressDataset(source, from, to, fresh);
+      yield* decompressDataset(source, from, to, frameInto);
     } catch (e) {
       throw new TranscodeError(`cannot decode ${from}: ${(e as Error).message}`);
     }

@@ -286,6 +286,8 @@ export class StoreScu {
     }
     let body: Uint8Array = whole;
     let decodedThere = false;
+    /** Gives the decoder's result back once copied or sent. */
+    let release = () => {};
     if (choice.transcode) {
       const to = choice.context.transferSyntax;
       try {
@@ -299,6 +301,7 @@ export class StoreScu {
           }
           body = decoded;
           decodedThere = o.decoder !== undefined;
+          if (o.decoder?.release) release = once(() => o.decoder!.release!(decoded));
         } else {
           const t = new DatasetTranscoder(stored, to);
           const pieces = [...t.push(whole), ...t.end()];
@@ -314,7 +317,7 @@ export class StoreScu {
         kind: "ready",
         contextId,
         body,
-        close: () => dataset.close(),
+        close: () => (dataset.close(), release()),
         decoded: decodedThere,
       };
     }
@@ -323,6 +326,7 @@ export class StoreScu {
       framed = new FramedDataset(contextId, o.peerMaxPduLength, body, (n) => this.#buffers.take(n));
     } finally {
       dataset.close(); // the bytes are copied into the frames
+      release();
     }
     return {
       kind: "ready",
