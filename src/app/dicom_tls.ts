@@ -2,11 +2,11 @@
 // stops the start with the key and the reason) and re-read on reload (a bad one keeps the
 // old ones; open associations are never touched).
 import { type Config, ConfigError } from "../config.ts";
-import type { Connector, Logger } from "../core/ports.ts";
+import type { Connection, Connector, Logger } from "../core/ports.ts";
+import { listenNativeTls } from "../net/native_tls.ts";
 import {
   listenTls,
   loadTlsMaterial,
-  type TlsConnection,
   tlsConnector,
   TlsFileError,
   type TlsListener,
@@ -49,6 +49,15 @@ export async function loadHttpTlsMaterial(config: Config): Promise<TlsMaterial |
   }
 }
 
+/**
+ * Whether any certificate of a caller is looked at: then node:tls serves, the one that can ask
+ * for it; else Deno's own TLS, which cannot but costs a third of the CPU (src/net/native_tls.ts).
+ * Taken at start: a reload that adds a tls_name needs a restart to ask for certificates.
+ */
+export function asksClientCertificate(config: Config): boolean {
+  return config.tls.requireClientCertificate || config.knownAe.some((k) => !!k.tlsName);
+}
+
 export interface DicomTls {
   listener: TlsListener;
   /** Outgoing TLS (C-MOVE): presents our certificate, verifies against our CAs (current). */
@@ -64,15 +73,16 @@ export async function startDicomTls(
   config: Config,
   material: TlsMaterial,
   logger: Logger,
-  onConnection: (c: TlsConnection) => void,
+  onConnection: (c: Connection) => void,
   onRefused?: (peer: string, reason: string, subject?: string) => void,
 ): Promise<DicomTls> {
   const t = config.tls;
   let current = material;
   let connector = tlsConnector(material);
   let listener: TlsListener;
+  const asks = asksClientCertificate(config);
   try {
-    listener = await listenTls({
+    listener = await (asks ? listenTls : listenNativeTls)({
       hostname: config.server.bind,
       port: t.port,
       material,
@@ -93,12 +103,16 @@ export async function startDicomTls(
     port: listener.port,
     certificate: material.subject,
     expires: material.notAfter?.toISOString(),
-    client_certificate: t.requireClientCertificate ? "required" : "optional",
+    client_certificate: t.requireClientCertificate ? "required" : asks ? "optional" : "not asked",
   });
   return {
     listener,
     connector: () => connector,
     async reload(next: Config): Promise<boolean> {
+      if (!asks && asksClientCertificate(next)) {
+        // Fails closed meanwhile: a tls_name AE without a certificate is refused.
+        logger.log("warn", "a tls_name needs client certificates: restart to ask for them");
+      }
       let fresh: TlsMaterial;
       try {
         fresh = await loadDicomTlsMaterial(next);
@@ -111,7 +125,7 @@ export async function startDicomTls(
       const same = fresh.certificate === current.certificate &&
         fresh.privateKey === current.privateKey && fresh.caCertificates === current.caCertificates;
       if (same) return false;
-      listener.setMaterial(fresh);
+      await listener.setMaterial(fresh);
       current = fresh;
       connector = tlsConnector(fresh);
       logger.log("info", "TLS certificates reloaded", {

@@ -4,6 +4,7 @@
 import { retryDelayMs } from "./backoff.ts";
 import type { ForwardConfig } from "../config.ts";
 import type { Logger } from "../core/ports.ts";
+import { ForwardPacing, type PacingOptions, wakeableDelay } from "./forward_pacing.ts";
 
 /** One destination as /api/forward shows it. */
 export interface DestinationState {
@@ -61,9 +62,12 @@ export class Destination {
   /** Wakes associations waiting for more work. */
   readonly #wake = new Set<() => void>();
   readonly #logger: Logger;
+  /** When its associations give way to incoming stores. */
+  readonly pacing: ForwardPacing;
 
-  constructor(readonly name: string, logger: Logger) {
+  constructor(readonly name: string, logger: Logger, pacing?: PacingOptions) {
     this.#logger = logger;
+    this.pacing = new ForwardPacing(pacing);
   }
 
   state(): DestinationState {
@@ -88,15 +92,7 @@ export class Destination {
 
   /** Resolves after `ms`, or sooner when woken. */
   waitForMore(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#wake.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#wake.add(done);
-    });
+    return wakeableDelay(this.#wake, ms);
   }
 
   /** Failed as a whole: the next association waits, twice as long each time up to `maxMs`. */

@@ -7,7 +7,8 @@
 // Each delivered row leaves the queue in its own transaction at once, so that a crash resends
 // at most the one object in flight (PS3.4 gives no way to ask a destination what it holds);
 // for a commit = true route rows stay until the destination reports them committed
-// (forward_commit.ts).
+// (forward_commit.ts). While stores keep arriving each object first gives way to them, within
+// bounds that keep the drain short (forward_pacing.ts).
 import type { ForwardConfig, KnownAe } from "../config.ts";
 import type { Connector, Logger, ObjectReader } from "../core/ports.ts";
 import { StoreScu, type SubOperationResult } from "../core/services/store_scu.ts";
@@ -19,6 +20,7 @@ import { commitmentContext, ForwardCommit } from "./forward_commit.ts";
 import type { CommitmentResult } from "../core/services/commitment.ts";
 import { Destination, type DestinationState, retryPolicy } from "./forward_destination.ts";
 import { withTimeout } from "./with_timeout.ts";
+import type { PacingOptions } from "./forward_pacing.ts";
 
 export type { DestinationState };
 
@@ -59,6 +61,8 @@ export interface ForwarderOptions {
    * in between sends at most these again (duplicates the destination overwrites).
    */
   bookEvery?: number;
+  /** How the sender gives way to incoming stores (forward_pacing.ts). */
+  pacing?: PacingOptions;
 }
 
 /** The connection or association failed: the destination is retried later as a whole. */
@@ -103,6 +107,7 @@ export class Forwarder {
   notify(destination: string): void {
     if (this.#stopped) return;
     const d = this.#destination(destination);
+    d.pacing.queued();
     d.wakeAll();
     this.#pump(d);
   }
@@ -126,7 +131,10 @@ export class Forwarder {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
-    for (const d of this.#destinations.values()) d.wakeAll();
+    for (const d of this.#destinations.values()) {
+      d.wakeAll();
+      d.pacing.release();
+    }
     const grace = new Promise<void>((r) => {
       const t = setTimeout(r, this.#o.artimTimeoutMs);
       Deno.unrefTimer(t);
@@ -139,7 +147,7 @@ export class Forwarder {
   #destination(name: string): Destination {
     let d = this.#destinations.get(name);
     if (!d) {
-      d = new Destination(name, this.#o.logger);
+      d = new Destination(name, this.#o.logger, this.#o.pacing);
       this.#destinations.set(name, d);
     }
     return d;
@@ -302,6 +310,12 @@ export class Forwarder {
             for (let k = 0; k < items.length; k++) {
               if (this.#stopped) break sending;
               const item = items[k];
+              await d.pacing.giveWay(
+                item.queuedAt,
+                () => o.queue.waiting(d.name),
+                () => this.#stopped,
+              );
+              if (this.#stopped) break sending;
               let result: SubOperationResult;
               try {
                 result = await withTimeout(
@@ -312,11 +326,13 @@ export class Forwarder {
               } catch (e) {
                 throw new DestinationError(`association lost: ${(e as Error).message}`);
               }
-              if (this.#settle(d, item, result)) {
+              const took = this.#settle(d, item, result);
+              if (took) {
                 delivered.push(item);
                 sentHere++;
                 if (delivered.length - booked >= (o.bookEvery ?? 1)) book();
               } else d.claimed.delete(item.pk);
+              d.pacing.sent(took);
               o.onActivity?.();
             }
           } finally {

@@ -1,24 +1,37 @@
 // Deno TCP behind the core's Connection port. Nagle is off on every socket (INTEROP.md:
 // with it on, each loopback round trip stalls about 40 ms), TCP keepalive is on for every
 // accepted and every outgoing connection, and each write is one PDU batch.
-import type { Connection, Connector } from "../core/ports.ts";
+import type { Connection, Connector, TransportSecurity } from "../core/ports.ts";
+import { WriteCoalescer } from "./write_coalescer.ts";
 
 const READ_SIZE = 256 * 1024;
+/** How long close() waits for joined small writes to reach a peer that does not read. */
+const CLOSE_GRACE_MS = 5000;
 
 export class TcpConnection implements Connection {
   readonly remote: string;
-  #conn: Deno.TcpConn;
+  readonly security?: TransportSecurity;
+  #conn: Deno.Conn;
   #closed = false;
   #buffer = new Uint8Array(READ_SIZE);
+  /** Where Nagle stays on (Deno's TLS): small writes joined (write_coalescer.ts). */
+  #coalescer: WriteCoalescer | null = null;
 
-  constructor(conn: Deno.TcpConn) {
+  /** `conn` may be Deno's own TLS (src/net/native_tls.ts): then `security` says what it is. */
+  constructor(conn: Deno.TcpConn | Deno.TlsConn, security?: TransportSecurity) {
     this.#conn = conn;
-    conn.setNoDelay(true);
-    // A peer that vanished without a FIN (power cut, cable) is noticed by keepalive probes.
-    // Deno sets SO_KEEPALIVE only; the idle time before the first probe is the system's
-    // (net.ipv4.tcp_keepalive_time; README says how to set it to 60 s).
-    conn.setKeepAlive(true);
-    const addr = conn.remoteAddr;
+    this.security = security;
+    // A Deno.TlsConn has neither setter: Nagle stays on there, so small writes are joined;
+    // keepalive is the system's.
+    if (!("setNoDelay" in conn)) this.#coalescer = new WriteCoalescer((b) => this.#writeAll(b));
+    else {
+      conn.setNoDelay(true);
+      // A peer that vanished without a FIN (power cut, cable) is noticed by keepalive probes.
+      // Deno sets SO_KEEPALIVE only; the idle time before the first probe is the system's
+      // (net.ipv4.tcp_keepalive_time; README says how to set it to 60 s).
+      conn.setKeepAlive(true);
+    }
+    const addr = conn.remoteAddr as Deno.NetAddr;
     this.remote = `${addr.hostname}:${addr.port}`;
   }
 
@@ -35,7 +48,11 @@ export class TcpConnection implements Connection {
     }
   }
 
-  async write(bytes: Uint8Array): Promise<void> {
+  write(bytes: Uint8Array): Promise<void> {
+    return this.#coalescer ? this.#coalescer.write(bytes) : this.#writeAll(bytes);
+  }
+
+  async #writeAll(bytes: Uint8Array): Promise<void> {
     let at = 0;
     while (at < bytes.length) at += await this.#conn.write(bytes.subarray(at));
   }
@@ -43,11 +60,21 @@ export class TcpConnection implements Connection {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    try {
-      this.#conn.close();
-    } catch {
-      // already closed by the peer
-    }
+    const shut = () => {
+      try {
+        this.#conn.close();
+      } catch {
+        // already closed by the peer
+      }
+    };
+    if (!this.#coalescer) return shut();
+    // What waits (an A-RELEASE-RP, an A-ABORT) goes first; a peer that reads nothing gets
+    // a bounded wait.
+    const timer = setTimeout(shut, CLOSE_GRACE_MS);
+    this.#coalescer.flush().catch(() => {}).finally(() => {
+      clearTimeout(timer);
+      shut();
+    });
   }
 }
 

@@ -268,8 +268,8 @@ export interface TlsListenOptions {
 
 export interface TlsListener {
   readonly port: number;
-  /** New connections use these certificates; open ones keep theirs. */
-  setMaterial(material: TlsMaterial): void;
+  /** New connections use these certificates once it settles; open ones keep theirs. */
+  setMaterial(material: TlsMaterial): Promise<void>;
   /** Stops accepting; running connections go on. */
   close(): void;
   /** Resolves when the listener has closed. */
@@ -295,7 +295,7 @@ function contextOptions(m: TlsMaterial) {
 }
 
 /** A handshake error in words an operator can act on. */
-function handshakeReason(e: Error & { code?: string }): string {
+export function handshakeReason(e: Error & { code?: string }): string {
   const msg = e.message ?? String(e);
   if (e.code === "ERR_SSL_WRONG_VERSION_NUMBER" || /InvalidContentType|wrong version/i.test(msg)) {
     return `not a TLS client hello (plain DICOM on the TLS port?): ${msg}`;
@@ -411,6 +411,7 @@ export function listenTls(
         done,
         setMaterial(m: TlsMaterial) {
           server.setSecureContext(contextOptions(m));
+          return Promise.resolve();
         },
         close() {
           if (closed) return;

@@ -339,6 +339,15 @@ export class ForwardQueue {
     return r.t === null ? null : Number(r.t);
   }
 
+  /** How many objects wait for `destination` (due or not). */
+  waiting(destination: string): number {
+    const r = this.#stmt(
+      `SELECT count(*) AS n FROM forward_queue
+       WHERE destination = ? AND state = 'queued' AND transaction_uid = ''`,
+    ).get(destination) as Row;
+    return Number(r.n);
+  }
+
   /** Destinations with objects waiting. */
   destinations(): string[] {
     return (this.#stmt(
@@ -359,9 +368,13 @@ export class ForwardQueue {
     const done = items.filter((i) => !i.wantCommit);
     if (done.length === 0) return;
     const del = this.#stmt("DELETE FROM forward_queue WHERE pk = ? AND version = ?");
-    this.#index!.transaction(() => {
-      for (const i of done) del.run(i.pk, i.version);
-    });
+    // One row (the sender books each object as it is delivered) is a transaction of its own.
+    if (done.length === 1) del.run(done[0].pk, done[0].version);
+    else {
+      this.#index!.transaction(() => {
+        for (const i of done) del.run(i.pk, i.version);
+      });
+    }
   }
 
   /** Not delivered: retried at `nextAttempt`, or moved to the failed list when `giveUp`. */

@@ -8,13 +8,17 @@
 //   to a plain storescp (the plain reference).
 // Certificates are made with openssl (ECDSA P-256). Every DCMTK tool runs with TCP_NODELAY=1.
 //
-//   deno task bench --suite tls [--tls-count N] [--tls-repeat R]
+//   deno task bench --suite tls [--tls-count N] [--tls-repeat R] [--compare PATH [--compare-label L]]
 //
 // --tls-count: images (default 500); --tls-repeat: rounds (default 3), the servers back to back
-// in each round and in reverse order every other round. Each table gives a row's median rate,
-// every round's rate, its ratios to the ceiling, to MiniPACS plain and to Orthanc over TLS (the
-// median of the ratios within each round), and for MiniPACS its CPU time per image; the last
-// lines compare the TLS rows with the issue's targets (>= 0.8x plain, ahead of Orthanc).
+// in each round and in reverse order every other round. MiniPACS stores over TLS in both
+// configurations: client certificate required (the default: node:tls serves) and not asked
+// (require_client_certificate = false, no tls_name: Deno's own TLS serves). --compare: the
+// MiniPACS whose src/main.ts is PATH (another checkout) runs the same MiniPACS rows in the same
+// rounds. Each table gives a row's median rate, every round's rate, its ratios to the ceiling,
+// to its own build's MiniPACS plain and to Orthanc over TLS (the median of the ratios within
+// each round), and for MiniPACS its CPU time per image; the last lines compare the TLS rows
+// with the issue's targets (>= 0.8x plain, ahead of Orthanc).
 import { V8_FLAGS } from "../../scripts/v8_flags.ts";
 import { generateCorpus } from "./corpus.ts";
 import { countFiles, DCMTK_ENV, freePort } from "../helpers/peers.ts";
@@ -29,6 +33,13 @@ export const TLS_OPTIONS = {
   "tls-count": { type: "string", default: "500" },
   "tls-repeat": { type: "string", default: "3" },
 } as const;
+
+/** The rows of one MiniPACS build: its labels carry `suffix` (empty for this checkout). */
+const PLAIN = "MiniPACS, plain";
+const TLS_REQUIRED = "MiniPACS, TLS, client certificate required";
+const TLS_NOT_ASKED = "MiniPACS, TLS, no client certificate asked";
+const MOVE_PLAIN = "MiniPACS C-MOVE, plain";
+const MOVE_TLS = "MiniPACS C-MOVE over TLS";
 
 interface Certs {
   dir: string;
@@ -186,7 +197,7 @@ const HOME_FILE = /^(?!journal\/|tmp\/)[^/]+\/[^/]+\/[^/]+\.dcm$/;
 
 async function startMiniPacs(
   c: Certs,
-  opts: { tls: boolean; knownAe?: string[] },
+  opts: { tls: boolean; knownAe?: string[]; main?: string; clientCertificate?: boolean },
 ): Promise<Server & { plainPort: number; tlsPort: number }> {
   const dir = await Deno.makeTempDir({ prefix: "minipacs-bench-tls-" });
   const plainPort = freePort();
@@ -210,12 +221,13 @@ async function startMiniPacs(
     `certificate = ${JSON.stringify(c.server.cert)}`,
     `private_key = ${JSON.stringify(c.server.key)}`,
     `ca_certificates = ${JSON.stringify(c.ca)}`,
+    `require_client_certificate = ${opts.clientCertificate ?? true}`,
     ...(opts.knownAe ?? []),
   ].join("\n");
   await Deno.writeTextFile(`${dir}/config.toml`, toml + "\n");
   const p = spawn(
     Deno.execPath(),
-    ["run", V8_FLAGS, "-A", MAIN, "serve", "--config", `${dir}/config.toml`],
+    ["run", V8_FLAGS, "-A", opts.main ?? MAIN, "serve", "--config", `${dir}/config.toml`],
     dir,
   );
   await waitForEcho(plainPort, "MINIPACS", [], p);
@@ -407,7 +419,15 @@ async function storeRound(
  * One table: each row's median img/s and its paired ratios to the anchors (the first row, the
  * ceiling; then MiniPACS plain and Orthanc over TLS), with the spread of rounds.
  */
-function table(title: string, rows: [string, Run[]][], anchors: [string, string][]) {
+/** A ratio column: its name and, for a row, the label of the row it divides by. */
+type Anchor = [string, (label: string) => string];
+
+/** The build a row belongs to: " (label)" of --compare, or "" for this checkout. */
+function buildOf(label: string): string {
+  return /( \([^)]*\))$/.exec(label)?.[1] ?? "";
+}
+
+function table(title: string, rows: [string, Run[]][], anchors: Anchor[]) {
   const fixed = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : "-");
   const runsOf = (label: string) => rows.find(([l]) => l === label)?.[1];
   const head = [
@@ -425,7 +445,7 @@ function table(title: string, rows: [string, Run[]][], anchors: [string, string]
       error ? "FAILED" : fixed(rate),
       runs.map((r) => (r.error ? "failed" : fixed(r.imagesPerSecond, 0))).join(" "),
       ...anchors.map(([, anchor]) => {
-        const ratio = pairedRatio(runs, runsOf(anchor));
+        const ratio = pairedRatio(runs, runsOf(anchor(label)));
         return Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : "-";
       }),
       fixed(median(runs.map((r) => r.cpuMsPerImage ?? NaN)), 2),
@@ -451,6 +471,11 @@ export async function runTlsBench(
     console.error("--tls-repeat must be an integer from 1 to 20");
     return 2;
   }
+  const compare = typeof values.compare === "string" ? values.compare : undefined;
+  const builds: [string, string | undefined][] = [
+    ["", undefined],
+    ...(compare ? [[` (${values["compare-label"] ?? compare})`, compare] as [string, string]] : []),
+  ];
   const orthanc = await Deno.stat(ORTHANC_BIN).then(() => true, () => false);
   if (!orthanc) console.log(`SKIP: ${ORTHANC_BIN} is missing (apt-get install orthanc)`);
   const work = await Deno.makeTempDir({ prefix: "minipacs-bench-tls-" });
@@ -476,8 +501,16 @@ export async function runTlsBench(
       ...(orthanc
         ? [["Orthanc, DICOM TLS", () => startOrthancTls(c)] as [string, () => Promise<Server>]]
         : []),
-      ["MiniPACS, plain", () => startMiniPacs(c, { tls: false })],
-      ["MiniPACS, TLS", () => startMiniPacs(c, { tls: true })],
+      ...builds.flatMap(([suffix, main]) =>
+        [
+          [PLAIN + suffix, () => startMiniPacs(c, { tls: false, main })],
+          [TLS_REQUIRED + suffix, () => startMiniPacs(c, { tls: true, main })],
+          [
+            TLS_NOT_ASKED + suffix,
+            () => startMiniPacs(c, { tls: true, main, clientCertificate: false }),
+          ],
+        ] as [string, () => Promise<Server>][]
+      ),
     ];
     const storeRuns = new Map<string, Run[]>(stores.map(([l]) => [l, []]));
     for (let round = 1; round <= repeat; round++) {
@@ -504,15 +537,28 @@ export async function runTlsBench(
       `port = ${port}`,
       `tls = ${tls}`,
     ];
-    const mini = await startMiniPacs(c, {
-      tls: true,
-      knownAe: [...known("DEST", dest.port, true), ...known("PLAINDEST", plainDest.port, false)],
-    });
+    const minis: [string, Server & { plainPort: number }][] = [];
+    for (const [suffix, main] of builds) {
+      minis.push([
+        suffix,
+        await startMiniPacs(c, {
+          tls: true,
+          main,
+          knownAe: [
+            ...known("DEST", dest.port, true),
+            ...known("PLAINDEST", plainDest.port, false),
+          ],
+        }),
+      ]);
+    }
     const orth = orthanc ? await startOrthancTls(c, dest.port) : null;
     const moveRows: [string, Run[]][] = [];
     try {
-      let r = await sh("storescu", storescuArgs(c, mini, [corpus.dir]));
-      if (!r.ok) throw new Error(`loading MiniPACS failed: ${r.text.slice(-600)}`);
+      let r;
+      for (const [, mini] of minis) {
+        r = await sh("storescu", storescuArgs(c, mini, [corpus.dir]));
+        if (!r.ok) throw new Error(`loading MiniPACS failed: ${r.text.slice(-600)}`);
+      }
       if (orth) {
         r = await sh("storescu", storescuArgs(c, orth, [corpus.dir]));
         if (!r.ok) throw new Error(`loading Orthanc failed: ${r.text.slice(-600)}`);
@@ -597,20 +643,24 @@ export async function runTlsBench(
         ...(orth
           ? [["Orthanc send over TLS (REST store)", orthancSend] as [string, () => Promise<Run>]]
           : []),
-        [
-          "MiniPACS C-MOVE, plain",
-          () =>
-            timed(
-              plainDest,
-              "movescu",
-              moveArgs("MINIPACS", mini.plainPort, "PLAINDEST"),
-              mini,
-            ),
-        ],
-        [
-          "MiniPACS C-MOVE over TLS",
-          () => timed(dest, "movescu", moveArgs("MINIPACS", mini.plainPort, "DEST"), mini),
-        ],
+        ...minis.flatMap(([suffix, mini]) =>
+          [
+            [
+              MOVE_PLAIN + suffix,
+              () =>
+                timed(
+                  plainDest,
+                  "movescu",
+                  moveArgs("MINIPACS", mini.plainPort, "PLAINDEST"),
+                  mini,
+                ),
+            ],
+            [
+              MOVE_TLS + suffix,
+              () => timed(dest, "movescu", moveArgs("MINIPACS", mini.plainPort, "DEST"), mini),
+            ],
+          ] as [string, () => Promise<Run>][]
+        ),
       ];
       const runs = new Map<string, Run[]>(senders.map(([l]) => [l, []]));
       for (let round = 1; round <= repeat; round++) {
@@ -626,8 +676,10 @@ export async function runTlsBench(
       }
       for (const [label] of senders) moveRows.push([label, runs.get(label)!]);
     } finally {
-      await mini.stop();
-      await mini.cleanup();
+      for (const [, mini] of minis) {
+        await mini.stop();
+        await mini.cleanup();
+      }
       await orth?.stop();
       await orth?.cleanup();
       await dest.stop();
@@ -635,23 +687,13 @@ export async function runTlsBench(
       await plainDest.stop();
       await plainDest.cleanup();
     }
-    const ratios: [string, string][] = [
-      ["x ceiling", ""],
-      ["x MiniPACS plain", ""],
-      ["x Orthanc TLS", ""],
+    const anchors = (ceiling: string, plain: string, orthancRow: string): Anchor[] => [
+      ["x ceiling", () => ceiling],
+      ["x MiniPACS plain", (label) => plain + buildOf(label)],
+      ["x Orthanc TLS", () => orthancRow],
     ];
-    const storeAnchors = ratios.map(([name], k) =>
-      [name, [stores[0][0], "MiniPACS, plain", "Orthanc, DICOM TLS"][k]] as [string, string]
-    );
-    const moveAnchors = ratios.map(([name], k) =>
-      [
-        name,
-        [moveRows[0][0], "MiniPACS C-MOVE, plain", "Orthanc send over TLS (REST store)"][k],
-      ] as [
-        string,
-        string,
-      ]
-    );
+    const storeAnchors = anchors(stores[0][0], PLAIN, "Orthanc, DICOM TLS");
+    const moveAnchors = anchors(moveRows[0][0], MOVE_PLAIN, "Orthanc send over TLS (REST store)");
     console.log("");
     console.log(table(
       `TLS store: ${count} CT 512x512x16 (${
@@ -666,17 +708,18 @@ export async function runTlsBench(
       moveRows,
       moveAnchors,
     ));
+    // CPU per image: what the rate ratio would be were MiniPACS alone on its core.
+    const cpu = (rows: [string, Run[]][], label: string) =>
+      median((rows.find(([l]) => l === label)?.[1] ?? []).map((r) => r.cpuMsPerImage ?? NaN));
     // The issue's targets: over TLS at least 0.8x MiniPACS's own plain rate, ahead of Orthanc.
-    const verdict = (rows: [string, Run[]][], tlsRow: string, anchors: [string, string][]) => {
+    const verdict = (rows: [string, Run[]][], tlsRow: string, anchors: Anchor[]) => {
       const runs = rows.find(([l]) => l === tlsRow)![1];
-      const plain = pairedRatio(runs, rows.find(([l]) => l === anchors[1][1])?.[1]);
-      const orth = pairedRatio(runs, rows.find(([l]) => l === anchors[2][1])?.[1]);
+      const plainRow = anchors[1][1](tlsRow);
+      const plain = pairedRatio(runs, rows.find(([l]) => l === plainRow)?.[1]);
+      const orth = pairedRatio(runs, rows.find(([l]) => l === anchors[2][1](tlsRow))?.[1]);
       const say = (x: number, target: number) =>
         Number.isFinite(x) ? `${x.toFixed(2)}x (${x >= target ? "met" : "missed"})` : "-";
-      // CPU per image: what the rate ratio would be were MiniPACS alone on its core.
-      const cpu = (label: string) =>
-        median((rows.find(([l]) => l === label)?.[1] ?? []).map((r) => r.cpuMsPerImage ?? NaN));
-      const cpuRatio = cpu(anchors[1][1]) / cpu(tlsRow);
+      const cpuRatio = cpu(rows, plainRow) / cpu(rows, tlsRow);
       return `${tlsRow}: ${say(plain, 0.8)} of plain (target >= 0.8x), ${
         say(orth, 1)
       } of Orthanc TLS (target > 1x); CPU per image plain/TLS ${
@@ -684,8 +727,29 @@ export async function runTlsBench(
       }`;
     };
     console.log("");
-    console.log(verdict(storeRows, "MiniPACS, TLS", storeAnchors));
-    console.log(verdict(moveRows, "MiniPACS C-MOVE over TLS", moveAnchors));
+    for (const [suffix] of builds) {
+      console.log(verdict(storeRows, TLS_REQUIRED + suffix, storeAnchors));
+      console.log(verdict(storeRows, TLS_NOT_ASKED + suffix, storeAnchors));
+      console.log(verdict(moveRows, MOVE_TLS + suffix, moveAnchors));
+    }
+    // Before/after: this checkout's TLS rows against the other build's, paired by round.
+    for (const [suffix] of builds.slice(1)) {
+      for (
+        const [rows, row] of [[storeRows, TLS_REQUIRED], [storeRows, TLS_NOT_ASKED], [
+          moveRows,
+          MOVE_TLS,
+        ]] as [[string, Run[]][], string][]
+      ) {
+        const ours = rows.find(([l]) => l === row)![1];
+        const theirs = rows.find(([l]) => l === row + suffix)![1];
+        const rate = pairedRatio(ours, theirs);
+        console.log(
+          `${row}: ${Number.isFinite(rate) ? rate.toFixed(2) : "-"}x the rate of${suffix}, CPU ${
+            cpu(rows, row).toFixed(2)
+          } vs ${cpu(rows, row + suffix).toFixed(2)} ms/img`,
+        );
+      }
+    }
     failed = [...storeRows, ...moveRows].some(([, runs]) => runs.some((r) => r.error));
   } finally {
     await corpus.remove().catch(() => {});

@@ -17,6 +17,8 @@ export interface Peer {
   cleanup(): Promise<void>;
   /** The last lines the process printed, for error reports. */
   output(): string;
+  /** Its process id, when it was started here (CPU time from /proc). */
+  pid?: number;
   /** Its HTTP server's base URL, when it has one (Orthanc). */
   httpUrl?: string;
   /** Where the peer writes what it receives, when that is a plain folder (storescp). */
@@ -288,6 +290,7 @@ export async function startMiniPacsPeer(
   const peer: Peer = {
     aeTitle,
     port,
+    pid: child.pid,
     stop: async () => {
       code ??= (await terminate(child, 120_000)).code;
       await out.done;

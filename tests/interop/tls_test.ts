@@ -6,6 +6,7 @@ import { hasTool, MAIN, type MiniPacs, run, startMiniPacs } from "../helpers/ser
 import { echo, openAssociation } from "../helpers/scu.ts";
 import { loadTlsMaterial, tlsConnector } from "../../src/net/tls.ts";
 import { parseConfig } from "../../src/config.ts";
+import type { Connector } from "../../src/core/ports.ts";
 
 const ready = hasTool("echoscu") && hasOpenssl();
 
@@ -52,6 +53,39 @@ function tlsEcho(
     "127.0.0.1",
     String(pacs.tlsPort),
   ]);
+}
+
+/** The subject of the certificate the TLS port presents to a new connection now. */
+async function subjectOf(pacs: MiniPacs, connector: Connector) {
+  const conn = await connector.connect("127.0.0.1", pacs.tlsPort!, 5000);
+  try {
+    return conn.security?.peer?.subject;
+  } finally {
+    conn.close();
+  }
+}
+
+/**
+ * With an association open, replaces the server's certificate files (`live`) with a renewed
+ * certificate and sends SIGHUP: new connections get it, the open association goes on.
+ */
+async function renewWhileOpen(
+  pacs: MiniPacs,
+  c: CertificateSet,
+  connector: Connector,
+  live: { cert: string; key: string },
+) {
+  assert.equal(await subjectOf(pacs, connector), "CN=localhost");
+  const open = await openAssociation(pacs.tlsPort!, { connector });
+  assert.equal(await echo(open), 0);
+  const renewed = await c.issue("renewed.example", { san: "DNS:localhost,IP:127.0.0.1" });
+  await Deno.copyFile(renewed.cert, live.cert);
+  await Deno.copyFile(renewed.key, live.key);
+  pacs.child.kill("SIGHUP");
+  await pacs.waitForLog(/TLS certificates reloaded .*renewed\.example/);
+  assert.equal(await subjectOf(pacs, connector), "CN=renewed.example");
+  assert.equal(await echo(open), 0, "the association opened before goes on");
+  return open;
 }
 
 Deno.test({
@@ -316,14 +350,6 @@ Deno.test({
         { certificate: "cert", privateKey: "key", caCertificates: "ca" },
       );
       const connector = tlsConnector(material);
-      const subjectNow = async () => {
-        const conn = await connector.connect("127.0.0.1", pacs.tlsPort!, 5000);
-        try {
-          return conn.security?.peer?.subject;
-        } finally {
-          conn.close();
-        }
-      };
       // The server's files live where the configuration names them; they are replaced in place.
       const cert = `${c.dir}/live.crt`;
       const key = `${c.dir}/live.key`;
@@ -334,23 +360,13 @@ Deno.test({
       });
       let open: Awaited<ReturnType<typeof openAssociation>> | null = null;
       try {
-        assert.equal(await subjectNow(), "CN=localhost");
-        open = await openAssociation(pacs.tlsPort!, { connector });
-        assert.equal(await echo(open), 0);
-
-        const renewed = await c.issue("renewed.example", { san: "DNS:localhost,IP:127.0.0.1" });
-        await Deno.copyFile(renewed.cert, cert);
-        await Deno.copyFile(renewed.key, key);
-        pacs.child.kill("SIGHUP");
-        await pacs.waitForLog(/TLS certificates reloaded .*renewed\.example/);
-        assert.equal(await subjectNow(), "CN=renewed.example");
-        assert.equal(await echo(open), 0, "the association opened before goes on");
+        open = await renewWhileOpen(pacs, c, connector, { cert, key });
 
         // A key that does not match: logged, and the running certificate is kept.
         await Deno.copyFile(client.key, key);
         pacs.child.kill("SIGHUP");
         await pacs.waitForLog(/TLS certificates not reloaded.*tls\.private_key: does not match/);
-        assert.equal(await subjectNow(), "CN=renewed.example");
+        assert.equal(await subjectOf(pacs, connector), "CN=renewed.example");
         assert.equal(await echo(open), 0);
         await open.release();
         open = null;
@@ -364,21 +380,104 @@ Deno.test({
 
 Deno.test({
   name:
-    "TLS: require_client_certificate = false serves a caller without a certificate, never one with an untrusted certificate",
+    "TLS: require_client_certificate = false with a tls_name AE asks for certificates: none is served, an untrusted one never",
   ignore: !ready,
   async fn() {
     await withCerts(async (c) => {
       const other = await c.otherCa("ct1.example");
       const pacs = await startMiniPacs({
-        extraToml: tlsToml(c, { require_client_certificate: false }),
+        extraToml: [
+          tlsToml(c, { require_client_certificate: false }),
+          "[[known_ae]]",
+          'ae_title = "CT1"',
+          'host = "127.0.0.1"',
+          "port = 104",
+          'tls_name = "ct1.example"',
+        ].join("\n"),
       });
       try {
+        await pacs.waitForLog(/DICOM over TLS listening.*client_certificate=optional/);
         const anon = await tlsEcho(pacs, c, null);
         assert.equal(anon.code, 0, anon.stderr);
         const untrusted = await tlsEcho(pacs, c, other);
         assert.notEqual(untrusted.code, 0);
         await pacs.waitForLog(/TLS connection refused.*not trusted/);
       } finally {
+        await pacs.cleanup();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "TLS without client certificates (Deno's listener): served; TLS 1.1, plain DICOM and a hanging handshake refused, logged once, no slot held; SIGHUP swaps the certificate",
+  ignore: !ready,
+  async fn() {
+    await withCerts(async (c) => {
+      const cert = `${c.dir}/live.crt`;
+      const key = `${c.dir}/live.key`;
+      await Deno.copyFile(c.serverCert, cert);
+      await Deno.copyFile(c.serverKey, key);
+      const pacs = await startMiniPacs({
+        server: { max_associations: 1 },
+        extraToml: tlsToml(c, {
+          require_client_certificate: false,
+          certificate: cert,
+          private_key: key,
+        }),
+      });
+      const idle: Deno.TcpConn[] = [];
+      let open: Awaited<ReturnType<typeof openAssociation>> | null = null;
+      const connector = tlsConnector(
+        await loadTlsMaterial({ caCertificates: c.ca }, {
+          certificate: "cert",
+          privateKey: "key",
+          caCertificates: "ca",
+        }),
+      );
+      try {
+        await pacs.waitForLog(/DICOM over TLS listening.*client_certificate="?not asked/);
+        const refused = () =>
+          pacs.logs().split("\n").filter((l) => /TLS connection refused/.test(l)).length;
+        const attempts: [string, () => Promise<unknown>, RegExp][] = [
+          [
+            "TLS 1.1",
+            () => run("openssl", ["s_client", "-connect", `127.0.0.1:${pacs.tlsPort}`, "-tls1_1"]),
+            /TLS version or cipher suites not supported/,
+          ],
+          [
+            "plain DICOM",
+            () => run("echoscu", ["-aec", "MINIPACS", "127.0.0.1", String(pacs.tlsPort)]),
+            /plain DICOM on the TLS port/,
+          ],
+        ];
+        for (const [what, attempt, reason] of attempts) {
+          const before = refused();
+          await attempt();
+          const line = await pacs.waitForLog(
+            new RegExp(`TLS connection refused.*${reason.source}`, reason.flags),
+          );
+          assert.match(line, /peer=127\.0\.0\.1:\d+/, what);
+          const ok = await tlsEcho(pacs, c, null);
+          assert.equal(ok.code, 0, `after ${what}: ${ok.stderr}`);
+          assert.equal(refused() - before, 1, `${what}: logged once\n${pacs.logs()}`);
+        }
+        // Handshakes left hanging hold none of the one association slot.
+        for (let i = 0; i < 3; i++) {
+          idle.push(await Deno.connect({ hostname: "127.0.0.1", port: pacs.tlsPort! }));
+        }
+        assert.equal((await tlsEcho(pacs, c, null)).code, 0);
+        for (const conn of idle.splice(0)) conn.close();
+        assert.doesNotMatch(pacs.logs(), /association rejected/);
+
+        // SIGHUP: new connections get the new certificate, an open association goes on.
+        open = await renewWhileOpen(pacs, c, connector, { cert, key });
+        await open.release();
+        open = null;
+      } finally {
+        for (const conn of idle) conn.close();
+        await open?.abort().catch(() => {});
         await pacs.cleanup();
       }
     });

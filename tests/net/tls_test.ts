@@ -1,15 +1,10 @@
-// The TLS adapter's byte path, which the speed work changed: bytes arrive intact and in order
+// The TLS adapters' byte path, which the speed work changed: bytes arrive intact and in order
 // when the reader lags; a reader that stops holds the sender back (memory stays bounded); and
 // a caller may reuse its buffer as soon as write() resolves (the adapter keeps no reference).
 import assert from "node:assert/strict";
 import { type CertificateSet, hasOpenssl, makeCertificates } from "../helpers/certificates.ts";
-import {
-  listenTls,
-  loadTlsMaterial,
-  type TlsConnection,
-  tlsConnector,
-  type TlsListener,
-} from "../../src/net/tls.ts";
+import { listenTls, loadTlsMaterial, tlsConnector, type TlsListener } from "../../src/net/tls.ts";
+import { listenNativeTls } from "../../src/net/native_tls.ts";
 import type { Connection } from "../../src/core/ports.ts";
 
 const ready = hasOpenssl();
@@ -18,15 +13,18 @@ if (!ready) console.log("SKIP: TLS adapter tests need the openssl command");
 const MIB = 1024 * 1024;
 const KEYS = { certificate: "certificate", privateKey: "private_key", caCertificates: "ca" };
 
-/** A listener requiring a client certificate and one connection to it, with our connector. */
-async function pair(c: CertificateSet) {
+/**
+ * A listener requiring a client certificate (or, `native`, Deno's listener that asks for none)
+ * and one connection to it, with our connector.
+ */
+async function pair(c: CertificateSet, native = false) {
   const client = await c.issue("scu.example");
   const server = await loadTlsMaterial(
     { certificate: c.serverCert, privateKey: c.serverKey, caCertificates: c.ca },
     KEYS,
   );
-  const accepted: TlsConnection[] = [];
-  const listener: TlsListener = await listenTls({
+  const accepted: Connection[] = [];
+  const listener: TlsListener = await (native ? listenNativeTls : listenTls)({
     hostname: "127.0.0.1",
     port: 0,
     material: server,
@@ -87,27 +85,36 @@ async function withCerts(fn: (c: CertificateSet) => Promise<void>) {
   }
 }
 
-Deno.test({
-  name: "TLS adapter: 24 MiB each way arrive intact and in order while the reader lags",
-  ignore: !ready,
-  async fn() {
-    await withCerts(async (c) => {
-      const p = await pair(c);
-      try {
-        const total = 24 * MIB;
-        const send = async (conn: Connection) => {
-          for (let at = 0; at < total; at += MIB) await conn.write(piece(at, MIB));
-        };
-        // A reader that stops now and then, so that chunks wait in the adapter.
-        const lag = (at: number) => (at % (3 * MIB) < 70_000 ? delay(20) : Promise.resolve());
-        await Promise.all([send(p.outgoing), readChecked(p.incoming, total, lag)]);
-        await Promise.all([send(p.incoming), readChecked(p.outgoing, total, lag)]);
-      } finally {
-        p.close();
-      }
-    });
-  },
-});
+for (const native of [false, true]) {
+  Deno.test({
+    name: `TLS adapter${
+      native ? " (Deno's listener)" : ""
+    }: 24 MiB each way arrive intact and in order while the reader lags`,
+    ignore: !ready,
+    fn: () => exchange24MiB(native),
+  });
+}
+
+async function exchange24MiB(native: boolean) {
+  await withCerts(async (c) => {
+    const p = await pair(c, native);
+    // Deno's listener never asks: our certificate is not sent, so none is seen.
+    if (native) assert.equal(p.incoming.security?.peer, undefined);
+    else assert.equal(p.incoming.security?.peer?.commonName, "scu.example");
+    try {
+      const total = 24 * MIB;
+      const send = async (conn: Connection) => {
+        for (let at = 0; at < total; at += MIB) await conn.write(piece(at, MIB));
+      };
+      // A reader that stops now and then, so that chunks wait in the adapter.
+      const lag = (at: number) => (at % (3 * MIB) < 70_000 ? delay(20) : Promise.resolve());
+      await Promise.all([send(p.outgoing), readChecked(p.incoming, total, lag)]);
+      await Promise.all([send(p.incoming), readChecked(p.outgoing, total, lag)]);
+    } finally {
+      p.close();
+    }
+  });
+}
 
 Deno.test({
   name: "TLS adapter: a reader that stops holds the sender back; nothing is lost when it resumes",
