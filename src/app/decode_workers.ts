@@ -1,6 +1,7 @@
 // Decodes compressed objects for retrieves on worker threads: the codecs take a core of their
 // own, and the thread that runs every association goes on sending while the next image is
-// decoded. Workers start on the first decode and stay (a handful at most) until close(). The
+// decoded. Workers start on the first decode (a handful at most) and stop after a while with
+// nothing to do: each is a JavaScript engine of its own, 10-20 MB with the codecs loaded. The
 // materializer's compression at rest runs there too, off the thread that answers stores.
 // Decoded results come back in buffers that go round: once a result is sent (release()), its
 // buffer goes with a later decode to be written again, so that no decode allocates or clears
@@ -17,8 +18,12 @@ interface Job {
 interface Slot {
   worker: Worker;
   jobs: Map<number, Job>;
+  /** Stops the worker once it has been idle for idleMs. */
+  idleTimer?: ReturnType<typeof setTimeout>;
 }
 
+/** A worker with nothing to do stops after this long (ms). */
+export const WORKER_IDLE_MS = 30_000;
 /** Spare buffers kept: enough for the decodes under way on a few associations. */
 const MAX_SPARES = 6;
 /** A larger result's buffer is not kept. */
@@ -28,6 +33,7 @@ const SPARES_IDLE_MS = 5000;
 
 export class DecodeWorkers implements ObjectDecoder {
   readonly #size: number;
+  readonly #idleMs: number;
   readonly #slots: Slot[] = [];
   #nextId = 1;
   #closed = false;
@@ -37,8 +43,17 @@ export class DecodeWorkers implements ObjectDecoder {
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** `size` workers at most: by default one per core, up to four. */
-  constructor(size = Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1))) {
+  constructor(
+    size = Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)),
+    idleMs = WORKER_IDLE_MS,
+  ) {
     this.#size = size;
+    this.#idleMs = idleMs;
+  }
+
+  /** Worker threads running now. */
+  get threads(): number {
+    return this.#slots.length;
   }
 
   async decode(
@@ -87,6 +102,7 @@ export class DecodeWorkers implements ObjectDecoder {
     const id = this.#nextId++;
     const bytes = job.dataset.slice(); // its own buffer, handed over whole
     const request: DecodeRequest = { ...job, id, dataset: bytes };
+    clearTimeout(slot.idleTimer);
     const transfer = job.spare ? [bytes.buffer, job.spare] : [bytes.buffer];
     return new Promise((resolve, reject) => {
       slot.jobs.set(id, { resolve, reject });
@@ -101,6 +117,7 @@ export class DecodeWorkers implements ObjectDecoder {
     this.#idleTimer = undefined;
     this.#spares.length = 0;
     for (const slot of this.#slots.splice(0)) {
+      clearTimeout(slot.idleTimer);
       slot.worker.terminate();
       for (const job of slot.jobs.values()) job.reject(new Error("decoder closed"));
     }
@@ -121,6 +138,7 @@ export class DecodeWorkers implements ObjectDecoder {
       const job = slot.jobs.get(e.data.id);
       if (!job) return;
       slot.jobs.delete(e.data.id);
+      if (slot.jobs.size === 0) this.#stopWhenIdle(slot);
       this.#keep(e.data.spare);
       if (e.data.error !== undefined) job.reject(new Error(e.data.error));
       else job.resolve(e.data);
@@ -128,6 +146,7 @@ export class DecodeWorkers implements ObjectDecoder {
     worker.onerror = (e) => {
       // A worker that died takes its jobs with it; the next decode starts another.
       e.preventDefault();
+      clearTimeout(slot.idleTimer);
       this.#slots.splice(this.#slots.indexOf(slot), 1);
       worker.terminate();
       for (const job of slot.jobs.values()) {
@@ -136,5 +155,17 @@ export class DecodeWorkers implements ObjectDecoder {
     };
     this.#slots.push(slot);
     return slot;
+  }
+
+  /** Stops the worker once idle for idleMs (a job sent to it meanwhile clears the timer). */
+  #stopWhenIdle(slot: Slot): void {
+    clearTimeout(slot.idleTimer);
+    slot.idleTimer = setTimeout(() => {
+      const at = this.#slots.indexOf(slot);
+      if (at < 0 || slot.jobs.size > 0) return;
+      this.#slots.splice(at, 1);
+      slot.worker.terminate();
+    }, this.#idleMs);
+    Deno.unrefTimer(slot.idleTimer);
   }
 }

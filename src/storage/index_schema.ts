@@ -133,10 +133,19 @@ function migrateToVersion2(db: DatabaseSync): void {
   }
 }
 
+/**
+ * SQLite page cache of a read-only connection, in KiB. Each connection keeps its cache (2 MB by
+ * default) for good once filled, and a server holds several readers (C-FIND, DICOMweb, pages):
+ * at a million instances they kept about 8 MiB after a few queries. A page read again comes
+ * from the OS page cache (a pread), and the queries cost the same within the noise.
+ */
+export const READER_CACHE_KIB = 256;
+
 /** A connection to an index file, waiting up to 10 s for a lock. */
 export function openDatabase(path: string, readOnly: boolean): DatabaseSync {
   const db = new DatabaseSync(path, { readOnly });
   db.exec("PRAGMA busy_timeout = 10000");
+  if (readOnly) db.exec(`PRAGMA cache_size = -${READER_CACHE_KIB}`);
   return db;
 }
 

@@ -3,6 +3,7 @@
 // instance's commit seq in the index is the one it was computed for. Deleting an instance
 // removes its row; a reindex drops the file and everything is computed again from the files.
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { READER_CACHE_KIB } from "./index_schema.ts";
 import { removeIfPresent } from "./layout.ts";
 
 export const METADATA_FILE = "dicomweb.sqlite";
@@ -20,6 +21,8 @@ export interface InstanceMetadata {
  */
 function prepare(db: DatabaseSync): void {
   db.exec("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL");
+  // Rows are read by key; a small cache holds the upper B-tree pages (index_schema.ts).
+  db.exec(`PRAGMA cache_size = -${READER_CACHE_KIB}`);
   const older = db.prepare(
     "SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = 'instance_metadata'",
   ).get();

@@ -19,7 +19,7 @@ import { JOURNAL_DIR, type RecordInfo } from "./journal.ts";
 import { type AssociationState, JournalObjectWriter } from "./journal_object_writer.ts";
 import { fillJournalReserve } from "./journal_reserve.ts";
 import { FreeSpaceGauge } from "./free_space.ts";
-import { roomInJournal } from "./backpressure.ts";
+import { MATERIALIZER_BOUND, paceAdmission } from "./backpressure.ts";
 import { homePathFor, INDEX_FILE, removeIfPresent, TMP_DIR } from "./layout.ts";
 import { Materializer, type MaterializerOptions } from "./materializer.ts";
 import { recover } from "./recovery.ts";
@@ -129,6 +129,7 @@ export class FsObjectStore implements ObjectStore {
       throw e;
     }
     const materializer = new Materializer({
+      ...MATERIALIZER_BOUND, // pacing starts where it runs beside ingest (backpressure.ts)
       ...opts.materializer,
       compressTo: opts.compressTo,
       compressor: opts.compressor,
@@ -391,8 +392,8 @@ export class FsObjectStore implements ObjectStore {
         })
       );
     }
-    // Durable and indexed; past the journal's hard bound the answer waits (backpressure.ts).
-    await roomInJournal(this.#materializer);
+    // Durable and indexed; past the materializer's bound answers are paced (backpressure.ts).
+    await paceAdmission(this.#materializer);
     return "stored";
   }
 

@@ -9,8 +9,8 @@ import type { InstanceRecord, Logger } from "../core/ports.ts";
 import { isTombstoned, readTombstones } from "./delete.ts";
 import { carryOverQueues } from "./queue_carry_over.ts";
 import { IndexDb } from "./index_db.ts";
-import { dropInstanceMetadata } from "./instance_metadata.ts";
-import { JOURNAL_DIR, readAt, syncDirectory } from "./journal.ts";
+import { dropInstanceMetadata, METADATA_FILE } from "./instance_metadata.ts";
+import { JOURNAL_DIR, syncDirectory } from "./journal.ts";
 import { HOME_SUFFIX, homePathFor, INDEX_FILE, removeIfPresent, TMP_DIR } from "./layout.ts";
 import { readJournal } from "./recovery.ts";
 
@@ -27,8 +27,6 @@ export interface ReindexProgress {
 }
 
 const READ_CHUNK = 64 * 1024;
-/** Home files read ahead of the index writes, so that their reads overlap. */
-const READ_AHEAD = 16;
 /** SQLite page cache of the index being built, in MiB. */
 const CACHE_MB = 64;
 /** Index rows written per transaction (one commit per row made reindex commit-bound). */
@@ -44,13 +42,30 @@ interface HomeFile {
 const MAX_META = 1024 * 1024;
 const SEQ_PER_MS = 1024;
 
-/** Reads the file meta and scans the dataset header of one Part 10 file. */
+/** Reads into `bytes` from the file's current position until full or at the end. */
+function readFull(file: Deno.FsFile, bytes: Uint8Array): number {
+  let done = 0;
+  while (done < bytes.length) {
+    const n = file.readSync(bytes.subarray(done));
+    if (n === null) break;
+    done += n;
+  }
+  return done;
+}
+
+/**
+ * Reads the file meta and scans the dataset header of one Part 10 file. Reads go on from
+ * where the last ended and stop at the size the file had when opened: for a small file one
+ * open, one stat and one read. They are synchronous: reindex runs alone, and on files the OS
+ * has cached an I/O thread hop per call cost more than the call (100,000 files: 35 CPU-s with
+ * 16 files read ahead asynchronously, 23 CPU-s like this).
+ */
 async function readHomeFile(path: string): Promise<HomeFile> {
-  const file = await Deno.open(path, { read: true });
+  const file = Deno.openSync(path, { read: true });
   try {
-    const stat = await file.stat();
-    let head = new Uint8Array(READ_CHUNK);
-    let have = await readAt(file, 0, head);
+    const stat = file.statSync();
+    let head = new Uint8Array(Math.min(READ_CHUNK, Math.max(stat.size, 1)));
+    let have = readFull(file, head);
     let decoded: { meta: FileMeta; datasetOffset: number } | undefined;
     // The file meta is small; allow it to be larger than the first chunk, up to MAX_META.
     for (;;) {
@@ -58,21 +73,21 @@ async function readHomeFile(path: string): Promise<HomeFile> {
         decoded = decodeFileMetaInformation(head.subarray(0, have));
         if (decoded.datasetOffset < have || have < head.length) break;
       } catch (e) {
-        if (have < head.length || head.length >= MAX_META) throw e;
+        if (have < head.length || have >= stat.size || head.length >= MAX_META) throw e;
       }
       const bigger = new Uint8Array(head.length * 4);
       bigger.set(head.subarray(0, have));
-      have += await readAt(file, have, bigger.subarray(have));
+      have += readFull(file, bigger.subarray(have));
       head = bigger;
     }
     const { meta, datasetOffset } = decoded;
     const scanner = new HeaderScanner(meta.transferSyntaxUid);
-    await scanner.push(head.slice(datasetOffset, have));
+    await scanner.push(head.subarray(datasetOffset, have));
     let position = have;
     const chunk = new Uint8Array(READ_CHUNK);
     // Bounded by the file size: each read advances or ends the loop.
-    while (!scanner.stopped) {
-      const n = await readAt(file, position, chunk);
+    while (!scanner.stopped && position < stat.size) {
+      const n = readFull(file, chunk);
       if (n === 0) break;
       await scanner.push(chunk.subarray(0, n));
       position += n;
@@ -95,14 +110,14 @@ async function readHomeFile(path: string): Promise<HomeFile> {
   }
 }
 
-/** Home files: every regular file below the root except index, journal, tmp and the lock. */
+/** Home files: every regular file below the root but the index, metadata, journal, tmp, lock. */
 async function* walk(root: string, dir = ""): AsyncGenerator<string> {
   const entries: Deno.DirEntry[] = [];
   for await (const e of Deno.readDir(dir ? `${root}/${dir}` : root)) entries.push(e);
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const e of entries) {
     const ours = e.name === JOURNAL_DIR || e.name === TMP_DIR || e.name === LOCK_FILE;
-    if (!dir && (ours || e.name.startsWith(INDEX_FILE))) {
+    if (!dir && (ours || e.name.startsWith(INDEX_FILE) || e.name.startsWith(METADATA_FILE))) {
       continue;
     }
     const rel = dir ? `${dir}/${e.name}` : e.name;
@@ -171,34 +186,20 @@ export async function reindex(
     }
   };
   try {
-    // Up to READ_AHEAD files are read at once; their rows are written in walk order.
-    const reads: { path: string; read: Promise<HomeFile | Error> }[] = [];
-    const settle = async () => {
-      const { path, read } = reads.shift()!;
-      const home = await read;
-      if (home instanceof Error) skipped.push({ path, reason: home.message });
-      else {
-        try {
-          batched(() => indexHome(path, home));
-        } catch (e) {
-          skipped.push({ path, reason: e instanceof Error ? e.message : String(e) });
-        }
-      }
-      onProgress?.({ scanned, indexed: rows, path });
-    };
     for await (const path of walk(root)) {
       scanned++;
       if (!path.endsWith(HOME_SUFFIX)) {
         skipped.push({ path, reason: `not a ${HOME_SUFFIX} file` });
         continue;
       }
-      const read = readHomeFile(`${root}/${path}`).catch((e) =>
-        e instanceof Error ? e : new Error(String(e))
-      );
-      reads.push({ path, read });
-      if (reads.length >= READ_AHEAD) await settle();
+      try {
+        const home = await readHomeFile(`${root}/${path}`);
+        batched(() => indexHome(path, home));
+      } catch (e) {
+        skipped.push({ path, reason: e instanceof Error ? e.message : String(e) });
+      }
+      onProgress?.({ scanned, indexed: rows, path });
     }
-    while (reads.length > 0) await settle();
     // Journal records not yet materialized (or newer than their home file).
     const { entries } = await readJournal(root, logger, false);
     for (const e of entries) {

@@ -56,6 +56,22 @@ Deno.test({
   },
 });
 
+Deno.test("DecodeWorkers stop a worker left idle and start one again for the next decode", async () => {
+  const workers = new DecodeWorkers(1, 100);
+  try {
+    const rle = "1.2.840.10008.1.2.5"; // not an RLE dataset: the worker answers with an error
+    await assert.rejects(workers.decode(new Uint8Array(8), rle, ILE, 1 << 20));
+    assert.equal(workers.threads, 1, "a worker started for the decode");
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(workers.threads, 0, "stopped once idle");
+    await assert.rejects(workers.decode(new Uint8Array(8), rle, ILE, 1 << 20), /cannot decode/);
+    assert.equal(workers.threads, 1, "started again");
+  } finally {
+    workers.close();
+  }
+  assert.equal(workers.threads, 0);
+});
+
 Deno.test({
   name: "DecodeWorkers write the next decode into the buffer of a released result",
   ignore: !tools,

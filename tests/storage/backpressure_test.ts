@@ -1,8 +1,15 @@
-// Backpressure on sustained ingest: past twice the materializer's bound, a store's answer waits
-// for objects to go home, so the journal backlog stays bounded however long a sender goes on.
+// Backpressure on sustained ingest: past the materializer's bound answers are spaced out by how
+// full the journal is; at HARD_FACTOR times the bound a store's answer waits for objects to go
+// home, so the journal backlog stays bounded however long a sender goes on.
 import assert from "node:assert/strict";
 import type { CompressionResult } from "../../src/core/dicom/compression.ts";
-import { type BacklogSource, HARD_FACTOR, roomInJournal } from "../../src/storage/backpressure.ts";
+import {
+  type BacklogSource,
+  fullness,
+  HARD_FACTOR,
+  JournalPacer,
+  roomInJournal,
+} from "../../src/storage/backpressure.ts";
 import { datasetFor, makeRecord, openStore, storeObject, withTempDir } from "./fixtures.ts";
 
 const JPEG_LS = "1.2.840.10008.1.2.4.80";
@@ -27,7 +34,7 @@ function fakeSource(objects: number) {
 }
 
 Deno.test("roomInJournal() answers at once under the bound and waits past it until batches bring it back", async () => {
-  assert.equal(await roomInJournal(fakeSource(2 * 10 - 1)), 0);
+  assert.equal(await roomInJournal(fakeSource(HARD_FACTOR * 10 - 1)), 0);
   const source = fakeSource(HARD_FACTOR * 10 + 5);
   let done = false;
   const waiting = roomInJournal(source).then(() => (done = true));
@@ -41,6 +48,26 @@ Deno.test("roomInJournal() answers at once under the bound and waits past it unt
   assert.equal(done, true);
 });
 
+Deno.test("JournalPacer answers at once up to the bound, then spaces all answers by how full the journal is", async () => {
+  const source = fakeSource(10);
+  const pacer = new JournalPacer(source, 200);
+  assert.equal(fullness(source), 0);
+  assert.ok(await pacer.admit() < 20, "at the bound: no wait");
+  // Half way from the bound (10) to the hard bound (80): answers 100 ms apart.
+  source.backlog = { objects: 45, bytes: 0 };
+  assert.equal(fullness(source), 0.5);
+  const t0 = performance.now();
+  const done: number[] = [];
+  await Promise.all(
+    [0, 1, 2].map(() => pacer.admit().then(() => done.push(performance.now() - t0))),
+  );
+  done.sort((a, b) => a - b);
+  assert.ok(done[0] < 50, `the first at once (${done[0]} ms)`);
+  assert.ok(done[1] >= 90 && done[2] >= 190, `then one slot each: ${done.map(Math.round)}`);
+  source.diskFull = true;
+  assert.equal(await pacer.admit(), 0, "a full disk is never waited for");
+});
+
 Deno.test("roomInJournal() never holds a sender on a full disk or past its longest wait", async () => {
   const full = fakeSource(1000);
   full.diskFull = true;
@@ -50,14 +77,14 @@ Deno.test("roomInJournal() never holds a sender on a full disk or past its longe
   assert.ok(waited >= 45 && waited < 5000, `waited ${waited} ms`);
 });
 
-Deno.test("a sender faster than the materializer keeps the journal backlog within twice its bound", async () => {
+Deno.test("senders faster than the materializer keep the journal backlog within its hard bound", async () => {
   await withTempDir(async (root) => {
     // Each object takes 40 ms to go home (a slow compressor); stores take a few ms.
     const compressor = async (): Promise<CompressionResult> => {
       await new Promise((r) => setTimeout(r, 40));
       return { compressed: false, reason: "test: kept as received" };
     };
-    const bound = 3;
+    const bound = 1;
     const store = await openStore(root, {
       compressTo: JPEG_LS,
       compressor,

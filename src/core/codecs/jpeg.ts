@@ -4,7 +4,6 @@
 // Process 4 frames are refused here with a CodecError: jpeg_12bit.ts decodes those.
 // The decoded samples are read where libjpeg-turbo left them in WebAssembly memory:
 // getDecodedBuffer() would copy them into a new array on every frame.
-import factory from "@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs";
 import { CodecError, type FrameDecoder } from "./codec.ts";
 import {
   type EmbindDecoder,
@@ -13,7 +12,6 @@ import {
   type FrameInfo,
 } from "./emscripten.ts";
 import { lazyModule, type ModuleFactory } from "./wasm_module.ts";
-import { WASM_BASE64 } from "./wasm/libjpeg_turbo.ts";
 
 interface LibJpegTurbo extends EmbindModule {
   JPEGDecoder: new () => JpegDecoder;
@@ -59,7 +57,11 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-const load = lazyModule(factory as unknown as ModuleFactory<LibJpegTurbo>, () => WASM_BASE64);
+const load = lazyModule(async () => ({
+  factory: (await import("@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs"))
+    .default as unknown as ModuleFactory<LibJpegTurbo>,
+  base64: (await import("./wasm/libjpeg_turbo.ts")).WASM_BASE64,
+}));
 
 /** The sample precision of a JPEG stream, from its SOFn marker (ITU T.81 B.2.2); 0 if none. */
 export function jpegPrecision(frame: Uint8Array): number {

@@ -3,7 +3,6 @@
 // so YBR_RCT and YBR_ICT become RGB (PS3.5 8.2.4). The encoder writes a lossless (5/3
 // reversible) J2K code stream; when it applied the reversible colour transform the image is
 // YBR_RCT (jpeg2000UsesColourTransform()).
-import factory from "@cornerstonejs/codec-openjpeg/wasmjs";
 import type { FrameDecoder, FrameEncoder } from "./codec.ts";
 import {
   type EmbindDecoder,
@@ -13,7 +12,6 @@ import {
   type EmbindModule,
 } from "./emscripten.ts";
 import { lazyModule, type ModuleFactory } from "./wasm_module.ts";
-import { WASM_BASE64 } from "./wasm/openjpeg.ts";
 
 interface J2kEncoder extends EmbindEncoder {
   setQuality(lossless: boolean, quality: number): void;
@@ -24,7 +22,11 @@ interface OpenJpeg extends EmbindModule {
   J2KEncoder: new () => J2kEncoder;
 }
 
-const load = lazyModule(factory as unknown as ModuleFactory<OpenJpeg>, () => WASM_BASE64);
+const load = lazyModule(async () => ({
+  factory: (await import("@cornerstonejs/codec-openjpeg/wasmjs"))
+    .default as unknown as ModuleFactory<OpenJpeg>,
+  base64: (await import("./wasm/openjpeg.ts")).WASM_BASE64,
+}));
 
 export async function jpeg2000Decoder(): Promise<FrameDecoder> {
   const module = await load();

@@ -2,7 +2,6 @@
 // @cornerstonejs/codec-charls, WebAssembly). Colour coded without interleaving comes out
 // plane by plane and is interleaved here; the Photometric Interpretation stays. The encoder
 // (lossless, NEAR = 0) codes colour sample-interleaved, with no colour transform.
-import factory from "@cornerstonejs/codec-charls/wasmjs";
 import type { FrameDecoder, FrameEncoder } from "./codec.ts";
 import {
   type EmbindDecoder,
@@ -12,7 +11,6 @@ import {
   type EmbindModule,
 } from "./emscripten.ts";
 import { lazyModule, type ModuleFactory } from "./wasm_module.ts";
-import { WASM_BASE64 } from "./wasm/charls.ts";
 
 interface JpegLsDecoder extends EmbindDecoder {
   /** 0 none (planes), 1 line, 2 sample (ISO 14495-1 C.2.3). */
@@ -29,7 +27,12 @@ interface CharLs extends EmbindModule {
   JpegLSEncoder: new () => JpegLsEncoder;
 }
 
-const load = lazyModule(factory as unknown as ModuleFactory<CharLs>, () => WASM_BASE64);
+const load = lazyModule(async () => ({
+  factory: (await import("@cornerstonejs/codec-charls/wasmjs")).default as unknown as ModuleFactory<
+    CharLs
+  >,
+  base64: (await import("./wasm/charls.ts")).WASM_BASE64,
+}));
 
 export async function jpegLsDecoder(): Promise<FrameDecoder> {
   const module = await load();

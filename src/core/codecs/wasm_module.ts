@@ -13,16 +13,28 @@ export function decodeBase64(text: string): Uint8Array {
   return out;
 }
 
-/** A lazily instantiated module; a failed instantiation is retried on the next call. */
-export function lazyModule<M>(factory: ModuleFactory<M>, base64: () => string): () => Promise<M> {
+/** What instantiating a codec needs: its glue's factory and its WebAssembly as Base64. */
+export interface ModuleSource<M> {
+  factory: ModuleFactory<M>;
+  base64: string;
+}
+
+/**
+ * A lazily instantiated module; a failed instantiation is retried on the next call. `source`
+ * imports the glue and the bytes when first needed: a process that never decodes never holds
+ * them (the four codecs' Base64 and glue are about 6 MiB of JavaScript heap).
+ */
+export function lazyModule<M>(source: () => Promise<ModuleSource<M>>): () => Promise<M> {
   let module: Promise<M> | undefined;
   return () => {
-    module ??= factory({
-      wasmBinary: decodeBase64(base64()),
-      // The codecs' own progress messages (OpenJPEG's "[INFO] ...") are not ours to log.
-      print: () => {},
-      printErr: () => {},
-    }).catch((e) => {
+    module ??= source().then(({ factory, base64 }) =>
+      factory({
+        wasmBinary: decodeBase64(base64),
+        // The codecs' own progress messages (OpenJPEG's "[INFO] ...") are not ours to log.
+        print: () => {},
+        printErr: () => {},
+      })
+    ).catch((e) => {
       module = undefined;
       throw e;
     });
