@@ -18,17 +18,18 @@ export interface BacklogSource {
 }
 
 /**
- * The materializer's bound in a store: a burst up to this (256 CT images) goes in at the
- * journal's speed; past it the materializer works beside ingest and answers are paced.
+ * The materializer's bound in a store: a burst up to this (a modality's 1,000 CT images of
+ * 0.5 MiB) goes in at the journal's speed, the materializer waiting for a quiet moment; past
+ * it the materializer works beside ingest and answers are paced.
  */
-export const PACING_BOUND = { objects: 1250, bytes: 128 * 1024 * 1024 };
+export const PACING_BOUND = { objects: 5000, bytes: 512 * 1024 * 1024 };
 /** PACING_BOUND as the materializer's options. */
 export const MATERIALIZER_BOUND = {
   maxBacklogObjects: PACING_BOUND.objects,
   maxBacklogBytes: PACING_BOUND.bytes,
 };
 /** The journal may hold this many times the materializer's bound before stores wait. */
-export const HARD_FACTOR = 8;
+export const HARD_FACTOR = 2;
 /** A store waits at most this long in all (a stuck materializer must not hang senders). */
 export const MAX_WAIT_MS = 30_000;
 /** The spacing of answers when the backlog reaches the hard bound (ms per object). */

@@ -53,8 +53,8 @@ Deno.test("JournalPacer answers at once up to the bound, then spaces all answers
   const pacer = new JournalPacer(source, 200);
   assert.equal(fullness(source), 0);
   assert.ok(await pacer.admit() < 20, "at the bound: no wait");
-  // Half way from the bound (10) to the hard bound (80): answers 100 ms apart.
-  source.backlog = { objects: 45, bytes: 0 };
+  // Half way from the bound (10) to the hard bound (HARD_FACTOR * 10): answers 100 ms apart.
+  source.backlog = { objects: 10 + (HARD_FACTOR - 1) * 5, bytes: 0 };
   assert.equal(fullness(source), 0.5);
   const t0 = performance.now();
   const done: number[] = [];
