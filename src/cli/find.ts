@@ -1,6 +1,5 @@
 // `minipacs find AET@host:port -k Key=Value ...`: one C-FIND (PS3.4 C.4.1, PS3.7 9.1.2), like
 // DCMTK's findscu; the matches as a table or JSON, the final status on stderr.
-import dcmjs from "dcmjs";
 import { CommandField, DATASET_PRESENT, Priority } from "../core/dimse/command.ts";
 import { Status, statusCategory, statusText } from "../core/dimse/status.ts";
 import {
@@ -34,6 +33,7 @@ import {
 import { releaseOrAbort } from "../core/services/scu_association.ts";
 import { openQueryRetrieveScu, parsePeer, peerName, scuIdentity } from "./scu.ts";
 import { scuConnector, tlsOptions, tlsUsage } from "./tls_options.ts";
+import { dictionaryEntry, tagOfKeyword } from "../core/dicom/dictionary.ts";
 
 /** Sent when a value is not ASCII (PS3.3 C.12.1.1.2). */
 const UTF8 = "ISO_IR 192";
@@ -46,42 +46,17 @@ export interface FindKey {
   value: string;
 }
 
-interface DictionaryEntry {
-  tag: string;
-  vr: string;
-  name: string;
-}
-const DICT = dcmjs.data.DicomMetaDictionary as unknown as {
-  nameMap: Record<string, DictionaryEntry | undefined>;
-  dictionary: Record<string, DictionaryEntry | undefined>;
-};
-/** dcmjs' codes for VRs that depend on context, as the usual choice. */
+/** Codes of VRs that depend on context, as the usual choice. */
 const AMBIGUOUS_VR: Record<string, string> = { xs: "US", ox: "OB", lt: "OW", up: "UL" };
-
-let lowerNames: Map<string, DictionaryEntry> | undefined;
 
 /** A keyword (PatientName, case-insensitive as a fallback) or a tag (0010,0010 / 00100010). */
 export function lookupKey(text: string): { tag: number; vr: string; name: string } | undefined {
   const m = /^\(?([0-9a-f]{4}),?([0-9a-f]{4})\)?$/i.exec(text.trim());
-  let entry: DictionaryEntry | undefined;
-  let tag: number;
-  if (m) {
-    tag = parseInt(m[1] + m[2], 16);
-    entry = DICT.dictionary[`(${m[1]},${m[2]})`.toUpperCase()];
-    if (!entry) return { tag, vr: "UN", name: `${m[1]},${m[2]}`.toUpperCase() };
-  } else {
-    entry = DICT.nameMap[text];
-    if (!entry) {
-      lowerNames ??= new Map(
-        Object.values(DICT.nameMap).flatMap((e) => (e ? [[e.name.toLowerCase(), e]] : [])),
-      );
-      entry = lowerNames.get(text.toLowerCase());
-    }
-    if (!entry || !/^\([0-9A-F]{4},[0-9A-F]{4}\)$/i.test(entry.tag)) return undefined;
-    tag = parseInt(entry.tag.replace(/[(),]/g, ""), 16);
-  }
-  const vr = AMBIGUOUS_VR[entry.vr] ?? entry.vr.toUpperCase();
-  return { tag, vr, name: entry.name };
+  const tag = m ? parseInt(m[1] + m[2], 16) : tagOfKeyword(text, true);
+  if (tag === undefined) return undefined;
+  const entry = dictionaryEntry(tag);
+  if (!entry) return m ? { tag, vr: "UN", name: `${m[1]},${m[2]}`.toUpperCase() } : undefined;
+  return { tag, vr: AMBIGUOUS_VR[entry.vr] ?? entry.vr.toUpperCase(), name: entry.keyword };
 }
 
 /** Return keys added, unless given, at each level (like the usual findscu queries). */

@@ -1,7 +1,6 @@
 // A readable dump of a stored object's dataset, like DCMTK's dcmdump: one line per element
 // with tag, VR, keyword and value; sequence items nested; long values cut; Pixel Data only
 // summarised (its size and whether it is encapsulated, PS3.5 A.4), never read.
-import dcmjs from "dcmjs";
 import {
   charsetOf,
   type DataElement,
@@ -15,6 +14,7 @@ import { decodeFileMetaInformation } from "./part10.ts";
 import { Tag, tagString } from "./tags.ts";
 import { TRANSFER_SYNTAXES } from "./transfer_syntaxes.ts";
 import { LONG_VRS } from "./vr.ts";
+import { dictionaryEntry } from "./dictionary.ts";
 
 /** One line of the dump. */
 export interface DumpLine {
@@ -46,17 +46,9 @@ export interface DumpOptions {
   maxValues?: number;
 }
 
-interface DictionaryEntry {
-  name: string;
-  vr: string;
-}
-const DICT = (dcmjs.data.DicomMetaDictionary as unknown as {
-  dictionary: Record<string, DictionaryEntry | undefined>;
-}).dictionary;
-
 function keyword(tag: number): string {
   if (((tag >>> 16) & 1) === 1) return ""; // private group
-  return DICT[tagString(tag)]?.name ?? "";
+  return dictionaryEntry(tag)?.keyword ?? "";
 }
 
 function cut(text: string, max: number): string {
