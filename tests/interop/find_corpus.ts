@@ -451,6 +451,26 @@ const study = (
   orthanc,
 });
 
+/** A STUDY query by Patient's Name written to a query file in a character set argv cannot carry. */
+const studyByNameIn = (
+  charset: string,
+  name: string,
+  patientName: string,
+  labels: string[],
+  orthanc?: OrthancDifference,
+): FindCase => ({
+  ...study(`${charset} ${name}`, [], labels, orthanc),
+  keys: () => [],
+  file: {
+    charset,
+    keys: [
+      [TAG.QueryRetrieveLevel, "CS", "STUDY"],
+      [TAG.StudyInstanceUID, "UI", ""],
+      [TAG.PatientName, "PN", patientName],
+    ],
+  },
+});
+
 const COMPONENT_NOTE: OrthancDifference = {
   standard: "both",
   why: "Orthanc matches a name without wildcards literally as a whole, MiniPACS component " +
@@ -514,63 +534,14 @@ export const FIND_CASES: FindCase[] = [
     "s6",
   ]),
   study("Patient's Sex", ["PatientSex=F"], ["s3", "s7"]),
-  {
-    ...study("ISO_IR 100 query for a Latin-1 name", [], ["s4"]),
-    keys: () => [],
-    file: {
-      charset: "ISO_IR 100",
-      keys: [[TAG.QueryRetrieveLevel, "CS", "STUDY"], [TAG.StudyInstanceUID, "UI", ""], [
-        TAG.PatientName,
-        "PN",
-        "MÜLLER*",
-      ]],
-    },
-  },
-  {
-    ...study("ISO_IR 192 query for a Latin-1 name", [], ["s4"]),
-    keys: () => [],
-    file: {
-      charset: "ISO_IR 192",
-      keys: [[TAG.QueryRetrieveLevel, "CS", "STUDY"], [TAG.StudyInstanceUID, "UI", ""], [
-        TAG.PatientName,
-        "PN",
-        "müller^jürgen",
-      ]],
-    },
-  },
-  {
-    ...study("ISO_IR 100 query for a UTF-8 name", [], ["s5"]),
-    keys: () => [],
-    file: {
-      charset: "ISO_IR 100",
-      keys: [[TAG.QueryRetrieveLevel, "CS", "STUDY"], [TAG.StudyInstanceUID, "UI", ""], [
-        TAG.PatientName,
-        "PN",
-        "østergård*",
-      ]],
-    },
-  },
-  {
-    ...study(
-      "ISO_IR 192 query for an ideographic name",
-      [],
-      ["s6"],
-      {
-        standard: "both",
-        why: "Orthanc matches the whole value, MiniPACS also each ideographic and phonetic " +
-          "group (PS3.4 C.2.2.2.1 leaves PN matching aspects to the SCP)",
-      },
-    ),
-    keys: () => [],
-    file: {
-      charset: "ISO_IR 192",
-      keys: [[TAG.QueryRetrieveLevel, "CS", "STUDY"], [TAG.StudyInstanceUID, "UI", ""], [
-        TAG.PatientName,
-        "PN",
-        "山田*",
-      ]],
-    },
-  },
+  studyByNameIn("ISO_IR 100", "query for a Latin-1 name", "MÜLLER*", ["s4"]),
+  studyByNameIn("ISO_IR 192", "query for a Latin-1 name", "müller^jürgen", ["s4"]),
+  studyByNameIn("ISO_IR 100", "query for a UTF-8 name", "østergård*", ["s5"]),
+  studyByNameIn("ISO_IR 192", "query for an ideographic name", "山田*", ["s6"], {
+    standard: "both",
+    why: "Orthanc matches the whole value, MiniPACS also each ideographic and phonetic " +
+      "group (PS3.4 C.2.2.2.1 leaves PN matching aspects to the SCP)",
+  }),
   {
     name: "SERIES of one study",
     model: "S",
