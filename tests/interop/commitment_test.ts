@@ -17,6 +17,7 @@ import { AcceptorAssociation } from "../../src/core/ul/acceptor.ts";
 import { RequestorAssociation } from "../../src/core/ul/requestor.ts";
 import { listenTcp, tcpConnector, type TcpListener } from "../../src/net/tcp.ts";
 import { freePort } from "../helpers/peers.ts";
+import { hasOrthanc, type Orthanc, startOrthanc } from "../helpers/orthanc.ts";
 import { quietLogger } from "../helpers/scu.ts";
 import { hasTool, type MiniPacs, run, startMiniPacs } from "../helpers/server.ts";
 import {
@@ -26,20 +27,10 @@ import {
   writeSmallImage,
 } from "../helpers/small_image.ts";
 
-const EXPLICIT_LE = "1.2.840.10008.1.2.1";
-const ORTHANC = "/usr/sbin/Orthanc";
 const dcmtk = hasTool("storescu");
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function orthancInstalled(): boolean {
-  try {
-    return Deno.statSync(ORTHANC).isFile;
-  } catch {
-    console.log(`SKIP: ${ORTHANC} is missing (apt-get install orthanc); its test is ignored`);
-    return false;
-  }
-}
-
+const EXPLICIT_LE = "1.2.840.10008.1.2.1";
 async function storescu(port: number, files: string[]): Promise<void> {
   const r = await run("storescu", [
     "-aet",
@@ -290,78 +281,15 @@ Deno.test({
   },
 });
 
-interface OrthancModality {
-  port: number;
-  api(path: string, init?: RequestInit): Promise<Response>;
-  stop(): Promise<void>;
-  output(): string;
-}
-
-/** Orthanc 1.10 with MiniPACS as its modality "minipacs", on free ports and its own folder. */
-async function startOrthanc(minipacsPort: number, port: number): Promise<OrthancModality> {
-  const dir = await Deno.makeTempDir({ prefix: "minipacs-orthanc-" });
-  const httpPort = freePort();
-  const config = {
-    Name: "MiniPACS commitment test",
-    StorageDirectory: `${dir}/storage`,
-    IndexDirectory: `${dir}/index`,
-    DicomPort: port,
-    HttpPort: httpPort,
-    DicomAet: "ORTHANC",
-    DicomCheckCalledAet: false,
-    RemoteAccessAllowed: false,
-    AuthenticationEnabled: false,
-    Plugins: [],
-    SaveJobs: false,
-    DicomModalities: { minipacs: { AET: "MINIPACS", Host: "127.0.0.1", Port: minipacsPort } },
-  };
-  await Deno.writeTextFile(`${dir}/orthanc.json`, JSON.stringify(config, null, 2));
-  const child = new Deno.Command(ORTHANC, {
-    args: ["--verbose", `${dir}/orthanc.json`],
-    env: { TCP_NODELAY: "1" },
-    cwd: dir,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let out = "";
-  const dec = new TextDecoder();
-  const pump = async (s: ReadableStream<Uint8Array>) => {
-    for await (const c of s) out = (out + dec.decode(c, { stream: true })).slice(-20000);
-  };
-  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
-  const base = `http://127.0.0.1:${httpPort}`;
-  const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* gone */ }
-    await child.status;
-    await pumps;
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  };
-  for (let i = 0; i < 300; i++) { // bounded: about 30 s
-    const ok = await fetch(`${base}/system`).then(
-      async (r) => (await r.body?.cancel(), r.ok),
-      () => false,
-    );
-    if (ok) break;
-    if (i === 299) {
-      await stop();
-      throw new Error(`Orthanc did not start:\n${out}`);
-    }
-    await delay(100);
-  }
-  return { port, api: (path, init) => fetch(`${base}${path}`, init), stop, output: () => out };
-}
-
 Deno.test({
   name: "commitment: Orthanc 1.10 as the modality gets all committed for stored objects and " +
     "the unknown one failed",
-  ignore: !dcmtk || !orthancInstalled(),
+  ignore: !dcmtk || !hasOrthanc(),
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "minipacs-commit-" });
     const orthancPort = freePort();
     let server: MiniPacs | undefined;
-    let orthanc: OrthancModality | undefined;
+    let orthanc: Orthanc | undefined;
     try {
       server = await startMiniPacs({
         extraToml: [
