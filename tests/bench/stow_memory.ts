@@ -6,30 +6,22 @@
 //   deno run -A tests/bench/stow_memory.ts        (exit 0: stored, read back, under 200 MB)
 import assert from "node:assert/strict";
 import { encodeFileMetaInformation } from "../../src/core/dicom/part10.ts";
-import { concat, element, us } from "../helpers/dataset_writer.ts";
+import { concat } from "../helpers/dataset_writer.ts";
+import {
+  frame,
+  FRAME_BYTES,
+  FRAMES,
+  hasProc,
+  largeMultiframeHead,
+  mb,
+  MULTIFRAME_GRAYSCALE_BYTE_SC,
+  PEAK_RSS_LIMIT,
+  peakRss,
+  pixel,
+} from "../helpers/large_multiframe.ts";
 import { startMiniPacs } from "../helpers/server.ts";
 
-const MULTIFRAME_GRAYSCALE_BYTE_SC = "1.2.840.10008.5.1.4.1.1.7.2";
-const ROWS = 1024;
-const COLUMNS = 1024;
-const FRAMES = 1024;
-const FRAME_BYTES = ROWS * COLUMNS;
-const PIXEL_BYTES = FRAME_BYTES * FRAMES; // 1 GiB
-const PEAK_RSS_LIMIT = 200 * 1024 * 1024;
-
-const hasProc = (() => {
-  try {
-    Deno.statSync("/proc/self/status");
-    return true;
-  } catch {
-    console.log("SKIP: /proc is not available; the server's peak memory cannot be read");
-    return false;
-  }
-})();
-
 function part10Head(sop: string, study: string, series: string): Uint8Array {
-  const pixelHeader = element(0x7fe00010, "OB", new Uint8Array(0));
-  new DataView(pixelHeader.buffer).setUint32(8, PIXEL_BYTES, true);
   return concat([
     encodeFileMetaInformation({
       sopClassUid: MULTIFRAME_GRAYSCALE_BYTE_SC,
@@ -38,36 +30,9 @@ function part10Head(sop: string, study: string, series: string): Uint8Array {
       implementationClassUid: "1.2.3.4",
       implementationVersionName: "TEST",
     }),
-    element(0x00080016, "UI", MULTIFRAME_GRAYSCALE_BYTE_SC),
-    element(0x00080018, "UI", sop),
-    element(0x00080060, "CS", "OT"),
-    element(0x00100010, "PN", "Large^Stow"),
-    element(0x00100020, "LO", "LARGE2"),
-    element(0x0020000d, "UI", study),
-    element(0x0020000e, "UI", series),
-    element(0x00280002, "US", us(1)),
-    element(0x00280004, "CS", "MONOCHROME2"),
-    element(0x00280008, "IS", String(FRAMES)),
-    element(0x00280010, "US", us(ROWS)),
-    element(0x00280011, "US", us(COLUMNS)),
-    element(0x00280100, "US", us(8)),
-    element(0x00280101, "US", us(8)),
-    element(0x00280102, "US", us(7)),
-    element(0x00280103, "US", us(0)),
-    pixelHeader,
+    largeMultiframeHead({ sop, study, series }, { name: "Large^Stow", id: "LARGE2" }),
   ]);
 }
-
-const pixel = (frame: number, i: number) => (frame * 7 + (i >> 10)) & 0xff;
-
-function peakRss(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const kb = /^VmHWM:\s+(\d+)\s+kB/m.exec(status);
-  assert.ok(kb, "VmHWM in /proc/<pid>/status");
-  return Number(kb[1]) * 1024;
-}
-
-const mb = (n: number) => `${(n / 1048576).toFixed(0)} MB`;
 
 /** Stores 1 GiB by STOW-RS; throws when anything is wrong. */
 export async function stowMemory(): Promise<void> {
@@ -79,7 +44,7 @@ export async function stowMemory(): Promise<void> {
       const head = part10Head(sop, `${base}.1`, `${base}.2`);
       const boundary = "big-boundary-0123456789";
       const enc = new TextEncoder();
-      let frame = 0;
+      let sent = 0;
       const body = new ReadableStream<Uint8Array>({
         start(controller) {
           controller.enqueue(
@@ -88,17 +53,12 @@ export async function stowMemory(): Promise<void> {
           controller.enqueue(head);
         },
         pull(controller) {
-          if (frame === FRAMES) {
+          if (sent === FRAMES) {
             controller.enqueue(enc.encode(`\r\n--${boundary}--\r\n`));
             controller.close();
             return;
           }
-          const bytes = new Uint8Array(FRAME_BYTES);
-          for (let row = 0; row < ROWS; row++) {
-            bytes.fill(pixel(frame, row * COLUMNS), row * COLUMNS, (row + 1) * COLUMNS);
-          }
-          frame++;
-          controller.enqueue(bytes);
+          controller.enqueue(frame(sent++));
         },
       }, { highWaterMark: 1 });
       const started = performance.now();

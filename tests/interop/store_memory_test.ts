@@ -7,77 +7,27 @@ import { decodeFileMetaInformation } from "../../src/core/dicom/part10.ts";
 import { CommandField, DATASET_PRESENT } from "../../src/core/dimse/command.ts";
 import { EXPLICIT_LE, openAssociation } from "../helpers/scu.ts";
 import { startMiniPacs } from "../helpers/server.ts";
-import { concat, element, us } from "../helpers/dataset_writer.ts";
-
-const MULTIFRAME_GRAYSCALE_BYTE_SC = "1.2.840.10008.5.1.4.1.1.7.2";
-const ROWS = 1024;
-const COLUMNS = 1024;
-const FRAMES = 1024;
-const FRAME_BYTES = ROWS * COLUMNS;
-const PIXEL_BYTES = FRAME_BYTES * FRAMES; // 1 GiB
-const PEAK_RSS_LIMIT = 200 * 1024 * 1024;
-
-const hasProc = (() => {
-  try {
-    Deno.statSync("/proc/self/status");
-    return true;
-  } catch {
-    console.log("SKIP: /proc is not available; the server's peak memory cannot be read");
-    return false;
-  }
-})();
-
-/** One Explicit VR Little Endian element (PS3.5 7.1.2); the value is padded to even length. */
-
-/** Everything up to and including the Pixel Data element header (OB, 1 GiB). */
-function header(sop: string, study: string, series: string): Uint8Array {
-  const pixelHeader = element(0x7fe00010, "OB", new Uint8Array(0));
-  new DataView(pixelHeader.buffer).setUint32(8, PIXEL_BYTES, true);
-  return concat([
-    element(0x00080016, "UI", MULTIFRAME_GRAYSCALE_BYTE_SC),
-    element(0x00080018, "UI", sop),
-    element(0x00080060, "CS", "OT"),
-    element(0x00100010, "PN", "Large^Object"),
-    element(0x00100020, "LO", "LARGE1"),
-    element(0x0020000d, "UI", study),
-    element(0x0020000e, "UI", series),
-    element(0x00280002, "US", us(1)),
-    element(0x00280004, "CS", "MONOCHROME2"),
-    element(0x00280008, "IS", String(FRAMES)),
-    element(0x00280009, "AT", new Uint8Array([0x18, 0x00, 0x63, 0x10])), // (0018,1063)
-    element(0x00280010, "US", us(ROWS)),
-    element(0x00280011, "US", us(COLUMNS)),
-    element(0x00280100, "US", us(8)),
-    element(0x00280101, "US", us(8)),
-    element(0x00280102, "US", us(7)),
-    element(0x00280103, "US", us(0)),
-    pixelHeader,
-  ]);
-}
-
-/** Byte i of frame f: cheap to generate and to check at any offset. */
-const pixel = (frame: number, i: number) => (frame * 7 + (i >> 10)) & 0xff;
+import { element } from "../helpers/dataset_writer.ts";
+import {
+  frame,
+  FRAME_BYTES,
+  FRAMES,
+  hasProc,
+  largeMultiframeHead,
+  mb,
+  MULTIFRAME_GRAYSCALE_BYTE_SC,
+  PEAK_RSS_LIMIT,
+  peakRss,
+  pixel,
+  PIXEL_BYTES,
+} from "../helpers/large_multiframe.ts";
 
 /** The header, then each frame generated into one reused buffer (the sender copies it). */
 async function* dataset(head: Uint8Array): AsyncGenerator<Uint8Array> {
   yield head;
-  const frame = new Uint8Array(FRAME_BYTES);
-  for (let f = 0; f < FRAMES; f++) {
-    for (let row = 0; row < ROWS; row++) {
-      frame.fill(pixel(f, row * COLUMNS), row * COLUMNS, (row + 1) * COLUMNS);
-    }
-    yield frame;
-  }
+  const bytes = new Uint8Array(FRAME_BYTES);
+  for (let f = 0; f < FRAMES; f++) yield frame(f, bytes);
 }
-
-function peakRss(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const kb = /^VmHWM:\s+(\d+)\s+kB/m.exec(status);
-  assert.ok(kb, "VmHWM in /proc/<pid>/status");
-  return Number(kb[1]) * 1024;
-}
-
-const mb = (n: number) => `${(n / 1048576).toFixed(0)} MB`;
 
 Deno.test({
   name: "a 1 GiB multi-frame object is stored while the server's peak RSS stays under 200 MB",
@@ -87,7 +37,11 @@ Deno.test({
     try {
       const base = `2.25.${crypto.getRandomValues(new Uint32Array(2)).join("")}`;
       const sop = `${base}.3`;
-      const head = header(sop, `${base}.1`, `${base}.2`);
+      const head = largeMultiframeHead(
+        { sop, study: `${base}.1`, series: `${base}.2` },
+        { name: "Large^Object", id: "LARGE1" },
+        [element(0x00280009, "AT", new Uint8Array([0x18, 0x00, 0x63, 0x10]))], // (0018,1063)
+      );
       const assoc = await openAssociation(pacs.port, {
         contexts: [{
           id: 1,
