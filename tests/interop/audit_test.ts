@@ -1,6 +1,7 @@
 // The audit trail as a site would read it: a store, a query, a move, a rejected association
 // and a failed login each leave their JSON line; kill -9 loses none already answered.
 import assert from "node:assert/strict";
+import { auditLines, waitForLine } from "../helpers/audit_lines.ts";
 import { freePort } from "../helpers/peers.ts";
 import { CORPUS_CLASSES, makeObject, newUid } from "../helpers/corpus.ts";
 import { hasTool, run, startMiniPacs } from "../helpers/server.ts";
@@ -8,22 +9,6 @@ import { hashPassword } from "../../src/web/password.ts";
 
 const ready = ["storescu", "findscu", "movescu", "storescp", "echoscu", "dump2dcm", "curl"]
   .every(hasTool);
-
-type Line = Record<string, unknown>;
-
-async function auditLines(path: string): Promise<Line[]> {
-  const text = await Deno.readTextFile(path).catch(() => "");
-  return text.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
-}
-
-async function waitForLine(path: string, pred: (l: Line) => boolean): Promise<Line> {
-  for (let i = 0; i < 100; i++) { // bounded: about 5 s
-    const found = (await auditLines(path)).find(pred);
-    if (found) return found;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no audit line matched in ${path}:\n${await Deno.readTextFile(path)}`);
-}
 
 Deno.test({
   name:

@@ -2,28 +2,13 @@
 // WADO-RS retrieves each leave a JSON line with the PS3.15 A.5 fields their DIMSE counterparts
 // use (C-STORE, C-FIND, C-GET), the HTTP user as the requester.
 import assert from "node:assert/strict";
+import { auditLines, waitForLine } from "../../helpers/audit_lines.ts";
 import { CORPUS_CLASSES, makeObject, newUid } from "../../helpers/corpus.ts";
 import { hasTool, startMiniPacs } from "../../helpers/server.ts";
 import { hashPassword } from "../../../src/web/password.ts";
 
 const ready = hasTool("dump2dcm");
 if (!ready) console.log("SKIP: dump2dcm (dcmtk) is not installed");
-
-type Line = Record<string, unknown>;
-
-async function auditLines(path: string): Promise<Line[]> {
-  const text = await Deno.readTextFile(path).catch(() => "");
-  return text.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
-}
-
-async function waitForLine(path: string, pred: (l: Line) => boolean): Promise<Line> {
-  for (let i = 0; i < 100; i++) { // bounded: about 5 s
-    const found = (await auditLines(path)).find(pred);
-    if (found) return found;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no audit line matched in ${path}:\n${await Deno.readTextFile(path)}`);
-}
 
 Deno.test({
   name: "audit: STOW-RS, QIDO-RS and WADO-RS leave their lines with the HTTP user",
