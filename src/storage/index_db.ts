@@ -152,7 +152,8 @@ export class IndexDb {
       if (old && options.onlyIfAbsent) return { conflict: true };
       if (old && Number(old.seq) > meta.seq) return { superseded: true };
 
-      const { seriesPk } = this.#hierarchy.resolve(record);
+      const pks = this.#hierarchy.resolve(record);
+      const { studyPk, seriesPk } = pks;
       const row: SqlValue[] = [
         seriesPk,
         ...values(record, INSTANCE_FIELDS),
@@ -174,8 +175,10 @@ export class IndexDb {
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           ...row,
         );
-        this.#hierarchy.addInstances(seriesPk, 1);
-        this.#hierarchy.addSopClass(seriesPk, record.sopClassUid, 1);
+        this.#hierarchy.addInstancesTo(pks, 1);
+        if (this.#hierarchy.addSopClass(seriesPk, record.sopClassUid, 1)) {
+          this.#hierarchy.touch(studyPk);
+        }
         this.#hierarchy.refreshTouched();
         for (const hook of this.#onWritten) hook(record, meta);
         return {};
@@ -183,6 +186,7 @@ export class IndexDb {
       const oldSeriesPk = Number(old.series_pk);
       const oldStudyPk = this.#hierarchy.studyOfSeries(oldSeriesPk);
       if (oldStudyPk !== undefined) this.#hierarchy.touch(oldStudyPk);
+      this.#hierarchy.touch(studyPk);
       this.#run(
         `UPDATE instance SET series_pk = ?, sop_instance_uid = ?, sop_class_uid = ?,
           instance_number = ?, transfer_syntax_uid = ?, specific_character_set = ?,
