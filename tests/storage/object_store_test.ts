@@ -292,3 +292,43 @@ Deno.test("freeBytes() reports the free space of the storage volume", async () =
     }
   });
 });
+
+Deno.test("objects committed at once on several associations are findable when answered, a series under another study refused", async () => {
+  await withTempDir(async (root) => {
+    const store = await openStore(root, { materializer: { idleMs: 60_000 } });
+    const reader = store.openReader();
+    const found = (uid: string) =>
+      (reader.prepare("SELECT count(*) AS n FROM instance WHERE sop_instance_uid = ?")
+        .get(uid) as { n: number }).n;
+    try {
+      const first = makeRecord("1.2.3.1.1.1");
+      assert.equal(await storeObject(store, first, datasetFor(first, 20_000)), "stored");
+      const records = Array.from(
+        { length: 8 },
+        (_, k) => makeRecord(`1.2.3.1.1.${k + 2}`, k === 5 ? { studyInstanceUid: "1.2.3.9" } : {}),
+      );
+      const seen: Record<string, { result: string; found: number }> = {};
+      await Promise.all(
+        records.map((r, k) =>
+          storeObject(store, r, datasetFor(r, 20_000 + 4099 * k), { assocId: `a${k}` })
+            .then((result) => {
+              // Read by another connection as the answer would go out.
+              seen[r.sopInstanceUid] = { result, found: found(r.sopInstanceUid) };
+            })
+        ),
+      );
+      for (const [k, r] of records.entries()) {
+        assert.deepEqual(
+          seen[r.sopInstanceUid],
+          k === 5 ? { result: "series-in-other-study", found: 0 } : { result: "stored", found: 1 },
+          r.sopInstanceUid,
+        );
+      }
+      assert.equal(store.counts().instances, 8);
+      assert.equal(store.counts().studies, 1);
+    } finally {
+      reader.close();
+      await store.close();
+    }
+  });
+});
