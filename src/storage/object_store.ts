@@ -313,35 +313,44 @@ export class FsObjectStore implements ObjectStore {
   }
 
   /**
-   * Writes every pending index row in one transaction. A series already filed under another
-   * study is refused, checked in the same transaction as the write. A row that fails undoes
-   * only itself; a transaction that cannot commit fails them all.
+   * Writes every pending index row in one transaction; when a row fails, each is written in
+   * a transaction of its own, so that only the failing one fails.
    */
   #writePendingRows(): void {
     const rows = this.#pendingRows;
     if (rows.length === 0) return;
     this.#pendingRows = [];
     try {
-      this.#index.transaction(() => {
+      try {
+        this.#index.group(() => {
+          for (const row of rows) row.outcome = this.#writeRow(row);
+        });
+      } catch {
+        // One row failed, and the transaction with it: each row again in one of its own.
         for (const row of rows) {
           try {
-            const { record } = row;
-            const study = this.#index.studyOfSeries(record.seriesInstanceUid);
-            row.outcome = study !== undefined && study !== record.studyInstanceUid
-              ? "series-in-other-study"
-              : this.#index.upsertInstance(record, row.location, row.meta, {
-                onlyIfAbsent: row.onlyIfAbsent,
-              });
+            row.outcome = this.#index.transaction(() => this.#writeRow(row));
           } catch (e) {
             row.outcome = { error: e };
           }
         }
-      });
-    } catch (e) {
-      for (const row of rows) row.outcome = { error: e };
+      }
     } finally {
       for (const row of rows) row.settle();
     }
+  }
+
+  /**
+   * Writes one pending row; a series already filed under another study is refused, checked
+   * in the same transaction as the write.
+   */
+  #writeRow(row: PendingRow): UpsertResult | "series-in-other-study" {
+    const { record } = row;
+    const study = this.#index.studyOfSeries(record.seriesInstanceUid);
+    if (study !== undefined && study !== record.studyInstanceUid) return "series-in-other-study";
+    return this.#index.upsertInstance(record, row.location, row.meta, {
+      onlyIfAbsent: row.onlyIfAbsent,
+    });
   }
 
   /** Commits a finished journal record: policy, fdatasync, index, hand-off. */

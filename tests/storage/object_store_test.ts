@@ -332,3 +332,32 @@ Deno.test("objects committed at once on several associations are findable when a
     }
   });
 });
+
+Deno.test("an index row that fails fails only its own store among those committed together", async () => {
+  await withTempDir(async (root) => {
+    const bad = "1.2.3.1.1.4";
+    const store = await openStore(root, {
+      materializer: { idleMs: 60_000 },
+      onIndexOpen: (index) =>
+        index.onInstanceWritten((record) => {
+          if (record.sopInstanceUid === bad) throw new Error("index write refused");
+        }),
+    });
+    try {
+      const records = Array.from({ length: 6 }, (_, k) => makeRecord(`1.2.3.1.1.${k + 1}`));
+      const results = await Promise.allSettled(
+        records.map((r, k) =>
+          storeObject(store, r, datasetFor(r, 20_000 + 4099 * k), { assocId: `a${k}` })
+        ),
+      );
+      assert.deepEqual(
+        results.map((r) => r.status === "fulfilled" ? r.value : String(r.reason)),
+        records.map((r) => r.sopInstanceUid === bad ? "Error: index write refused" : "stored"),
+      );
+      assert.equal(store.getInstance(bad), undefined);
+      assert.equal(store.counts().instances, 5);
+    } finally {
+      await store.close();
+    }
+  });
+});
