@@ -416,6 +416,14 @@ export class IndexDb {
     return this.#sql.all(`${INSTANCE_SELECT} WHERE i.loc_kind = 'journal'`).map(toStored);
   }
 
+  /**
+   * Copies what the WAL holds into the database file as far as readers allow (PASSIVE: waits
+   * for no one); the WAL starts over at the next write once all of it is copied.
+   */
+  checkpoint(): void {
+    this.#db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+  }
+
   close(): void {
     this.#sql.clear();
     if (this.#db.isOpen) this.#db.close();

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { statfs } from "node:fs/promises";
+import { DatabaseSync } from "node:sqlite";
 import {
   datasetFor,
   equalBytes,
@@ -356,6 +357,33 @@ Deno.test("an index row that fails fails only its own store among those committe
       );
       assert.equal(store.getInstance(bad), undefined);
       assert.equal(store.counts().instances, 5);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+Deno.test("once the materializer has caught up, index.sqlite alone holds every row (WAL checkpointed)", async () => {
+  await withTempDir(async (root) => {
+    const store = await openStore(root, { materializer: { idleMs: 60_000 } });
+    try {
+      for (let k = 1; k <= 10; k++) {
+        const r = makeRecord(`1.2.3.1.1.${k}`);
+        assert.equal(await storeObject(store, r, datasetFor(r, 10_000)), "stored");
+      }
+      await store.drain();
+      // A copy of the database file without its WAL, as a file-level backup would take it.
+      await Deno.mkdir(`${root}/copy`);
+      await Deno.copyFile(`${root}/index.sqlite`, `${root}/copy/index.sqlite`);
+      const copy = new DatabaseSync(`${root}/copy/index.sqlite`);
+      try {
+        const row = copy.prepare(
+          "SELECT count(*) AS n, sum(loc_kind = 'home') AS home FROM instance",
+        ).get();
+        assert.deepEqual({ ...row }, { n: 10, home: 10 });
+      } finally {
+        copy.close();
+      }
     } finally {
       await store.close();
     }
