@@ -32,7 +32,7 @@ import { homePathFor, INDEX_FILE, removeIfPresent, TMP_DIR } from "./layout.ts";
 import { Materializer, type MaterializerOptions } from "./materializer.ts";
 import { recover } from "./recovery.ts";
 import { SegmentPool, type SegmentPoolOptions } from "./segment_pool.ts";
-import { SegmentWriter } from "./segment_writer.ts";
+import { recordsInFlight, SegmentWriter } from "./segment_writer.ts";
 import {
   type OpenedObject,
   openStoredObject,
@@ -384,8 +384,8 @@ export class FsObjectStore implements ObjectStore {
     const receivedAt = new Date(now).toISOString();
     const info: RecordInfo = { record, callingAe: incoming.callingAeTitle, receivedAt };
     const { offset, length, durable } = segment.finishRecord(seq, info);
-    // The index row waits while the disk syncs, for the first record of those syncing
-    // together to be durable; the answer waits for both.
+    // With other records arriving, the index row waits while the disk syncs, for the first
+    // record of those syncing together to be durable; the answer waits for both.
     let settle = () => {};
     const written = new Promise<void>((resolve) => settle = resolve);
     const row: PendingRow = {
@@ -396,6 +396,9 @@ export class FsObjectStore implements ObjectStore {
       settle,
     };
     this.#pendingRows.push(row);
+    // Alone (one association): no other row will join, so it is written now, while the
+    // disk syncs, as the answer would otherwise wait for it after the sync.
+    if (recordsInFlight() <= 1) this.#writePendingRows();
     const earlier = this.#durableByUid.get(record.sopInstanceUid);
     const settled = Promise.all([durable, written]).then(() => {});
     settled.catch(() => {});
