@@ -11,7 +11,23 @@ import {
   STUDY_FIELDS,
   values,
 } from "./instance_rows.ts";
-import type { SqlStatements } from "./sql_statements.ts";
+import type { Row, SqlStatements } from "./sql_statements.ts";
+
+const PATIENT_FIND = `SELECT pk, ${PATIENT_FIELDS.map(([, c]) => c).join(", ")}
+  FROM patient WHERE patient_key = ?`;
+const STUDY_FIND = `SELECT pk, patient_pk, num_series, num_instances,
+  ${STUDY_FIELDS.map(([, c]) => c).join(", ")} FROM study WHERE study_instance_uid = ?`;
+const SERIES_FIND = `SELECT pk, study_pk, num_instances,
+  ${SERIES_FIELDS.map(([, c]) => c).join(", ")} FROM series WHERE series_instance_uid = ?`;
+
+/** True when the row already holds these values in the columns `fields` name. */
+function sameValues(
+  row: Row,
+  fields: readonly (readonly [string, string])[],
+  vals: string[],
+): boolean {
+  return fields.every(([, column], i) => row[column] === vals[i]);
+}
 
 export class HierarchyRows {
   readonly #sql: SqlStatements;
@@ -25,15 +41,16 @@ export class HierarchyRows {
   /**
    * The patient, study and series rows of `record`, created or updated (moved when the
    * instance now names another parent); starts a change whose touched studies are refreshed
-   * by refreshTouched().
+   * by refreshTouched(). A row whose attributes are already those of `record` is not written
+   * (nor its indexes), and the study is touched only when its series changed: created, moved
+   * or given another modality (touch() it when its SOP classes may have changed).
    */
-  resolve(record: InstanceRecord): { studyPk: number; seriesPk: number } {
+  resolve(record: InstanceRecord): { patientPk: number; studyPk: number; seriesPk: number } {
     this.#touched.clear();
     const patientPk = this.#resolvePatient(record);
     const studyPk = this.#resolveStudy(record, patientPk);
     const seriesPk = this.#resolveSeries(record, studyPk);
-    this.#touched.add(studyPk);
-    return { studyPk, seriesPk };
+    return { patientPk, studyPk, seriesPk };
   }
 
   /** Marks a study for refreshTouched(). */
@@ -43,9 +60,11 @@ export class HierarchyRows {
 
   #resolvePatient(record: InstanceRecord): number {
     const key = patientKey(record);
+    const fields = values(record, PATIENT_FIELDS);
+    const found = this.#sql.get(PATIENT_FIND, key);
+    if (found && sameValues(found, PATIENT_FIELDS, fields)) return Number(found.pk);
     const name = pnSearchForms(record.patientName);
-    const attrs = [...values(record, PATIENT_FIELDS), name.norm, name.alt];
-    const found = this.#sql.get("SELECT pk FROM patient WHERE patient_key = ?", key);
+    const attrs = [...fields, name.norm, name.alt];
     if (found) {
       this.#sql.run(
         `UPDATE patient SET patient_id = ?, patient_name = ?, patient_birth_date = ?,
@@ -66,12 +85,13 @@ export class HierarchyRows {
   }
 
   #resolveStudy(record: InstanceRecord, patientPk: number): number {
+    const fields = values(record, STUDY_FIELDS);
+    const found = this.#sql.get(STUDY_FIND, record.studyInstanceUid);
+    if (
+      found && Number(found.patient_pk) === patientPk && sameValues(found, STUDY_FIELDS, fields)
+    ) return Number(found.pk);
     const referrer = pnSearchForms(record.referringPhysicianName);
-    const attrs = [...values(record, STUDY_FIELDS), referrer.norm, referrer.alt];
-    const found = this.#sql.get(
-      "SELECT pk, patient_pk, num_series, num_instances FROM study WHERE study_instance_uid = ?",
-      record.studyInstanceUid,
-    );
+    const attrs = [...fields, referrer.norm, referrer.alt];
     if (!found) {
       const pk = this.#sql.insert(
         `INSERT INTO study (patient_pk, study_instance_uid, study_date, study_time,
@@ -107,10 +127,10 @@ export class HierarchyRows {
 
   #resolveSeries(record: InstanceRecord, studyPk: number): number {
     const attrs = values(record, SERIES_FIELDS);
-    const found = this.#sql.get(
-      "SELECT pk, study_pk, num_instances FROM series WHERE series_instance_uid = ?",
-      record.seriesInstanceUid,
-    );
+    const found = this.#sql.get(SERIES_FIND, record.seriesInstanceUid);
+    if (
+      found && Number(found.study_pk) === studyPk && sameValues(found, SERIES_FIELDS, attrs)
+    ) return Number(found.pk);
     if (!found) {
       const pk = this.#sql.insert(
         `INSERT INTO series (study_pk, series_instance_uid, modality, series_number,
@@ -120,9 +140,11 @@ export class HierarchyRows {
         ...attrs,
       );
       this.#addToStudy(studyPk, 1, 0);
+      this.#touched.add(studyPk);
       return pk;
     }
     const pk = Number(found.pk);
+    if (String(found.modality) !== record.modality) this.#touched.add(studyPk);
     this.#sql.run(
       `UPDATE series SET modality = ?, series_number = ?, series_description = ?,
         body_part_examined = ?, series_date = ?, series_time = ? WHERE pk = ?`,
@@ -135,6 +157,7 @@ export class HierarchyRows {
       const n = Number(found.num_instances);
       this.#addToStudy(oldStudyPk, -1, -n);
       this.#touched.add(oldStudyPk);
+      this.#touched.add(studyPk);
       this.#sql.run("UPDATE series SET study_pk = ? WHERE pk = ?", studyPk, pk);
       this.#addToStudy(studyPk, 1, n);
       this.#pruneStudy(oldStudyPk);
@@ -146,6 +169,25 @@ export class HierarchyRows {
   studyOfSeries(seriesPk: number): number | undefined {
     const row = this.#sql.get("SELECT study_pk FROM series WHERE pk = ?", seriesPk);
     return row ? Number(row.study_pk) : undefined;
+  }
+
+  /** Counts `n` more instances in a series, its study and its patient, all three known. */
+  addInstancesTo(pks: { patientPk: number; studyPk: number; seriesPk: number }, n: number): void {
+    this.#sql.run(
+      "UPDATE series SET num_instances = num_instances + ? WHERE pk = ?",
+      n,
+      pks.seriesPk,
+    );
+    this.#sql.run(
+      "UPDATE study SET num_instances = num_instances + ? WHERE pk = ?",
+      n,
+      pks.studyPk,
+    );
+    this.#sql.run(
+      "UPDATE patient SET num_instances = num_instances + ? WHERE pk = ?",
+      n,
+      pks.patientPk,
+    );
   }
 
   addInstances(seriesPk: number, n: number): void {
@@ -176,15 +218,23 @@ export class HierarchyRows {
     );
   }
 
-  addSopClass(seriesPk: number, sopClassUid: string, n: number): void {
-    this.#sql.run(
+  /**
+   * Counts `n` more (or fewer) instances of a SOP class in a series; true when the series'
+   * set of SOP classes changed (a class came or went), which its study's derived attributes
+   * follow.
+   */
+  addSopClass(seriesPk: number, sopClassUid: string, n: number): boolean {
+    const row = this.#sql.get(
       `INSERT INTO series_sop_class (series_pk, sop_class_uid, n) VALUES (?, ?, ?)
-       ON CONFLICT (series_pk, sop_class_uid) DO UPDATE SET n = n + excluded.n`,
+       ON CONFLICT (series_pk, sop_class_uid) DO UPDATE SET n = n + excluded.n RETURNING n`,
       seriesPk,
       sopClassUid,
       n,
     );
+    const now = Number(row?.n ?? 0);
+    if (now > 0) return now === n; // a class first counted now, or one counted before
     this.#sql.run("DELETE FROM series_sop_class WHERE series_pk = ? AND n <= 0", seriesPk);
+    return true;
   }
 
   /** Deletes the series if empty, then its study and patient if they became empty. */

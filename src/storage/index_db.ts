@@ -53,6 +53,8 @@ export class IndexDb {
   #db: DatabaseSync;
   #sql: SqlStatements;
   #hierarchy: HierarchyRows;
+  /** Inside group(): upsertInstance() writes without a savepoint. */
+  #grouped = false;
   /** Called inside the transaction that writes an instance row (forwarding queues). */
   #onWritten: ((record: InstanceRecord, meta: InstanceMeta) => void)[] = [];
 
@@ -144,65 +146,92 @@ export class IndexDb {
     meta: InstanceMeta,
     options: { onlyIfAbsent?: boolean } = {},
   ): UpsertResult {
-    return this.#transaction(() => {
-      const old = this.#get(
-        "SELECT * FROM instance WHERE sop_instance_uid = ?",
-        record.sopInstanceUid,
-      );
-      if (old && options.onlyIfAbsent) return { conflict: true };
-      if (old && Number(old.seq) > meta.seq) return { superseded: true };
+    const upsert = () => this.#upsert(record, location, meta, options);
+    return this.#grouped ? upsert() : this.#transaction(upsert);
+  }
 
-      const { seriesPk } = this.#hierarchy.resolve(record);
-      const row: SqlValue[] = [
-        seriesPk,
-        ...values(record, INSTANCE_FIELDS),
-        location.kind,
-        location.path,
-        location.offset,
-        location.length,
-        meta.homePath,
-        meta.size,
-        meta.receivedAt,
-        meta.callingAe,
-        meta.seq,
-      ];
-      if (!old) {
-        this.#run(
-          `INSERT INTO instance (series_pk, sop_instance_uid, sop_class_uid, instance_number,
-            transfer_syntax_uid, specific_character_set, loc_kind, loc_path, loc_offset,
-            loc_length, home_path, size, received_at, calling_ae, seq)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          ...row,
-        );
-        this.#hierarchy.addInstances(seriesPk, 1);
-        this.#hierarchy.addSopClass(seriesPk, record.sopClassUid, 1);
-        this.#hierarchy.refreshTouched();
-        for (const hook of this.#onWritten) hook(record, meta);
-        return {};
-      }
-      const oldSeriesPk = Number(old.series_pk);
-      const oldStudyPk = this.#hierarchy.studyOfSeries(oldSeriesPk);
-      if (oldStudyPk !== undefined) this.#hierarchy.touch(oldStudyPk);
+  /**
+   * Runs `fn` in one write transaction in which upsertInstance() takes no savepoint of its
+   * own (a savepoint copies every page it changes aside): a failure rolls back all that `fn`
+   * wrote, and the caller may write the rows again one by one.
+   */
+  group<T>(fn: () => T): T {
+    if (this.#grouped || this.#db.isTransaction) return this.#transaction(fn);
+    this.#grouped = true;
+    try {
+      return this.#transaction(fn);
+    } finally {
+      this.#grouped = false;
+    }
+  }
+
+  #upsert(
+    record: InstanceRecord,
+    location: InstanceLocation,
+    meta: InstanceMeta,
+    options: { onlyIfAbsent?: boolean },
+  ): UpsertResult {
+    const old = this.#get(
+      "SELECT * FROM instance WHERE sop_instance_uid = ?",
+      record.sopInstanceUid,
+    );
+    if (old && options.onlyIfAbsent) return { conflict: true };
+    if (old && Number(old.seq) > meta.seq) return { superseded: true };
+
+    const pks = this.#hierarchy.resolve(record);
+    const { studyPk, seriesPk } = pks;
+    const row: SqlValue[] = [
+      seriesPk,
+      ...values(record, INSTANCE_FIELDS),
+      location.kind,
+      location.path,
+      location.offset,
+      location.length,
+      meta.homePath,
+      meta.size,
+      meta.receivedAt,
+      meta.callingAe,
+      meta.seq,
+    ];
+    if (!old) {
       this.#run(
-        `UPDATE instance SET series_pk = ?, sop_instance_uid = ?, sop_class_uid = ?,
-          instance_number = ?, transfer_syntax_uid = ?, specific_character_set = ?,
-          loc_kind = ?, loc_path = ?, loc_offset = ?, loc_length = ?, home_path = ?, size = ?,
-          received_at = ?, calling_ae = ?, seq = ? WHERE pk = ?`,
+        `INSERT INTO instance (series_pk, sop_instance_uid, sop_class_uid, instance_number,
+          transfer_syntax_uid, specific_character_set, loc_kind, loc_path, loc_offset,
+          loc_length, home_path, size, received_at, calling_ae, seq)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         ...row,
-        Number(old.pk),
       );
-      this.#hierarchy.addSopClass(oldSeriesPk, String(old.sop_class_uid), -1);
-      this.#hierarchy.addSopClass(seriesPk, record.sopClassUid, 1);
-      if (oldSeriesPk !== seriesPk) {
-        this.#hierarchy.addInstances(oldSeriesPk, -1);
-        this.#hierarchy.addInstances(seriesPk, 1);
-        this.#hierarchy.pruneSeries(oldSeriesPk);
+      this.#hierarchy.addInstancesTo(pks, 1);
+      if (this.#hierarchy.addSopClass(seriesPk, record.sopClassUid, 1)) {
+        this.#hierarchy.touch(studyPk);
       }
       this.#hierarchy.refreshTouched();
       for (const hook of this.#onWritten) hook(record, meta);
-      const { location: prevLocation, meta: prevMeta } = toStored(old);
-      return { previous: { location: prevLocation, meta: prevMeta } };
-    });
+      return {};
+    }
+    const oldSeriesPk = Number(old.series_pk);
+    const oldStudyPk = this.#hierarchy.studyOfSeries(oldSeriesPk);
+    if (oldStudyPk !== undefined) this.#hierarchy.touch(oldStudyPk);
+    this.#hierarchy.touch(studyPk);
+    this.#run(
+      `UPDATE instance SET series_pk = ?, sop_instance_uid = ?, sop_class_uid = ?,
+        instance_number = ?, transfer_syntax_uid = ?, specific_character_set = ?,
+        loc_kind = ?, loc_path = ?, loc_offset = ?, loc_length = ?, home_path = ?, size = ?,
+        received_at = ?, calling_ae = ?, seq = ? WHERE pk = ?`,
+      ...row,
+      Number(old.pk),
+    );
+    this.#hierarchy.addSopClass(oldSeriesPk, String(old.sop_class_uid), -1);
+    this.#hierarchy.addSopClass(seriesPk, record.sopClassUid, 1);
+    if (oldSeriesPk !== seriesPk) {
+      this.#hierarchy.addInstances(oldSeriesPk, -1);
+      this.#hierarchy.addInstances(seriesPk, 1);
+      this.#hierarchy.pruneSeries(oldSeriesPk);
+    }
+    this.#hierarchy.refreshTouched();
+    for (const hook of this.#onWritten) hook(record, meta);
+    const { location: prevLocation, meta: prevMeta } = toStored(old);
+    return { previous: { location: prevLocation, meta: prevMeta } };
   }
 
   /** The Study Instance UID a series is filed under, if the series is known. */
@@ -385,6 +414,14 @@ export class IndexDb {
   /** Instances whose location is a journal segment. */
   journalInstances(): StoredInstance[] {
     return this.#sql.all(`${INSTANCE_SELECT} WHERE i.loc_kind = 'journal'`).map(toStored);
+  }
+
+  /**
+   * Copies what the WAL holds into the database file as far as readers allow (PASSIVE: waits
+   * for no one); the WAL starts over at the next write once all of it is copied.
+   */
+  checkpoint(): void {
+    this.#db.exec("PRAGMA wal_checkpoint(PASSIVE)");
   }
 
   close(): void {

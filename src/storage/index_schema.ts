@@ -141,6 +141,14 @@ function migrateToVersion2(db: DatabaseSync): void {
  */
 export const READER_CACHE_KIB = 256;
 
+/**
+ * WAL pages after which a commit on the writer connection checkpoints (SQLite's default is
+ * 1,000, about 4 MiB: every 100-300 stored objects, on the thread taking stores). The index
+ * is checkpointed when the materializer has caught up (materializer.ts), in a quiet moment;
+ * this bounds the WAL, at about 64 MiB, under ingest that never pauses.
+ */
+export const WAL_AUTOCHECKPOINT_PAGES = 16384;
+
 /** A connection to an index file, waiting up to 10 s for a lock. */
 export function openDatabase(path: string, readOnly: boolean): DatabaseSync {
   const db = new DatabaseSync(path, { readOnly });
@@ -156,6 +164,7 @@ export function openDatabase(path: string, readOnly: boolean): DatabaseSync {
 export function openIndexDatabase(path: string): DatabaseSync {
   const db = openDatabase(path, false);
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL");
+  db.exec(`PRAGMA wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
   const version = Number((db.prepare("PRAGMA user_version").get() as Row).user_version);
   if (version === 0 || version === 1) {
     db.exec("BEGIN IMMEDIATE");

@@ -293,10 +293,21 @@ export class Materializer {
         await this.#deleteIfDone(segment);
       }
     }
+    // Caught up: the index's WAL goes into its file now, not in the middle of the next burst.
+    if (this.#queue.length === 0 && !this.#closed) this.#checkpoint();
     if (this.#queue.length === 0 && this.#diskFull) {
       this.#diskFull = false;
       this.#lastFailureLog = -Infinity; // a new episode is reported at once
       this.#logger.log("info", "journal backlog materialized: the disk had room again");
+    }
+  }
+
+  #checkpoint(): void {
+    try {
+      this.#index.checkpoint();
+    } catch (e) {
+      // The next commit past the WAL bound checkpoints instead.
+      this.#logger.log("warn", "index checkpoint failed", { error: String(e) });
     }
   }
 

@@ -6,6 +6,7 @@ import { encodeFileMetaInformation } from "../core/dicom/part10.ts";
 import type {
   CommitResult,
   IncomingObject,
+  InstanceLocation,
   InstanceRecord,
   Logger,
   ObjectStore,
@@ -14,7 +15,14 @@ import type {
 import { CommitmentQueue } from "./commitment_queue.ts";
 import { type DeleteLevel, type DeleteResult, deleteStored } from "./delete.ts";
 import { diskFreeBytes } from "./disk_space.ts";
-import { type IndexCounts, IndexDb, type IndexReader, type StoredInstance } from "./index_db.ts";
+import {
+  type IndexCounts,
+  IndexDb,
+  type IndexReader,
+  type InstanceMeta,
+  type StoredInstance,
+  type UpsertResult,
+} from "./index_db.ts";
 import { JOURNAL_DIR, type RecordInfo } from "./journal.ts";
 import { type AssociationState, JournalObjectWriter } from "./journal_object_writer.ts";
 import { fillJournalReserve } from "./journal_reserve.ts";
@@ -24,7 +32,7 @@ import { homePathFor, INDEX_FILE, removeIfPresent, TMP_DIR } from "./layout.ts";
 import { Materializer, type MaterializerOptions } from "./materializer.ts";
 import { recover } from "./recovery.ts";
 import { SegmentPool, type SegmentPoolOptions } from "./segment_pool.ts";
-import { SegmentWriter } from "./segment_writer.ts";
+import { recordsInFlight, SegmentWriter } from "./segment_writer.ts";
 import {
   type OpenedObject,
   openStoredObject,
@@ -283,8 +291,17 @@ export class FsObjectStore implements ObjectStore {
     await this.#materializer.endSegment(segment.segment);
   }
 
-  /** Instances whose record is written and being synced: SOP Instance UID -> its fdatasync. */
+  /**
+   * Instances whose record is written and being synced: SOP Instance UID -> a promise that
+   * settles once it is durable and its index row written (or it failed).
+   */
   #durableByUid = new Map<string, Promise<void>>();
+
+  /**
+   * Index rows of records being synced, not written yet: the first of them whose record is
+   * durable writes them all in one transaction (group commit), before its answer goes out.
+   */
+  #pendingRows: PendingRow[] = [];
 
   /**
    * The stored instance once durable: a copy still being synced is waited for; null when
@@ -293,6 +310,47 @@ export class FsObjectStore implements ObjectStore {
   async durableInstance(sopInstanceUid: string) {
     await this.#durableByUid.get(sopInstanceUid)?.catch(() => {});
     return this.#index.getInstance(sopInstanceUid) ?? null;
+  }
+
+  /**
+   * Writes every pending index row in one transaction; when a row fails, each is written in
+   * a transaction of its own, so that only the failing one fails.
+   */
+  #writePendingRows(): void {
+    const rows = this.#pendingRows;
+    if (rows.length === 0) return;
+    this.#pendingRows = [];
+    try {
+      try {
+        this.#index.group(() => {
+          for (const row of rows) row.outcome = this.#writeRow(row);
+        });
+      } catch {
+        // One row failed, and the transaction with it: each row again in one of its own.
+        for (const row of rows) {
+          try {
+            row.outcome = this.#index.transaction(() => this.#writeRow(row));
+          } catch (e) {
+            row.outcome = { error: e };
+          }
+        }
+      }
+    } finally {
+      for (const row of rows) row.settle();
+    }
+  }
+
+  /**
+   * Writes one pending row; a series already filed under another study is refused, checked
+   * in the same transaction as the write.
+   */
+  #writeRow(row: PendingRow): UpsertResult | "series-in-other-study" {
+    const { record } = row;
+    const study = this.#index.studyOfSeries(record.seriesInstanceUid);
+    if (study !== undefined && study !== record.studyInstanceUid) return "series-in-other-study";
+    return this.#index.upsertInstance(record, row.location, row.meta, {
+      onlyIfAbsent: row.onlyIfAbsent,
+    });
   }
 
   /** Commits a finished journal record: policy, fdatasync, index, hand-off. */
@@ -326,50 +384,69 @@ export class FsObjectStore implements ObjectStore {
     const receivedAt = new Date(now).toISOString();
     const info: RecordInfo = { record, callingAe: incoming.callingAeTitle, receivedAt };
     const { offset, length, durable } = segment.finishRecord(seq, info);
-    // A series belongs to one study: one reused under another study is refused, never moved
-    // (that would take the first study's images out of it). Checked in the same turn as the
-    // index write below.
-    const studyOfSeries = this.#index.studyOfSeries(record.seriesInstanceUid);
-    if (studyOfSeries !== undefined && studyOfSeries !== record.studyInstanceUid) {
-      await durable.catch(() => {});
+    // With other records arriving, the index row waits while the disk syncs, for the first
+    // record of those syncing together to be durable; the answer waits for both.
+    let settle = () => {};
+    const written = new Promise<void>((resolve) => settle = resolve);
+    const row: PendingRow = {
+      record,
+      location: { kind: "journal", path: segment.segment, offset, length },
+      meta: { homePath, size: length, receivedAt, callingAe: incoming.callingAeTitle, seq },
+      onlyIfAbsent: policy !== "overwrite",
+      settle,
+    };
+    this.#pendingRows.push(row);
+    // Alone (one association): no other row will join, so it is written now, while the
+    // disk syncs, as the answer would otherwise wait for it after the sync.
+    if (recordsInFlight() <= 1) this.#writePendingRows();
+    const earlier = this.#durableByUid.get(record.sopInstanceUid);
+    const settled = Promise.all([durable, written]).then(() => {});
+    settled.catch(() => {});
+    this.#durableByUid.set(record.sopInstanceUid, settled);
+    try {
+      try {
+        await durable;
+      } catch (e) {
+        // Not durable: the object must not be found. A row not yet written never will be;
+        // one written puts back what was there, unless another store of the same instance
+        // has replaced it meanwhile.
+        const at = this.#pendingRows.indexOf(row);
+        if (at >= 0) {
+          this.#pendingRows.splice(at, 1);
+          settle();
+        }
+        const result = row.outcome;
+        if (
+          typeof result === "object" && !("error" in result) && !result.conflict &&
+          !result.superseded &&
+          this.#index.getInstance(record.sopInstanceUid)?.meta.seq === seq
+        ) {
+          if (result.previous) {
+            this.#index.setLocation(record.sopInstanceUid, result.previous.location);
+          } else this.#index.deleteInstance(record.sopInstanceUid);
+        }
+        throw e;
+      }
+      this.#writePendingRows();
+    } finally {
+      if (this.#durableByUid.get(record.sopInstanceUid) === settled) {
+        this.#durableByUid.delete(record.sopInstanceUid);
+      }
+    }
+    const outcome = row.outcome;
+    if (outcome === undefined) throw new Error("index row not written");
+    if (outcome === "series-in-other-study") {
+      // A series belongs to one study: one reused under another study is refused, never
+      // moved (that would take the first study's images out of it).
       await segment.discardRecord();
       return "series-in-other-study";
     }
-    // The index is updated while the disk syncs; the answer waits for both.
-    let result;
-    try {
-      result = this.#index.upsertInstance(
-        record,
-        { kind: "journal", path: segment.segment, offset, length },
-        { homePath, size: length, receivedAt, callingAe: incoming.callingAeTitle, seq },
-        { onlyIfAbsent: policy !== "overwrite" },
-      );
-    } catch (e) {
-      await durable.catch(() => {});
-      throw e;
-    }
+    if ("error" in outcome) throw outcome.error;
+    const result = outcome;
     if (result.conflict) {
-      await this.#durableByUid.get(record.sopInstanceUid)?.catch(() => {});
-      await durable.catch(() => {});
+      await earlier?.catch(() => {});
       await segment.discardRecord();
       return duplicate;
-    }
-    this.#durableByUid.set(record.sopInstanceUid, durable);
-    try {
-      await durable;
-    } catch (e) {
-      // Not durable: the object must not be found. Put back what was there, unless another
-      // store of the same instance has replaced our row meanwhile.
-      if (this.#index.getInstance(record.sopInstanceUid)?.meta.seq === seq) {
-        if (result.previous) {
-          this.#index.setLocation(record.sopInstanceUid, result.previous.location);
-        } else this.#index.deleteInstance(record.sopInstanceUid);
-      }
-      throw e;
-    } finally {
-      if (this.#durableByUid.get(record.sopInstanceUid) === durable) {
-        this.#durableByUid.delete(record.sopInstanceUid);
-      }
     }
     segment.acceptRecord();
     this.#materializer.noteActivity();
@@ -492,6 +569,18 @@ export class FsObjectStore implements ObjectStore {
       this.#index.close();
     }
   }
+}
+
+/** An index row waiting for its record's fdatasync (group commit). */
+interface PendingRow {
+  record: InstanceRecord;
+  location: InstanceLocation;
+  meta: InstanceMeta;
+  onlyIfAbsent: boolean;
+  /** Set once written (or refused, or failed). */
+  outcome?: UpsertResult | "series-in-other-study" | { error: unknown };
+  /** Settles the promise others wait on for this row. */
+  settle: () => void;
 }
 
 /** Association ids become part of a file name: keep it to safe characters. */

@@ -41,6 +41,11 @@ const EARLY_SYNC_BYTES = 256 * 1024;
 const MAX_BUFFERS = 3;
 /** Records being received by every writer of this process: above one, writes go to the pool. */
 let recordsInProgress = 0;
+/** Records being received or committed by every writer of this process, this one's included. */
+export function recordsInFlight(): number {
+  return recordsInProgress;
+}
+
 /** Bytes zeroed at the start of a dropped record in a reused segment: magic to CRC. */
 const RECORD_COMMIT_FIELDS = 28;
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { statfs } from "node:fs/promises";
+import { DatabaseSync } from "node:sqlite";
 import {
   datasetFor,
   equalBytes,
@@ -287,6 +288,102 @@ Deno.test("freeBytes() reports the free space of the storage volume", async () =
       const expected = Number(s.bavail) * Number(s.bsize);
       assert.ok(free > 0);
       assert.ok(Math.abs(free - expected) < 1024 * 1024 * 1024, `${free} vs ${expected}`);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+Deno.test("objects committed at once on several associations are findable when answered, a series under another study refused", async () => {
+  await withTempDir(async (root) => {
+    const store = await openStore(root, { materializer: { idleMs: 60_000 } });
+    const reader = store.openReader();
+    const found = (uid: string) =>
+      (reader.prepare("SELECT count(*) AS n FROM instance WHERE sop_instance_uid = ?")
+        .get(uid) as { n: number }).n;
+    try {
+      const first = makeRecord("1.2.3.1.1.1");
+      assert.equal(await storeObject(store, first, datasetFor(first, 20_000)), "stored");
+      const records = Array.from(
+        { length: 8 },
+        (_, k) => makeRecord(`1.2.3.1.1.${k + 2}`, k === 5 ? { studyInstanceUid: "1.2.3.9" } : {}),
+      );
+      const seen: Record<string, { result: string; found: number }> = {};
+      await Promise.all(
+        records.map((r, k) =>
+          storeObject(store, r, datasetFor(r, 20_000 + 4099 * k), { assocId: `a${k}` })
+            .then((result) => {
+              // Read by another connection as the answer would go out.
+              seen[r.sopInstanceUid] = { result, found: found(r.sopInstanceUid) };
+            })
+        ),
+      );
+      for (const [k, r] of records.entries()) {
+        assert.deepEqual(
+          seen[r.sopInstanceUid],
+          k === 5 ? { result: "series-in-other-study", found: 0 } : { result: "stored", found: 1 },
+          r.sopInstanceUid,
+        );
+      }
+      assert.equal(store.counts().instances, 8);
+      assert.equal(store.counts().studies, 1);
+    } finally {
+      reader.close();
+      await store.close();
+    }
+  });
+});
+
+Deno.test("an index row that fails fails only its own store among those committed together", async () => {
+  await withTempDir(async (root) => {
+    const bad = "1.2.3.1.1.4";
+    const store = await openStore(root, {
+      materializer: { idleMs: 60_000 },
+      onIndexOpen: (index) =>
+        index.onInstanceWritten((record) => {
+          if (record.sopInstanceUid === bad) throw new Error("index write refused");
+        }),
+    });
+    try {
+      const records = Array.from({ length: 6 }, (_, k) => makeRecord(`1.2.3.1.1.${k + 1}`));
+      const results = await Promise.allSettled(
+        records.map((r, k) =>
+          storeObject(store, r, datasetFor(r, 20_000 + 4099 * k), { assocId: `a${k}` })
+        ),
+      );
+      assert.deepEqual(
+        results.map((r) => r.status === "fulfilled" ? r.value : String(r.reason)),
+        records.map((r) => r.sopInstanceUid === bad ? "Error: index write refused" : "stored"),
+      );
+      assert.equal(store.getInstance(bad), undefined);
+      assert.equal(store.counts().instances, 5);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+Deno.test("once the materializer has caught up, index.sqlite alone holds every row (WAL checkpointed)", async () => {
+  await withTempDir(async (root) => {
+    const store = await openStore(root, { materializer: { idleMs: 60_000 } });
+    try {
+      for (let k = 1; k <= 10; k++) {
+        const r = makeRecord(`1.2.3.1.1.${k}`);
+        assert.equal(await storeObject(store, r, datasetFor(r, 10_000)), "stored");
+      }
+      await store.drain();
+      // A copy of the database file without its WAL, as a file-level backup would take it.
+      await Deno.mkdir(`${root}/copy`);
+      await Deno.copyFile(`${root}/index.sqlite`, `${root}/copy/index.sqlite`);
+      const copy = new DatabaseSync(`${root}/copy/index.sqlite`);
+      try {
+        const row = copy.prepare(
+          "SELECT count(*) AS n, sum(loc_kind = 'home') AS home FROM instance",
+        ).get();
+        assert.deepEqual({ ...row }, { n: 10, home: 10 });
+      } finally {
+        copy.close();
+      }
     } finally {
       await store.close();
     }

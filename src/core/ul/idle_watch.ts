@@ -19,6 +19,8 @@ export class IdleWatch {
   readonly #timeoutMs: number;
   readonly #hooks: IdleWatchHooks;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** When reset() last ran: the timer, armed once, looks at it when it fires. */
+  #lastReset = 0;
   /** When the read loop began waiting for the peer's next bytes (null while not waiting). */
   #readingSince: number | null = null;
 
@@ -28,11 +30,23 @@ export class IdleWatch {
     this.#hooks = hooks;
   }
 
-  /** Something arrived: the timeout starts again. */
+  /**
+   * Something arrived: the timeout starts again. Called for every chunk read, so it only
+   * notes the time; a timer already armed finds the later start when it fires and waits on.
+   */
   reset(): void {
-    this.stop();
-    if (this.#hooks.closed() || this.#timeoutMs <= 0) return;
-    this.#timer = setTimeout(() => this.#expired(), this.#timeoutMs);
+    if (this.#hooks.closed() || this.#timeoutMs <= 0) return this.stop();
+    this.#lastReset = performance.now();
+    if (this.#timer === undefined) this.#arm(this.#timeoutMs);
+  }
+
+  #arm(ms: number): void {
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      const quiet = performance.now() - this.#lastReset;
+      if (quiet < this.#timeoutMs) this.#arm(this.#timeoutMs - quiet);
+      else this.#expired();
+    }, ms);
   }
 
   stop(): void {
@@ -51,7 +65,6 @@ export class IdleWatch {
   }
 
   #expired(): void {
-    this.#timer = undefined;
     if (this.#hooks.closed()) return;
     const limit = this.#timeoutMs;
     if (this.#hooks.busy()) {
@@ -59,8 +72,9 @@ export class IdleWatch {
       if (since === null) return this.reset();
       const silent = performance.now() - since;
       if (silent < limit) {
-        this.#timer = setTimeout(() => this.#expired(), limit - silent);
-        return;
+        // Checked again once the dataset has been silent for the whole timeout.
+        this.#lastReset = performance.now() - silent;
+        return this.#arm(limit - silent);
       }
       this.#hooks.stalled(silent);
       return;

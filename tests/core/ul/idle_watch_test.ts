@@ -66,3 +66,15 @@ Deno.test("a zero timeout or a closed association never fires", async () => {
   await sleep(40);
   assert.deepEqual([...off.seen, ...closed.seen], []);
 });
+
+Deno.test("the timeout counts from the last bytes, not the first", async () => {
+  const { w, seen } = watch(100);
+  w.reset();
+  await sleep(70);
+  w.reset();
+  await sleep(70); // 140 ms after the first bytes, 70 after the last
+  assert.deepEqual(seen, []);
+  await sleep(110);
+  w.stop();
+  assert.deepEqual(seen, ["idle"]);
+});
