@@ -140,8 +140,13 @@ const CLOSE_GRACE_MS = 5000;
  * one delivery (a larger one costs more: Deno then allocates larger, fresh memory per read).
  */
 const RECEIVE_BUFFER = 64 * 1024;
-/** Receive buffers a connection keeps for reuse once the core is done with them. */
-const SPARE_BUFFERS = 16;
+/**
+ * Receive buffers a connection keeps for reuse once the core is done with them: as many as can
+ * wait before reading stops. The event loop delivers TCP reads in bursts before the core runs
+ * (about 30 chunks, 2 MiB, storing at full speed), so a smaller pool allocated fresh buffers for
+ * half the chunks. The memory is what such a burst takes anyway; it goes with the connection.
+ */
+const SPARE_BUFFERS = READ_PAUSE_BYTES / RECEIVE_BUFFER;
 
 /**
  * The parts of Deno 2.9's node:tls socket that receive (not a public API: each may be absent,
