@@ -207,10 +207,13 @@ export class TlsConnection implements Connection {
   #socket: tls.TLSSocket;
   #native: NativeReceive | undefined;
   #queue: Uint8Array[] = [];
+  /** The receive buffer each queued chunk lies in (null: a buffer of its own). */
+  #queueOwners: (Uint8Array | null)[] = [];
   #queuedBytes = 0;
   #waiting: ((chunk: Uint8Array | null) => void) | null = null;
   /** The receive buffer of the chunk the core holds: free again at its next read(). */
   #lent: Uint8Array | null = null;
+  /** Spare receive buffers (native receive only). */
   #spare: Uint8Array[] = [];
   #ended = false;
   #paused = false;
@@ -226,10 +229,7 @@ export class TlsConnection implements Connection {
     this.#native = nativeReceiveOf(socket);
     if (this.#native) this.#receiveNative(this.#native);
     else {
-      socket.on("data", (b: Uint8Array) => {
-        const chunk = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-        this.#received(chunk, chunk.length);
-      });
+      socket.on("data", (b: Uint8Array) => this.#receivedData(b));
     }
     const end = () => {
       this.#ended = true;
@@ -244,7 +244,14 @@ export class TlsConnection implements Connection {
     socket.on("error", end);
   }
 
+  #receivedData(b: Uint8Array): void {
+    this.#received(new Uint8Array(b.buffer, b.byteOffset, b.byteLength), null);
+  }
+
   #receiveNative(n: NativeReceive): void {
+    // Anything the socket took in before (it is handed over within the handshake's callback,
+    // so there should be nothing) goes first.
+    for (let b = this.#socket.read(); b !== null; b = this.#socket.read()) this.#receivedData(b);
     const socket = this.#socket as unknown as Record<symbol, unknown>;
     // Encrypted: each TCP read lands in one buffer, which the TLS state copies from at once.
     const encrypted = new Uint8Array(RECEIVE_BUFFER);
@@ -262,7 +269,7 @@ export class TlsConnection implements Connection {
     const first = this.#buffer();
     socket[n.keys.buffer] = first;
     socket[n.keys.callback] = (length: number, buffer: Uint8Array) => {
-      this.#received(buffer.subarray(0, length), buffer.length);
+      this.#received(buffer.subarray(0, length), buffer);
       return true;
     };
     socket[n.keys.generator] = () => this.#buffer();
@@ -275,24 +282,20 @@ export class TlsConnection implements Connection {
     return this.#spare.pop() ?? new Uint8Array(RECEIVE_BUFFER);
   }
 
-  #release(buffer: Uint8Array): void {
-    if (this.#native && this.#spare.length < SPARE_BUFFERS) {
-      this.#spare.push(new Uint8Array(buffer.buffer));
-    }
-  }
-
-  /** A chunk received; `held` is what it keeps in memory while it waits (its buffer). */
-  #received(chunk: Uint8Array, held: number): void {
+  /** A chunk received, lying in receive buffer `owner` (null: in a buffer of its own). */
+  #received(chunk: Uint8Array, owner: Uint8Array | null): void {
     if (this.#closing) return; // closed by us: nothing more is read
     const waiting = this.#waiting;
     if (waiting) {
       this.#waiting = null;
-      this.#lent = chunk;
+      this.#lent = owner;
       waiting(chunk);
       return;
     }
     this.#queue.push(chunk);
-    this.#queuedBytes += held;
+    this.#queueOwners.push(owner);
+    // What it holds in memory while it waits: the whole receive buffer.
+    this.#queuedBytes += owner ? owner.length : chunk.length;
     // Backpressure: stop reading the socket until the core catches up.
     if (this.#queuedBytes >= READ_PAUSE_BYTES && !this.#paused) this.#pauseReading();
   }
@@ -300,13 +303,14 @@ export class TlsConnection implements Connection {
   read(): Promise<Uint8Array | null> {
     // The core is done with the chunk it had (ports.ts): its buffer serves again.
     if (this.#lent) {
-      this.#release(this.#lent);
+      if (this.#spare.length < SPARE_BUFFERS) this.#spare.push(this.#lent);
       this.#lent = null;
     }
     const next = this.#queue.shift();
     if (next) {
-      this.#queuedBytes -= this.#native ? next.buffer.byteLength : next.length;
-      this.#lent = next;
+      const owner = this.#queueOwners.shift()!;
+      this.#queuedBytes -= owner ? owner.length : next.length;
+      this.#lent = owner;
       if (this.#paused && this.#queuedBytes <= READ_RESUME_BYTES) this.#resumeReading();
       return Promise.resolve(next);
     }
@@ -370,6 +374,7 @@ export class TlsConnection implements Connection {
     this.#waiting = null;
     waiting?.(null);
     this.#queue.length = 0;
+    this.#queueOwners.length = 0;
     this.#queuedBytes = 0;
     // What was written (an A-ASSOCIATE-RJ, an A-RELEASE-RP) is flushed first; a peer that
     // never reads gets a bounded wait.
