@@ -233,6 +233,7 @@ export class TlsConnection implements Connection {
     }
     const end = () => {
       this.#ended = true;
+      this.#spare.length = 0; // nothing more is received into them
       const waiting = this.#waiting;
       this.#waiting = null;
       waiting?.(null);
@@ -303,7 +304,7 @@ export class TlsConnection implements Connection {
   read(): Promise<Uint8Array | null> {
     // The core is done with the chunk it had (ports.ts): its buffer serves again.
     if (this.#lent) {
-      if (this.#spare.length < SPARE_BUFFERS) this.#spare.push(this.#lent);
+      if (!this.#ended && this.#spare.length < SPARE_BUFFERS) this.#spare.push(this.#lent);
       this.#lent = null;
     }
     const next = this.#queue.shift();
@@ -375,6 +376,7 @@ export class TlsConnection implements Connection {
     waiting?.(null);
     this.#queue.length = 0;
     this.#queueOwners.length = 0;
+    this.#spare.length = 0;
     this.#queuedBytes = 0;
     // What was written (an A-ASSOCIATE-RJ, an A-RELEASE-RP) is flushed first; a peer that
     // never reads gets a bounded wait.
