@@ -128,12 +128,70 @@ export async function loadTlsMaterial(
 /**
  * Reading stops while this much received data waits for the core, and starts again once it
  * is down to READ_RESUME_BYTES: each stop and start costs (the socket is re-armed), so they
- * are kept far apart rather than per chunk.
+ * are kept far apart rather than per chunk. A chunk held in a receive buffer counts as the
+ * whole buffer.
  */
 const READ_PAUSE_BYTES = 4 * 1024 * 1024;
 const READ_RESUME_BYTES = 1024 * 1024;
 /** How long close() waits for written data to reach a peer that does not read. */
 const CLOSE_GRACE_MS = 5000;
+/**
+ * Size of each receive buffer: the encrypted bytes of one TCP read, and the decrypted bytes of
+ * one delivery (a larger one costs more: Deno then allocates larger, fresh memory per read).
+ */
+const RECEIVE_BUFFER = 64 * 1024;
+/**
+ * Receive buffers a connection keeps for reuse once the core is done with them: as many as can
+ * wait before reading stops. The event loop delivers TCP reads in bursts before the core runs
+ * (about 30 chunks, 2 MiB, storing at full speed), so a smaller pool allocated fresh buffers for
+ * half the chunks. The memory is what such a burst takes anyway; it goes with the connection.
+ */
+const SPARE_BUFFERS = READ_PAUSE_BYTES / RECEIVE_BUFFER;
+
+/**
+ * The parts of Deno 2.9's node:tls socket that receive (not a public API: each may be absent,
+ * and then the socket's 'data' events serve, as in Node).
+ *
+ * Deno's TLSSocket passes every TCP read to JS in a freshly allocated buffer, hands it back to
+ * Rust to decrypt, and delivers the cleartext in another fresh buffer through a Readable
+ * stream: about 1.2 ms of CPU more per MiB received than Deno.listenTls, most of it the kernel
+ * faulting in new pages for those buffers. Both handles take a buffer to read into instead
+ * (`useUserBuffer`, what Node's `onread: { buffer, callback }` option uses): the TCP handle's
+ * reads land in one fixed buffer, copied into the TLS state at once; the cleartext lands in
+ * buffers of ours, reused once the core is done with them, and bypasses the Readable stream.
+ */
+interface NativeReceive {
+  tls: {
+    useUserBuffer?(buffer: Uint8Array): void;
+    readStart?(): number;
+    readStop?(): number;
+  };
+  tcp: {
+    onread?: (this: unknown, buffer?: ArrayBuffer | Uint8Array) => unknown;
+    useUserBuffer?(buffer: Uint8Array): void;
+    readStart?(): number;
+    readStop?(): number;
+  };
+  /** The socket's own keys of the user-buffer callback (net.Socket's kBuffer...). */
+  keys: { buffer: symbol; callback: symbol; generator: symbol };
+}
+
+function nativeReceiveOf(socket: tls.TLSSocket): NativeReceive | undefined {
+  type Handle = NativeReceive["tls"] & { _nativeTcpHandle?: NativeReceive["tcp"] };
+  const handle = (socket as unknown as { _handle?: Handle })._handle;
+  const tcp = handle?._nativeTcpHandle;
+  if (
+    !handle || !tcp || typeof handle.useUserBuffer !== "function" ||
+    typeof tcp.useUserBuffer !== "function" || typeof tcp.onread !== "function" ||
+    typeof handle.readStart !== "function" || typeof handle.readStop !== "function" ||
+    typeof tcp.readStart !== "function" || typeof tcp.readStop !== "function"
+  ) return undefined;
+  const symbols = Object.getOwnPropertySymbols(socket);
+  const key = (name: string) => symbols.find((s) => s.description === name);
+  const buffer = key("kBuffer"), callback = key("kBufferCb"), generator = key("kBufferGen");
+  if (!buffer || !callback || !generator) return undefined;
+  return { tls: handle, tcp, keys: { buffer, callback, generator } };
+}
 
 /** The TCP handle under a TLS socket in Deno's node:tls (not a public API: may be absent). */
 function tcpHandleOf(socket: tls.TLSSocket) {
@@ -147,9 +205,16 @@ export class TlsConnection implements Connection {
   readonly remote: string;
   readonly security: TransportSecurity;
   #socket: tls.TLSSocket;
+  #native: NativeReceive | undefined;
   #queue: Uint8Array[] = [];
+  /** The receive buffer each queued chunk lies in (null: a buffer of its own). */
+  #queueOwners: (Uint8Array | null)[] = [];
   #queuedBytes = 0;
   #waiting: ((chunk: Uint8Array | null) => void) | null = null;
+  /** The receive buffer of the chunk the core holds: free again at its next read(). */
+  #lent: Uint8Array | null = null;
+  /** Spare receive buffers (native receive only). */
+  #spare: Uint8Array[] = [];
   #ended = false;
   #paused = false;
   /** Writes waiting for their callback; failed when the socket ends. */
@@ -161,22 +226,14 @@ export class TlsConnection implements Connection {
     this.remote = remote;
     this.security = security;
     socket.setNoDelay(true);
-    socket.on("data", (b: Uint8Array) => {
-      if (this.#closing) return; // closed by us: nothing more is read
-      const chunk = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-      const waiting = this.#waiting;
-      if (waiting) {
-        this.#waiting = null;
-        waiting(chunk);
-        return;
-      }
-      this.#queue.push(chunk);
-      this.#queuedBytes += chunk.length;
-      // Backpressure: stop reading the socket until the core catches up.
-      if (this.#queuedBytes >= READ_PAUSE_BYTES && !this.#paused) this.#pauseReading();
-    });
+    this.#native = nativeReceiveOf(socket);
+    if (this.#native) this.#receiveNative(this.#native);
+    else {
+      socket.on("data", (b: Uint8Array) => this.#receivedData(b));
+    }
     const end = () => {
       this.#ended = true;
+      this.#spare.length = 0; // nothing more is received into them
       const waiting = this.#waiting;
       this.#waiting = null;
       waiting?.(null);
@@ -188,10 +245,73 @@ export class TlsConnection implements Connection {
     socket.on("error", end);
   }
 
+  #receivedData(b: Uint8Array): void {
+    this.#received(new Uint8Array(b.buffer, b.byteOffset, b.byteLength), null);
+  }
+
+  #receiveNative(n: NativeReceive): void {
+    // Anything the socket took in before (it is handed over within the handshake's callback,
+    // so there should be nothing) goes first.
+    for (let b = this.#socket.read(); b !== null; b = this.#socket.read()) this.#receivedData(b);
+    const socket = this.#socket as unknown as Record<symbol, unknown>;
+    // Encrypted: each TCP read lands in one buffer, which the TLS state copies from at once.
+    const encrypted = new Uint8Array(RECEIVE_BUFFER);
+    const onread = n.tcp.onread!;
+    n.tcp.useUserBuffer!(encrypted);
+    // The read comes without its buffer then; the handler takes the bytes from this one.
+    n.tcp.onread = function (buffer) {
+      return onread.call(this, buffer ?? encrypted);
+    };
+    // The handler is taken when reading starts.
+    n.tcp.readStop!();
+    n.tcp.readStart!();
+    // Cleartext: each delivery lands in a buffer of ours, which it then keeps until the core
+    // is done with it; the socket asks for the next one right after.
+    const first = this.#buffer();
+    socket[n.keys.buffer] = first;
+    socket[n.keys.callback] = (length: number, buffer: Uint8Array) => {
+      this.#received(buffer.subarray(0, length), buffer);
+      return true;
+    };
+    socket[n.keys.generator] = () => this.#buffer();
+    n.tls.useUserBuffer!(first);
+    // The end of the stream still comes through the socket ('end'), once it flows.
+    this.#socket.resume();
+  }
+
+  #buffer(): Uint8Array {
+    return this.#spare.pop() ?? new Uint8Array(RECEIVE_BUFFER);
+  }
+
+  /** A chunk received, lying in receive buffer `owner` (null: in a buffer of its own). */
+  #received(chunk: Uint8Array, owner: Uint8Array | null): void {
+    if (this.#closing) return; // closed by us: nothing more is read
+    const waiting = this.#waiting;
+    if (waiting) {
+      this.#waiting = null;
+      this.#lent = owner;
+      waiting(chunk);
+      return;
+    }
+    this.#queue.push(chunk);
+    this.#queueOwners.push(owner);
+    // What it holds in memory while it waits: the whole receive buffer.
+    this.#queuedBytes += owner ? owner.length : chunk.length;
+    // Backpressure: stop reading the socket until the core catches up.
+    if (this.#queuedBytes >= READ_PAUSE_BYTES && !this.#paused) this.#pauseReading();
+  }
+
   read(): Promise<Uint8Array | null> {
+    // The core is done with the chunk it had (ports.ts): its buffer serves again.
+    if (this.#lent) {
+      if (!this.#ended && this.#spare.length < SPARE_BUFFERS) this.#spare.push(this.#lent);
+      this.#lent = null;
+    }
     const next = this.#queue.shift();
     if (next) {
-      this.#queuedBytes -= next.length;
+      const owner = this.#queueOwners.shift()!;
+      this.#queuedBytes -= owner ? owner.length : next.length;
+      this.#lent = owner;
       if (this.#paused && this.#queuedBytes <= READ_RESUME_BYTES) this.#resumeReading();
       return Promise.resolve(next);
     }
@@ -201,15 +321,28 @@ export class TlsConnection implements Connection {
 
   // Deno 2.9's node:tls does not pass a pause on to the TCP socket: it goes on reading and
   // decrypting into memory without bound. The TCP handle is stopped as well, so that a fast
-  // peer is held back by TCP flow control (when the handle is not there, as before).
+  // peer is held back by TCP flow control.
   #pauseReading(): void {
     this.#paused = true;
+    const n = this.#native;
+    if (n) {
+      n.tls.readStop!();
+      n.tcp.readStop!();
+      return;
+    }
     this.#socket.pause();
     tcpHandleOf(this.#socket)?.readStop?.();
   }
 
   #resumeReading(): void {
     this.#paused = false;
+    const n = this.#native;
+    if (n) {
+      n.tcp.readStart!();
+      // Delivers what was decrypted while stopped (which may stop reading again).
+      n.tls.readStart!();
+      return;
+    }
     tcpHandleOf(this.#socket)?.readStart?.();
     this.#socket.resume();
   }
@@ -242,6 +375,8 @@ export class TlsConnection implements Connection {
     this.#waiting = null;
     waiting?.(null);
     this.#queue.length = 0;
+    this.#queueOwners.length = 0;
+    this.#spare.length = 0;
     this.#queuedBytes = 0;
     // What was written (an A-ASSOCIATE-RJ, an A-RELEASE-RP) is flushed first; a peer that
     // never reads gets a bounded wait.

@@ -147,6 +147,36 @@ Deno.test({
 });
 
 Deno.test({
+  name: "TLS adapter: a chunk read stays as received until the next read(), while more arrives",
+  ignore: !ready,
+  async fn() {
+    await withCerts(async (c) => {
+      const p = await pair(c);
+      try {
+        const total = 16 * MIB;
+        const sending = (async () => {
+          for (let at = 0; at < total; at += MIB) await p.outgoing.write(piece(at, MIB));
+        })();
+        let at = 0;
+        while (at < total) {
+          const chunk = await p.incoming.read();
+          assert.ok(chunk, `stream ended after ${at} of ${total} bytes`);
+          // Held while the rest of the first MiBs arrive behind it.
+          if (at < 2 * MIB) await delay(30);
+          for (let i = 0; i < chunk.length; i++) {
+            if (chunk[i] !== byteAt(at + i)) assert.fail(`byte ${at + i} changed while held`);
+          }
+          at += chunk.length;
+        }
+        await sending;
+      } finally {
+        p.close();
+      }
+    });
+  },
+});
+
+Deno.test({
   name: "TLS adapter: a buffer reused once write() resolves does not change what was sent",
   ignore: !ready,
   async fn() {
