@@ -245,6 +245,14 @@ export class TlsConnection implements Connection {
     socket.on("error", end);
   }
 
+  /**
+   * True when this runtime's node:tls internals let the connection receive into buffers of
+   * its own; false when it fell back to the socket's 'data' events (a newer Deno, slower).
+   */
+  get receivesIntoOwnBuffers(): boolean {
+    return this.#native !== undefined;
+  }
+
   #receivedData(b: Uint8Array): void {
     this.#received(new Uint8Array(b.buffer, b.byteOffset, b.byteLength), null);
   }
