@@ -17,6 +17,8 @@ import { openStorage } from "./open_storage.ts";
 import { applyReload } from "./reload.ts";
 import { buildServices } from "./services.ts";
 import { DestinationSlots } from "../core/services/move.ts";
+import { IdleRelease, type ReleaseStep } from "./idle_release.ts";
+import { openMallocTrim } from "./malloc_trim.ts";
 import { ServerStats } from "./stats.ts";
 import { startWeb } from "./web.ts";
 
@@ -80,6 +82,9 @@ export async function startServer(
     reports: (result, peer) => forwarding.forwarder.commitmentReport(result, peer),
   });
   const stats = new ServerStats();
+  // Memory the work left behind goes back to the system once the server is quiet.
+  const idle = new IdleRelease({ steps: releaseSteps(), logger });
+  const work = () => idle.begin();
   // max_associations per [[known_ae]] counts C-MOVE sub-associations and sends together.
   const destinationSlots = new DestinationSlots();
   let listeners: DicomListeners | null = null;
@@ -107,6 +112,7 @@ export async function startServer(
     logger,
     audit,
     ended: (id) => store.endAssociation(id),
+    work,
   });
 
   try {
@@ -132,6 +138,7 @@ export async function startServer(
       tlsConnector,
       destinationSlots,
       logger,
+      work,
     });
   } catch (e) {
     await dicom.close();
@@ -156,6 +163,7 @@ export async function startServer(
       await retention?.stop();
       await forwarding.stop();
       await commitment.stop();
+      idle.close();
       await storage.close();
       audit?.record(applicationRecord("Application Stop", config.server.aeTitle));
       await storage.closeAudit();
@@ -198,4 +206,25 @@ function startRetention(
     minFreeBytes: st.retentionMinFreeMb * MB,
     audit: audit ?? undefined,
   }, logger);
+}
+
+/** gc() where V8 exposes it (--expose-gc, scripts/v8_flags.ts). */
+type Gc = (options?: { type?: "major"; execution?: "sync"; flavor?: "last-resort" }) => void;
+
+/**
+ * What the idle release does: a full garbage collection that also gives the JavaScript heap's
+ * empty pages back (where gc() is exposed), then the C heap's free pages back (glibc only).
+ */
+function releaseSteps(): ReleaseStep[] {
+  const steps: ReleaseStep[] = [];
+  const gc = (globalThis as { gc?: Gc }).gc;
+  if (typeof gc === "function") {
+    steps.push(() => {
+      gc({ type: "major", execution: "sync", flavor: "last-resort" });
+      return "heap collected";
+    });
+  }
+  const trim = openMallocTrim();
+  if (trim) steps.push(() => (trim() ? "C heap trimmed" : undefined));
+  return steps;
 }
