@@ -1,7 +1,8 @@
 // Gives memory back once the server has gone quiet after some work: what a large C-FIND answer
 // or a page of studies left behind (garbage in the JavaScript heap, free pages of the C heap
 // that glibc keeps) stays resident otherwise, in an idle server that a sysadmin sees holding it.
-// The work is counted where it comes in (associations, HTTP requests). The release steps run
+// The work is counted where it comes in (DIMSE operations, associations coming and going, HTTP
+// requests); an association left open and quiet is not work. The release steps run
 // RELEASE_AFTER_MS after the last of it ended, with nothing under way, and once more a while
 // later: by then Deno's I/O threads have ended and V8 has shrunk its heap on its own, which
 // frees more C heap. They do not run again before more work came: an idle server costs nothing.

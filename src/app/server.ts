@@ -3,6 +3,7 @@
 // fails undoes the steps before it.
 import { type Config, configWarnings } from "../config.ts";
 import type { Logger } from "../core/ports.ts";
+import type { DimseService } from "../core/dimse/service_contract.ts";
 import type { AuditLog } from "../storage/audit_log.ts";
 import { scheduleRetention } from "../storage/retention.ts";
 import { checkHttpExposure } from "../web/security.ts";
@@ -89,20 +90,23 @@ export async function startServer(
   const destinationSlots = new DestinationSlots();
   let listeners: DicomListeners | null = null;
   const tlsConnector = () => listeners?.secure?.connector() ?? null;
-  const services = stats.observeServices(
-    buildServices({
-      config,
-      logger,
-      store,
-      decoder,
-      onStored: (o) => stats.stored(o),
-      // C-MOVE destinations as of the latest reload.
-      knownAe: () => current.knownAe,
-      extra: [commitment.service],
-      tlsConnector,
-      audit: audit ?? undefined,
-      destinationSlots,
-    }),
+  const services = countedServices(
+    stats.observeServices(
+      buildServices({
+        config,
+        logger,
+        store,
+        decoder,
+        onStored: (o) => stats.stored(o),
+        // C-MOVE destinations as of the latest reload.
+        knownAe: () => current.knownAe,
+        extra: [commitment.service],
+        tlsConnector,
+        audit: audit ?? undefined,
+        destinationSlots,
+      }),
+    ),
+    work,
   );
 
   const intake = new AssociationIntake({
@@ -112,7 +116,7 @@ export async function startServer(
     logger,
     audit,
     ended: (id) => store.endAssociation(id),
-    work,
+    activity: () => idle.touch(),
   });
 
   try {
@@ -206,6 +210,29 @@ function startRetention(
     minFreeBytes: st.retentionMinFreeMb * MB,
     audit: audit ?? undefined,
   }, logger);
+}
+
+/**
+ * The services with each operation counted as work for the idle release while it runs: an
+ * association left open and quiet does not keep the release from running.
+ */
+function countedServices(
+  services: readonly DimseService[],
+  work: () => () => void,
+): DimseService[] {
+  return services.map((s): DimseService => ({
+    name: s.name,
+    commandFields: s.commandFields,
+    syntaxes: () => s.syntaxes(),
+    handle: async (req, ctx) => {
+      const end = work();
+      try {
+        return await s.handle(req, ctx);
+      } finally {
+        end();
+      }
+    },
+  }));
 }
 
 /** gc() where V8 exposes it (--expose-gc, scripts/v8_flags.ts). */
