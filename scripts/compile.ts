@@ -6,6 +6,7 @@
 // where nothing can be downloaded, point DENORT_BIN at a denort binary of the same Deno
 // version (Deno reads that variable itself; note that it then ignores --target).
 import { V8_FLAGS } from "./v8_flags.ts";
+import { LIBC_PATHS } from "../src/app/malloc_trim.ts";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath as fromFileUrl } from "node:url";
@@ -15,7 +16,8 @@ const ROOT = fromFileUrl(new URL("../", import.meta.url));
 /**
  * What the executable may do, fixed at compile time (no prompts at run time):
  * network (DICOM, HTTP, outgoing C-MOVE/SCU), read and write (config, storage), the
- * environment variable MINIPACS_CONFIG only, and statfs for the free-space check. No
+ * environment variable MINIPACS_CONFIG only, statfs for the free-space check, and glibc's
+ * libc.so.6 through FFI (malloc_trim when idle, src/app/malloc_trim.ts; no other library). No
  * --allow-run: with statfs allowed the `df` fallback is never needed.
  */
 export const PERMISSIONS = [
@@ -24,6 +26,7 @@ export const PERMISSIONS = [
   "--allow-write",
   "--allow-env=MINIPACS_CONFIG",
   "--allow-sys=statfs",
+  `--allow-ffi=${LIBC_PATHS.join(",")}`,
 ];
 
 /**

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { compileArgs, findDenort, PERMISSIONS } from "../scripts/compile.ts";
 import { V8_FLAGS } from "../scripts/v8_flags.ts";
+import { LIBC_PATHS } from "../src/app/malloc_trim.ts";
 import { parseConfig } from "../src/config.ts";
 import { COMMANDS } from "../src/main.ts";
 import { decodeFileMetaInformation } from "../src/core/dicom/part10.ts";
@@ -279,4 +280,11 @@ Deno.test("the Dockerfile's default configuration is valid and would start", asy
 Deno.test("deno task start runs the server with the same V8 flags as the executable", async () => {
   const config = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
   assert.ok(String(config.tasks.start).includes(V8_FLAGS), config.tasks.start);
+});
+
+Deno.test("deno task start and the executable may load glibc's libc.so.6, no other library", async () => {
+  const config = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
+  const ffi = `--allow-ffi=${LIBC_PATHS.join(",")}`;
+  assert.ok(PERMISSIONS.includes(ffi), PERMISSIONS.join(" "));
+  assert.ok(String(config.tasks.start).split(" ").includes(ffi), config.tasks.start);
 });

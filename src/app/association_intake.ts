@@ -21,6 +21,8 @@ export interface IntakeDeps {
   audit: AuditLog | null;
   /** Called once an association has ended: its journal segment takes no more records. */
   ended(associationId: string): Promise<void>;
+  /** Told when a connection comes and when it has gone (the idle release). */
+  activity?(): void;
 }
 
 /** The limits of `[server]` and [[known_ae]] max_incoming, as Admission counts them. */
@@ -90,6 +92,7 @@ export class AssociationIntake {
     const admission = this.#admission;
     const s = this.#config.server;
     const id = String(this.#nextId++);
+    this.#deps.activity?.();
     const tracker = stats.association(id, conn.remote);
     // Pending (not yet a whole A-ASSOCIATE-RQ) has its own budget: the oldest is dropped.
     admission.connected(id, () => {
@@ -149,6 +152,7 @@ export class AssociationIntake {
           assoc: assoc.info.id,
         })
       );
+      this.#deps.activity?.();
     });
   };
 

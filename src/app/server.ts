@@ -3,6 +3,7 @@
 // fails undoes the steps before it.
 import { type Config, configWarnings } from "../config.ts";
 import type { Logger } from "../core/ports.ts";
+import type { DimseService } from "../core/dimse/service_contract.ts";
 import type { AuditLog } from "../storage/audit_log.ts";
 import { scheduleRetention } from "../storage/retention.ts";
 import { checkHttpExposure } from "../web/security.ts";
@@ -17,6 +18,8 @@ import { openStorage } from "./open_storage.ts";
 import { applyReload } from "./reload.ts";
 import { buildServices } from "./services.ts";
 import { DestinationSlots } from "../core/services/move.ts";
+import { IdleRelease, type ReleaseStep } from "./idle_release.ts";
+import { openMallocTrim } from "./malloc_trim.ts";
 import { ServerStats } from "./stats.ts";
 import { startWeb } from "./web.ts";
 
@@ -80,24 +83,30 @@ export async function startServer(
     reports: (result, peer) => forwarding.forwarder.commitmentReport(result, peer),
   });
   const stats = new ServerStats();
+  // Memory the work left behind goes back to the system once the server is quiet.
+  const idle = new IdleRelease({ steps: releaseSteps(), logger });
+  const work = () => idle.begin();
   // max_associations per [[known_ae]] counts C-MOVE sub-associations and sends together.
   const destinationSlots = new DestinationSlots();
   let listeners: DicomListeners | null = null;
   const tlsConnector = () => listeners?.secure?.connector() ?? null;
-  const services = stats.observeServices(
-    buildServices({
-      config,
-      logger,
-      store,
-      decoder,
-      onStored: (o) => stats.stored(o),
-      // C-MOVE destinations as of the latest reload.
-      knownAe: () => current.knownAe,
-      extra: [commitment.service],
-      tlsConnector,
-      audit: audit ?? undefined,
-      destinationSlots,
-    }),
+  const services = countedServices(
+    stats.observeServices(
+      buildServices({
+        config,
+        logger,
+        store,
+        decoder,
+        onStored: (o) => stats.stored(o),
+        // C-MOVE destinations as of the latest reload.
+        knownAe: () => current.knownAe,
+        extra: [commitment.service],
+        tlsConnector,
+        audit: audit ?? undefined,
+        destinationSlots,
+      }),
+    ),
+    work,
   );
 
   const intake = new AssociationIntake({
@@ -107,6 +116,7 @@ export async function startServer(
     logger,
     audit,
     ended: (id) => store.endAssociation(id),
+    activity: () => idle.touch(),
   });
 
   try {
@@ -132,6 +142,7 @@ export async function startServer(
       tlsConnector,
       destinationSlots,
       logger,
+      work,
     });
   } catch (e) {
     await dicom.close();
@@ -156,6 +167,7 @@ export async function startServer(
       await retention?.stop();
       await forwarding.stop();
       await commitment.stop();
+      idle.close();
       await storage.close();
       audit?.record(applicationRecord("Application Stop", config.server.aeTitle));
       await storage.closeAudit();
@@ -198,4 +210,48 @@ function startRetention(
     minFreeBytes: st.retentionMinFreeMb * MB,
     audit: audit ?? undefined,
   }, logger);
+}
+
+/**
+ * The services with each operation counted as work for the idle release while it runs: an
+ * association left open and quiet does not keep the release from running.
+ */
+function countedServices(
+  services: readonly DimseService[],
+  work: () => () => void,
+): DimseService[] {
+  return services.map((s): DimseService => ({
+    name: s.name,
+    commandFields: s.commandFields,
+    syntaxes: () => s.syntaxes(),
+    handle: async (req, ctx) => {
+      const end = work();
+      try {
+        return await s.handle(req, ctx);
+      } finally {
+        end();
+      }
+    },
+  }));
+}
+
+/** gc() where V8 exposes it (--expose-gc, scripts/v8_flags.ts). */
+type Gc = (options?: { type?: "major"; execution?: "sync"; flavor?: "last-resort" }) => void;
+
+/**
+ * What the idle release does: a full garbage collection that also gives the JavaScript heap's
+ * empty pages back (where gc() is exposed), then the C heap's free pages back (glibc only).
+ */
+function releaseSteps(): ReleaseStep[] {
+  const steps: ReleaseStep[] = [];
+  const gc = (globalThis as { gc?: Gc }).gc;
+  if (typeof gc === "function") {
+    steps.push(() => {
+      gc({ type: "major", execution: "sync", flavor: "last-resort" });
+      return "heap collected";
+    });
+  }
+  const trim = openMallocTrim();
+  if (trim) steps.push(() => (trim() ? "C heap trimmed" : undefined));
+  return steps;
 }

@@ -28,6 +28,8 @@ export interface WebDeps {
   /** max_associations per [[known_ae]], shared with C-MOVE's sub-associations. */
   destinationSlots: DestinationSlots;
   logger: Logger;
+  /** Told of each request (the idle release). */
+  work?(): () => void;
 }
 
 export function startWeb(d: WebDeps): WebServer | null {
@@ -42,6 +44,7 @@ export function startWeb(d: WebDeps): WebServer | null {
     stats: d.stats,
     storage: store,
     logger: d.logger,
+    work: d.work,
     dicomPort: () => d.dicomPort,
     actions: buildActions({
       store,

@@ -320,6 +320,7 @@ export function createWebApp(deps: WebDeps): WebApp {
       freeBytes: free,
       minFreeBytes: config.storage.minFreeMb * 1024 * 1024,
       pendingObjects: deps.storage.backlog?.objects ?? 0,
+      memory: Deno.memoryUsage(),
     }) + (deps.forwarding ? forwardMetrics(deps.forwarding.view()) : "") +
       (deps.commitmentPending ? commitmentMetrics(deps.commitmentPending()) : "");
     return c.body(text, 200, { "Content-Type": METRICS_CONTENT_TYPE });

@@ -18,6 +18,8 @@ export interface WebServerOptions extends Omit<WebDeps, "httpPort"> {
   logger: Logger;
   /** PEM certificate chain and key: HTTPS only. */
   tls?: { certificate: string; privateKey: string };
+  /** Called as a request comes in; what it returns, once it is answered. */
+  work?(): () => void;
 }
 
 export function startWebServer(o: WebServerOptions): WebServer {
@@ -34,7 +36,7 @@ export function startWebServer(o: WebServerOptions): WebServer {
         o.logger.log("error", "web request failed", { error: (e as Error).message });
         return new Response("internal error\n", { status: 500 });
       },
-    }, web.app.fetch);
+    }, o.work ? withWork(web.app.fetch, o.work) : web.app.fetch);
   } catch (e) {
     web.close();
     throw new Error(`cannot listen for HTTP on ${o.bind}:${o.port}: ${listenError(e, o.port)}`);
@@ -49,5 +51,20 @@ export function startWebServer(o: WebServerOptions): WebServer {
         await server.shutdown();
         web.close();
       })(),
+  };
+}
+
+/** The handler, telling `work` when each request comes in and when it was answered. */
+function withWork(
+  handler: Deno.ServeHandler<Deno.NetAddr>,
+  work: () => () => void,
+): Deno.ServeHandler<Deno.NetAddr> {
+  return async (request, info) => {
+    const end = work();
+    try {
+      return await handler(request, info);
+    } finally {
+      end();
+    }
   };
 }

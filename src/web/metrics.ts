@@ -14,6 +14,8 @@ export interface MetricsSources {
   freeBytes: number | null;
   minFreeBytes: number;
   pendingObjects: number;
+  /** The process's memory (Deno.memoryUsage()); absent: not shown. */
+  memory?: { rss: number; heapTotal: number; heapUsed: number; external: number };
 }
 
 const escapeLabel = (v: string) =>
@@ -114,5 +116,22 @@ export function renderMetrics(s: MetricsSources): string {
   }
   e.family("minipacs_disk_min_free_bytes", "gauge", "storage.min_free_mb, in bytes.");
   e.sample("minipacs_disk_min_free_bytes", s.minFreeBytes);
+  if (s.memory) {
+    e.family("minipacs_resident_memory_bytes", "gauge", "Resident memory of the server process.");
+    e.sample("minipacs_resident_memory_bytes", s.memory.rss);
+    e.family(
+      "minipacs_js_heap_bytes",
+      "gauge",
+      "JavaScript heap: reserved from the system (total) and in use by live objects (used).",
+    );
+    e.sample("minipacs_js_heap_bytes", s.memory.heapTotal, { kind: "total" });
+    e.sample("minipacs_js_heap_bytes", s.memory.heapUsed, { kind: "used" });
+    e.family(
+      "minipacs_js_external_bytes",
+      "gauge",
+      "Memory held outside the JavaScript heap by its objects (buffers).",
+    );
+    e.sample("minipacs_js_external_bytes", s.memory.external);
+  }
   return e.lines.join("\n") + "\n";
 }

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { type Config, DEFAULT_CONFIG } from "../../src/config.ts";
 import { startServer } from "../../src/app/server.ts";
+import { RELEASE_AFTER_MS } from "../../src/app/idle_release.ts";
 import { AssociationRejectedError } from "../../src/core/ul/requestor.ts";
 import { echo, openAssociation, quietLogger } from "../helpers/scu.ts";
 
@@ -138,6 +139,29 @@ Deno.test("reload lets a new [[known_ae]] in without restarting; other keys need
       const assoc = await openAssociation(server.dicomPort, { calling: "NEWCOMER" });
       assert.equal(await echo(assoc), 0x0000);
       await assoc.release();
+    } finally {
+      await server.stop();
+    }
+  }));
+
+Deno.test("once quiet after a C-ECHO, the server runs its idle release, the association still open", () =>
+  withTempDir(async (dir) => {
+    const lines: string[] = [];
+    const logger = { log: (level: string, message: string) => lines.push(`${level} ${message}`) };
+    const server = await startServer(configFor(dir, { http: { enabled: false } }), logger);
+    try {
+      const released = () => lines.filter((l) => l.startsWith("debug idle release")).length;
+      const assoc = await openAssociation(server.dicomPort);
+      try {
+        assert.equal(await echo(assoc), 0x0000);
+        for (let i = 0; i < (RELEASE_AFTER_MS[0] + 5000) / 100 && !released(); i++) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        // A quiet association left open (a viewer between queries) does not keep it back.
+        assert.equal(released(), 1, lines.join("\n"));
+      } finally {
+        await assoc.release();
+      }
     } finally {
       await server.stop();
     }

@@ -127,6 +127,13 @@ Deno.test("the counters of the running server move after a C-ECHO and a C-STORE"
     assert.equal(after.get("minipacs_store_duration_seconds_count"), 1);
     assert.ok(after.get("minipacs_stored_bytes")! >= dataset.length);
     assert.ok(after.get("minipacs_disk_free_bytes")! > 0);
+    // The process's memory: resident, and the JavaScript heap within it.
+    const rss = after.get("minipacs_resident_memory_bytes")!;
+    const heapTotal = after.get(seriesKey("minipacs_js_heap_bytes", { kind: "total" }))!;
+    const heapUsed = after.get(seriesKey("minipacs_js_heap_bytes", { kind: "used" }))!;
+    assert.ok(rss > 10 * 1024 * 1024, `rss ${rss}`);
+    assert.ok(heapUsed > 0 && heapUsed <= heapTotal && heapTotal < rss, `${heapUsed} ${heapTotal}`);
+    assert.ok(after.get("minipacs_js_external_bytes")! > 0);
   } finally {
     await pacs.cleanup();
   }
