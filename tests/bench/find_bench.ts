@@ -19,7 +19,6 @@
 // --compare PATH: also query the MiniPACS whose src/main.ts is PATH (another checkout), on a
 // copy of the same index; the two take turns query by query inside their associations, so a
 // before/after of a change is measured side by side (the streaming scenario runs on both too).
-import { V8_FLAGS } from "../../scripts/v8_flags.ts";
 import { parseArgs } from "node:util";
 import {
   type DataElement,
@@ -41,6 +40,7 @@ import {
   orthancVersion,
   type Peer,
   startOrthanc,
+  v8FlagsOf,
 } from "../helpers/peers.ts";
 
 /** --compare PATH [--compare-label L]: another checkout's src/main.ts measured alongside. */
@@ -443,7 +443,15 @@ export async function startMiniPacsOn(
   ].join("\n");
   await Deno.writeTextFile(`${dir}/config.toml`, toml + "\n");
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", V8_FLAGS, "-A", main, "serve", "--config", `${dir}/config.toml`],
+    args: [
+      "run",
+      await v8FlagsOf(main === MAIN ? undefined : main),
+      "-A",
+      main,
+      "serve",
+      "--config",
+      `${dir}/config.toml`,
+    ],
     stdout: "null",
     stderr: "inherit",
   }).spawn();

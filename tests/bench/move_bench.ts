@@ -13,11 +13,10 @@
 // --compare PATH: also move from the MiniPACS whose src/main.ts is PATH (another checkout),
 // loaded with the same images, in the same rounds (the order reversed on even rounds), and
 // print the median of the paired per-round ratios of this MiniPACS to it.
-import { V8_FLAGS } from "../../scripts/v8_flags.ts";
 import { parseArgs } from "node:util";
 import { generateCorpus } from "./corpus.ts";
 import { COMPARE_OPTIONS } from "./find_bench.ts";
-import { countFiles, DCMTK_ENV, freePort } from "../helpers/peers.ts";
+import { countFiles, DCMTK_ENV, freePort, v8FlagsOf } from "../helpers/peers.ts";
 import { MAIN } from "../helpers/server.ts";
 
 const ORTHANC_BIN = "/usr/sbin/Orthanc";
@@ -140,7 +139,15 @@ export async function startMiniPacs(dir: string, dest: number, main = MAIN): Pro
   await Deno.writeTextFile(`${dir}/config.toml`, toml + "\n");
   const p = spawn(
     Deno.execPath(),
-    ["run", V8_FLAGS, "-A", main, "serve", "--config", `${dir}/config.toml`],
+    [
+      "run",
+      await v8FlagsOf(main === MAIN ? undefined : main),
+      "-A",
+      main,
+      "serve",
+      "--config",
+      `${dir}/config.toml`,
+    ],
     dir,
   );
   await waitForEcho(port, "MINIPACS");

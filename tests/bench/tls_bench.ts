@@ -19,9 +19,8 @@
 // to its own build's MiniPACS plain and to Orthanc over TLS (the median of the ratios within
 // each round), and for MiniPACS its CPU time per image; the last lines compare the TLS rows
 // with the issue's targets (>= 0.8x plain, ahead of Orthanc).
-import { V8_FLAGS } from "../../scripts/v8_flags.ts";
 import { generateCorpus } from "./corpus.ts";
-import { countFiles, DCMTK_ENV, freePort } from "../helpers/peers.ts";
+import { countFiles, DCMTK_ENV, freePort, v8FlagsOf } from "../helpers/peers.ts";
 import { findUid, replaceAll } from "./move_bench.ts";
 import { MAIN } from "../helpers/server.ts";
 
@@ -227,7 +226,15 @@ async function startMiniPacs(
   await Deno.writeTextFile(`${dir}/config.toml`, toml + "\n");
   const p = spawn(
     Deno.execPath(),
-    ["run", V8_FLAGS, "-A", opts.main ?? MAIN, "serve", "--config", `${dir}/config.toml`],
+    [
+      "run",
+      await v8FlagsOf(opts.main),
+      "-A",
+      opts.main ?? MAIN,
+      "serve",
+      "--config",
+      `${dir}/config.toml`,
+    ],
     dir,
   );
   await waitForEcho(plainPort, "MINIPACS", [], p);

@@ -1,7 +1,23 @@
 // Peers for the interop tests and the benchmarks. The storage SCPs under test, each started fresh on loopback with its own empty storage in a
 // temporary folder: DCMTK storescp (files only), Orthanc, and MiniPACS as a child process.
+import { dirname, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { V8_FLAGS } from "../../scripts/v8_flags.ts";
 import { MAIN } from "./server.ts";
+
+/**
+ * The V8 flags a build runs with: another checkout's (its scripts/v8_flags.ts, beside the
+ * src/main.ts given), so that a before/after comparison runs each build as it ships.
+ */
+export async function v8FlagsOf(main?: string): Promise<string> {
+  if (main === undefined) return V8_FLAGS;
+  const url = pathToFileURL(resolve(dirname(main), "../scripts/v8_flags.ts")).href;
+  try {
+    return (await import(url)).V8_FLAGS ?? V8_FLAGS;
+  } catch {
+    return V8_FLAGS; // an older checkout without the file
+  }
+}
 
 /** A running storage SCP. */
 export interface Peer {
@@ -280,7 +296,15 @@ export async function startMiniPacsPeer(
   ].join("\n");
   await Deno.writeTextFile(`${dir}/config.toml`, toml + "\n");
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", V8_FLAGS, "-A", opts.main ?? MAIN, "serve", "--config", `${dir}/config.toml`],
+    args: [
+      "run",
+      await v8FlagsOf(opts.main),
+      "-A",
+      opts.main ?? MAIN,
+      "serve",
+      "--config",
+      `${dir}/config.toml`,
+    ],
     cwd: dir,
     stdout: "piped",
     stderr: "piped",
