@@ -131,11 +131,27 @@ export interface SelectStatement {
   params: SqlValue[];
 }
 
-/** The SQL condition of one key, or null when only the row check can decide it. */
-function condition(m: Match, params: SqlValue[]): string | null {
+/**
+ * True when a key is a person name with a leading literal part ("SMITH*", "SMITH^J*"): its
+ * name index then finds fewer rows than a date range's index does (a year of studies is a
+ * tenth of them; a family name a few hundredths), so the date is checked on the rows it finds.
+ */
+function hasNamePrefix(matches: readonly Match[]): boolean {
+  return matches.some((m) =>
+    m.field !== undefined && m.field in PN_COLUMNS && m.terms.length === 1 &&
+    m.terms[0].type === "pn" && (m.terms[0].pattern.hint.first?.prefix ?? "") !== ""
+  );
+}
+
+/**
+ * The SQL condition of one key, or null when only the row check can decide it. With
+ * `dateByRow`, a date range is written so that SQLite does not pick its index (`+column`).
+ */
+function condition(m: Match, params: SqlValue[], dateByRow = false): string | null {
   const field = m.field!;
-  const column = COLUMNS[field]?.[1];
-  if (!column) throw new Error(`no column for field ${field}`);
+  const indexed = COLUMNS[field]?.[1];
+  if (!indexed) throw new Error(`no column for field ${field}`);
+  const column = dateByRow && m.vr === "DA" ? `+${indexed}` : indexed;
   const parts: string[] = [];
   for (const t of m.terms) {
     const sql = termCondition(m, field, column, t, params);
@@ -220,8 +236,9 @@ export function buildSelect(
 ): SelectStatement {
   const params: SqlValue[] = [];
   const where: string[] = [];
+  const dateByRow = hasNamePrefix(query.matches);
   for (const m of query.matches) {
-    const sql = condition(m, params);
+    const sql = condition(m, params, dateByRow);
     if (sql !== null) where.push(sql);
   }
   const list = columns.map(([, column], i) => `${column} AS f${i}`).join(", ");

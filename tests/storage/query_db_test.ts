@@ -260,6 +260,19 @@ Deno.test("the SQL uses an index for IDs, UIDs, name prefixes and date ranges", 
       assert.match(study([[T.PatientID, "LO", "PID1"]]), /SEARCH p USING .*INDEX patient_id_idx/);
       assert.match(study([[T.PatientName, "PN", "doe^j*"]]), /patient_name_norm_idx/);
       assert.match(study([[T.StudyDate, "DA", "20240101-20240131"]]), /study_date_idx/);
+      // A family name and a year: the name's index narrows first, the date is checked on
+      // those rows (a year's index range would read a tenth of all studies at a million).
+      const nameAndYear = study([
+        [T.PatientName, "PN", "doe*"],
+        [T.StudyDate, "DA", "20240101-20241231"],
+      ]);
+      assert.match(nameAndYear, /patient_name_norm_idx/);
+      assert.doesNotMatch(nameAndYear, /study_date_idx/);
+      // Without a leading literal the name narrows nothing: the date's index serves.
+      assert.match(
+        study([[T.PatientName, "PN", "*oe"], [T.StudyDate, "DA", "20240101-20241231"]]),
+        /study_date_idx/,
+      );
       assert.match(
         study([[T.StudyInstanceUID, "UI", "1.1"]]),
         /SEARCH st USING INDEX sqlite_autoindex_study_1/,
