@@ -3,7 +3,6 @@
 // fails undoes the steps before it.
 import { type Config, configWarnings } from "../config.ts";
 import type { Logger } from "../core/ports.ts";
-import type { DimseService } from "../core/dimse/service_contract.ts";
 import type { AuditLog } from "../storage/audit_log.ts";
 import { scheduleRetention } from "../storage/retention.ts";
 import { checkHttpExposure } from "../web/security.ts";
@@ -90,22 +89,22 @@ export async function startServer(
   const destinationSlots = new DestinationSlots();
   let listeners: DicomListeners | null = null;
   const tlsConnector = () => listeners?.secure?.connector() ?? null;
-  const services = countedServices(
-    stats.observeServices(
-      buildServices({
-        config,
-        logger,
-        store,
-        decoder,
-        onStored: (o) => stats.stored(o),
-        // C-MOVE destinations as of the latest reload.
-        knownAe: () => current.knownAe,
-        extra: [commitment.service],
-        tlsConnector,
-        audit: audit ?? undefined,
-        destinationSlots,
-      }),
-    ),
+  const services = stats.observeServices(
+    buildServices({
+      config,
+      logger,
+      store,
+      decoder,
+      onStored: (o) => stats.stored(o),
+      // C-MOVE destinations as of the latest reload.
+      knownAe: () => current.knownAe,
+      extra: [commitment.service],
+      tlsConnector,
+      audit: audit ?? undefined,
+      destinationSlots,
+    }),
+    // Each operation counts as work for the idle release while it runs: an association left
+    // open and quiet does not keep the release from running.
     work,
   );
 
@@ -210,29 +209,6 @@ function startRetention(
     minFreeBytes: st.retentionMinFreeMb * MB,
     audit: audit ?? undefined,
   }, logger);
-}
-
-/**
- * The services with each operation counted as work for the idle release while it runs: an
- * association left open and quiet does not keep the release from running.
- */
-function countedServices(
-  services: readonly DimseService[],
-  work: () => () => void,
-): DimseService[] {
-  return services.map((s): DimseService => ({
-    name: s.name,
-    commandFields: s.commandFields,
-    syntaxes: () => s.syntaxes(),
-    handle: async (req, ctx) => {
-      const end = work();
-      try {
-        return await s.handle(req, ctx);
-      } finally {
-        end();
-      }
-    },
-  }));
 }
 
 /** gc() where V8 exposes it (--expose-gc, scripts/v8_flags.ts). */

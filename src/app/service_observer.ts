@@ -13,28 +13,38 @@ export type OperationListener = (
   detail: string,
 ) => void;
 
-/** The services with each final (non-pending, PS3.7 C.1.2) response told to `onFinal`. */
+/**
+ * The services with each final (non-pending, PS3.7 C.1.2) response told to `onFinal`, and
+ * each operation, while it runs, counted as work (`work()` returns what ends it).
+ */
 export function observeServices(
   services: readonly DimseService[],
   onFinal: OperationListener,
+  work: () => () => void = () => () => {},
 ): DimseService[] {
   return services.map((s): DimseService => ({
     name: s.name,
     commandFields: s.commandFields,
     syntaxes: () => s.syntaxes(),
-    handle: (req, ctx) =>
-      s.handle(req, {
-        ...ctx,
-        send: async (command, dataset) => {
-          await ctx.send(command, dataset);
-          const status = command.status ?? 0;
-          const isResponse = isResponseField(command.commandField);
-          if (isResponse && statusCategory(status) !== "pending") {
-            const sop = req.command.affectedSopClassUid;
-            const detail = s.name === "store" && sop ? sopClassName(sop.replace(/\0+$/, "")) : "";
-            onFinal(ctx.association, s.name, status, detail);
-          }
-        },
-      }),
+    handle: async (req, ctx) => {
+      const end = work();
+      try {
+        return await s.handle(req, {
+          ...ctx,
+          send: async (command, dataset) => {
+            await ctx.send(command, dataset);
+            const status = command.status ?? 0;
+            const isResponse = isResponseField(command.commandField);
+            if (isResponse && statusCategory(status) !== "pending") {
+              const sop = req.command.affectedSopClassUid;
+              const detail = s.name === "store" && sop ? sopClassName(sop.replace(/\0+$/, "")) : "";
+              onFinal(ctx.association, s.name, status, detail);
+            }
+          },
+        });
+      } finally {
+        end();
+      }
+    },
   }));
 }

@@ -218,10 +218,12 @@ export class ServerStats {
   }
 
   /** The services with each final response counted as an operation (service_observer.ts). */
-  observeServices(services: readonly DimseService[]): DimseService[] {
+  /** `work`: told of each operation while it runs (the idle release). */
+  observeServices(services: readonly DimseService[], work?: () => () => void): DimseService[] {
     return observeServices(
       services,
       (info, service, status, detail) => this.operation(info, service, status, detail),
+      work,
     );
   }
 

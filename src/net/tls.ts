@@ -176,10 +176,12 @@ interface NativeReceive {
   keys: { buffer: symbol; callback: symbol; generator: symbol };
 }
 
+/** The TLS handle of a socket in Deno's node:tls, and the TCP handle under it (not public APIs). */
+type TlsHandle = NativeReceive["tls"] & { _nativeTcpHandle?: NativeReceive["tcp"] };
+
 function nativeReceiveOf(socket: tls.TLSSocket): NativeReceive | undefined {
-  type Handle = NativeReceive["tls"] & { _nativeTcpHandle?: NativeReceive["tcp"] };
-  const handle = (socket as unknown as { _handle?: Handle })._handle;
-  const tcp = handle?._nativeTcpHandle;
+  const handle = (socket as unknown as { _handle?: TlsHandle })._handle;
+  const tcp = tcpHandleOf(socket);
   if (
     !handle || !tcp || typeof handle.useUserBuffer !== "function" ||
     typeof tcp.useUserBuffer !== "function" || typeof tcp.onread !== "function" ||
@@ -194,10 +196,8 @@ function nativeReceiveOf(socket: tls.TLSSocket): NativeReceive | undefined {
 }
 
 /** The TCP handle under a TLS socket in Deno's node:tls (not a public API: may be absent). */
-function tcpHandleOf(socket: tls.TLSSocket) {
-  type Handle = { readStart?(): number; readStop?(): number };
-  return (socket as unknown as { _handle?: { _nativeTcpHandle?: Handle } })._handle
-    ?._nativeTcpHandle;
+function tcpHandleOf(socket: tls.TLSSocket): NativeReceive["tcp"] | undefined {
+  return (socket as unknown as { _handle?: TlsHandle })._handle?._nativeTcpHandle;
 }
 
 /** One accepted TLS connection whose handshake (and client certificate) passed. */

@@ -39,8 +39,8 @@ import {
   freePort,
   orthancVersion,
   type Peer,
+  serveArgs,
   startOrthanc,
-  v8FlagsOf,
 } from "../helpers/peers.ts";
 
 /** --compare PATH [--compare-label L]: another checkout's src/main.ts measured alongside. */
@@ -443,15 +443,7 @@ export async function startMiniPacsOn(
   ].join("\n");
   await Deno.writeTextFile(`${dir}/config.toml`, toml + "\n");
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      await v8FlagsOf(main === MAIN ? undefined : main),
-      "-A",
-      main,
-      "serve",
-      "--config",
-      `${dir}/config.toml`,
-    ],
+    args: await serveArgs(`${dir}/config.toml`, main),
     stdout: "null",
     stderr: "inherit",
   }).spawn();

@@ -16,7 +16,7 @@
 import { parseArgs } from "node:util";
 import { generateCorpus } from "./corpus.ts";
 import { COMPARE_OPTIONS } from "./find_bench.ts";
-import { countFiles, DCMTK_ENV, freePort, v8FlagsOf } from "../helpers/peers.ts";
+import { countFiles, DCMTK_ENV, freePort, serveArgs } from "../helpers/peers.ts";
 import { MAIN } from "../helpers/server.ts";
 
 const ORTHANC_BIN = "/usr/sbin/Orthanc";
@@ -139,15 +139,7 @@ export async function startMiniPacs(dir: string, dest: number, main = MAIN): Pro
   await Deno.writeTextFile(`${dir}/config.toml`, toml + "\n");
   const p = spawn(
     Deno.execPath(),
-    [
-      "run",
-      await v8FlagsOf(main === MAIN ? undefined : main),
-      "-A",
-      main,
-      "serve",
-      "--config",
-      `${dir}/config.toml`,
-    ],
+    await serveArgs(`${dir}/config.toml`, main),
     dir,
   );
   await waitForEcho(port, "MINIPACS");

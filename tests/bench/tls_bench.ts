@@ -20,9 +20,8 @@
 // each round), and for MiniPACS its CPU time per image; the last lines compare the TLS rows
 // with the issue's targets (>= 0.8x plain, ahead of Orthanc).
 import { generateCorpus } from "./corpus.ts";
-import { countFiles, DCMTK_ENV, freePort, v8FlagsOf } from "../helpers/peers.ts";
+import { countFiles, DCMTK_ENV, freePort, serveArgs } from "../helpers/peers.ts";
 import { findUid, replaceAll } from "./move_bench.ts";
-import { MAIN } from "../helpers/server.ts";
 
 const ORTHANC_BIN = "/usr/sbin/Orthanc";
 const TIMEOUT_MS = 10 * 60 * 1000;
@@ -226,15 +225,7 @@ async function startMiniPacs(
   await Deno.writeTextFile(`${dir}/config.toml`, toml + "\n");
   const p = spawn(
     Deno.execPath(),
-    [
-      "run",
-      await v8FlagsOf(opts.main),
-      "-A",
-      opts.main ?? MAIN,
-      "serve",
-      "--config",
-      `${dir}/config.toml`,
-    ],
+    await serveArgs(`${dir}/config.toml`, opts.main),
     dir,
   );
   await waitForEcho(plainPort, "MINIPACS", [], p);

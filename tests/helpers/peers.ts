@@ -19,6 +19,15 @@ export async function v8FlagsOf(main?: string): Promise<string> {
   }
 }
 
+/**
+ * `deno` arguments that serve a MiniPACS build on a config file: this checkout's src/main.ts,
+ * or another checkout's (with that checkout's V8 flags).
+ */
+export async function serveArgs(config: string, main: string = MAIN): Promise<string[]> {
+  const flags = await v8FlagsOf(main === MAIN ? undefined : main);
+  return ["run", flags, "-A", main, "serve", "--config", config];
+}
+
 /** A running storage SCP. */
 export interface Peer {
   aeTitle: string;
@@ -296,15 +305,7 @@ export async function startMiniPacsPeer(
   ].join("\n");
   await Deno.writeTextFile(`${dir}/config.toml`, toml + "\n");
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      await v8FlagsOf(opts.main),
-      "-A",
-      opts.main ?? MAIN,
-      "serve",
-      "--config",
-      `${dir}/config.toml`,
-    ],
+    args: await serveArgs(`${dir}/config.toml`, opts.main),
     cwd: dir,
     stdout: "piped",
     stderr: "piped",
