@@ -1,6 +1,6 @@
 // Wraps the DIMSE services so that each final response is reported (the status page's events
 // and the operation counters); requests, responses and data pass through untouched.
-import { isResponseField } from "../core/dimse/command.ts";
+import { type Command, isResponseField } from "../core/dimse/command.ts";
 import { statusCategory } from "../core/dimse/status.ts";
 import { sopClassName } from "../core/dicom/sop_classes.ts";
 import type { AssociationInfo, DimseService } from "../core/dimse/service_contract.ts";
@@ -29,18 +29,26 @@ export function observeServices(
     handle: async (req, ctx) => {
       const end = work();
       try {
+        const sent = (command: Command) => {
+          const status = command.status ?? 0;
+          const isResponse = isResponseField(command.commandField);
+          if (isResponse && statusCategory(status) !== "pending") {
+            const sop = req.command.affectedSopClassUid;
+            const detail = s.name === "store" && sop ? sopClassName(sop.replace(/\0+$/, "")) : "";
+            onFinal(ctx.association, s.name, status, detail);
+          }
+        };
+        const sendAll = ctx.sendAll;
         return await s.handle(req, {
           ...ctx,
           send: async (command, dataset) => {
             await ctx.send(command, dataset);
-            const status = command.status ?? 0;
-            const isResponse = isResponseField(command.commandField);
-            if (isResponse && statusCategory(status) !== "pending") {
-              const sop = req.command.affectedSopClassUid;
-              const detail = s.name === "store" && sop ? sopClassName(sop.replace(/\0+$/, "")) : "";
-              onFinal(ctx.association, s.name, status, detail);
-            }
+            sent(command);
           },
+          sendAll: sendAll && (async (messages) => {
+            await sendAll(messages);
+            for (const m of messages) sent(m.command);
+          }),
         });
       } finally {
         end();

@@ -32,12 +32,23 @@ export interface DimseResponse {
   dataset: Uint8Array | null;
 }
 
+/** A message to send whose dataset, if any, is in memory. */
+export interface OutgoingMessage {
+  command: Command;
+  dataset?: Uint8Array;
+}
+
 /** What a handler can do on the association it runs on. */
 export interface ServiceContext {
   association: AssociationInfo;
   logger: Logger;
   /** Sends a message on the request's presentation context (a response, usually). */
   send(command: Command, dataset?: Uint8Array): Promise<void>;
+  /**
+   * Sends several messages on the request's presentation context, in order and in one write
+   * (a burst of pending responses). Where absent, `send` each in turn does the same.
+   */
+  sendAll?(messages: readonly OutgoingMessage[]): Promise<void>;
   /** Aborted when the peer sends C-CANCEL for this request. */
   cancelled: AbortSignal;
   /** Accepted presentation contexts (C-GET looks for storage contexts with the SCP role). */

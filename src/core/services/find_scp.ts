@@ -1,7 +1,7 @@
 // Query/Retrieve FIND SCP for the Patient Root and Study Root information models
 // (PS3.4 C.4.1, C.6.1, C.6.2; PS3.7 9.1.2). Matches stream out as they are read from the
 // index: one Pending response each, then the final status.
-import { CommandField } from "../dimse/command.ts";
+import { type Command, CommandField, DATASET_PRESENT, NO_DATASET } from "../dimse/command.ts";
 import { Status, statusText } from "../dimse/status.ts";
 import { EXPLICIT_VR_BE, EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../dicom/transfer_syntaxes.ts";
 import type { QueryIndex } from "../ports.ts";
@@ -11,7 +11,12 @@ import { elementsMatch } from "../query/matching.ts";
 import { parseQuery, type Query } from "../query/query.ts";
 import { type FileAttributes, ResponseBuilder } from "../query/response.ts";
 import type { AcceptedContext, SupportedSyntax } from "../ul/negotiation.ts";
-import type { DimseRequest, DimseService, ServiceContext } from "../dimse/service_contract.ts";
+import type {
+  DimseRequest,
+  DimseService,
+  OutgoingMessage,
+  ServiceContext,
+} from "../dimse/service_contract.ts";
 import { peerFields, responder } from "./service.ts";
 
 export interface FindServiceOptions {
@@ -126,6 +131,7 @@ export class FindService implements DimseService {
     const pending = query.unmatchedKeys.length ? Status.PendingWarning : Status.Pending;
     const max = this.#options.maxResults;
     const cancelled = ctx.cancelled;
+    const out = new ResponseQueue(req, ctx);
     let matches = 0;
     let status: number = Status.Success;
     let comment: string | undefined;
@@ -147,15 +153,16 @@ export class FindService implements DimseService {
           break;
         }
         matches++;
-        await respond(pending, {}, builder.build(row, file));
+        await out.add(pending, builder.build(row, file));
       }
     } catch (e) {
+      // A write that failed (the peer went away) fails the final response below as well.
       status = Status.UnableToProcess;
       comment = `query failed: ${(e as Error).message}`.slice(0, 64);
       ctx.logger.log("error", comment, fields);
     }
     if (cancelled.aborted && status === Status.Success) status = Status.Cancel;
-    await respond(status, comment ? { errorComment: comment } : {});
+    await out.end(status, comment);
     audit(status, query, matches, comment);
     ctx.logger.log(status === Status.RefusedOutOfResources ? "warn" : "info", "find done", {
       ...fields,
@@ -165,5 +172,84 @@ export class FindService implements DimseService {
       status: statusText(status),
       ms: Math.round((performance.now() - started) * 10) / 10,
     });
+  }
+}
+
+/** Identifier bytes of pending responses held while one write is under way. */
+const MAX_QUEUED_BYTES = 64 * 1024;
+
+/**
+ * The responses to one C-FIND, sent as they come without waiting for each to be written: the
+ * first goes out at once, and those built while a write is under way go together in the next
+ * one (ServiceContext.sendAll), so a burst of matches costs a few writes instead of one each.
+ * Past MAX_QUEUED_BYTES waiting, the next match waits for the write (the peer's pace).
+ */
+class ResponseQueue {
+  readonly #req: DimseRequest;
+  readonly #ctx: ServiceContext;
+  #queued: OutgoingMessage[] = [];
+  #queuedBytes = 0;
+  /** The write under way, if any. */
+  #writing: Promise<void> | null = null;
+  /** A write that failed: every later call throws it. */
+  #error: Error | null = null;
+
+  constructor(req: DimseRequest, ctx: ServiceContext) {
+    this.#req = req;
+    this.#ctx = ctx;
+  }
+
+  /** Queues a pending response; waits only while too much is already waiting. */
+  async add(status: number, identifier: Uint8Array): Promise<void> {
+    if (this.#error) throw this.#error;
+    this.#queued.push({ command: this.#command(status, {}, true), dataset: identifier });
+    this.#queuedBytes += identifier.length;
+    if (this.#writing === null) this.#flush();
+    else if (this.#queuedBytes >= MAX_QUEUED_BYTES) {
+      await this.#writing;
+      if (this.#error) throw this.#error;
+      if (this.#writing === null && this.#queued.length) this.#flush();
+    }
+  }
+
+  /** The final response, after (and with) whatever still waits; resolves once written. */
+  async end(status: number, errorComment?: string): Promise<void> {
+    while (this.#writing) await this.#writing;
+    if (this.#error) throw this.#error;
+    const final = { command: this.#command(status, errorComment ? { errorComment } : {}, false) };
+    const messages = [...this.#queued, final];
+    this.#queued = [];
+    this.#queuedBytes = 0;
+    await this.#send(messages);
+  }
+
+  #command(status: number, extra: Partial<Command>, hasDataset: boolean): Command {
+    return {
+      commandField: CommandField.CFindRsp,
+      commandDataSetType: hasDataset ? DATASET_PRESENT : NO_DATASET,
+      messageIdBeingRespondedTo: this.#req.command.messageId ?? 0,
+      affectedSopClassUid: this.#req.context.abstractSyntax,
+      status,
+      ...extra,
+    };
+  }
+
+  /** Starts writing what is queued; the next add() or end() sees when it is done. */
+  #flush(): void {
+    const messages = this.#queued;
+    this.#queued = [];
+    this.#queuedBytes = 0;
+    const writing = this.#send(messages).catch((e: Error) => {
+      this.#error ??= e;
+    }).finally(() => {
+      if (this.#writing === writing) this.#writing = null;
+    });
+    this.#writing = writing;
+  }
+
+  async #send(messages: OutgoingMessage[]): Promise<void> {
+    const ctx = this.#ctx;
+    if (ctx.sendAll) return await ctx.sendAll(messages);
+    for (const m of messages) await ctx.send(m.command, m.dataset);
   }
 }

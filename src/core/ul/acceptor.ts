@@ -167,6 +167,7 @@ export class AcceptorAssociation extends Association {
       cancelled: abort.signal,
       contexts: () => this.contexts.values(),
       send: (cmd, dataset) => this.sendMessage(pcId, cmd, dataset),
+      sendAll: (messages) => this.sendMessages(pcId, messages),
       request: (id, cmd, dataset, signal) => this.request(id, cmd, dataset, signal),
       peerMaxPduLength: this.peerMaxPduLength,
       peerReleasing: this.peerReleasing,

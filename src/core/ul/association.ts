@@ -5,7 +5,7 @@
 import type { Command } from "../dimse/command.ts";
 import type { FramedDataset } from "../dimse/data_packer.ts";
 import type { DatasetStream } from "../dimse/dataset_stream.ts";
-import type { AssociationInfo, DimseResponse } from "../dimse/service_contract.ts";
+import type { AssociationInfo, DimseResponse, OutgoingMessage } from "../dimse/service_contract.ts";
 import { commandName } from "../dimse/command.ts";
 import type { Connection, Logger } from "../ports.ts";
 import { DimseChannel } from "./dimse_channel.ts";
@@ -433,6 +433,14 @@ export abstract class Association {
     dataset?: Uint8Array | AsyncIterable<Uint8Array> | FramedDataset,
   ): Promise<void> {
     return this.#channel.sendMessage(pcId, command, dataset);
+  }
+
+  /** Several messages with their datasets in memory, in order, in one write. */
+  sendMessages(
+    pcId: number,
+    messages: readonly OutgoingMessage[],
+  ): Promise<void> {
+    return this.#channel.sendMessages(pcId, messages);
   }
 
   /** Sends a request and resolves with its final response (pending ones go to onPendingResponse). */

@@ -13,7 +13,7 @@ import {
 import { DataPacker, FramedDataset, packCommand } from "../dimse/data_packer.ts";
 import { DatasetStream } from "../dimse/dataset_stream.ts";
 import { MessageAssembler } from "../dimse/message_assembler.ts";
-import type { DimseResponse } from "../dimse/service_contract.ts";
+import type { DimseResponse, OutgoingMessage } from "../dimse/service_contract.ts";
 import { statusCategory } from "../dimse/status.ts";
 import type { Logger } from "../ports.ts";
 import { AbortReason, PduError, type Pdv } from "./pdu_types.ts";
@@ -241,6 +241,33 @@ export class DimseChannel {
         head = null;
       }
       await write(concatBytes([...(head ?? []), packer.end()]));
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Several messages with their datasets in memory, back to back in one buffer and one write
+   * (C-FIND's pending responses): one system call and one read for the peer instead of one
+   * each. Order is kept, and no other message comes between them.
+   */
+  async sendMessages(pcId: number, messages: readonly OutgoingMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    let release!: () => void;
+    const prev = this.#messageLock;
+    this.#messageLock = new Promise((r) => (release = r));
+    await prev;
+    const host = this.#host;
+    try {
+      if (!host.canSendData()) throw new Error("association is not established");
+      const maxPduLength = host.peerMaxPduLength();
+      const parts: Uint8Array[] = [];
+      for (const { command, dataset } of messages) {
+        const commandPdus = packCommand(pcId, encodeCommand(command), maxPduLength);
+        if (dataset === undefined) parts.push(...commandPdus);
+        else parts.push(new DataPacker(pcId, maxPduLength).packWhole(commandPdus, dataset));
+      }
+      await host.write(concatBytes(parts));
     } finally {
       release();
     }

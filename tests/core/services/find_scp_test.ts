@@ -45,7 +45,12 @@ interface Sent {
 async function find(
   index: MemoryIndex,
   keys: Key[],
-  opts: { maxResults?: number; cancelAfter?: number } = {},
+  opts: {
+    maxResults?: number;
+    cancelAfter?: number;
+    /** Offer sendAll, each call recorded in `writes` and taking a turn of the event loop. */
+    writes?: Sent[][];
+  } = {},
 ): Promise<Sent[]> {
   const service = new FindService({
     index,
@@ -72,6 +77,18 @@ async function find(
       return Promise.resolve();
     },
   };
+  const writes = opts.writes;
+  if (writes) {
+    ctx.sendAll = async (messages) => {
+      const write: Sent[] = [];
+      for (const m of messages) {
+        await ctx.send(m.command, m.dataset);
+        write.push(sent.at(-1)!);
+      }
+      writes.push(write);
+      await new Promise((r) => setTimeout(r, 1));
+    };
+  }
   const handled = service.handle({
     context: {
       id: 1,
@@ -119,6 +136,40 @@ Deno.test("FindService sends one Pending per match as the index reads it, then S
     assert.equal(s.command.affectedSopClassUid, STUDY_ROOT_FIND);
   }
   assert.equal(sent.at(-1)!.dataset, undefined, "the final response has no identifier");
+});
+
+Deno.test("FindService joins the matches found while a write is under way into one write", async () => {
+  const rows = Array.from({ length: 300 }, (_, i) => ({ studyInstanceUid: `1.3.${i}` }));
+  const writes: Sent[][] = [];
+  const sent = await find(new MemoryIndex(rows), [[T.QueryRetrieveLevel, "CS", "STUDY"], [
+    T.StudyInstanceUID,
+    "UI",
+    "",
+  ]], { writes });
+  assert.equal(sent.length, 301);
+  assert.deepEqual(sent.slice(0, 300).map(uid), rows.map((r) => r.studyInstanceUid));
+  assert.equal(sent.at(-1)!.command.status, Status.Success);
+  assert.equal(writes[0].length, 1, "the first match goes out alone, at once");
+  assert.equal(writes[0][0].produced, 1, "before the next row is read");
+  assert.ok(writes.length <= 3, `300 matches and the final status in ${writes.length} writes`);
+  assert.equal(writes.at(-1)!.at(-1)!.command.status, Status.Success, "the final status joins");
+});
+
+Deno.test("FindService holds at most about 64 KiB of matches while a write is under way", async () => {
+  // Identifiers of about 1 KiB: 300 of them cannot all wait for one write.
+  const rows = Array.from({ length: 300 }, (_, i) => ({
+    studyInstanceUid: `1.3.${i}`,
+    studyDescription: "x".repeat(1000),
+  }));
+  const writes: Sent[][] = [];
+  const sent = await find(new MemoryIndex(rows), [
+    [T.QueryRetrieveLevel, "CS", "STUDY"],
+    [T.StudyInstanceUID, "UI", ""],
+    [0x00081030, "LO", ""], // Study Description
+  ], { writes });
+  assert.equal(sent.length, 301);
+  assert.ok(writes.length >= 300 * 1000 / (64 * 1024), `${writes.length} writes`);
+  for (const w of writes) assert.ok(w.length <= 66, `a write of ${w.length} responses`);
 });
 
 Deno.test("FindService answers 0xFF01 when a key with a value is not matched", async () => {
