@@ -248,17 +248,50 @@ function decodeJis(run: Uint8Array, g0: "jisx0208" | "jisx0212"): string {
   return run.length % 2 === 1 ? text + "\ufffd" : text;
 }
 
+const UTF8 = new TextEncoder();
+
+interface EncodeTarget {
+  whole?: string;
+  def?: Designation;
+}
+
+const encodeTargets = new Map<string, EncodeTarget | null>();
+
+/** What value 1 of a Specific Character Set encodes with; null for a set we do not know. */
+function encodeTarget(specificCharacterSet: string): EncodeTarget | null {
+  let target = encodeTargets.get(specificCharacterSet);
+  if (target !== undefined) return target;
+  const term = key(specificCharacterSet.split("\\")[0]);
+  const whole = WHOLE_VALUE[term];
+  const def = whole ? undefined : designationOf(term);
+  target = whole || def ? { whole, def } : null;
+  if (encodeTargets.size < 64) encodeTargets.set(specificCharacterSet, target);
+  return target;
+}
+
+/** ASCII text as its bytes (the same in every set we know); null if any character is not. */
+function asciiBytes(text: string): Uint8Array | null {
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) return null;
+    out[i] = c;
+  }
+  return out;
+}
+
 /**
  * Encodes text in the given character set (value 1 of a Specific Character Set); null when it
  * cannot hold the text. ASCII text encodes in any known set; otherwise supports the default
  * repertoire, the ISO 8859 sets, JIS X 0201 and ISO_IR 192 (UTF-8).
  */
 export function encodeString(text: string, specificCharacterSet: string): Uint8Array | null {
-  const term = key(specificCharacterSet.split("\\")[0]);
-  const whole = WHOLE_VALUE[term];
-  const def = whole ? undefined : designationOf(term);
-  if (!whole && !def) return null;
-  if (whole === "utf-8") return new TextEncoder().encode(text);
+  const target = encodeTarget(specificCharacterSet);
+  if (target === null) return null;
+  const ascii = asciiBytes(text);
+  if (ascii) return ascii;
+  const { whole, def } = target;
+  if (whole === "utf-8") return UTF8.encode(text);
   const out = new Uint8Array(text.length);
   let n = 0;
   for (const ch of text) {

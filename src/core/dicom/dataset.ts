@@ -1,7 +1,6 @@
 // A small dataset codec for query identifiers and stored headers: element lists with
 // sequences in Implicit VR Little Endian, Explicit VR Little Endian and Explicit VR Big Endian
 // (PS3.5 7.1, 7.3, 7.5). Values are kept in little-endian byte order whatever the syntax.
-import { concatBytes } from "./bytes.ts";
 import { decodeString, encodeString } from "./charset.ts";
 import { Tag, tagString } from "./tags.ts";
 import { EXPLICIT_VR_LE, TRANSFER_SYNTAXES } from "./transfer_syntaxes.ts";
@@ -309,61 +308,121 @@ function swap(value: Uint8Array, vr: string): Uint8Array {
   return out;
 }
 
-/** Encodes elements (sorted by tag at every level) in the given encoding. */
+/**
+ * Encodes elements (sorted by tag at every level) in the given encoding: sizes measured first,
+ * then every header and value written into one buffer (no buffer per element).
+ */
 export function encodeDataset(elements: readonly DataElement[], encoding: Encoding): Uint8Array {
-  const parts: Uint8Array[] = [];
-  writeElements(elements, encoding, parts);
-  return concatBytes(parts);
+  const sorted = sortedByTag(elements);
+  const out = new Uint8Array(measure(sorted, encoding));
+  const w: Writer = { out, dv: new DataView(out.buffer), e: encoding };
+  writeElements(sorted, w, 0);
+  return out;
 }
 
-function writeElements(elements: readonly DataElement[], e: Encoding, parts: Uint8Array[]): void {
-  const sorted = [...elements].sort((a, b) => a.tag - b.tag);
-  for (const el of sorted) {
+interface Writer {
+  out: Uint8Array;
+  dv: DataView;
+  e: Encoding;
+}
+
+/** The elements in ascending tag order (the same array when already so). */
+function sortedByTag(elements: readonly DataElement[]): readonly DataElement[] {
+  for (let i = 1; i < elements.length; i++) {
+    if (elements[i].tag < elements[i - 1].tag) {
+      return [...elements].sort((a, b) => a.tag - b.tag);
+    }
+  }
+  return elements;
+}
+
+/** The VR written in the header: one this codec does not know goes out as UN. */
+function headerVr(vr: string, e: Encoding): string {
+  return e.explicitVr && !KNOWN_VRS.has(vr) ? "UN" : vr;
+}
+
+function headerSize(vr: string, e: Encoding): number {
+  return !e.explicitVr || !LONG_VRS.has(vr) ? 8 : 12;
+}
+
+/** Encoded bytes of `elements`, already sorted (items are sorted as they are measured). */
+function measure(elements: readonly DataElement[], e: Encoding): number {
+  let n = 0;
+  for (const el of elements) {
     if (el.items) {
-      const body: Uint8Array[] = [];
-      for (const item of el.items) {
-        const inner: Uint8Array[] = [];
-        writeElements(item, e, inner);
-        const bytes = concatBytes(inner);
-        body.push(header(Tag.Item, "", bytes.length, e, true), bytes);
-      }
-      const content = concatBytes(body);
-      parts.push(header(el.tag, "SQ", content.length, e), content);
+      n += headerSize("SQ", e);
+      for (const item of el.items) n += 8 + measure(sortedByTag(item), e);
       continue;
     }
-    const value = padded(el.value, el.vr);
-    const vr = e.explicitVr && !KNOWN_VRS.has(el.vr) ? "UN" : el.vr;
-    parts.push(header(el.tag, vr, value.length, e), e.littleEndian ? value : swap(value, vr));
+    const length = el.value.length + (el.value.length & 1);
+    const vr = headerVr(el.vr, e);
+    if (e.explicitVr && !LONG_VRS.has(vr) && length > 0xffff) {
+      throw new DatasetError(`${tagString(el.tag)} ${vr} value of ${length} bytes is too long`);
+    }
+    n += headerSize(vr, e) + length;
   }
+  return n;
 }
 
-/** Values have even length (PS3.5 7.1.1): UI pads with NUL, other strings with space. */
-function padded(value: Uint8Array, vr: string): Uint8Array {
-  if (value.length % 2 === 0) return value;
-  const out = new Uint8Array(value.length + 1);
-  out.set(value);
-  out[value.length] = STRING_VRS.has(vr) && vr !== "UI" ? 0x20 : 0x00;
-  return out;
+/** Writes sorted elements from byte `at`; returns where they end. */
+function writeElements(elements: readonly DataElement[], w: Writer, at: number): number {
+  const e = w.e;
+  for (const el of elements) {
+    if (el.items) {
+      const start = at;
+      at += headerSize("SQ", e);
+      for (const item of el.items) {
+        const itemStart = at;
+        at = writeElements(sortedByTag(item), w, at + 8);
+        writeHeader(w, itemStart, Tag.Item, "", at - itemStart - 8, true);
+      }
+      writeHeader(w, start, el.tag, "SQ", at - start - headerSize("SQ", e), false);
+      continue;
+    }
+    const value = el.value;
+    const vr = headerVr(el.vr, e);
+    const length = value.length + (value.length & 1);
+    at = writeHeader(w, at, el.tag, vr, length, false);
+    w.out.set(value, at);
+    // Values have even length (PS3.5 7.1.1): UI pads with NUL, other strings with space.
+    if (length > value.length) {
+      w.out[at + value.length] = STRING_VRS.has(el.vr) && el.vr !== "UI" ? 0x20 : 0x00;
+    }
+    if (!e.littleEndian && WORD_SIZE.has(vr)) {
+      const bytes = w.out.subarray(at, at + length);
+      bytes.set(swap(bytes.slice(), vr));
+    }
+    at += length;
+  }
+  return at;
 }
 
-function header(tag: number, vr: string, length: number, e: Encoding, item = false): Uint8Array {
-  const long = item || !e.explicitVr || LONG_VRS.has(vr);
-  if (!item && e.explicitVr && !LONG_VRS.has(vr) && length > 0xffff) {
-    throw new DatasetError(`${tagString(tag)} ${vr} value of ${length} bytes is too long`);
-  }
-  const out = new Uint8Array(item || !e.explicitVr ? 8 : long ? 12 : 8);
-  const dv = new DataView(out.buffer);
-  dv.setUint16(0, tag >>> 16, e.littleEndian);
-  dv.setUint16(2, tag & 0xffff, e.littleEndian);
+/** Writes an element or item header at `at`; returns where its value starts. */
+function writeHeader(
+  w: Writer,
+  at: number,
+  tag: number,
+  vr: string,
+  length: number,
+  item: boolean,
+): number {
+  const { dv, e } = w;
+  const le = e.littleEndian;
+  dv.setUint16(at, tag >>> 16, le);
+  dv.setUint16(at + 2, tag & 0xffff, le);
   if (item || !e.explicitVr) {
-    dv.setUint32(4, length, e.littleEndian);
-    return out;
+    dv.setUint32(at + 4, length, le);
+    return at + 8;
   }
-  out[4] = vr.charCodeAt(0);
-  out[5] = vr.charCodeAt(1);
-  if (long) dv.setUint32(8, length, e.littleEndian);
-  else dv.setUint16(6, length, e.littleEndian);
-  return out;
+  w.out[at + 4] = vr.charCodeAt(0);
+  w.out[at + 5] = vr.charCodeAt(1);
+  if (LONG_VRS.has(vr)) {
+    // Bytes 6-7 reserved (zero in a fresh buffer).
+    dv.setUint32(at + 8, length, le);
+    return at + 12;
+  }
+  dv.setUint16(at + 6, length, le);
+  return at + 8;
 }
 
 // ---- values ----

@@ -220,6 +220,7 @@ function encodeField(f: Field, cmd: Command): Uint8Array | undefined {
 
 /** Encodes a command set with its (0000,0000) group length, elements in ascending tag order. */
 export function encodeCommand(cmd: Command): Uint8Array {
+  if (cmd.other === undefined || cmd.other.length === 0) return encodeFields(cmd);
   const elements: { tag: number; value: Uint8Array }[] = [];
   for (const f of FIELDS) {
     const value = encodeField(f, cmd);
@@ -339,4 +340,68 @@ export function commandName(field: number): string {
 export function tagText(tag: number): string {
   const h = (n: number) => n.toString(16).toUpperCase().padStart(4, "0");
   return `(${h(tag >>> 16)},${h(tag & 0xffff)})`;
+}
+
+/**
+ * encodeCommand() for the modelled fields alone (every response, nearly every request): sizes
+ * first, then each element written in place, FIELDS being in ascending tag order already.
+ */
+function encodeFields(cmd: Command): Uint8Array {
+  let groupLength = 0;
+  for (const f of FIELDS) {
+    const length = fieldLength(f, cmd);
+    if (length >= 0) groupLength += 8 + length;
+  }
+  const out = new Uint8Array(12 + groupLength);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(4, 4, true); // (0000,0000) UL, length 4
+  dv.setUint32(8, groupLength, true);
+  let off = 12;
+  for (const f of FIELDS) {
+    const length = fieldLength(f, cmd);
+    if (length < 0) continue;
+    dv.setUint16(off, 0, true);
+    dv.setUint16(off + 2, f.tag & 0xffff, true);
+    dv.setUint32(off + 4, length, true);
+    off += 8;
+    switch (f.vr) {
+      case "US":
+        dv.setUint16(off, checkRange(f.tag, cmd[f.key]!, 0xffff), true);
+        break;
+      case "AT":
+        cmd.offendingElement!.forEach((t, i) => {
+          checkRange(f.tag, t, 0xffffffff);
+          dv.setUint16(off + i * 4, t >>> 16, true);
+          dv.setUint16(off + i * 4 + 2, t & 0xffff, true);
+        });
+        break;
+      default: {
+        const s = cmd[f.key]!;
+        const n = f.vr === "LO" ? Math.min(s.length, MAX_ERROR_COMMENT) : s.length;
+        for (let i = 0; i < n; i++) {
+          const c = s.charCodeAt(i);
+          out[off + i] = c >= 0x20 && c < 0x7f ? c : 0x3f; // as asciiBytes()
+        }
+        if (length > n) out[off + n] = f.vr === "UI" ? 0x00 : 0x20;
+      }
+    }
+    off += length;
+  }
+  return out;
+}
+
+/** The value length of a modelled field in `cmd` (padded even); -1 when it is absent. */
+function fieldLength(f: Field, cmd: Command): number {
+  switch (f.vr) {
+    case "US":
+      return cmd[f.key] === undefined ? -1 : 2;
+    case "AT":
+      return cmd.offendingElement === undefined ? -1 : cmd.offendingElement.length * 4;
+    default: {
+      const s = cmd[f.key];
+      if (s === undefined) return -1;
+      const n = f.vr === "LO" ? Math.min(s.length, MAX_ERROR_COMMENT) : s.length;
+      return n + (n & 1);
+    }
+  }
 }

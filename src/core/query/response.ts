@@ -34,7 +34,8 @@ type Slot =
   | { tag: number; vr: string; kind: "field"; field: string }
   | { tag: number; vr: string; kind: "text"; text: string }
   | { tag: number; vr: string; kind: "file"; item?: DataElement[] }
-  | { tag: number; vr: string; kind: "charset" | "empty" };
+  | { tag: number; vr: string; kind: "empty"; element: DataElement }
+  | { tag: number; vr: string; kind: "charset" };
 
 /** A value on its way out: text to encode in the chosen character set, or bytes as they are. */
 type Out =
@@ -67,7 +68,13 @@ export class ResponseBuilder {
       } else if (fileTags.has(el.tag)) {
         const item = el.items?.length === 1 && el.items[0].length ? el.items[0] : undefined;
         slot = { tag: el.tag, vr: el.items ? "SQ" : el.vr, kind: "file", item };
-      } else slot = { tag: el.tag, vr: el.items ? "SQ" : el.vr, kind: "empty" };
+      } else {
+        const vr = el.items ? "SQ" : el.vr;
+        const element: DataElement = vr === "SQ"
+          ? { tag: el.tag, vr: "SQ", value: new Uint8Array(0), items: [] }
+          : { tag: el.tag, vr, value: new Uint8Array(0) };
+        slot = { tag: el.tag, vr, kind: "empty", element };
+      }
       slots.set(el.tag, slot);
     }
     if (!slots.has(SPECIFIC_CHARACTER_SET)) {
@@ -107,44 +114,53 @@ export class ResponseBuilder {
           outs.push(...fileValue(s, file));
           break;
         case "empty":
-          outs.push({
-            tag: s.tag,
-            vr: s.vr,
-            element: s.vr === "SQ"
-              ? { tag: s.tag, vr: "SQ", value: new Uint8Array(0), items: [] }
-              : { tag: s.tag, vr: s.vr, value: new Uint8Array(0) },
-          });
+          outs.push({ tag: s.tag, vr: s.vr, element: s.element });
           break;
         case "charset":
           break;
       }
     }
-    const charset = this.#charset !== "" && outs.every((o) => fits(o, this.#charset))
-      ? this.#charset
-      : UTF8_CHARSET;
-    const elements: DataElement[] = [
-      { tag: SPECIFIC_CHARACTER_SET, vr: "CS", value: encodeString(charset, "")! },
-      ...outs.map((o) => toElement(o, charset)),
-    ];
+    // Each text encoded once: in the query's character set, or all again in UTF-8 when one
+    // does not fit it.
+    let charset = this.#charset;
+    let elements = charset !== "" ? toElements(outs, charset) : null;
+    if (elements === null) {
+      charset = UTF8_CHARSET;
+      elements = toElements(outs, charset)!; // UTF-8 holds any text
+    }
+    elements.unshift({
+      tag: SPECIFIC_CHARACTER_SET,
+      vr: "CS",
+      value: encodeString(charset, "")!,
+    });
     return encodeDataset(elements, this.#encoding);
   }
 }
 
-/** True when every text of the value encodes in the character set. */
-function fits(o: Out, charset: string): boolean {
-  if ("text" in o) return encodeString(o.text, charset) !== null;
-  if ("items" in o) return o.items.every((item) => item.every((x) => fits(x, charset)));
-  return true;
+/** The values as elements with their text in `charset`; null when a text does not fit it. */
+function toElements(outs: readonly Out[], charset: string): DataElement[] | null {
+  const elements: DataElement[] = [];
+  for (const o of outs) {
+    const el = toElement(o, charset);
+    if (el === null) return null;
+    elements.push(el);
+  }
+  return elements;
 }
 
-function toElement(o: Out, charset: string): DataElement {
+function toElement(o: Out, charset: string): DataElement | null {
   if ("element" in o) return o.element;
   if ("items" in o) {
-    const items = o.items.map((item) => item.map((x) => toElement(x, charset)));
+    const items: DataElement[][] = [];
+    for (const item of o.items) {
+      const elements = toElements(item, charset);
+      if (elements === null) return null;
+      items.push(elements);
+    }
     return { tag: o.tag, vr: "SQ", value: new Uint8Array(0), items };
   }
-  const value = encodeString(o.text, charset) ?? new TextEncoder().encode(o.text);
-  return { tag: o.tag, vr: o.vr, value };
+  const value = encodeString(o.text, charset);
+  return value === null ? null : { tag: o.tag, vr: o.vr, value };
 }
 
 /** The value of a file-read key: text to re-encode, other values as stored. */
