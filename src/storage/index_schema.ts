@@ -4,6 +4,7 @@ import { DatabaseSync } from "node:sqlite";
 import { pnSearchForms } from "../core/query/pn.ts";
 import type { Row } from "./sql_statements.ts";
 import { installTotals } from "./totals.ts";
+import { trackCache } from "./sqlite_caches.ts";
 
 export const SCHEMA_VERSION = 2;
 
@@ -151,7 +152,7 @@ export const WAL_AUTOCHECKPOINT_PAGES = 16384;
 
 /** A connection to an index file, waiting up to 10 s for a lock. */
 export function openDatabase(path: string, readOnly: boolean): DatabaseSync {
-  const db = new DatabaseSync(path, { readOnly });
+  const db = trackCache(new DatabaseSync(path, { readOnly }));
   db.exec("PRAGMA busy_timeout = 10000");
   if (readOnly) db.exec(`PRAGMA cache_size = -${READER_CACHE_KIB}`);
   return db;

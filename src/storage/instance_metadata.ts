@@ -5,6 +5,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { READER_CACHE_KIB } from "./index_schema.ts";
 import { removeIfPresent } from "./layout.ts";
+import { trackCache } from "./sqlite_caches.ts";
 
 export const METADATA_FILE = "dicomweb.sqlite";
 
@@ -55,7 +56,7 @@ export class InstanceMetadataStore {
     const path = `${root}/${METADATA_FILE}`;
     let db: DatabaseSync | undefined;
     try {
-      db = new DatabaseSync(path);
+      db = trackCache(new DatabaseSync(path));
       prepare(db);
       return new InstanceMetadataStore(path, db);
     } catch {
@@ -67,7 +68,7 @@ export class InstanceMetadataStore {
           Deno.removeSync(path + suffix);
         } catch { /* absent */ }
       }
-      const fresh = new DatabaseSync(path);
+      const fresh = trackCache(new DatabaseSync(path));
       prepare(fresh);
       return new InstanceMetadataStore(path, fresh);
     }
