@@ -112,6 +112,16 @@ CREATE TABLE IF NOT EXISTS deleted_instance (
 ) WITHOUT ROWID;
 `;
 
+/**
+ * A patient's studies by date: a STUDY query by a name prefix and a date range reads the
+ * patients by name, then only their studies in the range (not every study of each patient).
+ * Added without a schema version: an older index gets it at its next open (one pass over the
+ * study table, which holds a hundredth of the instances or fewer).
+ */
+export const STUDY_BY_PATIENT_DATE_SCHEMA = `
+CREATE INDEX IF NOT EXISTS study_patient_date_idx ON study(patient_pk, study_date);
+`;
+
 /** Upgrades a version 1 index in place: adds and fills the person name search columns. */
 function migrateToVersion2(db: DatabaseSync): void {
   db.exec(SCHEMA_2);
@@ -189,6 +199,7 @@ export function openIndexDatabase(path: string): DatabaseSync {
   // Deletions not yet safe from a journal replay (storage/delete.ts); added without a
   // schema version: an older index simply gets the empty table.
   db.exec(TOMBSTONE_SCHEMA);
+  db.exec(STUDY_BY_PATIENT_DATE_SCHEMA);
   // Kept totals (totals.ts), also without a schema version: filled once when missing.
   installTotals(db);
   return db;

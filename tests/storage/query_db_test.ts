@@ -126,6 +126,15 @@ Deno.test("SqliteQueryIndex.find() applies each matching type at STUDY level", a
     ]);
     assert.deepEqual(await studies(index, [[T.StudyDate, "DA", "20240120-"]]), ["1.2", "3.1"]);
     assert.deepEqual(await studies(index, [[T.StudyDate, "DA", "-20231231"]]), ["2.1"]);
+    // A name prefix with a date range: patients by name, their studies by date.
+    const nameAndDate = (name: string, dates: string) =>
+      studies(index, [[T.PatientName, "PN", name], [T.StudyDate, "DA", dates]]);
+    assert.deepEqual(await nameAndDate("doe*", "20240120-"), ["1.2"]);
+    assert.deepEqual(await nameAndDate("DOE*", "20240101-20240131"), ["1.1", "1.2"]);
+    assert.deepEqual(await nameAndDate("müller*", "20240101-"), []);
+    assert.deepEqual(await nameAndDate("müller*", "20231201-20231231"), ["2.1"]);
+    assert.deepEqual(await nameAndDate("yamada*", "20240201-20240229"), ["3.1"]);
+    assert.deepEqual(await nameAndDate("山田*", "20240101-20241231"), ["3.1"], "ideographic group");
     assert.deepEqual(await studies(index, [[T.StudyTime, "TM", "1400-1401"]]), ["1.2"]);
     assert.deepEqual(await studies(index, [[T.AccessionNumber, "SH", "X[1]_*"]]), ["1.2"]);
     assert.deepEqual(await studies(index, [[T.AccessionNumber, "SH", "X?1?_%"]]), ["1.2"]);
@@ -268,6 +277,11 @@ Deno.test("the SQL uses an index for IDs, UIDs, name prefixes and date ranges", 
       ]);
       assert.match(nameAndYear, /patient_name_norm_idx/);
       assert.doesNotMatch(nameAndYear, /study_date_idx/);
+      // ...and each patient's studies are read by date: only those in the range.
+      assert.match(
+        nameAndYear,
+        /SEARCH st USING INDEX study_patient_date_idx \(patient_pk=\? AND study_date>\? AND study_date<\?\)/,
+      );
       // Without a leading literal the name narrows nothing: the date's index serves.
       assert.match(
         study([[T.PatientName, "PN", "*oe"], [T.StudyDate, "DA", "20240101-20241231"]]),
