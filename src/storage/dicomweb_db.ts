@@ -3,6 +3,7 @@
 // current, and the instances whose metadata is missing or stale.
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { METADATA_FILE } from "./instance_metadata.ts";
+import { TOTALS_SELECT, totalsOf } from "./totals.ts";
 
 /** One stored instance, as WADO-RS needs it. */
 export interface StoredInstanceEntry {
@@ -142,8 +143,17 @@ export class DicomWebIndex {
     };
   }
 
-  /** The highest commit seq in the index (0 when empty). */
+  /**
+   * The highest commit seq in the index (0 when empty): the kept totals' high-water mark
+   * (totals.ts; no scan), or max(seq) over every instance in an index without them.
+   */
   maxSeq(): number {
+    try {
+      const row = this.#stmt(TOTALS_SELECT).get();
+      if (row) return totalsOf(row).maxSeq;
+    } catch {
+      // no totals table: an index this server has not opened for writing yet
+    }
     return Number(
       (this.#stmt("SELECT coalesce(max(seq), 0) AS s FROM instance").get() as { s: number }).s,
     );

@@ -111,6 +111,8 @@ export class MetadataBuilder {
   async buildAll(): Promise<number> {
     let built = 0;
     const top = this.#o.index.maxSeq();
+    // Nothing committed since the last complete pass: no need to walk a million rows.
+    if (top <= this.#builtThrough) return 0;
     let done = top;
     for (let after = 0; !this.#closed;) {
       const { rows, last } = this.#o.index.missingMetadata(after, PK_SPAN, this.#builtThrough);
