@@ -19,6 +19,7 @@ import { buildServices } from "./services.ts";
 import { DestinationSlots } from "../core/services/move.ts";
 import { IdleRelease, type ReleaseStep } from "./idle_release.ts";
 import { openMallocTrim } from "./malloc_trim.ts";
+import { openCodePageRelease } from "./code_pages.ts";
 import { shrinkCaches } from "../storage/sqlite_caches.ts";
 import { ServerStats } from "./stats.ts";
 import { startWeb } from "./web.ts";
@@ -218,7 +219,7 @@ type Gc = (options?: { type?: "major"; execution?: "sync"; flavor?: "last-resort
 /**
  * What the idle release does: the SQLite connections' page caches emptied, a full garbage
  * collection that also gives the JavaScript heap's empty pages back (where gc() is exposed),
- * then the C heap's free pages back (glibc only).
+ * then the C heap's free pages back and the executable's code pages unmapped (glibc only).
  */
 function releaseSteps(): ReleaseStep[] {
   const steps: ReleaseStep[] = [];
@@ -233,5 +234,7 @@ function releaseSteps(): ReleaseStep[] {
   }
   const trim = openMallocTrim();
   if (trim) steps.push(() => (trim() ? "C heap trimmed" : undefined));
+  const code = openCodePageRelease();
+  if (code) steps.push(() => `${Math.round(code() / 1048576)} MiB of code mappings dropped`);
   return steps;
 }
