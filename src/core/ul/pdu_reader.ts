@@ -14,7 +14,8 @@ const EMPTY = new Uint8Array(0);
  * Splits a byte stream into PDUs. Keeps the pushed chunks as they are and copies a PDU only
  * when it spans chunks (once, into a buffer of its exact size); a PDU inside one chunk is
  * decoded from a view, so its PDV data alias that chunk. A caller that reuses its chunk
- * buffers calls detach() once it is done with the PDUs returned so far.
+ * buffers calls detach() once it is done with the PDUs returned so far: a PDU whose header
+ * has arrived is then assembled in a buffer of its size, which later chunks fill directly.
  * A length is checked against its limit from the header alone, before any body is buffered.
  * After an error the stream is out of frame: every later next() throws the same PduError.
  */
@@ -28,6 +29,10 @@ export class PduReader {
   /** Total size (header included) of the PDU whose header was read, or -1. */
   #pending = -1;
   #error: PduError | null = null;
+  /** The PDU being assembled after detach(): its whole size, filled up to #assembled. */
+  #assembly: Uint8Array | null = null;
+  #assembled = 0;
+  #copiedBytes = 0;
 
   /** maxPduLength: largest P-DATA-TF PDU length we accept (our Maximum Length Received); 0 = no limit. */
   constructor(maxPduLength: number) {
@@ -39,8 +44,26 @@ export class PduReader {
     return this.#buffered;
   }
 
+  /** Bytes copied so far (PDUs spanning chunks, bytes kept across detach()). */
+  get copiedBytes(): number {
+    return this.#copiedBytes;
+  }
+
   push(chunk: Uint8Array): void {
     if (chunk.length === 0 || this.#error) return;
+    const assembly = this.#assembly;
+    if (assembly) {
+      // The assembly is the only chunk held (detach() made it so): fill it, then go on.
+      const k = Math.min(chunk.length, assembly.length - this.#assembled);
+      assembly.set(chunk.subarray(0, k), this.#assembled);
+      this.#assembled += k;
+      this.#copiedBytes += k;
+      this.#buffered += k;
+      this.#chunks[this.#first] = assembly.subarray(0, this.#assembled);
+      if (this.#assembled === assembly.length) this.#assembly = null;
+      if (k === chunk.length) return;
+      chunk = chunk.subarray(k);
+    }
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
   }
@@ -57,11 +80,32 @@ export class PduReader {
       this.#ownedUpTo = 0;
       return;
     }
+    if (this.#assembly) return; // everything buffered is in it
+    if (this.#pending > this.#buffered) {
+      // Every buffered byte is the start of the PDU whose header was read: into its own
+      // buffer, which the next chunks fill, so the whole PDU is copied once.
+      const own = new Uint8Array(this.#pending);
+      let at = 0;
+      for (let c = this.#first; c < this.#chunks.length; c++) {
+        const part = this.#chunks[c].subarray(c === this.#first ? this.#offset : 0);
+        own.set(part, at);
+        at += part.length;
+      }
+      this.#copiedBytes += at;
+      this.#assembly = own;
+      this.#assembled = at;
+      this.#chunks = [own.subarray(0, at)];
+      this.#first = 0;
+      this.#offset = 0;
+      this.#ownedUpTo = 1;
+      return;
+    }
     // Only chunks pushed since the last detach are borrowed; earlier ones are copies of ours
     // already, so a PDU that trickles in over many reads is copied once, not once per read.
     for (let c = Math.max(this.#first, this.#ownedUpTo); c < this.#chunks.length; c++) {
       const start = c === this.#first ? this.#offset : 0;
       this.#chunks[c] = this.#chunks[c].slice(start);
+      this.#copiedBytes += this.#chunks[c].length;
       if (c === this.#first) this.#offset = 0;
     }
     this.#ownedUpTo = this.#chunks.length;
@@ -150,6 +194,7 @@ export class PduReader {
       const chunk = this.#chunks[this.#first];
       const k = Math.min(chunk.length - this.#offset, n - filled);
       out.set(chunk.subarray(this.#offset, this.#offset + k), filled);
+      this.#copiedBytes += k;
       filled += k;
       this.#advance(k);
     }

@@ -241,3 +241,61 @@ Deno.test("PduReader.detach(): a PDU trickling in through one reused buffer is c
   assert.deepEqual(got.pdvs[0].data, new Uint8Array(60_000).fill(7));
   assert.ok(performance.now() - t0 < 2000, "linear, not quadratic, in the number of reads");
 });
+
+/** Pushes `bytes` through one reused buffer in reads of the given sizes, detaching after each. */
+function readReusing(reader: PduReader, bytes: Uint8Array, sizes: () => number): Pdu[] {
+  const buffer = new Uint8Array(1 << 17);
+  const out: Pdu[] = [];
+  // Bounded: every read takes at least one byte.
+  for (let at = 0; at < bytes.length;) {
+    const n = Math.max(1, Math.min(sizes(), buffer.length, bytes.length - at));
+    buffer.set(bytes.subarray(at, at + n));
+    at += n;
+    reader.push(buffer.subarray(0, n));
+    for (let pdu = reader.next(); pdu; pdu = reader.next()) out.push(structuredClone(pdu));
+    reader.detach();
+    buffer.fill(0xee); // what the next read overwrites
+  }
+  return out;
+}
+
+Deno.test("PduReader.detach(): a 128 KiB P-DATA-TF read in 64 KiB pieces is copied once", () => {
+  const data = new Uint8Array(131_066).map((_, i) => (i * 7) & 0xff);
+  const bytes = encodePdu({
+    type: PduType.PDataTf,
+    pdvs: [{ presentationContextId: 1, isCommand: false, isLast: true, data }],
+  });
+  assert.equal(bytes.length, 131_072 + 6);
+  const reader = new PduReader(131_072);
+  const pdus = readReusing(reader, concat([bytes, bytes, bytes]), () => 65_536);
+  assert.equal(pdus.length, 3);
+  for (const pdu of pdus) assert.deepStrictEqual((pdu as PDataTf).pdvs[0].data, data);
+  assert.equal(reader.copiedBytes, 3 * bytes.length, "each PDU's bytes copied once");
+  assert.equal(reader.bufferedBytes, 0);
+});
+
+Deno.test("PduReader.detach(): the same PDUs under 500 random reads through a reused buffer", () => {
+  const big = encodePdu({
+    type: PduType.PDataTf,
+    pdvs: [{
+      presentationContextId: 5,
+      isCommand: false,
+      isLast: false,
+      data: new Uint8Array(40_000).fill(3),
+    }],
+  });
+  const all = concat([stream, big, stream, big]);
+  const want = [...expected, decodeOne(big), ...expected, decodeOne(big)];
+  const random = mulberry32(19);
+  for (let round = 0; round < 500; round++) {
+    const most = 1 + Math.floor(random() * 50_000);
+    const got = readReusing(new PduReader(0), all, () => 1 + Math.floor(random() * most));
+    assert.deepStrictEqual(got, want, `round ${round}`);
+  }
+});
+
+function decodeOne(bytes: Uint8Array): Pdu {
+  const r = new PduReader(0);
+  r.push(bytes);
+  return r.next()!;
+}
