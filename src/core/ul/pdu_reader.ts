@@ -9,6 +9,8 @@ export const MAX_ASSOCIATE_PDU_LENGTH = 1 << 20;
 /** Body length of A-ASSOCIATE-RJ, A-RELEASE-RQ/RP and A-ABORT (PS3.8 9.3.4, 9.3.6-9.3.8). */
 const FIXED_PDU_LENGTH = 4;
 const EMPTY = new Uint8Array(0);
+/** Assembly memory kept for reuse up to this size (a P-DATA-TF at the largest offered maximum). */
+const MAX_SPARE_LENGTH = 256 * 1024;
 
 /**
  * Splits a byte stream into PDUs. Keeps the pushed chunks as they are and copies a PDU only
@@ -32,6 +34,8 @@ export class PduReader {
   /** The PDU being assembled after detach(): its whole size, filled up to #assembled. */
   #assembly: Uint8Array | null = null;
   #assembled = 0;
+  /** The last assembly's memory, reused once the PDU it held has been returned and detached. */
+  #spare: Uint8Array | null = null;
   #copiedBytes = 0;
 
   /** maxPduLength: largest P-DATA-TF PDU length we accept (our Maximum Length Received); 0 = no limit. */
@@ -84,7 +88,7 @@ export class PduReader {
     if (this.#pending > this.#buffered) {
       // Every buffered byte is the start of the PDU whose header was read: into its own
       // buffer, which the next chunks fill, so the whole PDU is copied once.
-      const own = new Uint8Array(this.#pending);
+      const own = this.#assemblyBuffer(this.#pending);
       let at = 0;
       for (let c = this.#first; c < this.#chunks.length; c++) {
         const part = this.#chunks[c].subarray(c === this.#first ? this.#offset : 0);
@@ -109,6 +113,22 @@ export class PduReader {
       if (c === this.#first) this.#offset = 0;
     }
     this.#ownedUpTo = this.#chunks.length;
+  }
+
+  /**
+   * Memory for a PDU of n bytes: the spare when it is large enough and no longer holds bytes
+   * still to be returned (PDUs returned before detach() are finished with), else new memory,
+   * kept as the spare when it is P-DATA sized.
+   */
+  #assemblyBuffer(n: number): Uint8Array {
+    const spare = this.#spare;
+    if (
+      spare && spare.length >= n &&
+      !this.#chunks.some((c, i) => i >= this.#first && c.buffer === spare.buffer)
+    ) return spare.subarray(0, n);
+    const own = new Uint8Array(n);
+    if (n <= MAX_SPARE_LENGTH) this.#spare = own;
+    return own;
   }
 
   /** Chunks below this index are our own copies (made by detach()). */

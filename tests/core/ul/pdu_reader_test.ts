@@ -299,3 +299,34 @@ function decodeOne(bytes: Uint8Array): Pdu {
   r.push(bytes);
   return r.next()!;
 }
+
+Deno.test("PduReader.detach(): P-DATA-TFs assembled one after another share one buffer", () => {
+  const pdu = (fill: number) =>
+    encodePdu({
+      type: PduType.PDataTf,
+      pdvs: [{
+        presentationContextId: 1,
+        isCommand: false,
+        isLast: true,
+        data: new Uint8Array(100_000).fill(fill),
+      }],
+    });
+  const bytes = concat([pdu(1), pdu(2), pdu(3)]);
+  const reader = new PduReader(131_072);
+  const buffer = new Uint8Array(65_536);
+  const seen: { fill: number; buffer: ArrayBufferLike }[] = [];
+  for (let at = 0; at < bytes.length; at += buffer.length) {
+    const n = Math.min(buffer.length, bytes.length - at);
+    buffer.set(bytes.subarray(at, at + n));
+    reader.push(buffer.subarray(0, n));
+    for (let p = reader.next(); p; p = reader.next()) {
+      const data = (p as PDataTf).pdvs[0].data;
+      assert.ok(data.every((b) => b === data[0]), "the PDU's own bytes, whole");
+      seen.push({ fill: data[0], buffer: data.buffer });
+    }
+    reader.detach();
+  }
+  assert.deepEqual(seen.map((s) => s.fill), [1, 2, 3]);
+  assert.equal(seen[1].buffer, seen[0].buffer, "the second PDU reuses the first one's memory");
+  assert.equal(seen[2].buffer, seen[0].buffer);
+});
