@@ -110,7 +110,7 @@ Deno.test("stores stalled mid-dataset are aborted after idle_timeout_s and free 
       });
       stallers.push(assoc);
       const partOfADataset = async function* () {
-        yield new Uint8Array(40000); // a few PDUs of the dataset...
+        yield new Uint8Array(300_000); // a few PDUs of the dataset (at the largest PDU length)...
         await never; // ...and then silence
       };
       void assoc.request(1, {
