@@ -1,7 +1,7 @@
 // Query/Retrieve FIND SCP for the Patient Root and Study Root information models
 // (PS3.4 C.4.1, C.6.1, C.6.2; PS3.7 9.1.2). Matches stream out as they are read from the
 // index: one Pending response each, then the final status.
-import { type Command, CommandField, DATASET_PRESENT, NO_DATASET } from "../dimse/command.ts";
+import { type Command, CommandField } from "../dimse/command.ts";
 import { Status, statusText } from "../dimse/status.ts";
 import { EXPLICIT_VR_BE, EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../dicom/transfer_syntaxes.ts";
 import type { QueryIndex } from "../ports.ts";
@@ -17,7 +17,7 @@ import type {
   OutgoingMessage,
   ServiceContext,
 } from "../dimse/service_contract.ts";
-import { peerFields, responder } from "./service.ts";
+import { peerFields, responder, responseCommand } from "./service.ts";
 
 export interface FindServiceOptions {
   /** Each query, answered or refused, as a "Query" audit record (PS3.15 A.5.3.10). */
@@ -224,14 +224,7 @@ class ResponseQueue {
   }
 
   #command(status: number, extra: Partial<Command>, hasDataset: boolean): Command {
-    return {
-      commandField: CommandField.CFindRsp,
-      commandDataSetType: hasDataset ? DATASET_PRESENT : NO_DATASET,
-      messageIdBeingRespondedTo: this.#req.command.messageId ?? 0,
-      affectedSopClassUid: this.#req.context.abstractSyntax,
-      status,
-      ...extra,
-    };
+    return responseCommand(this.#req, CommandField.CFindRsp, status, extra, hasDataset);
   }
 
   /** Starts writing what is queued; the next add() or end() sees when it is done. */
