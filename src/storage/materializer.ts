@@ -54,10 +54,13 @@ export interface MaterializerOptions {
 interface SegmentState {
   ended: boolean;
   pending: number;
-  reader?: Deno.FsFile;
+  /** A read handle per copy lane (each seeks on its own). */
+  readers: (Deno.FsFile | undefined)[];
 }
 
 const COPY_CHUNK = 1024 * 1024;
+/** Objects of a batch copied at once (each lane with its own buffer and segment handles). */
+const COPY_LANES = 2;
 const RETRY_MS = 1000;
 /** While it keeps failing (a full disk), one log line per this long. */
 const FAILURE_LOG_MS = 60_000;
@@ -87,7 +90,7 @@ export class Materializer {
   #diskFull = false;
   #lastFailureLog = -Infinity;
   #tmpCounter = 0;
-  readonly #copyBuffer = new Uint8Array(COPY_CHUNK);
+  readonly #copyBuffers = Array.from({ length: COPY_LANES }, () => new Uint8Array(COPY_CHUNK));
   /** Waiting for the next batch to go home (storage/backpressure.ts). */
   #progressWaiters: (() => void)[] = [];
   readonly #compression: AtRestCompression | undefined;
@@ -140,7 +143,9 @@ export class Materializer {
 
   /** A segment that exists on disk (open for writing until endSegment). */
   trackSegment(segment: string): void {
-    if (!this.#segments.has(segment)) this.#segments.set(segment, { ended: false, pending: 0 });
+    if (!this.#segments.has(segment)) {
+      this.#segments.set(segment, { ended: false, pending: 0, readers: [] });
+    }
   }
 
   /** The segment takes no more records; it goes once all its records are home. */
@@ -205,7 +210,7 @@ export class Materializer {
       this.#closed = true;
       this.#progressed();
       this.#clearTimer();
-      for (const state of this.#segments.values()) state.reader?.close();
+      for (const state of this.#segments.values()) closeReaders(state);
       this.#segments.clear();
     }
   }
@@ -327,11 +332,17 @@ export class Materializer {
       ms?: number;
       synced?: Promise<void>;
     }[] = [];
-    try {
-      for (const job of live) {
+    // Copied by COPY_LANES lanes at once: each copy waits on the I/O pool twice, and while
+    // stores arrive those trips wait for a core, so one lane left the disk and the pool idle.
+    let next = 0;
+    let failure: { error: unknown } | undefined;
+    const lane = async (k: number) => {
+      // Bounded by live.length: each turn takes the next job, and a failure stops every lane.
+      for (let i = next++; i < live.length && !failure; i = next++) {
+        const job = live[i];
         let reader: Deno.FsFile;
         try {
-          reader = await this.#reader(job.segment);
+          reader = await this.#reader(job.segment, k);
         } catch (e) {
           if (!isNotFound(e)) throw e;
           // Only if someone removed the segment by hand: nothing left to copy.
@@ -355,12 +366,20 @@ export class Materializer {
             transferSyntaxUid: compressed.transferSyntaxUid,
             ms: compressed.ms,
           });
-        } else await this.#copy(job, reader, file);
+        } else await this.#copy(job, reader, file, this.#copyBuffers[k]);
         const when = new Date(job.receivedAt);
         if (!Number.isNaN(when.getTime())) file.utimeSync(when, when);
         // Its writeback starts now, while the next files are copied; all are awaited below.
         if (this.#durable) (entry.synced = file.sync()).catch(() => {});
       }
+    };
+    try {
+      const lanes = Array.from({ length: COPY_LANES }, (_, k) =>
+        lane(k).catch((error) => {
+          failure ??= { error };
+        }));
+      await Promise.all(lanes);
+      if (failure) throw failure.error;
       await Promise.all(written.map((w) => w.synced));
     } catch (e) {
       await Promise.allSettled(written.map((w) => w.synced));
@@ -421,20 +440,23 @@ export class Materializer {
     }
   }
 
-  /** A cached read handle on a segment (closed when the segment is deleted). */
-  async #reader(segment: string): Promise<Deno.FsFile> {
+  /** A cached read handle on a segment for copy lane `lane` (closed with the segment). */
+  async #reader(segment: string, lane: number): Promise<Deno.FsFile> {
     this.trackSegment(segment);
     const state = this.#segments.get(segment)!;
-    state.reader ??= await Deno.open(`${this.#root}/${segment}`, { read: true });
-    return state.reader;
+    return state.readers[lane] ??= await Deno.open(`${this.#root}/${segment}`, { read: true });
   }
 
   /**
    * Copies a record in 1 MiB pieces, each read and write one trip to the I/O thread pool: the
    * copying runs there, on another core than the stores arriving meanwhile.
    */
-  async #copy(job: MaterializeJob, reader: Deno.FsFile, out: Deno.FsFile): Promise<void> {
-    const buffer = this.#copyBuffer;
+  async #copy(
+    job: MaterializeJob,
+    reader: Deno.FsFile,
+    out: Deno.FsFile,
+    buffer: Uint8Array,
+  ): Promise<void> {
     reader.seekSync(job.offset, Deno.SeekMode.Start);
     for (let done = 0; done < job.length;) {
       const want = Math.min(buffer.length, job.length - done);
@@ -471,7 +493,7 @@ export class Materializer {
     const state = this.#segments.get(segment);
     if (!state || !state.ended || state.pending > 0) return;
     this.#segments.delete(segment);
-    state.reader?.close();
+    closeReaders(state);
     try {
       if (
         await this.#pool?.recycle(segment).catch((e) => {
@@ -490,6 +512,11 @@ export class Materializer {
       });
     }
   }
+}
+
+function closeReaders(state: SegmentState): void {
+  for (const reader of state.readers) reader?.close();
+  state.readers = [];
 }
 
 function parentOf(path: string): string {

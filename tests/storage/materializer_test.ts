@@ -96,3 +96,38 @@ Deno.test("a long association rolls over to new segments and materialized ones a
     }
   });
 });
+
+Deno.test("a batch from many segments goes home bit for bit through parallel copies, and a failed pass leaves every object in the journal and no temp file", async () => {
+  await withTempDir(async (root) => {
+    const store = await openStore(root, {
+      segmentMaxBytes: 1,
+      materializer: { idleMs: 3_600_000 },
+    });
+    try {
+      const records = [1, 2, 3, 4, 5, 6, 7].map((i) => makeRecord(`1.15.${i}`));
+      const sizes = [100, 70_000, 3, 1_500_000, 9_000, 260_000, 40];
+      for (const [k, r] of records.entries()) await storeObject(store, r, datasetFor(r, sizes[k]));
+      // No temp file can be made: the pass fails in every copy, and nothing moves.
+      await Deno.remove(`${root}/tmp`, { recursive: true });
+      await Deno.writeTextFile(`${root}/tmp`, "not a folder");
+      await assert.rejects(store.drain());
+      assert.equal(store.backlog.objects, records.length);
+      for (const r of records) {
+        assert.equal(store.getInstance(r.sopInstanceUid)?.location.kind, "journal");
+        await assert.rejects(Deno.stat(`${root}/${await homePathFor(r)}`), Deno.errors.NotFound);
+      }
+      await Deno.remove(`${root}/tmp`);
+      await Deno.mkdir(`${root}/tmp`);
+      await store.drain();
+      assert.equal(store.backlog.objects, 0);
+      assert.deepEqual(await listFiles(`${root}/tmp`), []);
+      for (const [k, r] of records.entries()) {
+        const home = await Deno.readFile(`${root}/${await homePathFor(r)}`);
+        assert.ok(equalBytes(home, expectedPart10(r, datasetFor(r, sizes[k]), "MODALITY")));
+        assert.equal(store.getInstance(r.sopInstanceUid)?.location.kind, "home");
+      }
+    } finally {
+      await store.close();
+    }
+  });
+});
