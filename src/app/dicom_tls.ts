@@ -4,6 +4,7 @@
 import { type Config, ConfigError } from "../config.ts";
 import type { Connection, Connector, Logger } from "../core/ports.ts";
 import { listenNativeTls } from "../net/native_tls.ts";
+import { warmUpNativeTls, warmUpNodeTls } from "../net/tls_warm_up.ts";
 import {
   listenTls,
   loadTlsMaterial,
@@ -81,6 +82,12 @@ export async function startDicomTls(
   let connector = tlsConnector(material);
   let listener: TlsListener;
   const asks = asksClientCertificate(config);
+  // The first handshake's one-time set-up, paid here rather than by the first peer: for the
+  // listener, and for C-MOVE over TLS (node:tls) when an AE is reached that way.
+  await Promise.all([
+    asks || config.knownAe.some((k) => k.tls) ? warmUpNodeTls(material) : undefined,
+    asks ? undefined : warmUpNativeTls(material),
+  ]);
   try {
     listener = await (asks ? listenTls : listenNativeTls)({
       hostname: config.server.bind,
