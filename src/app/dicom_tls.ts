@@ -59,6 +59,20 @@ export function asksClientCertificate(config: Config): boolean {
   return config.tls.requireClientCertificate || config.knownAe.some((k) => !!k.tlsName);
 }
 
+/**
+ * Pays the first TLS handshake's one-time set-up (src/net/tls_warm_up.ts) at start rather than
+ * in the first peer's association: for the listener `startDicomTls` will open, and for C-MOVE
+ * over TLS (node:tls) when an AE is reached that way. Called before any listener opens, so
+ * that a peer that finds the plain port answering finds the TLS one ready too.
+ */
+export async function warmUpDicomTls(config: Config, material: TlsMaterial): Promise<void> {
+  const asks = asksClientCertificate(config);
+  await Promise.all([
+    asks || config.knownAe.some((k) => k.tls) ? warmUpNodeTls(material) : undefined,
+    asks ? undefined : warmUpNativeTls(material),
+  ]);
+}
+
 export interface DicomTls {
   listener: TlsListener;
   /** Outgoing TLS (C-MOVE): presents our certificate, verifies against our CAs (current). */
@@ -82,12 +96,6 @@ export async function startDicomTls(
   let connector = tlsConnector(material);
   let listener: TlsListener;
   const asks = asksClientCertificate(config);
-  // The first handshake's one-time set-up, paid here rather than by the first peer: for the
-  // listener, and for C-MOVE over TLS (node:tls) when an AE is reached that way.
-  await Promise.all([
-    asks || config.knownAe.some((k) => k.tls) ? warmUpNodeTls(material) : undefined,
-    asks ? undefined : warmUpNativeTls(material),
-  ]);
   try {
     listener = await (asks ? listenTls : listenNativeTls)({
       hostname: config.server.bind,
