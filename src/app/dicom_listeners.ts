@@ -6,7 +6,7 @@ import type { TlsMaterial } from "../net/tls.ts";
 import { listenError, listenTcp, type TcpListener } from "../net/tcp.ts";
 import type { AuditLog } from "../storage/audit_log.ts";
 import { tlsRefusalRecord } from "./audit.ts";
-import { type DicomTls, startDicomTls } from "./dicom_tls.ts";
+import { type DicomTls, startDicomTls, warmUpDicomTls } from "./dicom_tls.ts";
 
 export interface DicomListeners {
   /** The plain DICOM port; the TLS one when `[server] plain = false`. */
@@ -32,6 +32,7 @@ export async function startDicomListeners(
     secure?.listener.close();
     await Promise.all([plain?.done, secure?.listener.done]);
   };
+  if (tlsMaterial) await warmUpDicomTls(config, tlsMaterial);
   try {
     if (s.plain) plain = listenTcp(s.bind, s.port, onConnection);
     if (tlsMaterial) {

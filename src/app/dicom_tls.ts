@@ -4,6 +4,7 @@
 import { type Config, ConfigError } from "../config.ts";
 import type { Connection, Connector, Logger } from "../core/ports.ts";
 import { listenNativeTls } from "../net/native_tls.ts";
+import { warmUpNativeTls, warmUpNodeTls } from "../net/tls_warm_up.ts";
 import {
   listenTls,
   loadTlsMaterial,
@@ -56,6 +57,20 @@ export async function loadHttpTlsMaterial(config: Config): Promise<TlsMaterial |
  */
 export function asksClientCertificate(config: Config): boolean {
   return config.tls.requireClientCertificate || config.knownAe.some((k) => !!k.tlsName);
+}
+
+/**
+ * Pays the first TLS handshake's one-time set-up (src/net/tls_warm_up.ts) at start rather than
+ * in the first peer's association: for the listener `startDicomTls` will open, and for C-MOVE
+ * over TLS (node:tls) when an AE is reached that way. Called before any listener opens, so
+ * that a peer that finds the plain port answering finds the TLS one ready too.
+ */
+export async function warmUpDicomTls(config: Config, material: TlsMaterial): Promise<void> {
+  const asks = asksClientCertificate(config);
+  await Promise.all([
+    asks || config.knownAe.some((k) => k.tls) ? warmUpNodeTls(material) : undefined,
+    asks ? undefined : warmUpNativeTls(material),
+  ]);
 }
 
 export interface DicomTls {

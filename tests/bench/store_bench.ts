@@ -49,6 +49,8 @@ export async function sendWithStorescu(
   peer: Peer,
   folderLists: string[][],
   timeoutMs = SCENARIO_TIMEOUT_MS,
+  /** storescu's TLS options (`+tls key cert +cf ca`), when the peer's port is DICOM over TLS. */
+  tlsArgs: string[] = [],
 ): Promise<number> {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), timeoutMs);
@@ -57,6 +59,7 @@ export async function sendWithStorescu(
     const runs = folderLists.map((folders) =>
       new Deno.Command("storescu", {
         args: [
+          ...tlsArgs,
           "-aet",
           "BENCH",
           "-aec",

@@ -4,15 +4,30 @@
 // (the materializer finishes, inside the profile), and the profile is summed by function.
 //
 //   deno run -A tests/bench/store_profile.ts [--count N] [--associations A] [--top K] [--keep DIR]
+//     [--tls required|not-asked]
 //
-// Prints the wall time of the send, then the top functions by self time and by inclusive
-// time, as a share of the server's busy (non-idle) samples. --keep leaves the .cpuprofile
-// in DIR (open it in Chrome DevTools). Needs DCMTK's storescu; loopback only.
+// Prints the wall time of the send and the server's CPU time per image over it, then the top
+// functions by self time and by inclusive time, as a share of the server's busy (non-idle)
+// samples. --keep leaves the .cpuprofile in DIR (open it in Chrome DevTools). --tls sends with
+// storescu +tls to the DICOM-over-TLS port: `required` asks for a client certificate (node:tls
+// serves), `not-asked` does not (Deno's own TLS serves); certificates made with openssl.
+// Needs DCMTK's storescu; loopback only.
 import { parseArgs } from "node:util";
 import { generateCorpus } from "./corpus.ts";
 import { sendWithStorescu } from "./store_bench.ts";
 import { echo, freePort } from "../helpers/peers.ts";
 import { MAIN } from "../helpers/server.ts";
+import { makeCertificates } from "../helpers/certificates.ts";
+
+/** CPU time (user + system) of a process so far from /proc, in ms; NaN without /proc. */
+function cpuMsOf(pid: number): number {
+  try {
+    const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
 
 interface ProfileNode {
   id: number;
@@ -73,14 +88,36 @@ async function main(): Promise<number> {
       top: { type: "string", default: "25" },
       keep: { type: "string" },
       associations: { type: "string", default: "1" },
+      tls: { type: "string" },
     },
   });
+  if (values.tls !== undefined && !["required", "not-asked"].includes(values.tls)) {
+    console.error("--tls: required or not-asked");
+    return 2;
+  }
   const count = Number(values.count), k = Number(values.top);
   const associations = Number(values.associations);
   const dir = await Deno.makeTempDir({ prefix: "minipacs-store-profile-" });
   const corpus = await generateCorpus(count, associations);
   try {
     const port = freePort();
+    const tlsPort = freePort();
+    let tlsToml: string[] = [];
+    let tlsArgs: string[] = [];
+    if (values.tls) {
+      const c = await makeCertificates(`${dir}/certs`);
+      const client = await c.issue("bench");
+      tlsToml = [
+        "[tls]",
+        "enabled = true",
+        `port = ${tlsPort}`,
+        `certificate = ${JSON.stringify(c.serverCert)}`,
+        `private_key = ${JSON.stringify(c.serverKey)}`,
+        `ca_certificates = ${JSON.stringify(c.ca)}`,
+        `require_client_certificate = ${values.tls === "required"}`,
+      ];
+      tlsArgs = ["+tls", client.key, client.cert, "+cf", c.ca];
+    }
     const toml = [
       "[server]",
       'bind = "127.0.0.1"',
@@ -92,6 +129,7 @@ async function main(): Promise<number> {
       "enabled = false",
       "[log]",
       'level = "warn"',
+      ...tlsToml,
     ].join("\n");
     await Deno.writeTextFile(`${dir}/config.toml`, toml + "\n");
     const child = new Deno.Command(Deno.execPath(), {
@@ -112,11 +150,22 @@ async function main(): Promise<number> {
       for (let i = 0; i < 300 && !(await echo(port, "MINIPACS")); i++) {
         await new Promise((r) => setTimeout(r, 100));
       }
-      const peer = { aeTitle: "MINIPACS", port } as Parameters<typeof sendWithStorescu>[0];
-      const seconds = await sendWithStorescu(peer, corpus.groups.map((g) => [g]));
+      const peer = { aeTitle: "MINIPACS", port: values.tls ? tlsPort : port } as Parameters<
+        typeof sendWithStorescu
+      >[0];
+      const cpu0 = cpuMsOf(child.pid);
+      const seconds = await sendWithStorescu(
+        peer,
+        corpus.groups.map((g) => [g]),
+        undefined,
+        tlsArgs,
+      );
+      const cpuMs = (cpuMsOf(child.pid) - cpu0) / count;
       console.log(
-        `${count} CT images on ${associations} association(s) in ${seconds.toFixed(2)} s ` +
-          `(${(count / seconds).toFixed(1)} img/s, under the profiler)`,
+        `${count} CT images on ${associations} association(s)` +
+          `${values.tls ? ` over TLS (client certificate ${values.tls})` : ""} in ` +
+          `${seconds.toFixed(2)} s (${(count / seconds).toFixed(1)} img/s, server CPU ` +
+          `${cpuMs.toFixed(2)} ms/img, under the profiler)`,
       );
     } finally {
       child.kill("SIGTERM");
