@@ -113,10 +113,14 @@ export class StorageService implements DimseService {
       }
       // Parsed to its end on the way past: what cannot be read back is never acknowledged.
       const scanner = new HeaderScanner(transferSyntaxUid, { wholeDataset: true });
+      // Both calls return nothing when done at once (no deflate, bytes taken by the writer):
+      // only a promise they return is waited for, so a fragment costs no extra turns.
       for await (const chunk of dataset) {
-        await scanner.push(chunk);
+        const scanned = scanner.push(chunk);
+        if (scanned) await scanned;
         try {
-          await writer.write(chunk);
+          const written = writer.write(chunk);
+          if (written) await written;
         } catch (e) {
           throw new StoreFailure(
             Status.RefusedOutOfResources,
