@@ -148,7 +148,8 @@ export class DimseChannel {
     const inc = this.#incoming;
     if (!inc) return;
     if (inc.stream) {
-      await inc.stream.push(chunk);
+      const taken = inc.stream.push(chunk);
+      if (taken) await taken;
       if (isLast) {
         inc.stream.end();
         this.#incoming = null;
