@@ -4,8 +4,8 @@
 // this thread, always ending on a page boundary. A trip through the I/O thread pool instead
 // costs more than the copy it moves: at eight associations on two cores it duplicated and
 // closed the file descriptor and woke two threads for every buffer, and the other core was
-// busy with the senders anyway (server CPU per image 6-8% lower with plain writes, the
-// thread taking stores no busier). Once 256 KiB of a record are written, an fdatasync starts
+// busy with the senders anyway (server CPU per image 9% lower with plain writes, the
+// thread taking stores about as busy). Once 256 KiB of a record are written, an fdatasync starts
 // in the background through a second handle, so the disk takes the object while the rest of
 // it is still arriving and the commit's own fdatasync is left with the tail. A page is never
 // written again while such an fdatasync may be writing it out (the write would wait for it),
