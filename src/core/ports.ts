@@ -101,8 +101,11 @@ export type CommitResult =
 
 /** Receives one object's dataset bytes as they arrive, then commits or discards it. */
 export interface ObjectWriter {
-  /** Appends dataset bytes (exactly as received). */
-  write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Appends dataset bytes (exactly as received). Returns nothing when they were taken at once
+   * (the usual case: no promise to wait for per fragment), a promise when they must wait.
+   */
+  write(chunk: Uint8Array): void | Promise<void>;
   /** Makes the object durable and indexed; resolves only once it would survive power loss. */
   commit(record: InstanceRecord): Promise<CommitResult>;
   /** Discards everything written; leaves nothing behind. */

@@ -36,11 +36,12 @@ export class JournalObjectWriter implements ObjectWriter {
     this.incoming = incoming;
   }
 
-  async write(chunk: Uint8Array): Promise<void> {
+  /** Copies the bytes into the journal's buffer (written out whenever it fills); throws on failure. */
+  write(chunk: Uint8Array): void {
     if (this.#state !== "open" || !this.segment) throw new Error("object writer is closed");
     if (chunk.length === 0) return;
     this.#store.freeSpace.noteWritten(chunk.length);
-    await this.segment.append(chunk);
+    this.segment.append(chunk);
   }
 
   async commit(record: InstanceRecord): Promise<CommitResult> {

@@ -241,7 +241,7 @@ export class FsObjectStore implements ObjectStore {
         implementationVersionName: this.#opts.implementationVersionName,
         sourceAeTitle: incoming.callingAeTitle,
       });
-      await assoc.segment.beginRecord(incoming.sopInstanceUid, prefix);
+      assoc.segment.beginRecord(incoming.sopInstanceUid, prefix);
       writer.segment = assoc.segment;
     } catch (e) {
       assoc.writer = undefined;

@@ -22,8 +22,8 @@ import {
 } from "./fixtures.ts";
 
 async function writeRecord(seg: SegmentWriter, uid: string, bytes: Uint8Array, seq: number) {
-  await seg.beginRecord(uid, bytes.subarray(0, 10));
-  for (let o = 10; o < bytes.length; o += 16_384) await seg.append(bytes.subarray(o, o + 16_384));
+  seg.beginRecord(uid, bytes.subarray(0, 10));
+  for (let o = 10; o < bytes.length; o += 16_384) seg.append(bytes.subarray(o, o + 16_384));
   const done = seg.finishRecord(seq, recordInfo(uid));
   await done.durable;
   seg.acceptRecord();
@@ -83,7 +83,7 @@ Deno.test("a reused segment refuses a seq below its minSeq", async () => {
   await withTempDir(async (root) => {
     const old = await oldSegment(root);
     const seg = await SegmentWriter.reuse(root, old, "new", true, 200);
-    await seg.beginRecord("1.8.1", noise("x", 100));
+    seg.beginRecord("1.8.1", noise("x", 100));
     assert.throws(() => seg.finishRecord(150, recordInfo("1.8.1")), /minSeq/);
     await seg.discardRecord();
     seg.close();
@@ -98,8 +98,8 @@ Deno.test("discardRecord() in a reused segment keeps the blocks and the record n
     const seg = await SegmentWriter.reuse(root, old, "new", true, 200);
     await writeRecord(seg, "1.8.1", noise("a", 40_000), 200);
     // Finished and synced, then refused (as a duplicate would be).
-    await seg.beginRecord("1.8.2", noise("b", 10));
-    await seg.append(noise("c", 300_000));
+    seg.beginRecord("1.8.2", noise("b", 10));
+    seg.append(noise("c", 300_000));
     await (seg.finishRecord(201, recordInfo("1.8.2"))).durable;
     await seg.discardRecord();
     assert.equal((await Deno.stat(`${root}/${seg.segment}`)).size, before, "not truncated");
@@ -108,8 +108,8 @@ Deno.test("discardRecord() in a reused segment keeps the blocks and the record n
       [200],
     );
     // Aborted mid-stream, part of it already in the file.
-    await seg.beginRecord("1.8.3", noise("d", 10));
-    await seg.append(noise("e", 300_000));
+    seg.beginRecord("1.8.3", noise("d", 10));
+    seg.append(noise("e", 300_000));
     await seg.discardRecord();
     assert.deepEqual((await scanAll(root, seg.segment)).map((i) => i.kind), ["record"]);
     // The next record takes the same place.
@@ -131,8 +131,8 @@ Deno.test("scanSegment() reports a record torn mid-stream in a reused segment", 
     const old = await oldSegment(root);
     const seg = await SegmentWriter.reuse(root, old, "new", true, 200);
     await writeRecord(seg, "1.8.1", noise("a", 40_000), 200);
-    await seg.beginRecord("1.8.2", noise("b", 10));
-    await seg.append(noise("c", 300_000));
+    seg.beginRecord("1.8.2", noise("b", 10));
+    seg.append(noise("c", 300_000));
     const items = await scanAll(root, seg.segment);
     seg.close();
     assert.deepEqual(items.map((i) => i.kind), ["record", "torn"]);

@@ -148,17 +148,21 @@ export class HeaderScanner {
 
   /**
    * Feeds dataset bytes (no file meta) in arrival order, any chunking. Never throws: a
-   * malformed dataset is reported by finish(). Chunks are not kept; the caller may reuse them.
+   * malformed dataset is reported by finish(). Chunks are not kept; the caller may reuse them
+   * once it returns (or the promise it returns, for a deflated dataset, settles).
    */
-  async push(chunk: Uint8Array): Promise<void> {
+  push(chunk: Uint8Array): void | Promise<void> {
     if (this.stopped || this.#finished || chunk.length === 0) {
       if (this.stopped) this.#stopInflater();
       return;
     }
-    if (!this.#inflater) {
-      this.#consume(chunk);
-      return;
-    }
+    // Returns nothing unless the dataset is deflated: no promise per fragment to wait for.
+    if (!this.#inflater) return this.#consume(chunk);
+    return this.#pushDeflated(chunk);
+  }
+
+  async #pushDeflated(chunk: Uint8Array): Promise<void> {
+    const inflater = this.#inflater!;
     // Hold back the last byte: a trailing pad after the deflate stream (PS3.5 A.5) must be
     // written on its own, so an inflater that rejects it has already delivered the data.
     let bytes = chunk;
@@ -171,7 +175,7 @@ export class HeaderScanner {
     const body = bytes.subarray(0, bytes.length - 1);
     for (let i = 0; i < body.length && !this.stopped; i += INFLATE_PIECE) {
       try {
-        await this.#inflater.write(body.slice(i, i + INFLATE_PIECE));
+        await inflater.write(body.slice(i, i + INFLATE_PIECE));
       } catch {
         this.#fail("deflated dataset is corrupt");
       }

@@ -113,17 +113,26 @@ export class StorageService implements DimseService {
       }
       // Parsed to its end on the way past: what cannot be read back is never acknowledged.
       const scanner = new HeaderScanner(transferSyntaxUid, { wholeDataset: true });
-      for await (const chunk of dataset) {
-        await scanner.push(chunk);
+      const target = writer;
+      const writeFailed = (e: unknown) =>
+        new StoreFailure(Status.RefusedOutOfResources, `write failed: ${(e as Error).message}`);
+      const store = (chunk: Uint8Array): void | Promise<void> => {
+        let written;
         try {
-          await writer.write(chunk);
+          written = target.write(chunk);
         } catch (e) {
-          throw new StoreFailure(
-            Status.RefusedOutOfResources,
-            `write failed: ${(e as Error).message}`,
-          );
+          throw writeFailed(e);
         }
-      }
+        if (written) return written.catch((e) => Promise.reject(writeFailed(e)));
+      };
+      // Each fragment is scanned and handed to the writer as the reader gets it, with no turn
+      // of the event loop unless one of them returns a promise (a deflated dataset, a writer
+      // that waits).
+      await dataset.forEach((chunk) => {
+        const scanned = scanner.push(chunk);
+        if (scanned) return scanned.then(() => store(chunk));
+        return store(chunk);
+      });
       // The association ended (A-ABORT, lost connection) before the last fragment: what
       // arrived is not the whole object and must never be committed.
       if (dataset.cancelled) {

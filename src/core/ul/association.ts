@@ -145,6 +145,15 @@ export abstract class Association {
 
   /** Feeds one event to the PS3.8 table and carries out the effects of its action. */
   protected async fire(event: Event, pdu?: Pdu): Promise<void> {
+    await this.#fire(event, pdu);
+  }
+
+  /**
+   * fire(), returning nothing when every effect was carried out at once: a P-DATA-TF whose
+   * fragments the service took without waiting costs no promise and no turn of the event
+   * loop (32 of them for a 0.5 MiB image at 16 KiB PDUs).
+   */
+  #fire(event: Event, pdu?: Pdu): void | Promise<void> {
     const from = this.state;
     const t = transition(from, event, this.isRequestor);
     this.state = t.next;
@@ -166,7 +175,16 @@ export abstract class Association {
     } else if (event === "Evt18") {
       this.log.log("debug", "ARTIM timer expired: closing", this.fields());
     }
-    for (const effect of t.effects) await this.#apply(effect, pdu);
+    const effects = t.effects;
+    for (let i = 0; i < effects.length; i++) {
+      const applying = this.#apply(effects[i], pdu);
+      if (applying) return this.#applyRest(applying, effects.slice(i + 1), pdu);
+    }
+  }
+
+  async #applyRest(applying: Promise<void>, rest: readonly Effect[], pdu?: Pdu): Promise<void> {
+    await applying;
+    for (const effect of rest) await this.#apply(effect, pdu);
   }
 
   /** For events raised by timers: a failure closes the transport, never escapes. */
@@ -177,7 +195,8 @@ export abstract class Association {
     });
   }
 
-  async #apply(effect: Effect, pdu?: Pdu): Promise<void> {
+  /** Carries out one effect; a promise only when it has to wait. */
+  #apply(effect: Effect, pdu?: Pdu): void | Promise<void> {
     switch (effect.kind) {
       case "connect":
         // The transport is given to us already connected: confirm at once (Evt2).
@@ -194,11 +213,12 @@ export abstract class Association {
         this.#closeTransport();
         return;
       case "send":
-        await this.#sendNamed(effect.pdu);
-        return;
+        return this.#sendNamed(effect.pdu);
       case "indicate":
-        await this.#indicate(effect.primitive, pdu);
-        return;
+        if (effect.primitive === "P-DATA indication") {
+          return pdu?.type === PduType.PDataTf ? this.#channel.receive(pdu.pdvs) : undefined;
+        }
+        return this.#indicate(effect.primitive, pdu);
     }
   }
 
@@ -268,8 +288,7 @@ export abstract class Association {
       case "A-ASSOCIATE confirmation (reject)":
         this.onAssociateRj(pdu as AAssociateRj);
         return;
-      case "P-DATA indication":
-        if (pdu?.type === PduType.PDataTf) await this.#channel.receive(pdu.pdvs);
+      case "P-DATA indication": // carried out in #apply
         return;
       case "A-RELEASE indication":
         this.log.log("info", "association release requested", this.fields());
@@ -375,7 +394,8 @@ export abstract class Association {
         }
         if (!pdu) break;
         try {
-          await this.fire(eventOfPdu(pdu), pdu);
+          const firing = this.#fire(eventOfPdu(pdu), pdu);
+          if (firing) await firing;
         } catch (e) {
           // Never a silent close: whatever failed while answering, the peer gets an A-ABORT.
           this.log.log(

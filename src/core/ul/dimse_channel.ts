@@ -100,10 +100,14 @@ export class DimseChannel {
 
   // ---- receiving ----
 
-  /** The PDVs of one P-DATA-TF (PS3.8 9.3.5). */
-  async receive(pdvs: readonly Pdv[]): Promise<void> {
+  /**
+   * The PDVs of one P-DATA-TF (PS3.8 9.3.5). Returns nothing when the service took every
+   * fragment at once, else a promise that settles once it has.
+   */
+  receive(pdvs: readonly Pdv[], from = 0): void | Promise<void> {
     const host = this.#host;
-    for (const pdv of pdvs) {
+    for (let p = from; p < pdvs.length; p++) {
+      const pdv = pdvs[p];
       if (!host.isAccepted(pdv.presentationContextId)) {
         return host.protocolError(
           new PduError(
@@ -120,11 +124,31 @@ export class DimseChannel {
           new PduError(`DIMSE: ${(e as Error).message}`, AbortReason.UnexpectedPduParameter),
         );
       }
-      for (const ev of events) {
-        if (ev.kind === "command") this.#onCommand(ev.pcId, ev.command, ev.hasDataset);
-        else await this.#onData(ev.chunk, ev.isLast);
+      for (let k = 0; k < events.length; k++) {
+        const ev = events[k];
+        if (ev.kind === "command") {
+          this.#onCommand(ev.pcId, ev.command, ev.hasDataset);
+          continue;
+        }
+        const taken = this.#onData(ev.chunk, ev.isLast);
+        if (taken) return this.#receiveRest(taken, events.slice(k + 1), pdvs, p + 1);
       }
     }
+  }
+
+  /** receive() once a fragment's consumer is done: the PDU's remaining events and PDVs. */
+  async #receiveRest(
+    taken: Promise<void>,
+    events: ReturnType<MessageAssembler["accept"]>,
+    pdvs: readonly Pdv[],
+    from: number,
+  ): Promise<void> {
+    await taken;
+    for (const ev of events) {
+      if (ev.kind === "command") this.#onCommand(ev.pcId, ev.command, ev.hasDataset);
+      else await this.#onData(ev.chunk, ev.isLast);
+    }
+    await this.receive(pdvs, from);
   }
 
   #onCommand(pcId: number, command: Command, hasDataset: boolean): void {
@@ -144,16 +168,15 @@ export class DimseChannel {
     this.#host.onRequest(pcId, command, stream);
   }
 
-  async #onData(chunk: Uint8Array, isLast: boolean): Promise<void> {
+  /** One fragment of a dataset; a promise only while its consumer holds it. */
+  #onData(chunk: Uint8Array, isLast: boolean): void | Promise<void> {
     const inc = this.#incoming;
     if (!inc) return;
-    if (inc.stream) {
-      await inc.stream.push(chunk);
-      if (isLast) {
-        inc.stream.end();
-        this.#incoming = null;
-      }
-      return;
+    const stream = inc.stream;
+    if (stream) {
+      const taken = stream.push(chunk);
+      if (taken) return taken.then(() => this.#endOfData(stream, isLast));
+      return this.#endOfData(stream, isLast);
     }
     // A response's dataset (C-FIND identifier...): small, gathered.
     this.#responseBytes += chunk.length;
@@ -164,6 +187,12 @@ export class DimseChannel {
     }
     this.#responseData.push(chunk.slice());
     if (isLast) this.#completeResponse();
+  }
+
+  #endOfData(stream: DatasetStream, isLast: boolean): void {
+    if (!isLast) return;
+    stream.end();
+    if (this.#incoming?.stream === stream) this.#incoming = null;
   }
 
   #completeResponse(): void {

@@ -29,3 +29,59 @@ Deno.test("collect() of no chunks is empty; past maxBytes it throws and cancels"
   await pushed; // the producer is released, not left waiting
   assert.equal(big.cancelled, true);
 });
+
+Deno.test("forEach() takes each chunk inside push(), the ones pushed before it first, and ends with the stream", async () => {
+  const stream = new DatasetStream();
+  const early = stream.push(Uint8Array.of(1, 2)); // before any consumer: waits for one
+  const seen: number[] = [];
+  const done = stream.forEach((chunk) => void seen.push(...chunk));
+  await early;
+  const buffer = Uint8Array.of(3);
+  // Taken at once: push() returns nothing, and the buffer may be reused right after.
+  assert.equal(stream.push(buffer), undefined);
+  buffer[0] = 9;
+  assert.deepEqual(seen, [1, 2, 3]);
+  stream.end();
+  await done;
+  assert.equal(stream.bytesReceived, 3);
+});
+
+Deno.test("forEach() rejects with what its consumer threw and leaves the later chunks to the iterator", async () => {
+  const stream = new DatasetStream();
+  const done = stream.forEach((chunk) => {
+    if (chunk[0] === 2) throw new Error("disk full");
+  });
+  await stream.push(Uint8Array.of(1));
+  await stream.push(Uint8Array.of(2)); // the producer is not held by the failure
+  await assert.rejects(done, /disk full/);
+  const rest: number[] = [];
+  const drained = (async () => {
+    for await (const chunk of stream) rest.push(...chunk);
+  })();
+  await stream.push(Uint8Array.of(3));
+  stream.end();
+  await drained;
+  assert.deepEqual(rest, [3]);
+});
+
+Deno.test("forEach() holds the producer while its consumer's promise runs, and settles after it when cancelled", async () => {
+  const stream = new DatasetStream();
+  let release!: () => void;
+  let finished = false;
+  const done = stream.forEach(async () => {
+    await new Promise<void>((r) => (release = r));
+    finished = true;
+  });
+  const pushed = stream.push(Uint8Array.of(1));
+  assert.ok(pushed instanceof Promise);
+  let forEachSettled = false;
+  done.then(() => (forEachSettled = true));
+  stream.cancel(); // the association ended while the chunk was being written
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(forEachSettled, false);
+  release();
+  await pushed;
+  await done;
+  assert.ok(finished);
+  assert.equal(stream.cancelled, true);
+});

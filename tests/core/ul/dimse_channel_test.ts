@@ -117,3 +117,65 @@ Deno.test("close() fails the requests still waiting for the peer", async () => {
   channel.close(new Error("association closed"));
   await assert.rejects(result, /association closed/);
 });
+
+/** A channel whose requests' datasets go to `consume` through DatasetStream.forEach(). */
+function storeFixture(consume: (chunk: Uint8Array) => void | Promise<void>) {
+  const ended: Promise<void>[] = [];
+  const channel = new DimseChannel({
+    log: { log: () => {} },
+    fields: () => ({}),
+    canSendData: () => true,
+    peerMaxPduLength: () => 16384,
+    isAccepted: (pcId) => pcId === 1,
+    write: () => Promise.resolve(),
+    protocolError: () => Promise.resolve(),
+    onRequest: (_pcId, _command, stream) => void ended.push(stream!.forEach(consume)),
+    onCancel: () => {},
+    onPendingResponse: () => {},
+    beginWork: () => {},
+    endWork: () => {},
+  });
+  return { channel, ended };
+}
+
+const storeCommand = commandPdv({
+  commandField: CommandField.CStoreRq,
+  commandDataSetType: 0x0000, // a dataset follows
+  messageId: 1,
+});
+const dataPdv = (bytes: number[], isLast = false): Pdv => ({
+  presentationContextId: 1,
+  isCommand: false,
+  isLast,
+  data: Uint8Array.from(bytes),
+});
+
+Deno.test("receive() hands a P-DATA-TF's fragments to a consumer that takes them at once without a promise", async () => {
+  const got: number[] = [];
+  const { channel, ended } = storeFixture((chunk) => void got.push(...chunk));
+  // The command's PDU first: the service starts reading its dataset before the data arrives.
+  await channel.receive([storeCommand]);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(channel.receive([dataPdv([1, 2]), dataPdv([3]), dataPdv([4], true)]), undefined);
+  assert.deepEqual(got, [1, 2, 3, 4]);
+  await ended[0]; // the dataset's last fragment ended it
+});
+
+Deno.test("receive() waits for a consumer that holds a fragment before handing it the next", async () => {
+  const got: number[] = [];
+  let release!: () => void;
+  const { channel, ended } = storeFixture((chunk) => {
+    got.push(...chunk);
+    if (chunk[0] === 2) return new Promise<void>((r) => (release = r));
+  });
+  await channel.receive([storeCommand]);
+  await new Promise((r) => setTimeout(r, 0));
+  const receiving = channel.receive([dataPdv([1]), dataPdv([2]), dataPdv([3], true)]);
+  assert.ok(receiving instanceof Promise);
+  await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(got, [1, 2]); // the third waits for the second
+  release();
+  await receiving;
+  assert.deepEqual(got, [1, 2, 3]);
+  await ended[0];
+});
