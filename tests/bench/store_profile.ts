@@ -12,22 +12,13 @@
 // storescu +tls to the DICOM-over-TLS port: `required` asks for a client certificate (node:tls
 // serves), `not-asked` does not (Deno's own TLS serves); certificates made with openssl.
 // Needs DCMTK's storescu; loopback only.
+import { cpuMsOf } from "./process_cpu.ts";
 import { parseArgs } from "node:util";
 import { generateCorpus } from "./corpus.ts";
 import { sendWithStorescu } from "./store_bench.ts";
 import { echo, freePort } from "../helpers/peers.ts";
 import { MAIN } from "../helpers/server.ts";
 import { makeCertificates } from "../helpers/certificates.ts";
-
-/** CPU time (user + system) of a process so far from /proc, in ms; NaN without /proc. */
-function cpuMsOf(pid: number): number {
-  try {
-    const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return NaN;
-  }
-}
 
 interface ProfileNode {
   id: number;

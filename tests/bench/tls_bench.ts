@@ -19,6 +19,7 @@
 // to its own build's MiniPACS plain and to Orthanc over TLS (the median of the ratios within
 // each round), and for MiniPACS its CPU time per image; the last lines compare the TLS rows
 // with the issue's targets (>= 0.8x plain, ahead of Orthanc).
+import { cpuMsOf } from "./process_cpu.ts";
 import { generateCorpus } from "./corpus.ts";
 import { countFiles, DCMTK_ENV, freePort, serveArgs } from "../helpers/peers.ts";
 import { findUid, replaceAll } from "./move_bench.ts";
@@ -122,16 +123,6 @@ interface Proc {
   output(): string;
   /** CPU time (user + system) the process has used so far, in ms; NaN without /proc. */
   cpuMs(): number;
-}
-
-/** CPU time of a process from /proc/PID/stat (clock ticks of 10 ms). */
-function cpuMsOf(pid: number): number {
-  try {
-    const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return NaN;
-  }
 }
 
 function spawn(cmd: string, args: string[], cwd?: string): Proc {

@@ -14,25 +14,38 @@ import { DimseChannel } from "../../../src/core/ul/dimse_channel.ts";
 import { decodePdu } from "../../../src/core/ul/pdu_decode.ts";
 import { AbortReason, type PduError, PduType, type Pdv } from "../../../src/core/ul/pdu_types.ts";
 
-function fixture() {
-  const written: Uint8Array[] = [];
-  const pending: DimseResponse[] = [];
-  const errors: PduError[] = [];
-  const requests: Command[] = [];
-  const channel = new DimseChannel({
+type ChannelOptions = ConstructorParameters<typeof DimseChannel>[0];
+
+/** A channel on presentation context 1 that writes nowhere, with `over` replacing parts. */
+function channelOptions(over: Partial<ChannelOptions>): ChannelOptions {
+  return {
     log: { log: () => {} },
     fields: () => ({}),
     canSendData: () => true,
     peerMaxPduLength: () => 16384,
     isAccepted: (pcId) => pcId === 1,
+    write: () => Promise.resolve(),
+    protocolError: () => Promise.resolve(),
+    onRequest: () => {},
+    onCancel: () => {},
+    onPendingResponse: () => {},
+    beginWork: () => {},
+    endWork: () => {},
+    ...over,
+  };
+}
+
+function fixture() {
+  const written: Uint8Array[] = [];
+  const pending: DimseResponse[] = [];
+  const errors: PduError[] = [];
+  const requests: Command[] = [];
+  const channel = new DimseChannel(channelOptions({
     write: (bytes) => (written.push(bytes), Promise.resolve()),
     protocolError: (e) => (errors.push(e), Promise.resolve()),
     onRequest: (_pcId, command) => requests.push(command),
-    onCancel: () => {},
     onPendingResponse: (_id, r) => pending.push(r),
-    beginWork: () => {},
-    endWork: () => {},
-  });
+  }));
   return { channel, written, pending, errors, requests };
 }
 
@@ -121,20 +134,9 @@ Deno.test("close() fails the requests still waiting for the peer", async () => {
 /** A channel whose requests' datasets go to `consume` through DatasetStream.forEach(). */
 function storeFixture(consume: (chunk: Uint8Array) => void | Promise<void>) {
   const ended: Promise<void>[] = [];
-  const channel = new DimseChannel({
-    log: { log: () => {} },
-    fields: () => ({}),
-    canSendData: () => true,
-    peerMaxPduLength: () => 16384,
-    isAccepted: (pcId) => pcId === 1,
-    write: () => Promise.resolve(),
-    protocolError: () => Promise.resolve(),
+  const channel = new DimseChannel(channelOptions({
     onRequest: (_pcId, _command, stream) => void ended.push(stream!.forEach(consume)),
-    onCancel: () => {},
-    onPendingResponse: () => {},
-    beginWork: () => {},
-    endWork: () => {},
-  });
+  }));
   return { channel, ended };
 }
 
