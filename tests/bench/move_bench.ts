@@ -18,6 +18,7 @@ import { generateCorpus } from "./corpus.ts";
 import { COMPARE_OPTIONS } from "./find_bench.ts";
 import { countFiles, DCMTK_ENV, freePort, serveArgs } from "../helpers/peers.ts";
 import { MAIN } from "../helpers/server.ts";
+import { medianOf } from "./median.ts";
 
 const ORTHANC_BIN = "/usr/sbin/Orthanc";
 const KINDS = ["storescu", "orthanc", "minipacs"] as const;
@@ -241,14 +242,6 @@ export async function timed(
   if (!r.ok || /^E: /m.test(r.text)) run.error = `${cmd} exit ${r.code}: ${r.text.slice(-600)}`;
   else if (got !== images) run.error = `destination holds ${got} of ${images} images`;
   return run;
-}
-
-/** The median of some numbers, NaN ones left out (NaN for none). */
-function medianOf(xs: number[]): number {
-  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (!v.length) return NaN;
-  const m = Math.floor(v.length / 2);
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
 function median(runs: Run[]): Run {

@@ -45,6 +45,7 @@ import {
 } from "../helpers/peers.ts";
 import { runScenario, type ScenarioResult } from "./store_bench.ts";
 import { fsyncFloorLine, measureFsyncFloor } from "./fsync_floor.ts";
+import { medianOf } from "./median.ts";
 
 const ORTHANC_BIN = "/usr/sbin/Orthanc";
 const PARALLEL = 8;
@@ -66,14 +67,6 @@ function median(rounds: ScenarioResult[]): ScenarioResult {
   if (bad) return bad;
   const sorted = [...rounds].sort((a, b) => a.imagesPerSecond - b.imagesPerSecond);
   return sorted[Math.floor((sorted.length - 1) / 2)];
-}
-
-/** The median of some numbers (NaN for none). */
-function medianOf(xs: number[]): number {
-  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (!v.length) return NaN;
-  const m = Math.floor(v.length / 2);
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
 /**
@@ -115,11 +108,30 @@ function ratioCell(ratios: number[]): string {
   return ratios.length > 1 ? `${m}x (${fixed(lo, 2)}-${fixed(hi, 2)})` : `${m}x`;
 }
 
+/** "3.06 (77%)": the machine's CPU per image while storescu sent, and how busy it was (medians). */
+function cpuCell(rounds: ScenarioResult[], images: number): string {
+  const used = rounds.map((r) => r.cpu).filter((c) => c !== undefined);
+  if (!used.length) return "-";
+  const perImage = medianOf(used.map((c) => c.busyMs / images));
+  return `${fixed(perImage, 2)} (${fixed(100 * medianOf(used.map((c) => c.busy)), 0)}%)`;
+}
+
+/** Stolen CPU over every round: on a shared host, rounds that lost the most are the noisy ones. */
+function stealLine(rows: Row[]): string {
+  const steal = rows.flatMap((r) => r.rounds.flat()).map((r) => r.cpu?.steal ?? NaN)
+    .filter(Number.isFinite);
+  if (!steal.length) return "";
+  return `CPU taken by the host (steal) while storescu sent: median ${
+    fixed(100 * medianOf(steal), 0)
+  }% of the rounds' time, at most ${fixed(100 * Math.max(...steal), 0)}%; ` +
+    "busy = share of both cores used by every process (senders included)";
+}
+
 function table(rows: Row[], header: string): string {
   const base = rows.find((r) => r.kind === "storescp");
   const orthanc = rows.find((r) => r.kind === "orthanc");
   const cols = ["server", "assoc", "img/s", "MiB/s", "x storescp (paired)", "x Orthanc (paired)"];
-  cols.push("durable at home img/s", "x storescp+sync (paired)");
+  cols.push("durable at home img/s", "x storescp+sync (paired)", "machine CPU ms/img (busy)");
   const lines = [cols];
   const rate = (r: ScenarioResult) => r.imagesPerSecond;
   const home = (r: ScenarioResult) => r.homeImagesPerSecond;
@@ -138,6 +150,7 @@ function table(rows: Row[], header: string): string {
         failed ? "-" : vs(orthanc, rate),
         failed ? "-" : fixed(medianOf(rounds.map(home)), 1),
         failed ? "-" : vs(base, home),
+        failed ? "-" : cpuCell(rounds, s.expected),
       ]);
     });
   }
@@ -258,7 +271,11 @@ async function main(): Promise<number> {
           else {
             console.log(
               `${what}: ${fixed(r.seconds, 2)} s, ${fixed(r.imagesPerSecond, 1)} img/s; ` +
-                `durable at home after ${fixed(r.homeSeconds, 2)} s`,
+                `durable at home after ${fixed(r.homeSeconds, 2)} s` +
+                (r.cpu
+                  ? `; machine CPU ${fixed(r.cpu.busyMs / r.expected, 2)} ms/img, ` +
+                    `${fixed(100 * r.cpu.busy, 0)}% busy, ${fixed(100 * r.cpu.steal, 0)}% stolen`
+                  : ""),
             );
           }
           if (r.warning) console.log(`WARNING ${what}: ${r.warning}`);
@@ -279,6 +296,8 @@ async function main(): Promise<number> {
   console.log(table(rows, header));
   const storescp = rows.find((r) => r.kind === "storescp");
   console.log(fsyncFloorLine(floor, storescp?.scenarios[0]?.imagesPerSecond));
+  const steal = stealLine(rows);
+  if (steal) console.log(steal);
   if (values.json) {
     const report = {
       corpus: { count, bytesEach: corpus.totalBytes / count, totalBytes: corpus.totalBytes },

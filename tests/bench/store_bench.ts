@@ -2,6 +2,7 @@
 // with DCMTK storescu on 1 or several associations at once, timed from spawn to the last exit.
 import type { Corpus } from "./corpus.ts";
 import { DCMTK_ENV, type Peer } from "../helpers/peers.ts";
+import { type CpuUse, cpuUse, machineCpu } from "./process_cpu.ts";
 
 /** A scenario gives up after this long. */
 export const SCENARIO_TIMEOUT_MS = 10 * 60 * 1000;
@@ -21,6 +22,11 @@ export interface ScenarioResult {
    */
   homeSeconds: number;
   homeImagesPerSecond: number;
+  /**
+   * The whole machine while storescu sent (senders and server alike): what a server's rate cost,
+   * and whether the cores were busy, idle (waiting on something) or taken by the host.
+   */
+  cpu?: CpuUse;
   /** Set when the scenario failed: storescu errors, a timeout, a peer that would not start. */
   error?: string;
   /** Set when the stored count differs from the number sent. */
@@ -121,10 +127,12 @@ export async function runScenario(
     // Each round starts with nothing dirty in the page cache: no server pays for another's writes.
     await sync();
     const t0 = performance.now();
+    const cpu0 = machineCpu();
     const seconds = await sendWithStorescu(peer, shares(corpus, associations)).catch((e) => {
       result.error = (e as Error).message;
       return NaN;
     });
+    result.cpu = cpuUse(cpu0, machineCpu());
     result.seconds = seconds;
     result.imagesPerSecond = expected / seconds;
     result.mibPerSecond = corpus.totalBytes / (1024 * 1024) / seconds;
