@@ -110,25 +110,28 @@ export class DicomWebIndex {
   }
 
   /**
-   * Instances with pk in (afterPk, afterPk + span] and a seq above `sinceSeq` whose kept
-   * metadata is missing or stale (`journal`: not materialized yet); `last` is the highest pk.
+   * Of the `limit` instances with the lowest seqs above `afterSeq` (read through the seq index,
+   * not the whole table), those whose kept metadata is missing or stale (`journal`: not
+   * materialized yet); `last` is the highest seq among the `limit` looked at, `afterSeq` when
+   * there were none: the walk is over.
    */
-  missingMetadata(
-    afterPk: number,
-    span: number,
-    sinceSeq: number,
-  ): { rows: MissingMetadata[]; last: number } {
+  missingMetadata(afterSeq: number, limit: number): { rows: MissingMetadata[]; last: number } {
     const rows = this.#stmt(
       `SELECT i.pk AS pk, st.study_instance_uid AS study, se.series_instance_uid AS series,
               i.sop_instance_uid AS sop, i.seq AS seq, i.loc_kind = 'journal' AS journal
-         FROM instance i JOIN series se ON se.pk = i.series_pk JOIN study st ON st.pk = se.study_pk
+         FROM (SELECT pk, series_pk, sop_instance_uid, seq, loc_kind FROM instance
+                WHERE seq > ? ORDER BY seq LIMIT ?) i
+         JOIN series se ON se.pk = i.series_pk JOIN study st ON st.pk = se.study_pk
          LEFT JOIN dw.instance_json m
            ON m.sop_instance_uid = i.sop_instance_uid AND m.seq = i.seq
-        WHERE i.pk > ? AND i.pk <= ? AND i.seq > ? AND m.sop_instance_uid IS NULL
-        ORDER BY i.pk`,
-    ).all(afterPk, afterPk + span, sinceSeq) as Record<string, unknown>[];
+        WHERE m.sop_instance_uid IS NULL
+        ORDER BY i.seq`,
+    ).all(afterSeq, limit) as Record<string, unknown>[];
     const last = Number(
-      (this.#stmt("SELECT coalesce(max(pk), 0) AS m FROM instance").get() as { m: number }).m,
+      (this.#stmt(
+        `SELECT coalesce(max(seq), ?) AS m FROM
+           (SELECT seq FROM instance WHERE seq > ? ORDER BY seq LIMIT ?)`,
+      ).get(afterSeq, afterSeq, limit) as { m: number }).m,
     );
     return {
       rows: rows.map((r) => ({

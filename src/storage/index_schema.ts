@@ -122,6 +122,16 @@ export const STUDY_BY_PATIENT_DATE_SCHEMA = `
 CREATE INDEX IF NOT EXISTS study_patient_date_idx ON study(patient_pk, study_date);
 `;
 
+/**
+ * Instances by commit seq: the DICOMweb metadata builder reads the instances committed since its
+ * last pass through it, not the whole table. Added without a schema version: an older index gets
+ * it at its next open (one pass over the instance table, a few seconds at a million). A new seq
+ * is always the highest, so keeping it costs an append at the index's right edge per store.
+ */
+export const INSTANCE_BY_SEQ_SCHEMA = `
+CREATE INDEX IF NOT EXISTS instance_seq_idx ON instance(seq);
+`;
+
 /** Upgrades a version 1 index in place: adds and fills the person name search columns. */
 function migrateToVersion2(db: DatabaseSync): void {
   db.exec(SCHEMA_2);
@@ -200,6 +210,7 @@ export function openIndexDatabase(path: string): DatabaseSync {
   // schema version: an older index simply gets the empty table.
   db.exec(TOMBSTONE_SCHEMA);
   db.exec(STUDY_BY_PATIENT_DATE_SCHEMA);
+  db.exec(INSTANCE_BY_SEQ_SCHEMA);
   // Kept totals (totals.ts), also without a schema version: filled once when missing.
   installTotals(db);
   return db;

@@ -372,6 +372,8 @@ interface BlockCpu {
   serverMsPerImage: number;
   /** Share of the machine's CPU time the host took (steal). */
   steal: number;
+  /** Share of the machine's CPU time used (the server, the senders, anything else). */
+  busy: number;
 }
 
 /**
@@ -385,9 +387,11 @@ function blockCpu(samples: IngestSample[], acks: [number, number][], from: numbe
   while (b - 1 > a && samples[b - 1].t >= to) b--;
   const s0 = samples[a], s1 = samples[b];
   const images = acks.filter(([t]) => t > s0.t && t <= s1.t).length;
+  const use = cpuUse(s0.machine, s1.machine);
   return {
     serverMsPerImage: images ? (s1.serverCpuMs - s0.serverCpuMs) / images : NaN,
-    steal: s0 && s1 ? cpuUse(s0.machine, s1.machine).steal : NaN,
+    steal: use.steal,
+    busy: use.busy,
   } satisfies BlockCpu;
 }
 
@@ -444,6 +448,11 @@ async function measureIngest(server: ScaleServer, count: number, rows: Row[]): P
   console.log(
     `ingest: CPU taken by the host (steal) per block, %: ${
       cpu.map((c) => (100 * c.steal).toFixed(0)).join(" ")
+    }`,
+  );
+  console.log(
+    `ingest: CPU of the machine busy per block (server, senders, anything else), %: ${
+      cpu.map((c) => (100 * c.busy).toFixed(0)).join(" ")
     }`,
   );
   console.log(`ingest: journal backlog each second: ${perSecond.map((s) => s.pending).join(" ")}`);

@@ -45,11 +45,26 @@ Deno.test("DicomWebIndex: instances of a study, a series or one instance, with t
         "{}",
         undefined,
       ]);
-      const missing = web.missingMetadata(0, 100, 0).rows.map((r) => r.sopInstanceUid);
+      const missing = web.missingMetadata(0, 100).rows.map((r) => r.sopInstanceUid);
       assert.deepEqual(missing, ["1.18.2", "1.18.3"]);
-      assert.deepEqual(web.missingMetadata(0, 100, 11).rows.map((r) => r.sopInstanceUid), [
+      assert.deepEqual(web.missingMetadata(11, 100).rows.map((r) => r.sopInstanceUid), [
         "1.18.3",
       ]);
+      // Walked by seq a step at a time: `last` is the highest seq looked at, even when the
+      // instance there has its metadata; past the highest, the walk is over.
+      const walk = [0, 10, 11, 12].map((after) => web.missingMetadata(after, 1));
+      assert.deepEqual(walk.map((w) => w.rows.map((r) => r.sopInstanceUid)), [
+        [],
+        ["1.18.2"],
+        ["1.18.3"],
+        [],
+      ]);
+      assert.deepEqual(walk.map((w) => w.last), [10, 11, 12, 12]);
+      // Through the seq index, not a pass over every instance.
+      const plan = index.openReader().prepare(
+        "EXPLAIN QUERY PLAN SELECT seq FROM instance WHERE seq > ? ORDER BY seq LIMIT ?",
+      ).all(0, 1).map((r) => String((r as { detail: string }).detail)).join("; ");
+      assert.match(plan, /instance_seq_idx/);
     } finally {
       web.close();
       kept.close();

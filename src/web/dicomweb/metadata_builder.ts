@@ -2,6 +2,8 @@
 // the server has been quiet for a moment (or after a while of steady ingest), the materialized
 // instances whose kept metadata is missing or stale are read and their DICOM JSON kept. This
 // also covers the objects stored before the metadata was kept, and everything after a reindex.
+// It shares the thread that takes stores: while stores keep arriving it takes at most a set
+// share of that thread, in small steps, so that ingest never stalls behind a whole pass.
 import type { Logger } from "../../core/ports.ts";
 import type { DicomWebIndex, MissingMetadata } from "../../storage/dicomweb_db.ts";
 import type { InstanceMetadata, InstanceMetadataStore } from "../../storage/instance_metadata.ts";
@@ -34,11 +36,18 @@ export interface MetadataBuilderOptions {
   quietMs?: number;
   /** Built anyway after this long of steady change (ms). */
   maxWaitMs?: number;
+  /**
+   * The share of the thread's time a pass may take while the index keeps changing (stores
+   * arriving): after each step it waits so long that its work is at most this share.
+   */
+  busyShare?: number;
 }
 
-/** Index rows looked at per step, and instances read at once. */
-const PK_SPAN = 2000;
+/** Instances looked at per step of the walk by seq, and instances read at once. */
+const SEQ_SPAN = 2000;
 const CONCURRENCY = 8;
+/** The longest pause after a step while stores arrive (ms). */
+const MAX_PAUSE_MS = 250;
 
 export class MetadataBuilder {
   readonly #o: Required<MetadataBuilderOptions>;
@@ -55,7 +64,7 @@ export class MetadataBuilder {
   #unreadable = new Map<string, number>();
 
   constructor(options: MetadataBuilderOptions) {
-    this.#o = { pollMs: 500, quietMs: 1000, maxWaitMs: 15_000, ...options };
+    this.#o = { pollMs: 500, quietMs: 1000, maxWaitMs: 10_000, busyShare: 0.2, ...options };
     this.#builtThrough = this.#o.store.builtThrough();
     this.#dirtySince = Date.now(); // at start: whatever was stored before
     this.#lastChange = 0;
@@ -106,7 +115,7 @@ export class MetadataBuilder {
   /**
    * Computes and keeps the metadata of every materialized instance lacking it; the count.
    * A seq is only ever given to a new copy, so a pass that left nothing behind lets the
-   * next one look only at seqs above the highest it saw.
+   * next one look only at seqs above the highest it saw, walking the index by seq.
    */
   async buildAll(): Promise<number> {
     let built = 0;
@@ -114,27 +123,45 @@ export class MetadataBuilder {
     // Nothing committed since the last complete pass: no need to walk a million rows.
     if (top <= this.#builtThrough) return 0;
     let done = top;
-    for (let after = 0; !this.#closed;) {
-      const { rows, last } = this.#o.index.missingMetadata(after, PK_SPAN, this.#builtThrough);
+    let version = this.#o.index.dataVersion();
+    for (let after = this.#builtThrough; !this.#closed && after < top;) {
+      const { rows, last } = this.#o.index.missingMetadata(after, SEQ_SPAN);
+      if (last <= after) break;
       const ready = rows.filter((r) => !r.journal && r.seq <= top);
       for (const r of rows) if (r.journal) done = Math.min(done, r.seq - 1);
       for (let at = 0; at < ready.length && !this.#closed; at += CONCURRENCY) {
+        const started = performance.now();
         const batch = ready.slice(at, at + CONCURRENCY);
         const results = await Promise.all(batch.map((row) => this.#one(row)));
         const kept = results.filter((d): d is InstanceMetadata => d !== null);
         if (!this.#closed) this.#o.store.putAll(kept);
         built += kept.length;
         // Gone meanwhile is fine; replaced meanwhile has a seq above `top`.
+        const now = this.#o.index.dataVersion();
+        const storesArriving = now !== version;
+        version = now;
+        await this.#pause(storesArriving ? performance.now() - started : 0);
       }
-      after += PK_SPAN;
-      if (after >= last) break;
-      await new Promise((r) => setTimeout(r, 0)); // let requests in between steps
+      after = last;
+      await this.#pause(0); // let requests in between steps
     }
     if (!this.#closed && done > this.#builtThrough) {
       this.#builtThrough = done;
       this.#o.store.setBuiltThrough(done); // the next start looks only above it
     }
     return built;
+  }
+
+  /**
+   * Yields to the stores and requests waiting; after `busyMs` of work while stores arrive,
+   * long enough that the pass keeps to its share of the thread.
+   */
+  #pause(busyMs: number): Promise<void> {
+    const share = this.#o.busyShare;
+    const ms = busyMs > 0 && share > 0 && share < 1
+      ? Math.min(MAX_PAUSE_MS, busyMs * (1 - share) / share)
+      : 0;
+    return new Promise((r) => setTimeout(r, ms));
   }
 
   async #one(row: MissingMetadata): Promise<InstanceMetadata | null> {
