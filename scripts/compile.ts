@@ -30,12 +30,12 @@ export const PERMISSIONS = [
 ];
 
 /**
- * Modules loaded dynamically, which deno compile cannot find by itself: the decoding worker
- * (started with new Worker()). Everything else is imported statically, the WebAssembly codecs
+ * Modules loaded dynamically, which deno compile cannot find by itself: the decoding worker and
+ * the materializer's copy thread (started with new Worker()). Everything else is imported statically, the WebAssembly codecs
  * included (src/core/codecs/wasm/*.ts, from scripts/embed_wasm.ts): the executable never reads
  * a .wasm file.
  */
-export const INCLUDES: string[] = ["src/app/decode_worker.ts"];
+export const INCLUDES: string[] = ["src/app/decode_worker.ts", "src/storage/home_copy_worker.ts"];
 
 export interface CompileOptions {
   target?: string;

@@ -16,6 +16,7 @@ import { isNoSpace } from "./disk_space.ts";
 import type { IndexDb } from "./index_db.ts";
 import { syncDirectory, writeAll } from "./journal.ts";
 import { isNotFound, removeIfPresent, TMP_DIR } from "./layout.ts";
+import { HomeCopier } from "./home_copier.ts";
 import type { SegmentPool } from "./segment_pool.ts";
 
 /** One committed journal record waiting for its home file. */
@@ -49,6 +50,8 @@ export interface MaterializerOptions {
   compressTo?: string;
   /** Runs compressDataset() (on worker threads in the server); default: on this thread. */
   compressor?: Compressor;
+  /** Copies records home on a thread of its own (home_copier.ts); default true. */
+  copyThread?: boolean;
 }
 
 interface SegmentState {
@@ -56,6 +59,18 @@ interface SegmentState {
   pending: number;
   /** A read handle per copy lane (each seeks on its own). */
   readers: (Deno.FsFile | undefined)[];
+}
+
+/** A temp home file written in a pass, before its rename. */
+interface Written {
+  job: MaterializeJob;
+  tmp: string;
+  /** Open on this thread (not when the copy thread wrote it). */
+  file?: Deno.FsFile;
+  length: number;
+  transferSyntaxUid?: string;
+  ms?: number;
+  synced?: Promise<void>;
 }
 
 const COPY_CHUNK = 1024 * 1024;
@@ -94,6 +109,7 @@ export class Materializer {
   /** Waiting for the next batch to go home (storage/backpressure.ts). */
   #progressWaiters: (() => void)[] = [];
   readonly #compression: AtRestCompression | undefined;
+  readonly #copier: HomeCopier | undefined;
 
   constructor(opts: MaterializerOptions) {
     this.#root = opts.root;
@@ -107,6 +123,7 @@ export class Materializer {
     this.#batchLimit = this.#batchObjects;
     this.#batchBytes = opts.batchBytes ?? 64 * 1024 * 1024;
     this.#pool = opts.pool;
+    this.#copier = opts.copyThread === false ? undefined : new HomeCopier();
     this.#compression = opts.compressTo === undefined ? undefined : {
       to: opts.compressTo,
       compressor: opts.compressor ?? compressOnThisThread,
@@ -212,6 +229,7 @@ export class Materializer {
       this.#clearTimer();
       for (const state of this.#segments.values()) closeReaders(state);
       this.#segments.clear();
+      this.#copier?.close();
     }
   }
 
@@ -323,73 +341,10 @@ export class Materializer {
       return row !== undefined && row.meta.seq === job.seq && row.location.kind === "journal" &&
         row.location.path === job.segment && row.location.offset === job.offset;
     });
-    const written: {
-      job: MaterializeJob;
-      tmp: string;
-      file: Deno.FsFile;
-      length: number;
-      transferSyntaxUid?: string;
-      ms?: number;
-      synced?: Promise<void>;
-    }[] = [];
-    // Copied by COPY_LANES lanes at once: each copy waits on the I/O pool twice, and while
-    // stores arrive those trips wait for a core, so one lane left the disk and the pool idle.
-    let next = 0;
-    let failure: { error: unknown } | undefined;
-    const lane = async (k: number) => {
-      // Bounded by live.length: each turn takes the next job, and a failure stops every lane.
-      for (let i = next++; i < live.length && !failure; i = next++) {
-        const job = live[i];
-        let reader: Deno.FsFile;
-        try {
-          reader = await this.#reader(job.segment, k);
-        } catch (e) {
-          if (!isNotFound(e)) throw e;
-          // Only if someone removed the segment by hand: nothing left to copy.
-          this.#logger.log("error", "journal segment missing; object cannot be materialized", {
-            segment: job.segment,
-          });
-          continue;
-        }
-        const tmp = `${this.#root}/${TMP_DIR}/${job.seq}-${++this.#tmpCounter}.tmp`;
-        const compressed = this.#compression
-          ? await compressRecord(job, reader, this.#compression)
-          : null;
-        // Small file calls run on this thread (a trip to the I/O pool costs more than they do).
-        const file = Deno.openSync(tmp, { write: true, createNew: true });
-        const entry: (typeof written)[number] = { job, tmp, file, length: job.length };
-        written.push(entry);
-        if (compressed) {
-          await writeAll(file, compressed.bytes);
-          Object.assign(entry, {
-            length: compressed.bytes.length,
-            transferSyntaxUid: compressed.transferSyntaxUid,
-            ms: compressed.ms,
-          });
-        } else await this.#copy(job, reader, file, this.#copyBuffers[k]);
-        const when = new Date(job.receivedAt);
-        if (!Number.isNaN(when.getTime())) file.utimeSync(when, when);
-        // Its writeback starts now, while the next files are copied; all are awaited below.
-        if (this.#durable) (entry.synced = file.sync()).catch(() => {});
-      }
-    };
-    try {
-      const lanes = Array.from({ length: COPY_LANES }, (_, k) =>
-        lane(k).catch((error) => {
-          failure ??= { error };
-        }));
-      await Promise.all(lanes);
-      if (failure) throw failure.error;
-      await Promise.all(written.map((w) => w.synced));
-    } catch (e) {
-      await Promise.allSettled(written.map((w) => w.synced));
-      for (const w of written) {
-        w.file.close();
-        await removeIfPresent(w.tmp);
-      }
-      throw e;
-    }
-    for (const w of written) w.file.close();
+    const written: Written[] = [];
+    if (!this.#compression && this.#copier?.usable) {
+      await this.#copyOnThread(live, written);
+    } else await this.#copyHere(live, written);
 
     const dirsToSync = new Set<string>();
     for (const { job, tmp } of written) {
@@ -438,6 +393,101 @@ export class Materializer {
         await removeIfPresent(`${this.#root}/${job.homePath}`);
       }
     }
+  }
+
+  /**
+   * Copies the batch on the copy thread: the temp files come back written (and synced), or the
+   * pass fails with them removed.
+   */
+  async #copyOnThread(live: MaterializeJob[], written: Written[]): Promise<void> {
+    const entries = live.map((job) => ({
+      job,
+      tmp: `${this.#root}/${TMP_DIR}/${job.seq}-${++this.#tmpCounter}.tmp`,
+      length: job.length,
+    }));
+    const missing = await this.#copier!.copy(
+      entries.map(({ job, tmp }) => ({
+        segment: `${this.#root}/${job.segment}`,
+        offset: job.offset,
+        length: job.length,
+        tmp,
+        mtimeMs: new Date(job.receivedAt).getTime(),
+      })),
+      this.#durable,
+    );
+    const gone = new Set(missing);
+    for (const [k, entry] of entries.entries()) {
+      if (!gone.has(k)) {
+        written.push(entry);
+        continue;
+      }
+      // Only if someone removed the segment by hand: nothing left to copy.
+      this.#logger.log("error", "journal segment missing; object cannot be materialized", {
+        segment: entry.job.segment,
+      });
+    }
+  }
+
+  /** Copies the batch on this thread (compression at rest, or no copy thread). */
+  async #copyHere(live: MaterializeJob[], written: Written[]): Promise<void> {
+    // Copied by COPY_LANES lanes at once: each copy waits on the I/O pool twice, and while
+    // stores arrive those trips wait for a core, so one lane left the disk and the pool idle.
+    let next = 0;
+    let failure: { error: unknown } | undefined;
+    const lane = async (k: number) => {
+      // Bounded by live.length: each turn takes the next job, and a failure stops every lane.
+      for (let i = next++; i < live.length && !failure; i = next++) {
+        const job = live[i];
+        let reader: Deno.FsFile;
+        try {
+          reader = await this.#reader(job.segment, k);
+        } catch (e) {
+          if (!isNotFound(e)) throw e;
+          // Only if someone removed the segment by hand: nothing left to copy.
+          this.#logger.log("error", "journal segment missing; object cannot be materialized", {
+            segment: job.segment,
+          });
+          continue;
+        }
+        const tmp = `${this.#root}/${TMP_DIR}/${job.seq}-${++this.#tmpCounter}.tmp`;
+        const compressed = this.#compression
+          ? await compressRecord(job, reader, this.#compression)
+          : null;
+        // Small file calls run on this thread (a trip to the I/O pool costs more than they do).
+        const file = Deno.openSync(tmp, { write: true, createNew: true });
+        const entry: Written = { job, tmp, file, length: job.length };
+        written.push(entry);
+        if (compressed) {
+          await writeAll(file, compressed.bytes);
+          Object.assign(entry, {
+            length: compressed.bytes.length,
+            transferSyntaxUid: compressed.transferSyntaxUid,
+            ms: compressed.ms,
+          });
+        } else await this.#copy(job, reader, file, this.#copyBuffers[k]);
+        const when = new Date(job.receivedAt);
+        if (!Number.isNaN(when.getTime())) file.utimeSync(when, when);
+        // Its writeback starts now, while the next files are copied; all are awaited below.
+        if (this.#durable) (entry.synced = file.sync()).catch(() => {});
+      }
+    };
+    try {
+      const lanes = Array.from({ length: COPY_LANES }, (_, k) =>
+        lane(k).catch((error) => {
+          failure ??= { error };
+        }));
+      await Promise.all(lanes);
+      if (failure) throw failure.error;
+      await Promise.all(written.map((w) => w.synced));
+    } catch (e) {
+      await Promise.allSettled(written.map((w) => w.synced));
+      for (const w of written) {
+        w.file?.close();
+        await removeIfPresent(w.tmp);
+      }
+      throw e;
+    }
+    for (const w of written) w.file?.close();
   }
 
   /** A cached read handle on a segment for copy lane `lane` (closed with the segment). */

@@ -3,7 +3,11 @@ import { withTempDir } from "./fixtures.ts";
 
 const CHILD = new URL("./memory_child.ts", import.meta.url).pathname;
 
-Deno.test("a 1 GiB object streamed in 64 KiB chunks is stored, materialized and read with under 200 MB RSS", async () => {
+// The peak depends on when V8 collects the 16,384 chunks this test allocates itself: after the
+// writes it was 125-131 MB in most runs and 190-240 MB in about one run in four (the build
+// before this bound was raised from 200 MB did the same). Holding the object would take over
+// 1,000 MB.
+Deno.test("a 1 GiB object streamed in 64 KiB chunks is stored, materialized and read with under 256 MB RSS", async () => {
   await withTempDir(async (root) => {
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", "--allow-all", "--no-check", CHILD, root, "1024"],
@@ -18,6 +22,6 @@ Deno.test("a 1 GiB object streamed in 64 KiB chunks is stored, materialized and 
     assert.ok(report.sameBytes, "bytes read back equal bytes written");
     assert.ok(report.metaLength > 132, "file meta precedes the dataset");
     assert.equal(report.location, "home");
-    assert.ok(report.peakRssMb < 200, `peak RSS ${report.peakRssMb} MB`);
+    assert.ok(report.peakRssMb < 256, `peak RSS ${report.peakRssMb} MB`);
   });
 });
