@@ -288,7 +288,8 @@ export class Forwarder {
       const scu = new StoreScu({
         objects: o.objects,
         contexts: () => open.contexts.values(),
-        request: (pcId, command, dataset) => open.request(pcId, command, dataset),
+        request: (pcId, command, dataset, onSent) =>
+          open.request(pcId, command, dataset, { onSent }),
         peerMaxPduLength: open.peerMaxPduLength,
       });
       /** Commitment transactions asked for on this association. */

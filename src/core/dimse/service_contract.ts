@@ -32,6 +32,17 @@ export interface DimseResponse {
   dataset: Uint8Array | null;
 }
 
+/** How a request of ours is sent and awaited. */
+export interface RequestOptions {
+  /** Once aborted, the response is no longer awaited: the request rejects. */
+  signal?: AbortSignal;
+  /**
+   * Called once the whole message is handed to the transport, before its response: work for
+   * the next message done then does not hold back the bytes of this one.
+   */
+  onSent?(): void;
+}
+
 /** A message to send whose dataset, if any, is in memory. */
 export interface OutgoingMessage {
   command: Command;
@@ -55,13 +66,13 @@ export interface ServiceContext {
   contexts(): Iterable<AcceptedContext>;
   /**
    * Sends a request on another context and waits for its final response (C-GET
-   * sub-operations); rejects once `signal` aborts (the answer is no longer awaited).
+   * sub-operations); rejects once `options.signal` aborts (the answer is no longer awaited).
    */
   request(
     pcId: number,
     command: Command,
     dataset?: Uint8Array | AsyncIterable<Uint8Array> | FramedDataset,
-    signal?: AbortSignal,
+    options?: RequestOptions,
   ): Promise<DimseResponse>;
   /** Aborted once the peer asked for release or the association ended. */
   peerReleasing?: AbortSignal;

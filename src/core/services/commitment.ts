@@ -377,7 +377,9 @@ export class StorageCommitmentService implements DimseService {
         AbortSignal.timeout(this.#o.reportTimeoutMs ?? 10_000),
       ]);
       const dataset = encodeEventInformation(result, transferSyntaxUid, this.#o.aeTitle);
-      const rsp = await ctx.request(pcId, eventReportCommand(result), dataset, gaveUp);
+      const rsp = await ctx.request(pcId, eventReportCommand(result), dataset, {
+        signal: gaveUp,
+      });
       const status = rsp.command.status ?? 0xffff;
       if (status !== Status.Success) {
         ctx.logger.log("warn", `commitment report answered 0x${status.toString(16)}`, fields);

@@ -62,7 +62,8 @@ export class GetService implements DimseService {
         const scu = new StoreScu({
           objects: this.#options.objects,
           contexts: () => contexts,
-          request: (pcId, command, dataset) => ctx.request(pcId, command, dataset),
+          request: (pcId, command, dataset, onSent) =>
+            ctx.request(pcId, command, dataset, { onSent }),
           peerMaxPduLength: ctx.peerMaxPduLength,
           decoder: this.#options.decoder,
         });

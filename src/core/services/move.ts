@@ -221,7 +221,8 @@ export class MoveService implements DimseService {
     const scu = new StoreScu({
       objects: o.objects,
       contexts: () => assoc.contexts.values(),
-      request: (pcId, command, dataset) => assoc.request(pcId, command, dataset),
+      request: (pcId, command, dataset, onSent) =>
+        assoc.request(pcId, command, dataset, { onSent }),
       peerMaxPduLength: assoc.peerMaxPduLength,
       moveOriginator: { aeTitle: ctx.association.callingAeTitle, messageId },
       decoder: o.decoder,

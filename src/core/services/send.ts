@@ -101,7 +101,7 @@ export async function openStoreAssociation(
   const scu = new StoreScu({
     objects: o.objects,
     contexts: () => assoc.contexts.values(),
-    request: (pcId, command, dataset) => assoc.request(pcId, command, dataset),
+    request: (pcId, command, dataset, onSent) => assoc.request(pcId, command, dataset, { onSent }),
     peerMaxPduLength: assoc.peerMaxPduLength,
     decoder: o.decoder,
   });

@@ -54,11 +54,15 @@ export interface StoreScuOptions {
   objects: ObjectReader;
   /** The contexts sub-operations may use (C-GET: those where the peer took the SCP role). */
   contexts(): Iterable<AcceptedContext>;
-  /** Sends a C-STORE-RQ with its dataset and resolves with the C-STORE-RSP. */
+  /**
+   * Sends a C-STORE-RQ with its dataset and resolves with the C-STORE-RSP; calls `onSent` once
+   * the whole message is handed to the transport (where it is not, nothing is read ahead).
+   */
   request(
     pcId: number,
     command: Command,
     dataset: Uint8Array | AsyncIterable<Uint8Array> | FramedDataset,
+    onSent?: () => void,
   ): Promise<DimseResponse>;
   /** The peer's Maximum Length Received: with it, a small object is framed into PDUs ahead. */
   peerMaxPduLength?: number;
@@ -415,13 +419,17 @@ export class StoreScu {
       return prepared.result;
     }
     let body = prepared.body;
+    let onSent: (() => void) | undefined;
     if (prepared.decoded) {
       // The decoder's threads work on the next ones while this one is sent.
       this.#prefetch(next, STORE_LOOKAHEAD);
     } else if (next.length) {
-      // Once the last byte is handed on, the next object is read while the peer answers.
+      // Once the last byte is handed on, the next object is read while the peer answers. Not
+      // sooner: this thread may still have the message to push through, a TLS connection
+      // encrypting it a piece at a time between other work, and the peer answers only once
+      // it has all of it.
       const inner = body;
-      if (!isStream(inner)) queueMicrotask(() => this.#prefetch(next, 1));
+      if (!isStream(inner)) onSent = () => this.#prefetch(next, 1);
       else {
         body = (async function* (scu: StoreScu) {
           yield* inner;
@@ -429,15 +437,20 @@ export class StoreScu {
         })(this);
       }
     }
-    const response = await o.request(prepared.contextId, {
-      commandField: CommandField.CStoreRq,
-      commandDataSetType: DATASET_PRESENT,
-      affectedSopClassUid: target.sopClassUid,
-      affectedSopInstanceUid: target.sopInstanceUid,
-      priority: Priority.Medium,
-      moveOriginatorAeTitle: o.moveOriginator?.aeTitle,
-      moveOriginatorMessageId: o.moveOriginator?.messageId,
-    }, body).finally(() => prepared.close());
+    const response = await o.request(
+      prepared.contextId,
+      {
+        commandField: CommandField.CStoreRq,
+        commandDataSetType: DATASET_PRESENT,
+        affectedSopClassUid: target.sopClassUid,
+        affectedSopInstanceUid: target.sopInstanceUid,
+        priority: Priority.Medium,
+        moveOriginatorAeTitle: o.moveOriginator?.aeTitle,
+        moveOriginatorMessageId: o.moveOriginator?.messageId,
+      },
+      body,
+      onSent,
+    ).finally(() => prepared.close());
     const status = response.command.status ?? 0xffff;
     const category = statusCategory(status);
     const comment = response.command.errorComment;

@@ -168,7 +168,7 @@ export class AcceptorAssociation extends Association {
       contexts: () => this.contexts.values(),
       send: (cmd, dataset) => this.sendMessage(pcId, cmd, dataset),
       sendAll: (messages) => this.sendMessages(pcId, messages),
-      request: (id, cmd, dataset, signal) => this.request(id, cmd, dataset, signal),
+      request: (id, cmd, dataset, options) => this.request(id, cmd, dataset, options),
       peerMaxPduLength: this.peerMaxPduLength,
       peerReleasing: this.peerReleasing,
     };

@@ -5,7 +5,12 @@
 import type { Command } from "../dimse/command.ts";
 import type { FramedDataset } from "../dimse/data_packer.ts";
 import type { DatasetStream } from "../dimse/dataset_stream.ts";
-import type { AssociationInfo, DimseResponse, OutgoingMessage } from "../dimse/service_contract.ts";
+import type {
+  AssociationInfo,
+  DimseResponse,
+  OutgoingMessage,
+  RequestOptions,
+} from "../dimse/service_contract.ts";
 import { commandName } from "../dimse/command.ts";
 import type { Connection, Logger } from "../ports.ts";
 import { DimseChannel } from "./dimse_channel.ts";
@@ -468,9 +473,9 @@ export abstract class Association {
     pcId: number,
     command: Command,
     dataset?: Uint8Array | AsyncIterable<Uint8Array> | FramedDataset,
-    signal?: AbortSignal,
+    options?: RequestOptions,
   ): Promise<DimseResponse> {
-    return this.#channel.request(pcId, command, dataset, signal);
+    return this.#channel.request(pcId, command, dataset, options);
   }
 
   /** A message id not yet used by this side. */

@@ -13,7 +13,7 @@ import {
 import { DataPacker, FramedDataset, packCommand } from "../dimse/data_packer.ts";
 import { DatasetStream } from "../dimse/dataset_stream.ts";
 import { MessageAssembler } from "../dimse/message_assembler.ts";
-import type { DimseResponse, OutgoingMessage } from "../dimse/service_contract.ts";
+import type { DimseResponse, OutgoingMessage, RequestOptions } from "../dimse/service_contract.ts";
 import { statusCategory } from "../dimse/status.ts";
 import type { Logger } from "../ports.ts";
 import { AbortReason, PduError, type Pdv } from "./pdu_types.ts";
@@ -302,13 +302,17 @@ export class DimseChannel {
     }
   }
 
-  /** Sends a request and resolves with its final response (pending ones go to the host). */
+  /**
+   * Sends a request and resolves with its final response (pending ones go to the host);
+   * `options.onSent` is told once the message is written.
+   */
   async request(
     pcId: number,
     command: Command,
     dataset?: DatasetToSend,
-    signal?: AbortSignal,
+    options: RequestOptions = {},
   ): Promise<DimseResponse> {
+    const signal = options.signal;
     const messageId = command.messageId ?? this.newMessageId();
     const result = new Promise<DimseResponse>((resolve, reject) => {
       this.#pending.set(messageId, { resolve, reject });
@@ -332,6 +336,7 @@ export class DimseChannel {
         this.#pending.delete(messageId);
         throw e;
       }
+      options.onSent?.();
       return await result;
     } finally {
       this.#host.endWork();

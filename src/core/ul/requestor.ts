@@ -179,7 +179,7 @@ export class RequestorAssociation extends Association {
       cancelled: new AbortController().signal,
       contexts: () => this.contexts.values(),
       send: (cmd, dataset) => this.sendMessage(pcId, cmd, dataset),
-      request: (id, cmd, dataset) => this.request(id, cmd, dataset),
+      request: (id, cmd, dataset, options) => this.request(id, cmd, dataset, options),
     };
     void service.handle({ context, command, dataset: stream }, ctx).catch((e) => {
       this.log.log("error", `${service.name} failed: ${(e as Error).message}`, this.fields());

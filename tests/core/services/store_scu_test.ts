@@ -143,3 +143,38 @@ Deno.test("store() has the decoder's threads decode the next objects while one i
   assert.equal(decodes, 5, "each object decoded once");
   assert.equal(most, 3, "three objects were being decoded at once, ahead of the one sent");
 });
+
+Deno.test("store() reads the next object once the message is handed on, not while it is still going out", async () => {
+  const [a, b] = [1, 2].map(() => makeStored({ study: "1.2.3", ts: ELE }));
+  const objects = new MemoryObjects([a, b]);
+  const opened: string[] = [];
+  const readObject = objects.readObject.bind(objects);
+  objects.readObject = (uid) => (opened.push(uid), readObject(uid));
+  const events: string[] = [];
+  const store = new StoreScu({
+    objects,
+    contexts: () => [context(1, CT, ELE)],
+    // With the peer's maximum known, a small object goes out as one framed message.
+    peerMaxPduLength: 16384,
+    request: async (_pcId, command, _dataset, onSent) => {
+      // The transport takes a while with the bytes (a TLS connection encrypting them).
+      await new Promise((r) => setTimeout(r, 10));
+      events.push(`${command.affectedSopInstanceUid} written, next opened: ${opened.length > 1}`);
+      onSent?.();
+      await new Promise((r) => setTimeout(r, 10));
+      events.push(`${command.affectedSopInstanceUid} answered, next opened: ${opened.length > 1}`);
+      return {
+        command: { commandField: CommandField.CStoreRsp, commandDataSetType: 0x0101, status: 0 },
+        dataset: null,
+      };
+    },
+  });
+  assert.equal((await store.store(target(a), [target(b)])).outcome, "completed");
+  assert.equal((await store.store(target(b))).outcome, "completed");
+  store.close();
+  assert.deepEqual(events.slice(0, 2), [
+    `${a.uid} written, next opened: false`,
+    `${a.uid} answered, next opened: true`,
+  ]);
+  assert.deepEqual(opened, [a.uid, b.uid], "each object opened once");
+});

@@ -93,6 +93,35 @@ Deno.test("request() sends the command and resolves with its final response; pen
   assert.ok(!channel.awaitingPeer);
 });
 
+Deno.test("request() calls onSent once its message is written, before the response, and not for a failed write", async () => {
+  const events: string[] = [];
+  let finishWrite!: () => void;
+  const channel = new DimseChannel(channelOptions({
+    write: () => {
+      events.push("write started");
+      return new Promise<void>((r) => (finishWrite = () => (events.push("write done"), r())));
+    },
+  }));
+  const echo = { commandField: CommandField.CEchoRq, commandDataSetType: NO_DATASET };
+  const result = channel.request(1, echo, undefined, { onSent: () => events.push("sent") });
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(events, ["write started"], "not told while the bytes are still going out");
+  finishWrite();
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(events, ["write started", "write done", "sent"]);
+  await channel.receive([
+    commandPdv({ ...findResponse(1, Status.Success), commandField: CommandField.CEchoRsp }),
+  ]);
+  assert.equal((await result).command.status, Status.Success);
+
+  let told = false;
+  const broken = new DimseChannel(channelOptions({
+    write: () => Promise.reject(new Error("association closed")),
+  }));
+  await assert.rejects(broken.request(1, echo, undefined, { onSent: () => (told = true) }));
+  assert.equal(told, false, "a message that never went out is not reported sent");
+});
+
 Deno.test("message ids count up from 1 and wrap after 0xFFFF, never to 0", () => {
   const { channel } = fixture();
   const ids = Array.from({ length: 0x10001 }, () => channel.newMessageId());
