@@ -111,3 +111,13 @@ export async function makeCertificates(dir: string): Promise<CertificateSet> {
     },
   };
 }
+
+/** Runs `fn` with a fresh CA and server certificate in a temporary folder, removed afterwards. */
+export async function withCertificates<T>(fn: (c: CertificateSet) => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "minipacs-certs-" });
+  try {
+    return await fn(await makeCertificates(dir));
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}

@@ -1,7 +1,12 @@
 // DICOM over TLS with DCMTK's TLS tools as peers (PS3.15 B.9): certificates checked both
 // ways, refusals that cost nothing and leave the server serving the next good client at once.
 import assert from "node:assert/strict";
-import { type CertificateSet, hasOpenssl, makeCertificates } from "../helpers/certificates.ts";
+import {
+  type CertificateSet,
+  hasOpenssl,
+  makeCertificates,
+  withCertificates,
+} from "../helpers/certificates.ts";
 import { hasTool, MAIN, type MiniPacs, run, startMiniPacs } from "../helpers/server.ts";
 import { echo, openAssociation } from "../helpers/scu.ts";
 import { loadTlsMaterial, tlsConnector } from "../../src/net/tls.ts";
@@ -22,15 +27,6 @@ function tlsToml(c: CertificateSet, extra: Record<string, string | boolean | num
   return ["[tls]", ...Object.entries(t).map(([k, v]) => `${k} = ${JSON.stringify(v)}`)].join(
     "\n",
   );
-}
-
-async function withCerts<T>(fn: (c: CertificateSet) => Promise<T>): Promise<T> {
-  const dir = await Deno.makeTempDir({ prefix: "minipacs-tls-" });
-  try {
-    return await fn(await makeCertificates(dir));
-  } finally {
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
 }
 
 /** echoscu +tls with a client certificate; returns the run result. */
@@ -92,7 +88,7 @@ Deno.test({
   name: "TLS: echoscu +tls with a trusted client certificate is served; the log names the cipher",
   ignore: !ready,
   async fn() {
-    await withCerts(async (c) => {
+    await withCertificates(async (c) => {
       const client = await c.issue("ct1.example");
       const pacs = await startMiniPacs({ extraToml: tlsToml(c) });
       try {
@@ -115,7 +111,7 @@ Deno.test({
     "TLS refusals (other CA, no certificate, expired, TLS 1.1, plain DICOM): each logged once, the next good client served at once",
   ignore: !ready,
   async fn() {
-    await withCerts(async (c) => {
+    await withCertificates(async (c) => {
       const good = await c.issue("ct1.example");
       const other = await c.otherCa("ct1.example");
       const expired = await c.issue("old.example", { days: -1 });
@@ -181,7 +177,7 @@ Deno.test({
   name: "TLS: a handshake left hanging holds no association slot",
   ignore: !ready,
   async fn() {
-    await withCerts(async (c) => {
+    await withCertificates(async (c) => {
       const good = await c.issue("ct1.example");
       const pacs = await startMiniPacs({ server: { max_associations: 1 }, extraToml: tlsToml(c) });
       const idle: Deno.TcpConn[] = [];
@@ -204,7 +200,7 @@ Deno.test({
     "TLS: tls_name ties a calling AE to its certificate; the wrong one or plain TCP is rejected",
   ignore: !ready,
   async fn() {
-    await withCerts(async (c) => {
+    await withCertificates(async (c) => {
       const ct1 = await c.issue("ct1.example");
       // The name as a DNS subjectAltName only, not the CN.
       const sanOnly = await c.issue("ct-san", { san: "DNS:ct2.example" });
@@ -288,7 +284,7 @@ Deno.test({
     "TLS: a missing, expired or mismatched certificate stops the start with exit 2 and one line",
   ignore: !hasOpenssl(),
   async fn() {
-    await withCerts(async (c) => {
+    await withCertificates(async (c) => {
       const expired = await c.issue("localhost", { days: -1 });
       const other = await c.issue("else.example");
       const base = (tls: string) =>
@@ -343,7 +339,7 @@ Deno.test({
     "TLS: SIGHUP with new certificate files: new connections get the new one, an open association goes on; a bad file keeps the old",
   ignore: !ready,
   async fn() {
-    await withCerts(async (c) => {
+    await withCertificates(async (c) => {
       const client = await c.issue("ct1.example");
       const material = await loadTlsMaterial(
         { certificate: client.cert, privateKey: client.key, caCertificates: c.ca },
@@ -383,7 +379,7 @@ Deno.test({
     "TLS: require_client_certificate = false with a tls_name AE asks for certificates: none is served, an untrusted one never",
   ignore: !ready,
   async fn() {
-    await withCerts(async (c) => {
+    await withCertificates(async (c) => {
       const other = await c.otherCa("ct1.example");
       const pacs = await startMiniPacs({
         extraToml: [
@@ -414,7 +410,7 @@ Deno.test({
     "TLS without client certificates (Deno's listener): served; TLS 1.1, plain DICOM and a hanging handshake refused, logged once, no slot held; SIGHUP swaps the certificate",
   ignore: !ready,
   async fn() {
-    await withCerts(async (c) => {
+    await withCertificates(async (c) => {
       const cert = `${c.dir}/live.crt`;
       const key = `${c.dir}/live.key`;
       await Deno.copyFile(c.serverCert, cert);
@@ -492,7 +488,7 @@ Deno.test({
       () => parseConfig("[server]\nplain = false\n", "c.toml"),
       /c\.toml:2: server\.plain: is false and \[tls\] enabled is false/,
     );
-    await withCerts(async (c) => {
+    await withCertificates(async (c) => {
       const good = await c.issue("ct1.example");
       const pacs = await startMiniPacs({ server: { plain: false }, extraToml: tlsToml(c) });
       try {

@@ -2,7 +2,12 @@
 // when the reader lags; a reader that stops holds the sender back (memory stays bounded); and
 // a caller may reuse its buffer as soon as write() resolves (the adapter keeps no reference).
 import assert from "node:assert/strict";
-import { type CertificateSet, hasOpenssl, makeCertificates } from "../helpers/certificates.ts";
+import {
+  type CertificateSet,
+  hasOpenssl,
+  makeCertificates,
+  withCertificates,
+} from "../helpers/certificates.ts";
 import {
   listenTls,
   loadTlsMaterial,
@@ -82,15 +87,6 @@ async function readChecked(conn: Connection, total: number, pause?: (at: number)
   assert.equal(at, total);
 }
 
-async function withCerts(fn: (c: CertificateSet) => Promise<void>) {
-  const dir = await Deno.makeTempDir({ prefix: "minipacs-tls-net-" });
-  try {
-    await fn(await makeCertificates(dir));
-  } finally {
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
-}
-
 for (const native of [false, true]) {
   Deno.test({
     name: `TLS adapter${
@@ -102,7 +98,7 @@ for (const native of [false, true]) {
 }
 
 async function exchange24MiB(native: boolean) {
-  await withCerts(async (c) => {
+  await withCertificates(async (c) => {
     const p = await pair(c, native);
     // Deno's listener never asks: our certificate is not sent, so none is seen.
     if (native) assert.equal(p.incoming.security?.peer, undefined);
@@ -126,7 +122,7 @@ Deno.test({
   name: "TLS adapter: a reader that stops holds the sender back; nothing is lost when it resumes",
   ignore: !ready,
   async fn() {
-    await withCerts(async (c) => {
+    await withCertificates(async (c) => {
       const p = await pair(c);
       try {
         const total = 40 * MIB;
@@ -156,7 +152,7 @@ Deno.test({
   name: "TLS adapter: a chunk read stays as received until the next read(), while more arrives",
   ignore: !ready,
   async fn() {
-    await withCerts(async (c) => {
+    await withCertificates(async (c) => {
       const p = await pair(c);
       try {
         const total = 16 * MIB;
@@ -189,7 +185,7 @@ Deno.test({
   name: "TLS adapter: a buffer reused once write() resolves does not change what was sent",
   ignore: !ready,
   async fn() {
-    await withCerts(async (c) => {
+    await withCertificates(async (c) => {
       const p = await pair(c);
       try {
         const size = 2 * MIB;

@@ -2,7 +2,12 @@
 // timer open (the test sanitizers see to that), never fails the start, and the real listener
 // opened after it serves its first client at once.
 import assert from "node:assert/strict";
-import { type CertificateSet, hasOpenssl, makeCertificates } from "../helpers/certificates.ts";
+import {
+  type CertificateSet,
+  hasOpenssl,
+  makeCertificates,
+  withCertificates,
+} from "../helpers/certificates.ts";
 import { listenTls, loadTlsMaterial, tlsConnector, type TlsMaterial } from "../../src/net/tls.ts";
 import { listenNativeTls } from "../../src/net/native_tls.ts";
 import { warmUpNativeTls, warmUpNodeTls } from "../../src/net/tls_warm_up.ts";
@@ -14,15 +19,6 @@ if (!ready) console.log("SKIP: TLS warm-up tests need the openssl command");
 const KEYS = { certificate: "certificate", privateKey: "private_key", caCertificates: "ca" };
 /** The warm-up's own bound is 3 s; a loopback handshake takes milliseconds. */
 const WITHIN_MS = 5000;
-
-async function withCerts(fn: (c: CertificateSet) => Promise<void>) {
-  const dir = await Deno.makeTempDir({ prefix: "minipacs-tls-warm-" });
-  try {
-    await fn(await makeCertificates(dir));
-  } finally {
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
-}
 
 const serverMaterial = (c: CertificateSet) =>
   loadTlsMaterial(
@@ -43,7 +39,7 @@ for (const native of [false, true]) {
       "and logs no refusal",
     ignore: !ready,
     async fn() {
-      await withCerts(async (c) => {
+      await withCertificates(async (c) => {
         const material = await serverMaterial(c);
         const [handshook, ms] = await timed((native ? warmUpNativeTls : warmUpNodeTls)(material));
         assert.equal(handshook, true, "the warm-up's handshake was done");
@@ -88,7 +84,7 @@ for (const native of [false, true]) {
       "within its bound",
     ignore: !ready,
     async fn() {
-      await withCerts(async (c) => {
+      await withCertificates(async (c) => {
         const good = await serverMaterial(c);
         const other = await c.issue("other.example");
         const wrong: TlsMaterial = { ...good, privateKey: await Deno.readTextFile(other.key) };
