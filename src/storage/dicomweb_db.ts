@@ -25,7 +25,6 @@ export interface InstanceScope {
 
 /** An instance whose kept metadata is missing or was computed for another seq. */
 export interface MissingMetadata {
-  pk: number;
   studyInstanceUid: string;
   seriesInstanceUid: string;
   sopInstanceUid: string;
@@ -117,9 +116,9 @@ export class DicomWebIndex {
    */
   missingMetadata(afterSeq: number, limit: number): { rows: MissingMetadata[]; last: number } {
     const rows = this.#stmt(
-      `SELECT i.pk AS pk, st.study_instance_uid AS study, se.series_instance_uid AS series,
+      `SELECT st.study_instance_uid AS study, se.series_instance_uid AS series,
               i.sop_instance_uid AS sop, i.seq AS seq, i.loc_kind = 'journal' AS journal
-         FROM (SELECT pk, series_pk, sop_instance_uid, seq, loc_kind FROM instance
+         FROM (SELECT series_pk, sop_instance_uid, seq, loc_kind FROM instance
                 WHERE seq > ? ORDER BY seq LIMIT ?) i
          JOIN series se ON se.pk = i.series_pk JOIN study st ON st.pk = se.study_pk
          LEFT JOIN dw.instance_json m
@@ -135,7 +134,6 @@ export class DicomWebIndex {
     );
     return {
       rows: rows.map((r) => ({
-        pk: Number(r.pk),
         studyInstanceUid: String(r.study),
         seriesInstanceUid: String(r.series),
         sopInstanceUid: String(r.sop),

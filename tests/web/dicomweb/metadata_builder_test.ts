@@ -76,7 +76,6 @@ function busyPass(count: number, costMs: number, arriving: boolean) {
     dataVersion: () => (arriving ? ++version : version),
     missingMetadata: (after: number, limit: number) => {
       const rows: MissingMetadata[] = records.slice(after, after + limit).map((r, k) => ({
-        pk: after + k + 1,
         studyInstanceUid: r.studyInstanceUid,
         seriesInstanceUid: r.seriesInstanceUid,
         sopInstanceUid: r.sopInstanceUid,
