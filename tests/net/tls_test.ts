@@ -189,22 +189,26 @@ Deno.test({
       const p = await pair(c);
       try {
         const size = 2 * MIB;
+        // Read while writing: 8 MiB unread would fill the socket buffers and hold the writes.
+        const received = (async () => {
+          let at = 0;
+          while (at < 4 * size) {
+            const chunk = await p.incoming.read();
+            assert.ok(chunk);
+            for (let i = 0; i < chunk.length; i++) {
+              const want = Math.floor((at + i) / size) + 1;
+              if (chunk[i] !== want) assert.fail(`byte ${at + i} is ${chunk[i]}, sent ${want}`);
+            }
+            at += chunk.length;
+          }
+        })();
         const buffer = new Uint8Array(size);
         for (let round = 0; round < 4; round++) {
           buffer.fill(round + 1);
           await p.outgoing.write(buffer); // then overwritten at once for the next round
         }
         buffer.fill(0xee);
-        let at = 0;
-        while (at < 4 * size) {
-          const chunk = await p.incoming.read();
-          assert.ok(chunk);
-          for (let i = 0; i < chunk.length; i++) {
-            const want = Math.floor((at + i) / size) + 1;
-            if (chunk[i] !== want) assert.fail(`byte ${at + i} is ${chunk[i]}, sent ${want}`);
-          }
-          at += chunk.length;
-        }
+        await received;
         // After the peer closes: a read gives null, a write rejects.
         p.outgoing.close();
         assert.equal(await p.incoming.read(), null);
