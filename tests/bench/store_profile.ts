@@ -162,9 +162,18 @@ async function main(): Promise<number> {
       child.kill("SIGTERM");
       await child.status;
     }
-    const files = [...Deno.readDirSync(`${dir}/prof`)].map((e) => e.name);
-    const profile = JSON.parse(await Deno.readTextFile(`${dir}/prof/${files[0]}`)) as CpuProfile;
-    if (values.keep) await Deno.copyFile(`${dir}/prof/${files[0]}`, `${values.keep}/${files[0]}`);
+    // One profile per thread: the workers (home copies, decodes) write their own. The main
+    // thread's is the one that ran src/main.ts.
+    let profile: CpuProfile | undefined;
+    let file = "";
+    for (const e of Deno.readDirSync(`${dir}/prof`)) {
+      const p = JSON.parse(await Deno.readTextFile(`${dir}/prof/${e.name}`)) as CpuProfile;
+      if (p.nodes.some((n) => n.callFrame.url.endsWith("/src/main.ts"))) {
+        [profile, file] = [p, e.name];
+      }
+    }
+    if (!profile) throw new Error("no profile of the main thread was written");
+    if (values.keep) await Deno.copyFile(`${dir}/prof/${file}`, `${values.keep}/${file}`);
     const s = summarize(profile);
     console.log(
       `profile: ${(s.total / 1e6).toFixed(2)} s sampled, ${(s.busy / 1e6).toFixed(2)} s busy ` +
