@@ -41,7 +41,7 @@ export class ReindexReaders {
         };
         worker.onerror = (event) => {
           event.preventDefault();
-          this.#fail(event.message);
+          this.#fail(String(event.message).split("\n")[0].trim());
         };
         this.#workers.push(worker);
       }
