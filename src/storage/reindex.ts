@@ -60,6 +60,15 @@ async function* walk(root: string, dir = ""): AsyncGenerator<string> {
   }
 }
 
+async function hasFolder(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isDirectory;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
 /** A walked file and, for a home file, what reading it gave. */
 interface WalkedFile {
   path: string;
@@ -183,7 +192,10 @@ export async function reindex(
     }
     readers.close();
     // Journal records not yet materialized (or newer than their home file).
-    const { entries } = await readJournal(root, logger, false);
+    // A store copied without its journal folder has nothing there to replay.
+    const { entries } = await hasFolder(`${root}/${JOURNAL_DIR}`)
+      ? await readJournal(root, logger, false)
+      : { entries: [] };
     for (const e of entries) {
       if (isTombstoned(deleted, e.sopInstanceUid, e.seq)) continue;
       let result: ReturnType<IndexDb["upsertInstance"]> = {};
