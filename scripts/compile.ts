@@ -30,12 +30,17 @@ export const PERMISSIONS = [
 ];
 
 /**
- * Modules loaded dynamically, which deno compile cannot find by itself: the decoding worker and
- * the materializer's copy thread (started with new Worker()). Everything else is imported statically, the WebAssembly codecs
- * included (src/core/codecs/wasm/*.ts, from scripts/embed_wasm.ts): the executable never reads
- * a .wasm file.
+ * Modules loaded dynamically, which deno compile cannot find by itself: the decoding worker, the
+ * materializer's copy thread and reindex's reader threads (started with new Worker()).
+ * Everything else is imported statically, the WebAssembly codecs included
+ * (src/core/codecs/wasm/*.ts, from scripts/embed_wasm.ts): the executable never reads a .wasm
+ * file.
  */
-export const INCLUDES: string[] = ["src/app/decode_worker.ts", "src/storage/home_copy_worker.ts"];
+export const INCLUDES: string[] = [
+  "src/app/decode_worker.ts",
+  "src/storage/home_copy_worker.ts",
+  "src/storage/reindex_reader_worker.ts",
+];
 
 export interface CompileOptions {
   target?: string;

@@ -199,6 +199,11 @@ async function endToEnd(cli: CliOptions): Promise<void> {
     } finally {
       assert.equal(await server.stop(), 0, server.log());
     }
+    // reindex reads the files on its reader threads: they load, with these permissions too.
+    const rebuilt = await minipacs(["reindex", "--config", config], cli);
+    assert.equal(rebuilt.code, 0, rebuilt.stderr);
+    assert.match(rebuilt.stdout, /: 2 objects indexed, 0 files skipped/);
+    assert.doesNotMatch(rebuilt.stdout + rebuilt.stderr, /reader thread failed/);
     for (const o of [a, b]) {
       const home =
         `${dir}/data/${o.studyInstanceUid}/${o.seriesInstanceUid}/${o.sopInstanceUid}.dcm`;
