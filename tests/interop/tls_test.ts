@@ -1,12 +1,7 @@
 // DICOM over TLS with DCMTK's TLS tools as peers (PS3.15 B.9): certificates checked both
 // ways, refusals that cost nothing and leave the server serving the next good client at once.
 import assert from "node:assert/strict";
-import {
-  type CertificateSet,
-  hasOpenssl,
-  makeCertificates,
-  withCertificates,
-} from "../helpers/certificates.ts";
+import { type CertificateSet, hasOpenssl, withCertificates } from "../helpers/certificates.ts";
 import { hasTool, MAIN, type MiniPacs, run, startMiniPacs } from "../helpers/server.ts";
 import { echo, openAssociation } from "../helpers/scu.ts";
 import { loadTlsMaterial, tlsConnector } from "../../src/net/tls.ts";

@@ -2,12 +2,7 @@
 // when the reader lags; a reader that stops holds the sender back (memory stays bounded); and
 // a caller may reuse its buffer as soon as write() resolves (the adapter keeps no reference).
 import assert from "node:assert/strict";
-import {
-  type CertificateSet,
-  hasOpenssl,
-  makeCertificates,
-  withCertificates,
-} from "../helpers/certificates.ts";
+import { type CertificateSet, hasOpenssl, withCertificates } from "../helpers/certificates.ts";
 import {
   listenTls,
   loadTlsMaterial,

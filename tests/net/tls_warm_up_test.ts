@@ -2,12 +2,7 @@
 // timer open (the test sanitizers see to that), never fails the start, and the real listener
 // opened after it serves its first client at once.
 import assert from "node:assert/strict";
-import {
-  type CertificateSet,
-  hasOpenssl,
-  makeCertificates,
-  withCertificates,
-} from "../helpers/certificates.ts";
+import { type CertificateSet, hasOpenssl, withCertificates } from "../helpers/certificates.ts";
 import { listenTls, loadTlsMaterial, tlsConnector, type TlsMaterial } from "../../src/net/tls.ts";
 import { listenNativeTls } from "../../src/net/native_tls.ts";
 import { warmUpNativeTls, warmUpNodeTls } from "../../src/net/tls_warm_up.ts";
