@@ -4,6 +4,7 @@
 // kept up with little more than a third of what it copies when nothing else runs. Here the
 // reads and writes are plain blocking calls; the fsyncs run on the I/O pool, several at once.
 /// <reference lib="deno.worker" />
+import { readAllSync, writeAllSync } from "./journal.ts";
 
 /** One record to copy: bytes [offset, offset + length) of a segment into a new file `tmp`. */
 export interface HomeCopyJob {
@@ -32,20 +33,6 @@ export interface HomeCopyReply {
 
 const CHUNK = 1024 * 1024;
 const buffer = new Uint8Array(CHUNK);
-
-function readFully(file: Deno.FsFile, into: Uint8Array, segment: string): void {
-  let n = 0;
-  while (n < into.length) {
-    const got = file.readSync(into.subarray(n));
-    if (got === null) throw new Error(`journal ${segment} shorter than its index says`);
-    n += got;
-  }
-}
-
-function writeFully(file: Deno.FsFile, bytes: Uint8Array): void {
-  let done = 0;
-  while (done < bytes.length) done += file.writeSync(bytes.subarray(done));
-}
 
 /**
  * Copies every job; returns those skipped because their segment is gone. On a failure the temp
@@ -77,8 +64,10 @@ export async function copyHome(jobs: HomeCopyJob[], durable: boolean): Promise<n
       reader.seekSync(job.offset, Deno.SeekMode.Start);
       for (let done = 0; done < job.length;) {
         const piece = buffer.subarray(0, Math.min(CHUNK, job.length - done));
-        readFully(reader, piece, job.segment);
-        writeFully(file, piece);
+        if (readAllSync(reader, piece) < piece.length) {
+          throw new Error(`journal ${job.segment} shorter than its index says`);
+        }
+        writeAllSync(file, piece);
         done += piece.length;
       }
       if (Number.isFinite(job.mtimeMs)) {

@@ -84,6 +84,17 @@ export function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
   while (done < bytes.length) done += file.writeSync(bytes.subarray(done));
 }
 
+/** Reads from the file's current position until `bytes` is full or the file ends; returns count. */
+export function readAllSync(file: Deno.FsFile, bytes: Uint8Array): number {
+  let done = 0;
+  while (done < bytes.length) {
+    const n = file.readSync(bytes.subarray(done));
+    if (n === null) break;
+    done += n;
+  }
+  return done;
+}
+
 /** Reads exactly bytes.length bytes at `position`, or fewer at end of file; returns count. */
 export async function readAt(file: Deno.FsFile, position: number, bytes: Uint8Array) {
   await file.seek(position, Deno.SeekMode.Start);

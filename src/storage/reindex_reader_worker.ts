@@ -6,6 +6,7 @@
 import { decodeFileMetaInformation, type FileMeta } from "../core/dicom/part10.ts";
 import { HeaderScanner } from "../core/dicom/header_scanner.ts";
 import type { InstanceRecord } from "../core/ports.ts";
+import { readAllSync } from "./journal.ts";
 
 /** What reindex needs of a home file: small, so it crosses between threads cheaply. */
 export interface HomeFile {
@@ -35,17 +36,6 @@ export interface ReindexReadReply {
 const READ_CHUNK = 64 * 1024;
 const MAX_META = 1024 * 1024;
 
-/** Reads into `bytes` from the file's current position until full or at the end. */
-function readFull(file: Deno.FsFile, bytes: Uint8Array): number {
-  let done = 0;
-  while (done < bytes.length) {
-    const n = file.readSync(bytes.subarray(done));
-    if (n === null) break;
-    done += n;
-  }
-  return done;
-}
-
 /**
  * Reads the file meta and scans the dataset header of one Part 10 file. Reads go on from
  * where the last ended and stop at the size the file had when opened: for a small file one
@@ -58,7 +48,7 @@ export async function readHomeFile(path: string): Promise<HomeFile> {
   try {
     const stat = file.statSync();
     let head = new Uint8Array(Math.min(READ_CHUNK, Math.max(stat.size, 1)));
-    let have = readFull(file, head);
+    let have = readAllSync(file, head);
     let decoded: { meta: FileMeta; datasetOffset: number } | undefined;
     // The file meta is small; allow it to be larger than the first chunk, up to MAX_META.
     for (;;) {
@@ -70,7 +60,7 @@ export async function readHomeFile(path: string): Promise<HomeFile> {
       }
       const bigger = new Uint8Array(head.length * 4);
       bigger.set(head.subarray(0, have));
-      have += readFull(file, bigger.subarray(have));
+      have += readAllSync(file, bigger.subarray(have));
       head = bigger;
     }
     const { meta, datasetOffset } = decoded;
@@ -80,7 +70,7 @@ export async function readHomeFile(path: string): Promise<HomeFile> {
     const chunk = new Uint8Array(READ_CHUNK);
     // Bounded by the file size: each read advances or ends the loop.
     while (!scanner.stopped && position < stat.size) {
-      const n = readFull(file, chunk);
+      const n = readAllSync(file, chunk);
       if (n === 0) break;
       await scanner.push(chunk.subarray(0, n));
       position += n;
