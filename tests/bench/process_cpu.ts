@@ -16,6 +16,8 @@ export function cpuMsOf(pid: number): number {
 export interface MachineCpu {
   busyMs: number;
   idleMs: number;
+  /** The part of idleMs with a disk read or write outstanding (a sync being waited for). */
+  iowaitMs: number;
   /** Time a virtual machine's cores waited for the host: another guest ran. */
   stealMs: number;
 }
@@ -30,10 +32,11 @@ export function machineCpu(): MachineCpu {
     return {
       busyMs: (user + nice + system + irq + softirq) * 10,
       idleMs: (idle + iowait) * 10,
+      iowaitMs: iowait * 10,
       stealMs: (steal ?? 0) * 10,
     };
   } catch {
-    return { busyMs: NaN, idleMs: NaN, stealMs: NaN };
+    return { busyMs: NaN, idleMs: NaN, iowaitMs: NaN, stealMs: NaN };
   }
 }
 
@@ -42,6 +45,8 @@ export interface CpuUse {
   busyMs: number;
   busy: number;
   idle: number;
+  /** The part of `idle` spent with disk I/O outstanding. */
+  iowait: number;
   steal: number;
 }
 
@@ -50,5 +55,6 @@ export function cpuUse(from: MachineCpu, to: MachineCpu): CpuUse {
   const idleMs = to.idleMs - from.idleMs;
   const stealMs = to.stealMs - from.stealMs;
   const all = busyMs + idleMs + stealMs;
-  return { busyMs, busy: busyMs / all, idle: idleMs / all, steal: stealMs / all };
+  const iowait = (to.iowaitMs - from.iowaitMs) / all;
+  return { busyMs, busy: busyMs / all, idle: idleMs / all, iowait, steal: stealMs / all };
 }

@@ -27,6 +27,7 @@
 // benchmark above, or one of the other suites in SUITES below (each file describes its own
 // --<suite>-* options); "all" runs every one of them in turn but dicomweb (its Orthanc takes
 // minutes to load) and scale (it builds a million-instance store).
+import type { CpuUse } from "./process_cpu.ts";
 import { parseArgs } from "node:util";
 import { generateCorpus } from "./corpus.ts";
 import { DICOMWEB_OPTIONS, runDicomWebBench } from "./dicomweb_bench.ts";
@@ -108,12 +109,16 @@ function ratioCell(ratios: number[]): string {
   return ratios.length > 1 ? `${m}x (${fixed(lo, 2)}-${fixed(hi, 2)})` : `${m}x`;
 }
 
-/** "3.06 (77%)": the machine's CPU per image while storescu sent, and how busy it was (medians). */
+/**
+ * "3.06 (77%, io 9%)": the machine's CPU per image while storescu sent, how busy it was, and
+ * how much of the time the cores sat idle with a disk write or sync outstanding (medians).
+ */
 function cpuCell(rounds: ScenarioResult[], images: number): string {
   const used = rounds.map((r) => r.cpu).filter((c) => c !== undefined);
   if (!used.length) return "-";
   const perImage = medianOf(used.map((c) => c.busyMs / images));
-  return `${fixed(perImage, 2)} (${fixed(100 * medianOf(used.map((c) => c.busy)), 0)}%)`;
+  const share = (f: (c: CpuUse) => number) => fixed(100 * medianOf(used.map(f)), 0);
+  return `${fixed(perImage, 2)} (${share((c) => c.busy)}%, io ${share((c) => c.iowait)}%)`;
 }
 
 /** Stolen CPU over every round: on a shared host, rounds that lost the most are the noisy ones. */
@@ -124,14 +129,15 @@ function stealLine(rows: Row[]): string {
   return `CPU taken by the host (steal) while storescu sent: median ${
     fixed(100 * medianOf(steal), 0)
   }% of the rounds' time, at most ${fixed(100 * Math.max(...steal), 0)}%; ` +
-    "busy = share of both cores used by every process (senders included)";
+    "busy = share of both cores used by every process (senders included), io = share idle " +
+    "with disk I/O outstanding (waiting on a write or sync)";
 }
 
 function table(rows: Row[], header: string): string {
   const base = rows.find((r) => r.kind === "storescp");
   const orthanc = rows.find((r) => r.kind === "orthanc");
   const cols = ["server", "assoc", "img/s", "MiB/s", "x storescp (paired)", "x Orthanc (paired)"];
-  cols.push("durable at home img/s", "x storescp+sync (paired)", "machine CPU ms/img (busy)");
+  cols.push("durable at home img/s", "x storescp+sync (paired)", "machine CPU ms/img (busy, io)");
   const lines = [cols];
   const rate = (r: ScenarioResult) => r.imagesPerSecond;
   const home = (r: ScenarioResult) => r.homeImagesPerSecond;
@@ -274,7 +280,8 @@ async function main(): Promise<number> {
                 `durable at home after ${fixed(r.homeSeconds, 2)} s` +
                 (r.cpu
                   ? `; machine CPU ${fixed(r.cpu.busyMs / r.expected, 2)} ms/img, ` +
-                    `${fixed(100 * r.cpu.busy, 0)}% busy, ${fixed(100 * r.cpu.steal, 0)}% stolen`
+                    `${fixed(100 * r.cpu.busy, 0)}% busy, ${fixed(100 * r.cpu.iowait, 0)}% idle ` +
+                    `waiting on disk, ${fixed(100 * r.cpu.steal, 0)}% stolen`
                   : ""),
             );
           }

@@ -1,11 +1,12 @@
 // DICOM over TLS benchmark, in one run:
 // - store: storescu +tls on one association into storescp +tls (files, no fsync: the
 //   ceiling), Orthanc with DICOM TLS, and MiniPACS over TLS, beside MiniPACS plain (for the
-//   TLS/plain ratio); each server fresh with empty storage per round;
+//   TLS/plain ratio) and storescp plain (what TLS costs DCMTK itself); each server fresh with
+//   empty storage per round;
 // - move: a C-MOVE of a study to a storescp +tls destination that requires the sender's
 //   certificate, from MiniPACS ([[known_ae]] tls = true) and from Orthanc (UseDicomTls),
 //   beside storescu +tls sending the same files from disk (the ceiling), and MiniPACS moving
-//   to a plain storescp (the plain reference).
+//   to a plain storescp (the plain reference), as storescu without TLS does too.
 // Certificates are made with openssl (ECDSA P-256). Every DCMTK tool runs with TCP_NODELAY=1.
 //
 //   deno task bench --suite tls [--tls-count N] [--tls-repeat R] [--compare PATH [--compare-label L]]
@@ -16,7 +17,8 @@
 // (require_client_certificate = false, no tls_name: Deno's own TLS serves). --compare: the
 // MiniPACS whose src/main.ts is PATH (another checkout) runs the same MiniPACS rows in the same
 // rounds. Each table gives a row's median rate, every round's rate, its ratios to the ceiling,
-// to its own build's MiniPACS plain and to Orthanc over TLS (the median of the ratios within
+// to its own plain run (a MiniPACS row: its build's MiniPACS plain; DCMTK's: the same tool
+// without TLS) and to Orthanc over TLS (the median of the ratios within
 // each round), and for MiniPACS its CPU time per image; the last lines compare the TLS rows
 // with the issue's targets (>= 0.8x plain, ahead of Orthanc).
 import { cpuMsOf } from "./process_cpu.ts";
@@ -39,6 +41,23 @@ const TLS_REQUIRED = "MiniPACS, TLS, client certificate required";
 const TLS_NOT_ASKED = "MiniPACS, TLS, no client certificate asked";
 const MOVE_PLAIN = "MiniPACS C-MOVE, plain";
 const MOVE_TLS = "MiniPACS C-MOVE over TLS";
+/** DCMTK over TLS and plain: what TLS costs the C++ tools on this machine. */
+const SCP_TLS = "storescp +tls (files, ceiling)";
+const SCP_PLAIN = "storescp plain (files)";
+const SCU_TLS = "storescu +tls from disk (ceiling)";
+const SCU_PLAIN = "storescu plain from disk";
+/**
+ * The row a row's "x own plain" divides by: DCMTK's plain run, its build's MiniPACS plain, or
+ * none (Orthanc runs over TLS only here).
+ */
+const ownPlain = (plainRow: string) => (label: string) =>
+  label === SCP_TLS || label === SCP_PLAIN
+    ? SCP_PLAIN
+    : label === SCU_TLS || label === SCU_PLAIN
+    ? SCU_PLAIN
+    : label.startsWith("MiniPACS")
+    ? plainRow + buildOf(label)
+    : "";
 
 interface Certs {
   dir: string;
@@ -486,7 +505,8 @@ export async function runTlsBench(
   try {
     // ---- store ----
     const stores: [string, () => Promise<Server>][] = [
-      ["storescp +tls (files, ceiling)", () => startStorescpTls(c)],
+      [SCP_TLS, () => startStorescpTls(c)],
+      [SCP_PLAIN, () => startPlainStorescp("STORESCP")],
       ...(orthanc
         ? [["Orthanc, DICOM TLS", () => startOrthancTls(c)] as [string, () => Promise<Server>]]
         : []),
@@ -621,12 +641,23 @@ export async function runTlsBench(
       ];
       const senders: [string, () => Promise<Run>][] = [
         [
-          "storescu +tls from disk (ceiling)",
+          SCU_TLS,
           () =>
             timed(
               dest,
               "storescu",
               storescuArgs(c, { ae: "DEST", port: dest.port, tls: true }, [corpus.dir]),
+            ),
+        ],
+        [
+          SCU_PLAIN,
+          () =>
+            timed(
+              plainDest,
+              "storescu",
+              storescuArgs(c, { ae: "PLAINDEST", port: plainDest.port, tls: false }, [
+                corpus.dir,
+              ]),
             ),
         ],
         ...(orth
@@ -678,11 +709,11 @@ export async function runTlsBench(
     }
     const anchors = (ceiling: string, plain: string, orthancRow: string): Anchor[] => [
       ["x ceiling", () => ceiling],
-      ["x MiniPACS plain", (label) => plain + buildOf(label)],
+      ["x own plain", ownPlain(plain)],
       ["x Orthanc TLS", () => orthancRow],
     ];
-    const storeAnchors = anchors(stores[0][0], PLAIN, "Orthanc, DICOM TLS");
-    const moveAnchors = anchors(moveRows[0][0], MOVE_PLAIN, "Orthanc send over TLS (REST store)");
+    const storeAnchors = anchors(SCP_TLS, PLAIN, "Orthanc, DICOM TLS");
+    const moveAnchors = anchors(SCU_TLS, MOVE_PLAIN, "Orthanc send over TLS (REST store)");
     console.log("");
     console.log(table(
       `TLS store: ${count} CT 512x512x16 (${
@@ -715,7 +746,18 @@ export async function runTlsBench(
         Number.isFinite(cpuRatio) ? cpuRatio.toFixed(2) : "-"
       }`;
     };
+    // What TLS costs DCMTK's own tools in the same rounds: the scale for MiniPACS's ratios.
+    const dcmtk = (rows: [string, Run[]][], tlsRow: string, plainRow: string) => {
+      const runsOf = (l: string) => rows.find(([x]) => x === l)?.[1];
+      const x = pairedRatio(runsOf(tlsRow) ?? [], runsOf(plainRow));
+      return `${tlsRow}: ${Number.isFinite(x) ? x.toFixed(2) : "-"}x of ${plainRow}`;
+    };
     console.log("");
+    console.log(
+      `DCMTK over TLS against plain, same rounds: ${dcmtk(storeRows, SCP_TLS, SCP_PLAIN)}; ${
+        dcmtk(moveRows, SCU_TLS, SCU_PLAIN)
+      }`,
+    );
     for (const [suffix] of builds) {
       console.log(verdict(storeRows, TLS_REQUIRED + suffix, storeAnchors));
       console.log(verdict(storeRows, TLS_NOT_ASKED + suffix, storeAnchors));
