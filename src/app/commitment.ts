@@ -31,6 +31,8 @@ export interface CommitmentDeps {
   store: FsObjectStore;
   logger: Logger;
   connector?: Connector;
+  /** For a requester with tls = true: the current TLS connector, null when TLS is off. */
+  tlsConnector?: () => Connector | null;
   /** Waiting reports are looked at this often even when nothing was said (default 5 s). */
   sweepMs?: number;
   /** First retry delay; doubles up to [forward] retry_max_s (default 1 s). */
@@ -131,7 +133,13 @@ export function createCommitment(deps: CommitmentDeps): Commitment {
     const known = config.knownAe.find((k) => k.aeTitle === p.callingAe);
     if (!known) throw new Error(`${p.callingAe} is not a [[known_ae]]: nowhere to send it`);
     const timeoutMs = config.server.artimTimeoutS * 1000;
-    const connection = await connector.connect(known.host, known.port, timeoutMs);
+    const via = known.tls ? deps.tlsConnector?.() : connector;
+    if (!via) {
+      throw new Error(
+        `${known.aeTitle} needs TLS (tls = true), and DICOM over TLS is not enabled here ([tls] enabled)`,
+      );
+    }
+    const connection = await via.connect(known.host, known.port, timeoutMs);
     const assoc = new RequestorAssociation({
       id: `commit.${++associations}`,
       connection,

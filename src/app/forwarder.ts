@@ -28,6 +28,8 @@ export interface ForwarderOptions {
   queue: ForwardQueue;
   objects: ObjectReader;
   connector: Connector;
+  /** For a [[known_ae]] with tls = true: the current TLS connector, null when TLS is off. */
+  tlsConnector?: () => Connector | null;
   logger: Logger;
   /** Read at every attempt: a reload applies at once. */
   knownAe(): readonly KnownAe[];
@@ -245,7 +247,13 @@ export class Forwarder {
     let assoc: RequestorAssociation | undefined;
     try {
       try {
-        const connection = await o.connector.connect(known.host, known.port, o.connectTimeoutMs);
+        const connector = known.tls ? o.tlsConnector?.() : o.connector;
+        if (!connector) {
+          throw new DestinationError(
+            `needs TLS (tls = true), and DICOM over TLS is not enabled here ([tls] enabled)`,
+          );
+        }
+        const connection = await connector.connect(known.host, known.port, o.connectTimeoutMs);
         const proposed = proposeContexts(items);
         const commit = this.#commit &&
           (items.some((i) => i.wantCommit) || o.wantsCommit?.(d.name) === true);
@@ -272,6 +280,7 @@ export class Forwarder {
         this.#open.add(assoc);
         await withTimeout(assoc.open(), o.connectTimeoutMs, "A-ASSOCIATE-RQ");
       } catch (e) {
+        if (e instanceof DestinationError) throw e;
         const what = e instanceof AssociationRejectedError
           ? "refused the association"
           : assoc

@@ -2,7 +2,7 @@
 // pages and /metrics read, and retention's hold on what is still to be sent (or, with
 // retention_require_commit, still to be committed).
 import type { Config } from "../config.ts";
-import type { Logger } from "../core/ports.ts";
+import type { Connector, Logger } from "../core/ports.ts";
 import { tcpConnector } from "../net/tcp.ts";
 import { destinationWantsCommit, type ForwardQueue } from "../storage/forward_queue.ts";
 import type { StudyCommitment } from "../storage/forward_commitments.ts";
@@ -31,6 +31,8 @@ export interface ForwardingDeps {
   store: FsObjectStore;
   queue: ForwardQueue;
   logger: Logger;
+  /** For destinations with tls = true: the current TLS connector, null when TLS is off. */
+  tlsConnector?: () => Connector | null;
 }
 
 const iso = (ms: number | null) => ms === null ? null : new Date(ms).toISOString();
@@ -43,6 +45,7 @@ export function createForwarding(deps: ForwardingDeps): Forwarding {
     queue,
     objects: store,
     connector: tcpConnector,
+    tlsConnector: deps.tlsConnector,
     logger,
     knownAe: () => deps.config().knownAe,
     forward: () => deps.config().forward,

@@ -68,18 +68,24 @@ export async function startServer(
     await storage.closeAudit();
   };
 
+  // Outgoing DICOM over TLS ([[known_ae]] tls = true) once the listeners are up; null when off.
+  let listeners: DicomListeners | null = null;
+  const tlsConnector = () => listeners?.secure?.connector() ?? null;
+
   // Services: the DIMSE services, forwarding and storage commitment.
   const forwarding = createForwarding({
     config: () => current,
     store,
     queue: storage.forwardQueue,
     logger,
+    tlsConnector,
   });
   notifyForward = (d) => forwarding.forwarder.notify(d);
   const commitment = createCommitment({
     config: () => current,
     store,
     logger,
+    tlsConnector,
     // Reports on what forwarding asked destinations to commit ([[route]] commit = true).
     reports: (result, peer) => forwarding.forwarder.commitmentReport(result, peer),
   });
@@ -89,8 +95,6 @@ export async function startServer(
   const work = () => idle.begin();
   // max_associations per [[known_ae]] counts C-MOVE sub-associations and sends together.
   const destinationSlots = new DestinationSlots();
-  let listeners: DicomListeners | null = null;
-  const tlsConnector = () => listeners?.secure?.connector() ?? null;
   const services = stats.observeServices(
     buildServices({
       config,

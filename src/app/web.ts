@@ -59,6 +59,8 @@ export function startWeb(d: WebDeps): WebServer | null {
     }),
     forwarding: d.forwarding,
     commitmentPending: () => d.commitment.pending(),
+    // The Peers page's C-ECHO reaches a tls = true AE as C-MOVE does.
+    tlsConnector: d.tlsConnector,
     audit,
     tls: d.httpsMaterial
       ? { certificate: d.httpsMaterial.certificate!, privateKey: d.httpsMaterial.privateKey! }

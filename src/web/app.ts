@@ -4,7 +4,7 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import { type Config, formatConfig, type KnownAe } from "../config.ts";
-import type { Logger } from "../core/ports.ts";
+import type { Connector, Logger } from "../core/ports.ts";
 import type { AuditTrail } from "../core/audit.ts";
 import type { AuditEntry } from "../storage/audit_log.ts";
 import { type EchoResult, echoScu } from "../core/services/echo_scu.ts";
@@ -53,8 +53,10 @@ export interface WebDeps {
   forwarding?: ForwardSource;
   /** Storage commitment reports still to be delivered (absent: not shown). */
   commitmentPending?(): number;
-  /** Runs a C-ECHO to a known AE (default: our SCU over TCP). */
+  /** Runs a C-ECHO to a known AE (default: our SCU, over TLS to one with tls = true). */
   echo?(peer: KnownAe): Promise<EchoResult>;
+  /** Outgoing DICOM over TLS for a known AE with tls = true; null (or absent) when TLS is off. */
+  tlsConnector?(): Connector | null;
   /** DICOMweb's stored objects and store path; without it `[dicomweb]` is not served. */
   dicomweb?: Omit<DicomWebDeps, "config" | "logger">;
   /** The audit trail: failed logins go there; the dashboard shows its latest records. */
@@ -94,7 +96,9 @@ export function createWebApp(deps: WebDeps): WebApp {
   const app = new Hono();
   const ae = () => deps.config().server.aeTitle;
   const isApi = (c: Context) => c.req.path.startsWith("/api/");
-  const echo = deps.echo ?? ((peer: KnownAe) => echoKnownAe(deps.config(), peer, deps.logger));
+  const echo = deps.echo ??
+    ((peer: KnownAe) =>
+      echoKnownAe(deps.config(), peer, deps.logger, deps.tlsConnector?.() ?? null));
 
   const fail = (c: Context, status: 400 | 404 | 405 | 413 | 500 | 502 | 503, message: string) =>
     isApi(c)
@@ -379,10 +383,31 @@ export function createWebApp(deps: WebDeps): WebApp {
   };
 }
 
-/** The Peers page's C-ECHO: as our AE title, times rounded to 0.01 ms. */
-async function echoKnownAe(config: Config, peer: KnownAe, logger: Logger): Promise<EchoResult> {
+/**
+ * The Peers page's C-ECHO: as our AE title, over TLS to a peer with tls = true (as C-MOVE and
+ * forwarding reach it), times rounded to 0.01 ms.
+ */
+async function echoKnownAe(
+  config: Config,
+  peer: KnownAe,
+  logger: Logger,
+  tls: Connector | null,
+): Promise<EchoResult> {
+  const connector = peer.tls ? tls : tcpConnector;
+  if (!connector) {
+    return {
+      aeTitle: peer.aeTitle,
+      host: peer.host,
+      port: peer.port,
+      ok: false,
+      status: null,
+      message: "needs TLS (tls = true), and DICOM over TLS is not enabled here ([tls] enabled)",
+      roundTripMs: null,
+      setupMs: null,
+    };
+  }
   const r = await echoScu({
-    connector: tcpConnector,
+    connector,
     peer,
     callingAeTitle: config.server.aeTitle,
     identity: config.server,
