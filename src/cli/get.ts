@@ -11,6 +11,7 @@ import { EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../core/dicom/transfer_syntaxes.
 import { trimUid, uidPathComponent } from "../core/dicom/uid.ts";
 import { type Model, QR_SOP_CLASSES } from "../core/query/keys.ts";
 import type { DimseRequest, DimseService, ServiceContext } from "../core/dimse/service_contract.ts";
+import { scuConnector } from "./tls_options.ts";
 import { type Command, type CommandArgs, stringOption } from "./subcommand.ts";
 import {
   RETRIEVE_OPTION_HELP,
@@ -162,8 +163,10 @@ async function run(args: CommandArgs): Promise<number> {
   const sopClass = GET_CLASS[request.model];
   const receiver = new GetReceiver(out, config.server);
   const storage = getStorageClasses();
+  const connector = await scuConnector(args.values, false);
   const opened = await openQueryRetrieveScu({
     command: "get",
+    connector,
     peer,
     callingAeTitle: calling,
     config,
@@ -194,7 +197,7 @@ export const getCommand: Command = {
   summary: "C-GET from AET@host:port into a folder and print what arrived",
   usage: [
     "Usage: minipacs get AET@host:port -k Key=Value ... [--out DIR] [--level L] [--root R]",
-    "                    [--aet CALLING] [--json] [--timeout S]",
+    "                    [--aet CALLING] [--json] [--timeout S] [--tls ...]",
     "",
     "Sends one C-GET: the peer sends the selected instances back on this association, and each",
     "is written to DIR as <SOPInstanceUID>.dcm (its dataset exactly as received). Proposes the",

@@ -3,6 +3,7 @@
 // Destination over an association of its own; we print the counts it reports.
 import { CommandField } from "../core/dimse/command.ts";
 import { type Model, QR_SOP_CLASSES } from "../core/query/keys.ts";
+import { scuConnector } from "./tls_options.ts";
 import { type Command, type CommandArgs, stringOption, UsageError } from "./subcommand.ts";
 import {
   RETRIEVE_OPTION_HELP,
@@ -24,8 +25,10 @@ async function run(args: CommandArgs): Promise<number> {
   const destination = checkAeTitle(destOption, "--dest");
   const { config, calling } = await scuIdentity(args);
   const sopClass = MOVE_CLASS[request.model];
+  const connector = await scuConnector(args.values, false);
   const opened = await openQueryRetrieveScu({
     command: "move",
+    connector,
     peer,
     callingAeTitle: calling,
     config,
@@ -53,7 +56,7 @@ export const moveCommand: Command = {
   summary: "C-MOVE from AET@host:port to a destination AE and print the counts",
   usage: [
     "Usage: minipacs move AET@host:port --dest AE -k Key=Value ... [--level L] [--root R]",
-    "                     [--aet CALLING] [--json] [--timeout S]",
+    "                     [--aet CALLING] [--json] [--timeout S] [--tls ...]",
     "",
     "Sends one C-MOVE: the peer sends the selected instances to the Move Destination (an AE it",
     "knows) over an association of its own. Prints the Completed, Failed and Warning counts",

@@ -15,6 +15,7 @@ import {
   writeStderr,
 } from "./subcommand.ts";
 import { parsePeer, type Peer } from "./scu.ts";
+import { tlsOptions, tlsUsage } from "./tls_options.ts";
 import {
   addSigint,
   buildRequest,
@@ -272,6 +273,8 @@ export const RETRIEVE_OPTION_HELP = [
   "  --aet CALLING     our calling AE title (default: server.ae_title of the configuration)",
   "  --json            print the result as a JSON object",
   "  --timeout S       seconds to wait for the peer at each step (default 30)",
+  // -k is a query key here, as in find: the private key is --cert-key.
+  ...tlsUsage(false),
 ];
 
 export const RETRIEVE_OPTIONS = {
@@ -281,6 +284,7 @@ export const RETRIEVE_OPTIONS = {
   aet: { type: "string" },
   json: { type: "boolean" },
   timeout: { type: "string" },
+  ...tlsOptions(false),
 } as const;
 
 /** Progress as one line rewritten in place while stderr is a terminal; nothing otherwise. */

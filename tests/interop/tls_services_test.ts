@@ -5,6 +5,7 @@ import { minipacs } from "../cli/cli.ts";
 import { hasOpenssl, makeCertificates } from "../helpers/certificates.ts";
 import { CORPUS_CLASSES, type CorpusObject, makeObject, newUid } from "../helpers/corpus.ts";
 import { hasTool, run, startMiniPacs } from "../helpers/server.ts";
+import { startStorescp } from "../helpers/storescp.ts";
 import { destinationsToml, startTlsStorescp, tlsToml } from "../helpers/tls_storescp.ts";
 
 const ready = hasOpenssl() &&
@@ -155,13 +156,22 @@ Deno.test({
 });
 
 Deno.test({
-  name: "minipacs echo, store and find --tls --cert --key --ca against the TLS port",
+  name: "minipacs echo, store, find, move and get --tls --cert --key --ca against the TLS port",
   ignore: !ready,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "minipacs-tls-cli-" });
     const c = await makeCertificates(`${dir}/certs`);
     const client = await c.issue("ct1.example");
-    const pacs = await startMiniPacs({ extraToml: tlsToml(c) });
+    const archive = await startStorescp("ARCHIVE");
+    const pacs = await startMiniPacs({
+      extraToml: [
+        tlsToml(c),
+        "[[known_ae]]",
+        'ae_title = "ARCHIVE"',
+        'host = "127.0.0.1"',
+        `port = ${archive.port}`,
+      ].join("\n"),
+    });
     try {
       const target = `MINIPACS@127.0.0.1:${pacs.tlsPort}`;
       const tls = ["--tls", "--cert", client.cert, "--key", client.key, "--ca", c.ca];
@@ -179,6 +189,18 @@ Deno.test({
       const find = await minipacs(["find", target, "-k", "PatientID=TLSPAT", "--json", ...findTls]);
       assert.equal(find.code, 0, find.stderr);
       assert.match(find.stdout, /TLSPAT/);
+
+      // move and get take -k as find does.
+      const study = `StudyInstanceUID=${obj.studyInstanceUid}`;
+      const move = await minipacs(["move", target, "--dest", "ARCHIVE", "-k", study, ...findTls]);
+      assert.equal(move.code, 0, move.stderr);
+      assert.equal((await archive.received()).has(obj.sopInstanceUid), true);
+      const out = `${dir}/got`;
+      const get = await minipacs(["get", target, "-k", study, "--out", out, ...findTls]);
+      assert.equal(get.code, 0, get.stderr);
+      assert.equal((await Array.fromAsync(Deno.readDir(out))).length, 1);
+      const anonGet = await minipacs(["get", target, "-k", study, "--out", out, "--tls"]);
+      assert.equal(anonGet.code, 1, "no client certificate, and the server's CA not trusted");
 
       // Without a client certificate the server (which requires one) refuses.
       const anon = await minipacs(["echo", target, "--tls", "--ca", c.ca]);
@@ -200,6 +222,7 @@ Deno.test({
       assert.match(missing.stderr, /--ca: missing/);
     } finally {
       await pacs.cleanup();
+      await archive.stop();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
