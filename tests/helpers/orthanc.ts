@@ -11,8 +11,15 @@ export interface Orthanc {
   output(): string;
 }
 
-/** Orthanc with its own config and storage in a temporary folder, MiniPACS as modality "minipacs". */
-export async function startOrthanc(minipacsPort: number, port: number): Promise<Orthanc> {
+/**
+ * Orthanc with its own config and storage in a temporary folder, MiniPACS as modality
+ * "minipacs"; `extra` settings are laid over the config (DICOM TLS, other modalities).
+ */
+export async function startOrthanc(
+  minipacsPort: number,
+  port: number,
+  extra: Record<string, unknown> = {},
+): Promise<Orthanc> {
   const dir = await Deno.makeTempDir({ prefix: "minipacs-orthanc-" });
   const httpPort = freePort();
   const config = {
@@ -29,6 +36,7 @@ export async function startOrthanc(minipacsPort: number, port: number): Promise<
     Plugins: [],
     SaveJobs: false,
     DicomModalities: { minipacs: { AET: "MINIPACS", Host: "127.0.0.1", Port: minipacsPort } },
+    ...extra,
   };
   await Deno.writeTextFile(`${dir}/orthanc.json`, JSON.stringify(config, null, 2));
   const child = new Deno.Command(ORTHANC, {
