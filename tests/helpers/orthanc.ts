@@ -73,6 +73,38 @@ export async function startOrthanc(
   throw new Error(`Orthanc did not start:\n${text}`);
 }
 
+/** Orthanc's storage commitment job for `instances` at MiniPACS, once it has the report. */
+export interface CommitmentJob {
+  id: string;
+  Status: string;
+  Success?: { SOPInstanceUID: string }[];
+  Failures?: { SOPInstanceUID: string; FailureReason: number }[];
+}
+
+/**
+ * Orthanc as the modality asks MiniPACS (its modality "minipacs") to commit `instances` and
+ * waits (about 20 s at most) for the report to reach it.
+ */
+export async function askCommitment(
+  orthanc: Orthanc,
+  instances: { cls: string; sop: string }[],
+): Promise<CommitmentJob> {
+  const r = await orthanc.api("/modalities/minipacs/storage-commitment", {
+    method: "POST",
+    body: JSON.stringify({
+      DicomInstances: instances.map((i) => ({ SOPClassUID: i.cls, SOPInstanceUID: i.sop })),
+    }),
+  });
+  if (r.status !== 200) throw new Error(`storage-commitment: HTTP ${r.status}: ${await r.text()}`);
+  const { ID } = await r.json() as { ID: string };
+  for (let i = 0; i < 200; i++) { // bounded: about 20 s
+    const s = await (await orthanc.api(`/storage-commitment/${ID}`)).json() as CommitmentJob;
+    if (s.Status !== "Pending") return { ...s, id: ID };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no storage commitment report reached Orthanc:\n${orthanc.output()}`);
+}
+
 /** True when Orthanc is installed; otherwise prints a skip line naming it. */
 export function hasOrthanc(): boolean {
   try {

@@ -17,7 +17,7 @@ import { AcceptorAssociation } from "../../src/core/ul/acceptor.ts";
 import { RequestorAssociation } from "../../src/core/ul/requestor.ts";
 import { listenTcp, tcpConnector, type TcpListener } from "../../src/net/tcp.ts";
 import { freePort } from "../helpers/peers.ts";
-import { hasOrthanc, type Orthanc, startOrthanc } from "../helpers/orthanc.ts";
+import { askCommitment, hasOrthanc, type Orthanc, startOrthanc } from "../helpers/orthanc.ts";
 import { quietLogger } from "../helpers/scu.ts";
 import { hasTool, type MiniPacs, run, startMiniPacs } from "../helpers/server.ts";
 import {
@@ -304,26 +304,7 @@ Deno.test({
       const stored = [];
       for (let i = 0; i < 3; i++) stored.push(await writeSmallImage(dir, "CT", study));
       await storescu(server.port, stored.map((o) => o.path));
-      const ask = async (instances: { cls: string; sop: string }[]) => {
-        const r = await orthanc!.api("/modalities/minipacs/storage-commitment", {
-          method: "POST",
-          body: JSON.stringify({
-            DicomInstances: instances.map((i) => ({ SOPClassUID: i.cls, SOPInstanceUID: i.sop })),
-          }),
-        });
-        assert.equal(r.status, 200, await r.clone().text());
-        const { ID } = await r.json() as { ID: string };
-        for (let i = 0; i < 200; i++) { // bounded: about 20 s
-          const s = await (await orthanc!.api(`/storage-commitment/${ID}`)).json() as {
-            Status: string;
-            Success?: { SOPInstanceUID: string }[];
-            Failures?: { SOPInstanceUID: string; FailureReason: number }[];
-          };
-          if (s.Status !== "Pending") return { id: ID, ...s };
-          await delay(100);
-        }
-        throw new Error(`no storage commitment report reached Orthanc:\n${orthanc!.output()}`);
-      };
+      const ask = (instances: { cls: string; sop: string }[]) => askCommitment(orthanc!, instances);
       const all = await ask(stored.map(refOf));
       assert.equal(all.Status, "Success", JSON.stringify(all));
       assert.deepEqual(

@@ -1,12 +1,13 @@
 // Orthanc 1.10 with DICOM TLS (DicomTlsEnabled: its DICOM port speaks TLS only, and it requires
-// the peer's certificate) as MiniPACS's central archive and as a sender. Forwarding with
+// the peer's certificate) as MiniPACS's central archive and as a modality. Forwarding with
 // commit = true reaches it over TLS and its storage commitment report comes back over TLS on
 // a new association, from the AE title tied to its certificate (tls_name); Orthanc's own
-// C-STORE over TLS is taken; a C-MOVE to it goes over TLS. Certificates made with openssl.
+// C-STORE over TLS is taken, and the report on its storage commitment request goes to it over
+// TLS on a new association; a C-MOVE to it goes over TLS. Certificates made with openssl.
 import assert from "node:assert/strict";
 import { hasOpenssl, makeCertificates } from "../helpers/certificates.ts";
 import { freePort } from "../helpers/peers.ts";
-import { hasOrthanc, type Orthanc, startOrthanc } from "../helpers/orthanc.ts";
+import { askCommitment, hasOrthanc, type Orthanc, startOrthanc } from "../helpers/orthanc.ts";
 import { hasTool, type MiniPacs, run, startMiniPacs } from "../helpers/server.ts";
 import { newStudyUid, type SmallImage, writeSmallImage } from "../helpers/small_image.ts";
 import { tlsToml } from "../helpers/tls_storescp.ts";
@@ -27,7 +28,7 @@ async function orthancInstances(orthanc: Orthanc): Promise<number> {
 
 Deno.test({
   name: "TLS with Orthanc 1.10: forwarding with commitment, Orthanc's report and its own " +
-    "C-STORE come over TLS, and a C-MOVE reaches it over TLS",
+    "C-STORE come over TLS; our commitment report and a C-MOVE reach it over TLS",
   ignore: !ready,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "minipacs-tls-orthanc-" });
@@ -105,6 +106,13 @@ Deno.test({
       });
       assert.equal(sent.status, 200, await sent.text());
       await server.waitForLog(new RegExp(`stored .*${third.sop.replaceAll(".", "\\.")}`));
+
+      // Orthanc asks for storage commitment and releases at once: the report goes on a new
+      // association, over TLS to ORTHANC.
+      const job = await askCommitment(orthanc, [{ cls: third.sopClassUid, sop: third.sop }]);
+      assert.equal(job.Status, "Success", JSON.stringify(job));
+      assert.deepEqual(job.Success?.map((x) => x.SOPInstanceUID), [third.sop]);
+      await server.waitForLog(/storage commitment reported on a new association/);
 
       // A C-MOVE of that study to ORTHANC goes over TLS (asked on the plain port).
       await orthanc.api(`/instances/${uploaded.ID}`, { method: "DELETE" });
