@@ -177,6 +177,20 @@ export async function run(
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
+/** DCMTK storescu sends `files` to MINIPACS at `port` as `calling`; throws unless it exits 0. */
+export async function storescuTo(port: number, files: string[], calling = "CT1"): Promise<void> {
+  const r = await run("storescu", [
+    "-aet",
+    calling,
+    "-aec",
+    "MINIPACS",
+    "127.0.0.1",
+    String(port),
+    ...files,
+  ]);
+  if (r.code !== 0) throw new Error(`storescu exit ${r.code}: ${r.stderr}`);
+}
+
 const toolCache = new Map<string, boolean>();
 /** The Debian package of each tool the tests run that is not part of dcmtk. */
 const TOOL_PACKAGE: Record<string, string> = { chromium: "chromium" };

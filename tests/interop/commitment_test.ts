@@ -19,7 +19,7 @@ import { listenTcp, tcpConnector, type TcpListener } from "../../src/net/tcp.ts"
 import { freePort } from "../helpers/peers.ts";
 import { askCommitment, hasOrthanc, type Orthanc, startOrthanc } from "../helpers/orthanc.ts";
 import { quietLogger } from "../helpers/scu.ts";
-import { hasTool, type MiniPacs, run, startMiniPacs } from "../helpers/server.ts";
+import { hasTool, type MiniPacs, startMiniPacs, storescuTo } from "../helpers/server.ts";
 import {
   newSopUid,
   newStudyUid,
@@ -31,19 +31,6 @@ const dcmtk = hasTool("storescu");
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const EXPLICIT_LE = "1.2.840.10008.1.2.1";
-async function storescu(port: number, files: string[]): Promise<void> {
-  const r = await run("storescu", [
-    "-aet",
-    "MODALITY",
-    "-aec",
-    "MINIPACS",
-    "127.0.0.1",
-    String(port),
-    ...files,
-  ]);
-  assert.equal(r.code, 0, r.stderr);
-}
-
 /** Action Information: Transaction UID and a Referenced SOP Sequence (PS3.4 J.3.2.1.1). */
 function actionInformation(transactionUid: string, refs: { cls: string; sop: string }[]) {
   const ui = (tag: number, s: string) => ({ tag, vr: "UI", value: new TextEncoder().encode(s) });
@@ -167,7 +154,7 @@ Deno.test({
         await writeSmallImage(dir, "CT", study),
         await writeSmallImage(dir, "CT", study),
       ];
-      await storescu(server.port, stored.map((o) => o.path));
+      await storescuTo(server.port, stored.map((o) => o.path), "MODALITY");
       const receiver = reportReceiver();
       const assoc = await openRequester(server.port, receiver);
       try {
@@ -240,7 +227,7 @@ Deno.test({
       const http = { enabled: true, bind: "127.0.0.1", port: 0 };
       server = await startMiniPacs({ extraToml, http });
       const stored = await writeSmallImage(dir, "MR", newStudyUid());
-      await storescu(server.port, [stored.path]);
+      await storescuTo(server.port, [stored.path], "MODALITY");
       const unknown = { cls: stored.sopClassUid, sop: newSopUid() };
       const receiver = reportReceiver();
       const assoc = await openRequester(server.port, receiver);
@@ -303,7 +290,7 @@ Deno.test({
       const study = newStudyUid();
       const stored = [];
       for (let i = 0; i < 3; i++) stored.push(await writeSmallImage(dir, "CT", study));
-      await storescu(server.port, stored.map((o) => o.path));
+      await storescuTo(server.port, stored.map((o) => o.path), "MODALITY");
       const ask = (instances: { cls: string; sop: string }[]) => askCommitment(orthanc!, instances);
       const all = await ask(stored.map(refOf));
       assert.equal(all.Status, "Success", JSON.stringify(all));

@@ -23,7 +23,7 @@ import { listenTcp, tcpConnector } from "../../src/net/tcp.ts";
 import { freePort } from "../helpers/peers.ts";
 import { hasOrthanc, type Orthanc, startOrthanc } from "../helpers/orthanc.ts";
 import { quietLogger } from "../helpers/scu.ts";
-import { hasTool, type MiniPacs, run, startMiniPacs } from "../helpers/server.ts";
+import { hasTool, type MiniPacs, startMiniPacs, storescuTo } from "../helpers/server.ts";
 import {
   CT_IMAGE,
   MR_IMAGE,
@@ -37,15 +37,6 @@ const IMPL_UID = "1.2.826.0.1.3680043.9.7433.1.1";
 const dcmtk = hasTool("storescu");
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const HTTP = { enabled: true, bind: "127.0.0.1", port: 0 };
-
-async function storescu(port: number, files: string[]): Promise<void> {
-  const r = await run(
-    "storescu",
-    ["-aet", "CT1", "-aec", "MINIPACS", "127.0.0.1", String(port)]
-      .concat(files),
-  );
-  assert.equal(r.code, 0, r.stderr);
-}
 
 interface DestinationView {
   destination: string;
@@ -211,7 +202,7 @@ Deno.test({
       for (let i = 0; i < 3; i++) objects.push(await writeSmallImage(dir, "CT", study));
       archive = startRawArchive(archivePort, "here", new Set([objects[1].sop]));
       server = await startMiniPacs({ http: HTTP, extraToml: config("CENTRAL", archivePort) });
-      await storescu(server.port, objects.map((o) => o.path));
+      await storescuTo(server.port, objects.map((o) => o.path));
       const d = await waitForView(server, "CENTRAL", (d) => d.committed === 3);
       assert.equal(d.awaitingCommitment, 0);
       assert.equal(d.queued, 0);
@@ -260,7 +251,7 @@ Deno.test({
       archive = startRawArchive(archivePort, "later");
       const extraToml = config("CENTRAL", archivePort);
       server = await startMiniPacs({ http: HTTP, extraToml });
-      await storescu(server.port, objects.map((o) => o.path));
+      await storescuTo(server.port, objects.map((o) => o.path));
       await waitForView(server, "CENTRAL", (d) => d.awaitingCommitment === 2);
       await server.stop("SIGKILL");
       server = await startMiniPacs({ http: HTTP, extraToml, storagePath: server.storage });
@@ -345,7 +336,7 @@ Deno.test({
       const study = newStudyUid();
       const objects: SmallImage[] = [];
       for (let i = 0; i < 3; i++) objects.push(await writeSmallImage(dir, "CT", study));
-      await storescu(server.port, objects.map((o) => o.path));
+      await storescuTo(server.port, objects.map((o) => o.path));
       const d = await waitForView(server, "ORTHANC", (d) => d.committed === 3);
       assert.deepEqual([d.queued, d.awaitingCommitment, d.commitFailures], [0, 0, 0]);
       const instances = await (await orthanc.api("/instances")).json() as string[];

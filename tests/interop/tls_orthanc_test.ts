@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { hasOpenssl, makeCertificates } from "../helpers/certificates.ts";
 import { freePort } from "../helpers/peers.ts";
 import { askCommitment, hasOrthanc, type Orthanc, startOrthanc } from "../helpers/orthanc.ts";
-import { hasTool, type MiniPacs, run, startMiniPacs } from "../helpers/server.ts";
+import { hasTool, type MiniPacs, run, startMiniPacs, storescuTo } from "../helpers/server.ts";
 import { newStudyUid, type SmallImage, writeSmallImage } from "../helpers/small_image.ts";
 import { tlsToml } from "../helpers/tls_storescp.ts";
 
@@ -73,16 +73,7 @@ Deno.test({
       const study = newStudyUid();
       const objects: SmallImage[] = [];
       for (let i = 0; i < 2; i++) objects.push(await writeSmallImage(dir, "CT", study));
-      const stored = await run("storescu", [
-        "-aet",
-        "CT1",
-        "-aec",
-        "MINIPACS",
-        "127.0.0.1",
-        String(server.port),
-        ...objects.map((o) => o.path),
-      ]);
-      assert.equal(stored.code, 0, stored.stderr);
+      await storescuTo(server.port, objects.map((o) => o.path));
       let view: { committed: number; queued: number; lastError: string | null } | undefined;
       for (let i = 0; i < 600; i++) { // bounded: about 60 s
         const all = await api(server, "/api/forward");

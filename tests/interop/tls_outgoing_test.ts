@@ -4,7 +4,7 @@
 // TLS: tls_orthanc_test.ts. (A tls = true AE with [tls] off is refused with the configuration.)
 import assert from "node:assert/strict";
 import { hasOpenssl, makeCertificates } from "../helpers/certificates.ts";
-import { hasTool, type MiniPacs, run, startMiniPacs } from "../helpers/server.ts";
+import { hasTool, type MiniPacs, startMiniPacs, storescuTo } from "../helpers/server.ts";
 import { newStudyUid, writeSmallImage } from "../helpers/small_image.ts";
 import { startTlsStorescp, tlsToml } from "../helpers/tls_storescp.ts";
 
@@ -17,19 +17,6 @@ async function api(server: MiniPacs, path: string, init?: RequestInit) {
   const text = await r.text();
   assert.equal(r.status, 200, text);
   return JSON.parse(text);
-}
-
-async function storescu(port: number, files: string[]): Promise<void> {
-  const r = await run("storescu", [
-    "-aet",
-    "CT1",
-    "-aec",
-    "MINIPACS",
-    "127.0.0.1",
-    String(port),
-    ...files,
-  ]);
-  assert.equal(r.code, 0, r.stderr);
 }
 
 /** A route of everything to DEST, a [[known_ae]] over TLS at `port`. */
@@ -69,7 +56,7 @@ Deno.test({
         await writeSmallImage(dir, "CT", study),
         await writeSmallImage(dir, "CT", study),
       ];
-      await storescu(pacs.port, images.map((o) => o.path));
+      await storescuTo(pacs.port, images.map((o) => o.path));
       for (let i = 0; i < 200 && (await scp.files()).length < 2; i++) await delay(50);
       assert.equal((await scp.files()).length, 2, "storescp +tls received both objects");
       const view = await api(pacs, "/api/forward");
