@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { decodeFileMetaInformation } from "../../src/core/dicom/part10.ts";
 import { freePort } from "../helpers/peers.ts";
 import { newStudyUid, writeSmallImage as writeObject } from "../helpers/small_image.ts";
-import { hasTool, MAIN, type MiniPacs, run, startMiniPacs } from "../helpers/server.ts";
+import { hasTool, MAIN, type MiniPacs, run, startMiniPacs, storescuTo } from "../helpers/server.ts";
 
 const dcmtk = ["storescp", "storescu", "echoscu"].every(hasTool);
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -86,19 +86,10 @@ async function waitForAll(archive: Archive, sops: string[], timeoutMs = 30_000) 
   }
 }
 
+/** Bounded argument lists: storescu takes the files of one call on one association. */
 async function storescu(port: number, calling: string, files: string[]): Promise<void> {
-  // Bounded argument lists: storescu takes the files of one call on one association.
   for (let i = 0; i < files.length; i += 500) {
-    const r = await run("storescu", [
-      "-aet",
-      calling,
-      "-aec",
-      "MINIPACS",
-      "127.0.0.1",
-      String(port),
-      ...files.slice(i, i + 500),
-    ]);
-    assert.equal(r.code, 0, r.stderr);
+    await storescuTo(port, files.slice(i, i + 500), calling);
   }
 }
 
