@@ -10,7 +10,8 @@
 // (forward_commit.ts). While stores keep arriving each object first gives way to them, within
 // bounds that keep the drain short (forward_pacing.ts).
 import type { ForwardConfig, KnownAe } from "../config.ts";
-import type { Connector, Logger, ObjectReader } from "../core/ports.ts";
+import type { Connector, Logger, ObjectReader, TransportSecurity } from "../core/ports.ts";
+import type { AuditTrail } from "../core/audit.ts";
 import { StoreScu, type SubOperationResult } from "../core/services/store_scu.ts";
 import { proposeContexts } from "../core/services/sub_operation_contexts.ts";
 import { AssociationRejectedError, RequestorAssociation } from "../core/ul/requestor.ts";
@@ -65,6 +66,8 @@ export interface ForwarderOptions {
   bookEvery?: number;
   /** How the sender gives way to incoming stores (forward_pacing.ts). */
   pacing?: PacingOptions;
+  /** One "DICOM Instances Transferred" line per association that sent something. */
+  audit?: AuditTrail;
 }
 
 /** The connection or association failed: the destination is retried later as a whole. */
@@ -245,6 +248,10 @@ export class Forwarder {
     const where = `${known.aeTitle}@${known.host}:${known.port}`;
     const fields = { destination: where };
     let assoc: RequestorAssociation | undefined;
+    /** TLS details of the connection, for the audit line. */
+    let security: TransportSecurity | undefined;
+    /** Writes the audit line of what was sent; set once the association is open. */
+    let auditRecord = () => {};
     try {
       try {
         const connector = known.tls ? o.tlsConnector?.() : o.connector;
@@ -254,6 +261,7 @@ export class Forwarder {
           );
         }
         const connection = await connector.connect(known.host, known.port, o.connectTimeoutMs);
+        security = connection.security;
         const proposed = proposeContexts(items);
         const commit = this.#commit &&
           (items.some((i) => i.wantCommit) || o.wantsCommit?.(d.name) === true);
@@ -292,6 +300,36 @@ export class Forwarder {
       o.logger.log("debug", "forward association open", { ...fields, assoc: open.info.id });
       const started = performance.now();
       let sentHere = 0;
+      /** What this association delivered and what the destination refused, for the audit. */
+      const sentUids: string[] = [];
+      let refusedHere = 0;
+      auditRecord = () => {
+        if (sentUids.length === 0 && refusedHere === 0) return;
+        o.audit?.record({
+          EventID: "DICOM Instances Transferred",
+          EventActionCode: "R",
+          EventOutcomeIndicator: refusedHere ? 4 : 0,
+          EventOutcomeDescription: refusedHere ? `${refusedHere} refused by ${d.name}` : undefined,
+          // Sent by a [[route]]: the requestor is this server itself.
+          EventTypeCode: "C-STORE",
+          UserID: o.aeTitle,
+          DestinationUserID: known.aeTitle,
+          DestinationNetworkAccessPointID: `${known.host}:${known.port}`,
+          AssociationID: open.info.id,
+          ...(security
+            ? {
+              TLS: {
+                protocol: security.protocol,
+                cipher: security.cipher,
+                CertificateSubject: security.peer?.subject,
+              },
+            }
+            : {}),
+          SOPInstanceUID: sentUids,
+          NumberOfInstances: sentUids.length,
+          NumberOfFailed: refusedHere || undefined,
+        });
+      };
       // The pairs proposed: later objects of other classes or syntaxes need a new association.
       const pairs = new Set(items.map((i) => `${i.sopClassUid} ${i.transferSyntaxUid}`));
       const scu = new StoreScu({
@@ -340,8 +378,12 @@ export class Forwarder {
               if (took) {
                 delivered.push(item);
                 sentHere++;
+                sentUids.push(item.sopInstanceUid);
                 if (delivered.length - booked >= (o.bookEvery ?? 1)) book();
-              } else d.claimed.delete(item.pk);
+              } else {
+                d.claimed.delete(item.pk);
+                if (result.outcome === "failed") refusedHere++;
+              }
               d.pacing.sent(took);
               o.onActivity?.();
             }
@@ -378,6 +420,7 @@ export class Forwarder {
       await assoc?.abort().catch(() => {});
       this.#failed(d, `${d.name} ${e.message}`);
     } finally {
+      auditRecord();
       for (const i of items) d.claimed.delete(i.pk);
       if (assoc) this.#open.delete(assoc);
     }

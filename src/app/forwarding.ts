@@ -3,6 +3,7 @@
 // retention_require_commit, still to be committed).
 import type { Config } from "../config.ts";
 import type { Connector, Logger } from "../core/ports.ts";
+import type { AuditTrail } from "../core/audit.ts";
 import { tcpConnector } from "../net/tcp.ts";
 import { destinationWantsCommit, type ForwardQueue } from "../storage/forward_queue.ts";
 import type { StudyCommitment } from "../storage/forward_commitments.ts";
@@ -33,6 +34,8 @@ export interface ForwardingDeps {
   logger: Logger;
   /** For destinations with tls = true: the current TLS connector, null when TLS is off. */
   tlsConnector?: () => Connector | null;
+  /** Each forwarding association's transfer is recorded there. */
+  audit?: AuditTrail;
 }
 
 const iso = (ms: number | null) => ms === null ? null : new Date(ms).toISOString();
@@ -46,6 +49,7 @@ export function createForwarding(deps: ForwardingDeps): Forwarding {
     objects: store,
     connector: tcpConnector,
     tlsConnector: deps.tlsConnector,
+    audit: deps.audit,
     logger,
     knownAe: () => deps.config().knownAe,
     forward: () => deps.config().forward,

@@ -79,6 +79,7 @@ export async function startServer(
     queue: storage.forwardQueue,
     logger,
     tlsConnector,
+    audit: audit ?? undefined,
   });
   notifyForward = (d) => forwarding.forwarder.notify(d);
   const commitment = createCommitment({

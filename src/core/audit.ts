@@ -41,7 +41,8 @@ export interface AuditRecord {
   PatientID?: string;
   StudyInstanceUID?: string | string[];
   SeriesInstanceUID?: string;
-  SOPInstanceUID?: string;
+  /** One instance, or those an association sent (forwarding). */
+  SOPInstanceUID?: string | string[];
   SOPClassUID?: string;
   /** Query keys with a value (C-FIND, C-MOVE, C-GET identifiers). */
   QueryKeys?: Record<string, string>;

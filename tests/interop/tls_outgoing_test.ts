@@ -3,6 +3,7 @@
 // requires a client certificate, and the Peers page's C-ECHO. Storage commitment reports over
 // TLS: tls_orthanc_test.ts. (A tls = true AE with [tls] off is refused with the configuration.)
 import assert from "node:assert/strict";
+import { waitForLine } from "../helpers/audit_lines.ts";
 import { hasOpenssl, makeCertificates } from "../helpers/certificates.ts";
 import { hasTool, type MiniPacs, startMiniPacs, storescuTo } from "../helpers/server.ts";
 import { newStudyUid, writeSmallImage } from "../helpers/small_image.ts";
@@ -36,7 +37,7 @@ function destinationToml(port: number): string {
 
 Deno.test({
   name: "TLS out: forwarding and the Peers page's C-ECHO reach a tls = true AE over TLS with " +
-    "our certificate",
+    "our certificate; the audit trail records what was forwarded, to whom, over TLS",
   ignore: !ready,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "minipacs-tls-out-" });
@@ -49,7 +50,12 @@ Deno.test({
     try {
       pacs = await startMiniPacs({
         http: HTTP,
-        extraToml: [tlsToml(c), destinationToml(scp.port)].join("\n"),
+        extraToml: [
+          tlsToml(c),
+          destinationToml(scp.port),
+          "[audit]",
+          `path = ${JSON.stringify(`${dir}/audit.log`)}`,
+        ].join("\n"),
       });
       const study = newStudyUid();
       const images = [
@@ -62,6 +68,22 @@ Deno.test({
       const view = await api(pacs, "/api/forward");
       assert.equal(view.destinations[0].queued, 0);
       assert.equal(view.destinations[0].lastError, null);
+      const sent = await waitForLine(
+        `${dir}/audit.log`,
+        (l) => l.EventID === "DICOM Instances Transferred" && l.DestinationUserID === "DEST",
+      );
+      assert.equal(sent.EventTypeCode, "C-STORE");
+      assert.equal(sent.UserID, "MINIPACS", "sent by this server (a route)");
+      assert.equal(sent.EventOutcomeIndicator, 0);
+      assert.equal(sent.NumberOfInstances, 2);
+      assert.deepEqual(
+        [...(sent.SOPInstanceUID as string[])].sort(),
+        images.map((o) => o.sop).sort(),
+      );
+      assert.equal(
+        (sent.TLS as { CertificateSubject: string }).CertificateSubject,
+        "CN=dest.example",
+      );
 
       const echo = await api(pacs, "/api/peers/DEST/echo", { method: "POST" });
       assert.equal(echo.ok, true, echo.message);
