@@ -51,7 +51,8 @@ ENV MINIPACS_CONFIG=/etc/minipacs/config.toml
 # distroless "nonroot": uid/gid 65532, no login shell.
 USER 65532:65532
 VOLUME ["/data"]
-EXPOSE 4242 8080
+# DICOM, DICOM over TLS (once [tls] is enabled with certificates mounted), the web page.
+EXPOSE 4242 2762 8080
 # No curl in a distroless image: the binary checks its own /healthz (exit 0 healthy, 1 not).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 \
   CMD ["/usr/local/bin/minipacs", "healthcheck"]

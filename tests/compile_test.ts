@@ -270,7 +270,8 @@ Deno.test("the Dockerfile's default configuration is valid and would start", asy
   );
   assert.match(dockerfile, /^ENV MINIPACS_CONFIG=\/etc\/minipacs\/config\.toml$/m);
   assert.match(dockerfile, /^VOLUME \["\/data"\]$/m);
-  assert.match(dockerfile, new RegExp(`^EXPOSE ${config.server.port} ${config.http.port}$`, "m"));
+  const ports = [config.server.port, config.tls.port, config.http.port].join(" ");
+  assert.match(dockerfile, new RegExp(`^EXPOSE ${ports}$`, "m"));
   assert.match(dockerfile, /^USER 65532:65532$/m);
   const health = /^\s+CMD \["\/usr\/local\/bin\/minipacs", "(\w+)"\]$/m.exec(dockerfile);
   assert.ok(health && Object.hasOwn(COMMANDS, health[1]), "HEALTHCHECK runs a real subcommand");
