@@ -66,7 +66,7 @@ export interface ForwarderOptions {
   bookEvery?: number;
   /** How the sender gives way to incoming stores (forward_pacing.ts). */
   pacing?: PacingOptions;
-  /** One "DICOM Instances Transferred" line per association that sent something. */
+  /** One "DICOM Instances Transferred" line per batch (at most `batch` objects) sent. */
   audit?: AuditTrail;
 }
 
@@ -250,7 +250,7 @@ export class Forwarder {
     let assoc: RequestorAssociation | undefined;
     /** TLS details of the connection, for the audit line. */
     let security: TransportSecurity | undefined;
-    /** Writes the audit line of what was sent; set once the association is open. */
+    /** Writes the audit line of what was sent since the last; set once the association is open. */
     let auditRecord = () => {};
     try {
       try {
@@ -300,7 +300,7 @@ export class Forwarder {
       o.logger.log("debug", "forward association open", { ...fields, assoc: open.info.id });
       const started = performance.now();
       let sentHere = 0;
-      /** What this association delivered and what the destination refused, for the audit. */
+      /** What the current batch delivered and the destination refused: one audit line each. */
       const sentUids: string[] = [];
       let refusedHere = 0;
       auditRecord = () => {
@@ -325,10 +325,12 @@ export class Forwarder {
               },
             }
             : {}),
-          SOPInstanceUID: sentUids,
+          SOPInstanceUID: [...sentUids],
           NumberOfInstances: sentUids.length,
           NumberOfFailed: refusedHere || undefined,
         });
+        sentUids.length = 0;
+        refusedHere = 0;
       };
       // The pairs proposed: later objects of other classes or syntaxes need a new association.
       const pairs = new Set(items.map((i) => `${i.sopClassUid} ${i.transferSyntaxUid}`));
@@ -389,6 +391,7 @@ export class Forwarder {
             }
           } finally {
             book();
+            auditRecord();
           }
           const toCommit = delivered.filter((i) => i.wantCommit);
           if (toCommit.length > 0) {
