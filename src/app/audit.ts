@@ -1,5 +1,5 @@
 // The audit trail of a running server: opened from [audit], and the records of the events
-// the server itself sees (associations, TLS refusals, stores, reloads, start and stop). The
+// the server itself sees (associations, TLS refusals, stores, forwarding, reloads, start and stop). The
 // services record queries and retrieves themselves; other features take the AuditTrail port.
 import { type Config, ConfigError } from "../config.ts";
 import type { AuditRecord, AuditTrail } from "../core/audit.ts";
@@ -46,6 +46,37 @@ export function associationRecord(
     DestinationUserID: info.calledAeTitle,
     AssociationID: info.id,
     TLS: tlsOf(conn.security),
+  };
+}
+
+/**
+ * A batch a [[route]] forwarded (PS3.15 A.5.3.4 DICOM Instances Transferred): sent by this
+ * server itself, to `destination`, with the instances sent and how many it refused.
+ */
+export function forwardedRecord(o: {
+  aeTitle: string;
+  destination: { aeTitle: string; host: string; port: number };
+  associationId: string;
+  security?: TransportSecurity;
+  sent: string[];
+  refused: number;
+}): AuditRecord {
+  return {
+    EventID: "DICOM Instances Transferred",
+    EventActionCode: "R",
+    EventOutcomeIndicator: o.refused ? 4 : 0,
+    EventOutcomeDescription: o.refused
+      ? `${o.refused} refused by ${o.destination.aeTitle}`
+      : undefined,
+    EventTypeCode: "C-STORE",
+    UserID: o.aeTitle,
+    DestinationUserID: o.destination.aeTitle,
+    DestinationNetworkAccessPointID: `${o.destination.host}:${o.destination.port}`,
+    AssociationID: o.associationId,
+    TLS: tlsOf(o.security),
+    SOPInstanceUID: o.sent,
+    NumberOfInstances: o.sent.length,
+    NumberOfFailed: o.refused || undefined,
   };
 }
 

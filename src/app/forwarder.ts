@@ -12,6 +12,7 @@
 import type { ForwardConfig, KnownAe } from "../config.ts";
 import type { Connector, Logger, ObjectReader, TransportSecurity } from "../core/ports.ts";
 import type { AuditTrail } from "../core/audit.ts";
+import { forwardedRecord } from "./audit.ts";
 import { StoreScu, type SubOperationResult } from "../core/services/store_scu.ts";
 import { proposeContexts } from "../core/services/sub_operation_contexts.ts";
 import { AssociationRejectedError, RequestorAssociation } from "../core/ul/requestor.ts";
@@ -305,31 +306,14 @@ export class Forwarder {
       let refusedHere = 0;
       auditRecord = () => {
         if (sentUids.length === 0 && refusedHere === 0) return;
-        o.audit?.record({
-          EventID: "DICOM Instances Transferred",
-          EventActionCode: "R",
-          EventOutcomeIndicator: refusedHere ? 4 : 0,
-          EventOutcomeDescription: refusedHere ? `${refusedHere} refused by ${d.name}` : undefined,
-          // Sent by a [[route]]: the requestor is this server itself.
-          EventTypeCode: "C-STORE",
-          UserID: o.aeTitle,
-          DestinationUserID: known.aeTitle,
-          DestinationNetworkAccessPointID: `${known.host}:${known.port}`,
-          AssociationID: open.info.id,
-          ...(security
-            ? {
-              TLS: {
-                protocol: security.protocol,
-                cipher: security.cipher,
-                CertificateSubject: security.peer?.subject,
-              },
-            }
-            : {}),
-          SOPInstanceUID: [...sentUids],
-          NumberOfInstances: sentUids.length,
-          NumberOfFailed: refusedHere || undefined,
-        });
-        sentUids.length = 0;
+        o.audit?.record(forwardedRecord({
+          aeTitle: o.aeTitle,
+          destination: known,
+          associationId: open.info.id,
+          security,
+          sent: sentUids.splice(0),
+          refused: refusedHere,
+        }));
         refusedHere = 0;
       };
       // The pairs proposed: later objects of other classes or syntaxes need a new association.
