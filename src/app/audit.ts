@@ -1,6 +1,7 @@
 // The audit trail of a running server: opened from [audit], and the records of the events
-// the server itself sees (associations, TLS refusals, stores, forwarding, reloads, start and stop). The
-// services record queries and retrieves themselves; other features take the AuditTrail port.
+// the server itself sees (associations, TLS refusals, stores, forwarding, reloads, start and
+// stop). The services record queries and retrieves themselves; other features take the
+// AuditTrail port.
 import { type Config, ConfigError } from "../config.ts";
 import type { AuditRecord, AuditTrail } from "../core/audit.ts";
 import type { Connection, Logger, ObjectStore, TransportSecurity } from "../core/ports.ts";
