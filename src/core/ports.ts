@@ -24,7 +24,10 @@ export interface Connection {
    * next read() (the adapter may reuse its buffer); chunks may split or join PDUs arbitrarily.
    */
   read(): Promise<Uint8Array | null>;
-  /** Writes all bytes in one write (one or more whole PDUs). Rejects if the socket is gone. */
+  /**
+   * Writes all bytes in one write (one or more whole PDUs). Rejects if the socket is gone.
+   * Once it resolves the bytes are no longer needed: the caller may reuse their buffer.
+   */
   write(bytes: Uint8Array): Promise<void>;
   /** Closes the socket; pending reads resolve null. Safe to call twice. */
   close(): void;

@@ -77,9 +77,13 @@ export class DataPacker {
     this.#cap = fragmentCapacity(maxPduLength);
   }
 
-  /** Adds dataset bytes (copied); returns the PDUs now known to be full and not last. */
-  push(chunk: Uint8Array): Uint8Array {
-    return this.#pack(chunk, undefined);
+  /**
+   * Adds dataset bytes (copied); returns the PDUs now known to be full and not last, in a
+   * buffer from `allocate` when given (the caller may then hand the same buffer out again
+   * once those PDUs are written).
+   */
+  push(chunk: Uint8Array, allocate?: (size: number) => Uint8Array): Uint8Array {
+    return this.#pack(chunk, undefined, allocate);
   }
 
   /**

@@ -256,10 +256,14 @@ export class DimseChannel {
         await write(packer.packWhole(commandPdus, dataset));
         return;
       }
-      // The command goes out with the first data PDUs.
+      // The command goes out with the first data PDUs. Each push's PDUs are written before
+      // the next push, so one buffer serves them all: a 500-frame object re-encoded on its
+      // way out no longer leaves a new buffer per frame for the garbage collector.
       let head: Uint8Array[] | null = commandPdus;
+      let scratch = new Uint8Array(0);
+      const reuse = (n: number) => scratch.length >= n ? scratch : (scratch = new Uint8Array(n));
       for await (const chunk of dataset) {
-        const pdus = packer.push(chunk);
+        const pdus = packer.push(chunk, reuse);
         if (pdus.length === 0) continue;
         if (head && pdus.length <= 65536) await write(concatBytes([...head, pdus]));
         else {
