@@ -20,6 +20,7 @@ import {
 import { CommitmentReportReceiver } from "../core/services/commitment_scu.ts";
 import { EXPLICIT_VR_LE, IMPLICIT_VR_LE } from "../core/dicom/transfer_syntaxes.ts";
 import { RequestorAssociation } from "../core/ul/requestor.ts";
+import { connectorFor } from "../core/services/scu_association.ts";
 import { tcpConnector } from "../net/tcp.ts";
 import { withTimeout } from "./with_timeout.ts";
 import type { PendingCommitment } from "../storage/commitment_queue.ts";
@@ -133,12 +134,7 @@ export function createCommitment(deps: CommitmentDeps): Commitment {
     const known = config.knownAe.find((k) => k.aeTitle === p.callingAe);
     if (!known) throw new Error(`${p.callingAe} is not a [[known_ae]]: nowhere to send it`);
     const timeoutMs = config.server.artimTimeoutS * 1000;
-    const via = known.tls ? deps.tlsConnector?.() : connector;
-    if (!via) {
-      throw new Error(
-        `${known.aeTitle} needs TLS (tls = true), and DICOM over TLS is not enabled here ([tls] enabled)`,
-      );
-    }
+    const via = connectorFor(known, connector, deps.tlsConnector?.());
     const connection = await via.connect(known.host, known.port, timeoutMs);
     const assoc = new RequestorAssociation({
       id: `commit.${++associations}`,

@@ -15,6 +15,7 @@ import type { AuditTrail } from "../core/audit.ts";
 import { forwardedRecord } from "./audit.ts";
 import { StoreScu, type SubOperationResult } from "../core/services/store_scu.ts";
 import { proposeContexts } from "../core/services/sub_operation_contexts.ts";
+import { connectorFor } from "../core/services/scu_association.ts";
 import { AssociationRejectedError, RequestorAssociation } from "../core/ul/requestor.ts";
 import type { ForwardQueue, QueueItem } from "../storage/forward_queue.ts";
 import type { ForwardCommitments, ReportOutcome } from "../storage/forward_commitments.ts";
@@ -251,16 +252,9 @@ export class Forwarder {
     let assoc: RequestorAssociation | undefined;
     /** TLS details of the connection, for the audit line. */
     let security: TransportSecurity | undefined;
-    /** Writes the audit line of what was sent since the last; set once the association is open. */
-    let auditRecord = () => {};
     try {
       try {
-        const connector = known.tls ? o.tlsConnector?.() : o.connector;
-        if (!connector) {
-          throw new DestinationError(
-            `needs TLS (tls = true), and DICOM over TLS is not enabled here ([tls] enabled)`,
-          );
-        }
+        const connector = connectorFor(known, o.connector, o.tlsConnector?.());
         const connection = await connector.connect(known.host, known.port, o.connectTimeoutMs);
         security = connection.security;
         const proposed = proposeContexts(items);
@@ -289,7 +283,6 @@ export class Forwarder {
         this.#open.add(assoc);
         await withTimeout(assoc.open(), o.connectTimeoutMs, "A-ASSOCIATE-RQ");
       } catch (e) {
-        if (e instanceof DestinationError) throw e;
         const what = e instanceof AssociationRejectedError
           ? "refused the association"
           : assoc
@@ -304,7 +297,8 @@ export class Forwarder {
       /** What the current batch delivered and the destination refused: one audit line each. */
       const sentUids: string[] = [];
       let refusedHere = 0;
-      auditRecord = () => {
+      /** Writes the audit line of the batch, once it is over (sent, or cut short). */
+      const auditRecord = () => {
         if (sentUids.length === 0 && refusedHere === 0) return;
         o.audit?.record(forwardedRecord({
           aeTitle: o.aeTitle,
@@ -407,7 +401,6 @@ export class Forwarder {
       await assoc?.abort().catch(() => {});
       this.#failed(d, `${d.name} ${e.message}`);
     } finally {
-      auditRecord();
       for (const i of items) d.claimed.delete(i.pk);
       if (assoc) this.#open.delete(assoc);
     }

@@ -8,6 +8,7 @@ import type { Connector, Logger } from "../core/ports.ts";
 import type { AuditTrail } from "../core/audit.ts";
 import type { AuditEntry } from "../storage/audit_log.ts";
 import { type EchoResult, echoScu } from "../core/services/echo_scu.ts";
+import { connectorFor } from "../core/services/scu_association.ts";
 import { tcpConnector } from "../net/tcp.ts";
 import type { ServerStats } from "../app/stats.ts";
 import { Catalog, SearchError } from "../storage/catalog.ts";
@@ -393,19 +394,7 @@ async function echoKnownAe(
   logger: Logger,
   tls: Connector | null,
 ): Promise<EchoResult> {
-  const connector = peer.tls ? tls : tcpConnector;
-  if (!connector) {
-    return {
-      aeTitle: peer.aeTitle,
-      host: peer.host,
-      port: peer.port,
-      ok: false,
-      status: null,
-      message: "needs TLS (tls = true), and DICOM over TLS is not enabled here ([tls] enabled)",
-      roundTripMs: null,
-      setupMs: null,
-    };
-  }
+  const connector = connectorFor(peer, tcpConnector, tls);
   const r = await echoScu({
     connector,
     peer,

@@ -17,6 +17,23 @@ export interface ScuPeer {
   port: number;
 }
 
+/**
+ * How a known AE is reached: over TLS when it has tls = true (PS3.15 B.9), else plain TCP. With
+ * TLS off here such a peer gets a connector that refuses with the reason, so the caller's own
+ * handling of an unreachable peer reports it.
+ */
+export function connectorFor(
+  peer: { tls?: boolean },
+  plain: Connector,
+  tls: Connector | null | undefined,
+): Connector {
+  if (!peer.tls) return plain;
+  return tls ?? {
+    connect: () =>
+      Promise.reject(new Error("needs TLS (tls = true): DICOM over TLS is not enabled here")),
+  };
+}
+
 /** What we say about ourselves in the A-ASSOCIATE-RQ (the `[server]` section has them). */
 export interface ScuIdentity {
   maxPduLength: number;
